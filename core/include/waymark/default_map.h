@@ -1,0 +1,11 @@
+#pragma once
+
+#include <string_view>
+
+namespace waymark {
+
+/// The default journey map (core/maps/default.json): awareness -> engaged -> lead -> qualified ->
+/// trial -> customer -> retained -> advocate, with dormancy, reactivation, churn and expansion.
+std::string_view DefaultMapJson();
+
+}  // namespace waymark

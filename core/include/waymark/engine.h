@@ -1,0 +1,205 @@
+// The journey engine: one visitor's state under one journey map. Pure and deterministic: time,
+// ids and events are inputs; the same inputs in the same order give the same state everywhere
+// (browser wasm and collector native).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "waymark/attribution.h"
+#include "waymark/event.h"
+#include "waymark/journey_map.h"
+#include "waymark/result.h"
+
+namespace waymark {
+
+/// One entry of the bounded touchpoint log.
+struct Touchpoint {
+  Event event;
+  TimeMs at = 0;        ///< effective (monotonic) time used by the engine
+  std::int64_t folded = 0;  ///< identical events folded into this one
+};
+
+/// A recorded stage change.
+struct TransitionRecord {
+  std::string from;
+  std::string to;
+  TimeMs at = 0;
+  std::string event_id;  ///< the event that caused it; empty for timed transitions
+  std::string rule;      ///< the transition id
+  std::int64_t map_version = 0;
+};
+
+struct StageTime {
+  TimeMs first_entered = -1;
+  TimeMs last_entered = -1;
+  TimeMs last_exited = -1;
+  TimeMs total = 0;  ///< closed visits only; the current visit is added at read time
+  std::int64_t visits = 0;
+};
+
+struct FiredTrigger {
+  std::string trigger;
+  std::string from;  ///< empty for event triggers
+  std::string to;
+  TimeMs at = 0;
+  std::string event_id;
+  std::string rule;
+};
+
+enum class TrackStatus { kAccepted, kFolded, kThrottled, kRejected };
+const char* TrackStatusName(TrackStatus status);
+
+struct TrackOutcome {
+  TrackStatus status = TrackStatus::kAccepted;
+  Error error;  ///< when rejected
+  std::string event_id;
+  std::string name;  ///< canonical name
+  std::vector<TransitionRecord> transitions;  ///< timed ones first, then the event's own
+  std::vector<FiredTrigger> triggers;
+  /// The envelope to send to the collector, filtered by the stage's sync filter; absent in
+  /// local-only mode, when the filter drops the event, or when the event was not accepted.
+  std::optional<json> outbound;
+};
+
+struct AdvanceOutcome {
+  std::vector<TransitionRecord> transitions;
+  std::vector<FiredTrigger> triggers;
+};
+
+struct Decision {
+  std::string slot;
+  std::string variant;  ///< empty when no variant matched and the slot has no default
+  bool is_default = false;
+  Content content;
+};
+
+struct ScoreBreakdownItem {
+  std::string rule;
+  std::string group;
+  double points = 0;  ///< decayed to `now`
+};
+
+struct Counters {
+  std::int64_t accepted = 0;
+  std::int64_t folded = 0;
+  std::int64_t throttled = 0;
+  std::int64_t rejected = 0;
+  std::int64_t evicted = 0;  ///< touchpoints dropped from the bounded log
+};
+
+struct EngineOptions {
+  bool local_only = false;  ///< consent denied / Global Privacy Control: nothing is sent
+  EventLimits limits;
+  std::size_t transition_cap = 256;  ///< transition records kept (oldest dropped)
+};
+
+class Engine {
+ public:
+  explicit Engine(std::shared_ptr<const JourneyMap> map, EngineOptions options = EngineOptions());
+
+  /// Records one event. Aliases are resolved; an invalid event is rejected with its error and
+  /// changes nothing. Before the event, timed transitions due by its time are applied.
+  TrackOutcome Track(Event event);
+  /// Parses a JSON envelope, then Track.
+  TrackOutcome TrackJson(const json& envelope);
+
+  /// Applies timed transitions (inactivity) due at or before `now`, at the time they fell due.
+  AdvanceOutcome Advance(TimeMs now);
+
+  /// Ties the visitor to a known user. Errors: `invalid_user_id` (guard list),
+  /// `identity_conflict` (already identified as a different user; call Reset first).
+  Status Identify(const std::string& user_id, const json& traits);
+  /// Records another anonymous id of the same visitor (e.g. from another device after login).
+  Status Alias(const std::string& anonymous_id);
+  void SetAnonymousId(const std::string& anonymous_id) { anonymous_id_ = anonymous_id; }
+
+  // Reads. `now` is passed in so the results are deterministic.
+  const std::string& stage() const { return stage_; }
+  TimeMs stage_entered_at() const { return stage_entered_; }
+  double Score(TimeMs now, const std::string& group = "") const;
+  std::vector<ScoreBreakdownItem> ScoreBreakdown(TimeMs now) const;
+  std::vector<Decision> Decide(TimeMs now) const;
+  /// Time spent in each stage up to `now` (the current visit included).
+  std::map<std::string, StageTime> StageTimes(TimeMs now) const;
+  const std::deque<Touchpoint>& log() const { return log_; }
+  const std::deque<TransitionRecord>& transitions() const { return transitions_; }
+  const Counters& counters() const { return counters_; }
+  const std::string& anonymous_id() const { return anonymous_id_; }
+  const std::string& user_id() const { return user_id_; }
+  const std::vector<std::string>& aliases() const { return aliases_; }
+  const json& traits() const { return traits_; }
+  TimeMs last_activity() const { return last_activity_; }
+  const JourneyMap& map() const { return *map_; }
+  std::shared_ptr<const JourneyMap> map_ptr() const { return map_; }
+  bool local_only() const { return options_.local_only; }
+  void set_local_only(bool on) { options_.local_only = on; }
+
+  /// The channel path (landing touches) for attribution, oldest first.
+  std::vector<Touch> ChannelPath() const;
+  /// Credits for the current journey, converting at `at`.
+  std::vector<Credit> Attribute(AttributionModel model, TimeMs at) const;
+
+  /// The whole state as a compact, versioned, checksummed string.
+  std::string Snapshot() const;
+  /// Replaces the state with a snapshot. Errors: `snapshot_corrupt`, `snapshot_version`,
+  /// `snapshot_map_mismatch` (taken under another map id). On error the state is fresh.
+  Status Restore(const std::string& snapshot);
+
+  /// A state summary for callers (stage, score, times, transitions, counters) as JSON.
+  json StateJson(TimeMs now) const;
+
+  /// Replays `events` in order through a fresh engine under `map` ("what if"); the engine this
+  /// is called on is untouched.
+  static Engine Replay(std::shared_ptr<const JourneyMap> map, const std::vector<Event>& events,
+                       EngineOptions options = EngineOptions());
+
+  /// Forgets everything (a new visitor on this device keeps nothing of the old one).
+  void Reset();
+
+ private:
+  struct RuleScore {
+    double value = 0;  ///< decayed value at `ref`
+    TimeMs ref = 0;
+  };
+  struct ConditionScope;
+
+  bool Evaluate(const Condition& c, const ConditionScope& scope) const;
+  bool CountMatches(const Condition& c, const ConditionScope& scope) const;
+  double DecayedRule(const RuleScore& r, TimeMs now) const;
+  void ApplyScoring(const Touchpoint& tp);
+  void Enter(const std::string& to, const Transition& rule, TimeMs at, const std::string& event_id,
+             std::vector<TransitionRecord>* records, std::vector<FiredTrigger>* triggers);
+  void FireTriggers(const TransitionRecord& rec, std::vector<FiredTrigger>* out) const;
+  void FireEventTriggers(const Touchpoint& tp, std::vector<FiredTrigger>* out) const;
+  bool Throttled(const Event& e, TimeMs at) const;
+  std::optional<json> Outbound(const Event& e) const;
+  bool AllowedFrom(const Transition& t) const;
+
+  std::shared_ptr<const JourneyMap> map_;
+  EngineOptions options_;
+
+  std::string anonymous_id_;
+  std::string user_id_;
+  std::vector<std::string> aliases_;
+  json traits_ = json::object();
+
+  std::string stage_;
+  std::string previous_stage_;
+  TimeMs stage_entered_ = -1;
+  TimeMs last_activity_ = -1;
+  std::deque<Touchpoint> log_;
+  std::deque<TransitionRecord> transitions_;
+  std::map<std::string, StageTime> stage_times_;
+  std::map<std::string, RuleScore> rule_scores_;
+  std::set<std::string> once_fired_;
+  Counters counters_;
+};
+
+}  // namespace waymark

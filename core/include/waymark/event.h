@@ -1,0 +1,72 @@
+// The event envelope: one touchpoint, as produced by the SDK and stored by the collector.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "waymark/duration.h"
+#include "waymark/json_util.h"
+#include "waymark/result.h"
+
+namespace waymark {
+
+/// Where the event happened and how the visitor arrived.
+struct EventContext {
+  std::string url;
+  std::string path;
+  std::string title;
+  std::string referrer;
+  /// utm_source, utm_medium, utm_campaign, utm_term, utm_content, utm_id and click ids
+  /// (gclid, gbraid, wbraid, dclid, msclkid, fbclid, ttclid, twclid, li_fat_id, ...).
+  std::map<std::string, std::string> campaign;
+  /// The channel the campaign/referrer classify to (see channels.h); set on landing events only.
+  std::string channel;
+};
+
+struct Event {
+  std::string id;            ///< unique per event (UUIDv7 from the SDK); the idempotency key
+  std::int64_t seq = 0;      ///< per-device sequence number, breaks ties in time order
+  std::string anonymous_id;  ///< first-party device id
+  std::string user_id;       ///< known user id, empty until identify()
+  std::string name;          ///< canonical snake_case object_action after alias resolution
+  std::string type = "track";  ///< track | page | identify | alias | screen
+  TimeMs time = 0;           ///< device time the event happened (ms since epoch)
+  TimeMs sent_at = 0;        ///< device time the batch was sent, 0 when unknown
+  json properties = json::object();
+  EventContext context;
+};
+
+/// Limits every event is checked against. Defaults are the documented product limits.
+struct EventLimits {
+  std::size_t max_name_length = 64;
+  std::size_t max_id_length = 64;
+  std::size_t max_properties = 64;
+  int max_property_depth = 4;  ///< properties object itself is depth 1
+  std::size_t max_string_length = 2048;
+  std::size_t max_event_bytes = 32 * 1024;
+};
+
+/// True for snake_case `object_action` names: lowercase ASCII letters and digits, starting with
+/// a letter, at least two words joined by single underscores (`pricing_viewed`).
+bool IsConventionalEventName(std::string_view name);
+
+/// Validates and converts a JSON envelope. Accepts `time` and `sent_at` in ms. The raw name is
+/// kept; canonicalization against the map's registry happens in EventRegistry. Error codes:
+/// `invalid_event` (shape or type, the message names the field), `event_too_large`,
+/// `too_many_properties`, `too_deep`, `string_too_long`, `invalid_utf8`.
+Result<Event> EventFromJson(const json& value, const EventLimits& limits = EventLimits());
+
+/// Parses and validates an envelope from text (size and depth checked before parsing).
+Result<Event> ParseEvent(std::string_view text, const EventLimits& limits = EventLimits());
+
+/// The envelope as JSON; empty optional fields are omitted.
+json EventToJson(const Event& event);
+
+/// Reads a dotted field path from an event: `name`, `type`, `properties.a.b`, `context.path`,
+/// `context.url`, `context.title`, `context.referrer`, `context.channel`,
+/// `context.campaign.utm_source`. Returns nullptr when absent.
+const json* EventField(const Event& event, std::string_view path, json* scratch);
+
+}  // namespace waymark

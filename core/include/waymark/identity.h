@@ -1,0 +1,27 @@
+// Identity: guards against placeholder ids and deterministic merging of two visitors' logs.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "waymark/event.h"
+#include "waymark/result.h"
+
+namespace waymark {
+
+/// True when `id` must never be used as an identity: empty, whitespace, too long (> 256 bytes),
+/// or a placeholder such as "null", "undefined", "0", "anonymous", "guest", "[object Object]",
+/// the nil UUID (compared case-insensitively, trimmed), or one of `extra` (the map's list).
+bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra = {});
+
+/// Merges two visitors' event logs into one, ordered by (time, anonymous id as the device,
+/// sequence, event id), with duplicate event ids dropped. Deterministic whatever the argument
+/// order. Error `identity_conflict` when the logs carry two different known user ids: two known
+/// users are never merged.
+Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b);
+
+/// The order MergeLogs uses; the collector sorts a profile's events the same way before replay.
+bool EventOrderLess(const Event& a, const Event& b);
+
+}  // namespace waymark

@@ -1,0 +1,59 @@
+// Scoring: points per rule, once or repeatable, capped per group and in total, decaying with a
+// half-life. Each rule keeps one (value, reference time) pair, so decay costs O(1) per award and
+// the state stays bounded however many events arrive.
+#include <cmath>
+
+#include "engine_internal.h"
+
+namespace waymark {
+
+double Engine::DecayedRule(const RuleScore& r, TimeMs now) const {
+  const TimeMs half_life = map_->scoring.half_life;
+  if (half_life <= 0 || now <= r.ref) return r.value;
+  return r.value * std::pow(0.5, static_cast<double>(now - r.ref) / static_cast<double>(half_life));
+}
+
+double Engine::Score(TimeMs now, const std::string& group) const {
+  double total = 0;
+  for (const auto& rule : map_->scoring.rules) {
+    if (!group.empty() && rule.group != group) continue;
+    auto it = rule_scores_.find(rule.id);
+    if (it != rule_scores_.end()) total += DecayedRule(it->second, now);
+  }
+  return total;
+}
+
+std::vector<ScoreBreakdownItem> Engine::ScoreBreakdown(TimeMs now) const {
+  std::vector<ScoreBreakdownItem> out;
+  for (const auto& rule : map_->scoring.rules) {
+    auto it = rule_scores_.find(rule.id);
+    if (it == rule_scores_.end()) continue;
+    out.push_back(ScoreBreakdownItem{rule.id, rule.group, DecayedRule(it->second, now)});
+  }
+  return out;
+}
+
+void Engine::ApplyScoring(const Touchpoint& tp) {
+  const Scoring& scoring = map_->scoring;
+  ConditionScope scope{&tp, tp.at};
+  for (const auto& rule : scoring.rules) {
+    if (rule.once && once_fired_.count(rule.id) != 0) continue;
+    if (!Evaluate(rule.when, scope)) continue;
+    double points = rule.points;
+    // Caps bound the score as it stands (decayed) when the points arrive.
+    if (points > 0 && !rule.group.empty()) {
+      auto cap = scoring.group_caps.find(rule.group);
+      if (cap != scoring.group_caps.end() && cap->second > 0) {
+        points = std::min(points, cap->second - Score(tp.at, rule.group));
+      }
+    }
+    if (points > 0 && scoring.cap > 0) points = std::min(points, scoring.cap - Score(tp.at));
+    if (rule.points > 0 && points < 0) points = 0;
+    RuleScore& rs = rule_scores_[rule.id];
+    rs.value = DecayedRule(rs, tp.at) + points;
+    rs.ref = tp.at;
+    if (rule.once) once_fired_.insert(rule.id);
+  }
+}
+
+}  // namespace waymark

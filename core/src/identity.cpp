@@ -1,0 +1,74 @@
+#include "waymark/identity.h"
+
+#include <algorithm>
+#include <cctype>
+#include <set>
+
+namespace waymark {
+
+namespace {
+// Values that SDKs and forms produce when the real id is missing; merging on them would join
+// unrelated visitors into one journey.
+constexpr const char* kPlaceholders[] = {
+    "null", "undefined", "nil", "none", "nan", "0", "-1", "anonymous", "anon", "guest",
+    "unknown", "[object object]", "true", "false", "n/a", "na", "not set",
+    "(not set)", "not_set", "user_id", "userid", "{{user_id}}",
+    "00000000-0000-0000-0000-000000000000",
+    "-", "''", "\"\""};
+}  // namespace
+
+bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra) {
+  if (id.size() > 256) return true;
+  std::size_t b = 0, e = id.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(id[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(id[e - 1]))) --e;
+  if (b == e) return true;
+  std::string lower;
+  for (std::size_t i = b; i < e; ++i) {
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(id[i])));
+  }
+  for (const char* p : kPlaceholders) {
+    if (lower == p) return true;
+  }
+  for (const auto& x : extra) {
+    std::string lx;
+    for (char c : x) lx += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == lx) return true;
+  }
+  return false;
+}
+
+bool EventOrderLess(const Event& a, const Event& b) {
+  if (a.time != b.time) return a.time < b.time;
+  if (a.anonymous_id != b.anonymous_id) return a.anonymous_id < b.anonymous_id;
+  if (a.seq != b.seq) return a.seq < b.seq;
+  return a.id < b.id;
+}
+
+Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b) {
+  std::set<std::string> users;
+  for (const auto* log : {&a, &b}) {
+    for (const auto& e : *log) {
+      if (!e.user_id.empty() && !IsBlockedId(e.user_id)) users.insert(e.user_id);
+    }
+  }
+  if (users.size() > 1) {
+    return MakeError("identity_conflict", "the logs belong to different known users (\"" +
+                                              *users.begin() + "\" and \"" + *users.rbegin() +
+                                              "\"); known users are never merged");
+  }
+  std::vector<Event> merged;
+  merged.reserve(a.size() + b.size());
+  merged.insert(merged.end(), a.begin(), a.end());
+  merged.insert(merged.end(), b.begin(), b.end());
+  std::stable_sort(merged.begin(), merged.end(), EventOrderLess);
+  std::set<std::string> seen;
+  std::vector<Event> out;
+  out.reserve(merged.size());
+  for (auto& e : merged) {
+    if (seen.insert(e.id).second) out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace waymark
