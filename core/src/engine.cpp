@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine_internal.h"
+#include "waymark/channels.h"
 #include "waymark/identity.h"
 
 namespace waymark {
@@ -185,6 +186,21 @@ TrackOutcome Engine::Track(Event event) {
     }
   }
   if (anonymous_id_.empty()) anonymous_id_ = event.anonymous_id;
+  // A landing that carries a campaign or an external referrer is a touch: classify it here so
+  // the browser and the collector derive the same channel. Internal navigation is no touch; the
+  // SDK marks direct session starts itself with channel "Direct".
+  if (event.context.channel.empty()) {
+    const std::string page_host = HostOf(event.context.url);
+    const std::string ref_host = HostOf(event.context.referrer);
+    bool external_referrer = !ref_host.empty() && ref_host != page_host &&
+                             !(ref_host.size() > page_host.size() && !page_host.empty() &&
+                               ref_host.compare(ref_host.size() - page_host.size() - 1,
+                                                std::string::npos, "." + page_host) == 0);
+    if (!event.context.campaign.empty() || external_referrer) {
+      event.context.channel =
+          ClassifyChannel(event.context.campaign, event.context.referrer, page_host);
+    }
+  }
 
   // The engine's clock never runs backwards: a late event is placed at the last activity time.
   const TimeMs at = last_activity_ >= 0 ? std::max(event.time, last_activity_) : event.time;

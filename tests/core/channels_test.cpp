@@ -313,9 +313,9 @@ TEST(ClassifyChannel, SiteListsMatchOnLabelBoundariesWithPublicSuffixes) {
   EXPECT_EQ(Classify({}, "https://www.facebook.com/"), "Organic Social");
   EXPECT_EQ(Classify({}, "https://www.amazon.co.jp/"), "Organic Shopping");
   EXPECT_EQ(Classify({}, "https://google.de/"), "Organic Search");
-  EXPECT_EQ(Classify({}, "https://youtube.example.com/"), "Referral");
+  EXPECT_EQ(Classify({}, "https://youtube.partner.org/"), "Referral");
   EXPECT_EQ(Classify({}, "https://myyoutube.com/"), "Referral");
-  EXPECT_EQ(Classify({}, "https://t.co.example.com/"), "Referral");
+  EXPECT_EQ(Classify({}, "https://t.co.partner.org/"), "Referral");
   EXPECT_EQ(Classify({{"utm_source", "facebook_group"}, {"utm_medium", "cpc"}}), "Paid Other");
 }
 
