@@ -85,8 +85,8 @@ TEST(PathInWindow, HugeLookbackDoesNotOverflow) {
 // DenoisePath
 
 TEST(DenoisePath, CollapsesConsecutiveRepeatsKeepingTheMostRecentTime) {
-  std::vector<Touch> path = {Touch{"A", 1}, Touch{"A", 5}, Touch{"B", 6}, Touch{"A", 7},
-                             Touch{"A", 8}, Touch{"A", 9}};
+  std::vector<Touch> path = {Touch{"A", 1}, Touch{"A", 5}, Touch{"B", 6},
+                             Touch{"A", 7}, Touch{"A", 8}, Touch{"A", 9}};
   std::vector<Touch> out = DenoisePath(path);
   ASSERT_EQ(out.size(), 3u);
   EXPECT_EQ(out[0].channel, "A");
@@ -221,8 +221,8 @@ TEST(Attribute, TimeDecayDoesNotUnderflowOnOldPathsWithTinyHalfLife) {
 
 TEST(Attribute, PositionBasedDefaults) {
   // Four touches: first 0.4, last 0.4, the middle two share 0.2 -> 0.1 each.
-  std::vector<Touch> path = {Before("Email", 9), Before("Organic Social", 6),
-                             Before("Referral", 3), Before("Paid Search", 1)};
+  std::vector<Touch> path = {Before("Email", 9), Before("Organic Social", 6), Before("Referral", 3),
+                             Before("Paid Search", 1)};
   ExpectCredits(Attribute(path, kConversion, AttributionModel::kPositionBased),
                 {{"Email", 0.4}, {"Organic Social", 0.1}, {"Referral", 0.1}, {"Paid Search", 0.4}});
   // Three touches: 0.4, 0.2, 0.4.
@@ -262,15 +262,15 @@ TEST(Attribute, PositionBasedInvalidWeightsFallBackToDefaults) {
   // Three touches with the defaults: 0.4, 0.2, 0.4.
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double inf = std::numeric_limits<double>::infinity();
-  const std::vector<std::pair<double, double>> bad = {{0.7, 0.7}, {-0.1, 0.4}, {0.4, -0.1},
-                                                      {nan, 0.4}, {0.4, inf}};
+  const std::vector<std::pair<double, double>> bad = {
+      {0.7, 0.7}, {-0.1, 0.4}, {0.4, -0.1}, {nan, 0.4}, {0.4, inf}};
   for (const auto& [first, last] : bad) {
     AttributionOptions options;
     options.first_weight = first;
     options.last_weight = last;
-    ExpectCredits(Attribute(ThreeChannelPath(), kConversion, AttributionModel::kPositionBased,
-                            options),
-                  {{"Email", 0.4}, {"Organic Search", 0.2}, {"Direct", 0.4}});
+    ExpectCredits(
+        Attribute(ThreeChannelPath(), kConversion, AttributionModel::kPositionBased, options),
+        {{"Email", 0.4}, {"Organic Search", 0.2}, {"Direct", 0.4}});
   }
 }
 

@@ -70,7 +70,8 @@ TEST(HostOf, GarbageNeverCrashesAndNeverYieldsInvalidText) {
   EXPECT_EQ(HostOf(std::string(10 * 1024, '/')), "");
   EXPECT_EQ(HostOf(std::string(10 * 1024, ':')), "");
   EXPECT_EQ(HostOf("http://\xff\xfe.com/"), "");
-  EXPECT_EQ(HostOf("http://ex\xc3" "ample.com/"), "");  // truncated UTF-8 sequence
+  const std::string truncated_utf8 = std::string("http://ex") + "\xc3" + "ample.com/";
+  EXPECT_EQ(HostOf(truncated_utf8), "");
   EXPECT_EQ(HostOf(std::string("http://exa\0mple.com/", 20)), "");
   EXPECT_EQ(HostOf("\x80\x81\x82"), "");
 }
@@ -80,11 +81,13 @@ TEST(HostOf, GarbageNeverCrashesAndNeverYieldsInvalidText) {
 
 TEST(ChannelNames, AreTheGa4GroupsInDisplayOrder) {
   const std::vector<std::string> expected = {
-      "Direct",           "Cross-network",  "Paid Shopping",  "Paid Search",
-      "Paid Social",      "Paid Video",     "Display",        "Paid Other",
-      "Organic Shopping", "Organic Social", "Organic Video",  "Organic Search",
-      "Referral",         "Email",          "Affiliates",     "Audio",
-      "SMS",              "Mobile Push Notifications",        "Unassigned"};
+      "Direct",         "Cross-network", "Paid Shopping",
+      "Paid Search",    "Paid Social",   "Paid Video",
+      "Display",        "Paid Other",    "Organic Shopping",
+      "Organic Social", "Organic Video", "Organic Search",
+      "Referral",       "Email",         "Affiliates",
+      "Audio",          "SMS",           "Mobile Push Notifications",
+      "Unassigned"};
   EXPECT_EQ(ChannelNames(), expected);
   EXPECT_EQ(&ChannelNames(), &ChannelNames());
 }
@@ -108,20 +111,25 @@ const std::vector<Case>& Cases() {
       {{{"utm_source", "(direct)"}}, "", "Direct"},  // medium (not set)
       // Cross-network: campaign name, whatever the source.
       {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "pmax_cross-network"}},
-       "", "Cross-network"},
+       "",
+       "Cross-network"},
       {{{"gclid", "abc"}, {"utm_campaign", "Q3 Cross-Network"}}, "", "Cross-network"},
       // Paid Shopping: shopping site or shopping campaign, with a paid medium.
       {{{"utm_source", "amazon"}, {"utm_medium", "cpc"}}, "", "Paid Shopping"},
-      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "summer_shop"}}, "",
+      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "summer_shop"}},
+       "",
        "Paid Shopping"},
-      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "Shopping-EU"}}, "",
+      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "Shopping-EU"}},
+       "",
        "Paid Shopping"},
-      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "eshop"}}, "",
+      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "eshop"}},
+       "",
        "Paid Shopping"},
       {{{"utm_source", "shopping.google.com"}, {"utm_medium", "ppc"}}, "", "Paid Shopping"},
       // Paid Search.
       {{{"utm_source", "google"}, {"utm_medium", "cpc"}}, "", "Paid Search"},
-      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "workshop"}}, "",
+      {{{"utm_source", "google"}, {"utm_medium", "cpc"}, {"utm_campaign", "workshop"}},
+       "",
        "Paid Search"},  // "shop" after a letter other than 'e' is not shopping
       {{{"utm_source", "bing"}, {"utm_medium", "ppc"}}, "", "Paid Search"},
       {{{"utm_source", "duckduckgo"}, {"utm_medium", "paidsearch"}}, "", "Paid Search"},
@@ -159,7 +167,8 @@ const std::vector<Case>& Cases() {
       {{}, "https://shopping.google.com/", "Organic Shopping"},
       {{{"utm_source", "etsy"}, {"utm_medium", "referral"}}, "", "Organic Shopping"},
       {{{"utm_source", "newsletter"}, {"utm_medium", "email"}, {"utm_campaign", "shop_launch"}},
-       "", "Organic Shopping"},
+       "",
+       "Organic Shopping"},
       // Organic Social: social site, social medium, or fbclid alone.
       {{}, "https://l.facebook.com/l.php?u=x", "Organic Social"},
       {{}, "https://m.facebook.com/", "Organic Social"},
@@ -199,10 +208,10 @@ const std::vector<Case>& Cases() {
       {{}, "https://blog.partner.org/post", "Referral"},
       {{}, "https://mail.google.com/mail/u/0/", "Referral"},
       {{}, "https://docs.google.com/document/d/x", "Referral"},
-      {{}, "https://google.evil.com/", "Referral"},   // not a public suffix after "google"
-      {{}, "https://notgoogle.com/", "Referral"},     // not on a label boundary
+      {{}, "https://google.evil.com/", "Referral"},  // not a public suffix after "google"
+      {{}, "https://notgoogle.com/", "Referral"},    // not on a label boundary
       {{}, "https://facebook.com.evil.org/", "Referral"},
-      {{}, "https://notexample.com/", "Referral"},    // not our site, only ends like it
+      {{}, "https://notexample.com/", "Referral"},  // not our site, only ends like it
       {{{"fbclid", "IwAR0"}}, "https://news.ycombinator.com/", "Referral"},
       {{{"utm_source", "partnerblog"}, {"utm_medium", "referral"}}, "", "Referral"},
       {{{"utm_source", "ios"}, {"utm_medium", "app"}}, "", "Referral"},
@@ -226,7 +235,8 @@ const std::vector<Case>& Cases() {
       {{{"utm_source", "onesignal"}, {"utm_medium", "push"}}, "", "Mobile Push Notifications"},
       {{{"utm_source", "app"}, {"utm_medium", "webpush"}}, "", "Mobile Push Notifications"},
       {{{"utm_source", "app"}, {"utm_medium", "mobile"}}, "", "Mobile Push Notifications"},
-      {{{"utm_source", "app"}, {"utm_medium", "in_app_notification"}}, "",
+      {{{"utm_source", "app"}, {"utm_medium", "in_app_notification"}},
+       "",
        "Mobile Push Notifications"},
       {{{"utm_source", "firebase"}, {"utm_medium", "fcm"}}, "", "Mobile Push Notifications"},
       // Unassigned: tagged, but matching no rule.
@@ -259,9 +269,10 @@ TEST(ClassifyChannel, KeysAndValuesAreCaseInsensitive) {
   EXPECT_EQ(Classify({{"utm_source", "Facebook"}, {"utm_medium", "Paid_Social"}}), "Paid Social");
   EXPECT_EQ(Classify({{"utm_source", "Newsletter"}, {"utm_medium", "EMAIL"}}), "Email");
   EXPECT_EQ(Classify({{"GCLID", "abc"}}), "Paid Search");
-  EXPECT_EQ(Classify({{"utm_source", "google"}, {"utm_medium", "cpc"},
-                      {"UTM_CAMPAIGN", "CROSS-NETWORK"}}),
-            "Cross-network");
+  EXPECT_EQ(
+      Classify(
+          {{"utm_source", "google"}, {"utm_medium", "cpc"}, {"UTM_CAMPAIGN", "CROSS-NETWORK"}}),
+      "Cross-network");
   EXPECT_EQ(Classify({}, "HTTPS://WWW.GOOGLE.COM/"), "Organic Search");
 }
 
@@ -289,9 +300,9 @@ TEST(ClassifyChannel, InternalReferrerIsDirect) {
   EXPECT_EQ(Classify({}, "https://example.com/", "WWW.Example.COM:443"), "Direct");
   EXPECT_EQ(Classify({}, "https://example.com/", "https://www.example.com/landing?x=1"), "Direct");
   // An internal referrer never hides explicit tags.
-  EXPECT_EQ(Classify({{"utm_source", "newsletter"}, {"utm_medium", "email"}},
-                     "https://example.com/"),
-            "Email");
+  EXPECT_EQ(
+      Classify({{"utm_source", "newsletter"}, {"utm_medium", "email"}}, "https://example.com/"),
+      "Email");
 }
 
 TEST(ClassifyChannel, SubdomainOfThePageIsInternalButParentAndLookalikesAreNot) {
@@ -331,10 +342,19 @@ TEST(ClassifyChannel, GarbageNeverCrashesAndYieldsAKnownChannel) {
   const std::string big_cp = "cp" + big;
   const std::string invalid_utf8 = "\xff\xfe\xc3\x28\xa0\xa1\xed\xa0\x80";
   const std::string with_nul("goo\0gle", 7);
-  const std::vector<std::string> referrers = {
-      "",          "not a url",       big,     "https://" + big, "https://" + big + ".com/",
-      invalid_utf8, "https://" + invalid_utf8 + "/", with_nul, "://", "http://[", "http://@/",
-      std::string(10 * 1024, '.'),    "https://www.google.com/" + big};
+  const std::vector<std::string> referrers = {"",
+                                              "not a url",
+                                              big,
+                                              "https://" + big,
+                                              "https://" + big + ".com/",
+                                              invalid_utf8,
+                                              "https://" + invalid_utf8 + "/",
+                                              with_nul,
+                                              "://",
+                                              "http://[",
+                                              "http://@/",
+                                              std::string(10 * 1024, '.'),
+                                              "https://www.google.com/" + big};
   const std::vector<Params> campaigns = {
       {},
       {{"utm_source", big}, {"utm_medium", big_cp}},
