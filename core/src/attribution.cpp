@@ -66,8 +66,8 @@ std::vector<double> TimeDecay(const std::vector<Touch>& touches, TimeMs half_lif
 }
 
 std::vector<double> PositionBased(std::size_t n, double first, double last) {
-  bool valid = std::isfinite(first) && std::isfinite(last) && first >= 0 && last >= 0 &&
-               first + last <= 1.0;
+  bool valid =
+      std::isfinite(first) && std::isfinite(last) && first >= 0 && last >= 0 && first + last <= 1.0;
   if (!valid) {
     first = kDefaultFirstWeight;
     last = kDefaultLastWeight;
@@ -155,6 +155,9 @@ std::vector<Credit> Attribute(const std::vector<Touch>& path, TimeMs conversion_
     if (inserted) credits.push_back(Credit{touches[i].channel, 0.0});
     credits[it->second].credit += weights[i];
   }
+  credits.erase(std::remove_if(credits.begin(), credits.end(),
+                               [](const Credit& c) { return !(c.credit > 0); }),
+                credits.end());
   return credits;
 }
 

@@ -19,48 +19,103 @@ namespace {
 // ("google" matches "www.google.co.uk", "l.facebook.com" matches "facebook"). Adding a site is
 // adding a row. Shopping is checked before search, so "shopping.google" wins over "google".
 constexpr std::string_view kShoppingSites[] = {
-    "amazon",      "ebay",         "etsy",     "shopping.google", "google shopping",
-    "igshopping",  "shopping.yahoo", "walmart", "aliexpress",     "alibaba",
-    "shopify",     "bestbuy",      "target",   "mercadolibre",    "mercadolivre",
-    "rakuten",     "shopee",       "zalando",  "wayfair",         "temu",
-    "flipkart",    "allegro",      "newegg",   "costco",          "homedepot",
-    "idealo",      "kelkoo",       "shopzilla", "pricerunner",    "wish",
+    "amazon",     "ebay",           "etsy",      "shopping.google", "google shopping",
+    "igshopping", "shopping.yahoo", "walmart",   "aliexpress",      "alibaba",
+    "shopify",    "bestbuy",        "target",    "mercadolibre",    "mercadolivre",
+    "rakuten",    "shopee",         "zalando",   "wayfair",         "temu",
+    "flipkart",   "allegro",        "newegg",    "costco",          "homedepot",
+    "idealo",     "kelkoo",         "shopzilla", "pricerunner",     "wish",
 };
 
 constexpr std::string_view kSearchSites[] = {
-    "google",    "bing",     "duckduckgo", "yahoo",      "baidu",
-    "yandex",    "ya.ru",    "ecosia",     "ask",        "aol",
-    "naver",     "seznam",   "qwant",      "startpage",  "search.brave",
-    "kagi",      "sogou",    "so.com",     "daum",       "msn",
-    "goo.ne.jp", "rambler",  "mail.ru",    "lycos",      "dogpile",
-    "mojeek",    "swisscows", "petalsearch", "coccoc",   "you.com",
+    "google",
+    "bing",
+    "duckduckgo",
+    "yahoo",
+    "baidu",
+    "yandex",
+    "ya.ru",
+    "ecosia",
+    "ask",
+    "aol",
+    "naver",
+    "seznam",
+    "qwant",
+    "startpage",
+    "search.brave",
+    "kagi",
+    "sogou",
+    "so.com",
+    "daum",
+    "msn",
+    "goo.ne.jp",
+    "rambler",
+    "mail.ru",
+    "lycos",
+    "dogpile",
+    "mojeek",
+    "swisscows",
+    "petalsearch",
+    "coccoc",
+    "you.com",
     "com.google.android.googlequicksearchbox",
 };
 
 // Hosts under a search engine's domain that are not search: a link clicked in Gmail or a Google
 // Doc is a referral, not Organic Search.
 constexpr std::string_view kNotSearchSites[] = {
-    "mail.google", "docs.google",      "drive.google", "sites.google",    "groups.google",
-    "calendar.google", "meet.google",  "classroom.google", "play.google", "accounts.google",
-    "support.google", "mail.yahoo",    "mail.yandex",  "disk.yandex",
+    "mail.google",     "docs.google", "drive.google",     "sites.google", "groups.google",
+    "calendar.google", "meet.google", "classroom.google", "play.google",  "accounts.google",
+    "support.google",  "mail.yahoo",  "mail.yandex",      "disk.yandex",
 };
 
 constexpr std::string_view kSocialSites[] = {
-    "facebook",   "fb",        "fb.me",         "m.me",      "messenger",
-    "instagram",  "ig",        "linkedin",      "lnkd.in",   "twitter",
-    "t.co",       "x.com",     "reddit",        "redd.it",   "pinterest",
-    "pin.it",     "tiktok",    "snapchat",      "tumblr",    "quora",
-    "threads.net", "bsky.app", "mastodon.social", "discord", "whatsapp",
-    "wa.me",      "telegram",  "t.me",          "vk",        "ok.ru",
-    "weibo",      "wechat",    "line.me",       "xing",      "meetup",
-    "nextdoor",   "medium",    "slack",         "flickr",    "goodreads",
+    "facebook",
+    "fb",
+    "fb.me",
+    "m.me",
+    "messenger",
+    "instagram",
+    "ig",
+    "linkedin",
+    "lnkd.in",
+    "twitter",
+    "t.co",
+    "x.com",
+    "reddit",
+    "redd.it",
+    "pinterest",
+    "pin.it",
+    "tiktok",
+    "snapchat",
+    "tumblr",
+    "quora",
+    "threads.net",
+    "bsky.app",
+    "mastodon.social",
+    "discord",
+    "whatsapp",
+    "wa.me",
+    "telegram",
+    "t.me",
+    "vk",
+    "ok.ru",
+    "weibo",
+    "wechat",
+    "line.me",
+    "xing",
+    "meetup",
+    "nextdoor",
+    "medium",
+    "slack",
+    "flickr",
+    "goodreads",
 };
 
 constexpr std::string_view kVideoSites[] = {
-    "youtube",   "youtu.be", "vimeo",     "twitch",    "dailymotion",
-    "wistia",    "vidyard",  "netflix",   "hulu",      "disneyplus",
-    "primevideo", "bilibili", "rumble",   "iqiyi",     "youku",
-    "nicovideo", "crackle",  "ted",       "veoh",      "tubi",
+    "youtube", "youtu.be",  "vimeo",      "twitch",     "dailymotion", "wistia", "vidyard",
+    "netflix", "hulu",      "disneyplus", "primevideo", "bilibili",    "rumble", "iqiyi",
+    "youku",   "nicovideo", "crackle",    "ted",        "veoh",        "tubi",
 };
 
 // Second-level labels under which ccTLDs sell names ("co.uk", "com.au", "ne.jp"); anything else
@@ -77,19 +132,17 @@ struct ClickId {
   std::string_view medium;
 };
 constexpr ClickId kPaidClickIds[] = {
-    {"gclid", "google", "cpc"},       {"gbraid", "google", "cpc"},
-    {"wbraid", "google", "cpc"},      {"msclkid", "bing", "cpc"},
-    {"yclid", "yandex", "cpc"},       {"dclid", "dv360", "cpm"},
-    {"ttclid", "tiktok", "paid"},     {"twclid", "twitter", "paid"},
-    {"li_fat_id", "linkedin", "paid"}, {"epik", "pinterest", "paid"},
-    {"sccid", "snapchat", "paid"},    {"rdt_cid", "reddit", "paid"},
+    {"gclid", "google", "cpc"},    {"gbraid", "google", "cpc"},   {"wbraid", "google", "cpc"},
+    {"msclkid", "bing", "cpc"},    {"yclid", "yandex", "cpc"},    {"dclid", "dv360", "cpm"},
+    {"ttclid", "tiktok", "paid"},  {"twclid", "twitter", "paid"}, {"li_fat_id", "linkedin", "paid"},
+    {"epik", "pinterest", "paid"}, {"sccid", "snapchat", "paid"}, {"rdt_cid", "reddit", "paid"},
     {"qclid", "quora", "paid"},
 };
 
 constexpr std::string_view kDisplayMedia[] = {"display", "banner", "expandable", "interstitial",
                                               "cpm"};
-constexpr std::string_view kSocialMedia[] = {"social",       "social-network", "social-media",
-                                             "sm",           "social network", "social media"};
+constexpr std::string_view kSocialMedia[] = {"social", "social-network", "social-media",
+                                             "sm",     "social network", "social media"};
 constexpr std::string_view kReferralMedia[] = {"referral", "app", "link"};
 constexpr std::string_view kEmailNames[] = {"email", "e-mail", "e_mail", "e mail"};
 
@@ -304,9 +357,7 @@ bool IsDirect(const Traffic& t) {
   return t.source == "(direct)" && (t.medium == "(none)" || t.medium == "(not set)");
 }
 bool IsCrossNetwork(const Traffic& t) { return Contains(t.campaign, "cross-network"); }
-bool IsPaidShopping(const Traffic& t) {
-  return (t.shopping_site || t.shopping_campaign) && t.paid;
-}
+bool IsPaidShopping(const Traffic& t) { return (t.shopping_site || t.shopping_campaign) && t.paid; }
 bool IsPaidSearch(const Traffic& t) { return t.search_site && t.paid; }
 bool IsPaidSocial(const Traffic& t) { return t.social_site && t.paid; }
 bool IsPaidVideo(const Traffic& t) { return t.video_site && t.paid; }

@@ -22,6 +22,7 @@ const char* TrackStatusName(TrackStatus status) {
 Engine::Engine(std::shared_ptr<const JourneyMap> map, EngineOptions options)
     : map_(std::move(map)), options_(options) {
   stage_ = map_->initial;
+  rule_scores_.resize(map_->scoring.rules.size());
 }
 
 void Engine::Reset() {
@@ -95,11 +96,15 @@ bool Engine::Throttled(const Event& e, TimeMs at) const {
   return false;
 }
 
-std::optional<json> Engine::Outbound(const Event& e) const {
-  if (options_.local_only) return std::nullopt;
+const SyncFilter* Engine::SendFilter(const Event& e) const {
+  if (options_.local_only) return nullptr;
   auto it = map_->sync_stages.find(stage_);
   const SyncFilter& f = it != map_->sync_stages.end() ? it->second : map_->sync_default;
-  if (!f.all_events && f.events.count(e.name) == 0) return std::nullopt;
+  if (!f.all_events && f.events.count(e.name) == 0) return nullptr;
+  return &f;
+}
+
+json Engine::Outbound(const Event& e, const SyncFilter& f) const {
   json out = EventToJson(e);
   if (!f.all_properties) {
     auto props = out.find("properties");
@@ -253,7 +258,10 @@ TrackOutcome Engine::Track(Event event) {
     break;  // one transition per event: predictable, and the map author controls skips
   }
   FireEventTriggers(tp, &out.triggers);
-  out.outbound = Outbound(tp.event);
+  if (const SyncFilter* filter = SendFilter(tp.event)) {
+    out.send = true;
+    if (options_.build_outbound) out.outbound = Outbound(tp.event, *filter);
+  }
   return out;
 }
 

@@ -15,20 +15,20 @@ double Engine::DecayedRule(const RuleScore& r, TimeMs now) const {
 
 double Engine::Score(TimeMs now, const std::string& group) const {
   double total = 0;
-  for (const auto& rule : map_->scoring.rules) {
-    if (!group.empty() && rule.group != group) continue;
-    auto it = rule_scores_.find(rule.id);
-    if (it != rule_scores_.end()) total += DecayedRule(it->second, now);
+  const auto& rules = map_->scoring.rules;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    if (!rule_scores_[i].awarded || (!group.empty() && rules[i].group != group)) continue;
+    total += DecayedRule(rule_scores_[i], now);
   }
   return total;
 }
 
 std::vector<ScoreBreakdownItem> Engine::ScoreBreakdown(TimeMs now) const {
   std::vector<ScoreBreakdownItem> out;
-  for (const auto& rule : map_->scoring.rules) {
-    auto it = rule_scores_.find(rule.id);
-    if (it == rule_scores_.end()) continue;
-    out.push_back(ScoreBreakdownItem{rule.id, rule.group, DecayedRule(it->second, now)});
+  const auto& rules = map_->scoring.rules;
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    if (!rule_scores_[i].awarded) continue;
+    out.push_back(ScoreBreakdownItem{rules[i].id, rules[i].group, DecayedRule(rule_scores_[i], now)});
   }
   return out;
 }
@@ -36,8 +36,9 @@ std::vector<ScoreBreakdownItem> Engine::ScoreBreakdown(TimeMs now) const {
 void Engine::ApplyScoring(const Touchpoint& tp) {
   const Scoring& scoring = map_->scoring;
   ConditionScope scope{&tp, tp.at};
-  for (const auto& rule : scoring.rules) {
-    if (rule.once && once_fired_.count(rule.id) != 0) continue;
+  for (std::size_t i = 0; i < scoring.rules.size(); ++i) {
+    const ScoringRule& rule = scoring.rules[i];
+    if (rule.once && rule_scores_[i].once_fired) continue;
     if (!Evaluate(rule.when, scope)) continue;
     double points = rule.points;
     // Caps bound the score as it stands (decayed) when the points arrive.
@@ -49,10 +50,11 @@ void Engine::ApplyScoring(const Touchpoint& tp) {
     }
     if (points > 0 && scoring.cap > 0) points = std::min(points, scoring.cap - Score(tp.at));
     if (rule.points > 0 && points < 0) points = 0;
-    RuleScore& rs = rule_scores_[rule.id];
-    rs.value = DecayedRule(rs, tp.at) + points;
+    RuleScore& rs = rule_scores_[i];
+    rs.value = (rs.awarded ? DecayedRule(rs, tp.at) : 0) + points;
     rs.ref = tp.at;
-    if (rule.once) once_fired_.insert(rule.id);
+    rs.awarded = true;
+    if (rule.once) rs.once_fired = true;
   }
 }
 

@@ -69,9 +69,14 @@ std::string Engine::Snapshot() const {
   }
   p["st"] = std::move(times);
   json scores = json::object();
-  for (const auto& [id, s] : rule_scores_) scores[id] = json::array({s.value, s.ref});
+  json once = json::array();
+  for (std::size_t i = 0; i < rule_scores_.size(); ++i) {
+    const std::string& id = map_->scoring.rules[i].id;
+    if (rule_scores_[i].awarded) scores[id] = json::array({rule_scores_[i].value, rule_scores_[i].ref});
+    if (rule_scores_[i].once_fired) once.push_back(id);
+  }
   p["sc"] = std::move(scores);
-  p["once"] = once_fired_;
+  p["once"] = std::move(once);
   p["cnt"] = json::array({counters_.accepted, counters_.folded, counters_.throttled,
                           counters_.rejected, counters_.evicted});
   std::string payload = DumpJson(p);
@@ -81,7 +86,12 @@ std::string Engine::Snapshot() const {
 Status Engine::Restore(const std::string& snapshot) {
   Reset();
   const std::string magic = kMagic;
-  if (snapshot.compare(0, 3, "wms") == 0 && snapshot.compare(0, magic.size(), magic) != 0) {
+  // "wms<N>:" with another N is a snapshot of another format version, not damage.
+  std::size_t colon = snapshot.find(':');
+  bool versioned = snapshot.compare(0, 3, "wms") == 0 && colon != std::string::npos && colon > 3 &&
+                   colon < 12 &&
+                   snapshot.find_first_not_of("0123456789", 3) == colon;
+  if (versioned && snapshot.compare(0, magic.size(), magic) != 0) {
     return MakeError("snapshot_version",
                      "snapshot: written by another format version; starting from a fresh state");
   }
@@ -182,11 +192,22 @@ Status Engine::Restore(const std::string& snapshot) {
       return Corrupt("scores");
     }
     rs.value = s[0].get<double>();
-    e.rule_scores_[it.key()] = rs;
+    rs.awarded = true;
+    // Rules that the current map no longer has are dropped: their points no longer count.
+    for (std::size_t i = 0; i < map_->scoring.rules.size(); ++i) {
+      if (map_->scoring.rules[i].id == it.key()) {
+        rs.once_fired = e.rule_scores_[i].once_fired;
+        e.rule_scores_[i] = rs;
+      }
+    }
   }
   for (const auto& o : *once) {
     if (!o.is_string()) return Corrupt("once rules");
-    e.once_fired_.insert(o.get<std::string>());
+    for (std::size_t i = 0; i < map_->scoring.rules.size(); ++i) {
+      if (map_->scoring.rules[i].id == o.get_ref<const std::string&>()) {
+        e.rule_scores_[i].once_fired = true;
+      }
+    }
   }
   std::int64_t c[5];
   for (int i = 0; i < 5; ++i) {

@@ -55,8 +55,9 @@ std::vector<Touch> PathInWindow(const std::vector<Touch>& path, TimeMs conversio
                                 TimeMs lookback);
 
 /// Credits per channel summing to 1 (empty when no touch in the window), ordered by each
-/// channel's first appearance in the (windowed, de-noised) path. Every channel of that path gets
-/// an entry, with credit 0 when the model gives it none. The window is applied first,
+/// channel's first appearance in the (windowed, de-noised) path. Only credited channels are
+/// listed: a channel the model gives nothing (first touch's later touches) has no entry, so a
+/// result reads the same as a channel -> credit map. The window is applied first,
 /// then de-noising (when collapse_repeats), then the model; credits of touches sharing a channel
 /// are summed.
 /// - first_touch / last_touch: everything to the first / last touch.

@@ -64,8 +64,10 @@ struct TrackOutcome {
   std::vector<TransitionRecord> transitions;  ///< timed ones first, then the event's own
   std::vector<FiredTrigger> triggers;
   /// The envelope to send to the collector, filtered by the stage's sync filter; absent in
-  /// local-only mode, when the filter drops the event, or when the event was not accepted.
+  /// local-only mode, when the filter drops the event, when the event was not accepted, or when
+  /// EngineOptions::build_outbound is off.
   std::optional<json> outbound;
+  bool send = false;  ///< whether the event may leave the device (set even without `outbound`)
 };
 
 struct AdvanceOutcome {
@@ -96,6 +98,8 @@ struct Counters {
 
 struct EngineOptions {
   bool local_only = false;  ///< consent denied / Global Privacy Control: nothing is sent
+  /// Build TrackOutcome::outbound. The collector and replays, which send nothing, turn it off.
+  bool build_outbound = true;
   EventLimits limits;
   std::size_t transition_cap = 256;  ///< transition records kept (oldest dropped)
 };
@@ -167,6 +171,8 @@ class Engine {
   struct RuleScore {
     double value = 0;  ///< decayed value at `ref`
     TimeMs ref = 0;
+    bool awarded = false;
+    bool once_fired = false;
   };
   struct ConditionScope;
 
@@ -179,7 +185,8 @@ class Engine {
   void FireTriggers(const TransitionRecord& rec, std::vector<FiredTrigger>* out) const;
   void FireEventTriggers(const Touchpoint& tp, std::vector<FiredTrigger>* out) const;
   bool Throttled(const Event& e, TimeMs at) const;
-  std::optional<json> Outbound(const Event& e) const;
+  const SyncFilter* SendFilter(const Event& e) const;
+  json Outbound(const Event& e, const SyncFilter& filter) const;
   bool AllowedFrom(const Transition& t) const;
 
   std::shared_ptr<const JourneyMap> map_;
@@ -197,8 +204,7 @@ class Engine {
   std::deque<Touchpoint> log_;
   std::deque<TransitionRecord> transitions_;
   std::map<std::string, StageTime> stage_times_;
-  std::map<std::string, RuleScore> rule_scores_;
-  std::set<std::string> once_fired_;
+  std::vector<RuleScore> rule_scores_;  ///< parallel to map_->scoring.rules
   Counters counters_;
 };
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The body of `npm test` (and so of .ci/run): set-up, build, then every test tier in turn.
+#
+# Each tier runs even if an earlier test tier failed, so one run reports everything; a tier that
+# needs the build is skipped when the build failed (stale binaries must not pass for new code).
+# The script ends with one line per tier and exits non-zero if any tier failed or was skipped.
+#
+# To add a tier: write scripts/test-<tier>.sh (cd to the repo root, exit non-zero on failure, and
+# optionally write a one-line result to "$WAYMARK_TIER_SUMMARY"), then add a run_tier line below.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+
+LOG_DIR=build/test-logs
+mkdir -p "$LOG_DIR"
+
+TIER_NAMES=()
+TIER_RESULTS=()
+FAILED=0
+
+# run_tier NAME TITLE COMMAND...: runs one tier and records its one-line result.
+run_tier() {
+  local name="$1" title="$2"
+  shift 2
+  printf '\n======== %s: %s ========\n' "$name" "$title"
+  local summary_file="$LOG_DIR/$name.summary" start=$SECONDS rc=0
+  rm -f "$summary_file"
+  WAYMARK_TIER_SUMMARY="$summary_file" "$@" || rc=$?
+  local secs=$((SECONDS - start)) line=""
+  [[ -s "$summary_file" ]] && line="$(head -n 1 "$summary_file")"
+  if ((rc == 0)); then
+    TIER_RESULTS+=("ok      ${line:-passed} (${secs} s)")
+  else
+    TIER_RESULTS+=("FAILED  ${line:-exit code $rc} (${secs} s)")
+    FAILED=1
+  fi
+  TIER_NAMES+=("$name")
+  return "$rc"
+}
+
+skip_tier() { # NAME REASON
+  printf '\n======== %s: skipped (%s) ========\n' "$1" "$2"
+  TIER_NAMES+=("$1")
+  TIER_RESULTS+=("SKIPPED $2")
+  FAILED=1
+}
+
+print_summary() {
+  printf '\n======== summary ========\n'
+  local i
+  for i in "${!TIER_NAMES[@]}"; do
+    printf '  %-10s %s\n' "${TIER_NAMES[$i]}" "${TIER_RESULTS[$i]}"
+  done
+  if ((FAILED)); then echo "npm test: FAILED"; else echo "npm test: all tiers passed"; fi
+}
+
+# --- set-up: without the toolchain nothing else can run, so stop here if it fails.
+if ! run_tier setup "install missing packages (scripts/setup.sh)" bash scripts/setup.sh; then
+  print_summary
+  exit 1
+fi
+
+# --- build: native and wasm (setup just ran).
+BUILD_OK=1
+run_tier build "native + wasm build (scripts/build.sh)" \
+  env WAYMARK_SKIP_SETUP=1 bash scripts/build.sh || BUILD_OK=0
+
+# --- tier 1: core, the same GoogleTest suite natively and as wasm.
+if ((BUILD_OK)); then
+  run_tier core "C++ core, native and wasm (scripts/test-core.sh)" bash scripts/test-core.sh
+else
+  skip_tier core "build failed"
+fi
+
+# --- later tiers (added with their issues), each as one more block like the one above:
+#   collector (issue 3): scripts/test-collector.sh, the collector server against SQLite
+#   js        (issue 4): scripts/test-js.sh, the JS SDK and Embind wrapper under Node
+#   browser   (issue 5): scripts/test-browser.sh, demo and SDK in headless Chromium (playwright-core)
+
+print_summary
+exit "$FAILED"
