@@ -49,7 +49,7 @@ void Engine::Enter(const std::string& to, const Transition& rule, TimeMs at,
   StageTime& old_time = stage_times_[stage_];
   if (old_time.last_entered >= 0) old_time.total += at - old_time.last_entered;
   old_time.last_exited = at;
-  previous_stage_ = stage_;
+  if (to != stage_) previous_stage_ = stage_;  // a self-loop keeps the real previous stage
   stage_ = to;
   stage_entered_ = at;
   StageTime& new_time = stage_times_[to];
@@ -290,13 +290,20 @@ Status Engine::Identify(const std::string& user_id, const json& traits) {
                                              " and 16 KB");
     }
   }
-  user_id_ = user_id;
   if (traits.is_object()) {
-    for (auto it = traits.begin(); it != traits.end(); ++it) traits_[it.key()] = it.value();
-    if (traits_.size() > options_.limits.max_properties * 2) {
-      return MakeError("invalid_traits", "traits: too many keys in total");
+    // Check the merged size first: a refused call changes nothing.
+    std::size_t added = 0;
+    for (auto it = traits.begin(); it != traits.end(); ++it) {
+      if (!traits_.contains(it.key())) ++added;
     }
+    if (traits_.size() + added > options_.limits.max_properties * 2) {
+      return MakeError("invalid_traits", "traits: more than " +
+                                             std::to_string(options_.limits.max_properties * 2) +
+                                             " keys in total");
+    }
+    for (auto it = traits.begin(); it != traits.end(); ++it) traits_[it.key()] = it.value();
   }
+  user_id_ = user_id;
   return {};
 }
 

@@ -31,8 +31,13 @@ bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra) {
     if (lower == p) return true;
   }
   for (const auto& x : extra) {
+    std::size_t xb = 0, xe = x.size();
+    while (xb < xe && std::isspace(static_cast<unsigned char>(x[xb]))) ++xb;
+    while (xe > xb && std::isspace(static_cast<unsigned char>(x[xe - 1]))) --xe;
     std::string lx;
-    for (char c : x) lx += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (std::size_t i = xb; i < xe; ++i) {
+      lx += static_cast<char>(std::tolower(static_cast<unsigned char>(x[i])));
+    }
     if (lower == lx) return true;
   }
   return false;
@@ -45,11 +50,12 @@ bool EventOrderLess(const Event& a, const Event& b) {
   return a.id < b.id;
 }
 
-Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b) {
+Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b,
+                                     const std::vector<std::string>& blocked) {
   std::set<std::string> users;
   for (const auto* log : {&a, &b}) {
     for (const auto& e : *log) {
-      if (!e.user_id.empty() && !IsBlockedId(e.user_id)) users.insert(e.user_id);
+      if (!e.user_id.empty() && !IsBlockedId(e.user_id, blocked)) users.insert(e.user_id);
     }
   }
   if (users.size() > 1) {

@@ -249,6 +249,9 @@ Result<Condition> ParseConditionAt(const json& v, const std::string& path, int d
     if (Member(body, "within") != nullptr && c.within <= 0) {
       return MapError(PathJoin(field_path, "within"), "expected a duration");
     }
+    if (c.at_most >= 0 && c.at_least > c.at_most) {
+      return MapError(PathJoin(field_path, "at_most"), "must not be less than at_least");
+    }
     if (const json* where = Member(body, "where")) {
       auto w = ParseConditionAt(*where, PathJoin(field_path, "where"), depth + 1);
       if (!w) return w.error();
@@ -322,6 +325,11 @@ void CollectEventNames(const Condition& c, const std::string& path,
   for (const auto& child : c.children) CollectEventNames(child, path, out);
 }
 
+void CollectScoreGroups(const Condition& c, std::vector<std::string>* out) {
+  if (c.kind == ConditionKind::kScore && !c.field.empty()) out->push_back(c.field);
+  for (const auto& child : c.children) CollectScoreGroups(child, out);
+}
+
 void CollectStageNames(const Condition& c, std::vector<std::string>* out) {
   if (c.kind == ConditionKind::kStage) out->insert(out->end(), c.names.begin(), c.names.end());
   for (const auto& child : c.children) CollectStageNames(child, out);
@@ -339,6 +347,11 @@ Status CheckKeys(const json& obj, const std::string& path,
 
 bool IsSafeUrl(const std::string& url) {
   if (url.empty()) return true;
+  // Browsers strip tabs and newlines and read '\\' as '/', which would turn "/\\evil.example" into
+  // an off-site link; such characters have no business in a content URL.
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == '\\' || c == 0x7F) return false;
+  }
   // Relative URLs: path, query or fragment, but not protocol-relative ("//evil.example").
   if (url[0] == '/' ) return url.size() < 2 || url[1] != '/';
   if (url[0] == '?' || url[0] == '#') return true;
@@ -402,6 +415,9 @@ Status ParseSyncFilter(const json& v, const std::string& path, SyncFilter* out) 
     for (std::size_t i = 0; i < list->size(); ++i) {
       const json& item = (*list)[i];
       if (!item.is_string()) return MapError(PathIndex(field, i), "expected a string");
+      if (item.get_ref<const std::string&>() == "*") {
+        return MapError(PathIndex(field, i), "use \"*\" alone, not inside a list");
+      }
       names->insert(item.get<std::string>());
     }
     return {};
@@ -597,12 +613,6 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
                         "inactive_for cannot be combined with event or field tests (a timed "
                         "transition fires when time passes, not on an event)");
       }
-      std::vector<std::string> stage_refs;
-      CollectStageNames(t.when, &stage_refs);
-      for (const auto& st : stage_refs) {
-        if (!(s = check_stage(st, PathJoin(path, "when")))) return s.error();
-      }
-      CollectEventNames(t.when, PathJoin(path, "when"), &used_events);
       std::string ignored_desc;
       if (!(s = ReadOptionalString(tv, path, "description", &ignored_desc))) return s.error();
       map->transitions.push_back(std::move(t));
@@ -651,6 +661,9 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         if (!(s = ReadNumber(rv, rpath, "points", -1e6, 1e6, &r.points))) return s.error();
         if (!(s = ReadBool(rv, rpath, "once", &r.once))) return s.error();
         if (!(s = ReadOptionalString(rv, rpath, "group", &r.group))) return s.error();
+        if (!r.group.empty() && !IsIdentifier(r.group)) {
+          return MapError(PathJoin(rpath, "group"), "expected an id as group name");
+        }
         if (!r.group.empty() && map->scoring.group_caps.count(r.group) == 0) {
           map->scoring.group_caps[r.group] = 0;  // a group without a cap
         }
@@ -662,7 +675,6 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         if (HasInactivity(r.when)) {
           return MapError(PathJoin(rpath, "when"), "scoring rules run on events; inactive_for is not allowed");
         }
-        CollectEventNames(r.when, PathJoin(rpath, "when"), &used_events);
         map->scoring.rules.push_back(std::move(r));
       }
     }
@@ -704,11 +716,6 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
             auto cond = ParseCondition(*when, PathJoin(vpath, "when"));
             if (!cond) return cond.error();
             var.when = std::move(cond).value();
-            std::vector<std::string> stage_refs;
-            CollectStageNames(var.when, &stage_refs);
-            for (const auto& st : stage_refs) {
-              if (!(s = check_stage(st, PathJoin(vpath, "when")))) return s.error();
-            }
             const json* c = Member(vv, "content");
             if (c == nullptr) return MapError(PathJoin(vpath, "content"), "required");
             if (!(s = ParseContent(*c, PathJoin(vpath, "content"), &var.content))) return s.error();
@@ -870,10 +877,12 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
     }
   }
   if (map->attribution.conversions.empty()) {
-    // By default the first stage after conversion is the conversion.
+    // By default the lowest-ranked stage after conversion counts as the conversion; side stages
+    // with negative ranks (churned, ...) are not conversions.
     const Stage* first_after = nullptr;
     for (const auto& st : map->stages) {
-      if (st.phase == Phase::kAfter && (first_after == nullptr || st.rank < first_after->rank)) {
+      if (st.phase == Phase::kAfter && st.rank >= 0 &&
+          (first_after == nullptr || st.rank < first_after->rank)) {
         first_after = &st;
       }
     }
@@ -889,6 +898,41 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         return s.error();
       }
     }
+  }
+
+  // Every condition's stage, group and event references, checked once everything is known.
+  std::vector<std::pair<const Condition*, std::string>> conditions;
+  for (std::size_t i = 0; i < map->transitions.size(); ++i) {
+    conditions.emplace_back(&map->transitions[i].when, PathJoin(PathIndex("transitions", i), "when"));
+  }
+  for (std::size_t i = 0; i < map->scoring.rules.size(); ++i) {
+    conditions.emplace_back(&map->scoring.rules[i].when, PathJoin(PathIndex("scoring.rules", i), "when"));
+  }
+  for (std::size_t i = 0; i < map->slots.size(); ++i) {
+    for (const auto& v : map->slots[i].variants) {
+      conditions.emplace_back(
+          &v.when, PathJoin(PathIndex(PathJoin(PathIndex("content.slots", i), "variants"), v.order), "when"));
+    }
+  }
+  for (std::size_t i = 0; i < map->triggers.size(); ++i) {
+    if (map->triggers[i].when) {
+      conditions.emplace_back(&*map->triggers[i].when, PathJoin(PathIndex("triggers", i), "when"));
+    }
+  }
+  for (const auto& [cond, path] : conditions) {
+    std::vector<std::string> stage_refs;
+    CollectStageNames(*cond, &stage_refs);
+    for (const auto& st : stage_refs) {
+      if (!(s = check_stage(st, path))) return s.error();
+    }
+    std::vector<std::string> groups;
+    CollectScoreGroups(*cond, &groups);
+    for (const auto& g : groups) {
+      if (map->scoring.group_caps.count(g) == 0) {
+        return MapError(path, "unknown score group \"" + g + "\"");
+      }
+    }
+    CollectEventNames(*cond, path, &used_events);
   }
 
   // Every event name a condition uses must be a canonical name: an alias there is a mistake

@@ -204,7 +204,7 @@ void RunVector(const std::string& file) {
     } else if (step.contains("merge")) {
       auto a = Events(step["merge"]["a"], &counter);
       auto b = Events(step["merge"]["b"], &counter);
-      auto merged = MergeLogs(a, b);
+      auto merged = MergeLogs(a, b, map.value()->blocked_ids);
       if (expect.contains("error")) {
         ASSERT_FALSE(merged.ok()) << where;
         EXPECT_EQ(merged.error().code, expect["error"].get<std::string>()) << where;

@@ -18,8 +18,10 @@ bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra = {}
 /// Merges two visitors' event logs into one, ordered by (time, anonymous id as the device,
 /// sequence, event id), with duplicate event ids dropped. Deterministic whatever the argument
 /// order. Error `identity_conflict` when the logs carry two different known user ids: two known
-/// users are never merged.
-Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b);
+/// users are never merged. Ids in `blocked` (the map's identity.blocked_ids) count as no identity,
+/// like the built-in placeholders.
+Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b,
+                                     const std::vector<std::string>& blocked = {});
 
 /// The order MergeLogs uses; the collector sorts a profile's events the same way before replay.
 bool EventOrderLess(const Event& a, const Event& b);
