@@ -3,7 +3,7 @@
 // it is the engine's own footprint, independent of the allocator's page reuse.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
+#include <malloc.h>
 #include <cstdlib>
 #include <new>
 #include <optional>
@@ -14,21 +14,22 @@
 #include "waymark/engine.h"
 
 namespace {
-std::atomic<long long> g_live_bytes{0};
-}
+// Counting is switched on only while the memory benchmark runs, so the speed benchmarks use the
+// allocator untouched. malloc_usable_size counts what the allocator really holds.
+bool g_counting = false;
+long long g_live_bytes = 0;
+}  // namespace
 
 void* operator new(std::size_t n) {
-  void* p = std::malloc(n + 16);
+  void* p = std::malloc(n == 0 ? 1 : n);
   if (p == nullptr) throw std::bad_alloc();
-  *static_cast<std::size_t*>(p) = n;
-  g_live_bytes += static_cast<long long>(n);
-  return static_cast<char*>(p) + 16;
+  if (g_counting) g_live_bytes += static_cast<long long>(malloc_usable_size(p));
+  return p;
 }
 void operator delete(void* p) noexcept {
   if (p == nullptr) return;
-  char* base = static_cast<char*>(p) - 16;
-  g_live_bytes -= static_cast<long long>(*reinterpret_cast<std::size_t*>(base));
-  std::free(base);
+  if (g_counting) g_live_bytes -= static_cast<long long>(malloc_usable_size(p));
+  std::free(p);
 }
 void operator delete(void* p, std::size_t) noexcept { operator delete(p); }
 
@@ -138,11 +139,13 @@ void BM_MemoryPerVisitor(benchmark::State& state) {
   auto events = Stream(n);
   long long held = 0;
   for (auto _ : state) {
-    long long before = g_live_bytes.load();
+    g_live_bytes = 0;
+    g_counting = true;
     {
       Engine engine(map);
       for (const auto& e : events) engine.Track(e);
-      held = g_live_bytes.load() - before;
+      held = g_live_bytes;
+      g_counting = false;
       benchmark::DoNotOptimize(engine);
     }
   }

@@ -22,6 +22,7 @@ const char* TrackStatusName(TrackStatus status) {
 Engine::Engine(std::shared_ptr<const JourneyMap> map, EngineOptions options)
     : map_(std::move(map)), options_(options) {
   stage_ = map_->initial;
+  stage_index_ = map_->StageIndex(stage_);
   rule_scores_.resize(map_->scoring.rules.size());
 }
 
@@ -31,9 +32,7 @@ void Engine::Reset() {
 }
 
 bool Engine::AllowedFrom(const Transition& t) const {
-  if (!t.from.empty()) {
-    return std::find(t.from.begin(), t.from.end(), stage_) != t.from.end();
-  }
+  if (!t.from.empty()) return stage_index_ >= 0 && ((t.from_mask >> stage_index_) & 1) != 0;
   // A wildcard edge never demotes and never loops: demotion needs an edge that names the stage.
   const std::string& target = t.to == "$previous" ? previous_stage_ : t.to;
   if (target.empty() || target == stage_) return false;
@@ -51,6 +50,7 @@ void Engine::Enter(const std::string& to, const Transition& rule, TimeMs at,
   old_time.last_exited = at;
   if (to != stage_) previous_stage_ = stage_;  // a self-loop keeps the real previous stage
   stage_ = to;
+  stage_index_ = map_->StageIndex(to);
   stage_entered_ = at;
   StageTime& new_time = stage_times_[to];
   new_time.visits += 1;
@@ -136,7 +136,7 @@ AdvanceOutcome Engine::Advance(TimeMs now) {
       if (!t.timed || !AllowedFrom(t)) continue;
       const std::string& target = t.to == "$previous" ? previous_stage_ : t.to;
       if (target.empty() || target == stage_) continue;
-      TimeMs due = std::max(last_activity_ + internal::LongestInactivity(t.when), stage_entered_);
+      TimeMs due = std::max(last_activity_ + t.longest_inactivity, stage_entered_);
       if (due > now) continue;
       if (!Evaluate(t.when, ConditionScope{nullptr, due})) continue;
       chosen = &t;
@@ -176,9 +176,7 @@ TrackOutcome Engine::Track(Event event) {
   };
   if (event.id.empty()) return reject(MakeError("invalid_event", "id: required"));
   if (event.time < 0) return reject(MakeError("invalid_event", "time: must not be negative"));
-  auto name = map_->CanonicalEventName(event.name);
-  if (!name) return reject(name.error());
-  event.name = std::move(name).value();
+  if (Status named = map_->Canonicalize(&event.name); !named) return reject(named.error());
   out.name = event.name;
   if (!event.user_id.empty()) {
     if (IsBlockedId(event.user_id, map_->blocked_ids)) {
@@ -194,7 +192,8 @@ TrackOutcome Engine::Track(Event event) {
   // A landing that carries a campaign or an external referrer is a touch: classify it here so
   // the browser and the collector derive the same channel. Internal navigation is no touch; the
   // SDK marks direct session starts itself with channel "Direct".
-  if (event.context.channel.empty()) {
+  if (event.context.channel.empty() &&
+      (!event.context.campaign.empty() || !event.context.referrer.empty())) {
     const std::string page_host = HostOf(event.context.url);
     const std::string ref_host = HostOf(event.context.referrer);
     bool external_referrer = !ref_host.empty() && ref_host != page_host &&
@@ -237,7 +236,7 @@ TrackOutcome Engine::Track(Event event) {
     return out;
   }
 
-  log_.push_back(Touchpoint{std::move(event), at, 0});
+  log_.emplace_back(std::move(event), at);
   while (log_.size() > map_->noise.log_cap) {
     log_.pop_front();
     ++counters_.evicted;

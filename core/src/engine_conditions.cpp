@@ -7,14 +7,6 @@
 
 namespace waymark {
 
-namespace internal {
-TimeMs LongestInactivity(const Condition& c) {
-  TimeMs longest = c.kind == ConditionKind::kInactiveFor ? c.duration : 0;
-  for (const auto& child : c.children) longest = std::max(longest, LongestInactivity(child));
-  return longest;
-}
-}  // namespace internal
-
 namespace {
 
 bool NameListed(const Condition& c, const std::string& name) {
@@ -70,6 +62,18 @@ bool Compare(const json* value, CompareOp op, const json& operand) {
   return false;
 }
 
+const std::string* EnvelopeString(const Event& e, const std::string& path) {
+  if (path == "context.channel") return &e.context.channel;
+  if (path == "context.path") return &e.context.path;
+  if (path == "context.url") return &e.context.url;
+  if (path == "context.referrer") return &e.context.referrer;
+  if (path == "context.title") return &e.context.title;
+  if (path == "name") return &e.name;
+  if (path == "type") return &e.type;
+  if (path == "user_id") return &e.user_id;
+  return nullptr;
+}
+
 const json* TraitField(const json& traits, const std::string& path) {
   const json* cur = &traits;
   std::string_view rest = std::string_view(path).substr(7);  // after "traits."
@@ -109,6 +113,13 @@ bool Engine::Evaluate(const Condition& c, const ConditionScope& scope) const {
         return Compare(TraitField(traits_, c.field), c.op, c.operand);
       }
       if (scope.tp == nullptr) return false;
+      // Envelope string fields compared to a string need no JSON value: the common case
+      // (context.channel equals "Email") stays allocation-free.
+      if (c.op == CompareOp::kEquals && c.operand.is_string()) {
+        if (const std::string* s = EnvelopeString(scope.tp->event, c.field)) {
+          return !s->empty() && *s == c.operand.get_ref<const std::string&>();
+        }
+      }
       json scratch;
       return Compare(EventField(scope.tp->event, c.field, &scratch), c.op, c.operand);
     }

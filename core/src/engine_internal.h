@@ -20,9 +20,5 @@ inline const std::vector<std::size_t>& SortedTransitions(const JourneyMap& map) 
   return map.transition_order;
 }
 
-/// The longest inactive_for in a condition tree: the time after the last activity at which a
-/// timed transition can first fire.
-TimeMs LongestInactivity(const Condition& c);
-
 }  // namespace internal
 }  // namespace waymark

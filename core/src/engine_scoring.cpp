@@ -42,13 +42,23 @@ void Engine::ApplyScoring(const Touchpoint& tp) {
     if (!Evaluate(rule.when, scope)) continue;
     double points = rule.points;
     // Caps bound the score as it stands (decayed) when the points arrive.
+    double group_cap = 0;
     if (points > 0 && !rule.group.empty()) {
       auto cap = scoring.group_caps.find(rule.group);
-      if (cap != scoring.group_caps.end() && cap->second > 0) {
-        points = std::min(points, cap->second - Score(tp.at, rule.group));
-      }
+      if (cap != scoring.group_caps.end()) group_cap = cap->second;
     }
-    if (points > 0 && scoring.cap > 0) points = std::min(points, scoring.cap - Score(tp.at));
+    if (points > 0 && (group_cap > 0 || scoring.cap > 0)) {
+      double group_score = 0;
+      double total_score = 0;
+      for (std::size_t k = 0; k < scoring.rules.size(); ++k) {
+        if (!rule_scores_[k].awarded) continue;
+        double v = DecayedRule(rule_scores_[k], tp.at);
+        total_score += v;
+        if (scoring.rules[k].group == rule.group) group_score += v;
+      }
+      if (group_cap > 0) points = std::min(points, group_cap - group_score);
+      if (scoring.cap > 0) points = std::min(points, scoring.cap - total_score);
+    }
     if (rule.points > 0 && points < 0) points = 0;
     RuleScore& rs = rule_scores_[i];
     rs.value = (rs.awarded ? DecayedRule(rs, tp.at) : 0) + points;

@@ -299,6 +299,12 @@ Result<Condition> ParseConditionAt(const json& v, const std::string& path, int d
   return c;
 }
 
+TimeMs LongestInactivity(const Condition& c) {
+  TimeMs longest = c.kind == ConditionKind::kInactiveFor ? c.duration : 0;
+  for (const auto& child : c.children) longest = std::max(longest, LongestInactivity(child));
+  return longest;
+}
+
 // Whether a transition's condition waits on time passing rather than on an event.
 bool HasInactivity(const Condition& c) {
   if (c.kind == ConditionKind::kInactiveFor) return true;
@@ -439,20 +445,37 @@ const Stage* JourneyMap::FindStage(std::string_view stage_id) const {
   return nullptr;
 }
 
-Result<std::string> JourneyMap::CanonicalEventName(std::string_view event_name) const {
-  std::string n(event_name);
-  if (events.count(n) != 0) return n;
-  auto it = alias_index.find(n);
-  if (it != alias_index.end()) return it->second;
-  if (!IsConventionalEventName(n)) {
+int JourneyMap::StageIndex(std::string_view stage_id) const {
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].id == stage_id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Status JourneyMap::Canonicalize(std::string* event_name) const {
+  if (events.count(*event_name) != 0) return {};
+  auto it = alias_index.find(*event_name);
+  if (it != alias_index.end()) {
+    *event_name = it->second;
+    return {};
+  }
+  if (!IsConventionalEventName(*event_name)) {
     return MakeError("invalid_event_name",
-                     "name: \"" + n.substr(0, 80) +
+                     "name: \"" + event_name->substr(0, 80) +
                          "\" is neither a registered event or alias nor snake_case "
                          "object_action (like \"pricing_viewed\")");
   }
   if (reject_unknown_events) {
-    return MakeError("unknown_event", "name: \"" + n + "\" is not in the map's event registry");
+    return MakeError("unknown_event",
+                     "name: \"" + *event_name + "\" is not in the map's event registry");
   }
+  return {};
+}
+
+Result<std::string> JourneyMap::CanonicalEventName(std::string_view event_name) const {
+  std::string n(event_name);
+  Status s = Canonicalize(&n);
+  if (!s) return s.error();
   return n;
 }
 
@@ -619,6 +642,10 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
     }
   }
 
+  for (auto& t : map->transitions) {
+    for (const auto& f : t.from) t.from_mask |= std::uint64_t{1} << map->StageIndex(f);
+    t.longest_inactivity = LongestInactivity(t.when);
+  }
   map->transition_order.resize(map->transitions.size());
   for (std::size_t i = 0; i < map->transitions.size(); ++i) map->transition_order[i] = i;
   std::stable_sort(map->transition_order.begin(), map->transition_order.end(),

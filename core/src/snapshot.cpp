@@ -125,7 +125,8 @@ Status Engine::Restore(const std::string& snapshot) {
             GetString(p, "stage", &e.stage_) && GetString(p, "prev", &e.previous_stage_) &&
             GetTime(p, "entered", &e.stage_entered_) && GetTime(p, "last", &e.last_activity_);
   if (!ok) return Corrupt("missing or mistyped fields");
-  if (map_->FindStage(e.stage_) == nullptr) {
+  e.stage_index_ = map_->StageIndex(e.stage_);
+  if (e.stage_index_ < 0) {
     return MakeError("snapshot_map_mismatch", "snapshot: stage \"" + e.stage_ +
                                                   "\" is not in the current map; starting from "
                                                   "a fresh state");

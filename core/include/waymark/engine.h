@@ -21,6 +21,8 @@ namespace waymark {
 
 /// One entry of the bounded touchpoint log.
 struct Touchpoint {
+  Touchpoint() = default;
+  Touchpoint(Event e, TimeMs t) : event(std::move(e)), at(t) {}
   Event event;
   TimeMs at = 0;        ///< effective (monotonic) time used by the engine
   std::int64_t folded = 0;  ///< identical events folded into this one
@@ -198,6 +200,7 @@ class Engine {
   json traits_ = json::object();
 
   std::string stage_;
+  int stage_index_ = -1;  ///< index of stage_ in the map, for the from-masks
   std::string previous_stage_;
   TimeMs stage_entered_ = -1;
   TimeMs last_activity_ = -1;

@@ -63,6 +63,8 @@ struct Transition {
   Condition when;
   bool timed = false;  ///< its condition waits on time passing (inactive_for), see Engine::Advance
   std::size_t order = 0;  ///< declaration order, the tie-break after priority
+  std::uint64_t from_mask = 0;  ///< bit i set when stage i is in `from` (maps have <= 64 stages)
+  TimeMs longest_inactivity = 0;  ///< the largest inactive_for in `when` (timed transitions)
 };
 
 struct ScoringRule {
@@ -165,10 +167,14 @@ struct JourneyMap {
   std::string source;  ///< the document as given, for serving and storage
 
   const Stage* FindStage(std::string_view id) const;
+  /// Index of a stage in `stages`, or -1.
+  int StageIndex(std::string_view id) const;
   /// The canonical event name for `name` (itself, or the event an alias points to).
   /// Error `invalid_event_name` when it is neither registered nor snake_case object_action,
   /// `unknown_event` when the map rejects unknown events.
   Result<std::string> CanonicalEventName(std::string_view name) const;
+  /// The same check without a copy when `name` is already canonical (the hot path).
+  Status Canonicalize(std::string* name) const;
 
   std::map<std::string, std::string> alias_index;  ///< alias -> canonical name
 };
