@@ -2,8 +2,8 @@
 // visitor. Memory is measured by counting live heap bytes (global operator new/delete below), so
 // it is the engine's own footprint, independent of the allocator's page reuse.
 #include <benchmark/benchmark.h>
-
 #include <malloc.h>
+
 #include <cstdlib>
 #include <new>
 #include <optional>
@@ -46,10 +46,11 @@ std::shared_ptr<const JourneyMap> MapWithLogCap(std::size_t cap) {
 
 // A realistic mix: mostly page views and feature use, some intent events, rare conversions.
 std::vector<Event> Stream(std::size_t n) {
-  static const char* kNames[] = {"page_viewed", "page_viewed",   "page_viewed",  "feature_viewed",
-                                 "content_read", "pricing_viewed", "feature_used", "feature_used",
-                                 "video_played", "page_viewed",   "lead_submitted", "trial_started",
-                                 "feature_used", "order_completed", "feature_used", "friend_invited"};
+  static const char* kNames[] = {
+      "page_viewed",  "page_viewed",     "page_viewed",    "feature_viewed",
+      "content_read", "pricing_viewed",  "feature_used",   "feature_used",
+      "video_played", "page_viewed",     "lead_submitted", "trial_started",
+      "feature_used", "order_completed", "feature_used",   "friend_invited"};
   std::vector<Event> events;
   events.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -60,7 +61,8 @@ std::vector<Event> Stream(std::size_t n) {
     e.name = kNames[i % 16];
     e.time = kT0 + static_cast<TimeMs>(i) * 7 * kSecond;
     e.context.path = "/p/" + std::to_string(i % 37);
-    e.properties = json{{"section", "s" + std::to_string(i % 5)}, {"value", static_cast<int>(i % 100)}};
+    e.properties =
+        json{{"section", "s" + std::to_string(i % 5)}, {"value", static_cast<int>(i % 100)}};
     events.push_back(std::move(e));
   }
   return events;

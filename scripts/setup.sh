@@ -22,6 +22,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcpp-httplib-dev
   libgtest-dev googletest libbenchmark-dev
   libsqlite3-dev sqlite3 zlib1g-dev
+  clang-format
   chromium
 )
 if [[ -n "${WAYMARK_SETUP_EXTRA_PACKAGES:-}" ]]; then

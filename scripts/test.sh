@@ -71,6 +71,9 @@ else
   skip_tier core "build failed"
 fi
 
+# --- formatting: clang-format (Google base) on every C++ file.
+run_tier format "C++ formatting (scripts/check-format.sh)" bash scripts/check-format.sh
+
 # --- later tiers (added with their issues), each as one more block like the one above:
 #   collector (issue 3): scripts/test-collector.sh, the collector server against SQLite
 #   js        (issue 4): scripts/test-js.sh, the JS SDK and Embind wrapper under Node

@@ -10,8 +10,9 @@ namespace {
 constexpr TimeMs kMaxDuration = 100LL * 366 * kDay;
 
 Error DurationError() {
-  return MakeError("invalid_duration", "expected a duration (milliseconds or a string like "
-                                       "\"30s\", \"15m\", \"12h\", \"7d\", \"2w\")");
+  return MakeError("invalid_duration",
+                   "expected a duration (milliseconds or a string like "
+                   "\"30s\", \"15m\", \"12h\", \"7d\", \"2w\")");
 }
 }  // namespace
 
@@ -57,8 +58,8 @@ std::string FormatDuration(TimeMs ms) {
     TimeMs scale;
     const char* suffix;
   };
-  static constexpr Unit kUnits[] = {{7 * kDay, "w"}, {kDay, "d"}, {kHour, "h"},
-                                    {kMinute, "m"},  {kSecond, "s"}};
+  static constexpr Unit kUnits[] = {
+      {7 * kDay, "w"}, {kDay, "d"}, {kHour, "h"}, {kMinute, "m"}, {kSecond, "s"}};
   if (ms > 0) {
     for (const auto& u : kUnits) {
       if (ms % u.scale == 0) return std::to_string(ms / u.scale) + u.suffix;

@@ -11,10 +11,14 @@ namespace waymark {
 
 const char* TrackStatusName(TrackStatus status) {
   switch (status) {
-    case TrackStatus::kAccepted: return "accepted";
-    case TrackStatus::kFolded: return "folded";
-    case TrackStatus::kThrottled: return "throttled";
-    case TrackStatus::kRejected: return "rejected";
+    case TrackStatus::kAccepted:
+      return "accepted";
+    case TrackStatus::kFolded:
+      return "folded";
+    case TrackStatus::kThrottled:
+      return "throttled";
+    case TrackStatus::kRejected:
+      return "rejected";
   }
   return "rejected";
 }
@@ -184,8 +188,8 @@ TrackOutcome Engine::Track(Event event) {
     } else if (user_id_.empty()) {
       user_id_ = event.user_id;
     } else if (user_id_ != event.user_id) {
-      return reject(MakeError("identity_conflict",
-                              "user_id: the journey belongs to another known user"));
+      return reject(
+          MakeError("identity_conflict", "user_id: the journey belongs to another known user"));
     }
   }
   if (anonymous_id_.empty()) anonymous_id_ = event.anonymous_id;
@@ -270,8 +274,9 @@ Status Engine::Identify(const std::string& user_id, const json& traits) {
                                             "\" is a placeholder, not an identity");
   }
   if (user_id.size() > options_.limits.max_id_length) {
-    return MakeError("invalid_user_id", "user_id: longer than " +
-                                            std::to_string(options_.limits.max_id_length) + " bytes");
+    return MakeError(
+        "invalid_user_id",
+        "user_id: longer than " + std::to_string(options_.limits.max_id_length) + " bytes");
   }
   if (!user_id_.empty() && user_id_ != user_id) {
     return MakeError("identity_conflict", "already identified as another user; reset first");
@@ -282,11 +287,10 @@ Status Engine::Identify(const std::string& user_id, const json& traits) {
         JsonDepth(traits, options_.limits.max_property_depth + 1) >
             options_.limits.max_property_depth ||
         DumpJson(traits).size() > 16 * 1024) {
-      return MakeError("invalid_traits", "traits: at most " +
-                                             std::to_string(options_.limits.max_properties) +
-                                             " keys, depth " +
-                                             std::to_string(options_.limits.max_property_depth) +
-                                             " and 16 KB");
+      return MakeError("invalid_traits",
+                       "traits: at most " + std::to_string(options_.limits.max_properties) +
+                           " keys, depth " + std::to_string(options_.limits.max_property_depth) +
+                           " and 16 KB");
     }
   }
   if (traits.is_object()) {
@@ -400,12 +404,18 @@ json Engine::StateJson(TimeMs now) const {
   out["stage_times"] = std::move(times);
   json trs = json::array();
   for (const auto& r : transitions_) {
-    trs.push_back({{"from", r.from}, {"to", r.to}, {"at", r.at}, {"event_id", r.event_id},
-                   {"rule", r.rule}, {"map_version", r.map_version}});
+    trs.push_back({{"from", r.from},
+                   {"to", r.to},
+                   {"at", r.at},
+                   {"event_id", r.event_id},
+                   {"rule", r.rule},
+                   {"map_version", r.map_version}});
   }
   out["transitions"] = std::move(trs);
-  out["counters"] = {{"accepted", counters_.accepted}, {"folded", counters_.folded},
-                     {"throttled", counters_.throttled}, {"rejected", counters_.rejected},
+  out["counters"] = {{"accepted", counters_.accepted},
+                     {"folded", counters_.folded},
+                     {"throttled", counters_.throttled},
+                     {"rejected", counters_.rejected},
                      {"evicted", counters_.evicted}};
   out["log_size"] = log_.size();
   out["last_activity"] = last_activity_ >= 0 ? json(last_activity_) : json(nullptr);

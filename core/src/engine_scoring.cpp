@@ -28,7 +28,8 @@ std::vector<ScoreBreakdownItem> Engine::ScoreBreakdown(TimeMs now) const {
   const auto& rules = map_->scoring.rules;
   for (std::size_t i = 0; i < rules.size(); ++i) {
     if (!rule_scores_[i].awarded) continue;
-    out.push_back(ScoreBreakdownItem{rules[i].id, rules[i].group, DecayedRule(rule_scores_[i], now)});
+    out.push_back(
+        ScoreBreakdownItem{rules[i].id, rules[i].group, DecayedRule(rule_scores_[i], now)});
   }
   return out;
 }

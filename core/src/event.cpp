@@ -131,9 +131,9 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
       return Invalid("properties", "expected an object, got " + TypeName(*props));
     }
     if (props->size() > limits.max_properties) {
-      return MakeError("too_many_properties",
-                       "properties: " + std::to_string(props->size()) +
-                           " properties, the limit is " + std::to_string(limits.max_properties));
+      return MakeError("too_many_properties", "properties: " + std::to_string(props->size()) +
+                                                  " properties, the limit is " +
+                                                  std::to_string(limits.max_properties));
     }
     if (!(s = CheckValue(*props, "properties", 1, limits))) return s.error();
     e.properties = *props;

@@ -9,12 +9,32 @@ namespace waymark {
 namespace {
 // Values that SDKs and forms produce when the real id is missing; merging on them would join
 // unrelated visitors into one journey.
-constexpr const char* kPlaceholders[] = {
-    "null", "undefined", "nil", "none", "nan", "0", "-1", "anonymous", "anon", "guest",
-    "unknown", "[object object]", "true", "false", "n/a", "na", "not set",
-    "(not set)", "not_set", "user_id", "userid", "{{user_id}}",
-    "00000000-0000-0000-0000-000000000000",
-    "-", "''", "\"\""};
+constexpr const char* kPlaceholders[] = {"null",
+                                         "undefined",
+                                         "nil",
+                                         "none",
+                                         "nan",
+                                         "0",
+                                         "-1",
+                                         "anonymous",
+                                         "anon",
+                                         "guest",
+                                         "unknown",
+                                         "[object object]",
+                                         "true",
+                                         "false",
+                                         "n/a",
+                                         "na",
+                                         "not set",
+                                         "(not set)",
+                                         "not_set",
+                                         "user_id",
+                                         "userid",
+                                         "{{user_id}}",
+                                         "00000000-0000-0000-0000-000000000000",
+                                         "-",
+                                         "''",
+                                         "\"\""};
 }  // namespace
 
 bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra) {

@@ -49,8 +49,8 @@ Status ReadInt(const json& obj, const std::string& path, const char* key, std::i
   if (v == nullptr) return {};
   std::int64_t n;
   if (!GetInt64(*v, &n) || n < lo || n > hi) {
-    return MapError(PathJoin(path, key), "expected an integer from " + std::to_string(lo) +
-                                             " to " + std::to_string(hi));
+    return MapError(PathJoin(path, key),
+                    "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
   }
   *out = n;
   return {};
@@ -119,11 +119,16 @@ struct OpName {
   CompareOp op;
 };
 constexpr OpName kOps[] = {
-    {"equals", CompareOp::kEquals},     {"not_equals", CompareOp::kNotEquals},
-    {"in", CompareOp::kIn},             {"gt", CompareOp::kGt},
-    {"gte", CompareOp::kGte},           {"lt", CompareOp::kLt},
-    {"lte", CompareOp::kLte},           {"exists", CompareOp::kExists},
-    {"contains", CompareOp::kContains}, {"prefix", CompareOp::kPrefix},
+    {"equals", CompareOp::kEquals},
+    {"not_equals", CompareOp::kNotEquals},
+    {"in", CompareOp::kIn},
+    {"gt", CompareOp::kGt},
+    {"gte", CompareOp::kGte},
+    {"lt", CompareOp::kLt},
+    {"lte", CompareOp::kLte},
+    {"exists", CompareOp::kExists},
+    {"contains", CompareOp::kContains},
+    {"prefix", CompareOp::kPrefix},
 };
 
 bool IsNumericOp(CompareOp op) {
@@ -174,9 +179,9 @@ bool IsFieldPath(const std::string& f) {
     std::string prefix = p;
     if (f.size() > prefix.size() && f.compare(0, prefix.size(), prefix) == 0) return true;
   }
-  static constexpr const char* kFields[] = {"name",         "type",          "user_id",
-                                            "context.url",  "context.path",  "context.title",
-                                            "context.referrer", "context.channel"};
+  static constexpr const char* kFields[] = {
+      "name",         "type",          "user_id",          "context.url",
+      "context.path", "context.title", "context.referrer", "context.channel"};
   for (const char* k : kFields) {
     if (f == k) return true;
   }
@@ -199,8 +204,8 @@ Result<Condition> ParseConditionAt(const json& v, const std::string& path, int d
   if (depth > 16) return MapError(path, "conditions nest deeper than 16 levels");
   if (!v.is_object()) return MapError(path, "expected a condition object, got " + TypeName(v));
   Condition c;
-  static constexpr const char* kKinds[] = {"always", "event", "field",  "count", "score",
-                                           "inactive_for", "stage", "all", "any", "not"};
+  static constexpr const char* kKinds[] = {"always",       "event", "field", "count", "score",
+                                           "inactive_for", "stage", "all",   "any",   "not"};
   int kinds = 0;
   std::string kind;
   for (const char* k : kKinds) {
@@ -210,8 +215,9 @@ Result<Condition> ParseConditionAt(const json& v, const std::string& path, int d
     }
   }
   if (kinds != 1) {
-    return MapError(path, "expected exactly one of always, event, field, count, score, "
-                          "inactive_for, stage, all, any, not");
+    return MapError(path,
+                    "expected exactly one of always, event, field, count, score, "
+                    "inactive_for, stage, all, any, not");
   }
   const json& body = *Member(v, kind);
   std::string field_path = PathJoin(path, kind);
@@ -359,10 +365,11 @@ bool IsSafeUrl(const std::string& url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == '\\' || c == 0x7F) return false;
   }
   // Relative URLs: path, query or fragment, but not protocol-relative ("//evil.example").
-  if (url[0] == '/' ) return url.size() < 2 || url[1] != '/';
+  if (url[0] == '/') return url.size() < 2 || url[1] != '/';
   if (url[0] == '?' || url[0] == '#') return true;
   std::string lower;
-  for (char c : url.substr(0, 8)) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (char c : url.substr(0, 8))
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return lower.rfind("https://", 0) == 0 || lower.rfind("http://", 0) == 0;
 }
 
@@ -382,15 +389,16 @@ Status ParseContent(const json& v, const std::string& path, Content* out) {
     std::string apath = PathJoin(path, "attrs");
     if (!attrs->is_object()) return MapError(apath, "expected an object");
     // Only attributes that cannot run script. Event handlers (on*), style and srcdoc are out.
-    static constexpr const char* kAllowed[] = {"href", "src", "alt", "title", "aria-label",
-                                               "placeholder", "class", "value"};
+    static constexpr const char* kAllowed[] = {"href",       "src",         "alt",   "title",
+                                               "aria-label", "placeholder", "class", "value"};
     for (auto it = attrs->begin(); it != attrs->end(); ++it) {
       std::string field = PathJoin(apath, it.key());
       bool ok = false;
       for (const char* a : kAllowed) ok = ok || it.key() == a;
       if (!ok) {
-        return MapError(field, "attribute not allowed (allowed: href, src, alt, title, "
-                               "aria-label, placeholder, class, value)");
+        return MapError(field,
+                        "attribute not allowed (allowed: href, src, alt, title, "
+                        "aria-label, placeholder, class, value)");
       }
       if (!it.value().is_string()) return MapError(field, "expected a string");
       const auto& val = it.value().get_ref<const std::string&>();
@@ -486,10 +494,10 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
   if (!doc.is_object()) return MapError("", "expected an object, got " + TypeName(doc));
   auto map = std::make_shared<JourneyMap>();
   map->source = std::string(text);
-  Status s = CheckKeys(doc, "", {"$schema", "id", "version", "name", "description", "events",
-                                 "unknown_events", "stages", "initial", "transitions", "scoring",
-                                 "content", "sync", "noise", "triggers", "attribution",
-                                 "identity"});
+  Status s = CheckKeys(doc, "",
+                       {"$schema", "id", "version", "name", "description", "events",
+                        "unknown_events", "stages", "initial", "transitions", "scoring", "content",
+                        "sync", "noise", "triggers", "attribution", "identity"});
   if (!s) return s.error();
   if (!(s = ReadId(doc, "", "id", &map->id))) return s.error();
   if (Member(doc, "version") == nullptr) return MapError("version", "required");
@@ -535,14 +543,15 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         }
         auto [pos, inserted] = map->alias_index.emplace(alias, name);
         if (!inserted && pos->second != name) {
-          return MapError(apath, "\"" + alias + "\" is already an alias of \"" + pos->second + "\"");
+          return MapError(apath,
+                          "\"" + alias + "\" is already an alias of \"" + pos->second + "\"");
         }
       }
     }
   }
   if (const json* unknown = Member(doc, "unknown_events")) {
-    if (!unknown->is_string() || (unknown->get<std::string>() != "accept" &&
-                                  unknown->get<std::string>() != "reject")) {
+    if (!unknown->is_string() ||
+        (unknown->get<std::string>() != "accept" && unknown->get<std::string>() != "reject")) {
       return MapError("unknown_events", "expected \"accept\" or \"reject\"");
     }
     map->reject_unknown_events = unknown->get<std::string>() == "reject";
@@ -551,13 +560,15 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
   // Stages.
   const json* stages = Member(doc, "stages");
   if (stages == nullptr) return MapError("stages", "required");
-  if (!stages->is_array() || stages->empty()) return MapError("stages", "expected a non-empty array");
+  if (!stages->is_array() || stages->empty())
+    return MapError("stages", "expected a non-empty array");
   if (stages->size() > 64) return MapError("stages", "at most 64 stages");
   for (std::size_t i = 0; i < stages->size(); ++i) {
     const json& sv = (*stages)[i];
     std::string path = PathIndex("stages", i);
     if (!sv.is_object()) return MapError(path, "expected an object");
-    if (!(s = CheckKeys(sv, path, {"id", "name", "rank", "phase", "description"}))) return s.error();
+    if (!(s = CheckKeys(sv, path, {"id", "name", "rank", "phase", "description"})))
+      return s.error();
     Stage st;
     if (!(s = ReadId(sv, path, "id", &st.id))) return s.error();
     if (map->FindStage(st.id) != nullptr) {
@@ -608,18 +619,21 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         if (other.id == t.id) return MapError(PathJoin(path, "id"), "duplicate transition id");
       }
       const json* from = Member(tv, "from");
-      if (from == nullptr) return MapError(PathJoin(path, "from"), "required (a stage, a list, or \"*\")");
+      if (from == nullptr)
+        return MapError(PathJoin(path, "from"), "required (a stage, a list, or \"*\")");
       bool any = false;
       if (!(s = ReadNameList(*from, PathJoin(path, "from"), &t.from, &any))) return s.error();
       if (any && !t.from.empty()) {
         return MapError(PathJoin(path, "from"), "\"*\" cannot be combined with stage ids");
       }
       for (std::size_t k = 0; k < t.from.size(); ++k) {
-        std::string fpath = from->is_array() ? PathIndex(PathJoin(path, "from"), k) : PathJoin(path, "from");
+        std::string fpath =
+            from->is_array() ? PathIndex(PathJoin(path, "from"), k) : PathJoin(path, "from");
         if (!(s = check_stage(t.from[k], fpath))) return s.error();
       }
       const json* to = Member(tv, "to");
-      if (to == nullptr || !to->is_string()) return MapError(PathJoin(path, "to"), "expected a stage id");
+      if (to == nullptr || !to->is_string())
+        return MapError(PathJoin(path, "to"), "expected a stage id");
       t.to = to->get<std::string>();
       if (t.to != "$previous" && !(s = check_stage(t.to, PathJoin(path, "to")))) return s.error();
       std::int64_t priority = 0;
@@ -678,7 +692,8 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         const json& rv = (*rules)[i];
         std::string rpath = PathIndex("scoring.rules", i);
         if (!rv.is_object()) return MapError(rpath, "expected an object");
-        if (!(s = CheckKeys(rv, rpath, {"id", "when", "points", "once", "group"}))) return s.error();
+        if (!(s = CheckKeys(rv, rpath, {"id", "when", "points", "once", "group"})))
+          return s.error();
         ScoringRule r;
         if (!(s = ReadId(rv, rpath, "id", &r.id))) return s.error();
         for (const auto& other : map->scoring.rules) {
@@ -700,7 +715,8 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         if (!cond) return cond.error();
         r.when = std::move(cond).value();
         if (HasInactivity(r.when)) {
-          return MapError(PathJoin(rpath, "when"), "scoring rules run on events; inactive_for is not allowed");
+          return MapError(PathJoin(rpath, "when"),
+                          "scoring rules run on events; inactive_for is not allowed");
         }
         map->scoring.rules.push_back(std::move(r));
       }
@@ -718,7 +734,8 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         const json& sv = (*slots)[i];
         std::string spath = PathIndex("content.slots", i);
         if (!sv.is_object()) return MapError(spath, "expected an object");
-        if (!(s = CheckKeys(sv, spath, {"id", "variants", "default", "description"}))) return s.error();
+        if (!(s = CheckKeys(sv, spath, {"id", "variants", "default", "description"})))
+          return s.error();
         Slot slot;
         if (!(s = ReadId(sv, spath, "id", &slot.id))) return s.error();
         for (const auto& other : map->slots) {
@@ -731,7 +748,8 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
             const json& vv = (*variants)[k];
             std::string vpath = PathIndex(vpath0, k);
             if (!vv.is_object()) return MapError(vpath, "expected an object");
-            if (!(s = CheckKeys(vv, vpath, {"id", "priority", "when", "content"}))) return s.error();
+            if (!(s = CheckKeys(vv, vpath, {"id", "priority", "when", "content"})))
+              return s.error();
             Variant var;
             var.order = k;
             if (!(s = ReadId(vv, vpath, "id", &var.id))) return s.error();
@@ -749,8 +767,9 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
             slot.variants.push_back(std::move(var));
           }
         }
-        std::stable_sort(slot.variants.begin(), slot.variants.end(),
-                         [](const Variant& a, const Variant& b) { return a.priority > b.priority; });
+        std::stable_sort(
+            slot.variants.begin(), slot.variants.end(),
+            [](const Variant& a, const Variant& b) { return a.priority > b.priority; });
         if (const json* def = Member(sv, "default")) {
           std::string dpath = PathJoin(spath, "default");
           if (!def->is_object()) return MapError(dpath, "expected an object");
@@ -789,8 +808,10 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
   // Noise rules.
   if (const json* noise = Member(doc, "noise")) {
     if (!noise->is_object()) return MapError("noise", "expected an object");
-    if (!(s = CheckKeys(*noise, "noise", {"fold_window", "throttles", "log_cap"}))) return s.error();
-    if (!(s = ReadDuration(*noise, "noise", "fold_window", &map->noise.fold_window))) return s.error();
+    if (!(s = CheckKeys(*noise, "noise", {"fold_window", "throttles", "log_cap"})))
+      return s.error();
+    if (!(s = ReadDuration(*noise, "noise", "fold_window", &map->noise.fold_window)))
+      return s.error();
     std::int64_t cap = static_cast<std::int64_t>(map->noise.log_cap);
     if (!(s = ReadInt(*noise, "noise", "log_cap", 10, 100000, &cap))) return s.error();
     map->noise.log_cap = static_cast<std::size_t>(cap);
@@ -803,7 +824,8 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
         if (!(s = CheckKeys(tv, path, {"event", "limit", "per"}))) return s.error();
         Throttle t;
         const json* ev = Member(tv, "event");
-        if (ev == nullptr || !ev->is_string()) return MapError(PathJoin(path, "event"), "expected an event name");
+        if (ev == nullptr || !ev->is_string())
+          return MapError(PathJoin(path, "event"), "expected an event name");
         t.event = ev->get<std::string>();
         used_events.emplace_back(t.event, PathJoin(path, "event"));
         if (Member(tv, "limit") == nullptr) return MapError(PathJoin(path, "limit"), "required");
@@ -852,10 +874,12 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
       if (!t.rule.empty()) {
         bool found = false;
         for (const auto& tr : map->transitions) found = found || tr.id == t.rule;
-        if (!found) return MapError(PathJoin(opath, "rule"), "unknown transition \"" + t.rule + "\"");
+        if (!found)
+          return MapError(PathJoin(opath, "rule"), "unknown transition \"" + t.rule + "\"");
       }
       if (const json* ev = Member(*on, "event")) {
-        if (!(s = ReadNameList(*ev, PathJoin(opath, "event"), &t.events, nullptr))) return s.error();
+        if (!(s = ReadNameList(*ev, PathJoin(opath, "event"), &t.events, nullptr)))
+          return s.error();
         if (!t.from.empty() || !t.to.empty() || !t.rule.empty()) {
           return MapError(opath, "an event trigger cannot also name from, to or rule");
         }
@@ -930,15 +954,18 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
   // Every condition's stage, group and event references, checked once everything is known.
   std::vector<std::pair<const Condition*, std::string>> conditions;
   for (std::size_t i = 0; i < map->transitions.size(); ++i) {
-    conditions.emplace_back(&map->transitions[i].when, PathJoin(PathIndex("transitions", i), "when"));
+    conditions.emplace_back(&map->transitions[i].when,
+                            PathJoin(PathIndex("transitions", i), "when"));
   }
   for (std::size_t i = 0; i < map->scoring.rules.size(); ++i) {
-    conditions.emplace_back(&map->scoring.rules[i].when, PathJoin(PathIndex("scoring.rules", i), "when"));
+    conditions.emplace_back(&map->scoring.rules[i].when,
+                            PathJoin(PathIndex("scoring.rules", i), "when"));
   }
   for (std::size_t i = 0; i < map->slots.size(); ++i) {
     for (const auto& v : map->slots[i].variants) {
       conditions.emplace_back(
-          &v.when, PathJoin(PathIndex(PathJoin(PathIndex("content.slots", i), "variants"), v.order), "when"));
+          &v.when, PathJoin(PathIndex(PathJoin(PathIndex("content.slots", i), "variants"), v.order),
+                            "when"));
     }
   }
   for (std::size_t i = 0; i < map->triggers.size(); ++i) {

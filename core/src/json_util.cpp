@@ -42,8 +42,8 @@ Result<json> ParseJson(std::string_view text, std::size_t max_bytes, int max_dep
                                       " bytes, the limit is " + std::to_string(max_bytes));
   }
   if (!DepthWithin(text, max_depth)) {
-    return MakeError("too_deep", "document is nested deeper than " + std::to_string(max_depth) +
-                                     " levels");
+    return MakeError("too_deep",
+                     "document is nested deeper than " + std::to_string(max_depth) + " levels");
   }
   json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) {
@@ -128,15 +128,22 @@ std::string PathIndex(const std::string& parent, std::size_t index) {
 
 std::string TypeName(const json& value) {
   switch (value.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::object: return "an object";
-    case json::value_t::array: return "an array";
-    case json::value_t::string: return "a string";
-    case json::value_t::boolean: return "a boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "an array";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "a number";
-    default: return "an unsupported value";
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "an unsupported value";
   }
 }
 

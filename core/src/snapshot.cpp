@@ -72,7 +72,8 @@ std::string Engine::Snapshot() const {
   json once = json::array();
   for (std::size_t i = 0; i < rule_scores_.size(); ++i) {
     const std::string& id = map_->scoring.rules[i].id;
-    if (rule_scores_[i].awarded) scores[id] = json::array({rule_scores_[i].value, rule_scores_[i].ref});
+    if (rule_scores_[i].awarded)
+      scores[id] = json::array({rule_scores_[i].value, rule_scores_[i].ref});
     if (rule_scores_[i].once_fired) once.push_back(id);
   }
   p["sc"] = std::move(scores);
@@ -89,8 +90,7 @@ Status Engine::Restore(const std::string& snapshot) {
   // "wms<N>:" with another N is a snapshot of another format version, not damage.
   std::size_t colon = snapshot.find(':');
   bool versioned = snapshot.compare(0, 3, "wms") == 0 && colon != std::string::npos && colon > 3 &&
-                   colon < 12 &&
-                   snapshot.find_first_not_of("0123456789", 3) == colon;
+                   colon < 12 && snapshot.find_first_not_of("0123456789", 3) == colon;
   if (versioned && snapshot.compare(0, magic.size(), magic) != 0) {
     return MakeError("snapshot_version",
                      "snapshot: written by another format version; starting from a fresh state");

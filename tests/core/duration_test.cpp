@@ -16,9 +16,9 @@ TEST(Duration, ParsesUnits) {
 }
 
 TEST(Duration, RefusesGarbage) {
-  for (const json& bad : {json("7 days"), json("d"), json(""), json("-1d"), json("1.5h"), json(-1),
-                          json(1.5), json(nullptr), json::array(), json("99999999999999999999d"),
-                          json("1y")}) {
+  for (const json& bad :
+       {json("7 days"), json("d"), json(""), json("-1d"), json("1.5h"), json(-1), json(1.5),
+        json(nullptr), json::array(), json("99999999999999999999d"), json("1y")}) {
     auto d = ParseDuration(bad);
     ASSERT_FALSE(d.ok()) << bad.dump();
     EXPECT_EQ(d.error().code, "invalid_duration");

@@ -144,7 +144,8 @@ TEST(Engine, FoldsIdenticalEventsAndThrottles) {
   EXPECT_EQ(engine.Track(MakeEvent("b", "feature_used", kT0 + 500)).status, TrackStatus::kFolded);
   EXPECT_EQ(engine.Track(MakeEvent("c", "feature_used", kT0 + 900, {{"x", 1}})).status,
             TrackStatus::kAccepted);
-  EXPECT_EQ(engine.Track(MakeEvent("d", "feature_used", kT0 + 5000)).status, TrackStatus::kAccepted);
+  EXPECT_EQ(engine.Track(MakeEvent("d", "feature_used", kT0 + 5000)).status,
+            TrackStatus::kAccepted);
   EXPECT_EQ(engine.log().front().folded, 1);
   EXPECT_EQ(engine.counters().folded, 1);
   // page_viewed: at most 60 per minute.
@@ -188,11 +189,19 @@ TEST(Engine, RejectsBadEventsAndChangesNothing) {
 TEST(Engine, GarbageThroughTrackJsonNeverCrashes) {
   Engine engine(DefaultMap());
   std::mt19937 rng(42);  // seeded: the test is repeatable
-  const json atoms[] = {json(nullptr), json(true), json(-1), json(1e300), json(""),
-                        json("page_viewed"), json(std::string("\xFF\xFE")), json::array(),
-                        json::object(), json(kT0), json(std::string(5000, 'x'))};
-  const char* keys[] = {"id", "name", "time", "seq", "properties", "context", "user_id",
-                        "anonymous_id", "type", "sent_at"};
+  const json atoms[] = {json(nullptr),
+                        json(true),
+                        json(-1),
+                        json(1e300),
+                        json(""),
+                        json("page_viewed"),
+                        json(std::string("\xFF\xFE")),
+                        json::array(),
+                        json::object(),
+                        json(kT0),
+                        json(std::string(5000, 'x'))};
+  const char* keys[] = {"id",      "name",    "time",         "seq",  "properties",
+                        "context", "user_id", "anonymous_id", "type", "sent_at"};
   for (int i = 0; i < 3000; ++i) {
     json e = json::object();
     for (const char* k : keys) {
@@ -229,7 +238,8 @@ TEST(Engine, IdentityGuardsAndConflicts) {
 
 TEST(Engine, OutboundFollowsSyncFiltersAndLocalOnly) {
   Engine engine(DefaultMap());
-  auto out = engine.Track(MakeEvent("a", "page_viewed", kT0, {{"plan", "pro"}, {"email", "x@y.z"}}));
+  auto out =
+      engine.Track(MakeEvent("a", "page_viewed", kT0, {{"plan", "pro"}, {"email", "x@y.z"}}));
   ASSERT_TRUE(out.outbound.has_value());
   // In awareness only allowlisted properties leave the device.
   EXPECT_EQ((*out.outbound)["properties"], (json{{"plan", "pro"}}));

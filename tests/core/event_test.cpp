@@ -60,8 +60,9 @@ TEST(EventParse, MissingFieldsNameTheField) {
 
 TEST(EventParse, WrongTypesAreErrorsNotCrashes) {
   const char* fields[] = {"id", "name", "time", "seq", "properties", "context", "user_id", "type"};
-  json bad_values[] = {json(nullptr), json(true), json(1.5), json("x"), json::array({1}),
-                       json::object({{"a", 1}}), json(-5)};
+  json bad_values[] = {json(nullptr), json(true),       json(1.5),
+                       json("x"),     json::array({1}), json::object({{"a", 1}}),
+                       json(-5)};
   for (const char* f : fields) {
     for (const auto& bad : bad_values) {
       json j = Valid();
@@ -74,8 +75,7 @@ TEST(EventParse, WrongTypesAreErrorsNotCrashes) {
   EXPECT_EQ(EventFromJson(json("text")).error().code, "invalid_event");
   json j = Valid();
   j["context"]["campaign"] = "utm_source=x";
-  EXPECT_EQ(EventFromJson(j).error().message,
-            "context.campaign: expected an object, got a string");
+  EXPECT_EQ(EventFromJson(j).error().message, "context.campaign: expected an object, got a string");
   j = Valid();
   j["type"] = "bogus";
   EXPECT_EQ(EventFromJson(j).error().code, "invalid_event");

@@ -11,12 +11,13 @@ using testing_util::kT0;
 using testing_util::MakeEvent;
 
 TEST(Identity, GuardList) {
-  for (const char* bad : {"", " ", "null", "NULL", "undefined", "0", "-1", "anonymous", "Anonymous ",
-                          "guest", "[object Object]", "none", "nil", "NaN", "unknown", "n/a",
-                          "00000000-0000-0000-0000-000000000000", "true", "false"}) {
+  for (const char* bad : {"", " ", "null", "NULL", "undefined", "0", "-1", "anonymous",
+                          "Anonymous ", "guest", "[object Object]", "none", "nil", "NaN", "unknown",
+                          "n/a", "00000000-0000-0000-0000-000000000000", "true", "false"}) {
     EXPECT_TRUE(IsBlockedId(bad)) << '"' << bad << '"';
   }
-  for (const char* good : {"user-42", "42", "alice@example.com", "0190a5b2-7c3e-7000-8000-1a2b3c4d5e6f"}) {
+  for (const char* good :
+       {"user-42", "42", "alice@example.com", "0190a5b2-7c3e-7000-8000-1a2b3c4d5e6f"}) {
     EXPECT_FALSE(IsBlockedId(good)) << good;
   }
   EXPECT_TRUE(IsBlockedId(std::string(300, 'a')));

@@ -54,7 +54,9 @@ TEST(JourneyMap, MinimalMapParses) {
 
 TEST(JourneyMap, ErrorsNameThePathOfTheBadField) {
   json d = Minimal();
-  d["transitions"].push_back({{"id", "t2"}, {"from", "a"}, {"to", "b"},
+  d["transitions"].push_back({{"id", "t2"},
+                              {"from", "a"},
+                              {"to", "b"},
                               {"when", {{"count", {{"event", "x_done"}, {"within", "soon"}}}}}});
   EXPECT_EQ(ErrorOf(d), "transitions[1].when.count.within: expected a duration");
 
@@ -63,7 +65,8 @@ TEST(JourneyMap, ErrorsNameThePathOfTheBadField) {
   EXPECT_EQ(ErrorOf(d), "transitions[0].to: unknown stage \"nowhere\"");
 
   d = Minimal();
-  d["transitions"][0]["when"] = {{"all", {{{"event", "x_done"}}, {{"field", "properties.n"}, {"gt", "five"}}}}};
+  d["transitions"][0]["when"] = {
+      {"all", {{{"event", "x_done"}}, {{"field", "properties.n"}, {"gt", "five"}}}}};
   EXPECT_EQ(ErrorOf(d), "transitions[0].when.all[1].gt: expected a number");
 
   d = Minimal();
@@ -101,7 +104,9 @@ TEST(JourneyMap, ContentIsSafeByConstruction) {
             "content.slots[0].variants[0].content.attrs.onclick: attribute not allowed (allowed: "
             "href, src, alt, title, aria-label, placeholder, class, value)");
   d["content"]["slots"][0]["variants"][0]["content"]["attrs"] = {{"href", "javascript:alert(1)"}};
-  EXPECT_EQ(ErrorOf(d), "content.slots[0].variants[0].content.attrs.href: expected an http(s) URL or a relative URL");
+  EXPECT_EQ(
+      ErrorOf(d),
+      "content.slots[0].variants[0].content.attrs.href: expected an http(s) URL or a relative URL");
   d["content"]["slots"][0]["variants"][0]["content"]["attrs"] = {{"href", "//evil.example/x"}};
   EXPECT_NE(ErrorOf(d), "(accepted)");
   d["content"]["slots"][0]["variants"][0]["content"]["attrs"] = {{"href", " JavaScript:alert(1)"}};
@@ -118,7 +123,8 @@ TEST(JourneyMap, AliasesMustBeUnambiguous) {
   EXPECT_EQ(ErrorOf(d), "events.y_done.aliases[0]: \"X Done\" is already an alias of \"x_done\"");
   d["events"] = {{"x_done", {{"aliases", {"X Done"}}}}};
   d["transitions"][0]["when"] = {{"event", "X Done"}};
-  EXPECT_EQ(ErrorOf(d), "transitions[0].when: \"X Done\" is an alias; use the event name \"x_done\"");
+  EXPECT_EQ(ErrorOf(d),
+            "transitions[0].when: \"X Done\" is an alias; use the event name \"x_done\"");
 }
 
 TEST(JourneyMap, InactivityCannotMixWithEventTests) {
@@ -129,9 +135,18 @@ TEST(JourneyMap, InactivityCannotMixWithEventTests) {
 
 TEST(JourneyMap, BadDocumentsAreErrorsNeverCrashes) {
   const std::string cases[] = {
-      "", "null", "[]", "42", "\"map\"", "{", "{\"id\":", std::string(10000, '[') + std::string(10000, ']'),
-      std::string("{\"id\":\"\xFF\"}"), "{\"id\":\"m\",\"version\":1,\"stages\":[{}]}",
-      "{\"id\":\"m\",\"version\":1,\"stages\":[{\"id\":\"a\"}],\"transitions\":[{\"id\":\"t\",\"from\":\"a\",\"to\":\"a\",\"when\":" +
+      "",
+      "null",
+      "[]",
+      "42",
+      "\"map\"",
+      "{",
+      "{\"id\":",
+      std::string(10000, '[') + std::string(10000, ']'),
+      std::string("{\"id\":\"\xFF\"}"),
+      "{\"id\":\"m\",\"version\":1,\"stages\":[{}]}",
+      "{\"id\":\"m\",\"version\":1,\"stages\":[{\"id\":\"a\"}],\"transitions\":[{\"id\":\"t\","
+      "\"from\":\"a\",\"to\":\"a\",\"when\":" +
           std::string(60, '{') + "}"};
   for (const auto& text : cases) {
     auto r = ParseJourneyMap(text);

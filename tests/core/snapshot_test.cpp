@@ -81,7 +81,8 @@ TEST(Snapshot, OldFormatAndOtherMapsAreRefused) {
   EXPECT_EQ(e.Restore(std::string(100, '\0')).error().code, "snapshot_corrupt");
   EXPECT_EQ(e.Restore(std::string("wms1:zzzzzzzz:\xFF\xFE")).error().code, "snapshot_corrupt");
 
-  auto other = testing_util::MapOrNull(R"({"id":"other","version":1,"stages":[{"id":"awareness"}]})");
+  auto other =
+      testing_util::MapOrNull(R"({"id":"other","version":1,"stages":[{"id":"awareness"}]})");
   ASSERT_NE(other, nullptr);
   Engine o(other);
   Status s = o.Restore(Journey().Snapshot());
@@ -102,9 +103,13 @@ TEST(Snapshot, ValidChecksumWithHostilePayloadIsRefused) {
     return std::string("wms1:") + buf + ":" + payload;
   };
   const std::string payloads[] = {
-      "[]", "{}", "{\"v\":1}", "{\"v\":\"1\",\"map\":\"default\"}",
+      "[]",
+      "{}",
+      "{\"v\":1}",
+      "{\"v\":\"1\",\"map\":\"default\"}",
       "{\"v\":1,\"map\":\"default\",\"anon\":1}",
-      "{\"v\":1,\"map\":\"default\",\"anon\":\"a\",\"uid\":\"\",\"stage\":\"nowhere\",\"prev\":\"\","
+      "{\"v\":1,\"map\":\"default\",\"anon\":\"a\",\"uid\":\"\",\"stage\":\"nowhere\",\"prev\":"
+      "\"\","
       "\"entered\":0,\"last\":0}",
       "{\"v\":1,\"map\":\"default\",\"anon\":\"a\",\"uid\":\"\",\"stage\":\"lead\",\"prev\":\"\","
       "\"entered\":0,\"last\":0,\"aliases\":[],\"traits\":{},\"log\":[[1,2,3]],\"tr\":[],\"st\":{},"

@@ -87,7 +87,8 @@ void ExpectTransitions(const std::vector<TransitionRecord>& got, const json& wan
 void CheckState(const Engine& engine, const json& c, const std::string& where) {
   TimeMs at = c.value("at", engine.last_activity());
   if (c.contains("stage")) EXPECT_EQ(engine.stage(), c["stage"].get<std::string>()) << where;
-  if (c.contains("score")) EXPECT_NEAR(engine.Score(at), c["score"].get<double>(), kTolerance) << where;
+  if (c.contains("score"))
+    EXPECT_NEAR(engine.Score(at), c["score"].get<double>(), kTolerance) << where;
   if (c.contains("score_groups")) {
     for (auto it = c["score_groups"].begin(); it != c["score_groups"].end(); ++it) {
       EXPECT_NEAR(engine.Score(at, it.key()), it.value().get<double>(), kTolerance)
@@ -117,7 +118,8 @@ void CheckState(const Engine& engine, const json& c, const std::string& where) {
   if (c.contains("stage_times")) {
     auto times = engine.StageTimes(at);
     for (auto it = c["stage_times"].begin(); it != c["stage_times"].end(); ++it) {
-      EXPECT_EQ(times[it.key()].total, it.value().get<TimeMs>()) << where << ": time in " << it.key();
+      EXPECT_EQ(times[it.key()].total, it.value().get<TimeMs>())
+          << where << ": time in " << it.key();
     }
   }
   if (c.contains("counters")) {
@@ -125,15 +127,18 @@ void CheckState(const Engine& engine, const json& c, const std::string& where) {
     const json& w = c["counters"];
     if (w.contains("accepted")) EXPECT_EQ(k.accepted, w["accepted"].get<std::int64_t>()) << where;
     if (w.contains("folded")) EXPECT_EQ(k.folded, w["folded"].get<std::int64_t>()) << where;
-    if (w.contains("throttled")) EXPECT_EQ(k.throttled, w["throttled"].get<std::int64_t>()) << where;
+    if (w.contains("throttled"))
+      EXPECT_EQ(k.throttled, w["throttled"].get<std::int64_t>()) << where;
     if (w.contains("rejected")) EXPECT_EQ(k.rejected, w["rejected"].get<std::int64_t>()) << where;
     if (w.contains("evicted")) EXPECT_EQ(k.evicted, w["evicted"].get<std::int64_t>()) << where;
   }
-  if (c.contains("log_size")) EXPECT_EQ(engine.log().size(), c["log_size"].get<std::size_t>()) << where;
+  if (c.contains("log_size"))
+    EXPECT_EQ(engine.log().size(), c["log_size"].get<std::size_t>()) << where;
   if (c.contains("user_id")) EXPECT_EQ(engine.user_id(), c["user_id"].get<std::string>()) << where;
 }
 
-void CheckTriggers(const std::vector<FiredTrigger>& got, const json& want, const std::string& where) {
+void CheckTriggers(const std::vector<FiredTrigger>& got, const json& want,
+                   const std::string& where) {
   std::vector<std::string> ids;
   for (const auto& t : got) ids.push_back(t.trigger);
   std::vector<std::string> expected = want.get<std::vector<std::string>>();
@@ -166,41 +171,49 @@ void RunVector(const std::string& file) {
       TrackOutcome out = engine.TrackJson(WithDefaults(step["track"], counter++));
       std::string status = expect.value("status", "accepted");
       EXPECT_EQ(TrackStatusName(out.status), status) << where << ": " << out.error.message;
-      if (expect.contains("error")) EXPECT_EQ(out.error.code, expect["error"].get<std::string>()) << where;
-      if (expect.contains("transitions")) ExpectTransitions(out.transitions, expect["transitions"], where);
+      if (expect.contains("error"))
+        EXPECT_EQ(out.error.code, expect["error"].get<std::string>()) << where;
+      if (expect.contains("transitions"))
+        ExpectTransitions(out.transitions, expect["transitions"], where);
       if (expect.contains("triggers")) CheckTriggers(out.triggers, expect["triggers"], where);
       if (expect.contains("outbound")) {
         EXPECT_EQ(out.outbound.has_value(), !expect["outbound"].is_null()) << where << ": outbound";
         if (out.outbound && expect["outbound"].is_object()) {
           for (auto it = expect["outbound"].begin(); it != expect["outbound"].end(); ++it) {
-            EXPECT_EQ((*out.outbound).value(it.key(), json()), it.value()) << where << ": outbound." << it.key();
+            EXPECT_EQ((*out.outbound).value(it.key(), json()), it.value())
+                << where << ": outbound." << it.key();
           }
         }
       }
     } else if (step.contains("advance")) {
       AdvanceOutcome out = engine.Advance(step["advance"].get<TimeMs>());
-      if (expect.contains("transitions")) ExpectTransitions(out.transitions, expect["transitions"], where);
+      if (expect.contains("transitions"))
+        ExpectTransitions(out.transitions, expect["transitions"], where);
       if (expect.contains("triggers")) CheckTriggers(out.triggers, expect["triggers"], where);
     } else if (step.contains("identify")) {
       Status s = engine.Identify(step["identify"].get<std::string>(), step.value("traits", json()));
-      EXPECT_EQ(s.ok() ? std::string() : s.error().code, expect.value("error", std::string())) << where;
+      EXPECT_EQ(s.ok() ? std::string() : s.error().code, expect.value("error", std::string()))
+          << where;
     } else if (step.contains("classify")) {
       const json& c = step["classify"];
       std::map<std::string, std::string> campaign =
           c.value("campaign", json::object()).get<std::map<std::string, std::string>>();
       EXPECT_EQ(ClassifyChannel(campaign, c.value("referrer", ""), c.value("page_host", "")),
-                expect["channel"].get<std::string>()) << where;
+                expect["channel"].get<std::string>())
+          << where;
     } else if (step.contains("attribute")) {
       const json& a = step["attribute"];
       std::vector<Touch> path;
-      for (const auto& t : a["path"]) path.push_back(Touch{t[0].get<std::string>(), t[1].get<TimeMs>()});
+      for (const auto& t : a["path"])
+        path.push_back(Touch{t[0].get<std::string>(), t[1].get<TimeMs>()});
       AttributionOptions opts;
       if (a.contains("lookback")) opts.lookback = ParseDuration(a["lookback"]).value();
       if (a.contains("half_life")) opts.half_life = ParseDuration(a["half_life"]).value();
       opts.collapse_repeats = a.value("collapse_repeats", true);
       auto model = ParseModel(a["model"].get<std::string>());
       ASSERT_TRUE(model.ok()) << where;
-      ExpectCredits(Attribute(path, a["at"].get<TimeMs>(), model.value(), opts), expect["credits"], where);
+      ExpectCredits(Attribute(path, a["at"].get<TimeMs>(), model.value(), opts), expect["credits"],
+                    where);
     } else if (step.contains("merge")) {
       auto a = Events(step["merge"]["a"], &counter);
       auto b = Events(step["merge"]["b"], &counter);
@@ -213,7 +226,8 @@ void RunVector(const std::string& file) {
       ASSERT_TRUE(merged.ok()) << where << ": " << merged.error().message;
       std::vector<std::string> ids;
       for (const auto& e : merged.value()) ids.push_back(e.id);
-      if (expect.contains("order")) EXPECT_EQ(ids, expect["order"].get<std::vector<std::string>>()) << where;
+      if (expect.contains("order"))
+        EXPECT_EQ(ids, expect["order"].get<std::vector<std::string>>()) << where;
       Engine replayed = Engine::Replay(map.value(), merged.value(), options);
       engine = std::move(replayed);
     } else if (step.contains("snapshot_roundtrip")) {

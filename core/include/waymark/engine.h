@@ -24,7 +24,7 @@ struct Touchpoint {
   Touchpoint() = default;
   Touchpoint(Event e, TimeMs t) : event(std::move(e)), at(t) {}
   Event event;
-  TimeMs at = 0;        ///< effective (monotonic) time used by the engine
+  TimeMs at = 0;            ///< effective (monotonic) time used by the engine
   std::int64_t folded = 0;  ///< identical events folded into this one
 };
 
@@ -62,7 +62,7 @@ struct TrackOutcome {
   TrackStatus status = TrackStatus::kAccepted;
   Error error;  ///< when rejected
   std::string event_id;
-  std::string name;  ///< canonical name
+  std::string name;                           ///< canonical name
   std::vector<TransitionRecord> transitions;  ///< timed ones first, then the event's own
   std::vector<FiredTrigger> triggers;
   /// The envelope to send to the collector, filtered by the stage's sync filter; absent in

@@ -26,14 +26,14 @@ struct EventContext {
 };
 
 struct Event {
-  std::string id;            ///< unique per event (UUIDv7 from the SDK); the idempotency key
-  std::int64_t seq = 0;      ///< per-device sequence number, breaks ties in time order
-  std::string anonymous_id;  ///< first-party device id
-  std::string user_id;       ///< known user id, empty until identify()
-  std::string name;          ///< canonical snake_case object_action after alias resolution
+  std::string id;              ///< unique per event (UUIDv7 from the SDK); the idempotency key
+  std::int64_t seq = 0;        ///< per-device sequence number, breaks ties in time order
+  std::string anonymous_id;    ///< first-party device id
+  std::string user_id;         ///< known user id, empty until identify()
+  std::string name;            ///< canonical snake_case object_action after alias resolution
   std::string type = "track";  ///< track | page | identify | alias | screen
-  TimeMs time = 0;           ///< device time the event happened (ms since epoch)
-  TimeMs sent_at = 0;        ///< device time the batch was sent, 0 when unknown
+  TimeMs time = 0;             ///< device time the event happened (ms since epoch)
+  TimeMs sent_at = 0;          ///< device time the batch was sent, 0 when unknown
   json properties = json::object();
   EventContext context;
 };

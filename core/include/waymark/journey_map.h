@@ -27,19 +27,30 @@ struct Stage {
 };
 
 enum class ConditionKind {
-  kAlways,      ///< {"always": true}
-  kEvent,       ///< {"event": "name" | ["a","b"] | "*"} on the current event (aliases resolved)
-  kField,       ///< {"field": "properties.plan", "equals": "pro"} on the current event / traits
-  kCount,       ///< {"count": {"event": ..., "where": cond, "at_least": 3, "within": "7d"}}
-  kScore,       ///< {"score": {"gte": 50, "group": "engagement"}}
-  kInactiveFor, ///< {"inactive_for": "30d"}: time since the last activity
-  kStage,       ///< {"stage": "trial" | [...]}: the current stage
+  kAlways,       ///< {"always": true}
+  kEvent,        ///< {"event": "name" | ["a","b"] | "*"} on the current event (aliases resolved)
+  kField,        ///< {"field": "properties.plan", "equals": "pro"} on the current event / traits
+  kCount,        ///< {"count": {"event": ..., "where": cond, "at_least": 3, "within": "7d"}}
+  kScore,        ///< {"score": {"gte": 50, "group": "engagement"}}
+  kInactiveFor,  ///< {"inactive_for": "30d"}: time since the last activity
+  kStage,        ///< {"stage": "trial" | [...]}: the current stage
   kAll,
   kAny,
   kNot,
 };
 
-enum class CompareOp { kEquals, kNotEquals, kIn, kGt, kGte, kLt, kLte, kExists, kContains, kPrefix };
+enum class CompareOp {
+  kEquals,
+  kNotEquals,
+  kIn,
+  kGt,
+  kGte,
+  kLt,
+  kLte,
+  kExists,
+  kContains,
+  kPrefix
+};
 
 struct Condition {
   ConditionKind kind = ConditionKind::kAlways;
@@ -47,12 +58,12 @@ struct Condition {
   bool any_event = false;          ///< "*"
   std::string field;               ///< kField: dotted path; kScore: group ("" = total)
   CompareOp op = CompareOp::kEquals;
-  json operand;                    ///< kField / kScore comparison value
-  std::int64_t at_least = 1;       ///< kCount
-  std::int64_t at_most = -1;       ///< kCount, -1 = unbounded
-  TimeMs within = 0;               ///< kCount window, 0 = whole log
-  TimeMs duration = 0;             ///< kInactiveFor
-  std::vector<Condition> children; ///< kAll, kAny, kNot (one child), kCount's where (0 or 1)
+  json operand;                     ///< kField / kScore comparison value
+  std::int64_t at_least = 1;        ///< kCount
+  std::int64_t at_most = -1;        ///< kCount, -1 = unbounded
+  TimeMs within = 0;                ///< kCount window, 0 = whole log
+  TimeMs duration = 0;              ///< kInactiveFor
+  std::vector<Condition> children;  ///< kAll, kAny, kNot (one child), kCount's where (0 or 1)
 };
 
 struct Transition {
@@ -62,8 +73,8 @@ struct Transition {
   int priority = 0;
   Condition when;
   bool timed = false;  ///< its condition waits on time passing (inactive_for), see Engine::Advance
-  std::size_t order = 0;  ///< declaration order, the tie-break after priority
-  std::uint64_t from_mask = 0;  ///< bit i set when stage i is in `from` (maps have <= 64 stages)
+  std::size_t order = 0;          ///< declaration order, the tie-break after priority
+  std::uint64_t from_mask = 0;    ///< bit i set when stage i is in `from` (maps have <= 64 stages)
   TimeMs longest_inactivity = 0;  ///< the largest inactive_for in `when` (timed transitions)
 };
 
@@ -100,7 +111,7 @@ struct Variant {
 
 struct Slot {
   std::string id;
-  std::vector<Variant> variants;  ///< sorted by priority (desc), then declaration order
+  std::vector<Variant> variants;    ///< sorted by priority (desc), then declaration order
   std::optional<Variant> fallback;  ///< the map's "default"
 };
 
@@ -120,14 +131,14 @@ struct Throttle {
 struct Noise {
   TimeMs fold_window = 2 * kSecond;  ///< identical events closer than this are folded
   std::vector<Throttle> throttles;
-  std::size_t log_cap = 500;           ///< touchpoints kept in the engine's bounded log
+  std::size_t log_cap = 500;  ///< touchpoints kept in the engine's bounded log
 };
 
 struct TriggerDef {
   std::string id;
-  std::vector<std::string> from;  ///< empty = any
-  std::vector<std::string> to;    ///< empty = any
-  std::string rule;               ///< a transition id, empty = any
+  std::vector<std::string> from;    ///< empty = any
+  std::vector<std::string> to;      ///< empty = any
+  std::string rule;                 ///< a transition id, empty = any
   std::vector<std::string> events;  ///< event trigger: fires on these events instead
   std::optional<Condition> when;
 };
@@ -152,7 +163,7 @@ struct JourneyMap {
   std::string name;
   std::vector<Stage> stages;
   std::string initial;
-  std::vector<Transition> transitions;  ///< declaration order
+  std::vector<Transition> transitions;        ///< declaration order
   std::vector<std::size_t> transition_order;  ///< indices by priority (desc), then declaration
   Scoring scoring;
   std::vector<Slot> slots;
@@ -164,7 +175,7 @@ struct JourneyMap {
   std::map<std::string, EventDef> events;
   bool reject_unknown_events = false;
   std::vector<std::string> blocked_ids;  ///< extra identity guard entries
-  std::string source;  ///< the document as given, for serving and storage
+  std::string source;                    ///< the document as given, for serving and storage
 
   const Stage* FindStage(std::string_view id) const;
   /// Index of a stage in `stages`, or -1.

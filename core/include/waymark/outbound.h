@@ -13,8 +13,8 @@ namespace waymark {
 constexpr std::size_t kKeepaliveBudget = 64 * 1024;
 
 struct Batches {
-  std::vector<std::string> bodies;  ///< `{"sent_at":...,"events":[...]}` each <= max_bytes
-  std::vector<std::size_t> counts;  ///< envelopes in each body, in queue order
+  std::vector<std::string> bodies;    ///< `{"sent_at":...,"events":[...]}` each <= max_bytes
+  std::vector<std::size_t> counts;    ///< envelopes in each body, in queue order
   std::vector<std::size_t> oversize;  ///< indices of envelopes that cannot fit in any body
 };
 
