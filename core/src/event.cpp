@@ -165,8 +165,8 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
       }
     }
   }
-  // The 32 KB cap applies to the envelope as it would be stored and sent.
-  std::size_t bytes = DumpJson(EventToJson(e)).size();
+  // The 32 KB cap applies to the envelope as it came, compactly serialized.
+  std::size_t bytes = SerializedSize(value);
   if (bytes > limits.max_event_bytes) {
     return MakeError("event_too_large", "event is " + std::to_string(bytes) +
                                             " bytes, the limit is " +

@@ -69,6 +69,64 @@ std::string DumpJson(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+std::size_t QuotedSize(const std::string& s) {
+  std::size_t n = 2;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      n += 2;
+    } else if (c < 0x20) {
+      n += 6;  // \u00XX
+    } else {
+      n += 1;
+    }
+  }
+  return n;
+}
+
+std::size_t IntegerSize(std::uint64_t v, bool negative) {
+  std::size_t n = negative ? 2 : 1;
+  while (v >= 10) {
+    v /= 10;
+    ++n;
+  }
+  return n;
+}
+}  // namespace
+
+std::size_t SerializedSize(const json& value) {
+  switch (value.type()) {
+    case json::value_t::null:
+      return 4;
+    case json::value_t::boolean:
+      return value.get<bool>() ? 4 : 5;
+    case json::value_t::string:
+      return QuotedSize(value.get_ref<const std::string&>());
+    case json::value_t::number_unsigned:
+      return IntegerSize(value.get<std::uint64_t>(), false);
+    case json::value_t::number_integer: {
+      std::int64_t v = value.get<std::int64_t>();
+      std::uint64_t magnitude =
+          v < 0 ? 0 - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+      return IntegerSize(magnitude, v < 0);
+    }
+    case json::value_t::object: {
+      std::size_t n = 2 + (value.empty() ? 0 : value.size() - 1);  // braces and commas
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        n += QuotedSize(it.key()) + 1 + SerializedSize(it.value());
+      }
+      return n;
+    }
+    case json::value_t::array: {
+      std::size_t n = 2 + (value.empty() ? 0 : value.size() - 1);
+      for (const auto& item : value) n += SerializedSize(item);
+      return n;
+    }
+    default:
+      return DumpJson(value).size();
+  }
+}
+
 const json* Member(const json& object, std::string_view key) {
   if (!object.is_object()) return nullptr;
   auto it = object.find(key);

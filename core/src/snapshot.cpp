@@ -72,11 +72,11 @@ std::string Engine::Snapshot() const {
   json once = json::array();
   for (std::size_t i = 0; i < rule_scores_.size(); ++i) {
     const std::string& id = map_->scoring.rules[i].id;
-    if (rule_scores_[i].awarded)
-      scores[id] = json::array({rule_scores_[i].value, rule_scores_[i].ref});
+    if (rule_scores_[i].awarded) scores[id] = rule_scores_[i].value;
     if (rule_scores_[i].once_fired) once.push_back(id);
   }
   p["sc"] = std::move(scores);
+  p["sr"] = score_ref_;
   p["once"] = std::move(once);
   p["cnt"] = json::array({counters_.accepted, counters_.folded, counters_.throttled,
                           counters_.rejected, counters_.evicted});
@@ -124,6 +124,7 @@ Status Engine::Restore(const std::string& snapshot) {
   bool ok = GetString(p, "anon", &e.anonymous_id_) && GetString(p, "uid", &e.user_id_) &&
             GetString(p, "stage", &e.stage_) && GetString(p, "prev", &e.previous_stage_) &&
             GetTime(p, "entered", &e.stage_entered_) && GetTime(p, "last", &e.last_activity_);
+  ok = ok && GetTime(p, "sr", &e.score_ref_);
   if (!ok) return Corrupt("missing or mistyped fields");
   e.stage_index_ = map_->StageIndex(e.stage_);
   if (e.stage_index_ < 0) {
@@ -189,10 +190,8 @@ Status Engine::Restore(const std::string& snapshot) {
   for (auto it = scores->begin(); it != scores->end(); ++it) {
     const json& s = it.value();
     RuleScore rs;
-    if (!s.is_array() || s.size() != 2 || !s[0].is_number() || !GetInt64(s[1], &rs.ref)) {
-      return Corrupt("scores");
-    }
-    rs.value = s[0].get<double>();
+    if (!s.is_number()) return Corrupt("scores");
+    rs.value = s.get<double>();
     rs.awarded = true;
     // Rules that the current map no longer has are dropped: their points no longer count.
     for (std::size_t i = 0; i < map_->scoring.rules.size(); ++i) {

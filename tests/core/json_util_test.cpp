@@ -71,6 +71,25 @@ TEST(JsonUtil, DumpNeverFailsOnInvalidUtf8) {
   EXPECT_TRUE(IsValidUtf8(out));
 }
 
+TEST(JsonUtil, SerializedSizeIsExact) {
+  const json cases[] = {json(nullptr),
+                        json(true),
+                        json(false),
+                        json(0),
+                        json(-1),
+                        json(1234567890123LL),
+                        json(-9223372036854775807LL - 1),
+                        json(18446744073709551615ULL),
+                        json(1.5),
+                        json(-0.001),
+                        json(""),
+                        json("a\"b\\c\n\t\x01\x1f caf\xC3\xA9"),
+                        json::array(),
+                        json::object(),
+                        json::parse(R"({"a":[1,2,{"b":null,"c":"d"}],"e":{},"f":[]})")};
+  for (const auto& c : cases) EXPECT_EQ(SerializedSize(c), DumpJson(c).size()) << DumpJson(c);
+}
+
 TEST(JsonUtil, MemberIsSafeOnNonObjects) {
   EXPECT_EQ(Member(json::array(), "a"), nullptr);
   EXPECT_EQ(Member(json(5), "a"), nullptr);

@@ -112,10 +112,12 @@ TEST(Snapshot, ValidChecksumWithHostilePayloadIsRefused) {
       "\"\","
       "\"entered\":0,\"last\":0}",
       "{\"v\":1,\"map\":\"default\",\"anon\":\"a\",\"uid\":\"\",\"stage\":\"lead\",\"prev\":\"\","
-      "\"entered\":0,\"last\":0,\"aliases\":[],\"traits\":{},\"log\":[[1,2,3]],\"tr\":[],\"st\":{},"
+      "\"entered\":0,\"last\":0,\"sr\":0,\"aliases\":[],\"traits\":{},\"log\":[[1,2,3]],\"tr\":[],"
+      "\"st\":{},"
       "\"sc\":{},\"once\":[],\"cnt\":[0,0,0,0,0]}",
       "{\"v\":1,\"map\":\"default\",\"anon\":\"a\",\"uid\":\"\",\"stage\":\"lead\",\"prev\":\"\","
-      "\"entered\":0,\"last\":0,\"aliases\":[],\"traits\":{},\"log\":[],\"tr\":[[\"a\"]],\"st\":{},"
+      "\"entered\":0,\"last\":0,\"sr\":0,\"aliases\":[],\"traits\":{},\"log\":[],\"tr\":[[\"a\"]],"
+      "\"st\":{},"
       "\"sc\":{\"x\":\"y\"},\"once\":[1],\"cnt\":[0,0,0,0]}",
       std::string(5000, '[') + std::string(5000, ']')};
   for (const auto& p : payloads) {
@@ -127,7 +129,8 @@ TEST(Snapshot, ValidChecksumWithHostilePayloadIsRefused) {
   Engine e(DefaultMap());
   Status ok = e.Restore(make(
       "{\"v\":1,\"map\":\"default\",\"anon\":\"a\",\"uid\":\"\",\"stage\":\"lead\",\"prev\":\"\","
-      "\"entered\":5,\"last\":5,\"aliases\":[],\"traits\":{},\"log\":[],\"tr\":[],\"st\":{},"
+      "\"entered\":5,\"last\":5,\"sr\":5,\"aliases\":[],\"traits\":{},\"log\":[],\"tr\":[],\"st\":{"
+      "},"
       "\"sc\":{},\"once\":[],\"cnt\":[0,0,0,0,0]}"));
   EXPECT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(e.stage(), "lead");

@@ -171,8 +171,7 @@ class Engine {
 
  private:
   struct RuleScore {
-    double value = 0;  ///< decayed value at `ref`
-    TimeMs ref = 0;
+    double value = 0;  ///< decayed to score_ref_
     bool awarded = false;
     bool once_fired = false;
   };
@@ -180,7 +179,8 @@ class Engine {
 
   bool Evaluate(const Condition& c, const ConditionScope& scope) const;
   bool CountMatches(const Condition& c, const ConditionScope& scope) const;
-  double DecayedRule(const RuleScore& r, TimeMs now) const;
+  double DecayFactor(TimeMs now) const;
+  void MoveScoreTo(TimeMs at);
   void ApplyScoring(const Touchpoint& tp);
   void Enter(const std::string& to, const Transition& rule, TimeMs at, const std::string& event_id,
              std::vector<TransitionRecord>* records, std::vector<FiredTrigger>* triggers);
@@ -208,6 +208,7 @@ class Engine {
   std::deque<TransitionRecord> transitions_;
   std::map<std::string, StageTime> stage_times_;
   std::vector<RuleScore> rule_scores_;  ///< parallel to map_->scoring.rules
+  TimeMs score_ref_ = 0;                ///< the time every rule value is decayed to
   Counters counters_;
 };
 

@@ -25,6 +25,10 @@ int JsonDepth(const json& value, int limit);
 /// Serializes without ever failing: invalid UTF-8 inside strings is replaced by U+FFFD.
 std::string DumpJson(const json& value);
 
+/// The exact length of DumpJson(value) without building the string (floats are the one case that
+/// is serialized to measure). Recursion is bounded by the value's depth, which callers limit.
+std::size_t SerializedSize(const json& value);
+
 /// Returns the member `key` of `object` or nullptr when `object` is not an object or lacks it.
 const json* Member(const json& object, std::string_view key);
 
