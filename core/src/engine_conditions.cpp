@@ -75,15 +75,7 @@ const std::string* EnvelopeString(const Event& e, const std::string& path) {
 }
 
 const json* TraitField(const json& traits, const std::string& path) {
-  const json* cur = &traits;
-  std::string_view rest = std::string_view(path).substr(7);  // after "traits."
-  while (cur != nullptr) {
-    std::size_t dot = rest.find('.');
-    cur = Member(*cur, rest.substr(0, dot));
-    if (dot == std::string_view::npos) break;
-    rest = rest.substr(dot + 1);
-  }
-  return cur;
+  return DottedMember(traits, std::string_view(path).substr(7));  // after "traits."
 }
 
 }  // namespace

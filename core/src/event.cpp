@@ -228,15 +228,7 @@ const json* EventField(const Event& e, std::string_view path, json* scratch) {
   }
   constexpr std::string_view kProps = "properties.";
   if (path.substr(0, kProps.size()) != kProps) return nullptr;
-  const json* cur = &e.properties;
-  std::string_view rest = path.substr(kProps.size());
-  while (cur != nullptr) {
-    std::size_t dot = rest.find('.');
-    cur = Member(*cur, rest.substr(0, dot));
-    if (dot == std::string_view::npos) break;
-    rest = rest.substr(dot + 1);
-  }
-  return cur;
+  return DottedMember(e.properties, path.substr(kProps.size()));
 }
 
 }  // namespace waymark

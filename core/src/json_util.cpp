@@ -134,6 +134,17 @@ const json* Member(const json& object, std::string_view key) {
   return &*it;
 }
 
+const json* DottedMember(const json& root, std::string_view dotted) {
+  const json* cur = &root;
+  while (cur != nullptr) {
+    std::size_t dot = dotted.find('.');
+    cur = Member(*cur, dotted.substr(0, dot));
+    if (dot == std::string_view::npos) break;
+    dotted = dotted.substr(dot + 1);
+  }
+  return cur;
+}
+
 bool IsValidUtf8(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   std::size_t n = text.size();

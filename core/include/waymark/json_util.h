@@ -32,6 +32,9 @@ std::size_t SerializedSize(const json& value);
 /// Returns the member `key` of `object` or nullptr when `object` is not an object or lacks it.
 const json* Member(const json& object, std::string_view key);
 
+/// Follows a dotted path of object members (`a.b.c`); nullptr when any step is missing.
+const json* DottedMember(const json& root, std::string_view dotted);
+
 /// True when `text` is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF).
 bool IsValidUtf8(std::string_view text);
 
