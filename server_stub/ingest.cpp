@@ -1,0 +1,321 @@
+#include "ingest.h"
+
+#include "profile_replay.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "waymark/attribution.h"
+#include "waymark/identity.h"
+
+namespace waymark::collector {
+
+namespace {
+
+constexpr std::size_t kMaxEventsPerCommit = 5000;
+
+TimeMs NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Hex64(std::uint64_t h) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+// Which profile an event belongs to, and whether it links an anonymous id to a user.
+struct Placement {
+  std::string profile_id;
+  std::string link_user;  // non-empty: link event.anonymous_id to this user now
+};
+
+std::string UserProfile(const std::string& user_id) { return "u:" + user_id; }
+std::string AnonymousProfile(const std::string& anonymous_id) { return "a:" + anonymous_id; }
+
+}  // namespace
+
+std::string ContentHash(const Event& event, const std::string& browser_stage) {
+  Event copy = event;
+  copy.sent_at = 0;  // a retry carries a new sent_at; it is the same event
+  std::string text = DumpJson(EventToJson(copy)) + "|" + browser_stage;
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return Hex64(h);
+}
+
+Ingestor::Ingestor(std::string database_path, const Config& config, Metrics* metrics)
+    : database_path_(std::move(database_path)), config_(config), metrics_(metrics) {}
+
+Ingestor::~Ingestor() { Stop(); }
+
+std::optional<std::string> Ingestor::Start() {
+  if (auto err = db_.Open(database_path_, config_.synchronous_full)) return err;
+  thread_ = std::thread([this] { Loop(); });
+  return std::nullopt;
+}
+
+void Ingestor::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Ingestor::SetMap(std::shared_ptr<const MapState> map) {
+  std::lock_guard<std::mutex> lock(map_mu_);
+  map_ = std::move(map);
+}
+
+std::shared_ptr<const MapState> Ingestor::map() const {
+  std::lock_guard<std::mutex> lock(map_mu_);
+  return map_;
+}
+
+std::size_t Ingestor::pending_events() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queued_events_;
+}
+
+std::optional<std::vector<EventResult>> Ingestor::Submit(std::vector<IncomingEvent> events) {
+  auto job = std::make_unique<Job>();
+  job->events = std::move(events);
+  auto future = job->done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return std::nullopt;
+    if (queued_events_ + job->events.size() > config_.limits.max_pending_events) {
+      return std::nullopt;
+    }
+    queued_events_ += job->events.size();
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return future.get();
+}
+
+std::optional<std::string> Ingestor::RunWrite(
+    std::function<std::optional<std::string>(Database&)> work) {
+  auto job = std::make_unique<Job>();
+  job->write = std::move(work);
+  auto future = job->write_done.get_future();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return std::string("the server is stopping");
+    queue_.push_back(std::move(job));
+  }
+  cv_.notify_one();
+  return future.get();
+}
+
+void Ingestor::Loop() {
+  for (;;) {
+    std::vector<std::unique_ptr<Job>> batch;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      // Take every waiting job (up to a commit size): concurrent requests share one commit.
+      std::size_t events = 0;
+      while (!queue_.empty() && events < kMaxEventsPerCommit) {
+        if (queue_.front()->write && !batch.empty()) break;  // writes run alone
+        events += queue_.front()->events.size();
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+        if (batch.back()->write) break;
+      }
+    }
+    if (batch.size() == 1 && batch[0]->write) {
+      Job& job = *batch[0];
+      std::optional<std::string> err = db_.Exec("BEGIN IMMEDIATE");
+      if (!err) err = job.write(db_);
+      if (!err) {
+        err = db_.Exec("COMMIT");
+      } else {
+        db_.Exec("ROLLBACK");
+      }
+      job.write_done.set_value(err);
+      continue;
+    }
+    CommitGroup(batch);
+  }
+}
+
+void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
+  std::size_t events = 0;
+  for (const auto& j : jobs) events += j->events.size();
+  std::vector<std::vector<EventResult>> results(jobs.size());
+  bool outbox_added = false;
+  std::optional<std::string> err = db_.Exec("BEGIN IMMEDIATE");
+  if (!err) err = ProcessEvents(jobs, &results, &outbox_added);
+  if (!err) err = db_.Exec("COMMIT");
+  if (err) {
+    db_.Exec("ROLLBACK");
+    // Nothing was stored: every event of the group is answered as retryable, never as accepted.
+    for (std::size_t j = 0; j < jobs.size(); ++j) {
+      results[j].clear();
+      for (const auto& e : jobs[j]->events) {
+        results[j].push_back(EventResult{e.index, e.event.id, "rejected", "storage_unavailable",
+                                         "the event could not be stored: " + *err});
+      }
+    }
+    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"commit failed\",\"error\":\"%s\"}\n",
+                 err->c_str());
+    if (metrics_ != nullptr) metrics_->Add("waymark_commit_failures_total", {});
+  } else if (metrics_ != nullptr) {
+    metrics_->ObserveCommit(events, jobs.size());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queued_events_ -= std::min(queued_events_, events);
+  }
+  for (std::size_t j = 0; j < jobs.size(); ++j) jobs[j]->done.set_value(std::move(results[j]));
+  if (outbox_added && on_outbox_) on_outbox_();
+}
+
+std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
+                                                   std::vector<std::vector<EventResult>>* results,
+                                                   bool* outbox_added) {
+  auto state = map();
+  const JourneyMap& map = *state->map;
+  auto find = db_.Prepare("SELECT content_hash FROM events WHERE id = ?");
+  auto insert = db_.Prepare(
+      "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, device_time,"
+      " sent_at, received_at, corrected_time, channel, browser_stage, content_hash, ip, body)"
+      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  auto find_link = db_.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?");
+  auto add_link =
+      db_.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)");
+  auto move_events = db_.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?");
+  auto last_seen = db_.Prepare("SELECT last_seen FROM profiles WHERE profile_id = ?");
+  for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &last_seen}) {
+    if (!s->ok()) return "prepare: " + s->error();
+  }
+
+  // Profiles whose events changed, and whether they need a full replay (an event earlier than
+  // the stored state, or a merge of two journeys) or can continue from their snapshot.
+  std::map<std::string, bool> touched;                 // profile -> full replay
+  std::map<std::string, std::vector<std::string>> new_ids;  // profile -> ids added now
+  std::set<std::string> removed_profiles;
+
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    for (const auto& in : jobs[j]->events) {
+      const Event& e = in.event;
+      EventResult r{in.index, e.id, "accepted", "", ""};
+      find.Bind(1, e.id);
+      if (find.Step()) {
+        bool same = find.Text(0) == in.content_hash;
+        find.Reset();
+        r.status = same ? "duplicate" : "rejected";
+        if (!same) {
+          r.reason = "id_conflict";
+          r.message = "id: an event with this id and other content was stored before";
+        }
+        (*results)[j].push_back(r);
+        continue;
+      }
+      if (find.failed()) return "events lookup: " + find.error();
+      find.Reset();
+
+      Placement place;
+      const bool known_user =
+          !e.user_id.empty() && !IsBlockedId(e.user_id, map.blocked_ids);
+      find_link.Bind(1, e.anonymous_id);
+      std::string linked = find_link.Step() ? find_link.Text(0) : std::string();
+      find_link.Reset();
+      if (known_user) {
+        place.profile_id = UserProfile(e.user_id);
+        if (linked.empty()) {
+          place.link_user = e.user_id;
+        } else if (linked != e.user_id && metrics_ != nullptr) {
+          // Never merge two known users: the device stays with its first user.
+          metrics_->Add("waymark_identity_conflicts_total", {});
+        }
+      } else {
+        place.profile_id = linked.empty() ? AnonymousProfile(e.anonymous_id) : UserProfile(linked);
+      }
+      if (!place.link_user.empty()) {
+        add_link.Bind(1, e.anonymous_id).Bind(2, place.link_user).Bind(3, in.received_at);
+        if (!add_link.Run()) return "identity link: " + add_link.error();
+        const std::string from = AnonymousProfile(e.anonymous_id);
+        move_events.Bind(1, place.profile_id).Bind(2, from);
+        if (!move_events.Run()) return "identity merge: " + move_events.error();
+        if (db_.Changes() > 0 || touched.count(from) != 0) {
+          removed_profiles.insert(from);
+          touched.erase(from);
+          touched[place.profile_id] = true;  // two journeys merged: replay the whole log
+        }
+      }
+
+      insert.Bind(1, e.id).Bind(2, in.site_key).Bind(3, place.profile_id).Bind(4, e.anonymous_id);
+      if (known_user) {
+        insert.Bind(5, e.user_id);
+      } else {
+        insert.BindNull(5);
+      }
+      insert.Bind(6, e.name).Bind(7, e.seq).Bind(8, e.time);
+      if (in.sent_at > 0) {
+        insert.Bind(9, in.sent_at);
+      } else {
+        insert.BindNull(9);
+      }
+      insert.Bind(10, in.received_at).Bind(11, in.corrected_time);
+      insert.BindNull(12);  // channel: set after the engine classified the landing
+      if (in.browser_stage.empty()) {
+        insert.BindNull(13);
+      } else {
+        insert.Bind(13, in.browser_stage);
+      }
+      insert.Bind(14, in.content_hash);
+      if (in.ip.empty()) {
+        insert.BindNull(15);
+      } else {
+        insert.Bind(15, in.ip);
+      }
+      insert.Bind(16, DumpJson(EventToJson(e)));
+      if (!insert.Run()) return "events insert: " + insert.error();
+      (*results)[j].push_back(r);
+
+      bool& full = touched[place.profile_id];
+      if (!full) {
+        last_seen.Bind(1, place.profile_id);
+        if (last_seen.Step() && !last_seen.IsNull(0) && in.corrected_time < last_seen.Int(0)) {
+          full = true;  // a late event changes history: replay in corrected time order
+        }
+        last_seen.Reset();
+      }
+      new_ids[place.profile_id].push_back(e.id);
+    }
+  }
+
+  for (const auto& gone : removed_profiles) {
+    for (const char* sql :
+         {"DELETE FROM profiles WHERE profile_id = ?", "DELETE FROM transitions WHERE profile_id = ?",
+          "DELETE FROM stage_times WHERE profile_id = ?",
+          "DELETE FROM conversions WHERE profile_id = ?"}) {
+      auto del = db_.Prepare(sql);
+      del.Bind(1, gone);
+      if (!del.Run()) return std::string("merge cleanup: ") + del.error();
+    }
+  }
+  for (const auto& [profile, full] : touched) {
+    if (auto err = ReplayProfile(db_, *state, config_, metrics_, profile, full, new_ids[profile],
+                                 outbox_added)) {
+      return err;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace waymark::collector

@@ -1,0 +1,116 @@
+// Ingestion: one writer thread owns the write connection and commits the events of many
+// concurrent requests in one transaction (group commit). Inside that transaction it also links
+// identities, replays each touched profile through the core engine, stores the authoritative
+// journey state and writes webhook deliveries to the outbox, so a transition and its webhook are
+// committed together or not at all. A request is answered only after its commit.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config.h"
+#include "metrics.h"
+#include "sqlite.h"
+#include "waymark/engine.h"
+
+namespace waymark::collector {
+
+/// One validated event of a batch, with the times the collector derived for it.
+struct IncomingEvent {
+  std::size_t index = 0;  ///< position in the request's batch
+  Event event;            ///< canonical name; event.time is the device time
+  std::string browser_stage;
+  std::string content_hash;
+  TimeMs sent_at = 0;  ///< 0 when missing or ignored as garbage
+  TimeMs received_at = 0;
+  TimeMs corrected_time = 0;
+  std::string site_key;
+  std::string ip;
+};
+
+struct EventResult {
+  std::size_t index = 0;
+  std::string id;
+  std::string status;  ///< accepted | duplicate | rejected
+  std::string reason;  ///< error code when rejected
+  std::string message;
+};
+
+/// The current journey map and its stored version, swapped atomically on PUT /v1/map.
+struct MapState {
+  std::shared_ptr<const JourneyMap> map;
+  std::int64_t version = 0;
+  std::string etag;
+  std::string body;
+};
+
+class Ingestor {
+ public:
+  Ingestor(std::string database_path, const Config& config, Metrics* metrics);
+  ~Ingestor();
+
+  /// Opens the write connection and starts the writer thread. Error message on failure.
+  std::optional<std::string> Start();
+  /// Finishes every job already queued (their requests get answers), then stops.
+  void Stop();
+
+  /// Queues events and waits for their commit. Empty optional: the queue is full or the server
+  /// is stopping (the caller answers 503 with Retry-After).
+  std::optional<std::vector<EventResult>> Submit(std::vector<IncomingEvent> events);
+
+  /// Runs `work` on the writer thread inside its own transaction (map publication and other
+  /// writes share the single writer). Returns what `work` returned, or an error message.
+  std::optional<std::string> RunWrite(std::function<std::optional<std::string>(Database&)> work);
+
+  void SetMap(std::shared_ptr<const MapState> map);
+  std::shared_ptr<const MapState> map() const;
+
+  /// Called after a commit that added outbox rows (the webhook sender's Wake).
+  void SetOutboxListener(std::function<void()> listener) { on_outbox_ = std::move(listener); }
+
+  std::size_t pending_events() const;
+
+ private:
+  struct Job {
+    std::vector<IncomingEvent> events;
+    std::function<std::optional<std::string>(Database&)> write;
+    std::promise<std::vector<EventResult>> done;
+    std::promise<std::optional<std::string>> write_done;
+  };
+
+  void Loop();
+  void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
+  std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
+                                           std::vector<std::vector<EventResult>>* results,
+                                           bool* outbox_added);
+
+  std::string database_path_;
+  const Config& config_;
+  Metrics* metrics_;
+  Database db_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Job>> queue_;
+  std::size_t queued_events_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  mutable std::mutex map_mu_;
+  std::shared_ptr<const MapState> map_;
+  std::function<void()> on_outbox_;
+};
+
+/// FNV-1a 64 of the event's content (everything but sent_at), as 16 hex digits: a replay of the
+/// same event is a duplicate, the same id with other content is a conflict.
+std::string ContentHash(const Event& event, const std::string& browser_stage);
+
+}  // namespace waymark::collector

@@ -1,0 +1,22 @@
+// Read side of profiles: resolving any id a caller may hold (profile, user or anonymous id) and
+// the profile document served at GET /v1/profiles/{id}.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sqlite.h"
+#include "waymark/journey_map.h"
+
+namespace waymark::collector {
+
+/// The stored profile id for a profile id ("u:..." / "a:..."), a user id or an anonymous id;
+/// empty when none matches.
+std::string ResolveProfileId(Database& db, const std::string& id);
+
+/// Stage, score (decayed to now), transitions, touchpoints, identities; null when unknown.
+json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map, const std::string& id,
+                 std::int64_t now_ms);
+
+}  // namespace waymark::collector

@@ -1,0 +1,133 @@
+#include "schema.h"
+
+namespace waymark::collector {
+
+namespace {
+// Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
+// "a:<anonymous id>".
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- Every published journey map; the current one is the highest version.
+CREATE TABLE IF NOT EXISTS maps (
+  version INTEGER PRIMARY KEY,
+  map_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  etag TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+-- Accepted events. The primary key on the event id makes ingestion idempotent.
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY,
+  site_key TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  anonymous_id TEXT NOT NULL,
+  user_id TEXT,
+  name TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  device_time INTEGER NOT NULL,
+  sent_at INTEGER,
+  received_at INTEGER NOT NULL,
+  corrected_time INTEGER NOT NULL,
+  channel TEXT,
+  browser_stage TEXT,
+  server_stage TEXT,
+  content_hash TEXT NOT NULL,
+  ip TEXT,
+  body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_profile ON events (profile_id, corrected_time);
+CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (anonymous_id);
+CREATE INDEX IF NOT EXISTS events_by_received ON events (received_at);
+
+-- The identity graph: each anonymous id belongs to at most one known user.
+CREATE TABLE IF NOT EXISTS identities (
+  anonymous_id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  linked_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS identities_by_user ON identities (user_id);
+
+-- The authoritative journey state per profile, as the server's engine computed it.
+CREATE TABLE IF NOT EXISTS profiles (
+  profile_id TEXT PRIMARY KEY,
+  user_id TEXT,
+  stage TEXT NOT NULL,
+  stage_entered_at INTEGER,
+  score REAL NOT NULL DEFAULT 0,
+  first_seen INTEGER,
+  last_seen INTEGER,
+  event_count INTEGER NOT NULL DEFAULT 0,
+  stage_mismatches INTEGER NOT NULL DEFAULT 0,
+  map_version INTEGER NOT NULL,
+  snapshot TEXT NOT NULL,
+  state TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (stage);
+
+-- Each profile's current transition history (replaced when the profile is recomputed).
+CREATE TABLE IF NOT EXISTS transitions (
+  profile_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  from_stage TEXT NOT NULL,
+  to_stage TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  event_id TEXT,
+  rule TEXT NOT NULL,
+  map_version INTEGER NOT NULL,
+  PRIMARY KEY (profile_id, position)
+);
+CREATE INDEX IF NOT EXISTS transitions_by_edge ON transitions (from_stage, to_stage);
+
+-- Time spent per stage per profile (closed visits plus the open one up to the last event).
+CREATE TABLE IF NOT EXISTS stage_times (
+  profile_id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  total_ms INTEGER NOT NULL,
+  visits INTEGER NOT NULL,
+  PRIMARY KEY (profile_id, stage)
+);
+
+-- Attribution credits per conversion, one row per (model, channel).
+CREATE TABLE IF NOT EXISTS conversions (
+  profile_id TEXT NOT NULL,
+  stage TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  credit REAL NOT NULL,
+  PRIMARY KEY (profile_id, stage, at, model, channel)
+);
+
+-- Webhook deliveries, written in the same transaction as the transition that caused them. The
+-- unique dedupe key makes each (transition, endpoint) at most one row, across replays and restarts.
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  dedupe_key TEXT NOT NULL UNIQUE,
+  endpoint TEXT NOT NULL,
+  trigger_id TEXT NOT NULL,
+  profile_id TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT,
+  last_status INTEGER,
+  delivered_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+)sql";
+}  // namespace
+
+std::optional<std::string> MigrateSchema(Database& db) {
+  if (auto err = db.Exec(kSchema)) return "schema: " + *err;
+  auto stmt = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)");
+  stmt.Bind(1, std::to_string(kSchemaVersion));
+  if (!stmt.Run()) return "schema: " + stmt.error();
+  return std::nullopt;
+}
+
+}  // namespace waymark::collector

@@ -1,0 +1,17 @@
+// The collector's SQLite schema. Every table is created by MigrateSchema on start; the schema
+// version is kept in `meta` so later versions can migrate in place.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "sqlite.h"
+
+namespace waymark::collector {
+
+constexpr int kSchemaVersion = 1;
+
+/// Creates or upgrades the schema. Returns an error message on failure.
+std::optional<std::string> MigrateSchema(Database& db);
+
+}  // namespace waymark::collector
