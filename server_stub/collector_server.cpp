@@ -27,7 +27,7 @@ std::int64_t NowMs() {
       .count();
 }
 
-constexpr TimeMs kEarliestDeviceTime = 946684800000;  // 2000-01-01: earlier values are seconds
+constexpr TimeMs kEarliestDeviceTime = 946684800000;   // 2000-01-01: earlier values are seconds
 constexpr TimeMs kSentAtTolerance = 366LL * 86400000;  // a sent time further off is garbage
 
 void SendJson(Response& res, int status, const json& body) {
@@ -54,8 +54,8 @@ std::string RouteOf(const std::string& path) {
       return "/v1/map/versions/{n}";
     }
   }
-  for (const char* known : {"/v1/batch", "/v1/map", "/v1/map/versions", "/healthz", "/readyz",
-                            "/metrics"}) {
+  for (const char* known :
+       {"/v1/batch", "/v1/map", "/v1/map/versions", "/healthz", "/readyz", "/metrics"}) {
     if (path == known) return path;
   }
   return "other";
@@ -219,13 +219,14 @@ void CollectorServer::Routes() {
   server_.set_logger([this](const Request& req, const Response& res) {
     double seconds = 0;
     if (t_request_start.time_since_epoch().count() != 0) {
-      seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start)
-                    .count();
+      seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start).count();
       t_request_start = {};
     }
     const std::string route = RouteOf(req.path);
-    metrics_.Add("waymark_http_requests_total",
-                 {{"route", route}, {"method", req.method}, {"status", std::to_string(res.status)}});
+    metrics_.Add(
+        "waymark_http_requests_total",
+        {{"route", route}, {"method", req.method}, {"status", std::to_string(res.status)}});
     metrics_.ObserveLatency(route, seconds);
     if (config_.quiet) return;
     json line = {{"ts", NowMs()},
@@ -273,7 +274,8 @@ void CollectorServer::Routes() {
     SendJson(res, ok ? 200 : 503, body);
   });
   server_.Get("/metrics", [this](const Request&, Response& res) {
-    metrics_.Set("waymark_ingest_queue_events", {}, static_cast<double>(ingestor_->pending_events()));
+    metrics_.Set("waymark_ingest_queue_events", {},
+                 static_cast<double>(ingestor_->pending_events()));
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
   });
 
@@ -315,7 +317,9 @@ void CollectorServer::Routes() {
     auto q = ReadDb().Prepare(
         "SELECT version, map_id, etag, created_at FROM maps ORDER BY version DESC");
     while (q.Step()) {
-      list.push_back({{"version", q.Int(0)}, {"map_id", q.Text(1)}, {"etag", q.Text(2)},
+      list.push_back({{"version", q.Int(0)},
+                      {"map_id", q.Text(1)},
+                      {"etag", q.Text(2)},
                       {"created_at", q.Int(3)}});
     }
     SendJson(res, 200, json{{"versions", list}});
@@ -371,24 +375,31 @@ void CollectorServer::Routes() {
     const JourneyMap& map = *ingestor_->map()->map;
     const std::int64_t now = NowMs();
     json body;
+    std::string error;
     if (which == "funnel") {
-      body = FunnelStats(db, map, now);
+      body = FunnelStats(db, map, now, &error);
     } else if (which == "transitions") {
-      body = TransitionStats(db, map, now);
+      body = TransitionStats(db, map, now, &error);
     } else if (which == "time-in-stage") {
-      body = TimeInStageStats(db, map, now);
+      body = TimeInStageStats(db, map, now, &error);
     } else if (which == "attribution") {
-      body = AttributionStats(db, map, now);
+      std::string stage = req.has_param("stage") ? req.get_param_value("stage") : "";
+      body = AttributionStats(db, map, now, stage, &error);
     } else if (which == "content-gaps") {
-      body = ContentGapStats(db, map, now);
+      body = ContentGapStats(db, map, now, &error);
     } else if (which == "webhooks") {
-      body = WebhookStats(db, map, now);
+      body = WebhookStats(db, map, now, &error);
     } else if (which == "overview") {
-      body = OverviewStats(db, map, now);
+      body = OverviewStats(db, map, now, &error);
     } else {
       SendError(res, 404, "not_found",
                 "stats: funnel, transitions, time-in-stage, attribution, content-gaps, "
                 "webhooks or overview");
+      return;
+    }
+    if (!error.empty()) {
+      res.set_header("Retry-After", "1");
+      SendError(res, 503, "storage_unavailable", "stats: " + error);
       return;
     }
     SendJson(res, 200, body);
@@ -429,8 +440,8 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
   }
   ingestor_->SetMap(state);
   res.set_header("ETag", state->etag);
-  SendJson(res, 200, json{{"version", state->version}, {"map_id", state->map->id},
-                          {"etag", state->etag}});
+  SendJson(res, 200,
+           json{{"version", state->version}, {"map_id", state->map->id}, {"etag", state->etag}});
 }
 
 void CollectorServer::HandleBatch(const Request& req, Response& res,
@@ -512,8 +523,8 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
   }
 
   if (!batch.is_object()) {
-    SendError(res, 400, "invalid_batch", "body: expected an object {\"events\": [...]}, got " +
-                                             TypeName(batch));
+    SendError(res, 400, "invalid_batch",
+              "body: expected an object {\"events\": [...]}, got " + TypeName(batch));
     return;
   }
   const json* events = Member(batch, "events");
@@ -548,8 +559,8 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
       results.push_back(EventResult{i, id, "rejected", code, message});
     };
     if (SerializedSize(raw) > limits.max_event_bytes) {
-      reject("event_too_large", "event: more than " + std::to_string(limits.max_event_bytes) +
-                                    " bytes");
+      reject("event_too_large",
+             "event: more than " + std::to_string(limits.max_event_bytes) + " bytes");
       continue;
     }
     auto event = EventFromJson(raw, limits);
@@ -628,7 +639,9 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
   }
   if (storage_failed) res.set_header("Retry-After", "1");
   SendJson(res, storage_failed ? 503 : 200,
-           json{{"accepted", accepted}, {"duplicates", duplicates}, {"rejected", rejected},
+           json{{"accepted", accepted},
+                {"duplicates", duplicates},
+                {"rejected", rejected},
                 {"results", std::move(list)}});
 }
 

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "waymark/json_util.h"
+#include "webhooks.h"
 
 namespace waymark::collector {
 
@@ -165,7 +166,8 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
         const json* x = Member(v, name);
         if (x == nullptr) return std::nullopt;
         std::int64_t m = 0;
-        if (!GetInt64(*x, &m) || m <= 0) return std::string("config: limits.") + name + ": expected a positive integer";
+        if (!GetInt64(*x, &m) || m <= 0)
+          return std::string("config: limits.") + name + ": expected a positive integer";
         *out = static_cast<std::size_t>(m);
         return std::nullopt;
       };
@@ -274,6 +276,12 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
     }
   }
   if (c->admin_key.empty()) return "an admin key is required (--admin-key or admin_key)";
+  for (const auto& w : c->webhooks) {
+    std::string why;
+    if (!ParseWebhookUrl(w.url, &why)) return "webhook " + w.id + ": url: " + why;
+    if (w.secret.empty()) return "webhook " + w.id + ": an empty secret cannot sign deliveries";
+    if (w.id.empty()) return "webhook: an id is required";
+  }
   return std::nullopt;
 }
 

@@ -24,11 +24,12 @@ struct WebhookEndpoint {
 };
 
 struct Limits {
-  std::size_t body_bytes = 512 * 1024;          ///< raw (possibly compressed) body
+  std::size_t body_bytes = 512 * 1024;  ///< raw (possibly compressed) body
   std::size_t decompressed_bytes = 2 * 1024 * 1024;
   std::size_t events_per_batch = 500;
   std::size_t event_bytes = 32 * 1024;
-  std::int64_t future_skew_ms = 5 * 60 * 1000;  ///< corrected times later than now + this are clamped
+  std::int64_t future_skew_ms =
+      5 * 60 * 1000;  ///< corrected times later than now + this are clamped
   int read_timeout_seconds = 5;
   int write_timeout_seconds = 5;
   int worker_threads = 32;

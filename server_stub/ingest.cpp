@@ -1,13 +1,12 @@
 #include "ingest.h"
 
-#include "profile_replay.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <set>
 
+#include "profile_replay.h"
 #include "waymark/attribution.h"
 #include "waymark/identity.h"
 
@@ -170,8 +169,9 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
                                          "the event could not be stored: " + *err});
       }
     }
-    std::fprintf(stderr, "{\"level\":\"error\",\"msg\":\"commit failed\",\"error\":\"%s\"}\n",
-                 err->c_str());
+    std::string line =
+        DumpJson(json{{"level", "error"}, {"msg", "commit failed"}, {"error", *err}}) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
     if (metrics_ != nullptr) metrics_->Add("waymark_commit_failures_total", {});
   } else if (metrics_ != nullptr) {
     metrics_->ObserveCommit(events, jobs.size());
@@ -205,7 +205,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
 
   // Profiles whose events changed, and whether they need a full replay (an event earlier than
   // the stored state, or a merge of two journeys) or can continue from their snapshot.
-  std::map<std::string, bool> touched;                 // profile -> full replay
+  std::map<std::string, bool> touched;                      // profile -> full replay
   std::map<std::string, std::vector<std::string>> new_ids;  // profile -> ids added now
   std::set<std::string> removed_profiles;
 
@@ -229,8 +229,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       find.Reset();
 
       Placement place;
-      const bool known_user =
-          !e.user_id.empty() && !IsBlockedId(e.user_id, map.blocked_ids);
+      const bool known_user = !e.user_id.empty() && !IsBlockedId(e.user_id, map.blocked_ids);
       find_link.Bind(1, e.anonymous_id);
       std::string linked = find_link.Step() ? find_link.Text(0) : std::string();
       find_link.Reset();
@@ -300,10 +299,10 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   }
 
   for (const auto& gone : removed_profiles) {
-    for (const char* sql :
-         {"DELETE FROM profiles WHERE profile_id = ?", "DELETE FROM transitions WHERE profile_id = ?",
-          "DELETE FROM stage_times WHERE profile_id = ?",
-          "DELETE FROM conversions WHERE profile_id = ?"}) {
+    for (const char* sql : {"DELETE FROM profiles WHERE profile_id = ?",
+                            "DELETE FROM transitions WHERE profile_id = ?",
+                            "DELETE FROM stage_times WHERE profile_id = ?",
+                            "DELETE FROM conversions WHERE profile_id = ?"}) {
       auto del = db_.Prepare(sql);
       del.Bind(1, gone);
       if (!del.Run()) return std::string("merge cleanup: ") + del.error();

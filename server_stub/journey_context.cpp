@@ -4,7 +4,6 @@
 #include <cmath>
 #include <memory>
 #include <optional>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -15,9 +14,10 @@ namespace waymark::collector {
 namespace {
 
 constexpr std::size_t kMaxContributors = 5;
-// Candidates read per touchpoint query. Even the largest budget holds fewer compact
-// touchpoints than this, so the cap only bounds the work, never what could fit.
-constexpr std::int64_t kTouchpointCandidates = 1000;
+// The smallest a touchpoint can serialize to, with its comma: {"at":<13 digits>,"name":"a_b"}.
+// Reading budget / this many candidates per query bounds the work without ever leaving out a
+// touchpoint that could have fit.
+constexpr std::size_t kMinTouchpointBytes = 34;
 constexpr std::int64_t kMaxSlots = 64;
 constexpr std::size_t kMaxStateBytes = 16 * 1024 * 1024;
 constexpr const char* kContentShown = "content_shown";
@@ -229,7 +229,8 @@ std::vector<json> ContentShown(Database& db, const std::string& profile_id, std:
 // on), then the others. content_shown is left out: it is reported as content_shown.
 std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
                               const std::vector<std::string>& relevant, bool any_relevant,
-                              std::string* error) {
+                              std::size_t budget, std::string* error) {
+  const auto candidates = static_cast<std::int64_t>(budget / kMinTouchpointBytes + 1);
   const std::string names = DumpJson(json(relevant));
   const char* kColumns =
       "SELECT name, corrected_time, channel, CASE WHEN json_valid(body) THEN "
@@ -241,7 +242,7 @@ std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
   auto read = [&](const std::string& filter) {
     Statement stmt = db.Prepare(std::string(kColumns) + filter + kOrder);
     stmt.Bind(1, profile_id).Bind(2, std::string_view(kContentShown));
-    stmt.Bind(3, any_relevant ? 1 : 0).Bind(4, names).Bind(5, kTouchpointCandidates);
+    stmt.Bind(3, any_relevant ? 1 : 0).Bind(4, names).Bind(5, candidates);
     ForEachRow(stmt, error, [&](Statement& s) {
       json tp = {{"name", s.Text(0)}, {"at", s.Int(1)}};
       if (!s.IsNull(3) && !s.Text(3).empty()) tp["path"] = s.Text(3);
@@ -404,7 +405,8 @@ json BuildJourneyContext(Database& db, const JourneyMap& map, const std::string&
   }
   fill.AddList(&doc, "next_stages", NextStages(profile->stage, leaving));
   fill.AddList(&doc, "content_shown", ContentShown(db, profile_id, error));
-  fill.AddList(&doc, "touchpoints", Touchpoints(db, profile_id, relevant, any_relevant, error));
+  fill.AddList(&doc, "touchpoints",
+               Touchpoints(db, profile_id, relevant, any_relevant, budget, error));
   fill.Add(&doc, "channels", Channels(db, profile_id, error));
 
   doc["truncated"] = fill.dropped();

@@ -16,8 +16,8 @@ struct StoredEvent {
   bool is_new = false;
 };
 
-std::optional<std::string> LoadEvents(Database& db, const std::string& sql,
-                                      const std::string& key, std::vector<StoredEvent>* out) {
+std::optional<std::string> LoadEvents(Database& db, const std::string& sql, const std::string& key,
+                                      std::vector<StoredEvent>* out) {
   auto q = db.Prepare(sql);
   if (!q.ok()) return "replay: " + q.error();
   q.Bind(1, key);
@@ -35,9 +35,8 @@ std::optional<std::string> LoadEvents(Database& db, const std::string& sql,
 }
 
 bool TriggerWanted(const WebhookEndpoint& endpoint, const std::string& trigger) {
-  return endpoint.triggers.empty() ||
-         std::find(endpoint.triggers.begin(), endpoint.triggers.end(), trigger) !=
-             endpoint.triggers.end();
+  return endpoint.triggers.empty() || std::find(endpoint.triggers.begin(), endpoint.triggers.end(),
+                                                trigger) != endpoint.triggers.end();
 }
 
 }  // namespace
@@ -50,8 +49,8 @@ std::string DeliveryKey(const std::string& profile_id, const FiredTrigger& t,
 }
 
 std::optional<std::string> ReplayProfile(Database& db, const MapState& map, const Config& config,
-                                         Metrics* metrics, const std::string& profile_id,
-                                         bool full, const std::vector<std::string>& new_ids,
+                                         Metrics* metrics, const std::string& profile_id, bool full,
+                                         const std::vector<std::string>& new_ids,
                                          bool* outbox_added) {
   EngineOptions options;
   options.build_outbound = false;  // the collector sends nothing on
@@ -193,7 +192,8 @@ std::optional<std::string> ReplayProfile(Database& db, const MapState& map, cons
   auto save = db.Prepare(
       "INSERT OR REPLACE INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
       "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
-      "updated_at) VALUES (?,?,?,?,?,?,?,(SELECT COUNT(*) FROM events WHERE profile_id = ?),?,?,?,?,?)");
+      "updated_at) VALUES (?,?,?,?,?,?,?,(SELECT COUNT(*) FROM events WHERE profile_id = "
+      "?),?,?,?,?,?)");
   save.Bind(1, profile_id);
   if (engine.user_id().empty()) {
     save.BindNull(2);
@@ -221,8 +221,8 @@ std::optional<std::string> ReplayProfile(Database& db, const MapState& map, cons
     tr.Bind(6, t.event_id).Bind(7, t.rule).Bind(8, t.map_version);
     if (!tr.Run()) return "transitions: " + tr.error();
   }
-  auto st = db.Prepare(
-      "INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?)");
+  auto st =
+      db.Prepare("INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?)");
   for (const auto& [stage, t] : engine.StageTimes(last)) {
     if (t.visits <= 0) continue;
     st.Bind(1, profile_id).Bind(2, stage).Bind(3, t.total).Bind(4, t.visits);

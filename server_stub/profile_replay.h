@@ -16,8 +16,8 @@
 namespace waymark::collector {
 
 std::optional<std::string> ReplayProfile(Database& db, const MapState& map, const Config& config,
-                                         Metrics* metrics, const std::string& profile_id,
-                                         bool full, const std::vector<std::string>& new_ids,
+                                         Metrics* metrics, const std::string& profile_id, bool full,
+                                         const std::vector<std::string>& new_ids,
                                          bool* outbox_added);
 
 /// The outbox dedupe key of a trigger delivery: the same transition always gives the same key,

@@ -67,8 +67,11 @@ json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map_ptr, const 
       "profile_id = ? ORDER BY position");
   t.Bind(1, profile_id);
   while (t.Step()) {
-    transitions.push_back({{"from", t.Text(0)}, {"to", t.Text(1)}, {"at", t.Int(2)},
-                           {"event_id", t.Text(3)}, {"rule", t.Text(4)},
+    transitions.push_back({{"from", t.Text(0)},
+                           {"to", t.Text(1)},
+                           {"at", t.Int(2)},
+                           {"event_id", t.Text(3)},
+                           {"rule", t.Text(4)},
                            {"map_version", t.Int(5)}});
   }
   out["transitions"] = std::move(transitions);
@@ -80,9 +83,12 @@ json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map_ptr, const 
       "anonymous_id DESC, seq DESC LIMIT 200");
   e.Bind(1, profile_id);
   while (e.Step()) {
-    json tp = {{"id", e.Text(0)},          {"name", e.Text(1)},
-               {"at", e.Int(2)},           {"device_time", e.Int(3)},
-               {"received_at", e.Int(4)},  {"channel", e.IsNull(5) ? json(nullptr) : json(e.Text(5))},
+    json tp = {{"id", e.Text(0)},
+               {"name", e.Text(1)},
+               {"at", e.Int(2)},
+               {"device_time", e.Int(3)},
+               {"received_at", e.Int(4)},
+               {"channel", e.IsNull(5) ? json(nullptr) : json(e.Text(5))},
                {"browser_stage", e.IsNull(6) ? json(nullptr) : json(e.Text(6))},
                {"server_stage", e.IsNull(7) ? json(nullptr) : json(e.Text(7))}};
     auto body = ParseJson(e.Text(8), 1 << 20, 16);

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_profile ON events (profile_id, corrected_time);
 CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (anonymous_id);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (received_at);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (name);
 
 -- The identity graph: each anonymous id belongs to at most one known user.
 CREATE TABLE IF NOT EXISTS identities (

@@ -445,6 +445,8 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
     total += n;
   }
 
+  // An in-flight row is still waiting as far as this report goes: the sender claims both kinds,
+  // and an in-flight row left by a crash is picked up again.
   Statement due_stmt = db.Prepare(
       "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'inflight') "
       "AND next_attempt_at <= ?1");
@@ -459,10 +461,9 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
     if (!s.IsNull(0)) oldest_pending = s.Int(0);
   });
 
-  // A failing delivery is one not delivered whose last attempt failed (pending again, waiting
-  // for its retry) or that was given up on ('failed'). The outbox keeps no time of the last
-  // attempt, so "most recent" is the newest delivery (highest id). An in-flight row counts as
-  // pending here, as it does for the sender, which claims both after a crash.
+  // A failing delivery is one not delivered whose last attempt failed (waiting for its retry)
+  // or that was given up on ('failed'). The outbox keeps no time of the last attempt, so "most
+  // recent" is the newest delivery (highest id).
   Statement failures_stmt = db.Prepare(
       "SELECT id, endpoint, trigger_id, status, attempts, last_status, last_error, "
       "next_attempt_at, created_at FROM outbox "

@@ -1,0 +1,630 @@
+// The /v1/stats reports over a hand-built database: seven profiles under a small map with a
+// side stage, a self-loop, a "$previous" return, skipped stages and content that targets some
+// stages and not others. Every expected number below is worked out by hand in the comments.
+#include "stats.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "schema.h"
+#include "waymark/json_util.h"
+
+namespace waymark::collector {
+namespace {
+
+constexpr std::int64_t kNow = 1700000000000;
+constexpr std::int64_t kHour = 60 * 60 * 1000;
+
+constexpr const char* kTestMap = R"json({
+  "id": "test", "version": 3, "name": "Test journey",
+  "stages": [
+    { "id": "visitor", "name": "Visitor", "rank": 0 },
+    { "id": "interested", "name": "Interested", "rank": 1 },
+    { "id": "trial", "name": "Trial", "rank": 2 },
+    { "id": "customer", "name": "Customer", "rank": 3, "phase": "after" },
+    { "id": "advocate", "name": "Advocate", "rank": 4, "phase": "after" },
+    { "id": "dormant", "name": "Dormant", "rank": -1 }
+  ],
+  "initial": "visitor",
+  "transitions": [
+    { "id": "interest", "from": "visitor", "to": "interested", "when": { "event": "product_viewed" } },
+    { "id": "start", "from": ["visitor", "interested", "dormant"], "to": "trial", "priority": 20,
+      "when": { "event": "trial_started" } },
+    { "id": "demo", "from": "interested", "to": "trial", "priority": 10,
+      "when": { "event": "demo_requested" } },
+    { "id": "buy", "from": "*", "to": "customer", "priority": 30, "when": { "event": "order_completed" } },
+    { "id": "rebuy", "from": "customer", "to": "customer", "priority": 40,
+      "when": { "event": "order_completed" } },
+    { "id": "sleep", "from": ["interested", "trial"], "to": "dormant", "when": { "inactive_for": "30d" } },
+    { "id": "wake", "from": "dormant", "to": "$previous", "when": { "event": "*" } }
+  ],
+  "content": { "slots": [
+    { "id": "hero", "variants": [
+        { "id": "hero_trial", "when": { "stage": "trial" }, "content": { "text": "t" } },
+        { "id": "hero_vip", "when": { "score": { "gte": 50 } }, "content": { "text": "v" } },
+        { "id": "hero_not_customer", "when": { "not": { "stage": "customer" } }, "content": { "text": "n" } } ],
+      "default": { "id": "hero_default", "content": { "text": "d" } } },
+    { "id": "cta", "variants": [
+        { "id": "cta_comeback", "when": { "all": [ { "stage": "dormant" }, { "score": { "gte": 1 } } ] },
+          "content": { "text": "c" } } ],
+      "default": { "id": "cta_default", "content": { "text": "d" } } }
+  ] },
+  "attribution": { "conversions": ["customer"] }
+})json";
+
+class StatsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(db_.Open(":memory:", false).has_value());
+    ASSERT_FALSE(MigrateSchema(db_).has_value());
+    auto parsed = ParseJourneyMap(kTestMap);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    map_ = parsed.value();
+  }
+
+  void Profile(const std::string& id, const char* user_id, const std::string& stage,
+               std::int64_t mismatches = 0) {
+    auto stmt = db_.Prepare(
+        "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, first_seen, "
+        "last_seen, event_count, stage_mismatches, map_version, snapshot, state, updated_at) "
+        "VALUES (?,?,?,?,0,?,?,0,?,3,'','{}',?)");
+    stmt.Bind(1, id);
+    if (user_id != nullptr) {
+      stmt.Bind(2, std::string(user_id));
+    } else {
+      stmt.BindNull(2);
+    }
+    stmt.Bind(3, stage).Bind(4, kNow - kHour).Bind(5, kNow - 10 * kHour).Bind(6, kNow - kHour);
+    stmt.Bind(7, mismatches).Bind(8, kNow);
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+
+  void History(const std::string& id,
+               const std::vector<std::tuple<std::string, std::string, std::string>>& steps) {
+    auto stmt = db_.Prepare(
+        "INSERT INTO transitions (profile_id, position, from_stage, to_stage, at, event_id, rule, "
+        "map_version) VALUES (?,?,?,?,?,'',?,3)");
+    std::int64_t position = 0;
+    for (const auto& [from, to, rule] : steps) {
+      stmt.Bind(1, id).Bind(2, position).Bind(3, from).Bind(4, to);
+      stmt.Bind(5, kNow - 10 * kHour + position).Bind(6, rule);
+      ASSERT_TRUE(stmt.Run()) << stmt.error();
+      ++position;
+    }
+  }
+
+  void Time(const std::string& id, const std::string& stage, std::int64_t total,
+            std::int64_t visits) {
+    auto stmt = db_.Prepare(
+        "INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?)");
+    stmt.Bind(1, id).Bind(2, stage).Bind(3, total).Bind(4, visits);
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+
+  void AddCredit(const std::string& id, const std::string& stage, std::int64_t at,
+                 const std::string& model, const std::string& channel, double credit) {
+    auto stmt = db_.Prepare(
+        "INSERT INTO conversions (profile_id, stage, at, model, channel, credit) "
+        "VALUES (?,?,?,?,?,?)");
+    stmt.Bind(1, id).Bind(2, stage).Bind(3, at).Bind(4, model).Bind(5, channel).Bind(6, credit);
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+
+  void StoreEvent(const std::string& id, const std::string& profile, const std::string& name,
+                  std::int64_t received_at, const std::string& body,
+                  const char* channel = nullptr) {
+    auto stmt = db_.Prepare(
+        "INSERT INTO events (id, site_key, profile_id, anonymous_id, name, seq, device_time, "
+        "received_at, corrected_time, channel, content_hash, body) "
+        "VALUES (?,'k',?,'anon',?,1,?,?,?,?,'h',?)");
+    stmt.Bind(1, id).Bind(2, profile).Bind(3, name).Bind(4, received_at).Bind(5, received_at);
+    stmt.Bind(6, received_at);
+    if (channel != nullptr) {
+      stmt.Bind(7, std::string(channel));
+    } else {
+      stmt.BindNull(7);
+    }
+    stmt.Bind(8, body);
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+
+  void Shown(const std::string& id, const std::string& profile, const std::string& slot,
+             const std::string& stage, std::int64_t received_at) {
+    json body = {{"id", id},
+                 {"name", "content_shown"},
+                 {"properties", {{"slot", slot}, {"variant", slot + "_x"}, {"stage", stage}}}};
+    StoreEvent(id, profile, "content_shown", received_at, DumpJson(body));
+  }
+
+  void Delivery(std::int64_t id, const std::string& status, std::int64_t attempts,
+                std::int64_t next_attempt_at, const char* last_error,
+                std::optional<std::int64_t> last_status) {
+    auto stmt = db_.Prepare(
+        "INSERT INTO outbox (id, dedupe_key, endpoint, trigger_id, profile_id, payload, "
+        "created_at, status, attempts, next_attempt_at, last_error, last_status) "
+        "VALUES (?,?,'crm','converted','a:1','{}',?,?,?,?,?,?)");
+    stmt.Bind(1, id).Bind(2, "key-" + std::to_string(id)).Bind(3, kNow - 1000 + id);
+    stmt.Bind(4, status).Bind(5, attempts).Bind(6, next_attempt_at);
+    if (last_error != nullptr) {
+      stmt.Bind(7, std::string(last_error));
+    } else {
+      stmt.BindNull(7);
+    }
+    if (last_status) {
+      stmt.Bind(8, *last_status);
+    } else {
+      stmt.BindNull(8);
+    }
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+
+  // Seven profiles:
+  //   a:1 visitor    (no transitions)
+  //   a:2 interested visitor->interested
+  //   u:3 customer   visitor->interested->trial->customer (rules interest, start, buy)
+  //   u:4 dormant    visitor->trial->dormant (start, sleep)
+  //   a:5 customer   visitor->customer (buy), customer->customer (rebuy, a self-loop)
+  //   a:6 dormant    visitor->interested->dormant->interested->dormant (interest, sleep, wake,
+  //                  sleep)
+  //   a:7 trial      visitor->interested->trial (interest, demo)
+  void Seed() {
+    Profile("a:1", nullptr, "visitor");
+    Profile("a:2", nullptr, "interested", 2);
+    Profile("u:3", "u3", "customer");
+    Profile("u:4", "u4", "dormant", 1);
+    Profile("a:5", "", "customer");  // an empty user id is not an identified profile
+    Profile("a:6", nullptr, "dormant");
+    Profile("a:7", nullptr, "trial");
+
+    History("a:2", {{"visitor", "interested", "interest"}});
+    History("u:3", {{"visitor", "interested", "interest"},
+                    {"interested", "trial", "start"},
+                    {"trial", "customer", "buy"}});
+    History("u:4", {{"visitor", "trial", "start"}, {"trial", "dormant", "sleep"}});
+    History("a:5", {{"visitor", "customer", "buy"}, {"customer", "customer", "rebuy"}});
+    History("a:6", {{"visitor", "interested", "interest"},
+                    {"interested", "dormant", "sleep"},
+                    {"dormant", "interested", "wake"},
+                    {"interested", "dormant", "sleep"}});
+    History("a:7", {{"visitor", "interested", "interest"}, {"interested", "trial", "demo"}});
+
+    Time("a:1", "visitor", 1000, 1);
+    Time("a:1", "trial", 0, 0);  // never entered: must not pull the trial median down
+    Time("a:2", "visitor", 2000, 1);
+    Time("a:2", "interested", 5000, 1);
+    Time("u:3", "visitor", 3000, 1);
+    Time("u:3", "interested", 4000, 1);
+    Time("u:3", "trial", 6000, 1);
+    Time("u:3", "customer", 10000, 1);
+    Time("u:4", "visitor", 1000, 1);
+    Time("u:4", "trial", 3000, 1);
+    Time("u:4", "dormant", 7000, 1);
+    Time("a:5", "visitor", 500, 1);
+    Time("a:5", "customer", 20000, 2);
+    Time("a:6", "visitor", 1500, 1);
+    Time("a:6", "interested", 9000, 2);
+    Time("a:6", "dormant", 8000, 2);
+    Time("a:7", "visitor", 2500, 1);
+    Time("a:7", "interested", 1000, 1);
+    Time("a:7", "trial", 4000, 1);
+  }
+
+  Database db_;
+  std::shared_ptr<const JourneyMap> map_;
+};
+
+const json& Find(const json& list, const std::string& key, const std::string& value) {
+  static const json kNull;
+  if (!list.is_array()) return kNull;
+  for (const auto& item : list) {
+    const json* v = Member(item, key);
+    if (v != nullptr && v->is_string() && v->get<std::string>() == value) return item;
+  }
+  return kNull;
+}
+
+std::int64_t Int(const json& object, const char* key) {
+  const json* v = Member(object, key);
+  std::int64_t out = -999;
+  if (v == nullptr || !GetInt64(*v, &out)) return -999;
+  return out;
+}
+
+TEST(NearestRankPercentileTest, PicksObservedValues) {
+  EXPECT_EQ(NearestRankPercentile({}, 50), 0);
+  EXPECT_EQ(NearestRankPercentile({7}, 50), 7);
+  EXPECT_EQ(NearestRankPercentile({1, 2, 3, 4}, 50), 2);  // lower middle of an even count
+  EXPECT_EQ(NearestRankPercentile({1, 2, 3, 4, 5}, 50), 3);
+  // ceil(0.9 * 10) = 9 exactly; a double computation would give rank 10.
+  EXPECT_EQ(NearestRankPercentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 90), 9);
+  EXPECT_EQ(NearestRankPercentile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 100), 10);
+  EXPECT_EQ(NearestRankPercentile({1, 2, 3}, 0), 1);  // clamped to 1
+}
+
+TEST_F(StatsTest, EmptyDatabaseGivesZeros) {
+  std::string error;
+  json funnel = FunnelStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(funnel, "total_profiles"), 0);
+  ASSERT_EQ(funnel["stages"].size(), 5u);
+  EXPECT_EQ(Int(funnel["stages"][0], "reached"), 0);
+  EXPECT_TRUE(funnel["stages"][1]["conversion_from_previous"].is_null());
+  EXPECT_TRUE(funnel["stages"][0]["median_time_in_stage_ms"].is_null());
+  json attribution = AttributionStats(db_, *map_, kNow, "", &error);
+  EXPECT_EQ(Int(attribution, "conversions"), 0);
+  EXPECT_EQ(attribution["models"].size(), 6u);
+  json gaps = ContentGapStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(Int(gaps, "gaps"), 0);
+  json hooks = WebhookStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(Int(hooks, "total"), 0);
+  EXPECT_TRUE(hooks["oldest_pending_created_at"].is_null());
+  json overview = OverviewStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(Int(overview, "events"), 0);
+  EXPECT_EQ(Int(overview, "stage_mismatches"), 0);
+  EXPECT_EQ(error, "");
+}
+
+TEST_F(StatsTest, Funnel) {
+  Seed();
+  std::string error;
+  json out = FunnelStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "total_profiles"), 7);
+  EXPECT_EQ(out["map"]["id"], "test");
+  EXPECT_EQ(out["map"]["version"], 3);
+
+  const json& stages = out["stages"];
+  ASSERT_EQ(stages.size(), 5u);  // rank >= 0, in rank order
+  EXPECT_EQ(stages[0]["id"], "visitor");
+  EXPECT_EQ(stages[4]["id"], "advocate");
+  EXPECT_EQ(stages[3]["phase"], "after");
+
+  // visitor: the initial stage counts everyone. Times 500,1000,1000,1500,2000,2500,3000:
+  // median at rank ceil(3.5) = 4 -> 1500.
+  EXPECT_EQ(Int(stages[0], "reached"), 7);
+  EXPECT_EQ(Int(stages[0], "current"), 1);
+  EXPECT_TRUE(stages[0]["conversion_from_previous"].is_null());
+  EXPECT_TRUE(stages[0]["drop_off"].is_null());
+  EXPECT_EQ(Int(stages[0], "median_time_in_stage_ms"), 1500);
+  // interested: a:2, u:3, a:6, a:7 (a:6 twice, counted once). 4 / 7.
+  EXPECT_EQ(Int(stages[1], "reached"), 4);
+  EXPECT_EQ(Int(stages[1], "current"), 1);
+  EXPECT_DOUBLE_EQ(stages[1]["conversion_from_previous"].get<double>(), 0.5714);
+  EXPECT_EQ(Int(stages[1], "drop_off"), 3);
+  EXPECT_EQ(Int(stages[1], "median_time_in_stage_ms"), 4000);  // 1000,4000,5000,9000
+  // trial: u:3, u:4 (skipped interested), a:7. 3 / 4.
+  EXPECT_EQ(Int(stages[2], "reached"), 3);
+  EXPECT_EQ(Int(stages[2], "current"), 1);
+  EXPECT_DOUBLE_EQ(stages[2]["conversion_from_previous"].get<double>(), 0.75);
+  EXPECT_EQ(Int(stages[2], "drop_off"), 1);
+  EXPECT_EQ(Int(stages[2], "median_time_in_stage_ms"), 4000);  // 3000,4000,6000 (0/0 ignored)
+  // customer: u:3, a:5. 2 / 3.
+  EXPECT_EQ(Int(stages[3], "reached"), 2);
+  EXPECT_EQ(Int(stages[3], "current"), 2);
+  EXPECT_DOUBLE_EQ(stages[3]["conversion_from_previous"].get<double>(), 0.6667);
+  EXPECT_EQ(Int(stages[3], "drop_off"), 1);
+  EXPECT_EQ(Int(stages[3], "median_time_in_stage_ms"), 10000);
+  // advocate: nobody.
+  EXPECT_EQ(Int(stages[4], "reached"), 0);
+  EXPECT_DOUBLE_EQ(stages[4]["conversion_from_previous"].get<double>(), 0.0);
+  EXPECT_EQ(Int(stages[4], "drop_off"), 2);
+  EXPECT_TRUE(stages[4]["median_time_in_stage_ms"].is_null());
+
+  const json& side = out["side_stages"];
+  ASSERT_EQ(side.size(), 1u);
+  EXPECT_EQ(side[0]["id"], "dormant");
+  EXPECT_EQ(Int(side[0], "rank"), -1);
+  EXPECT_EQ(Int(side[0], "reached"), 2);  // u:4, a:6
+  EXPECT_EQ(Int(side[0], "current"), 2);
+}
+
+TEST_F(StatsTest, FunnelCountsProfilesSittingInAStageWithoutATransitionIntoIt) {
+  // A history recorded before the stage was on the path still counts the profile there.
+  Profile("a:9", nullptr, "trial");
+  json out = FunnelStats(db_, *map_, kNow);
+  EXPECT_EQ(Int(out["stages"][2], "reached"), 1);
+  EXPECT_EQ(Int(out["stages"][0], "reached"), 1);
+}
+
+TEST_F(StatsTest, Transitions) {
+  Seed();
+  std::string error;
+  json out = TransitionStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "total"), 14);
+  const json& edges = out["edges"];
+  ASSERT_EQ(edges.size(), 9u);
+  // Busiest first, then (from, to) in order.
+  const std::vector<std::pair<std::string, std::string>> order = {
+      {"visitor", "interested"}, {"interested", "dormant"}, {"interested", "trial"},
+      {"customer", "customer"},  {"dormant", "interested"}, {"trial", "customer"},
+      {"trial", "dormant"},      {"visitor", "customer"},   {"visitor", "trial"}};
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    EXPECT_EQ(edges[i]["from"], order[i].first) << i;
+    EXPECT_EQ(edges[i]["to"], order[i].second) << i;
+  }
+  EXPECT_EQ(Int(edges[0], "count"), 4);
+  EXPECT_EQ(Int(edges[0], "profiles"), 4);
+  EXPECT_EQ(edges[0]["kind"], "forward");
+  EXPECT_EQ(edges[0]["rules"], json::parse(R"([{"rule":"interest","count":4}])"));
+  // a:6 fell asleep twice: two rows, one profile.
+  EXPECT_EQ(Int(edges[1], "count"), 2);
+  EXPECT_EQ(Int(edges[1], "profiles"), 1);
+  EXPECT_EQ(edges[1]["kind"], "backward");
+  // Two rules on one edge, ties by rule id.
+  EXPECT_EQ(Int(edges[2], "profiles"), 2);
+  EXPECT_EQ(edges[2]["rules"],
+            json::parse(R"([{"rule":"demo","count":1},{"rule":"start","count":1}])"));
+  EXPECT_EQ(edges[3]["kind"], "loop");
+  EXPECT_EQ(edges[4]["kind"], "forward");   // dormant (-1) -> interested (1)
+  EXPECT_EQ(edges[6]["kind"], "backward");  // trial (2) -> dormant (-1)
+}
+
+TEST_F(StatsTest, TransitionKindForStagesOutsideTheMapAndEqualRanks) {
+  auto parsed = ParseJourneyMap(R"({"id":"m","version":1,"stages":[
+      {"id":"a","rank":0},{"id":"b","rank":0}]})");
+  ASSERT_TRUE(parsed.ok());
+  Profile("a:1", nullptr, "b");
+  History("a:1", {{"a", "b", "r"}, {"b", "gone", "r"}});
+  json out = TransitionStats(db_, *parsed.value(), kNow);
+  EXPECT_EQ(Find(out["edges"], "to", "b")["kind"], "loop");  // equal ranks
+  EXPECT_EQ(Find(out["edges"], "to", "gone")["kind"], "unknown");
+}
+
+TEST_F(StatsTest, TimeInStage) {
+  Seed();
+  std::string error;
+  json out = TimeInStageStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  const json& stages = out["stages"];
+  ASSERT_EQ(stages.size(), 6u);  // every stage, map order
+
+  const json& visitor = Find(stages, "id", "visitor");
+  EXPECT_EQ(Int(visitor, "profiles"), 7);
+  EXPECT_EQ(Int(visitor, "median_ms"), 1500);
+  EXPECT_EQ(Int(visitor, "p75_ms"), 2500);                     // rank ceil(5.25) = 6
+  EXPECT_EQ(Int(visitor, "p90_ms"), 3000);                     // rank ceil(6.3) = 7
+  EXPECT_DOUBLE_EQ(visitor["mean_ms"].get<double>(), 1642.9);  // 11500 / 7
+  EXPECT_DOUBLE_EQ(visitor["mean_visits"].get<double>(), 1.0);
+
+  const json& interested = Find(stages, "id", "interested");
+  EXPECT_EQ(Int(interested, "profiles"), 4);
+  EXPECT_EQ(Int(interested, "median_ms"), 4000);
+  EXPECT_EQ(Int(interested, "p75_ms"), 5000);
+  EXPECT_EQ(Int(interested, "p90_ms"), 9000);
+  EXPECT_DOUBLE_EQ(interested["mean_ms"].get<double>(), 4750.0);
+  EXPECT_DOUBLE_EQ(interested["mean_visits"].get<double>(), 1.25);
+
+  const json& trial = Find(stages, "id", "trial");
+  EXPECT_EQ(Int(trial, "profiles"), 3);  // a:1's 0-visit row is not a profile in trial
+  EXPECT_EQ(Int(trial, "median_ms"), 4000);
+  EXPECT_EQ(Int(trial, "p90_ms"), 6000);
+  EXPECT_DOUBLE_EQ(trial["mean_ms"].get<double>(), 4333.3);
+
+  const json& customer = Find(stages, "id", "customer");
+  EXPECT_EQ(Int(customer, "median_ms"), 10000);
+  EXPECT_EQ(Int(customer, "p75_ms"), 20000);
+  EXPECT_DOUBLE_EQ(customer["mean_visits"].get<double>(), 1.5);
+
+  const json& advocate = Find(stages, "id", "advocate");
+  EXPECT_EQ(Int(advocate, "profiles"), 0);
+  EXPECT_TRUE(advocate["median_ms"].is_null());
+  EXPECT_TRUE(advocate["mean_visits"].is_null());
+}
+
+TEST_F(StatsTest, Attribution) {
+  Seed();
+  // u:3 converted once over Organic Search then Email; a:5 twice: over Direct alone, then over
+  // Direct then Email.
+  struct Row {
+    const char* model;
+    std::vector<std::pair<const char*, double>> u3, a5_first, a5_second;
+  };
+  const std::vector<Row> rows = {
+      {"first_touch", {{"Organic Search", 1}}, {{"Direct", 1}}, {{"Direct", 1}}},
+      {"last_touch", {{"Email", 1}}, {{"Direct", 1}}, {{"Email", 1}}},
+      {"last_non_direct", {{"Email", 1}}, {{"Direct", 1}}, {{"Email", 1}}},
+      {"linear",
+       {{"Organic Search", 0.5}, {"Email", 0.5}},
+       {{"Direct", 1}},
+       {{"Direct", 0.5}, {"Email", 0.5}}},
+      {"time_decay",
+       {{"Organic Search", 0.3}, {"Email", 0.7}},
+       {{"Direct", 1}},
+       {{"Direct", 0.2}, {"Email", 0.8}}},
+      {"position_based",
+       {{"Organic Search", 0.5}, {"Email", 0.5}},
+       {{"Direct", 1}},
+       {{"Direct", 0.5}, {"Email", 0.5}}},
+  };
+  for (const auto& row : rows) {
+    for (const auto& [channel, credit] : row.u3) {
+      AddCredit("u:3", "customer", 100, row.model, channel, credit);
+    }
+    for (const auto& [channel, credit] : row.a5_first) {
+      AddCredit("a:5", "customer", 200, row.model, channel, credit);
+    }
+    for (const auto& [channel, credit] : row.a5_second) {
+      AddCredit("a:5", "customer", 300, row.model, channel, credit);
+    }
+  }
+  AddCredit("a:5", "customer", 300, "made_up_model", "Email", 1);  // not a model: ignored
+
+  std::string error;
+  json out = AttributionStats(db_, *map_, kNow, "", &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "conversions"), 3);
+  EXPECT_TRUE(out["stage"].is_null());
+  EXPECT_EQ(out["conversion_stages"], json::array({"customer"}));
+  const json& models = out["models"];
+  ASSERT_EQ(models.size(), 6u);
+  EXPECT_EQ(models[0]["model"], "first_touch");
+  EXPECT_EQ(models[5]["model"], "position_based");
+
+  auto channels = [&](const char* model) {
+    std::vector<std::pair<std::string, double>> got;
+    const json& m = Find(models, "model", model);
+    for (const auto& c : m["channels"]) {
+      got.emplace_back(c["channel"].get<std::string>(), c["credit"].get<double>());
+    }
+    return got;
+  };
+  using V = std::vector<std::pair<std::string, double>>;
+  EXPECT_EQ(channels("first_touch"), (V{{"Direct", 2}, {"Organic Search", 1}}));
+  EXPECT_EQ(channels("last_touch"), (V{{"Email", 2}, {"Direct", 1}}));
+  EXPECT_EQ(channels("linear"), (V{{"Direct", 1.5}, {"Email", 1.0}, {"Organic Search", 0.5}}));
+  EXPECT_EQ(channels("time_decay"), (V{{"Email", 1.5}, {"Direct", 1.2}, {"Organic Search", 0.3}}));
+  // Shares: credit over conversions.
+  const json& first = Find(models, "model", "first_touch");
+  EXPECT_DOUBLE_EQ(first["channels"][0]["share"].get<double>(), 0.6667);
+  EXPECT_DOUBLE_EQ(first["channels"][1]["share"].get<double>(), 0.3333);
+
+  json customer = AttributionStats(db_, *map_, kNow, "customer");
+  EXPECT_EQ(Int(customer, "conversions"), 3);
+  EXPECT_EQ(customer["stage"], "customer");
+  json other = AttributionStats(db_, *map_, kNow, "dormant");
+  EXPECT_EQ(Int(other, "conversions"), 0);
+  EXPECT_TRUE(Find(other["models"], "model", "linear")["channels"].empty());
+  // The filter is a bound value, never SQL.
+  json injected = AttributionStats(db_, *map_, kNow, "x' OR '1'='1", &error);
+  EXPECT_EQ(Int(injected, "conversions"), 0);
+  EXPECT_EQ(error, "");
+}
+
+TEST_F(StatsTest, ContentGaps) {
+  Seed();
+  Shown("s1", "a:2", "hero", "interested", kNow - kHour);
+  Shown("s2", "a:2", "hero", "interested", kNow - kHour + 1);
+  Shown("s3", "a:2", "cta", "interested", kNow - kHour + 2);
+  Shown("s4", "a:7", "hero", "trial", kNow - 25 * kHour);
+  StoreEvent("s5", "a:7", "content_shown", kNow - kHour, "not json");  // skipped, not a failure
+  StoreEvent("s6", "a:7", "content_shown", kNow - kHour,
+             R"({"properties":{"slot":"hero","stage":5}})");  // a non-string stage is skipped
+
+  std::string error;
+  json out = ContentGapStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "gaps"), 2);
+  const json& stages = out["stages"];
+  ASSERT_EQ(stages.size(), 6u);
+  // Gaps first by exits: visitor (6 exits), interested (4); then the rest in map order.
+  const std::vector<std::string> order = {"visitor",  "interested", "trial",
+                                          "customer", "advocate",   "dormant"};
+  for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(stages[i]["id"], order[i]) << i;
+
+  const json& visitor = stages[0];
+  EXPECT_TRUE(visitor["gap"].get<bool>());
+  EXPECT_FALSE(visitor["targeted"].get<bool>());
+  EXPECT_EQ(Int(visitor, "visitors"), 7);
+  EXPECT_EQ(Int(visitor, "current"), 1);
+  EXPECT_EQ(Int(visitor, "exits"), 6);
+  EXPECT_EQ(Int(visitor, "median_time_in_stage_ms"), 1500);
+  EXPECT_TRUE(visitor["variants"].empty());  // hero_vip (score only) targets no stage
+
+  const json& interested = stages[1];
+  EXPECT_TRUE(interested["gap"].get<bool>());
+  EXPECT_EQ(Int(interested, "exits"), 4);
+  EXPECT_EQ(Int(interested["shown"], "total"), 3);
+  EXPECT_EQ(interested["shown"]["by_slot"], json::parse(R"({"hero":2,"cta":1})"));
+
+  const json& trial = stages[2];
+  EXPECT_FALSE(trial["gap"].get<bool>());
+  EXPECT_TRUE(trial["targeted"].get<bool>());
+  EXPECT_EQ(trial["variants"], json::parse(R"([{"slot":"hero","variant":"hero_trial"}])"));
+  EXPECT_EQ(Int(trial, "exits"), 2);
+  EXPECT_EQ(Int(trial["shown"], "total"), 1);
+
+  // customer: only named under `not`, so untargeted; its one transition out is a self-loop, so
+  // no exits and no gap.
+  const json& customer = stages[3];
+  EXPECT_FALSE(customer["targeted"].get<bool>());
+  EXPECT_EQ(Int(customer, "exits"), 0);
+  EXPECT_FALSE(customer["gap"].get<bool>());
+  EXPECT_EQ(Int(customer["shown"], "total"), 0);
+  EXPECT_TRUE(customer["shown"]["by_slot"].empty());
+
+  const json& advocate = stages[4];
+  EXPECT_EQ(Int(advocate, "visitors"), 0);
+  EXPECT_FALSE(advocate["gap"].get<bool>());
+
+  // dormant: targeted through an `all`.
+  const json& dormant = stages[5];
+  EXPECT_TRUE(dormant["targeted"].get<bool>());
+  EXPECT_EQ(dormant["variants"], json::parse(R"([{"slot":"cta","variant":"cta_comeback"}])"));
+  EXPECT_EQ(Int(dormant, "exits"), 1);
+  EXPECT_EQ(Int(dormant, "visitors"), 2);
+}
+
+TEST_F(StatsTest, Webhooks) {
+  Delivery(1, "delivered", 1, kNow - 5000, nullptr, 200);
+  Delivery(2, "pending", 0, kNow - 1000, nullptr, std::nullopt);             // due
+  Delivery(3, "pending", 2, kNow + 60000, "connect refused", std::nullopt);  // retrying
+  Delivery(4, "failed", 10, kNow - 100, "HTTP 500", 500);                    // given up
+  Delivery(5, "delivered", 3, kNow - 100, "HTTP 503", 200);                  // failed, then ok
+  Delivery(6, "inflight", 1, kNow - 10, nullptr, std::nullopt);              // due (claimed)
+
+  std::string error;
+  json out = WebhookStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "total"), 6);
+  EXPECT_EQ(out["by_status"],
+            json::parse(R"({"delivered":2,"pending":2,"failed":1,"inflight":1})"));
+  EXPECT_EQ(Int(out, "due"), 2);
+  EXPECT_EQ(Int(out, "oldest_pending_created_at"), kNow - 1000 + 2);
+  const json& failures = out["recent_failures"];
+  ASSERT_EQ(failures.size(), 2u);
+  EXPECT_EQ(Int(failures[0], "id"), 4);  // newest first
+  EXPECT_EQ(failures[0]["endpoint"], "crm");
+  EXPECT_EQ(failures[0]["trigger_id"], "converted");
+  EXPECT_EQ(failures[0]["status"], "failed");
+  EXPECT_EQ(Int(failures[0], "attempts"), 10);
+  EXPECT_EQ(Int(failures[0], "last_status"), 500);
+  EXPECT_EQ(failures[0]["last_error"], "HTTP 500");
+  EXPECT_EQ(Int(failures[0], "next_attempt_at"), kNow - 100);
+  EXPECT_EQ(Int(failures[1], "id"), 3);
+  EXPECT_TRUE(failures[1]["last_status"].is_null());
+}
+
+TEST_F(StatsTest, WebhookFailuresAreCappedAtTwenty) {
+  for (int i = 1; i <= 25; ++i) Delivery(i, "failed", 10, kNow, "HTTP 502", 502);
+  json out = WebhookStats(db_, *map_, kNow);
+  ASSERT_EQ(out["recent_failures"].size(), 20u);
+  EXPECT_EQ(Int(out["recent_failures"][0], "id"), 25);
+  EXPECT_EQ(Int(out["recent_failures"][19], "id"), 6);
+}
+
+TEST_F(StatsTest, Overview) {
+  Seed();
+  StoreEvent("e1", "a:1", "page_viewed", kNow - 2 * kHour, "{}", "Organic Search");
+  StoreEvent("e2", "a:2", "page_viewed", kNow - 30 * kHour, "{}", "Email");
+  Shown("s1", "a:2", "hero", "interested", kNow - kHour);
+  Shown("s2", "a:7", "hero", "trial", kNow - 25 * kHour);
+
+  std::string error;
+  json out = OverviewStats(db_, *map_, kNow, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "events"), 4);
+  EXPECT_EQ(Int(out, "events_last_24h"), 2);
+  EXPECT_EQ(Int(out, "profiles"), 7);
+  EXPECT_EQ(Int(out, "identified_profiles"), 2);  // u:3, u:4 (a:5's user id is empty)
+  EXPECT_EQ(Int(out, "stage_mismatches"), 3);
+  EXPECT_EQ(Int(out, "now"), kNow);
+}
+
+TEST_F(StatsTest, QueryFailureIsReportedThroughError) {
+  ASSERT_FALSE(db_.Exec("DROP TABLE stage_times").has_value());
+  std::string error;
+  json out = FunnelStats(db_, *map_, kNow, &error);
+  EXPECT_NE(error.find("stage_times"), std::string::npos) << error;
+  EXPECT_TRUE(out.is_object());  // what could be read is still there
+  EXPECT_EQ(Int(out, "total_profiles"), 0);
+}
+
+}  // namespace
+}  // namespace waymark::collector
