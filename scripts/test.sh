@@ -71,11 +71,20 @@ else
   skip_tier core "build failed"
 fi
 
+# --- tier 2: the collector: its GoogleTest unit suite, then real HTTP against the real binary.
+if ((BUILD_OK)); then
+  run_tier collector-unit "collector units (build/native/server_stub/waymark_collector_unit_tests)" \
+    bash -c 'build/native/server_stub/waymark_collector_unit_tests --gtest_brief=1 > build/test-logs/collector-unit.log 2>&1; rc=$?; tail -n 3 build/test-logs/collector-unit.log; n=$(grep -oE "[0-9]+ tests? from [0-9]+ test suites? ran" build/test-logs/collector-unit.log | head -1); [[ -n "${WAYMARK_TIER_SUMMARY:-}" ]] && echo "collector units: ${n:-no summary}" > "$WAYMARK_TIER_SUMMARY"; exit $rc'
+  run_tier collector "collector over HTTP (scripts/test-collector.sh)" bash scripts/test-collector.sh
+else
+  skip_tier collector-unit "build failed"
+  skip_tier collector "build failed"
+fi
+
 # --- formatting: clang-format (Google base) on every C++ file.
 run_tier format "C++ formatting (scripts/check-format.sh)" bash scripts/check-format.sh
 
 # --- later tiers (added with their issues), each as one more block like the one above:
-#   collector (issue 3): scripts/test-collector.sh, the collector server against SQLite
 #   js        (issue 4): scripts/test-js.sh, the JS SDK and Embind wrapper under Node
 #   browser   (issue 5): scripts/test-browser.sh, demo and SDK in headless Chromium (playwright-core)
 
