@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
-# The body of `npm run bench`: set-up, native build, then the core's Google Benchmark.
+# The body of `npm run bench`: set-up, native build, the core's Google Benchmark, then the
+# collector benchmark (the real waymark-collector against raw SQLite and a hello-world server).
 #
-#   scripts/bench.sh [benchmark arguments, e.g. --benchmark_filter=Replay]
+#   scripts/bench.sh [core benchmark arguments, e.g. --benchmark_filter=Replay]
 #
-# Prints the console table and writes the JSON results to bench/results/core-native.json.
+# Prints the console tables and writes the JSON results to bench/results/core-native.json and
+# bench/results/collector.json. The collector benchmark takes about 30 s; WAYMARK_BENCH_COLLECTOR=0
+# skips it, WAYMARK_COLLECTOR_BENCH_ARGS passes it flags (e.g. "--clients 16 --duration 5").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BENCH_BIN=build/native/bench/waymark_core_bench
 OUT=bench/results/core-native.json
+COLLECTOR_BIN=build/native/bin/waymark-collector
+COLLECTOR_BENCH_BIN=build/native/bench/waymark_collector_bench
+COLLECTOR_OUT=bench/results/collector.json
 
 bash scripts/setup.sh
 WAYMARK_SKIP_SETUP=1 bash scripts/build.sh --native-only
@@ -26,3 +32,23 @@ printf '\n==> bench: %s\n' "$BENCH_BIN"
 "$BENCH_BIN" --benchmark_out="$OUT.tmp" --benchmark_out_format=json "$@"
 mv -f "$OUT.tmp" "$OUT"
 echo "bench: results written to $OUT"
+
+if [[ "${WAYMARK_BENCH_COLLECTOR:-1}" == 0 ]]; then
+  echo "bench: collector benchmark skipped (WAYMARK_BENCH_COLLECTOR=0)"
+  exit 0
+fi
+for bin in "$COLLECTOR_BIN" "$COLLECTOR_BENCH_BIN"; do
+  if [[ ! -x "$bin" ]]; then
+    echo "bench: ERROR: $bin was not built." >&2
+    echo "bench: waymark-collector comes from server_stub/, waymark_collector_bench from" >&2
+    echo "bench: bench/collector_bench.cmake (included from bench/CMakeLists.txt)." >&2
+    exit 1
+  fi
+done
+printf '\n==> bench: %s\n' "$COLLECTOR_BENCH_BIN"
+# Its databases go to a temp folder under build/native (the project's disk, not a tmpfs /tmp).
+# shellcheck disable=SC2086 # WAYMARK_COLLECTOR_BENCH_ARGS is a list of flags
+"$COLLECTOR_BENCH_BIN" --collector "$COLLECTOR_BIN" --dir build/native --out "$COLLECTOR_OUT.tmp" \
+  ${WAYMARK_COLLECTOR_BENCH_ARGS:-}
+mv -f "$COLLECTOR_OUT.tmp" "$COLLECTOR_OUT"
+echo "bench: results written to $COLLECTOR_OUT"

@@ -4,14 +4,17 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "journey_context.h"
 #include "profile_view.h"
 #include "schema.h"
 #include "stats.h"
 #include "waymark/default_map.h"
+#include "waymark/identity.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {
@@ -196,7 +199,13 @@ void CollectorServer::Run() {
 }
 
 void CollectorServer::Shutdown() {
-  if (running_.exchange(false)) server_.stop();
+  if (!running_.exchange(false)) return;
+  // stop() does nothing before listen_after_bind() has started: wait for it (a signal can arrive
+  // right after start), but never forever.
+  for (int i = 0; i < 500 && !server_.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  server_.stop();
 }
 
 bool CollectorServer::RequireAdmin(const Request& req, Response& res) {
@@ -337,7 +346,11 @@ void CollectorServer::Routes() {
 
   server_.Get(R"(/v1/profiles/([^/]{1,300}))", [this](const Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
-    json profile = ProfileJson(ReadDb(), ingestor_->map()->map, req.matches[1].str(), NowMs());
+    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1].str());
+    if (!profile_id.empty()) ingestor_->FlushProfile(profile_id);
+    json profile = profile_id.empty()
+                       ? json(nullptr)
+                       : ProfileJson(ReadDb(), ingestor_->map()->map, profile_id, NowMs());
     if (profile.is_null()) {
       SendError(res, 404, "not_found", "no profile for this id");
       return;
@@ -358,6 +371,7 @@ void CollectorServer::Routes() {
       budget = static_cast<std::size_t>(v);
     }
     std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1].str());
+    if (!profile_id.empty()) ingestor_->FlushProfile(profile_id);
     json context = profile_id.empty() ? json(nullptr)
                                       : BuildJourneyContext(ReadDb(), *ingestor_->map()->map,
                                                             profile_id, budget, NowMs());
@@ -371,6 +385,7 @@ void CollectorServer::Routes() {
   server_.Get(R"(/v1/stats/([a-z-]{1,32}))", [this](const Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     const std::string which = req.matches[1].str();
+    ingestor_->FlushAll();  // stats include every event acknowledged so far
     Database& db = ReadDb();
     const JourneyMap& map = *ingestor_->map()->map;
     const std::int64_t now = NowMs();
@@ -449,17 +464,26 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
   const std::int64_t received = NowMs();
   const std::string origin = req.get_header_value("Origin");
   auto allow_origin = [&](const SiteKey* key) {
-    if (!origin.empty() && key != nullptr && OriginAllowed(*key, origin)) {
+    if (!origin.empty() && key != nullptr && OriginAllowed(*key, origin) &&
+        !res.has_header("Access-Control-Allow-Origin")) {
       res.set_header("Access-Control-Allow-Origin", origin);
       res.set_header("Vary", "Origin");
     }
   };
 
+  // CORS first, so that a browser can read even an early error: the key from the header or the
+  // query (a sendBeacon body key needs no CORS: beacons do not read answers).
+  std::string key_text = req.get_header_value("X-Waymark-Key");
+  if (key_text.empty() && req.has_param("key")) key_text = req.get_param_value("key");
+  if (!key_text.empty()) allow_origin(FindSiteKey(config_, key_text));
+
   // The body, decompressed by httplib when Content-Encoding says gzip: the cap applies to what
   // comes out, so a gzip bomb stops at the limit instead of filling memory.
   std::string body;
+  std::size_t raw_bytes = 0;
   bool too_large = false;
   bool read_ok = reader([&](const char* data, std::size_t n) {
+    raw_bytes += n;
     if (body.size() + n > config_.limits.decompressed_bytes) {
       too_large = true;
       return false;
@@ -467,15 +491,29 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
     body.append(data, n);
     return true;
   });
-  if (too_large) {
+  if (!read_ok || too_large) {
+    // The rest of the body is still on the wire: this connection cannot carry another request.
+    res.set_header("Connection", "close");
+  }
+  if (too_large || res.status == 413) {
     SendError(res, 413, "payload_too_large",
-              "body: more than " + std::to_string(config_.limits.decompressed_bytes) +
-                  " bytes after decompression");
+              too_large
+                  ? "body: more than " + std::to_string(config_.limits.decompressed_bytes) +
+                        " bytes after decompression"
+                  : "body: more than " + std::to_string(config_.limits.body_bytes) + " bytes");
     metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
     return;
   }
   if (!read_ok) {
-    SendError(res, 400, "unreadable_body", "body: could not be read or decompressed");
+    // A plain body that stopped short of its Content-Length timed out (retryable); anything else
+    // could not be decoded (final).
+    const std::string length = req.get_header_value("Content-Length");
+    const bool encoded = !req.get_header_value("Content-Encoding").empty();
+    if (!encoded && !length.empty() && raw_bytes < std::strtoull(length.c_str(), nullptr, 10)) {
+      SendError(res, 408, "timeout", "body: not received within the read timeout");
+    } else {
+      SendError(res, 400, "unreadable_body", "body: could not be read or decompressed");
+    }
     return;
   }
   if (body.empty()) {
@@ -492,8 +530,6 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
   }
   const json& batch = parsed.value();
 
-  std::string key_text = req.get_header_value("X-Waymark-Key");
-  if (key_text.empty() && req.has_param("key")) key_text = req.get_param_value("key");
   if (key_text.empty()) {
     if (const json* k = Member(batch, "site_key"); k != nullptr && k->is_string()) {
       key_text = k->get<std::string>();
@@ -573,6 +609,11 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
     in.event = std::move(event).value();
     if (Status s = map.Canonicalize(&in.event.name); !s) {
       reject(s.error().code, s.error().message);
+      continue;
+    }
+    if (IsBlockedId(in.event.anonymous_id, map.blocked_ids)) {
+      reject("invalid_anonymous_id",
+             "anonymous_id: required, and not a placeholder such as \"null\" or \"anonymous\"");
       continue;
     }
     if (in.event.time < kEarliestDeviceTime) {

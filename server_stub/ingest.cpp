@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "profile_replay.h"
 #include "waymark/attribution.h"
@@ -15,6 +16,9 @@ namespace waymark::collector {
 namespace {
 
 constexpr std::size_t kMaxEventsPerCommit = 5000;
+// Profiles projected per transaction between commits: small enough that a waiting request is not
+// held up long by projection, large enough to amortize the transaction.
+constexpr std::size_t kProfilesPerSlice = 64;
 
 TimeMs NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -58,6 +62,7 @@ Ingestor::~Ingestor() { Stop(); }
 
 std::optional<std::string> Ingestor::Start() {
   if (auto err = db_.Open(database_path_, config_.synchronous_full)) return err;
+  projector_ = std::make_unique<ProfileProjector>(db_, config_, metrics_);
   thread_ = std::thread([this] { Loop(); });
   return std::nullopt;
 }
@@ -119,12 +124,16 @@ std::optional<std::string> Ingestor::RunWrite(
 }
 
 void Ingestor::Loop() {
+  // Events from before a restart may still wait for projection.
+  bool projection_pending = true;
+  int commits_since_projection = 0;
   for (;;) {
     std::vector<std::unique_ptr<Job>> batch;
+    bool stopping = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty() && stopping_) return;
+      if (!projection_pending) cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      stopping = stopping_;
       // Take every waiting job (up to a commit size): concurrent requests share one commit.
       std::size_t events = 0;
       while (!queue_.empty() && events < kMaxEventsPerCommit) {
@@ -147,8 +156,70 @@ void Ingestor::Loop() {
       job.write_done.set_value(err);
       continue;
     }
-    CommitGroup(batch);
+    if (!batch.empty()) {
+      CommitGroup(batch);
+      projection_pending = true;
+      // Acknowledgements come first; projection gets a slice at least every few commits so it
+      // cannot starve under sustained load.
+      if (++commits_since_projection < 4 && !stopping) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!queue_.empty()) continue;
+      }
+    }
+    if (stopping) {
+      // Committed events are safe; dirty profiles are projected after the restart.
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) return;
+      continue;
+    }
+    if (projection_pending) {
+      commits_since_projection = 0;
+      projection_pending = ProjectSlice(kProfilesPerSlice);
+    }
   }
+}
+
+bool Ingestor::ProjectSlice(std::size_t max_profiles) {
+  bool outbox_added = false;
+  bool remaining = false;
+  auto state = map();
+  std::optional<std::string> err = db_.Exec("BEGIN IMMEDIATE");
+  if (!err) err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining);
+  if (!err) err = db_.Exec("COMMIT");
+  if (err) {
+    db_.Exec("ROLLBACK");
+    std::string line =
+        DumpJson(json{{"level", "error"}, {"msg", "projection failed"}, {"error", *err}}) + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    if (metrics_ != nullptr) metrics_->Add("waymark_projection_failures_total", {});
+    // Retried on the next pass; a short pause keeps a persistent failure from spinning.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return true;
+  }
+  if (outbox_added && on_outbox_) on_outbox_();
+  return remaining;
+}
+
+std::optional<std::string> Ingestor::FlushProfile(const std::string& profile_id) {
+  bool outbox_added = false;
+  auto result = RunWrite([&](Database&) -> std::optional<std::string> {
+    auto state = map();
+    return projector_->ProjectIfDirty(*state, profile_id, &outbox_added);
+  });
+  if (outbox_added && on_outbox_) on_outbox_();
+  return result;
+}
+
+std::optional<std::string> Ingestor::FlushAll() {
+  bool outbox_added = false;
+  auto result = RunWrite([&](Database&) -> std::optional<std::string> {
+    auto state = map();
+    bool remaining = false;
+    // Bounded so an admin read never waits on an unbounded backlog; the rest follows shortly.
+    return projector_->ProjectDirty(*state, 5000, &outbox_added, &remaining);
+  });
+  if (outbox_added && on_outbox_) on_outbox_();
+  return result;
 }
 
 void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
@@ -198,15 +269,16 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   auto add_link =
       db_.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)");
   auto move_events = db_.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?");
-  auto last_seen = db_.Prepare("SELECT last_seen FROM profiles WHERE profile_id = ?");
-  for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &last_seen}) {
+  auto mark_dirty = db_.Prepare(
+      "INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) ON CONFLICT (profile_id) "
+      "DO UPDATE SET full_replay = MAX(full_replay, excluded.full_replay)");
+  for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty}) {
     if (!s->ok()) return "prepare: " + s->error();
   }
 
-  // Profiles whose events changed, and whether they need a full replay (an event earlier than
-  // the stored state, or a merge of two journeys) or can continue from their snapshot.
-  std::map<std::string, bool> touched;                      // profile -> full replay
-  std::map<std::string, std::vector<std::string>> new_ids;  // profile -> ids added now
+  // Profiles whose events changed, and whether a merge of two journeys needs a full replay (the
+  // projector also replays fully when an event is older than the stored journey).
+  std::map<std::string, bool> touched;  // profile -> full replay
   std::set<std::string> removed_profiles;
 
   for (std::size_t j = 0; j < jobs.size(); ++j) {
@@ -286,15 +358,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       if (!insert.Run()) return "events insert: " + insert.error();
       (*results)[j].push_back(r);
 
-      bool& full = touched[place.profile_id];
-      if (!full) {
-        last_seen.Bind(1, place.profile_id);
-        if (last_seen.Step() && !last_seen.IsNull(0) && in.corrected_time < last_seen.Int(0)) {
-          full = true;  // a late event changes history: replay in corrected time order
-        }
-        last_seen.Reset();
-      }
-      new_ids[place.profile_id].push_back(e.id);
+      touched.emplace(place.profile_id, false);
     }
   }
 
@@ -302,18 +366,18 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     for (const char* sql : {"DELETE FROM profiles WHERE profile_id = ?",
                             "DELETE FROM transitions WHERE profile_id = ?",
                             "DELETE FROM stage_times WHERE profile_id = ?",
-                            "DELETE FROM conversions WHERE profile_id = ?"}) {
+                            "DELETE FROM conversions WHERE profile_id = ?",
+                            "DELETE FROM dirty_profiles WHERE profile_id = ?"}) {
       auto del = db_.Prepare(sql);
       del.Bind(1, gone);
       if (!del.Run()) return std::string("merge cleanup: ") + del.error();
     }
   }
   for (const auto& [profile, full] : touched) {
-    if (auto err = ReplayProfile(db_, *state, config_, metrics_, profile, full, new_ids[profile],
-                                 outbox_added)) {
-      return err;
-    }
+    mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0);
+    if (!mark_dirty.Run()) return "dirty profiles: " + mark_dirty.error();
   }
+  (void)outbox_added;  // deliveries are written by the projector
   return std::nullopt;
 }
 

@@ -1,8 +1,8 @@
 // Ingestion: one writer thread owns the write connection and commits the events of many
-// concurrent requests in one transaction (group commit). Inside that transaction it also links
-// identities, replays each touched profile through the core engine, stores the authoritative
-// journey state and writes webhook deliveries to the outbox, so a transition and its webhook are
-// committed together or not at all. A request is answered only after its commit.
+// concurrent requests in one transaction (group commit), with the identity links and the list of
+// profiles to recompute ("dirty"). A request is answered only after that commit. Between commits
+// the same thread projects dirty profiles through the core engine (profile_replay.h), writing
+// their journey state and webhook deliveries together in one transaction.
 #pragma once
 
 #include <condition_variable>
@@ -22,6 +22,8 @@
 #include "waymark/engine.h"
 
 namespace waymark::collector {
+
+class ProfileProjector;
 
 /// One validated event of a batch, with the times the collector derived for it.
 struct IncomingEvent {
@@ -78,6 +80,11 @@ class Ingestor {
 
   std::size_t pending_events() const;
 
+  /// Brings one profile (or every profile) up to date with its stored events before a read, so
+  /// an admin reading right after a write sees it (read-your-writes).
+  std::optional<std::string> FlushProfile(const std::string& profile_id);
+  std::optional<std::string> FlushAll();
+
  private:
   struct Job {
     std::vector<IncomingEvent> events;
@@ -87,6 +94,7 @@ class Ingestor {
   };
 
   void Loop();
+  bool ProjectSlice(std::size_t max_profiles);  // true when dirty profiles remain
   void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
   std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                            std::vector<std::vector<EventResult>>* results,
@@ -96,6 +104,7 @@ class Ingestor {
   const Config& config_;
   Metrics* metrics_;
   Database db_;
+  std::unique_ptr<ProfileProjector> projector_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -1,12 +1,14 @@
-// Recomputes one profile's journey with the core engine, inside the ingest transaction: from its
-// snapshot when only later events arrived, else by replaying its whole log in corrected time order.
-// Stores the authoritative state, transitions, stage times and conversions, and writes webhook
-// deliveries for the triggers that fired.
+// Projection: recomputes profiles' journeys with the core engine from their stored events, after
+// the events themselves are committed (so acknowledging a batch never waits on replays). A
+// profile continues from its snapshot when only later events arrived, else its whole log is
+// replayed in corrected time order. The authoritative state, transitions, stage times,
+// conversions and webhook deliveries are written in one transaction per projection pass.
 #pragma once
 
+#include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "config.h"
 #include "ingest.h"
@@ -15,13 +17,33 @@
 
 namespace waymark::collector {
 
-std::optional<std::string> ReplayProfile(Database& db, const MapState& map, const Config& config,
-                                         Metrics* metrics, const std::string& profile_id, bool full,
-                                         const std::vector<std::string>& new_ids,
-                                         bool* outbox_added);
+class ProfileProjector {
+ public:
+  ProfileProjector(Database& db, const Config& config, Metrics* metrics);
+  ~ProfileProjector();
 
-/// The outbox dedupe key of a trigger delivery: the same transition always gives the same key,
-/// whichever profile id it is replayed under (event ids are globally unique).
+  /// Projects up to `max_profiles` dirty profiles (all when 0) inside the caller's transaction.
+  /// Sets *remaining when more are left.
+  std::optional<std::string> ProjectDirty(const MapState& map, std::size_t max_profiles,
+                                          bool* outbox_added, bool* remaining);
+  /// Projects one profile now if it is dirty (read-your-writes for profile reads).
+  std::optional<std::string> ProjectIfDirty(const MapState& map, const std::string& profile_id,
+                                            bool* outbox_added);
+
+ private:
+  struct Statements;
+  std::optional<std::string> Project(const MapState& map, const std::string& profile_id, bool full,
+                                     bool* outbox_added);
+
+  Database& db_;
+  const Config& config_;
+  Metrics* metrics_;
+  std::unique_ptr<Statements> st_;
+};
+
+/// The outbox dedupe key of a trigger delivery: one per (trigger, causing event, endpoint), so a
+/// replay that reaches the same moment by another edge or under a merged profile id sends nothing
+/// again (event ids are globally unique).
 std::string DeliveryKey(const std::string& profile_id, const FiredTrigger& trigger,
                         const std::string& endpoint_id);
 

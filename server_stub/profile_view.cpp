@@ -5,8 +5,11 @@
 namespace waymark::collector {
 
 namespace {
+// A profile exists once projected, or while its first events wait for projection.
 bool ProfileExists(Database& db, const std::string& profile_id) {
-  auto q = db.Prepare("SELECT 1 FROM profiles WHERE profile_id = ?");
+  auto q = db.Prepare(
+      "SELECT 1 FROM profiles WHERE profile_id = ?1 UNION ALL "
+      "SELECT 1 FROM dirty_profiles WHERE profile_id = ?1 LIMIT 1");
   q.Bind(1, profile_id);
   return q.Step();
 }

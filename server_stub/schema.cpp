@@ -35,12 +35,21 @@ CREATE TABLE IF NOT EXISTS events (
   server_stage TEXT,
   content_hash TEXT NOT NULL,
   ip TEXT,
-  body TEXT NOT NULL
+  body TEXT NOT NULL,
+  projected INTEGER NOT NULL DEFAULT 0  -- 1 once the profile's journey includes it
 );
 CREATE INDEX IF NOT EXISTS events_by_profile ON events (profile_id, corrected_time);
 CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (anonymous_id);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (received_at);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name);
+CREATE INDEX IF NOT EXISTS events_unprojected ON events (profile_id) WHERE projected = 0;
+
+-- Profiles with events their journey does not include yet. Written in the same transaction as
+-- the events, so a crash between ingestion and projection loses nothing: the projector resumes.
+CREATE TABLE IF NOT EXISTS dirty_profiles (
+  profile_id TEXT PRIMARY KEY,
+  full_replay INTEGER NOT NULL DEFAULT 0
+);
 
 -- The identity graph: each anonymous id belongs to at most one known user.
 CREATE TABLE IF NOT EXISTS identities (
