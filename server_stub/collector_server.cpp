@@ -645,6 +645,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
     in.site_key = key->key;
     in.ip = ip;
     in.content_hash = ContentHash(in.event, in.browser_stage);
+    in.body = DumpJson(EventToJson(in.event));
     valid.push_back(std::move(in));
   }
 

@@ -19,6 +19,7 @@ constexpr std::size_t kMaxEventsPerCommit = 5000;
 // Profiles projected per transaction between commits: small enough that a waiting request is not
 // held up long by projection, large enough to amortize the transaction.
 constexpr std::size_t kProfilesPerSlice = 64;
+constexpr std::size_t kProfilesPerBusySlice = 8;
 
 TimeMs NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -44,9 +45,9 @@ std::string AnonymousProfile(const std::string& anonymous_id) { return "a:" + an
 }  // namespace
 
 std::string ContentHash(const Event& event, const std::string& browser_stage) {
-  Event copy = event;
-  copy.sent_at = 0;  // a retry carries a new sent_at; it is the same event
-  std::string text = DumpJson(EventToJson(copy)) + "|" + browser_stage;
+  json envelope = EventToJson(event);
+  envelope.erase("sent_at");  // a retry carries a new sent_at; it is the same event
+  std::string text = DumpJson(envelope) + "|" + browser_stage;
   std::uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : text) {
     h ^= c;
@@ -126,7 +127,7 @@ std::optional<std::string> Ingestor::RunWrite(
 void Ingestor::Loop() {
   // Events from before a restart may still wait for projection.
   bool projection_pending = true;
-  int commits_since_projection = 0;
+  auto last_projection = std::chrono::steady_clock::now();
   for (;;) {
     std::vector<std::unique_ptr<Job>> batch;
     bool stopping = false;
@@ -159,12 +160,6 @@ void Ingestor::Loop() {
     if (!batch.empty()) {
       CommitGroup(batch);
       projection_pending = true;
-      // Acknowledgements come first; projection gets a slice at least every few commits so it
-      // cannot starve under sustained load.
-      if (++commits_since_projection < 4 && !stopping) {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (!queue_.empty()) continue;
-      }
     }
     if (stopping) {
       // Committed events are safe; dirty profiles are projected after the restart.
@@ -172,9 +167,24 @@ void Ingestor::Loop() {
       if (queue_.empty()) return;
       continue;
     }
-    if (projection_pending) {
-      commits_since_projection = 0;
+    if (!projection_pending) continue;
+    // Acknowledgements come first: projection runs when no request waits, and under sustained
+    // load still gets a small slice every 100 ms so it cannot starve. Its lag is a metric.
+    // Idle means no request for a few milliseconds: right after a commit the answered clients
+    // have not sent their next batches yet, and that gap is not a lull.
+    bool idle;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      idle = !cv_.wait_for(lock, std::chrono::milliseconds(5),
+                           [&] { return stopping_ || !queue_.empty(); });
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (idle) {
       projection_pending = ProjectSlice(kProfilesPerSlice);
+      last_projection = now;
+    } else if (now - last_projection > std::chrono::milliseconds(100)) {
+      projection_pending = ProjectSlice(kProfilesPerBusySlice);
+      last_projection = now;
     }
   }
 }
@@ -262,7 +272,8 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   const JourneyMap& map = *state->map;
   auto find = db_.Prepare("SELECT content_hash FROM events WHERE id = ?");
   auto insert = db_.Prepare(
-      "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, device_time,"
+      "INSERT OR IGNORE INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
+      "device_time,"
       " sent_at, received_at, corrected_time, channel, browser_stage, content_hash, ip, body)"
       " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   auto find_link = db_.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?");
@@ -285,48 +296,22 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     for (const auto& in : jobs[j]->events) {
       const Event& e = in.event;
       EventResult r{in.index, e.id, "accepted", "", ""};
-      find.Bind(1, e.id);
-      if (find.Step()) {
-        bool same = find.Text(0) == in.content_hash;
-        find.Reset();
-        r.status = same ? "duplicate" : "rejected";
-        if (!same) {
-          r.reason = "id_conflict";
-          r.message = "id: an event with this id and other content was stored before";
-        }
-        (*results)[j].push_back(r);
-        continue;
-      }
-      if (find.failed()) return "events lookup: " + find.error();
-      find.Reset();
 
       Placement place;
       const bool known_user = !e.user_id.empty() && !IsBlockedId(e.user_id, map.blocked_ids);
       find_link.Bind(1, e.anonymous_id);
       std::string linked = find_link.Step() ? find_link.Text(0) : std::string();
       find_link.Reset();
+      bool conflicting_user = false;
       if (known_user) {
         place.profile_id = UserProfile(e.user_id);
         if (linked.empty()) {
           place.link_user = e.user_id;
-        } else if (linked != e.user_id && metrics_ != nullptr) {
-          // Never merge two known users: the device stays with its first user.
-          metrics_->Add("waymark_identity_conflicts_total", {});
+        } else if (linked != e.user_id) {
+          conflicting_user = true;  // never merge two known users: the device keeps its first
         }
       } else {
         place.profile_id = linked.empty() ? AnonymousProfile(e.anonymous_id) : UserProfile(linked);
-      }
-      if (!place.link_user.empty()) {
-        add_link.Bind(1, e.anonymous_id).Bind(2, place.link_user).Bind(3, in.received_at);
-        if (!add_link.Run()) return "identity link: " + add_link.error();
-        const std::string from = AnonymousProfile(e.anonymous_id);
-        move_events.Bind(1, place.profile_id).Bind(2, from);
-        if (!move_events.Run()) return "identity merge: " + move_events.error();
-        if (db_.Changes() > 0 || touched.count(from) != 0) {
-          removed_profiles.insert(from);
-          touched.erase(from);
-          touched[place.profile_id] = true;  // two journeys merged: replay the whole log
-        }
       }
 
       insert.Bind(1, e.id).Bind(2, in.site_key).Bind(3, place.profile_id).Bind(4, e.anonymous_id);
@@ -354,8 +339,37 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       } else {
         insert.Bind(15, in.ip);
       }
-      insert.Bind(16, DumpJson(EventToJson(e)));
+      insert.Bind(16, in.body);
       if (!insert.Run()) return "events insert: " + insert.error();
+      if (db_.Changes() == 0) {
+        // The id is stored already: the same content is a duplicate, other content a conflict.
+        // (Trying the insert first saves a lookup for every new event, the common case.)
+        find.Bind(1, e.id);
+        bool same = find.Step() && find.Text(0) == in.content_hash;
+        find.Reset();
+        r.status = same ? "duplicate" : "rejected";
+        if (!same) {
+          r.reason = "id_conflict";
+          r.message = "id: an event with this id and other content was stored before";
+        }
+        (*results)[j].push_back(r);
+        continue;
+      }
+      if (conflicting_user && metrics_ != nullptr) {
+        metrics_->Add("waymark_identity_conflicts_total", {});
+      }
+      if (!place.link_user.empty()) {
+        add_link.Bind(1, e.anonymous_id).Bind(2, place.link_user).Bind(3, in.received_at);
+        if (!add_link.Run()) return "identity link: " + add_link.error();
+        const std::string from = AnonymousProfile(e.anonymous_id);
+        move_events.Bind(1, place.profile_id).Bind(2, from);
+        if (!move_events.Run()) return "identity merge: " + move_events.error();
+        if (db_.Changes() > 0 || touched.count(from) != 0) {
+          removed_profiles.insert(from);
+          touched.erase(from);
+          touched[place.profile_id] = true;  // two journeys merged: replay the whole log
+        }
+      }
       (*results)[j].push_back(r);
 
       touched.emplace(place.profile_id, false);

@@ -31,6 +31,7 @@ struct IncomingEvent {
   Event event;            ///< canonical name; event.time is the device time
   std::string browser_stage;
   std::string content_hash;
+  std::string body;  ///< the envelope as stored (serialized by the request thread, not the writer)
   TimeMs sent_at = 0;  ///< 0 when missing or ignored as garbage
   TimeMs received_at = 0;
   TimeMs corrected_time = 0;
