@@ -51,6 +51,9 @@ if ((BUILD_NATIVE)); then
   fi
   stage "native: compile (-j$JOBS)"
   cmake --build build/native -j"$JOBS"
+  # The collector is also reachable at build/bin/waymark-collector, the path the docs use.
+  mkdir -p build/bin
+  ln -sfn ../native/bin/waymark-collector build/bin/waymark-collector
   echo "build: native done in $((SECONDS - start)) s"
   BUILT+=("native $((SECONDS - start)) s")
 fi
