@@ -22,26 +22,6 @@ constexpr std::int64_t kMaxSlots = 64;
 constexpr std::size_t kMaxStateBytes = 16 * 1024 * 1024;
 constexpr const char* kContentShown = "content_shown";
 
-void Fail(std::string* error, const Statement& stmt) {
-  if (error != nullptr && error->empty()) {
-    *error = stmt.error().empty() ? "query failed" : stmt.error();
-  }
-}
-
-template <typename RowFn>
-bool ForEachRow(Statement& stmt, std::string* error, RowFn&& row) {
-  if (!stmt.ok()) {
-    Fail(error, stmt);
-    return false;
-  }
-  while (stmt.Step()) row(stmt);
-  if (stmt.failed()) {
-    Fail(error, stmt);
-    return false;
-  }
-  return true;
-}
-
 double Round(double value, int places) {
   const double scale = std::pow(10.0, places);
   return std::round(value * scale) / scale;

@@ -71,4 +71,27 @@ class Statement {
   bool failed_ = false;
 };
 
+/// Records the first query failure in *error (later queries of one report usually fail for the
+/// same reason).
+inline void Fail(std::string* error, const Statement& stmt) {
+  if (error != nullptr && error->empty()) {
+    *error = stmt.error().empty() ? "query failed" : stmt.error();
+  }
+}
+
+/// Calls `row(stmt)` for each result row; false (and *error set) when the query fails.
+template <typename RowFn>
+bool ForEachRow(Statement& stmt, std::string* error, RowFn&& row) {
+  if (!stmt.ok()) {
+    Fail(error, stmt);
+    return false;
+  }
+  while (stmt.Step()) row(stmt);
+  if (stmt.failed()) {
+    Fail(error, stmt);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace waymark::collector

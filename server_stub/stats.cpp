@@ -18,27 +18,6 @@ constexpr int kRecentFailures = 20;
 
 using Counts = std::map<std::string, std::int64_t>;
 
-// Only the first failure is kept: later queries of one report usually fail for the same reason.
-void Fail(std::string* error, const Statement& stmt) {
-  if (error != nullptr && error->empty()) {
-    *error = stmt.error().empty() ? "query failed" : stmt.error();
-  }
-}
-
-template <typename RowFn>
-bool ForEachRow(Statement& stmt, std::string* error, RowFn&& row) {
-  if (!stmt.ok()) {
-    Fail(error, stmt);
-    return false;
-  }
-  while (stmt.Step()) row(stmt);
-  if (stmt.failed()) {
-    Fail(error, stmt);
-    return false;
-  }
-  return true;
-}
-
 std::int64_t QueryCount(Database& db, std::string_view sql, std::string* error) {
   Statement stmt = db.Prepare(sql);
   std::int64_t n = 0;
