@@ -21,7 +21,7 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
 
 // Every report takes `error`: when a query fails, the first failure's message is stored there
 // (if given) and the report holds what could be read. The JSON itself never carries the error,
-// so a handler answers 500 instead of serving a half-empty report as if it were complete.
+// so a handler answers 503 instead of serving a half-empty report as if it were complete.
 
 /// The map's stages with rank >= 0 in rank order (ties in map order), each with `reached`,
 /// `current`, `conversion_from_previous`, `drop_off` and `median_time_in_stage_ms`; side stages
