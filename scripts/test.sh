@@ -71,6 +71,13 @@ else
   skip_tier core "build failed"
 fi
 
+# --- tier 1b: the wasm engine from JavaScript (the shared vectors through the built module).
+if ((BUILD_OK)); then
+  run_tier js "wasm engine from JS (scripts/test-js.sh)" bash scripts/test-js.sh
+else
+  skip_tier js "build failed"
+fi
+
 # --- tier 2: the collector: its GoogleTest unit suite, then real HTTP against the real binary.
 if ((BUILD_OK)); then
   run_tier collector-unit "collector units (build/native/server_stub/waymark_collector_unit_tests)" \
@@ -85,7 +92,7 @@ fi
 run_tier format "C++ formatting (scripts/check-format.sh)" bash scripts/check-format.sh
 
 # --- later tiers (added with their issues), each as one more block like the one above:
-#   js        (issue 4): scripts/test-js.sh, the JS SDK and Embind wrapper under Node
+#   sdk       (issue 4): the JS SDK itself (loader, API, transport, storage) under Node
 #   browser   (issue 5): scripts/test-browser.sh, demo and SDK in headless Chromium (playwright-core)
 
 print_summary
