@@ -278,11 +278,14 @@ void CollectorServer::Routes() {
     json body = {{"status", ok ? "ready" : "not_ready"},
                  {"database", err ? *err : "writable"},
                  {"outbox_pending", pending},
-                 {"ingest_queue", ingestor_->pending_events()}};
+                 {"ingest_queue", ingestor_->pending_events()},
+                 {"projection_backlog", ingestor_->projection_backlog()}};
     if (!ok) res.set_header("Retry-After", "5");
     SendJson(res, ok ? 200 : 503, body);
   });
   server_.Get("/metrics", [this](const Request&, Response& res) {
+    metrics_.Set("waymark_projection_backlog_profiles", {},
+                 static_cast<double>(ingestor_->projection_backlog()));
     metrics_.Set("waymark_ingest_queue_events", {},
                  static_cast<double>(ingestor_->pending_events()));
     res.set_content(metrics_.Render(), "text/plain; version=0.0.4");

@@ -207,6 +207,8 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles) {
     return true;
   }
   if (outbox_added && on_outbox_) on_outbox_();
+  auto count = db_.Prepare("SELECT COUNT(*) FROM dirty_profiles");
+  if (count.Step()) projection_backlog_ = count.Int(0);
   return remaining;
 }
 

@@ -5,6 +5,7 @@
 // their journey state and webhook deliveries together in one transaction.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -80,6 +81,9 @@ class Ingestor {
   void SetOutboxListener(std::function<void()> listener) { on_outbox_ = std::move(listener); }
 
   std::size_t pending_events() const;
+  /// Profiles whose journeys lag their stored events (the projection backlog), as of the last
+  /// projection pass.
+  std::int64_t projection_backlog() const { return projection_backlog_.load(); }
 
   /// Brings one profile (or every profile) up to date with its stored events before a read, so
   /// an admin reading right after a write sees it (read-your-writes).
@@ -106,6 +110,7 @@ class Ingestor {
   Metrics* metrics_;
   Database db_;
   std::unique_ptr<ProfileProjector> projector_;
+  std::atomic<std::int64_t> projection_backlog_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

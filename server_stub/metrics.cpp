@@ -122,6 +122,9 @@ Metrics::Metrics() {
        "stays with its first user)."},
       {"waymark_commit_failures_total", "Ingest commits that failed."},
       {"waymark_ingest_queue_events", "Events queued for the ingest writer, not yet committed."},
+      {"waymark_projection_backlog_profiles",
+       "Profiles whose journeys do not include all their stored events yet."},
+      {"waymark_projection_failures_total", "Projection passes that failed (retried)."},
       {kCommitEventsName, "Events written per ingest commit (group commit size)."},
       {kCommitRequestsName, "Requests written per ingest commit (group commit size)."},
   };
