@@ -90,7 +90,7 @@ Database& CollectorServer::ReadDb() {
   thread_local std::string opened;
   if (opened != config_.database) {
     db = Database();
-    db.Open(config_.database, config_.synchronous_full);
+    db.Open(config_.database, config_.synchronous_full, /*cache_kib=*/8192);
     opened = config_.database;
   }
   return db;

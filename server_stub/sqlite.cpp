@@ -18,7 +18,8 @@ Database& Database::operator=(Database&& other) noexcept {
   return *this;
 }
 
-std::optional<std::string> Database::Open(const std::string& path, bool synchronous_full) {
+std::optional<std::string> Database::Open(const std::string& path, bool synchronous_full,
+                                          int cache_kib) {
   int rc =
       sqlite3_open_v2(path.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
@@ -27,11 +28,13 @@ std::optional<std::string> Database::Open(const std::string& path, bool synchron
     return "cannot open database " + path + ": " + msg;
   }
   sqlite3_busy_timeout(db_, 5000);
-  // A 64 MB page cache and memory-mapped reads: random event ids make inserts touch pages all
-  // over the primary-key index, and the default 2 MB cache turned that into reads from disk.
+  // A large page cache for the writer and memory-mapped reads: random event ids make inserts
+  // touch pages all over the primary-key index, and the default 2 MB cache turned that into reads
+  // from disk. Read connections (one per worker thread) take a smaller cache.
   std::string pragmas =
-      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536; "
-      "PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA synchronous=";
+      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-" +
+      std::to_string(cache_kib > 0 ? cache_kib : 2048) +
+      "; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA synchronous=";
   pragmas += synchronous_full ? "FULL;" : "NORMAL;";
   return Exec(pragmas);
 }

@@ -22,8 +22,10 @@ class Database {
   Database(Database&& other) noexcept;
   Database& operator=(Database&& other) noexcept;
 
-  /// Opens (creating) a database file in WAL mode. Returns an error message on failure.
-  std::optional<std::string> Open(const std::string& path, bool synchronous_full);
+  /// Opens (creating) a database file in WAL mode with a page cache of `cache_kib` KiB.
+  /// Returns an error message on failure.
+  std::optional<std::string> Open(const std::string& path, bool synchronous_full,
+                                  int cache_kib = 65536);
   /// Runs one or more statements without parameters (schema, pragmas). Error message on failure.
   std::optional<std::string> Exec(const std::string& sql);
   Statement Prepare(std::string_view sql);
