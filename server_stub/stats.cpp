@@ -18,8 +18,12 @@ constexpr int kRecentFailures = 20;
 
 using Counts = std::map<std::string, std::int64_t>;
 
-std::int64_t QueryCount(Database& db, std::string_view sql, std::string* error) {
+// A single COUNT(*)-style number; `bind` is ?1 for queries with one parameter.
+template <typename... Bound>
+std::int64_t QueryCount(Database& db, std::string_view sql, std::string* error,
+                        const Bound&... bind) {
   Statement stmt = db.Prepare(sql);
+  (stmt.Bind(1, bind), ...);
   std::int64_t n = 0;
   ForEachRow(stmt, error, [&](Statement& s) { n = s.Int(0); });
   return n;
@@ -286,12 +290,11 @@ json TimeInStageStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms
 json AttributionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/,
                       const std::string& conversion_stage, std::string* error) {
   // One conversion is one entry into a conversion stage: (profile, stage, at).
-  Statement count_stmt = db.Prepare(
-      "SELECT COUNT(*) FROM (SELECT DISTINCT profile_id, stage, at FROM conversions "
-      "WHERE ?1 = '' OR stage = ?1)");
-  count_stmt.Bind(1, conversion_stage);
-  std::int64_t conversions = 0;
-  ForEachRow(count_stmt, error, [&](Statement& s) { conversions = s.Int(0); });
+  const std::int64_t conversions =
+      QueryCount(db,
+                 "SELECT COUNT(*) FROM (SELECT DISTINCT profile_id, stage, at FROM conversions "
+                 "WHERE ?1 = '' OR stage = ?1)",
+                 error, conversion_stage);
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
   Statement credit_stmt = db.Prepare(
@@ -426,12 +429,11 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
 
   // An in-flight row is still waiting as far as this report goes: the sender claims both kinds,
   // and an in-flight row left by a crash is picked up again.
-  Statement due_stmt = db.Prepare(
-      "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'inflight') "
-      "AND next_attempt_at <= ?1");
-  due_stmt.Bind(1, now_ms);
-  std::int64_t due = 0;
-  ForEachRow(due_stmt, error, [&](Statement& s) { due = s.Int(0); });
+  const std::int64_t due =
+      QueryCount(db,
+                 "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'inflight') "
+                 "AND next_attempt_at <= ?1",
+                 error, now_ms);
 
   Statement oldest_stmt =
       db.Prepare("SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'inflight')");
@@ -471,10 +473,8 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
 
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t now_ms, std::string* error) {
   const std::int64_t events = QueryCount(db, "SELECT COUNT(*) FROM events", error);
-  Statement recent_stmt = db.Prepare("SELECT COUNT(*) FROM events WHERE received_at > ?1");
-  recent_stmt.Bind(1, now_ms - kDayMs);
-  std::int64_t recent = 0;
-  ForEachRow(recent_stmt, error, [&](Statement& s) { recent = s.Int(0); });
+  const std::int64_t recent =
+      QueryCount(db, "SELECT COUNT(*) FROM events WHERE received_at > ?1", error, now_ms - kDayMs);
 
   Statement profiles_stmt = db.Prepare(
       "SELECT COUNT(*), "

@@ -18,6 +18,7 @@ import {
   request,
   startCollector,
   stopCollector,
+  useCollector,
 } from './helpers.mjs';
 
 const VECTORS = path.join(ROOT, 'tests', 'vectors');
@@ -36,38 +37,29 @@ function mapV(version) {
   return JSON.stringify(m, null, 1);
 }
 
-let srv;
 let etag1;
 const early = { anon: anonId('early'), first: null }; // a visitor seen under version 1
 
-before(async () => {
-  srv = await startCollector();
-});
-
-after(async () => {
-  if (!srv) return;
-  const { code } = await stopCollector(srv);
-  assert.equal(code, 0, srv.stderr);
-});
+const ctx = useCollector();
 
 describe('GET /v1/map', () => {
   it('serves the built-in default map with an ETag, public, and 304 for If-None-Match', async () => {
-    const res = await get(srv, '/v1/map');
+    const res = await get(ctx.srv, '/v1/map');
     assert.equal(res.status, 200);
     assert.equal(res.json.id, 'default');
     assert.equal(res.json.version, 1);
     etag1 = res.headers.etag;
     assert.match(etag1, /^"v1-[0-9a-f]{8}"$/);
     assert.equal(res.headers['access-control-allow-origin'], '*');
-    const again = await get(srv, '/v1/map', { 'If-None-Match': etag1 });
+    const again = await get(ctx.srv, '/v1/map', { 'If-None-Match': etag1 });
     assert.equal(again.status, 304);
     assert.equal(again.text, '');
-    const other = await get(srv, '/v1/map', { 'If-None-Match': '"v0-00000000"' });
+    const other = await get(ctx.srv, '/v1/map', { 'If-None-Match': '"v0-00000000"' });
     assert.equal(other.status, 200);
     // A visitor under version 1: one page view leaves them in awareness.
     early.first = makeEvent({ anonymous_id: early.anon, name: 'page_viewed', time: Date.now() - 60000 });
-    assert.equal((await postBatch(srv, makeBatch([early.first]))).json.accepted, 1);
-    const p = (await getProfile(srv, early.anon)).json;
+    assert.equal((await postBatch(ctx.srv, makeBatch([early.first]))).json.accepted, 1);
+    const p = (await getProfile(ctx.srv, early.anon)).json;
     assert.equal(p.stage, 'awareness');
     assert.equal(p.map_version, 1);
   });
@@ -75,16 +67,16 @@ describe('GET /v1/map', () => {
 
 describe('PUT /v1/map', () => {
   it('needs the admin key: 401', async () => {
-    const res = await putMap(srv, mapV(2), {});
+    const res = await putMap(ctx.srv, mapV(2), {});
     assert.equal(res.status, 401);
     assert.equal(res.json.error.code, 'unauthorized');
-    const wrong = await putMap(srv, mapV(2), adminHeaders('nope'));
+    const wrong = await putMap(ctx.srv, mapV(2), adminHeaders('nope'));
     assert.equal(wrong.status, 401);
   });
 
   it('an invalid map: 400 with the core\'s path-precise message (transitions[0].when.count.within: expected a duration)', async () => {
     const v = JSON.parse(fs.readFileSync(path.join(VECTORS, 'map_error_duration.json'), 'utf8'));
-    const res = await putMap(srv, JSON.stringify(v.map));
+    const res = await putMap(ctx.srv, JSON.stringify(v.map));
     assert.equal(res.status, 400, res.text);
     assert.equal(res.json.error.code, 'invalid_map');
     assert.equal(res.json.error.message, 'transitions[0].when.count.within: expected a duration');
@@ -99,17 +91,17 @@ describe('PUT /v1/map', () => {
   it(`every map_error vector (${errorVectors.length}) is refused with exactly the vector's message, and nothing changes`, async () => {
     assert.ok(errorVectors.length > 0);
     for (const [file, v] of errorVectors) {
-      const res = await putMap(srv, JSON.stringify(v.map));
+      const res = await putMap(ctx.srv, JSON.stringify(v.map));
       assert.equal(res.status, 400, `${file}: ${res.text}`);
       assert.equal(res.json.error.message, v.map_error, file);
     }
-    const cur = await get(srv, '/v1/map');
+    const cur = await get(ctx.srv, '/v1/map');
     assert.equal(cur.headers.etag, etag1, 'the current map is unchanged');
   });
 
   it('a body that is not JSON or not an object: 400', async () => {
     for (const body of ['', '{', '[]', '"map"']) {
-      const res = await putMap(srv, body);
+      const res = await putMap(ctx.srv, body);
       assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.text}`);
       assert.ok(res.json?.error?.code, res.text);
     }
@@ -119,32 +111,32 @@ describe('PUT /v1/map', () => {
   const v2 = mapV(2);
 
   it('a valid map with a higher version: 200, GET returns it with a new ETag; If-None-Match gives 304', async () => {
-    const res = await putMap(srv, v2);
+    const res = await putMap(ctx.srv, v2);
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.version, 2);
     assert.equal(res.json.map_id, 'default');
     etag2 = res.json.etag;
     assert.equal(res.headers.etag, etag2);
     assert.notEqual(etag2, etag1);
-    const cur = await get(srv, '/v1/map');
+    const cur = await get(ctx.srv, '/v1/map');
     assert.equal(cur.status, 200);
     assert.equal(cur.headers.etag, etag2);
     assert.equal(cur.text, v2, 'the stored document is served byte for byte');
-    assert.equal((await get(srv, '/v1/map', { 'If-None-Match': etag2 })).status, 304);
-    assert.equal((await get(srv, '/v1/map', { 'If-None-Match': etag1 })).status, 200, 'the old ETag no longer matches');
+    assert.equal((await get(ctx.srv, '/v1/map', { 'If-None-Match': etag2 })).status, 304);
+    assert.equal((await get(ctx.srv, '/v1/map', { 'If-None-Match': etag1 })).status, 200, 'the old ETag no longer matches');
   });
 
   it('a version not greater than the current one: 409 version_conflict', async () => {
     for (const v of [2, 1]) {
-      const res = await putMap(srv, mapV(v));
+      const res = await putMap(ctx.srv, mapV(v));
       assert.equal(res.status, 409, res.text);
       assert.equal(res.json.error.code, 'version_conflict');
     }
-    assert.equal((await get(srv, '/v1/map')).headers.etag, etag2);
+    assert.equal((await get(ctx.srv, '/v1/map')).headers.etag, etag2);
   });
 
   it('GET /v1/map/versions lists both; /versions/{n} serves each document; unknown n: 404', async () => {
-    const res = await adminGet(srv, '/v1/map/versions');
+    const res = await adminGet(ctx.srv, '/v1/map/versions');
     assert.equal(res.status, 200);
     assert.deepEqual(res.json.versions.map((x) => x.version), [2, 1]);
     assert.deepEqual(res.json.versions.map((x) => x.etag), [etag2, etag1]);
@@ -152,22 +144,22 @@ describe('PUT /v1/map', () => {
       assert.equal(x.map_id, 'default');
       assert.ok(x.created_at > Date.now() - 600000 && x.created_at <= Date.now() + 1000);
     }
-    const one = await adminGet(srv, '/v1/map/versions/1');
+    const one = await adminGet(ctx.srv, '/v1/map/versions/1');
     assert.equal(one.status, 200);
     assert.equal(JSON.parse(one.text).version, 1);
-    const two = await adminGet(srv, '/v1/map/versions/2');
+    const two = await adminGet(ctx.srv, '/v1/map/versions/2');
     assert.equal(two.text, v2);
-    const none = await adminGet(srv, '/v1/map/versions/99');
+    const none = await adminGet(ctx.srv, '/v1/map/versions/99');
     assert.equal(none.status, 404);
     assert.equal(none.json.error.code, 'not_found');
-    assert.equal((await get(srv, '/v1/map/versions/1')).status, 401);
+    assert.equal((await get(ctx.srv, '/v1/map/versions/1')).status, 401);
   });
 
   it('new events are computed under the new map (one page view engages under v2)', async () => {
     const a = anonId();
-    const res = await postBatch(srv, makeBatch([makeEvent({ anonymous_id: a, name: 'page_viewed' })]));
+    const res = await postBatch(ctx.srv, makeBatch([makeEvent({ anonymous_id: a, name: 'page_viewed' })]));
     assert.equal(res.json.accepted, 1, res.text);
-    const p = (await getProfile(srv, a)).json;
+    const p = (await getProfile(ctx.srv, a)).json;
     assert.equal(p.stage, 'engaged');
     assert.equal(p.map_version, 2);
     assert.deepEqual(p.transitions.map((t) => [t.from, t.to, t.rule]), [['awareness', 'engaged', 'engage']]);
@@ -175,8 +167,8 @@ describe('PUT /v1/map', () => {
 
   it('a profile computed under version 1 is recomputed under version 2 when its next event arrives', async () => {
     const next = makeEvent({ anonymous_id: early.anon, name: 'page_viewed', time: early.first.time + 10000 });
-    assert.equal((await postBatch(srv, makeBatch([next]))).json.accepted, 1);
-    const p = (await getProfile(srv, early.anon)).json;
+    assert.equal((await postBatch(ctx.srv, makeBatch([next]))).json.accepted, 1);
+    const p = (await getProfile(ctx.srv, early.anon)).json;
     assert.equal(p.map_version, 2);
     assert.equal(p.stage, 'engaged');
     assert.deepEqual(p.transitions.map((t) => [t.from, t.to, t.rule, t.event_id]), [
@@ -185,15 +177,15 @@ describe('PUT /v1/map', () => {
   });
 
   it('the published map survives a restart (same version and ETag)', async () => {
-    const dir = srv.dir;
-    const { code } = await stopCollector(srv);
+    const dir = ctx.srv.dir;
+    const { code } = await stopCollector(ctx.srv);
     assert.equal(code, 0);
-    srv = await startCollector({ dir });
-    const cur = await get(srv, '/v1/map');
+    ctx.srv = await startCollector({ dir });
+    const cur = await get(ctx.srv, '/v1/map');
     assert.equal(cur.status, 200);
     assert.equal(cur.headers.etag, etag2);
     assert.equal(cur.text, v2);
-    const versions = await adminGet(srv, '/v1/map/versions');
+    const versions = await adminGet(ctx.srv, '/v1/map/versions');
     assert.deepEqual(versions.json.versions.map((x) => x.version), [2, 1]);
   });
 });

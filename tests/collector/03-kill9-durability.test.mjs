@@ -17,6 +17,7 @@ import {
   stopCollector,
   storedEventCount,
   uid,
+  acknowledgedIds,
 } from './helpers.mjs';
 
 const CLIENTS = 6;
@@ -68,11 +69,9 @@ it('kill -9 mid-stream loses no acknowledged event; resending the rest stores ev
         try {
           const res = await postBatch(srv, body, { agent });
           if (res.status === 200) {
-            for (const r of res.json.results) {
-              if (r.status === 'accepted' || r.status === 'duplicate') {
-                entry.acked.add(r.id);
-                acked.add(r.id);
-              }
+            for (const id of acknowledgedIds(res.json)) {
+              entry.acked.add(id);
+              acked.add(id);
             }
           }
         } catch {

@@ -3,9 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
-import { adminGet, anonId, get, getProfile, makeEvent, postBatch, startCollector, stopCollector, storedEventCount } from './helpers.mjs';
+import { adminGet, anonId, get, getProfile, makeEvent, postBatch, startCollector, stopCollector, useCollector, storedEventCount } from './helpers.mjs';
 
-let srv;
 const T0 = Date.now() - 3600000; // an hour ago; events minutes apart (no folding, no clamping)
 const at = (min) => T0 + min * 60000;
 
@@ -16,28 +15,20 @@ const USER7 = `user-7-${a1.slice(-8)}`; // unique per run; the shape of "user-7"
 const USER8 = `user-8-${a1.slice(-8)}`;
 
 async function send(events) {
-  const res = await postBatch(srv, { events }); // no sent_at: the device times are the times
+  const res = await postBatch(ctx.srv, { events }); // no sent_at: the device times are the times
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.json.results.map((r) => r.status), events.map(() => 'accepted'), res.text);
 }
 
 async function profile(id) {
-  const p = await getProfile(srv, id);
+  const p = await getProfile(ctx.srv, id);
   assert.equal(p.status, 200, `${id}: ${p.text}`);
   return p.json;
 }
 
 const RANK = { awareness: 0, engaged: 1, lead: 2, qualified: 3, trial: 4, customer: 5, retained: 6, advocate: 7 };
 
-before(async () => {
-  srv = await startCollector();
-});
-
-after(async () => {
-  if (!srv) return;
-  const { code } = await stopCollector(srv);
-  assert.equal(code, 0, srv.stderr);
-});
+const ctx = useCollector();
 
 describe('identity', () => {
   it('device A (anonymous): pricing_viewed + lead_submitted -> lead on its anonymous profile', async () => {
@@ -67,7 +58,7 @@ describe('identity', () => {
     assert.equal(p.user_id, USER7);
     assert.deepEqual(p.anonymous_ids, [b1]);
     assert.equal(p.event_count, 3, 'the anonymous page views moved into the user profile');
-    assert.equal((await getProfile(srv, `a:${b1}`)).status, 404, 'the anonymous profile of B is gone (merged)');
+    assert.equal((await getProfile(ctx.srv, `a:${b1}`)).status, 404, 'the anonymous profile of B is gone (merged)');
     assert.equal((await profile(b1)).profile_id, `u:${USER7}`, 'B resolves to the user');
     // Later anonymous events of B (no user_id) land on the user profile too.
     await send([makeEvent({ anonymous_id: b1, name: 'page_viewed', time: at(13) })]);
@@ -95,8 +86,8 @@ describe('identity', () => {
     const viaA = await profile(a1);
     assert.equal(viaA.profile_id, `u:${USER7}`);
     assert.equal(viaA.event_count, p.event_count);
-    assert.equal((await getProfile(srv, `a:${a1}`)).status, 404);
-    assert.equal(await storedEventCount(srv), 7, 'a merge moves events, it never copies them');
+    assert.equal((await getProfile(ctx.srv, `a:${a1}`)).status, 404);
+    assert.equal(await storedEventCount(ctx.srv), 7, 'a merge moves events, it never copies them');
   });
 
   it('a third device with user-8 never merges with user-7, and A stays with its first user', async () => {
@@ -135,7 +126,7 @@ describe('identity', () => {
     assert.equal(pd.profile_id, `a:${d}`);
     assert.equal(pd.user_id, null);
     assert.deepEqual(pd.anonymous_ids, [d]);
-    assert.equal((await getProfile(srv, 'null')).status, 404, 'no profile for the placeholder');
+    assert.equal((await getProfile(ctx.srv, 'null')).status, 404, 'no profile for the placeholder');
     for (const placeholder of ['0', 'anonymous']) {
       const x = anonId('devX');
       await send([makeEvent({ anonymous_id: x, user_id: placeholder, name: 'page_viewed', time: at(52) })]);
@@ -145,7 +136,7 @@ describe('identity', () => {
 
   it('GET /v1/profiles/{id}/context: the merged journey within the byte budget; bad budgets 400', async () => {
     for (const [query, budget] of [['', 2048], ['?budget=256', 256], ['?budget=65536', 65536]]) {
-      const res = await adminGet(srv, `/v1/profiles/${encodeURIComponent(USER7)}/context${query}`);
+      const res = await adminGet(ctx.srv, `/v1/profiles/${encodeURIComponent(USER7)}/context${query}`);
       assert.equal(res.status, 200, res.text);
       const bytes = Buffer.byteLength(res.text, 'utf8');
       assert.ok(bytes <= budget, `${bytes} bytes within the budget ${budget}`);
@@ -155,18 +146,18 @@ describe('identity', () => {
       const stage = typeof res.json.stage === 'string' ? res.json.stage : res.json.stage?.id;
       assert.equal(stage, 'lead');
     }
-    const viaDevice = await adminGet(srv, `/v1/profiles/${encodeURIComponent(a1)}/context`);
+    const viaDevice = await adminGet(ctx.srv, `/v1/profiles/${encodeURIComponent(a1)}/context`);
     assert.equal(viaDevice.status, 200);
     assert.equal(viaDevice.json.profile_id, `u:${USER7}`, 'an anonymous id resolves to its user');
     for (const bad of ['255', '65537', 'abc', '', '1e3', '-1']) {
-      const res = await adminGet(srv, `/v1/profiles/${encodeURIComponent(USER7)}/context?budget=${bad}`);
+      const res = await adminGet(ctx.srv, `/v1/profiles/${encodeURIComponent(USER7)}/context?budget=${bad}`);
       assert.equal(res.status, 400, `budget=${bad}: ${res.text}`);
       assert.equal(res.json.error.code, 'invalid_budget');
     }
-    const none = await adminGet(srv, '/v1/profiles/nobody-at-all/context');
+    const none = await adminGet(ctx.srv, '/v1/profiles/nobody-at-all/context');
     assert.equal(none.status, 404);
     assert.equal(none.json.error.code, 'not_found');
-    assert.equal((await get(srv, `/v1/profiles/${encodeURIComponent(USER7)}/context`)).status, 401);
+    assert.equal((await get(ctx.srv, `/v1/profiles/${encodeURIComponent(USER7)}/context`)).status, 401);
   });
 
   it('events without a usable anonymous id (missing, "", "null") never pool visitors or merge them into a user', async () => {
@@ -177,14 +168,14 @@ describe('identity', () => {
     delete noAnon.anonymous_id;
     const emptyAnon = makeEvent({ anonymous_id: '', name: 'pricing_viewed', time: t + 60000 });
     const nullAnon = makeEvent({ anonymous_id: 'null', name: 'page_viewed', time: t + 120000 });
-    const first = await postBatch(srv, { events: [noAnon, emptyAnon, nullAnon] });
+    const first = await postBatch(ctx.srv, { events: [noAnon, emptyAnon, nullAnon] });
     assert.equal(first.status, 200, first.text);
     // A third visitor identifies, again without an anonymous id.
     const identify = { ...makeEvent({ name: 'user_identified', type: 'identify', user_id: user, time: t + 180000 }) };
     delete identify.anonymous_id;
-    const second = await postBatch(srv, { events: [identify] });
+    const second = await postBatch(ctx.srv, { events: [identify] });
     assert.equal(second.status, 200, second.text);
-    const p = await getProfile(srv, user);
+    const p = await getProfile(ctx.srv, user);
     if (p.status === 200) {
       // Rejecting such events is fine; accepting them must not join strangers' journeys.
       assert.equal(
@@ -198,8 +189,8 @@ describe('identity', () => {
     // And a later visitor without an anonymous id is not filed under that user either.
     const later = { ...makeEvent({ name: 'page_viewed', time: t + 240000 }) };
     delete later.anonymous_id;
-    await postBatch(srv, { events: [later] });
-    const again = await getProfile(srv, user);
+    await postBatch(ctx.srv, { events: [later] });
+    const again = await getProfile(ctx.srv, user);
     if (again.status === 200) {
       assert.ok(!again.json.touchpoints.some((x) => x.id === later.id), 'a stranger\'s later event is not in the user\'s profile');
     }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
-import { ROOT, getProfile, postBatch, startCollector, stopCollector } from './helpers.mjs';
+import { ROOT, getProfile, postBatch, startCollector, stopCollector, useCollector } from './helpers.mjs';
 
 const VECTORS = path.join(ROOT, 'tests', 'vectors');
 
@@ -50,17 +50,8 @@ function compareTransitions(got, want, label) {
   });
 }
 
-let srv;
 
-before(async () => {
-  srv = await startCollector();
-});
-
-after(async () => {
-  if (!srv) return;
-  const { code } = await stopCollector(srv);
-  assert.equal(code, 0, srv.stderr);
-});
+const ctx = useCollector();
 
 describe('shared vectors through the collector', () => {
   it('selects the default-map, track-only vectors with a stage or transitions check', () => {
@@ -101,9 +92,9 @@ describe('shared vectors through the collector', () => {
     it(`${file}: all events in one batch give the core's stage and transitions`, async () => {
       const tag = `vb-${crypto.randomBytes(4).toString('hex')}`;
       const events = envelopes(v, tag);
-      const res = await postBatch(srv, { events });
+      const res = await postBatch(ctx.srv, { events });
       assertResults(res, events.map((e, i) => ({ ...e, __step: i })), file);
-      const p = await getProfile(srv, events[0].anonymous_id);
+      const p = await getProfile(ctx.srv, events[0].anonymous_id);
       assert.equal(p.status, 200, p.text);
       assertFinal(p.json, `${file} (one batch)`);
     });
@@ -113,16 +104,16 @@ describe('shared vectors through the collector', () => {
       const events = envelopes(v, tag);
       let history = [];
       for (let i = 0; i < events.length; i++) {
-        const res = await postBatch(srv, { events: [events[i]] });
+        const res = await postBatch(ctx.srv, { events: [events[i]] });
         assertResults(res, [{ ...events[i], __step: i }], `${file} step ${i}`);
         history = history.concat(v.steps[i].expect?.transitions ?? []);
-        const p = await getProfile(srv, events[0].anonymous_id);
+        const p = await getProfile(ctx.srv, events[0].anonymous_id);
         if (p.status === 404) continue; // nothing accepted yet
         const check = v.steps[i].check;
         if (check?.stage !== undefined && check.at === undefined) assert.equal(p.json.stage, check.stage, `${file} step ${i}: stage`);
         if (!Array.isArray(lastStep.check?.transitions)) compareTransitions(p.json.transitions, history, `${file} step ${i}`);
       }
-      const p = await getProfile(srv, events[0].anonymous_id);
+      const p = await getProfile(ctx.srv, events[0].anonymous_id);
       assertFinal(p.json, `${file} (per step)`);
     });
 
@@ -130,10 +121,10 @@ describe('shared vectors through the collector', () => {
       const tag = `vr-${crypto.randomBytes(4).toString('hex')}`;
       const events = envelopes(v, tag);
       for (let i = events.length - 1; i >= 0; i--) {
-        const res = await postBatch(srv, { events: [events[i]] });
+        const res = await postBatch(ctx.srv, { events: [events[i]] });
         assertResults(res, [{ ...events[i], __step: i }], `${file} step ${i}`);
       }
-      const p = await getProfile(srv, events[0].anonymous_id);
+      const p = await getProfile(ctx.srv, events[0].anonymous_id);
       assert.equal(p.status, 200, p.text);
       assertFinal(p.json, `${file} (newest first)`);
     });

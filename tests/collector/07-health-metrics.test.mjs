@@ -18,23 +18,15 @@ import {
   seriesKey,
   startCollector,
   stopCollector,
+  useCollector,
   waitFor,
 } from './helpers.mjs';
 
-let srv;
 
-before(async () => {
-  srv = await startCollector({ quiet: false }); // the request log is checked below
-});
-
-after(async () => {
-  if (!srv) return;
-  const { code } = await stopCollector(srv);
-  assert.equal(code, 0, srv.stderr);
-});
+const ctx = useCollector({ quiet: false }); // the request log is checked below
 
 async function metrics() {
-  const res = await get(srv, '/metrics');
+  const res = await get(ctx.srv, '/metrics');
   assert.equal(res.status, 200);
   assert.match(res.headers['content-type'], /^text\/plain/);
   return { text: res.text, m: parseMetrics(res.text) };
@@ -42,13 +34,13 @@ async function metrics() {
 
 describe('health and metrics', () => {
   it('GET /healthz: 200 {"status":"ok"}', async () => {
-    const res = await get(srv, '/healthz');
+    const res = await get(ctx.srv, '/healthz');
     assert.equal(res.status, 200);
     assert.deepEqual(res.json, { status: 'ok' });
   });
 
   it('GET /readyz: 200, database writable, nothing pending', async () => {
-    const res = await get(srv, '/readyz');
+    const res = await get(ctx.srv, '/readyz');
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.status, 'ready');
     assert.equal(res.json.database, 'writable');
@@ -60,7 +52,7 @@ describe('health and metrics', () => {
     const before = (await metrics()).m;
     const val = (m, name, labels) => m.get(seriesKey(name, labels)) ?? 0;
 
-    for (let i = 0; i < 3; i++) assert.equal((await get(srv, '/healthz')).status, 200);
+    for (let i = 0; i < 3; i++) assert.equal((await get(ctx.srv, '/healthz')).status, 200);
     const a = anonId();
     const t = Date.now() - 60000;
     const batch = makeBatch([
@@ -69,11 +61,11 @@ describe('health and metrics', () => {
       makeEvent({ anonymous_id: a, name: 'lead_submitted', time: t + 10000 }),
       makeEvent({ anonymous_id: a, time: Math.floor(t / 1000) }), // seconds: invalid_time
     ]);
-    const first = await postBatch(srv, batch);
+    const first = await postBatch(ctx.srv, batch);
     assert.deepEqual([first.json.accepted, first.json.duplicates, first.json.rejected], [3, 0, 1]);
-    const second = await postBatch(srv, batch);
+    const second = await postBatch(ctx.srv, batch);
     assert.deepEqual([second.json.accepted, second.json.duplicates, second.json.rejected], [0, 3, 1]);
-    assert.equal((await postBatch(srv, batch, { key: null })).status, 401);
+    assert.equal((await postBatch(ctx.srv, batch, { key: null })).status, 401);
 
     const want = [
       ['waymark_http_requests_total', { route: '/healthz', method: 'GET', status: '200' }, 3],
@@ -99,19 +91,19 @@ describe('health and metrics', () => {
   });
 
   it('a browser stage that differs from the server\'s is kept and counted (profile and metric)', async () => {
-    const before = parseMetrics((await get(srv, '/metrics')).text).get('waymark_stage_mismatches_total') ?? 0;
+    const before = parseMetrics((await get(ctx.srv, '/metrics')).text).get('waymark_stage_mismatches_total') ?? 0;
     const a = anonId();
     const ev = makeEvent({ anonymous_id: a, name: 'pricing_viewed', stage: 'customer' });
     const agree = makeEvent({ anonymous_id: a, name: 'page_viewed', time: ev.time + 5000, stage: 'engaged' });
-    const res = await postBatch(srv, makeBatch([ev, agree]));
+    const res = await postBatch(ctx.srv, makeBatch([ev, agree]));
     assert.equal(res.json.accepted, 2, res.text);
-    const p = (await getProfile(srv, a)).json;
+    const p = (await getProfile(ctx.srv, a)).json;
     assert.equal(p.stage, 'engaged');
     assert.equal(p.stage_mismatches, 1);
     const tp = p.touchpoints.find((x) => x.id === ev.id);
     assert.equal(tp.browser_stage, 'customer');
     assert.equal(tp.server_stage, 'engaged');
-    const after = parseMetrics((await get(srv, '/metrics')).text).get('waymark_stage_mismatches_total') ?? 0;
+    const after = parseMetrics((await get(ctx.srv, '/metrics')).text).get('waymark_stage_mismatches_total') ?? 0;
     assert.equal(after - before, 1);
   });
 
@@ -136,9 +128,9 @@ describe('health and metrics', () => {
   });
 
   it('the request log: one JSON line per request, with the IP reduced (IPv4 /24)', async () => {
-    await get(srv, '/healthz?probe=log');
-    await waitFor(() => srv.stdout.includes('"route":"/healthz"'), { what: 'a log line' });
-    const lines = srv.stdout
+    await get(ctx.srv, '/healthz?probe=log');
+    await waitFor(() => ctx.srv.stdout.includes('"route":"/healthz"'), { what: 'a log line' });
+    const lines = ctx.srv.stdout
       .split('\n')
       .filter((l) => l.includes('"route"'))
       .map((l) => JSON.parse(l));
@@ -149,7 +141,7 @@ describe('health and metrics', () => {
       assert.ok(['GET', 'POST', 'OPTIONS', 'PUT'].includes(l.method));
       assert.equal(l.ip, '127.0.0.0', 'the last octet is dropped');
     }
-    assert.ok(!srv.stdout.includes('127.0.0.1"'), 'the full client address never appears in the log');
+    assert.ok(!ctx.srv.stdout.includes('127.0.0.1"'), 'the full client address never appears in the log');
   });
 });
 
@@ -158,7 +150,7 @@ describe('stats', () => {
     const a = anonId();
     const t = Date.now() - 600000;
     const res = await postBatch(
-      srv,
+      ctx.srv,
       makeBatch([
         makeEvent({ anonymous_id: a, name: 'page_viewed', time: t, context: { path: '/', campaign: { utm_source: 'news', utm_medium: 'email' } } }),
         makeEvent({ anonymous_id: a, name: 'lead_submitted', time: t + 60000 }),
@@ -167,16 +159,16 @@ describe('stats', () => {
     );
     assert.equal(res.json.accepted, 3, res.text);
     for (const view of ['funnel', 'transitions', 'time-in-stage', 'attribution', 'content-gaps', 'webhooks', 'overview']) {
-      const r = await get(srv, `/v1/stats/${view}`, { Authorization: 'Bearer ADMIN' });
+      const r = await get(ctx.srv, `/v1/stats/${view}`, { Authorization: 'Bearer ADMIN' });
       assert.equal(r.status, 200, `${view}: ${r.text}`);
       assert.equal(typeof r.json, 'object', view);
       assert.ok(r.json !== null && !Array.isArray(r.json), view);
     }
-    const overview = (await get(srv, '/v1/stats/overview', { Authorization: 'Bearer ADMIN' })).json;
+    const overview = (await get(ctx.srv, '/v1/stats/overview', { Authorization: 'Bearer ADMIN' })).json;
     assert.ok(overview.events >= 3);
     assert.ok(overview.profiles >= 1);
     assert.deepEqual(overview.map, { id: 'default', version: 1 });
-    const nope = await get(srv, '/v1/stats/nope', { Authorization: 'Bearer ADMIN' });
+    const nope = await get(ctx.srv, '/v1/stats/nope', { Authorization: 'Bearer ADMIN' });
     assert.equal(nope.status, 404);
     assert.equal(nope.json.error.code, 'not_found');
   });

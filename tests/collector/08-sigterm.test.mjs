@@ -14,6 +14,7 @@ import {
   stopCollector,
   storedEventCount,
   uid,
+  acknowledgedIds,
 } from './helpers.mjs';
 
 const servers = [];
@@ -104,11 +105,9 @@ describe('clean stop', () => {
         }
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status === 200) {
-          for (const r of res.json.results) {
-            if (r.status === 'accepted' || r.status === 'duplicate') {
-              entry.acked.add(r.id);
-              acked.add(r.id);
-            }
+          for (const id of acknowledgedIds(res.json)) {
+            entry.acked.add(id);
+            acked.add(id);
           }
         } else {
           unexpected.push(`${res.status} ${res.text} retry-after=${res.headers['retry-after']}`);

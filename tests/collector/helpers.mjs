@@ -1,5 +1,6 @@
 // Helpers for the collector's end-to-end tests: the real waymark-collector binary, real HTTP on
 // loopback, a temporary SQLite database per server. No npm dependencies.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -7,6 +8,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -165,6 +167,25 @@ export async function startCollector(options = {}) {
 }
 
 /** SIGTERM, then wait for the exit; resolves to { code, signal }. */
+/**
+ * Starts one collector for a test file (before) and stops it cleanly (after), asserting a clean
+ * exit. Returns a holder: `ctx.srv` is the running server (a test may replace it, e.g. after a
+ * restart; the one in place at the end is stopped).
+ */
+export function useCollector(options = {}) {
+  const ctx = { srv: null };
+  before(async () => {
+    ctx.srv = await startCollector(options);
+  });
+  after(async () => {
+    if (!ctx.srv) return;
+    const { code, signal } = await stopCollector(ctx.srv);
+    assert.equal(signal, null, `collector died by ${signal}; stderr: ${ctx.srv.stderr}`);
+    assert.equal(code, 0, `collector exit code; stderr: ${ctx.srv.stderr}`);
+  });
+  return ctx;
+}
+
 export async function stopCollector(srv, { timeoutMs = 15000 } = {}) {
   srv.agent.destroy();
   if (srv.exited) return { code: srv.exitCode, signal: srv.exitSignal };
@@ -346,6 +367,11 @@ export function makeBatch(events, extra = {}) {
 // Raw sockets
 
 /** A raw TCP connection with a small HTTP/1.1 response reader (Content-Length or chunked). */
+/** Ids a batch answer acknowledged (stored now, or stored before). */
+export function acknowledgedIds(answer) {
+  return (answer?.results ?? []).filter((r) => r.status === 'accepted' || r.status === 'duplicate').map((r) => r.id);
+}
+
 export class RawConnection {
   constructor(socket) {
     this.socket = socket;
