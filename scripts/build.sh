@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the project: native (build/native) and WebAssembly (build/wasm), both Release.
+# Builds the project: native (build/native), WebAssembly (build/wasm), both Release, and the SDK
+# bundles in dist/ (script tag, npm ESM/CommonJS, types) from js/src and the wasm.
 #
 #   scripts/build.sh [--native-only | --wasm-only]
 #
@@ -71,6 +72,12 @@ if ((BUILD_WASM)); then
   cmake --build build/wasm -j"$JOBS"
   echo "build: wasm done in $((SECONDS - start)) s"
   BUILT+=("wasm $((SECONDS - start)) s")
+
+  # The SDK's dist/ (script tag, npm ESM/CJS, types) from js/src and the wasm just built.
+  start=$SECONDS
+  stage "sdk: bundle js/src into dist/ (esbuild)"
+  node scripts/build-js.mjs
+  BUILT+=("sdk $((SECONDS - start)) s")
 fi
 
 # One-line result for scripts/test.sh's summary.

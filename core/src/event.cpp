@@ -148,6 +148,12 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
       return s.error();
     }
     if (!(s = ReadString(*ctx, "channel", 64, &e.context.channel, "context"))) return s.error();
+    if (const json* bot = Member(*ctx, "automation"); bot != nullptr && !bot->is_null()) {
+      if (!bot->is_boolean()) {
+        return Invalid("context.automation", "expected a boolean, got " + TypeName(*bot));
+      }
+      e.context.automation = bot->get<bool>();
+    }
     if (const json* camp = Member(*ctx, "campaign"); camp != nullptr && !camp->is_null()) {
       if (!camp->is_object()) {
         return Invalid("context.campaign", "expected an object, got " + TypeName(*camp));
@@ -203,6 +209,7 @@ json EventToJson(const Event& e) {
   if (!e.context.referrer.empty()) ctx["referrer"] = e.context.referrer;
   if (!e.context.campaign.empty()) ctx["campaign"] = e.context.campaign;
   if (!e.context.channel.empty()) ctx["channel"] = e.context.channel;
+  if (e.context.automation) ctx["automation"] = true;
   if (!ctx.empty()) out["context"] = std::move(ctx);
   return out;
 }

@@ -46,6 +46,18 @@ TEST(EventParse, ValidEnvelopeRoundTrips) {
   EXPECT_EQ(EventToJson(again.value()), EventToJson(e.value()));
 }
 
+TEST(EventParse, AutomationFlagIsKeptAndTypeChecked) {
+  json j = Valid();
+  j["context"]["automation"] = true;
+  auto e = EventFromJson(j);
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_TRUE(e.value().context.automation);
+  EXPECT_EQ(EventToJson(e.value())["context"]["automation"], true);
+  EXPECT_FALSE(EventToJson(EventFromJson(Valid()).value())["context"].contains("automation"));
+  j["context"]["automation"] = "yes";
+  EXPECT_EQ(EventFromJson(j).error().message, "context.automation: expected a boolean, got string");
+}
+
 TEST(EventParse, MissingFieldsNameTheField) {
   json j = Valid();
   j.erase("time");

@@ -23,6 +23,9 @@ struct EventContext {
   std::map<std::string, std::string> campaign;
   /// The channel the campaign/referrer classify to (see channels.h); set on landing events only.
   std::string channel;
+  /// Set by the SDK when the browser is driven by automation (navigator.webdriver, a headless
+  /// user agent). Flagged, never dropped: the site decides what to do with bot traffic.
+  bool automation = false;
 };
 
 struct Event {

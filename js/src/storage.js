@@ -1,0 +1,488 @@
+// The SDK's durable local store: small key/value strings (engine snapshot, anonymous id, cached
+// map) and the outbound event queue, over IndexedDB, else localStorage, else memory.
+//
+// Everything lives in an in-memory mirror so the queue can be read synchronously at page unload;
+// changes are written through to the backend asynchronously, coalesced into one IndexedDB
+// transaction (or one run of localStorage calls) per turn of the event loop. Backend I/O is
+// serialised on one promise chain, so a reload never reads half of a write. A backend that fails
+// (cannot open, quota, blocked, private mode, a throwing `window.localStorage` getter) is replaced
+// by the next one, which gets a full copy of the mirror; the caller never sees an exception, only
+// one onError({code: 'storage_failed' | 'storage_full', message}) per kind.
+//
+// Sizes are UTF-8 byte lengths (what goes on the wire and what the 64 KB keepalive budget
+// counts): an event costs the UTF-8 length of JSON.stringify(body), a kv entry the UTF-8 length of
+// its key plus its value. One budget covers both.
+//
+// Queue rows are stored one per event (IndexedDB store `queue` keyed by id, localStorage key
+// `<name>:q:<id>`), so tabs sharing the store never overwrite each other's events; kv values are in
+// store `kv` or under `<name>:k:<key>`.
+
+const PRIORITY_NAMES = ['noise', 'normal', 'conversion'];
+const IDB_OPEN_TIMEOUT_MS = 5000;
+
+/** UTF-8 byte length of a string, without allocating (a lone surrogate counts 2, not 3). */
+export function utf8Length(s) {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) n += c > 0x7ff && (c < 0xd800 || c > 0xdfff) ? 2 : 1;
+  }
+  return n;
+}
+
+const isQuota = (e) => !!e && (/quota/i.test(e.name) || e.code === 22 || e.code === 1014);
+
+function safeGet(get) {
+  try {
+    return get();
+  } catch {
+    return undefined; // e.g. SecurityError from window.localStorage with storage blocked
+  }
+}
+
+function openIndexedDb(idb, name) {
+  return new Promise((resolve, reject) => {
+    // Some browsers' private modes leave open() pending forever.
+    const timer = setTimeout(() => reject(new Error('IndexedDB open timed out')), IDB_OPEN_TIMEOUT_MS);
+    const req = idb.open(name, 1);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains('kv')) db.createObjectStore('kv');
+      if (!db.objectStoreNames.contains('queue')) db.createObjectStore('queue', { keyPath: 'id' });
+    };
+    req.onsuccess = () => {
+      clearTimeout(timer);
+      const db = req.result;
+      db.onversionchange = () => db.close(); // let another tab upgrade or delete the database
+      resolve(db);
+    };
+    req.onerror = () => {
+      clearTimeout(timer);
+      reject(req.error || new Error('IndexedDB open failed'));
+    };
+    req.onblocked = () => {
+      clearTimeout(timer);
+      reject(new Error('IndexedDB open blocked'));
+    };
+  }).then((db) => {
+    // One transaction over both stores; `fn` fills `out` from its requests' callbacks.
+    const run = (mode, fn) =>
+      new Promise((resolve, reject) => {
+        const tx = db.transaction(['kv', 'queue'], mode);
+        const out = {};
+        tx.oncomplete = () => resolve(out);
+        tx.onerror = tx.onabort = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
+        fn(tx.objectStore('kv'), tx.objectStore('queue'), out);
+      });
+    const on = (req, f) => {
+      req.onsuccess = () => f(req.result);
+    };
+    return {
+      name: 'indexeddb',
+      read: (withKv) =>
+        run('readonly', (kv, queue, out) => {
+          on(queue.getAll(), (rows) => (out.q = rows));
+          if (!withKv) return;
+          on(kv.getAllKeys(), (keys) => (out.keys = keys));
+          on(kv.getAll(), (values) => (out.values = values));
+        }).then((out) => ({ q: out.q, kv: out.keys ? out.keys.map((k, i) => [k, out.values[i]]) : [] })),
+      get: (key) => run('readonly', (kv, queue, out) => on(kv.get(key), (v) => (out.v = v))).then((out) => out.v),
+      write: (kvChanges, queueChanges) =>
+        run('readwrite', (kv, queue) => {
+          for (const [k, v] of kvChanges) v == null ? kv.delete(k) : kv.put(v, k);
+          for (const [id, row] of queueChanges) row ? queue.put(row) : queue.delete(id);
+        }),
+      clear: () =>
+        run('readwrite', (kv, queue) => {
+          kv.clear();
+          queue.clear();
+        }),
+    };
+  });
+}
+
+function localStorageBackend(ls, name) {
+  const kvPrefix = `${name}:k:`;
+  const queuePrefix = `${name}:q:`;
+  const ownKeys = (prefix) => {
+    const keys = [];
+    for (let i = 0; i < ls.length; i++) {
+      const k = ls.key(i);
+      if (k != null && k.startsWith(prefix)) keys.push(k);
+    }
+    return keys;
+  };
+  // Private modes that expose a zero-quota localStorage throw here, at open, not later.
+  const probe = `${name}:probe`;
+  ls.setItem(probe, '1');
+  ls.removeItem(probe);
+  return {
+    name: 'localstorage',
+    read: async (withKv) => {
+      const q = [];
+      const kv = [];
+      for (const k of ownKeys(queuePrefix)) {
+        try {
+          q.push(JSON.parse(ls.getItem(k)));
+        } catch {
+          // a damaged row: skip it
+        }
+      }
+      if (withKv) for (const k of ownKeys(kvPrefix)) kv.push([k.slice(kvPrefix.length), ls.getItem(k)]);
+      return { q, kv };
+    },
+    get: async (key) => ls.getItem(kvPrefix + key),
+    write: async (kvChanges, queueChanges) => {
+      for (const [k, v] of kvChanges) v == null ? ls.removeItem(kvPrefix + k) : ls.setItem(kvPrefix + k, v);
+      for (const [id, row] of queueChanges) row ? ls.setItem(queuePrefix + id, JSON.stringify(row)) : ls.removeItem(queuePrefix + id);
+    },
+    clear: async () => {
+      for (const k of ownKeys(`${name}:`)) ls.removeItem(k);
+    },
+  };
+}
+
+/**
+ * Opens the store. Options: name ('waymark'), budgetBytes (262144), indexedDB, localStorage
+ * (null to skip a backend), onError({code, message}), now (Date.now; orders the queue).
+ * Never rejects: the worst case is a memory-only store.
+ */
+export async function openStore(options = {}) {
+  const name = options.name || 'waymark';
+  const budget = options.budgetBytes ?? 262144;
+  const onError = options.onError || (() => {});
+  const now = options.now || Date.now;
+  const idb = 'indexedDB' in options ? options.indexedDB : safeGet(() => globalThis.indexedDB);
+  const ls = 'localStorage' in options ? options.localStorage : safeGet(() => globalThis.localStorage);
+
+  const reported = {};
+  const report = (code, err) => {
+    if (reported[code]) return;
+    reported[code] = true;
+    try {
+      onError({ code, message: `storage (${be.name}): ${(err && err.message) || err}` });
+    } catch {
+      // a throwing listener must not break the store
+    }
+  };
+
+  const memory = { name: 'memory' };
+  let be = memory;
+  const opened = []; // every backend that was ever in use, for clear()
+  const candidates = [];
+  if (idb) candidates.push(() => openIndexedDb(idb, name));
+  if (ls) candidates.push(async () => localStorageBackend(ls, name));
+
+  async function useNextBackend() {
+    while (candidates.length) {
+      try {
+        be = await candidates.shift()();
+        opened.push(be);
+        return;
+      } catch (err) {
+        report(isQuota(err) ? 'storage_full' : 'storage_failed', err);
+      }
+    }
+    be = memory;
+  }
+
+  // The mirror.
+  const kv = new Map();
+  let kvBytes = 0;
+  const queue = []; // items in enqueue order (ascending `ord`)
+  const byId = new Map();
+  let queueBytes = 0;
+  let lastOrd = 0;
+  const dropped = { noise: 0, normal: 0, conversion: 0 };
+
+  // Changes not yet handed to the backend: key -> value | null (null = delete).
+  const kvChanges = new Map();
+  const queueChanges = new Map();
+  let chain = Promise.resolve();
+  let writing = null;
+  let epoch = 0; // bumped by clear(): writes scheduled before it are void
+
+  const kvSize = (k, v) => (v == null ? 0 : utf8Length(k) + utf8Length(v));
+  const free = () => budget - kvBytes - queueBytes;
+  const row = (it) => ({ id: it.id, body: it.body, priority: it.priority, ord: it.ord });
+
+  async function fail(err) {
+    report(isQuota(err) ? 'storage_full' : 'storage_failed', err);
+    await useNextBackend();
+    // The next backend starts from a full copy of the mirror.
+    for (const [k, v] of kv) kvChanges.set(k, v);
+    for (const it of queue) queueChanges.set(it.id, row(it));
+    if (be.write) persist();
+  }
+
+  // Runs backend I/O in order; resolves to fn's result, or undefined after a failure.
+  function io(fn) {
+    const p = chain.then(fn).catch((err) => fail(err).then(() => undefined));
+    chain = p;
+    return p;
+  }
+
+  function persist() {
+    if (writing) return writing;
+    const myEpoch = epoch;
+    const p = io(async () => {
+      if (writing === p) writing = null;
+      if (myEpoch !== epoch) return;
+      if (!be.write) {
+        kvChanges.clear();
+        queueChanges.clear();
+        return;
+      }
+      const k = new Map(kvChanges);
+      const q = new Map(queueChanges);
+      kvChanges.clear();
+      queueChanges.clear();
+      await be.write(k, q);
+      for (const [id, r] of q) {
+        const it = byId.get(id);
+        if (r && it) it.saved = true;
+      }
+    });
+    writing = p;
+    return p;
+  }
+
+  async function flushWrites() {
+    try {
+      while (writing || kvChanges.size || queueChanges.size) await (writing || persist());
+      await chain;
+    } catch {
+      // io() never rejects
+    }
+  }
+
+  function unlink(it) {
+    byId.delete(it.id);
+    queueBytes -= it.bytes;
+  }
+
+  function drop(it) {
+    unlink(it);
+    dropped[PRIORITY_NAMES[it.priority]]++;
+    queueChanges.set(it.id, null);
+  }
+
+  // Frees `need` bytes by dropping queued items of priority <= maxPriority, lowest priority first,
+  // oldest first within one; drops nothing and returns false when even all of them are not enough.
+  function makeRoom(need, maxPriority) {
+    if (need <= free()) return true;
+    let freeable = 0;
+    for (const it of queue) if (it.priority <= maxPriority) freeable += it.bytes;
+    if (need > free() + freeable) return false;
+    for (let p = 0; p <= maxPriority && need > free(); p++) {
+      for (let i = 0; i < queue.length && need > free(); ) {
+        if (queue[i].priority === p) drop(queue.splice(i, 1)[0]);
+        else i++;
+      }
+    }
+    return true;
+  }
+
+  function addLoaded(r) {
+    if (!r || typeof r.id !== 'string' || byId.has(r.id)) return;
+    let bytes;
+    try {
+      bytes = utf8Length(JSON.stringify(r.body));
+    } catch {
+      return;
+    }
+    const it = { id: r.id, body: r.body, priority: [0, 1, 2].includes(r.priority) ? r.priority : 1, bytes, ord: +r.ord || 0, inFlight: false, saved: true };
+    queue.push(it);
+    byId.set(it.id, it);
+    queueBytes += bytes;
+    if (it.ord > lastOrd) lastOrd = it.ord;
+  }
+
+  // Merges what the backend holds (union by id). An item this store had written that is gone
+  // from the backend was removed by another tab (delivered): it leaves the mirror too.
+  async function reload(withKv = false) {
+    if (!be.read) return;
+    await flushWrites();
+    const data = await io(() => (be.read ? be.read(withKv) : null));
+    if (!data) return;
+    try {
+      const present = new Set();
+      for (const r of data.q || []) {
+        if (!r) continue;
+        present.add(r.id);
+        if (queueChanges.get(r.id) !== null) addLoaded(r);
+      }
+      for (let i = queue.length - 1; i >= 0; i--) {
+        const it = queue[i];
+        if (it.saved && !present.has(it.id) && !queueChanges.has(it.id)) {
+          queue.splice(i, 1);
+          unlink(it);
+        }
+      }
+      queue.sort((a, b) => a.ord - b.ord);
+      for (const [k, v] of data.kv || []) {
+        if (kvChanges.has(k) || typeof v !== 'string') continue;
+        kvBytes += kvSize(k, v) - kvSize(k, kv.get(k));
+        kv.set(k, v);
+      }
+      // Another tab's items can push the total over the budget.
+      while (free() < 0 && queue.length) makeRoom(-free(), queue.reduce((m, it) => Math.max(m, it.priority), 0));
+      if (queueChanges.size) persist();
+    } catch (err) {
+      report('storage_failed', err);
+    }
+  }
+
+  const ids = (list) => (Array.isArray(list) ? list : [list]);
+
+  const store = {
+    get backend() {
+      return be.name;
+    },
+
+    /** The value stored under key (a string), or undefined. Reads through to the backend, so a value another tab wrote is seen. */
+    async get(key) {
+      if (be.get && !kvChanges.has(key)) {
+        const r = await io(async () => ({ v: be.get ? await be.get(key) : kv.get(key) }));
+        if (r && !kvChanges.has(key)) {
+          const v = typeof r.v === 'string' ? r.v : undefined;
+          kvBytes += kvSize(key, v) - kvSize(key, kv.get(key));
+          if (v === undefined) kv.delete(key);
+          else kv.set(key, v);
+        }
+      }
+      return kv.get(key);
+    },
+
+    /**
+     * Stores a string. It may push noise and normal events out of the queue to fit the budget,
+     * never conversions: when it cannot fit, nothing changes, onError gets storage_full and the
+     * result is false.
+     */
+    async set(key, value) {
+      try {
+        value = String(value);
+        const delta = kvSize(key, value) - kvSize(key, kv.get(key));
+        if (delta > 0 && !makeRoom(delta, 1)) {
+          report('storage_full', new Error(`"${key}" (${kvSize(key, value)} bytes) does not fit in the ${budget}-byte budget`));
+          return false;
+        }
+        kv.set(key, value);
+        kvBytes += delta;
+        kvChanges.set(key, value);
+        persist();
+        return true;
+      } catch (err) {
+        report('storage_failed', err);
+        return false;
+      }
+    },
+
+    async delete(key) {
+      kvBytes -= kvSize(key, kv.get(key));
+      kv.delete(key);
+      kvChanges.set(key, null);
+      persist();
+    },
+
+    /** Adds events ({id, body, priority}); synchronous, persisted asynchronously. Returns how many were queued. */
+    enqueue(items) {
+      let added = 0;
+      for (const item of ids(items || [])) {
+        try {
+          if (!item || typeof item.id !== 'string' || byId.has(item.id)) continue;
+          const priority = [0, 1, 2].includes(item.priority) ? item.priority : 1;
+          const bytes = utf8Length(JSON.stringify(item.body));
+          if (!makeRoom(bytes, priority)) {
+            dropped[PRIORITY_NAMES[priority]]++;
+            continue;
+          }
+          lastOrd = Math.max(now() * 1000, lastOrd + 1);
+          const it = { id: item.id, body: item.body, priority, bytes, ord: lastOrd, inFlight: false, saved: false };
+          queue.push(it);
+          byId.set(it.id, it);
+          queueBytes += bytes;
+          queueChanges.set(it.id, row(it));
+          added++;
+        } catch (err) {
+          report('storage_failed', err); // a body JSON cannot serialise
+        }
+      }
+      if (queueChanges.size) persist();
+      return added;
+    },
+
+    /**
+     * The oldest items, in enqueue order, up to maxEvents and maxBytes (sum of item bytes; the
+     * first item is returned even when it alone is larger, so it can be sent and refused rather
+     * than block the queue). In-flight items are skipped unless includeInFlight.
+     */
+    peek({ maxEvents = 500, maxBytes = 60000, includeInFlight = false } = {}) {
+      const out = [];
+      let bytes = 0;
+      for (const it of queue) {
+        if (out.length >= maxEvents) break;
+        if (it.inFlight && !includeInFlight) continue;
+        if (out.length && bytes + it.bytes > maxBytes) break;
+        out.push(it);
+        bytes += it.bytes;
+      }
+      return out;
+    },
+
+    markInFlight(list, inFlight = true) {
+      for (const id of ids(list || [])) {
+        const it = byId.get(id);
+        if (it) it.inFlight = !!inFlight;
+      }
+    },
+
+    remove(list) {
+      const gone = new Set(ids(list || []));
+      if (!gone.size) return;
+      for (let i = queue.length - 1; i >= 0; i--) {
+        if (gone.has(queue[i].id)) unlink(queue.splice(i, 1)[0]);
+      }
+      for (const id of gone) queueChanges.set(id, null);
+      persist();
+    },
+
+    size: () => queue.length,
+
+    stats: () => ({ queued: queue.length, queuedBytes: queueBytes, dropped: { ...dropped }, backend: be.name }),
+
+    /** Loads what the backend holds (queue and kv values) into the mirror; openStore calls it. */
+    load: () => reload(true),
+
+    /** Merges queue items other tabs persisted (union by id; drops items other tabs removed). */
+    reload: () => reload(false),
+
+    flushWrites,
+
+    /** Removes everything, from memory at once and from every backend used (nothing lasting remains). */
+    async clear() {
+      epoch++;
+      writing = null;
+      kv.clear();
+      queue.length = 0;
+      byId.clear();
+      kvBytes = queueBytes = 0;
+      kvChanges.clear();
+      queueChanges.clear();
+      const targets = [...opened];
+      // Clear localStorage leftovers even when another backend is in use now.
+      if (ls && !targets.some((b) => b.name === 'localstorage')) {
+        try {
+          targets.push(localStorageBackend(ls, name));
+        } catch {
+          // not usable: nothing can be in it
+        }
+      }
+      await io(() => Promise.all(targets.map((b) => b.clear().catch(() => {}))));
+    },
+  };
+
+  await useNextBackend();
+  await store.load();
+  return store;
+}

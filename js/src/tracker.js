@@ -1,0 +1,614 @@
+// The tracker: one visitor's journey on this page. It owns the wasm engine, feeds it touchpoints,
+// applies its content decisions, persists its snapshot and hands what may be sent to the transport.
+//
+// Order of work in init(): everything that can affect the first paint happens synchronously
+// (decisions cached by the last visit are applied while the page parses); the engine, storage and
+// transport come up asynchronously, and calls made meanwhile are queued and replayed in order.
+import { JourneyEngine, engineTools } from './engine.js';
+import { WaymarkError } from './errors.js';
+import { Emitter } from './emitter.js';
+import { uuidv7 } from './ids.js';
+import { pageContext } from './page-context.js';
+import { redactString, redactValue } from './redact.js';
+import { CONSENT_STATES, browserOptOut, isAutomated } from './privacy.js';
+import { applyDecisions, applyWhileParsing } from './personalize.js';
+import { installAutocapture } from './autocapture.js';
+import { installDataLayerBridge, knownEventNames } from './datalayer.js';
+import { openStore } from './storage.js';
+import { createTransport } from './transport.js';
+
+const SNAPSHOT_DELAY_MS = 1000;
+const MAX_HELD_EVENTS = 500; // events held in memory while consent is pending
+// Touchpoints the store may drop first when its budget is full (see storage.js).
+const NOISE_EVENTS = new Set(['page_viewed', 'content_shown', 'outbound_link_clicked']);
+
+const DEFAULTS = {
+  key: '',
+  endpoint: '',
+  map: null,
+  mapFromCollector: true,
+  consent: 'granted',
+  respectGlobalPrivacyControl: true,
+  respectDoNotTrack: false,
+  autocapture: true,
+  personalize: true,
+  dataLayer: false,
+  storageBudget: 256 * 1024,
+  storageName: 'waymark',
+  debug: false,
+  batchDelayMs: 1000,
+};
+
+function normalizeOptions(options) {
+  const o = { ...DEFAULTS, ...(options && typeof options === 'object' ? options : {}) };
+  if (o.endpoint) o.endpoint = String(o.endpoint).replace(/\/+$/, '');
+  if (!CONSENT_STATES.includes(o.consent)) o.consent = 'granted';
+  const auto = o.autocapture;
+  o.autocapture = auto === false ? false : { pageViews: true, clicks: true, forms: true, outboundLinks: false, ...(typeof auto === 'object' ? auto : {}) };
+  return o;
+}
+
+export class Tracker {
+  /**
+   * @param {object} platform how this build finds things: {win, loadModule(options) -> Promise}
+   */
+  constructor(platform) {
+    this._platform = platform;
+    this._win = platform.win || null;
+    this._emitter = new Emitter();
+    this._pending = []; // calls made before the engine is ready: [method, args, time]
+    this._ready = false;
+    this._initPromise = null;
+    this._engine = null;
+    this._store = null;
+    this._transport = null;
+    this._held = [];
+    this._decisions = null;
+    this._shownThisPage = new Set();
+    this._seq = 0;
+    this._userId = null;
+    this._anonymousId = null;
+    this._snapshotTimer = null;
+    this._undo = [];
+    this.options = normalizeOptions({});
+    this.whenReady = new Promise((resolve) => {
+      this._resolveReady = resolve;
+    });
+  }
+
+  // ---- state that decides what may happen ------------------------------------------------------
+
+  /** 'granted' | 'pending' | 'denied', after the browser's own opt-out signals. */
+  get consentState() {
+    return this._optOut ? 'denied' : this._consent;
+  }
+
+  /** Lasting storage and sending are allowed only with consent granted. */
+  get _mayPersist() {
+    return this.consentState === 'granted';
+  }
+
+  // ---- init --------------------------------------------------------------------------------
+
+  init(options) {
+    if (this._initPromise) return this._initPromise;
+    this.options = normalizeOptions(options);
+    this._consent = this.options.consent;
+    const nav = this._win ? this._win.navigator : globalThis.navigator;
+    this._optOut = browserOptOut(nav, this.options);
+    this._automated = isAutomated(nav);
+    if (this._optOut) this._debug(`local-only: ${this._optOut} is on`);
+    this._startEarlyPersonalization();
+    this._initPromise = this._start().then(
+      () => ({ ok: true, stage: this._engine.stage(), anonymousId: this._anonymousId }),
+      (err) => {
+        const error = { code: (err && err.code) || 'init_failed', message: (err && err.message) || String(err) };
+        this._report(error);
+        return { ok: false, error };
+      },
+    );
+    this._initPromise.then(this._resolveReady);
+    return this._initPromise;
+  }
+
+  _startEarlyPersonalization() {
+    const doc = this._win && this._win.document;
+    if (!doc || !this.options.personalize) return;
+    // Decisions cached by the last visit; the engine's own decisions replace them once it runs.
+    let cached = null;
+    if (this._mayPersist) {
+      try {
+        const text = this._win.localStorage.getItem(this._decisionKey());
+        const parsed = text ? JSON.parse(text) : null;
+        if (parsed && Array.isArray(parsed.decisions)) cached = parsed.decisions;
+      } catch {
+        cached = null; // storage blocked or garbage: the page keeps its default content
+      }
+    }
+    const stop = applyWhileParsing(doc, () => this._decisions || cached, (shown) => this._markApplied(shown));
+    this._undo.push(stop);
+  }
+
+  async _start() {
+    const o = this.options;
+    const module = await this._platform.loadModule(o);
+    this._module = module;
+    this._tools = engineTools(module);
+
+    if (this._mayPersist) await this._openStore();
+    this._anonymousId = (this._store && (await this._store.get('anonymous_id'))) || uuidv7();
+    if (this._store) {
+      await this._store.set('anonymous_id', this._anonymousId);
+      this._userId = (await this._store.get('user_id')) || null;
+    }
+
+    const map = await this._initialMap();
+    this._engine = new JourneyEngine(module, map, { localOnly: !this._mayPersist });
+    if (this._engine.mapError) this._report({ code: this._engine.mapError.code, message: `map refused, using the default map: ${this._engine.mapError.message}` });
+    this._mapObject = this._parseMapText(map);
+    await this._restoreSnapshot();
+
+    this._ready = true;
+    this._afterChange(this._engine.advance(Date.now()).transitions, []);
+    this._applyPersonalization();
+    this._installPageHooks();
+    if (this._store && o.endpoint && o.key) this._startTransport();
+    if (o.endpoint && o.mapFromCollector && !o.map) this._refreshMapFromCollector();
+
+    // Calls made before the engine was ready, in order, with the time they were made.
+    const pending = this._pending.splice(0);
+    for (const [method, args, time] of pending) {
+      try {
+        await this._call(method, args, time);
+      } catch (err) {
+        this._report({ code: err.code || 'invalid_argument', message: err.message });
+      }
+    }
+    this._emitter.emit('ready', { stage: this._engine.stage(), anonymousId: this._anonymousId });
+  }
+
+  async _openStore() {
+    if (this._store) return;
+    this._store = await openStore({
+      name: `${this.options.storageName}:${this.options.key || 'default'}`,
+      budgetBytes: this.options.storageBudget,
+      onError: (err) => this._report(err),
+    });
+    this._seq = Number(await this._store.get('seq')) || 0;
+  }
+
+  async _initialMap() {
+    const o = this.options;
+    if (o.map) {
+      const text = typeof o.map === 'string' ? o.map : JSON.stringify(o.map);
+      try {
+        this._tools.validateMap(text);
+        return text;
+      } catch (err) {
+        this._report({ code: err.code || 'invalid_map', message: `the map given to init() was refused: ${err.message}` });
+      }
+    }
+    const cached = this._store && (await this._store.get('map'));
+    if (cached) {
+      try {
+        const { text, etag } = JSON.parse(cached);
+        this._tools.validateMap(text);
+        this._mapEtag = etag;
+        return text;
+      } catch {
+        // a cached map that no longer validates (new SDK, damaged storage): use the default
+      }
+    }
+    return null;
+  }
+
+  _parseMapText(text) {
+    try {
+      return JSON.parse(text || this._tools.defaultMap());
+    } catch {
+      return {};
+    }
+  }
+
+  async _restoreSnapshot() {
+    const snapshot = this._store && (await this._store.get('snapshot'));
+    if (!snapshot) return;
+    try {
+      this._engine.restore(snapshot);
+    } catch (err) {
+      this._report({ code: 'snapshot_refused', message: `the saved journey could not be restored (${err.message}); starting afresh` });
+    }
+  }
+
+  async _refreshMapFromCollector() {
+    const fetchFn = this._platform.fetch || globalThis.fetch;
+    if (!fetchFn) return;
+    try {
+      const headers = this._mapEtag ? { 'If-None-Match': this._mapEtag } : {};
+      const response = await fetchFn(`${this.options.endpoint}/v1/map`, { headers, credentials: 'omit' });
+      if (response.status !== 200) return; // 304: the cached map is current
+      const text = await response.text();
+      this.setMap(text, response.headers.get('ETag'));
+    } catch (err) {
+      this._debug(`map refresh failed: ${err && err.message}`);
+    }
+  }
+
+  /** Replaces the journey map; an invalid map is refused with the core's error and the old one stays. */
+  setMap(map, etag) {
+    const text = typeof map === 'string' ? map : JSON.stringify(map);
+    try {
+      const before = this._engine.stage();
+      const result = this._engine.setMap(text);
+      this._mapObject = this._parseMapText(text);
+      this._mapEtag = etag || null;
+      if (this._store) this._store.set('map', JSON.stringify({ text, etag: etag || null }));
+      if (result.stage !== before) this._emitter.emit('stage', { from: before, to: result.stage, rule: 'map_changed', at: Date.now() });
+      this._applyPersonalization();
+      this._scheduleSnapshot();
+      return true;
+    } catch (err) {
+      this._report({ code: err.code || 'invalid_map', message: `map refused, keeping version ${this._mapObject && this._mapObject.version}: ${err.message}` });
+      return false;
+    }
+  }
+
+  _startTransport() {
+    if (this._transport || !this._store) return;
+    this._transport = createTransport({
+      endpoint: this.options.endpoint,
+      siteKey: this.options.key,
+      store: this._store,
+      batchDelayMs: this.options.batchDelayMs,
+      onError: (err) => this._report(err),
+    });
+    if (this._store.size() > 0) this._transport.schedule(); // left over from an earlier page
+  }
+
+  _installPageHooks() {
+    const win = this._win;
+    if (!win || !win.addEventListener) return;
+    const onHide = () => {
+      this._saveSnapshotNow();
+      if (this._transport) this._transport.sendOnUnload();
+    };
+    const onVisibility = () => {
+      if (win.document.visibilityState === 'hidden') onHide();
+    };
+    win.document.addEventListener('visibilitychange', onVisibility);
+    win.addEventListener('pagehide', onHide);
+    this._undo.push(() => {
+      win.document.removeEventListener('visibilitychange', onVisibility);
+      win.removeEventListener('pagehide', onHide);
+    });
+    if (this.options.autocapture) this._undo.push(installAutocapture(win, this, this.options.autocapture));
+    if (this.options.dataLayer) {
+      const name = typeof this.options.dataLayer === 'string' ? this.options.dataLayer : 'dataLayer';
+      this._undo.push(installDataLayerBridge(win, this, knownEventNames(this._mapObject), name));
+    }
+    this._openChannel();
+  }
+
+  // Other tabs of the same site share the journey: each tracked event is replayed into their
+  // engines (not sent again: only the tab where it happened queues it).
+  _openChannel() {
+    const BC = this._win.BroadcastChannel;
+    if (!BC) return;
+    try {
+      this._channel = new BC(`waymark:${this.options.key || 'default'}`);
+    } catch {
+      return;
+    }
+    this._channel.onmessage = (message) => {
+      try {
+        const data = message.data || {};
+        if (data.kind === 'event' && data.envelope && data.envelope.anonymous_id === this._anonymousId) {
+          this._seq = Math.max(this._seq, Number(data.envelope.seq) || 0);
+          const [result] = this._engine.track([data.envelope]);
+          if (result.status !== 'rejected') this._afterChange(result.transitions, result.triggers);
+        }
+      } catch (err) {
+        this._debug(`a message from another tab was ignored: ${err && err.message}`);
+      }
+    };
+    this._undo.push(() => this._channel.close());
+  }
+
+  // ---- the public operations (called through api.js, which catches everything) -------------
+
+  /** Runs `method` now when ready, else queues it with the time of the call. */
+  call(method, args) {
+    if (!this._ready) {
+      if (this._pending.length < 1000) this._pending.push([method, args, Date.now()]);
+      else this._report({ code: 'queue_full', message: 'more than 1000 calls before init() finished; dropped' });
+      return undefined;
+    }
+    return this._call(method, args, Date.now());
+  }
+
+  _call(method, args, time) {
+    switch (method) {
+      case 'track': return this._track(args[0], args[1], 'track', time);
+      case 'page': return this._page(args[0], args[1], time);
+      case 'identify': return this._identify(args[0], args[1], time);
+      case 'reset': return this._reset();
+      case 'consent': return this._setConsent(args[0]);
+      default: throw new WaymarkError('unknown_method', `unknown method ${method}`);
+    }
+  }
+
+  track(name, properties) { return this.call('track', [name, properties]); }
+
+  page(properties, options) { return this.call('page', [properties, options]); }
+
+  _page(properties, options, time) {
+    const landing = Boolean(options && options.landing);
+    if (!landing) this._shownThisPage.clear(); // an SPA navigation is a new page for content_shown
+    return this._track('page_viewed', properties, 'page', time, landing);
+  }
+
+  _envelope(name, properties, type, time, landing) {
+    const context = pageContext(this._win, landing);
+    if (this._automated) context.automation = true;
+    const envelope = {
+      id: uuidv7(time),
+      seq: ++this._seq,
+      anonymous_id: this._anonymousId,
+      name: String(name),
+      type,
+      time,
+      properties: redactValue(properties && typeof properties === 'object' ? properties : {}),
+      context,
+    };
+    if (this._userId) envelope.user_id = this._userId;
+    return envelope;
+  }
+
+  _track(name, properties, type, time, landing = false) {
+    if (typeof name !== 'string' || name === '') {
+      throw new WaymarkError('invalid_argument', `track(name, properties): name must be a non-empty string, got ${typeof name}`);
+    }
+    if (properties != null && (typeof properties !== 'object' || Array.isArray(properties))) {
+      throw new WaymarkError('invalid_argument', `track('${name}', properties): properties must be an object`);
+    }
+    const envelope = this._envelope(name, properties, type, time, landing);
+    const [result] = this._engine.track([envelope]);
+    if (result.status === 'rejected') {
+      this._report({ code: result.error.code, message: result.error.message, event: name });
+      return { id: envelope.id, status: 'rejected', error: result.error };
+    }
+    if (this._channel) {
+      try {
+        this._channel.postMessage({ kind: 'event', envelope });
+      } catch {
+        // a closed channel: the other tabs catch up from the snapshot
+      }
+    }
+    this._emitter.emit('event', { id: envelope.id, name: result.name, status: result.status, stage: result.stage, time });
+    if (result.send && result.outbound) {
+      const priority = result.transitions.length || result.triggers.length ? 2 : NOISE_EVENTS.has(result.name) ? 0 : 1;
+      this._deliver({ ...result.outbound, stage: result.stage }, priority);
+    }
+    this._afterChange(result.transitions, result.triggers);
+    this._scheduleSnapshot();
+    return { id: envelope.id, status: result.status, stage: result.stage };
+  }
+
+  _deliver(body, priority) {
+    const state = this.consentState;
+    if (state === 'denied') return;
+    if (state === 'pending') {
+      if (this._held.length >= MAX_HELD_EVENTS) this._held.shift();
+      this._held.push({ id: body.id, body, priority });
+      return;
+    }
+    if (!this._store) return;
+    this._store.enqueue([{ id: body.id, body, priority }]);
+    if (this._transport) this._transport.schedule();
+  }
+
+  _afterChange(transitions, triggers) {
+    for (const t of transitions || []) this._emitter.emit('stage', t);
+    for (const t of triggers || []) this._emitter.emit('trigger', t);
+    if (transitions && transitions.length) this._applyPersonalization();
+  }
+
+  _identify(userId, traits, time) {
+    if (typeof userId === 'number') userId = String(userId);
+    if (typeof userId !== 'string' || userId === '') {
+      throw new WaymarkError('invalid_argument', 'identify(userId, traits): userId must be a non-empty string');
+    }
+    this._engine.identify(userId, traits == null ? null : redactValue(traits));
+    this._userId = userId;
+    if (this._store) this._store.set('user_id', userId);
+    // The collector links the anonymous id to the user through this event's user_id.
+    return this._track('user_identified', {}, 'identify', time);
+  }
+
+  _reset() {
+    this._engine.dispose();
+    this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: !this._mayPersist });
+    this._anonymousId = uuidv7();
+    this._userId = null;
+    this._seq = 0;
+    this._held = [];
+    this._forgetPersisted();
+    if (this._store) this._store.set('anonymous_id', this._anonymousId);
+    this._emitter.emit('stage', { from: null, to: this._engine.stage(), rule: 'reset', at: Date.now() });
+    this._applyPersonalization();
+  }
+
+  _mapText() {
+    return this._mapObject && Object.keys(this._mapObject).length ? JSON.stringify(this._mapObject) : null;
+  }
+
+  _forgetPersisted() {
+    if (this._store) this._store.clear();
+    try {
+      this._win.localStorage.removeItem(this._decisionKey());
+    } catch {
+      // nothing stored, or storage blocked
+    }
+  }
+
+  async _setConsent(state) {
+    if (!CONSENT_STATES.includes(state)) {
+      throw new WaymarkError('invalid_argument', `consent(state): expected one of ${CONSENT_STATES.join(', ')}, got ${JSON.stringify(state)}`);
+    }
+    this._consent = state;
+    if (this._optOut && state === 'granted') this._debug(`consent granted, but ${this._optOut} keeps waymark local-only`);
+    const effective = this.consentState;
+    this._engine.setLocalOnly(effective !== 'granted');
+    if (effective === 'denied') {
+      this._held = [];
+      if (this._transport) this._transport.stop();
+      this._transport = null;
+      this._forgetPersisted();
+      this._store = null;
+      return;
+    }
+    if (effective === 'granted') {
+      await this._openStore();
+      await this._store.set('anonymous_id', this._anonymousId);
+      const held = this._held.splice(0);
+      if (held.length) this._store.enqueue(held);
+      if (this.options.endpoint && this.options.key) this._startTransport();
+      if (this._transport) this._transport.schedule();
+      this._scheduleSnapshot();
+    }
+  }
+
+  // ---- personalization -----------------------------------------------------------------------
+
+  _decisionKey() {
+    return `waymark:${this.options.key || 'default'}:decisions`;
+  }
+
+  _applyPersonalization() {
+    if (!this.options.personalize || !this._engine) return;
+    this._decisions = this._engine.decide(Date.now());
+    if (this._mayPersist) {
+      try {
+        this._win.localStorage.setItem(this._decisionKey(), JSON.stringify({ stage: this._engine.stage(), decisions: this._decisions }));
+      } catch {
+        // storage full or blocked: the next visit waits for the engine instead
+      }
+    }
+    const doc = this._win && this._win.document;
+    if (doc) this._markApplied(applyDecisions(doc, this._decisions));
+  }
+
+  // Records what was shown (once per slot and variant per page) for the content-gap analysis.
+  _markApplied(shown) {
+    if (shown.length && this._win && this._win.performance && this._win.performance.mark) {
+      try {
+        this._win.performance.mark('waymark:personalized');
+      } catch {
+        // old browsers
+      }
+    }
+    for (const d of shown) {
+      const key = `${d.slot}:${d.variant}`;
+      if (this._shownThisPage.has(key)) continue;
+      this._shownThisPage.add(key);
+      this.call('track', ['content_shown', { slot: d.slot, variant: d.variant, default: Boolean(d.default) }]);
+    }
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  stage() {
+    return this._engine ? this._engine.stage() : null;
+  }
+
+  score(group) {
+    return this._engine ? this._engine.score(Date.now(), group || '') : 0;
+  }
+
+  /** The journey context: stage, score and its breakdown, time in stage, content shown. */
+  context() {
+    if (!this._engine) return null;
+    const state = this._engine.state(Date.now());
+    return {
+      stage: state.stage,
+      stageName: state.stage_name,
+      stageEnteredAt: state.stage_entered_at,
+      timeInStage: state.time_in_stage,
+      score: state.score,
+      scoreBreakdown: state.score_breakdown,
+      transitions: state.transitions,
+      anonymousId: this._anonymousId,
+      userId: this._userId,
+      consent: this.consentState,
+      mapVersion: state.map && state.map.version,
+      content: (this._decisions || []).map((d) => ({ slot: d.slot, variant: d.variant })),
+    };
+  }
+
+  on(type, handler) { return this._emitter.on(type, handler); }
+
+  off(type, handler) { this._emitter.off(type, handler); }
+
+  /** Resolves when the queue is delivered or delivery has given up; never rejects. */
+  async flush(options) {
+    if (this._initPromise) await this._initPromise;
+    if (!this._transport) return { delivered: 0, pending: this._store ? this._store.size() : this._held.length, failed: 0 };
+    return this._transport.flush(options);
+  }
+
+  /** Counters for debugging and the inspector. */
+  stats() {
+    return {
+      ready: this._ready,
+      consent: this.consentState,
+      optOut: this._optOut || null,
+      queue: this._store ? this._store.stats() : null,
+      transport: this._transport ? this._transport.stats() : null,
+      held: this._held.length,
+    };
+  }
+
+  // ---- persistence ---------------------------------------------------------------------------
+
+  _scheduleSnapshot() {
+    if (!this._store || this._snapshotTimer) return;
+    this._snapshotTimer = setTimeout(() => this._saveSnapshotNow(), SNAPSHOT_DELAY_MS);
+  }
+
+  _saveSnapshotNow() {
+    if (this._snapshotTimer) clearTimeout(this._snapshotTimer);
+    this._snapshotTimer = null;
+    if (!this._store || !this._engine) return;
+    this._store.set('snapshot', this._engine.snapshot());
+    this._store.set('seq', String(this._seq));
+  }
+
+  // ---- errors --------------------------------------------------------------------------------
+
+  _report(error) {
+    this._debug(`${error.code}: ${error.message}`);
+    this._emitter.emit('error', error);
+  }
+
+  _debug(message) {
+    if (this.options.debug && globalThis.console) globalThis.console.warn(`waymark: ${message}`);
+  }
+
+  /** Stops everything (listeners, timers, the engine). For tests and single-page teardown. */
+  destroy() {
+    this._saveSnapshotNow();
+    for (const fn of this._undo.splice(0)) {
+      try {
+        fn();
+      } catch {
+        // keep tearing down
+      }
+    }
+    if (this._transport) this._transport.stop();
+    if (this._engine) this._engine.dispose();
+    this._engine = null;
+    this._ready = false;
+  }
+}
+
+export { redactString };
