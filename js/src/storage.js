@@ -32,11 +32,13 @@ export function utf8Length(s) {
 
 const isQuota = (e) => !!e && (/quota/i.test(e.name) || e.code === 22 || e.code === 1014);
 
-function safeGet(get) {
+// A backend from the options, else from globalThis, whose getter may throw (SecurityError with
+// storage blocked, sandboxed frames): { api } or { error }.
+function backendApi(options, key) {
   try {
-    return get();
-  } catch {
-    return undefined; // e.g. SecurityError from window.localStorage with storage blocked
+    return { api: key in options ? options[key] : globalThis[key] };
+  } catch (error) {
+    return { error };
   }
 }
 
@@ -149,11 +151,12 @@ function localStorageBackend(ls, name) {
  */
 export async function openStore(options = {}) {
   const name = options.name || 'waymark';
-  const budget = options.budgetBytes ?? 262144;
+  const budget = options.budgetBytes > 0 ? options.budgetBytes : 262144;
   const onError = options.onError || (() => {});
   const now = options.now || Date.now;
-  const idb = 'indexedDB' in options ? options.indexedDB : safeGet(() => globalThis.indexedDB);
-  const ls = 'localStorage' in options ? options.localStorage : safeGet(() => globalThis.localStorage);
+  const idb = backendApi(options, 'indexedDB');
+  const lsApi = backendApi(options, 'localStorage');
+  const ls = lsApi.api;
 
   const reported = {};
   const report = (code, err) => {
@@ -170,8 +173,16 @@ export async function openStore(options = {}) {
   let be = memory;
   const opened = []; // every backend that was ever in use, for clear()
   const candidates = [];
-  if (idb) candidates.push(() => openIndexedDb(idb, name));
-  if (ls) candidates.push(async () => localStorageBackend(ls, name));
+  for (const [got, open] of [
+    [idb, openIndexedDb],
+    [lsApi, localStorageBackend],
+  ]) {
+    if (!got.api && !got.error) continue;
+    candidates.push(async () => {
+      if (got.error) throw got.error;
+      return open(got.api, name);
+    });
+  }
 
   async function useNextBackend() {
     while (candidates.length) {
@@ -326,7 +337,7 @@ export async function openStore(options = {}) {
         kv.set(k, v);
       }
       // Another tab's items can push the total over the budget.
-      while (free() < 0 && queue.length) makeRoom(-free(), queue.reduce((m, it) => Math.max(m, it.priority), 0));
+      if (free() < 0) makeRoom(0, 2);
       if (queueChanges.size) persist();
     } catch (err) {
       report('storage_failed', err);

@@ -55,7 +55,8 @@ TEST(EventParse, AutomationFlagIsKeptAndTypeChecked) {
   EXPECT_EQ(EventToJson(e.value())["context"]["automation"], true);
   EXPECT_FALSE(EventToJson(EventFromJson(Valid()).value())["context"].contains("automation"));
   j["context"]["automation"] = "yes";
-  EXPECT_EQ(EventFromJson(j).error().message, "context.automation: expected a boolean, got string");
+  EXPECT_EQ(EventFromJson(j).error().message,
+            "context.automation: expected a boolean, got a string");
 }
 
 TEST(EventParse, MissingFieldsNameTheField) {

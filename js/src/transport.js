@@ -1,0 +1,387 @@
+// Delivers the store's queue to the collector: POST /v1/batch, one batch at a time per site key
+// across tabs (a Web Lock), retries with exponential backoff and full jitter, Retry-After
+// honoured, 413 answered by splitting, final refusals dropped and reported, and a keepalive send
+// at page hide. Events are removed from the store only once the collector answered for them
+// (accepted, duplicate or rejected): delivery is at least once, and the collector's idempotency
+// on event id makes it exactly once in storage.
+import { utf8Length } from './storage.js';
+
+const MAX_EVENTS = 500; // the collector's events_per_batch
+const MAX_BATCH_BYTES = 60000; // under the browsers' 64 KB keepalive budget
+const KEEPALIVE_BUDGET = 65536; // shared by every keepalive request in flight in the page
+const ENVELOPE_BYTES = 1024; // {"site_key","sent_at","events":[]} and the commas between events
+const MAX_RETRY_AFTER_MS = 86400000;
+const TIMEOUT = {};
+
+// Fallback when Web Locks are missing: a mutex per lock name within this page. Other tabs may
+// then send the same events at the same time; the collector answers the second copy `duplicate`.
+const tails = new Map();
+function pageMutex(name, fn) {
+  const run = (tails.get(name) || Promise.resolve()).then(fn);
+  tails.set(
+    name,
+    run.then(
+      () => {},
+      () => {},
+    ),
+  );
+  return run;
+}
+
+/** Retry-After (delay in seconds, or an HTTP date) as milliseconds from `nowMs`; 0 when absent or unreadable. */
+export function retryAfterMs(value, nowMs) {
+  if (value == null || String(value).trim() === '') return 0;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - nowMs;
+  return ms > 0 ? Math.min(ms, MAX_RETRY_AFTER_MS) : 0;
+}
+
+/**
+ * Options: endpoint, siteKey, store (storage.js), onResults(results, items), onError(err), fetch,
+ * sendBeacon, now, random, setTimeout, clearTimeout, isOnline, lock(name, fn), eventTarget (where
+ * the `online` event is heard; globalThis), batchEvents (100), batchDelayMs (1000), maxBackoffMs
+ * (60000), baseBackoffMs (500), requestTimeoutMs (30000).
+ */
+export function createTransport(options = {}) {
+  const o = options;
+  const store = o.store;
+  const siteKey = o.siteKey;
+  const nav = globalThis.navigator;
+  const fetchFn = 'fetch' in o ? o.fetch : globalThis.fetch ? (url, init) => globalThis.fetch(url, init) : null;
+  const beacon = 'sendBeacon' in o ? o.sendBeacon : nav && nav.sendBeacon ? nav.sendBeacon.bind(nav) : undefined;
+  const now = o.now || Date.now;
+  const random = o.random || Math.random;
+  const setT = o.setTimeout || ((f, ms) => setTimeout(f, ms));
+  const clearT = o.clearTimeout || ((t) => clearTimeout(t));
+  const isOnline = o.isOnline || (() => !nav || nav.onLine !== false);
+  let lock = o.lock || (nav && nav.locks && typeof nav.locks.request === 'function' ? (name, fn) => nav.locks.request(name, fn) : pageMutex);
+  const events = 'eventTarget' in o ? o.eventTarget : globalThis;
+  const num = (v, d) => (typeof v === 'number' && v >= 0 ? v : d);
+  const batchEvents = num(o.batchEvents, 100);
+  const batchDelayMs = num(o.batchDelayMs, 1000);
+  const maxBackoffMs = num(o.maxBackoffMs, 60000);
+  const baseBackoffMs = num(o.baseBackoffMs, 500);
+  const requestTimeoutMs = num(o.requestTimeoutMs, 30000);
+
+  const url = `${String(o.endpoint || '').replace(/\/+$/, '')}/v1/batch`;
+  const lockName = `waymark-send:${siteKey}`;
+  const stats = { sent: 0, delivered: 0, retries: 0, refused: 0, lastStatus: 0 };
+  let attempt = 0; // consecutive failed attempts
+  let backoffAt = 0; // our own backoff: flush() may cut it short
+  let retryAt = 0; // the server's Retry-After: always respected
+  let timer = null;
+  let timerAt = 0;
+  let pumping = null;
+  let stopped = false;
+  let keepaliveBytes = 0; // bodies of our keepalive requests in flight
+  const unloads = new Set(); // pending keepalive sends made at page hide
+
+  function report(err) {
+    try {
+      if (o.onError) o.onError(err);
+    } catch {
+      // a throwing listener must not break delivery
+    }
+  }
+  const online = () => {
+    try {
+      return isOnline() !== false;
+    } catch {
+      return true;
+    }
+  };
+  const sleep = (ms) => new Promise((resolve) => setT(resolve, ms));
+  function race(promise, ms) {
+    let t;
+    return Promise.race([promise, new Promise((resolve) => (t = setT(() => resolve(TIMEOUT), Math.max(0, ms))))]).finally(() => clearT(t));
+  }
+
+  const payload = (items) => JSON.stringify({ site_key: siteKey, sent_at: now(), events: items.map((it) => it.body) });
+
+  // One POST. Calls fetch synchronously (and throws if it does: sendOnUnload then falls back to
+  // sendBeacon); the promise resolves to { status, headers, body (parsed JSON or null) }, or to
+  // null on a network error or timeout, and never rejects.
+  function post(body) {
+    const bytes = utf8Length(body);
+    const ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    const init = { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } };
+    if (ctl) init.signal = ctl.signal;
+    const pending = fetchFn(url, init);
+    keepaliveBytes += bytes;
+    const t = ctl ? setT(() => ctl.abort(), requestTimeoutMs) : null;
+    return Promise.resolve(pending)
+      .then(async (res) => {
+        const text = await res.text();
+        let json = null;
+        try {
+          json = JSON.parse(text);
+        } catch {
+          // not JSON: a proxy's page, an empty body
+        }
+        return { status: res.status, headers: res.headers, body: json };
+      })
+      .catch(() => null)
+      .finally(() => {
+        if (t !== null) clearT(t);
+        keepaliveBytes -= bytes;
+      });
+  }
+
+  // A 200: removes every item the collector answered for. Returns 'ok', or 'retry' when the
+  // answer acknowledged nothing (a 200 from something that is not the collector).
+  function settle(items, res) {
+    const results = res.body && Array.isArray(res.body.results) ? res.body.results : [];
+    const sent = new Set(items.map((it) => it.id));
+    const done = [];
+    for (const r of results) {
+      if (!r || !sent.has(r.id)) continue;
+      if (r.status === 'accepted' || r.status === 'duplicate') stats.delivered++;
+      else if (r.status === 'rejected') {
+        stats.refused++;
+        report({ code: 'event_rejected', id: r.id, reason: r.reason, message: r.message });
+      } else continue;
+      sent.delete(r.id);
+      done.push(r.id);
+    }
+    store.remove(done);
+    store.markInFlight([...sent], false);
+    if (!done.length) return retry(res);
+    try {
+      if (o.onResults) o.onResults(results, items);
+    } catch {
+      // the listener's problem
+    }
+    return 'ok';
+  }
+
+  function retry(res) {
+    stats.retries++;
+    const t = now();
+    const cap = Math.min(maxBackoffMs, baseBackoffMs * 2 ** attempt);
+    attempt++;
+    backoffAt = t + random() * cap; // full jitter
+    retryAt = t + retryAfterMs(res && res.headers && res.headers.get ? res.headers.get('Retry-After') : null, t);
+    return 'retry';
+  }
+
+  const errorOf = (res) => (res.body && res.body.error) || {};
+
+  // Sends one batch (splitting it on 413); resolves to 'ok' | 'retry' | 'final'.
+  async function deliver(items) {
+    const ids = items.map((it) => it.id);
+    store.markInFlight(ids, true);
+    stats.sent += items.length;
+    let res = null;
+    try {
+      res = await post(payload(items));
+    } catch {
+      // fetch missing or throwing: like a network error
+    }
+    if (!res) {
+      store.markInFlight(ids, false);
+      return retry(null);
+    }
+    stats.lastStatus = res.status;
+    if (res.status === 200) {
+      const r = settle(items, res);
+      if (r === 'ok') attempt = backoffAt = retryAt = 0;
+      return r;
+    }
+    store.markInFlight(ids, false);
+    const status = res.status;
+    const error = errorOf(res);
+    if (status === 413 && items.length > 1) {
+      const half = Math.ceil(items.length / 2);
+      const first = await deliver(items.slice(0, half));
+      return first === 'retry' ? first : deliver(items.slice(half));
+    }
+    // 500 (the collector: "an unexpected request shape") and 501 are final like other 4xx;
+    // 502-504 and the rest come from proxies and overloads.
+    if (status === 408 || status === 429 || (status >= 502 && status <= 599)) return retry(res);
+    store.remove(ids);
+    stats.refused += ids.length;
+    if (status === 413) report({ code: 'event_rejected', id: ids[0], status, reason: error.code || 'payload_too_large', message: error.message || 'the event is too large for the collector' });
+    else report({ code: 'batch_refused', status, reason: error.code, message: error.message || `HTTP ${status}`, events: ids.length });
+    return 'final';
+  }
+
+  // Under the lock: take the other tabs' events in, send one batch, and let the removals reach
+  // the backend before another tab reloads.
+  async function sendOnce() {
+    if (stopped) return 'empty';
+    await store.reload();
+    const items = store.peek({ maxEvents: MAX_EVENTS, maxBytes: MAX_BATCH_BYTES - ENVELOPE_BYTES });
+    if (!items.length) return 'empty';
+    const r = await deliver(items);
+    await store.flushWrites();
+    return r;
+  }
+
+  async function withLock(fn) {
+    let ran = false;
+    try {
+      return await lock(lockName, () => {
+        ran = true;
+        return fn();
+      });
+    } catch (err) {
+      if (ran) throw err;
+      lock = pageMutex; // Web Locks refused (e.g. an opaque origin): carry on without them
+      return lock(lockName, fn);
+    }
+  }
+
+  function clearTimer() {
+    if (timer !== null) clearT(timer);
+    timer = null;
+  }
+
+  function arm(due) {
+    if (stopped || (timer !== null && timerAt <= due)) return;
+    clearTimer();
+    timerAt = due;
+    timer = setT(
+      () => {
+        timer = null;
+        pump();
+      },
+      Math.max(0, due - now()),
+    );
+  }
+
+  // Sends batches until the queue is drained, a send must be retried later, or we are offline.
+  // Resolves to the last sendOnce result (undefined when nothing was due).
+  async function drain() {
+    let r;
+    try {
+      while (!stopped && online() && now() >= Math.max(backoffAt, retryAt)) {
+        r = await withLock(sendOnce);
+        if (r === 'retry' || r === 'empty') break;
+      }
+    } catch (err) {
+      report({ code: 'transport_failed', message: String((err && err.message) || err) });
+    }
+    return r;
+  }
+
+  function pump() {
+    if (pumping) return pumping;
+    clearTimer();
+    // .then runs after the assignment even when drain() finishes synchronously.
+    pumping = drain().then((r) => {
+      pumping = null;
+      if (r === 'retry') arm(Math.max(backoffAt, retryAt));
+      else if (store.peek({ maxEvents: 1 }).length) schedule(); // enqueued meanwhile, or not due yet
+      return r;
+    });
+    return pumping;
+  }
+
+  function schedule() {
+    try {
+      if (stopped || pumping || !online()) return;
+      const t = now();
+      arm(Math.max(backoffAt, retryAt, store.size() >= batchEvents ? t : t + batchDelayMs));
+    } catch (err) {
+      report({ code: 'transport_failed', message: String((err && err.message) || err) });
+    }
+  }
+
+  const onOnline = () => {
+    attempt = backoffAt = 0;
+    schedule();
+  };
+  if (events && typeof events.addEventListener === 'function') events.addEventListener('online', onOnline);
+
+  return {
+    schedule,
+
+    /**
+     * Sends now, and keeps sending until the queue is empty or only failures are left; gives up
+     * at timeoutMs or when offline. Cuts our backoff wait short but still waits out a server's
+     * Retry-After (within the timeout). Never rejects.
+     */
+    async flush({ timeoutMs = 10000 } = {}) {
+      const delivered0 = stats.delivered;
+      const refused0 = stats.refused;
+      const deadline = now() + timeoutMs;
+      try {
+        backoffAt = 0;
+        while (!stopped && online() && store.size() > 0) {
+          const left = deadline - now();
+          if (left <= 0) break;
+          const wait = Math.max(backoffAt, retryAt) - now();
+          if (wait > 0) {
+            await sleep(Math.min(wait, left));
+            continue;
+          }
+          const r = await race(pump(), left);
+          if (r === TIMEOUT) break;
+          if (r === 'empty') {
+            // Nothing sendable is left: the rest is in flight in a page-hide send, or gone.
+            if (!unloads.size) break;
+            await race(Promise.all(unloads), deadline - now());
+          }
+        }
+      } catch (err) {
+        report({ code: 'transport_failed', message: String((err && err.message) || err) });
+      }
+      let pending = 0;
+      try {
+        pending = store.size();
+      } catch {
+        // reported above
+      }
+      return { delivered: stats.delivered - delivered0, pending, failed: stats.refused - refused0 };
+    },
+
+    /**
+     * For visibilitychange→hidden and pagehide: sends what is queued and not in flight (≤ 60 KB,
+     * within what is left of the keepalive budget) with a keepalive fetch, else sendBeacon, without
+     * the lock. The events stay in the store, in flight: removed if the answer arrives, sent
+     * again by the next page otherwise (the collector dedups by id). Returns how many were sent.
+     */
+    sendOnUnload() {
+      try {
+        if (stopped || !online()) return 0;
+        const room = Math.min(MAX_BATCH_BYTES, KEEPALIVE_BUDGET - keepaliveBytes) - ENVELOPE_BYTES;
+        const items = room > 0 ? store.peek({ maxEvents: MAX_EVENTS, maxBytes: room }) : [];
+        if (!items.length || items[0].bytes > room) return 0;
+        const ids = items.map((it) => it.id);
+        const body = payload(items);
+        store.markInFlight(ids, true);
+        stats.sent += items.length;
+        let pending = null;
+        try {
+          pending = post(body);
+        } catch {
+          // no fetch, or it threw at once: the beacon below
+        }
+        if (pending) {
+          const done = pending.then((res) => {
+            if (res) stats.lastStatus = res.status;
+            if (res && res.status === 200) settle(items, res);
+            else store.markInFlight(ids, false); // the regular path sends them again
+          });
+          unloads.add(done);
+          done.then(() => unloads.delete(done));
+        } else if (!(beacon && beacon(url, body))) {
+          store.markInFlight(ids, false);
+          return 0;
+        }
+        return items.length;
+      } catch (err) {
+        report({ code: 'transport_failed', message: String((err && err.message) || err) });
+        return 0;
+      }
+    },
+
+    stats: () => ({ ...stats }),
+
+    stop() {
+      stopped = true;
+      clearTimer();
+      if (events && typeof events.removeEventListener === 'function') events.removeEventListener('online', onOnline);
+    },
+  };
+}

@@ -1,0 +1,77 @@
+// The BUILT npm entries under Node (dist/node.mjs as ESM, dist/node.cjs as CommonJS) against the
+// real collector on loopback: one event through each, delivered and stored; bad input gives
+// 'error' events, never exceptions.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+import { ROOT, SITE_KEY, getProfile, useCollector, waitFor } from '../collector/helpers.mjs';
+
+const dist = path.join(ROOT, 'dist');
+const ctx = useCollector({ siteKeys: [SITE_KEY] });
+
+test('dist/waymark.wasm is the wasm the engine tests ran', () => {
+  const built = fs.readFileSync(path.join(ROOT, 'build', 'wasm', 'wasm', 'waymark.wasm'));
+  assert.ok(fs.readFileSync(path.join(dist, 'waymark.wasm')).equals(built));
+});
+
+async function oneEventThrough(waymark, label) {
+  const errors = [];
+  waymark.on('error', (e) => errors.push(e));
+  const stages = [];
+  waymark.on('stage', (s) => stages.push(s.to));
+  const ready = await waymark.init({ key: SITE_KEY, endpoint: ctx.srv.url, mapFromCollector: false, batchDelayMs: 10 });
+  assert.equal(ready.ok, true, JSON.stringify(ready));
+  assert.equal(ready.stage, 'awareness');
+  const result = waymark.track('pricing_viewed', { plan: 'pro', note: `from ${label}` });
+  assert.equal(result.status, 'accepted');
+  assert.equal(waymark.stage(), 'engaged');
+  assert.deepEqual(stages, ['engaged']);
+  const flushed = await waymark.flush({ timeoutMs: 10000 });
+  assert.equal(flushed.pending, 0, JSON.stringify(flushed));
+  const profile = await waitFor(async () => {
+    const r = await getProfile(ctx.srv, ready.anonymousId);
+    return r.status === 200 && r.json.stage === 'engaged' ? r.json : null;
+  }, { what: `${label} profile at stage engaged` });
+  assert.equal(profile.stage, 'engaged');
+  assert.deepEqual(errors, []);
+  return waymark;
+}
+
+test('ESM: import the Node entry, init, one event delivered to the collector', async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  const waymark = await oneEventThrough(mod.default, 'esm');
+  waymark.destroy();
+});
+
+test('CommonJS: require the Node entry, one event delivered to the collector', async () => {
+  const require = createRequire(import.meta.url);
+  const waymark = await oneEventThrough(require(path.join(dist, 'node.cjs')).default, 'cjs');
+  waymark.destroy();
+});
+
+test('bad arguments and a bad map become error events, never exceptions', async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  // A second instance, with the same wasm loader as the default one.
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const errors = [];
+  waymark.on('error', (e) => errors.push(e));
+  const ready = await waymark.init({ map: { id: 'x', version: 1, stages: 'nope' } });
+  assert.equal(ready.ok, true);
+  assert.equal(ready.stage, 'awareness', 'the default map is in use');
+  assert.match(errors[0].message, /^the map given to init\(\) was refused: stages: expected an array/);
+  errors.length = 0;
+  assert.doesNotThrow(() => waymark.track());
+  assert.doesNotThrow(() => waymark.track('Bad Name!'));
+  assert.doesNotThrow(() => waymark.track('pricing_viewed', 'not an object'));
+  assert.doesNotThrow(() => waymark.identify(''));
+  await assert.doesNotReject(() => waymark.consent('maybe'));
+  assert.deepEqual(errors.map((e) => e.code), ['invalid_argument', 'invalid_event_name', 'invalid_argument', 'invalid_argument', 'invalid_argument']);
+  assert.match(errors[0].message, /name must be a non-empty string/);
+  assert.equal(waymark.setMap('{"broken":'), false);
+  assert.equal(errors.at(-1).code, 'invalid_json');
+  assert.equal(waymark.stage(), 'awareness', 'the last good map stays in use');
+  waymark.destroy();
+});
