@@ -28,19 +28,27 @@ const common = {
   alias: { 'waymark-glue': glue },
   // The glue's Node branch requires these; it never runs in a browser (wasmBinary is passed).
   external: ['fs', 'path', 'node:fs', 'node:path', 'node:url'],
-  target: ['es2019'],
+  target: ['es2020'],
   legalComments: 'none',
   logLevel: 'warning',
   define: { __WAYMARK_VERSION__: JSON.stringify(version) },
   banner: { js: `/* waymark ${version} | MIT */` },
 };
+const NODE_ESM_SHIM = [
+  "import { createRequire as __wmRequire } from 'node:module';",
+  "import { fileURLToPath as __wmPath } from 'node:url';",
+  'const require = __wmRequire(import.meta.url);',
+  "const __dirname = __wmPath(new URL('.', import.meta.url));",
+].join('\n');
 const src = (f) => path.join(root, 'js', 'src', f);
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: [src('entry-script.js')], outfile: path.join(out, 'waymark.js'), format: 'iife', platform: 'browser', minify: true }),
   esbuild.build({ ...common, entryPoints: [src('entry-browser.js')], outfile: path.join(out, 'index.mjs'), format: 'esm', platform: 'browser' }),
   esbuild.build({ ...common, entryPoints: [src('entry-browser.js')], outfile: path.join(out, 'index.cjs'), format: 'cjs', platform: 'browser', logOverride: { 'empty-import-meta': 'silent' } }),
-  esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.mjs'), format: 'esm', platform: 'node' }),
+  // Emscripten's Node branch uses require and __dirname, which an ES module lacks: define them.
+  esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.mjs'), format: 'esm', platform: 'node',
+    banner: { js: `${common.banner.js}\n${NODE_ESM_SHIM}` } }),
   esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.cjs'), format: 'cjs', platform: 'node', logOverride: { 'empty-import-meta': 'silent' } }),
 ]);
 fs.copyFileSync(path.join(wasmDir, 'waymark.wasm'), path.join(out, 'waymark.wasm'));

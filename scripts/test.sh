@@ -91,9 +91,19 @@ fi
 # --- formatting: clang-format (Google base) on every C++ file.
 run_tier format "C++ formatting (scripts/check-format.sh)" bash scripts/check-format.sh
 
-# --- later tiers (added with their issues), each as one more block like the one above:
-#   sdk       (issue 4): the JS SDK itself (loader, API, transport, storage) under Node
-#   browser   (issue 5): scripts/test-browser.sh, demo and SDK in headless Chromium (playwright-core)
+# --- tier 3: the SDK under Node against the built dist/, and the npm pack smoke test.
+if ((BUILD_OK)); then
+  run_tier sdk "SDK under Node + npm pack (scripts/test-sdk.sh)" bash scripts/test-sdk.sh
+else
+  skip_tier sdk "build failed"
+fi
+
+# --- tier 4: the SDK in real Chromium against the real collector.
+if ((BUILD_OK)); then
+  run_tier browser "SDK in headless Chromium (scripts/test-browser.sh)" bash scripts/test-browser.sh
+else
+  skip_tier browser "build failed"
+fi
 
 print_summary
 exit "$FAILED"

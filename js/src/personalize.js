@@ -18,6 +18,9 @@ const MAX_ATTR = 2048;
 export const SLOT_ATTR = 'data-waymark-slot';
 export const VARIANT_ATTR = 'data-waymark-variant';
 const APPLIED_ATTR = 'data-waymark-applied';
+// What each element shows now (variant and content), so a decision is applied once, and again
+// only when it changes (a new map can give the same variant id other content).
+const appliedKey = new WeakMap();
 
 /** True for http(s) URLs and site-relative ones (`/x`, `?q`, `#h`), never `//host` or `javascript:`. */
 export function isSafeUrl(value) {
@@ -66,7 +69,10 @@ export function applyDecisions(root, decisions) {
   const bySlot = new Map(decisions.map((d) => [d.slot, d]));
   for (const el of root.querySelectorAll(`[${SLOT_ATTR}]`)) {
     const decision = bySlot.get(el.getAttribute(SLOT_ATTR));
-    if (!decision || el.getAttribute(APPLIED_ATTR) === decision.variant) continue;
+    if (!decision) continue;
+    const key = `${decision.variant}\u0000${JSON.stringify(decision.content || null)}`;
+    if (appliedKey.get(el) === key) continue;
+    appliedKey.set(el, key);
     applyToSlot(el, decision);
     if (!shown.includes(decision)) shown.push(decision);
   }

@@ -159,11 +159,11 @@ export async function openStore(options = {}) {
   const ls = lsApi.api;
 
   const reported = {};
-  const report = (code, err) => {
+  const report = (code, err, backend = be.name) => {
     if (reported[code]) return;
     reported[code] = true;
     try {
-      onError({ code, message: `storage (${be.name}): ${(err && err.message) || err}` });
+      onError({ code, message: `storage (${backend}): ${(err && err.message) || err}` });
     } catch {
       // a throwing listener must not break the store
     }
@@ -173,25 +173,28 @@ export async function openStore(options = {}) {
   let be = memory;
   const opened = []; // every backend that was ever in use, for clear()
   const candidates = [];
-  for (const [got, open] of [
-    [idb, openIndexedDb],
-    [lsApi, localStorageBackend],
+  for (const [got, open, label] of [
+    [idb, openIndexedDb, 'indexeddb'],
+    [lsApi, localStorageBackend, 'localstorage'],
   ]) {
     if (!got.api && !got.error) continue;
-    candidates.push(async () => {
+    const candidate = async () => {
       if (got.error) throw got.error;
       return open(got.api, name);
-    });
+    };
+    candidate.label = label;
+    candidates.push(candidate);
   }
 
   async function useNextBackend() {
     while (candidates.length) {
+      const candidate = candidates.shift();
       try {
-        be = await candidates.shift()();
+        be = await candidate();
         opened.push(be);
         return;
       } catch (err) {
-        report(isQuota(err) ? 'storage_full' : 'storage_failed', err);
+        report(isQuota(err) ? 'storage_full' : 'storage_failed', err, candidate.label);
       }
     }
     be = memory;
@@ -219,6 +222,7 @@ export async function openStore(options = {}) {
 
   async function fail(err) {
     report(isQuota(err) ? 'storage_full' : 'storage_failed', err);
+    be = memory; // until the next one is open
     await useNextBackend();
     // The next backend starts from a full copy of the mirror.
     for (const [k, v] of kv) kvChanges.set(k, v);

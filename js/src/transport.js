@@ -270,8 +270,10 @@ export function createTransport(options = {}) {
     // .then runs after the assignment even when drain() finishes synchronously.
     pumping = drain().then((r) => {
       pumping = null;
-      if (r === 'retry') arm(Math.max(backoffAt, retryAt));
-      else if (store.peek({ maxEvents: 1 }).length) schedule(); // enqueued meanwhile, or not due yet
+      const due = Math.max(backoffAt, retryAt);
+      // 'retry', or a timer that fired a little early: wait for the backoff again.
+      if (r === 'retry' || (r === undefined && now() < due)) arm(due);
+      else if (store.peek({ maxEvents: 1 }).length) schedule(); // enqueued meanwhile
       return r;
     });
     return pumping;

@@ -61,7 +61,7 @@ test('bad arguments and a bad map become error events, never exceptions', async 
   const ready = await waymark.init({ map: { id: 'x', version: 1, stages: 'nope' } });
   assert.equal(ready.ok, true);
   assert.equal(ready.stage, 'awareness', 'the default map is in use');
-  assert.match(errors[0].message, /^the map given to init\(\) was refused: stages: expected an array/);
+  assert.match(errors[0].message, /^the map given to init\(\) was refused: stages: expected a non-empty array$/);
   errors.length = 0;
   assert.doesNotThrow(() => waymark.track());
   assert.doesNotThrow(() => waymark.track('Bad Name!'));

@@ -1,0 +1,132 @@
+// The script tag and the snippet in real Chromium, against the real collector: loading, the call
+// queue, SPA page views, personalization in the first frame for a returning visitor, and content
+// rules that try to inject HTML rendered as text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { useBrowserRig, waymarkReady, waitFor } from './harness.mjs';
+
+const rig = useBrowserRig();
+
+test('script tag: loads, tracks the landing page view with its campaign, delivers it', async () => {
+  const page = await rig.newPage();
+  await page.goto(rig.pageUrl('index.html?utm_source=newsletter&utm_medium=email&utm_campaign=spring'));
+  const anon = await waymarkReady(page);
+  assert.match(anon, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/, 'a UUIDv7 anonymous id');
+  const flushed = await page.evaluate(() => waymark.flush());
+  assert.equal(flushed.pending, 0);
+  const profile = await waitFor(() => rig.profile(anon), { what: 'profile' });
+  assert.equal(profile.stage, 'awareness');
+  const sent = rig.proxy.batches.flatMap((b) => b.sent.events).filter((e) => e.anonymous_id === anon);
+  const landing = sent.find((e) => e.name === 'page_viewed');
+  assert.equal(landing.context.campaign.utm_medium, 'email');
+  assert.equal(landing.context.channel, 'Email', 'the core classified the landing channel');
+  assert.equal(landing.context.automation, true, 'headless Chromium is flagged as automation');
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
+});
+
+test('snippet: calls made before the SDK loaded are replayed in order', async () => {
+  const page = await rig.newPage();
+  await page.goto(rig.pageUrl('snippet.html'));
+  const anon = await waymarkReady(page);
+  assert.equal(await page.evaluate(() => window.__queuedBeforeLoad), true, 'the snippet queued the calls');
+  assert.deepEqual(await page.evaluate(() => window.__stages), ['engaged', 'lead']);
+  assert.equal(await page.evaluate(() => waymark.stage()), 'lead');
+  await page.evaluate(() => waymark.flush());
+  const profile = await waitFor(async () => {
+    const p = await rig.profile(anon);
+    return p && p.stage === 'lead' ? p : null;
+  }, { what: 'profile at stage lead' });
+  assert.equal(profile.stage, 'lead');
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
+});
+
+test('SPA navigation: one page view per path (pushState, popstate), none for the same path', async () => {
+  const page = await rig.newPage();
+  await page.goto(rig.pageUrl('app/home'));
+  await waymarkReady(page);
+  await page.evaluate(() => {
+    window.__views = [];
+    waymark.on('event', (e) => { if (e.name === 'page_viewed') window.__views.push(location.pathname); });
+  });
+  await page.click('#to-pricing');
+  await page.click('#to-pricing'); // same path again: no second view
+  await page.evaluate(() => history.replaceState({}, '', location.pathname)); // same URL: none
+  await page.click('#to-docs');
+  await page.goBack(); // popstate to /app/pricing
+  await waitFor(() => page.evaluate(() => window.__views.length >= 3), { what: 'three page views' });
+  assert.deepEqual(await page.evaluate(() => window.__views), ['/app/pricing', '/app/docs', '/app/pricing']);
+  await page.context().close();
+});
+
+test('returning visitor: the stage content is in the first frame, no flash of the default', async () => {
+  const context = await rig.newContext();
+  const page = await rig.newPage(context);
+  await page.goto(rig.pageUrl('index.html'));
+  await waymarkReady(page);
+  assert.equal(await page.textContent('h1'), 'Know where every visitor is in their journey.',
+    'first visit: awareness has no hero variant, so the default');
+  await page.evaluate(() => {
+    waymark.track('signed_up');
+    waymark.track('trial_started');
+  });
+  assert.equal(await page.evaluate(() => waymark.stage()), 'trial');
+  assert.equal(await page.textContent('h1'), 'Your trial is running: finish setting up your first journey.');
+  assert.equal(await page.getAttribute('[data-waymark-slot="cta"]', 'href'), '/upgrade.html');
+  // Let the snapshot reach storage, then come back in the same browser profile.
+  await page.evaluate(() => waymark.flush());
+  await page.waitForTimeout(1200);
+  const again = await rig.newPage(context);
+  await again.goto(rig.pageUrl('index.html'));
+  assert.equal(await again.evaluate(() => window.__heroAtFirstFrame), 'Your trial is running: finish setting up your first journey.',
+    'the first frame showing the hero already had the trial content');
+  await waymarkReady(again);
+  assert.equal(await again.evaluate(() => waymark.stage()), 'trial', 'the journey was restored from storage');
+  const timing = await again.evaluate(() => {
+    const mark = performance.getEntriesByName('waymark:personalized')[0];
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    return { mark: mark && mark.startTime, fcp: fcp && fcp.startTime };
+  });
+  assert.ok(timing.mark !== undefined && timing.fcp !== undefined, JSON.stringify(timing));
+  assert.ok(timing.mark < timing.fcp, `personalized at ${timing.mark} ms, first contentful paint at ${timing.fcp} ms`);
+  await context.close();
+});
+
+test('a content rule carrying HTML is rendered as text; unsafe attributes never reach the DOM', async () => {
+  const context = await rig.newContext();
+  const map = await (async () => {
+    const page = await rig.newPage(context);
+    await page.goto(rig.pageUrl('plain.html'));
+    await waymarkReady(page);
+    const text = await page.evaluate(() => waymark._tracker._tools.defaultMap());
+    await page.close();
+    return JSON.parse(text);
+  })();
+  const hero = map.content.slots.find((s) => s.id === 'hero');
+  const attack = '<img src=x onerror="window.__xss=1">';
+  for (const v of [...hero.variants, hero.default]) v.content.text = attack;
+  const page = await rig.newPage(context);
+  await page.addInitScript((m) => { window.__initOptions = { map: m }; }, map);
+  await page.goto(rig.pageUrl('plain.html'));
+  await waymarkReady(page);
+  const h1 = await page.evaluate(() => {
+    const el = document.querySelector('h1');
+    return { text: el.textContent, children: el.children.length, xss: window.__xss === 1 };
+  });
+  assert.deepEqual(await page.evaluate(() => window.__errors), []);
+  assert.equal(h1.text, attack, 'the markup is shown as text');
+  assert.equal(h1.children, 0, 'no element was created');
+  assert.equal(h1.xss, false, 'no handler ran');
+  // A map with a javascript: URL is refused by the core; the last good map stays in use.
+  const bad = structuredClone(map);
+  bad.content.slots.find((s) => s.id === 'cta').default.content.attrs.href = 'javascript:alert(1)';
+  const refused = await page.evaluate((m) => waymark.setMap(m), bad);
+  assert.equal(refused, false);
+  const lastError = await page.evaluate(() => window.__errors.at(-1));
+  assert.equal(lastError.code, 'invalid_map');
+  assert.match(lastError.message, /content\.slots\[1\]\.default\.content\.attrs\.href: expected an http\(s\) URL or a relative URL/);
+  assert.notEqual(await page.getAttribute('[data-waymark-slot="cta"]', 'href'), 'javascript:alert(1)');
+  await context.close();
+});
