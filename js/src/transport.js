@@ -271,9 +271,13 @@ export function createTransport(options = {}) {
     pumping = drain().then((r) => {
       pumping = null;
       const due = Math.max(backoffAt, retryAt);
-      // 'retry', or a timer that fired a little early: wait for the backoff again.
-      if (r === 'retry' || (r === undefined && now() < due)) arm(due);
-      else if (store.peek({ maxEvents: 1 }).length) schedule(); // enqueued meanwhile
+      try {
+        // 'retry', or a timer that fired a little early: wait for the backoff again.
+        if (r === 'retry' || (r === undefined && now() < due)) arm(due);
+        else if (store.peek({ maxEvents: 1 }).length) schedule(); // enqueued meanwhile
+      } catch (err) {
+        report({ code: 'transport_failed', message: String((err && err.message) || err) });
+      }
       return r;
     });
     return pumping;

@@ -1,0 +1,534 @@
+// js/src/transport.js against the real collector on loopback (tests/collector/helpers.mjs), with a
+// loopback proxy in front of it where a test needs answers the collector would not give on cue.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { after, describe, it } from 'node:test';
+
+import { openStore } from '../../js/src/storage.js';
+import { createTransport, retryAfterMs } from '../../js/src/transport.js';
+import {
+  FakeLocalStorage,
+  SITE_KEY,
+  closeFetchConnections,
+  anonymousId,
+  envelope,
+  errorBody,
+  freePort,
+  items,
+  profileIds,
+  resultCounter,
+  sleep,
+  startCollector,
+  startProxy,
+  stopCollector,
+  storedEventCount,
+  useCollector,
+  waitFor,
+} from './sdk-helpers.mjs';
+
+// Registered before useCollector() so it runs first: transports stopped, fetch's idle keep-alive
+// connections closed (they would hold up the collectors' clean stop), the extra collectors stopped.
+const cleanups = [];
+after(async () => {
+  for (const f of cleanups) if (f.early) await f();
+  await closeFetchConnections();
+  for (const f of cleanups.reverse()) if (!f.early) await f();
+});
+const ctx = useCollector();
+
+const memoryStore = () => openStore({ indexedDB: null, localStorage: null });
+
+/** A transport with fast timings, its store, its errors and its summed results; stopped after the file. */
+async function setup({ store, endpoint = ctx.srv.url, ...options } = {}) {
+  const errs = [];
+  const rc = resultCounter();
+  const s = store || (await memoryStore());
+  const transport = createTransport({
+    endpoint,
+    siteKey: SITE_KEY,
+    store: s,
+    onResults: rc.onResults,
+    onError: (e) => errs.push(e),
+    eventTarget: null,
+    batchDelayMs: 10,
+    baseBackoffMs: 20,
+    maxBackoffMs: 400,
+    ...options,
+  });
+  cleanups.push(Object.assign(() => transport.stop(), { early: true }));
+  return { transport, store: s, errs, counts: rc.counts };
+}
+
+/** A fetch that records every call (init and answer status) and then calls the real one. */
+function recordingFetch(calls = []) {
+  const f = async (url, init) => {
+    const call = { url, init, at: Date.now(), bodyBytes: Buffer.byteLength(init.body), events: JSON.parse(init.body).events.length };
+    calls.push(call);
+    const res = await fetch(url, init);
+    call.status = res.status;
+    return res;
+  };
+  f.calls = calls;
+  return f;
+}
+
+async function proxy(decide) {
+  const p = await startProxy(ctx.srv, decide);
+  cleanups.push(() => p.close());
+  return p;
+}
+
+describe('transport: delivery to the real collector', () => {
+  it('1 000 events: batches within 500 events and 60 KB, every id stored exactly once', async () => {
+    const fetchFn = recordingFetch();
+    const { transport, store, errs, counts } = await setup({ fetch: fetchFn });
+    const visitors = Array.from({ length: 10 }, () => anonymousId());
+    const sent = new Map(visitors.map((a) => [a, []]));
+    for (let i = 0; i < 1000; i++) {
+      const anon = visitors[i % 10];
+      const body = envelope(anon, { name: i % 3 ? 'page_viewed' : 'pricing_viewed' });
+      sent.get(anon).push(body.id);
+      store.enqueue([{ id: body.id, body, priority: 1 }]);
+    }
+    const before = await storedEventCount(ctx.srv);
+    const result = await transport.flush({ timeoutMs: 15000 });
+    assert.deepEqual(result, { delivered: 1000, pending: 0, failed: 0 });
+    assert.deepEqual(errs, []);
+    assert.equal(counts.accepted, 1000);
+    assert.equal(counts.duplicate, 0);
+    assert.equal(store.size(), 0);
+
+    assert.ok(fetchFn.calls.length >= 3, `60 KB batches: ${fetchFn.calls.length} requests`);
+    for (const c of fetchFn.calls) {
+      assert.ok(c.bodyBytes <= 60000, `a body of ${c.bodyBytes} bytes`);
+      assert.ok(c.events <= 500);
+      assert.equal(c.status, 200);
+      assert.equal(c.init.method, 'POST');
+      assert.equal(c.init.keepalive, true);
+      assert.equal(c.init.credentials, 'omit');
+      assert.equal(c.init.headers['Content-Type'], 'text/plain');
+      assert.equal(JSON.parse(c.init.body).site_key, SITE_KEY);
+      assert.equal(typeof JSON.parse(c.init.body).sent_at, 'number');
+    }
+    assert.equal(fetchFn.calls[0].url, `${ctx.srv.url}/v1/batch`);
+    assert.equal(await storedEventCount(ctx.srv), before + 1000);
+    for (const [anon, ids] of sent) {
+      const p = await profileIds(ctx.srv, anon);
+      assert.equal(p.count, 100, `events stored for ${anon}`);
+      assert.deepEqual(new Set(p.ids), new Set(ids));
+    }
+    assert.deepEqual(transport.stats(), { sent: 1000, delivered: 1000, retries: 0, refused: 0, lastStatus: 200 });
+  });
+
+  it('schedule(): waits batchDelayMs, or sends at once when batchEvents are queued', async () => {
+    const fetchFn = recordingFetch();
+    const { transport, store } = await setup({ fetch: fetchFn, batchDelayMs: 300, batchEvents: 10 });
+    store.enqueue(items(3));
+    transport.schedule();
+    transport.schedule();
+    await sleep(120);
+    assert.equal(fetchFn.calls.length, 0, 'nothing before batchDelayMs');
+    await waitFor(() => store.size() === 0, { timeoutMs: 3000, what: 'the delayed batch' });
+    assert.equal(fetchFn.calls.length, 1);
+    assert.equal(fetchFn.calls[0].events, 3);
+
+    const t0 = Date.now();
+    store.enqueue(items(10));
+    transport.schedule();
+    await waitFor(() => store.size() === 0, { timeoutMs: 3000, what: 'the full batch' });
+    assert.ok(Date.now() - t0 < 250, `a full batch goes at once (${Date.now() - t0} ms)`);
+    assert.equal(fetchFn.calls.length, 2);
+  });
+
+  it('a rejected event is final: removed, reported with its reason, the others delivered', async () => {
+    const { transport, store, errs, counts } = await setup();
+    const anon = anonymousId();
+    const good = items(3, { anon });
+    const bad = envelope(anon, { name: 'Bad Name' });
+    store.enqueue([good[0], { id: bad.id, body: bad, priority: 1 }, good[1], good[2]]);
+    const result = await transport.flush({ timeoutMs: 5000 });
+    assert.deepEqual(result, { delivered: 3, pending: 0, failed: 1 });
+    assert.equal(counts.rejected, 1);
+    assert.equal(errs.length, 1);
+    assert.equal(errs[0].code, 'event_rejected');
+    assert.equal(errs[0].id, bad.id);
+    assert.equal(errs[0].reason, 'invalid_event_name');
+    assert.match(errs[0].message, /Bad Name/);
+  });
+
+  it('an unknown site key: 401 is final, the batch dropped and reported once', async () => {
+    const fetchFn = recordingFetch();
+    const { transport, store, errs } = await setup({ fetch: fetchFn, siteKey: 'pk_unknown' });
+    store.enqueue(items(4));
+    const result = await transport.flush({ timeoutMs: 5000 });
+    assert.deepEqual(result, { delivered: 0, pending: 0, failed: 4 });
+    assert.equal(fetchFn.calls.length, 1, 'not retried');
+    assert.deepEqual(
+      errs.map((e) => [e.code, e.status, e.reason]),
+      [['batch_refused', 401, 'unknown_site_key']],
+    );
+    assert.match(errs[0].message, /not known/);
+    assert.equal(transport.stats().refused, 4);
+    assert.equal(transport.stats().lastStatus, 401);
+  });
+});
+
+describe('transport: failures', () => {
+  it('503 for the first 3 requests, then 200: exponential backoff, no loss, no duplicates', async () => {
+    const p = await proxy(({ n }) => (n <= 3 ? { status: 503, body: errorBody('overloaded', 'busy') } : null));
+    const { transport, store, errs, counts } = await setup({ endpoint: p.url, baseBackoffMs: 60, random: () => 1 });
+    const batch = items(50);
+    store.enqueue(batch);
+    const before = await storedEventCount(ctx.srv);
+    transport.schedule();
+    await waitFor(() => store.size() === 0, { timeoutMs: 5000, what: 'delivery after the 503s' });
+    assert.deepEqual(
+      p.requests.map((r) => r.status),
+      [503, 503, 503, 200],
+    );
+    const gaps = p.requests.slice(1).map((r, i) => r.at - p.requests[i].at);
+    [60, 120, 240].forEach((ms, i) => assert.ok(gaps[i] >= ms - 5, `retry ${i + 1} after ${gaps[i]} ms, backoff ${ms} ms`));
+    for (const r of p.requests) assert.deepEqual(r.json.events.map((e) => e.id), batch.map((i) => i.id), 'the same batch each time');
+    assert.equal(counts.accepted, 50);
+    assert.equal(counts.duplicate, 0);
+    assert.equal(await storedEventCount(ctx.srv), before + 50);
+    assert.deepEqual(errs, [], 'retries are not errors');
+    assert.equal(transport.stats().retries, 3);
+  });
+
+  it('backoff: full jitter under base × 2^attempt, capped at maxBackoffMs (fake clock and timers)', async () => {
+    let clock = 1_700_000_000_000;
+    const timers = [];
+    const rolls = [0.5, 0.25, 1, 1, 1, 1];
+    let roll = 0;
+    let calls = 0;
+    // Six 502s, then the collector's answer, without a network.
+    const fakeFetch = async (url, init) => {
+      calls++;
+      if (calls <= 6) return new Response('bad gateway', { status: 502 });
+      const events = JSON.parse(init.body).events;
+      return new Response(JSON.stringify({ accepted: events.length, duplicates: 0, rejected: 0, results: events.map((e, index) => ({ index, id: e.id, status: 'accepted' })) }), { status: 200 });
+    };
+    const { transport, store } = await setup({
+      fetch: fakeFetch,
+      baseBackoffMs: 10,
+      maxBackoffMs: 100,
+      batchDelayMs: 10,
+      now: () => clock,
+      random: () => rolls[roll++] ?? 1,
+      setTimeout: (f, ms) => {
+        const t = { f, ms, cleared: false };
+        timers.push(t);
+        return t;
+      },
+      clearTimeout: (t) => {
+        if (t) t.cleared = true;
+      },
+    });
+    store.enqueue(items(2));
+    transport.schedule();
+    const waits = [];
+    for (let i = 0; i < 50 && store.size() > 0; i++) {
+      await sleep(1); // let the transport run up to its next timer
+      const next = timers.find((t) => !t.cleared && t.ms < 30000); // not a request timeout
+      if (!next) continue;
+      next.cleared = true;
+      waits.push(next.ms);
+      clock += next.ms;
+      next.f();
+    }
+    assert.equal(store.size(), 0);
+    // batchDelayMs, then 10×0.5, 20×0.25, 40, 80, 160 capped to 100, 100.
+    assert.deepEqual(waits, [10, 5, 5, 40, 80, 100, 100]);
+    assert.equal(calls, 7);
+    assert.equal(transport.stats().retries, 6);
+  });
+
+  it('Retry-After from the real collector (429, rate-limited) is honoured over a shorter backoff', async () => {
+    const limited = await startCollector({ rateLimit: 1 });
+    cleanups.push(() => stopCollector(limited));
+    const p = await startProxy(limited);
+    cleanups.push(() => p.close());
+    const { transport, store, counts } = await setup({ endpoint: p.url, baseBackoffMs: 10 });
+    const before = await storedEventCount(limited);
+    store.enqueue(items(900)); // 3 batches or more: the third is over the burst of 2
+    const result = await transport.flush({ timeoutMs: 8000 });
+    assert.deepEqual(result, { delivered: 900, pending: 0, failed: 0 });
+    const i = p.requests.findIndex((r) => r.status === 429);
+    assert.ok(i > 0, `a 429: ${p.requests.map((r) => r.status)}`);
+    assert.equal(p.requests[i].headers['content-type'], 'text/plain');
+    const next = p.requests[i + 1];
+    assert.ok(next.at - p.requests[i].at >= 950, `retried ${next.at - p.requests[i].at} ms after the 429 (Retry-After: 1)`);
+    assert.equal(counts.duplicate, 0);
+    assert.equal(await storedEventCount(limited), before + 900);
+  });
+
+  it('retryAfterMs(): seconds or an HTTP date', () => {
+    const now = Date.parse('2024-05-01T12:00:00Z');
+    assert.equal(retryAfterMs('2', now), 2000);
+    assert.equal(retryAfterMs(' 0 ', now), 0);
+    assert.equal(retryAfterMs('Wed, 01 May 2024 12:00:05 GMT', now), 5000);
+    assert.equal(retryAfterMs('Wed, 01 May 2024 11:00:00 GMT', now), 0, 'a date in the past');
+    assert.equal(retryAfterMs('soon', now), 0);
+    assert.equal(retryAfterMs(null, now), 0);
+  });
+
+  it('400, 403 and 500 are final: dropped, counted, reported with the error body, never retried', async () => {
+    const answers = [
+      [400, 'invalid_batch', 'events: expected an array'],
+      [403, 'origin_not_allowed', 'origin: not allowed for this site key'],
+      [500, 'internal', 'unexpected request shape'],
+    ];
+    for (const [status, code, message] of answers) {
+      const p = await proxy(() => ({ status, body: errorBody(code, message) }));
+      const { transport, store, errs } = await setup({ endpoint: p.url });
+      store.enqueue(items(7));
+      const result = await transport.flush({ timeoutMs: 3000 });
+      assert.deepEqual(result, { delivered: 0, pending: 0, failed: 7 }, `HTTP ${status}`);
+      assert.equal(p.requests.length, 1);
+      assert.deepEqual(errs, [{ code: 'batch_refused', status, reason: code, message, events: 7 }]);
+      assert.deepEqual(transport.stats(), { sent: 7, delivered: 0, retries: 0, refused: 7, lastStatus: status });
+    }
+  });
+
+  it('413 from the real collector (--body-limit 16000): the batch is split until it fits; a lone oversized event is dropped and reported', async () => {
+    const small = await startCollector({ extraArgs: ['--body-limit', '16000'] });
+    cleanups.push(() => stopCollector(small));
+    const fetchFn = recordingFetch();
+    const { transport, store, errs, counts } = await setup({ endpoint: small.url, fetch: fetchFn });
+    const anon = anonymousId();
+    const normal = items(240, { anon });
+    const huge = envelope(anon, { properties: { blob: 'x'.repeat(20000) } });
+    store.enqueue(normal.slice(0, 120));
+    store.enqueue([{ id: huge.id, body: huge, priority: 1 }]);
+    store.enqueue(normal.slice(120));
+    const result = await transport.flush({ timeoutMs: 10000 });
+    assert.deepEqual(result, { delivered: 240, pending: 0, failed: 1 });
+    const statuses = fetchFn.calls.map((c) => c.status);
+    assert.ok(statuses.filter((s) => s === 413).length >= 2, `413s then smaller batches: ${statuses}`);
+    assert.ok(fetchFn.calls.filter((c) => c.status === 200).every((c) => c.bodyBytes <= 16000));
+    assert.equal(counts.accepted, 240);
+    assert.equal(counts.duplicate, 0);
+    assert.deepEqual(
+      errs.map((e) => [e.code, e.id, e.status, e.reason]),
+      [['event_rejected', huge.id, 413, 'payload_too_large']],
+    );
+    const stored = await profileIds(small, anon);
+    assert.equal(stored.count, 240);
+    const ids = new Set(normal.map((i) => i.id));
+    assert.ok(stored.ids.length === 200 && stored.ids.every((id) => ids.has(id)), 'the profile lists the latest 200 touchpoints, all ours');
+  });
+
+  it('a 200 that is not the collector (a captive portal page) keeps the events for a retry', async () => {
+    const p = await proxy(({ n }) => (n === 1 ? { status: 200, headers: { 'Content-Type': 'text/html' }, body: '<html>sign in</html>' } : null));
+    const { transport, store, counts } = await setup({ endpoint: p.url });
+    store.enqueue(items(5));
+    const result = await transport.flush({ timeoutMs: 5000 });
+    assert.deepEqual(result, { delivered: 5, pending: 0, failed: 0 });
+    assert.equal(p.requests.length, 2);
+    assert.equal(counts.accepted, 5);
+  });
+
+  it('offline: nothing is sent and flush() returns at once; the online event resumes', async () => {
+    let online = false;
+    const target = new EventTarget();
+    const fetchFn = recordingFetch();
+    const { transport, store, counts } = await setup({ fetch: fetchFn, isOnline: () => online, eventTarget: target });
+    store.enqueue(items(20));
+    transport.schedule();
+    await sleep(80);
+    assert.equal(fetchFn.calls.length, 0);
+    const t0 = Date.now();
+    const result = await transport.flush({ timeoutMs: 5000 });
+    assert.deepEqual(result, { delivered: 0, pending: 20, failed: 0 });
+    assert.ok(Date.now() - t0 < 100, 'gave up at once');
+    assert.equal(transport.sendOnUnload(), 0);
+    online = true;
+    target.dispatchEvent(new Event('online'));
+    await waitFor(() => store.size() === 0, { timeoutMs: 3000, what: 'delivery once online' });
+    assert.equal(counts.accepted, 20);
+  });
+
+  it('flush() with the collector down settles at its timeout; a later flush delivers', async () => {
+    const port = await freePort();
+    let endpoint = `http://127.0.0.1:${port}`;
+    const { transport, store, errs } = await setup({
+      endpoint: 'http://placeholder.invalid',
+      fetch: (url, init) => fetch(url.replace('http://placeholder.invalid', endpoint), init),
+    });
+    store.enqueue(items(5));
+    const t0 = Date.now();
+    const result = await transport.flush({ timeoutMs: 600 });
+    const took = Date.now() - t0;
+    assert.deepEqual(result, { delivered: 0, pending: 5, failed: 0 });
+    assert.ok(took >= 550 && took < 1500, `settled after ${took} ms`);
+    assert.ok(transport.stats().retries >= 2, `retried ${transport.stats().retries} times`);
+    assert.deepEqual(errs, []);
+    assert.equal(store.peek().length, 5, 'nothing left in flight');
+
+    endpoint = ctx.srv.url; // the collector is back
+    assert.deepEqual(await transport.flush({ timeoutMs: 5000 }), { delivered: 5, pending: 0, failed: 0 });
+  });
+
+  it('flush() cuts a long backoff short', async () => {
+    const p = await proxy(({ n }) => (n === 1 ? { status: 503, body: errorBody('overloaded', 'busy') } : null));
+    const { transport, store } = await setup({ endpoint: p.url, baseBackoffMs: 30000, maxBackoffMs: 60000, random: () => 1 });
+    store.enqueue(items(3));
+    transport.schedule();
+    await waitFor(() => p.requests.length === 1 && transport.stats().retries === 1, { what: 'the 503' });
+    const t0 = Date.now();
+    assert.deepEqual(await transport.flush({ timeoutMs: 5000 }), { delivered: 3, pending: 0, failed: 0 });
+    assert.ok(Date.now() - t0 < 1000);
+  });
+});
+
+describe('transport: tabs and page hide', () => {
+  it('two tabs (one store name, one lock) sending at once: every event delivered once, 0 duplicates', async () => {
+    const ls = new FakeLocalStorage();
+    let holders = 0;
+    let overlap = 0;
+    let tail = Promise.resolve();
+    const lock = (name, fn) => {
+      assert.equal(name, `waymark-send:${SITE_KEY}`);
+      const run = tail.then(async () => {
+        holders++;
+        if (holders > 1) overlap++;
+        try {
+          return await fn();
+        } finally {
+          holders--;
+        }
+      });
+      tail = run.catch(() => {});
+      return run;
+    };
+    const tabs = [];
+    for (let i = 0; i < 2; i++) {
+      const store = await openStore({ name: 'two-tabs', indexedDB: null, localStorage: ls });
+      tabs.push(await setup({ store, lock, fetch: recordingFetch() }));
+    }
+    const before = await storedEventCount(ctx.srv);
+    tabs[0].store.enqueue(items(400));
+    tabs[1].store.enqueue(items(400));
+    const late = items(50);
+    const [r0, r1] = await Promise.all([
+      tabs[0].transport.flush({ timeoutMs: 10000 }),
+      (async () => {
+        await sleep(5);
+        tabs[1].store.enqueue(late); // while tab 0 sends
+        tabs[1].transport.schedule();
+        return tabs[1].transport.flush({ timeoutMs: 10000 });
+      })(),
+    ]);
+    assert.equal(r0.delivered + r1.delivered, 850);
+    assert.equal(r0.pending + r1.pending, 0);
+    const duplicates = tabs[0].counts.duplicate + tabs[1].counts.duplicate;
+    assert.equal(duplicates, 0, 'no event sent twice');
+    assert.equal(tabs[0].counts.accepted + tabs[1].counts.accepted, 850);
+    assert.ok(tabs[0].counts.accepted > 400, 'tab 0 sent events tab 1 had persisted');
+    assert.equal(overlap, 0, 'never two senders at once');
+    assert.equal(await storedEventCount(ctx.srv), before + 850);
+    assert.deepEqual(ls.keysWith('two-tabs:q:'), []);
+  });
+
+  it('sendOnUnload(): a keepalive fetch without the lock; the items stay in flight until the 200 removes them', async () => {
+    const fetchFn = recordingFetch();
+    let locked = 0;
+    const { transport, store, counts } = await setup({
+      fetch: fetchFn,
+      lock: (name, fn) => {
+        locked++;
+        return fn();
+      },
+    });
+    store.enqueue(items(30));
+    assert.equal(transport.sendOnUnload(), 30);
+    assert.equal(fetchFn.calls.length, 1, 'sent synchronously');
+    assert.equal(fetchFn.calls[0].init.keepalive, true);
+    assert.equal(JSON.parse(fetchFn.calls[0].init.body).site_key, SITE_KEY);
+    assert.equal(locked, 0);
+    assert.equal(store.size(), 30, 'not removed before the answer');
+    assert.equal(store.peek().length, 0, 'in flight');
+    assert.equal(transport.sendOnUnload(), 0, 'nothing left to send');
+    await waitFor(() => store.size() === 0, { timeoutMs: 3000, what: 'the keepalive answer' });
+    assert.equal(counts.accepted, 30);
+  });
+
+  it('sendOnUnload() with 60 KB at most: the rest waits for the next send', async () => {
+    const fetchFn = recordingFetch();
+    const { transport, store } = await setup({ fetch: fetchFn });
+    store.enqueue(items(600));
+    const n = transport.sendOnUnload();
+    assert.ok(n > 100 && n < 600, `${n} events`);
+    assert.ok(fetchFn.calls[0].bodyBytes <= 60000);
+    assert.equal(store.peek({ maxEvents: 1000, maxBytes: 1e9 }).length, 600 - n);
+    await transport.flush({ timeoutMs: 5000 });
+    assert.equal(store.size(), 0);
+  });
+
+  it('sendOnUnload() when fetch throws: sendBeacon with the key in the body; the next page resends and the collector answers duplicate', async () => {
+    const ls = new FakeLocalStorage();
+    const page1 = await openStore({ name: 'unload', indexedDB: null, localStorage: ls });
+    const beacons = [];
+    const delivered = [];
+    // A beacon that really goes out (without headers, as browsers send it).
+    const sendBeacon = (url, body) => {
+      beacons.push({ url, body });
+      const u = new URL(url);
+      const req = http.request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent: false, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } }, (res) => {
+        res.resume();
+        res.on('end', () => delivered.push(res.statusCode));
+      });
+      req.end(body);
+      return true;
+    };
+    const { transport } = await setup({
+      store: page1,
+      sendBeacon,
+      fetch: () => {
+        throw new TypeError('fetch is not available during unload');
+      },
+    });
+    const anon = anonymousId();
+    const batch = items(12, { anon });
+    page1.enqueue(batch);
+    await page1.flushWrites();
+    const before = await storedEventCount(ctx.srv);
+    assert.equal(transport.sendOnUnload(), 12);
+    assert.equal(beacons.length, 1);
+    assert.equal(beacons[0].url, `${ctx.srv.url}/v1/batch`);
+    assert.equal(JSON.parse(beacons[0].body).site_key, SITE_KEY);
+    assert.equal(page1.size(), 12, 'kept: the beacon has no answer');
+    await waitFor(() => delivered.length === 1, { what: 'the beacon' });
+    assert.deepEqual(delivered, [200]);
+
+    // The next page load: the same events again, answered duplicate, stored once.
+    const page2 = await openStore({ name: 'unload', indexedDB: null, localStorage: ls });
+    assert.equal(page2.size(), 12);
+    const next = await setup({ store: page2 });
+    assert.deepEqual(await next.transport.flush({ timeoutMs: 5000 }), { delivered: 12, pending: 0, failed: 0 });
+    assert.equal(next.counts.duplicate, 12);
+    assert.equal(await storedEventCount(ctx.srv), before + 12);
+    assert.equal((await profileIds(ctx.srv, anon)).count, 12);
+    assert.deepEqual(ls.keysWith('unload:q:'), []);
+  });
+
+  it('never throws into the caller: a throwing store, a throwing onError, a missing fetch', async () => {
+    const broken = {
+      size: () => {
+        throw new Error('boom');
+      },
+      peek: () => {
+        throw new Error('boom');
+      },
+    };
+    const t = createTransport({ endpoint: 'http://127.0.0.1:1', siteKey: SITE_KEY, store: broken, onError: () => {
+      throw new Error('listener');
+    }, fetch: null, sendBeacon: undefined, eventTarget: null });
+    cleanups.push(Object.assign(() => t.stop(), { early: true }));
+    assert.doesNotThrow(() => t.schedule());
+    assert.doesNotThrow(() => t.sendOnUnload());
+    const r = await t.flush({ timeoutMs: 200 });
+    assert.equal(typeof r, 'object');
+  });
+});
