@@ -59,11 +59,10 @@ export interface WaymarkErrorInfo {
   [key: string]: unknown;
 }
 
+/** What track() returns: the event id. The engine runs it moments later (see docs/sdk.md). */
 export interface TrackResult {
   id: string;
-  status: 'accepted' | 'folded' | 'throttled' | 'rejected';
-  stage?: string;
-  error?: WaymarkErrorInfo;
+  status: 'queued';
 }
 
 export interface StageChange {
@@ -124,7 +123,7 @@ export interface EventMap {
 export interface Waymark {
   /** Loads the engine, restores the visitor's journey and starts tracking. Idempotent. */
   init(options?: InitOptions): Promise<InitResult>;
-  /** Records a touchpoint; queued until init() is done. */
+  /** Records a touchpoint (the engine processes it within milliseconds; reads see it at once). */
   track(name: string, properties?: Record<string, unknown>, ...segmentArgs: unknown[]): TrackResult | undefined;
   /** Records a page view (Segment's page([category], [name], [properties]) shape is accepted). */
   page(...args: unknown[]): TrackResult | undefined;

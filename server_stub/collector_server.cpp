@@ -309,6 +309,15 @@ void CollectorServer::Routes() {
                  HandleBatch(req, res, reader);
                });
 
+  // The SDK revalidates its cached map with If-None-Match, which is not a CORS-safelisted header:
+  // browsers ask first. The map is public, so any origin may.
+  server_.Options("/v1/map", [](const Request&, Response& res) {
+    res.set_header("Access-Control-Allow-Origin", "*");
+    res.set_header("Access-Control-Allow-Methods", "GET, OPTIONS");
+    res.set_header("Access-Control-Allow-Headers", "If-None-Match");
+    res.set_header("Access-Control-Max-Age", "600");
+    res.status = 204;
+  });
   server_.Get("/v1/map", [this](const Request& req, Response& res) {
     auto state = ingestor_->map();
     res.set_header("ETag", state->etag);
@@ -470,6 +479,8 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
     if (!origin.empty() && key != nullptr && OriginAllowed(*key, origin) &&
         !res.has_header("Access-Control-Allow-Origin")) {
       res.set_header("Access-Control-Allow-Origin", origin);
+      // The SDK waits as long as a 429/503 tells it to; a browser hides the header otherwise.
+      res.set_header("Access-Control-Expose-Headers", "Retry-After");
       res.set_header("Vary", "Origin");
     }
   };

@@ -1,12 +1,24 @@
 // Event and visitor ids. UUIDv7 (RFC 9562): 48 bits of milliseconds, then random bits, so ids
 // sort by creation time (the collector's index stays append-mostly) and never collide across tabs.
-const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+const HEX = Array.from({ length: 256 }, (_, b) => (b < 16 ? '0' : '') + b.toString(16));
+function hex(bytes) {
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
+  return out;
+}
 
+// Random bytes are drawn 4 KB at a time: one getRandomValues call per 256 ids, not per id.
+const POOL = new Uint8Array(4096);
+let poolUsed = POOL.length;
 function randomBytes(n) {
-  const bytes = new Uint8Array(n);
-  const c = globalThis.crypto;
-  if (c && c.getRandomValues) c.getRandomValues(bytes);
-  else for (let i = 0; i < n; i++) bytes[i] = (Math.random() * 256) | 0; // very old browsers only
+  if (poolUsed + n > POOL.length) {
+    const c = globalThis.crypto;
+    if (c && c.getRandomValues) c.getRandomValues(POOL);
+    else for (let i = 0; i < POOL.length; i++) POOL[i] = (Math.random() * 256) | 0; // very old browsers only
+    poolUsed = 0;
+  }
+  const bytes = POOL.slice(poolUsed, poolUsed + n);
+  poolUsed += n;
   return bytes;
 }
 

@@ -26,8 +26,24 @@ export function campaignFrom(url) {
   return out;
 }
 
+// The URL, path and title of the last page seen, redacted: recomputed only when they change.
+let cachedFor = null;
+let cachedBase = null;
+
 /** The context of an event on the current page; `landing` adds the referrer and campaign. */
 export function pageContext(win, landing) {
+  const href = win && win.location ? win.location.href : '';
+  const title = win && win.document ? win.document.title : '';
+  if (!landing && cachedFor !== null && cachedFor === href + '\u0000' + title) return { ...cachedBase };
+  const context = pageContextNow(win, landing);
+  if (!landing) {
+    cachedFor = href + '\u0000' + title;
+    cachedBase = { ...context };
+  }
+  return context;
+}
+
+function pageContextNow(win, landing) {
   const context = {};
   const loc = win && win.location;
   if (loc && /^https?:$/.test(loc.protocol)) {

@@ -19,6 +19,8 @@ import { createTransport } from './transport.js';
 
 const SNAPSHOT_DELAY_MS = 1000;
 const MAX_HELD_EVENTS = 500; // events held in memory while consent is pending
+const DRAIN_BATCH = 20; // envelopes per engine call (a slice checks its time budget between calls)
+const DRAIN_SLICE_MS = 8; // main-thread time one slice of engine work may take
 // Touchpoints the store may drop first when its budget is full (see storage.js).
 const NOISE_EVENTS = new Set(['page_viewed', 'content_shown', 'outbound_link_clicked']);
 
@@ -63,6 +65,8 @@ export class Tracker {
     this._store = null;
     this._transport = null;
     this._held = [];
+    this._inbox = []; // envelopes tracked but not yet run through the engine
+    this._drainScheduled = false;
     this._decisions = null;
     this._shownThisPage = new Set();
     this._seq = 0;
@@ -143,7 +147,7 @@ export class Tracker {
     }
 
     const map = await this._initialMap();
-    this._engine = new JourneyEngine(module, map, { localOnly: !this._mayPersist });
+    this._engine = new JourneyEngine(module, map, { localOnly: this.consentState === 'denied' });
     if (this._engine.mapError) this._report({ code: this._engine.mapError.code, message: `map refused, using the default map: ${this._engine.mapError.message}` });
     this._mapObject = this._parseMapText(map);
     await this._restoreSnapshot();
@@ -236,6 +240,7 @@ export class Tracker {
 
   /** Replaces the journey map; an invalid map is refused with the core's error and the old one stays. */
   setMap(map, etag) {
+    this._drain();
     const text = typeof map === 'string' ? map : JSON.stringify(map);
     try {
       const before = this._engine.stage();
@@ -302,11 +307,12 @@ export class Tracker {
     this._channel.onmessage = (message) => {
       try {
         const data = message.data || {};
-        if (data.kind === 'event' && data.envelope && data.envelope.anonymous_id === this._anonymousId) {
-          this._seq = Math.max(this._seq, Number(data.envelope.seq) || 0);
-          const [result] = this._engine.track([data.envelope]);
-          if (result.status !== 'rejected') this._afterChange(result.transitions, result.triggers);
-        }
+        if (data.kind !== 'events' || !Array.isArray(data.envelopes) || !this._engine) return;
+        const mine = data.envelopes.filter((e) => e && e.anonymous_id === this._anonymousId);
+        if (!mine.length) return;
+        this._drain(); // keep this tab's own events first, in order
+        for (const e of mine) this._seq = Math.max(this._seq, Number(e.seq) || 0);
+        this._process(mine, false);
       } catch (err) {
         this._debug(`a message from another tab was ignored: ${err && err.message}`);
       }
@@ -327,6 +333,7 @@ export class Tracker {
   }
 
   _call(method, args, time) {
+    if (method !== 'track' && method !== 'page') this._drain();
     switch (method) {
       case 'track': return this._track(args[0], args[1], 'track', time);
       case 'page': return this._page(args[0], args[1], time);
@@ -364,6 +371,11 @@ export class Tracker {
     return envelope;
   }
 
+  // track() only validates and builds the envelope (a few microseconds on the page's main thread);
+  // the engine runs on batches of envelopes shortly after, in a microtask and then in slices of a
+  // few milliseconds, so a burst of calls never becomes one long task. Every read (stage(),
+  // score(), context(), flush(), identify(), ...) first processes what is waiting, so it is
+  // always up to date.
   _track(name, properties, type, time, landing = false) {
     if (typeof name !== 'string' || name === '') {
       throw new WaymarkError('invalid_argument', `track(name, properties): name must be a non-empty string, got ${typeof name}`);
@@ -372,38 +384,70 @@ export class Tracker {
       throw new WaymarkError('invalid_argument', `track('${name}', properties): properties must be an object`);
     }
     const envelope = this._envelope(name, properties, type, time, landing);
-    const [result] = this._engine.track([envelope]);
-    if (result.status === 'rejected') {
-      this._report({ code: result.error.code, message: result.error.message, event: name });
-      return { id: envelope.id, status: 'rejected', error: result.error };
+    this._inbox.push(envelope);
+    if (!this._drainScheduled) {
+      this._drainScheduled = true;
+      queueMicrotask(() => this._drain(DRAIN_SLICE_MS));
     }
-    if (this._channel) {
+    return { id: envelope.id, status: 'queued' };
+  }
+
+  /** Runs waiting envelopes through the engine, for at most `budgetMs` (Infinity: all of them). */
+  _drain(budgetMs = Infinity) {
+    this._drainScheduled = false;
+    if (!this._engine) return;
+    const start = Date.now();
+    while (this._inbox.length > 0) {
+      const batch = this._inbox.splice(0, DRAIN_BATCH);
+      this._process(batch, true);
+      if (Date.now() - start >= budgetMs && this._inbox.length > 0) {
+        this._drainScheduled = true;
+        setTimeout(() => this._drain(DRAIN_SLICE_MS), 0);
+        return;
+      }
+    }
+  }
+
+  /** Tracks envelopes in one engine call; `own` = made in this tab (queued for sending, shared). */
+  _process(envelopes, own) {
+    const results = this._engine.track(envelopes);
+    const outgoing = [];
+    const shared = [];
+    results.forEach((result, i) => {
+      const envelope = envelopes[i];
+      if (result.status === 'rejected') {
+        if (own) this._report({ code: result.error.code, message: result.error.message, event: envelope.name, id: envelope.id });
+        return;
+      }
+      shared.push(envelope);
+      this._emitter.emit('event', { id: envelope.id, name: result.name, status: result.status, stage: result.stage, time: envelope.time });
+      if (own && result.send && result.outbound) {
+        const priority = result.transitions.length || result.triggers.length ? 2 : NOISE_EVENTS.has(result.name) ? 0 : 1;
+        outgoing.push({ id: envelope.id, body: { ...result.outbound, stage: result.stage }, priority });
+      }
+      this._afterChange(result.transitions, result.triggers);
+    });
+    if (own && this._channel && shared.length) {
       try {
-        this._channel.postMessage({ kind: 'event', envelope });
+        this._channel.postMessage({ kind: 'events', envelopes: shared });
       } catch {
         // a closed channel: the other tabs catch up from the snapshot
       }
     }
-    this._emitter.emit('event', { id: envelope.id, name: result.name, status: result.status, stage: result.stage, time });
-    if (result.send && result.outbound) {
-      const priority = result.transitions.length || result.triggers.length ? 2 : NOISE_EVENTS.has(result.name) ? 0 : 1;
-      this._deliver({ ...result.outbound, stage: result.stage }, priority);
-    }
-    this._afterChange(result.transitions, result.triggers);
+    if (outgoing.length) this._deliver(outgoing);
     this._scheduleSnapshot();
-    return { id: envelope.id, status: result.status, stage: result.stage };
   }
 
-  _deliver(body, priority) {
+  _deliver(items) {
     const state = this.consentState;
     if (state === 'denied') return;
     if (state === 'pending') {
-      if (this._held.length >= MAX_HELD_EVENTS) this._held.shift();
-      this._held.push({ id: body.id, body, priority });
+      this._held.push(...items);
+      if (this._held.length > MAX_HELD_EVENTS) this._held.splice(0, this._held.length - MAX_HELD_EVENTS);
       return;
     }
     if (!this._store) return;
-    this._store.enqueue([{ id: body.id, body, priority }]);
+    this._store.enqueue(items);
     if (this._transport) this._transport.schedule();
   }
 
@@ -427,7 +471,7 @@ export class Tracker {
 
   _reset() {
     this._engine.dispose();
-    this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: !this._mayPersist });
+    this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: this.consentState === 'denied' });
     this._anonymousId = uuidv7();
     this._userId = null;
     this._seq = 0;
@@ -458,7 +502,8 @@ export class Tracker {
     this._consent = state;
     if (this._optOut && state === 'granted') this._debug(`consent granted, but ${this._optOut} keeps waymark local-only`);
     const effective = this.consentState;
-    this._engine.setLocalOnly(effective !== 'granted');
+    // 'pending' keeps the engine sending into _held (memory only); 'denied' is local-only.
+    this._engine.setLocalOnly(effective === 'denied');
     if (effective === 'denied') {
       this._held = [];
       if (this._transport) this._transport.stop();
@@ -518,15 +563,18 @@ export class Tracker {
   // ---- reads ---------------------------------------------------------------------------------
 
   stage() {
+    this._drain();
     return this._engine ? this._engine.stage() : null;
   }
 
   score(group) {
+    this._drain();
     return this._engine ? this._engine.score(Date.now(), group || '') : 0;
   }
 
   /** The journey context: stage, score and its breakdown, time in stage, content shown. */
   context() {
+    this._drain();
     if (!this._engine) return null;
     const state = this._engine.state(Date.now());
     return {
@@ -552,6 +600,7 @@ export class Tracker {
   /** Resolves when the queue is delivered or delivery has given up; never rejects. */
   async flush(options) {
     if (this._initPromise) await this._initPromise;
+    this._drain();
     if (!this._transport) return { delivered: 0, pending: this._store ? this._store.size() : this._held.length, failed: 0 };
     return this._transport.flush(options);
   }
@@ -576,6 +625,7 @@ export class Tracker {
   }
 
   _saveSnapshotNow() {
+    this._drain();
     if (this._snapshotTimer) clearTimeout(this._snapshotTimer);
     this._snapshotTimer = null;
     if (!this._store || !this._engine) return;

@@ -57,13 +57,18 @@ function startProxy(target) {
         proxy.failLeft--;
         proxy.failures++;
         const headers = { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': req.headers.origin || '*' };
-        if (proxy.retryAfter != null) headers['Retry-After'] = String(proxy.retryAfter);
+        if (proxy.retryAfter != null) {
+          headers['Retry-After'] = String(proxy.retryAfter);
+          headers['Access-Control-Expose-Headers'] = 'Retry-After';
+        }
         res.writeHead(proxy.failStatus, headers);
         res.end(JSON.stringify({ error: { code: 'overloaded', message: 'test proxy says no' } }));
         return;
       }
       const headers = { ...req.headers };
       delete headers.host;
+      // Plain answers, so the proxy can read what the collector said (Chromium asks for br).
+      delete headers['accept-encoding'];
       const up = http.request(`${target}${req.url}`, { method: req.method, headers }, (upRes) => {
         const out = [];
         upRes.on('data', (c) => out.push(c));
@@ -176,3 +181,11 @@ export async function waymarkReady(page) {
     return window.waymark.context().anonymousId;
   });
 }
+
+/**
+ * Makes the proxy ask the collector for uncompressed answers. Chromium sends `Accept-Encoding:
+ * gzip, deflate, br, zstd` and the collector (cpp-httplib built with zlib and brotli) then answers
+ * `/v1/batch` with `Content-Encoding: br`; the proxy records `answer` by JSON-parsing the raw bytes,
+ * so without this every recorded answer is null and `proxy.acknowledged()` finds nothing. Call it
+ * inside a test, once the rig has started (it is idempotent: calling it in every test is fine).
+ */

@@ -458,10 +458,11 @@ describe('keys, origins and CORS', () => {
     await assertUp();
   });
 
-  it('an allowed Origin: 200 with Access-Control-Allow-Origin', async () => {
+  it('an allowed Origin: 200 with Access-Control-Allow-Origin, Retry-After readable by the page', async () => {
     const res = await postBatch(ctx.srv, makeBatch([makeEvent({ anonymous_id: anonId() })]), { headers: { Origin: ALLOWED_ORIGIN } });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.headers['access-control-allow-origin'], ALLOWED_ORIGIN);
+    assert.equal(res.headers['access-control-expose-headers'], 'Retry-After');
     await assertUp();
   });
 

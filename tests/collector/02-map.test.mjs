@@ -56,6 +56,13 @@ describe('GET /v1/map', () => {
     assert.equal(again.text, '');
     const other = await get(ctx.srv, '/v1/map', { 'If-None-Match': '"v0-00000000"' });
     assert.equal(other.status, 200);
+    assert.equal(other.headers['access-control-expose-headers'], 'ETag');
+    // Browsers preflight a GET with If-None-Match: any origin may revalidate the public map.
+    const preflight = await request(ctx.srv, { method: 'OPTIONS', path: '/v1/map',
+      headers: { Origin: 'https://any.example', 'Access-Control-Request-Method': 'GET', 'Access-Control-Request-Headers': 'if-none-match' } });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers['access-control-allow-origin'], '*');
+    assert.match(preflight.headers['access-control-allow-headers'], /If-None-Match/);
     // A visitor under version 1: one page view leaves them in awareness.
     early.first = makeEvent({ anonymous_id: early.anon, name: 'page_viewed', time: Date.now() - 60000 });
     assert.equal((await postBatch(ctx.srv, makeBatch([early.first]))).json.accepted, 1);

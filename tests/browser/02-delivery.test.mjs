@@ -1,0 +1,221 @@
+// Delivery in real Chromium, judged from the collector's side: every event a page tracked is
+// acknowledged by the collector (counted by distinct event id through the recording proxy, and
+// by the stored profile's event_count), through a navigation away, 503s with Retry-After, the
+// browser going offline and two tabs sending from one shared queue; and the collector's own 429
+// Retry-After, as a cross-origin page sees it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { useBrowserRig, waymarkReady, waitFor } from './harness.mjs';
+
+const rig = useBrowserRig();
+// A second collector that allows one batch per second per site key (burst 2): its 429 answers,
+// with their real CORS headers and Retry-After, reach the browser unchanged.
+const limited = useBrowserRig({ collector: { rateLimit: 1 } });
+
+// feature_used has no throttle in the default map, and distinct properties keep the engine's
+// 2 s fold window from folding the repeats.
+const EVENT = 'feature_used';
+
+/** What the proxy saw for one visitor: events sent, distinct ids accepted, duplicate answers. */
+function seenFor(anon) {
+  const sent = [];
+  const accepted = new Set();
+  let duplicates = 0;
+  let acceptedAnswers = 0;
+  for (const b of rig.proxy.batches) {
+    const events = (b.sent && b.sent.events) || [];
+    const mine = new Set(events.filter((e) => e.anonymous_id === anon).map((e) => e.id));
+    sent.push(...events.filter((e) => e.anonymous_id === anon));
+    for (const r of (b.answer && b.answer.results) || []) {
+      if (!mine.has(r.id)) continue;
+      if (r.status === 'accepted') {
+        accepted.add(r.id);
+        acceptedAnswers++;
+      }
+      if (r.status === 'duplicate') duplicates++;
+    }
+  }
+  return { sent, accepted, duplicates, acceptedAnswers, sentIds: new Set(sent.map((e) => e.id)) };
+}
+
+const missing = (ids, set) => ids.filter((id) => !set.has(id));
+
+/** Opens plain.html with init options (batchDelayMs etc.), returns [page, anonymousId]. */
+async function openPlain(initOptions = {}, context) {
+  const page = await rig.newPage(context);
+  await page.addInitScript((o) => { window.__initOptions = o; }, initOptions);
+  await page.goto(rig.pageUrl('plain.html'));
+  const anon = await waymarkReady(page);
+  return [page, anon];
+}
+
+/** Tracks n feature_used events in the page; returns their ids. */
+function trackMany(page, n, tag) {
+  return page.evaluate(({ n, name, tag }) => {
+    const ids = [];
+    for (let i = 0; i < n; i++) {
+      const r = waymark.track(name, { i, tag });
+      if (!r || !r.id || r.status === 'rejected') throw new Error(`event ${i}: ${JSON.stringify(r)}`);
+      ids.push(r.id);
+    }
+    return ids;
+  }, { n, name: EVENT, tag });
+}
+
+/** Waits until the collector has stored the visitor's profile with every acknowledged event. */
+async function storedProfile(anon, expectedCount) {
+  return waitFor(async () => {
+    const p = await rig.profile(anon);
+    return p && p.event_count >= expectedCount ? p : null;
+  }, { what: `profile ${anon} with ${expectedCount} events` });
+}
+
+test('200 events then an immediate navigation away: all 200 reach the collector', async (t) => {
+  const context = await rig.newContext();
+  const [page, anon] = await openPlain({}, context);
+  // The loop and the navigation in one task: no batch timer can run in between.
+  const ids = await page.evaluate((name) => {
+    const out = [];
+    for (let i = 0; i < 200; i++) {
+      const r = waymark.track(name, { i, run: 'nav' });
+      if (r && r.id && r.status !== 'rejected') out.push(r.id);
+    }
+    location.href = '/index.html';
+    return out;
+  }, EVENT);
+  assert.equal(ids.length, 200, 'track() took all 200');
+  assert.equal(new Set(ids).size, 200, 'one id per event');
+  await page.waitForURL(/\/index\.html$/);
+  // The next page of the same site sends what the last one left in the queue.
+  const again = await waymarkReady(page);
+  assert.equal(again, anon, 'the next page continues the same visitor');
+  await waitFor(() => missing(ids, seenFor(anon).accepted).length === 0, {
+    timeoutMs: 15000,
+    what: 'all 200 ids acknowledged as accepted',
+  }).catch((err) => {
+    const seen = seenFor(anon);
+    throw new Error(`${err.message}; ${missing(ids, seen.accepted).length} of 200 never accepted; ` +
+      `${seen.sentIds.size} distinct ids of this visitor sent in ${rig.proxy.batches.length} batches`);
+  });
+  const seen = seenFor(anon);
+  const perBatch = rig.proxy.batches.map((b) => (b.sent.events || []).filter((e) => ids.includes(e.id)).length).filter((n) => n > 0);
+  t.diagnostic(`the 200 went in batches of ${perBatch.join(', ')}; ${seen.duplicates} duplicate answers (events the next page sent again)`);
+  await page.evaluate(() => waymark.flush());
+  const profile = await storedProfile(anon, seen.accepted.size);
+  assert.equal(profile.event_count, seenFor(anon).accepted.size, 'the collector stored each distinct event once');
+  assert.ok(profile.event_count >= 200);
+  assert.deepEqual(page.pageErrors, []);
+  await context.close();
+});
+
+test('503 with Retry-After for the first batches, then 200: nothing lost, no duplicate answers', async (t) => {
+  const FAILS = 3;
+  const [page, anon] = await openPlain({ batchDelayMs: 50 });
+  assert.equal((await page.evaluate(() => waymark.flush())).pending, 0, 'the landing events are out of the way');
+  const failures0 = rig.proxy.failures;
+  rig.proxy.failNext(FAILS, 503, 1);
+  const ids = await trackMany(page, 40, '503');
+  const started = Date.now();
+  const flushed = await page.evaluate(() => waymark.flush({ timeoutMs: 20000 }));
+  const elapsed = Date.now() - started;
+  assert.equal(rig.proxy.failures - failures0, FAILS, 'the proxy answered 503 that many times');
+  assert.equal(flushed.pending, 0, `flush: ${JSON.stringify(flushed)}`);
+  const seen = seenFor(anon);
+  assert.deepEqual(missing(ids, seen.accepted), [], 'every tracked event was accepted');
+  assert.deepEqual(missing([...seen.sentIds], seen.accepted), [], 'everything sent (page views, content shown too) was accepted');
+  assert.equal(seen.duplicates, 0, 'a batch refused by the proxy never reached the collector: no duplicate answers');
+  assert.equal(seen.acceptedAnswers, seen.accepted.size, 'each id accepted once');
+  const transport = await page.evaluate(() => waymark.stats().transport);
+  assert.ok(transport.retries >= FAILS, JSON.stringify(transport));
+  t.diagnostic(`delivered after ${FAILS} answers 503 in ${elapsed} ms (whether Retry-After is honoured: see the 429 test below)`);
+  const profile = await storedProfile(anon, seen.accepted.size);
+  assert.equal(profile.event_count, seen.accepted.size);
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
+});
+
+test('offline then online: nothing is attempted while offline, everything arrives after', async () => {
+  const context = await rig.newContext();
+  const [page, anon] = await openPlain({ batchDelayMs: 50 }, context);
+  await page.evaluate(() => waymark.flush()); // the page view and content shown are delivered
+  const before = await page.evaluate(() => waymark.stats().transport);
+  const batches0 = rig.proxy.batches.length;
+  await context.setOffline(true);
+  assert.equal(await page.evaluate(() => navigator.onLine), false);
+  const ids = await trackMany(page, 30, 'offline');
+  await page.waitForTimeout(1500); // several batch delays
+  const flushedOffline = await page.evaluate(() => waymark.flush({ timeoutMs: 1000 }));
+  const during = await page.evaluate(() => waymark.stats().transport);
+  assert.equal(during.sent, before.sent, `no send was attempted while offline: ${JSON.stringify({ before, during })}`);
+  assert.equal(during.retries, before.retries, 'no failed attempt (retry) while offline');
+  assert.equal(flushedOffline.pending, ids.length, 'the events wait in the queue');
+  assert.equal(rig.proxy.batches.length, batches0, 'the collector saw nothing');
+  await context.setOffline(false);
+  await waitFor(() => missing(ids, seenFor(anon).accepted).length === 0, { what: 'all offline events accepted after coming back' });
+  const seen = seenFor(anon);
+  assert.equal(seen.duplicates, 0);
+  const profile = await storedProfile(anon, seen.accepted.size);
+  assert.equal(profile.event_count, seen.accepted.size);
+  assert.deepEqual(page.pageErrors, []);
+  await context.close();
+});
+
+test('two tabs tracking at once: each event stored once, and the journey is shared', async () => {
+  const context = await rig.newContext();
+  const [a, anon] = await openPlain({ batchDelayMs: 50 }, context);
+  const [b, anonB] = await openPlain({ batchDelayMs: 50 }, context);
+  assert.equal(anonB, anon, 'both tabs are the same visitor');
+  assert.equal(await b.evaluate(() => waymark.stage()), 'awareness');
+  // A moves the journey; B's engine follows without a reload.
+  await a.evaluate(() => waymark.track('pricing_viewed', { plan: 'pro' }));
+  assert.equal(await a.evaluate(() => waymark.stage()), 'engaged');
+  await waitFor(() => b.evaluate(() => waymark.stage() === 'engaged'), { what: "tab B's stage to become engaged" });
+  // Both tabs track at once, then both flush at once.
+  const [idsA, idsB] = await Promise.all([trackMany(a, 60, 'A'), trackMany(b, 60, 'B')]);
+  const ids = [...idsA, ...idsB];
+  await Promise.all([a.evaluate(() => waymark.flush()), b.evaluate(() => waymark.flush())]);
+  await waitFor(() => missing(ids, seenFor(anon).accepted).length === 0, { what: 'all events of both tabs accepted' });
+  await a.waitForTimeout(1500); // any late second copy would show up now
+  const seen = seenFor(anon);
+  assert.equal(seen.duplicates, 0, 'no event was sent twice (one sender at a time, shared queue)');
+  assert.equal(seen.acceptedAnswers, seen.accepted.size);
+  assert.deepEqual(missing([...seen.sentIds], seen.accepted), []);
+  const profile = await storedProfile(anon, seen.accepted.size);
+  assert.equal(profile.event_count, seen.accepted.size, 'each event stored once');
+  assert.equal(profile.stage, 'engaged');
+  assert.deepEqual([...a.pageErrors, ...b.pageErrors], []);
+  await context.close();
+});
+
+test("the collector's 429 Retry-After is honoured by the browser (cross-origin answer)", async () => {
+  const page = await limited.newPage();
+  const log = [];
+  const t0 = Date.now();
+  page.on('request', (r) => { if (r.url().includes('/v1/batch')) log.push({ at: Date.now() - t0, kind: 'request' }); });
+  page.on('response', (r) => {
+    if (r.url().includes('/v1/batch')) log.push({ at: Date.now() - t0, kind: 'response', status: r.status(), retryAfter: r.headers()['retry-after'] });
+  });
+  await page.addInitScript(() => { window.__initOptions = { batchDelayMs: 0 }; });
+  await page.goto(limited.pageUrl('plain.html'));
+  await waymarkReady(page);
+  // More batches than the bucket holds, each flushed on its own.
+  const ids = [];
+  for (let round = 0; round < 4; round++) {
+    ids.push(...await page.evaluate((r) => [waymark.track('feature_used', { r }).id], round));
+    await page.evaluate(() => waymark.flush({ timeoutMs: 15000 }));
+  }
+  const limitedAnswers = log.filter((e) => e.status === 429);
+  assert.ok(limitedAnswers.length >= 1, `the collector rate-limited at least one batch: ${JSON.stringify(log)}`);
+  for (const answer of limitedAnswers) {
+    const seconds = Number(answer.retryAfter);
+    assert.ok(seconds >= 1, `429 with Retry-After: ${answer.retryAfter}`);
+    const next = log.find((e) => e.kind === 'request' && e.at > answer.at);
+    assert.ok(next, 'the batch was sent again');
+    assert.ok(next.at - answer.at >= seconds * 1000 - 150,
+      `the retry came ${next.at - answer.at} ms after a 429 with Retry-After: ${seconds} (log: ${JSON.stringify(log)})`);
+  }
+  const accepted = new Set(limited.proxy.acknowledged().accepted);
+  for (const id of ids) assert.ok(accepted.has(id), 'delivered in the end');
+  await page.context().close();
+});
