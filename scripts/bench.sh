@@ -4,9 +4,11 @@
 #
 #   scripts/bench.sh [core benchmark arguments, e.g. --benchmark_filter=Replay]
 #
-# Prints the console tables and writes the JSON results to bench/results/core-native.json and
-# bench/results/collector.json. The collector benchmark takes about 30 s; WAYMARK_BENCH_COLLECTOR=0
-# skips it, WAYMARK_COLLECTOR_BENCH_ARGS passes it flags (e.g. "--clients 16 --duration 5").
+# Prints the console tables and writes the JSON results to bench/results/core-native.json,
+# bench/results/collector.json and bench/results/browser.json. The collector benchmark takes about
+# 30 s; WAYMARK_BENCH_COLLECTOR=0 skips it, WAYMARK_COLLECTOR_BENCH_ARGS passes it flags (e.g.
+# "--clients 16 --duration 5"). The SDK in Chromium (bench/browser_bench.mjs) takes about a minute;
+# WAYMARK_BENCH_BROWSER=0 skips it, WAYMARK_BROWSER_BENCH_ARGS passes it flags ("--rounds 9").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +19,7 @@ COLLECTOR_BENCH_BIN=build/native/bench/waymark_collector_bench
 COLLECTOR_OUT=bench/results/collector.json
 
 bash scripts/setup.sh
-WAYMARK_SKIP_SETUP=1 bash scripts/build.sh --native-only
+WAYMARK_SKIP_SETUP=1 bash scripts/build.sh
 
 if [[ ! -x "$BENCH_BIN" ]]; then
   echo "bench: ERROR: $BENCH_BIN was not built." >&2
@@ -33,8 +35,19 @@ printf '\n==> bench: %s\n' "$BENCH_BIN"
 mv -f "$OUT.tmp" "$OUT"
 echo "bench: results written to $OUT"
 
+run_browser_bench() {
+  if [[ "${WAYMARK_BENCH_BROWSER:-1}" == 0 ]]; then
+    echo "bench: browser benchmark skipped (WAYMARK_BENCH_BROWSER=0)"
+    return 0
+  fi
+  printf '\n==> bench: bench/browser_bench.mjs (the SDK in Chromium)\n'
+  # shellcheck disable=SC2086 # WAYMARK_BROWSER_BENCH_ARGS is a list of flags
+  node bench/browser_bench.mjs ${WAYMARK_BROWSER_BENCH_ARGS:-}
+}
+
 if [[ "${WAYMARK_BENCH_COLLECTOR:-1}" == 0 ]]; then
   echo "bench: collector benchmark skipped (WAYMARK_BENCH_COLLECTOR=0)"
+  run_browser_bench
   exit 0
 fi
 for bin in "$COLLECTOR_BIN" "$COLLECTOR_BENCH_BIN"; do
@@ -52,3 +65,5 @@ printf '\n==> bench: %s\n' "$COLLECTOR_BENCH_BIN"
   ${WAYMARK_COLLECTOR_BENCH_ARGS:-}
 mv -f "$COLLECTOR_OUT.tmp" "$COLLECTOR_OUT"
 echo "bench: results written to $COLLECTOR_OUT"
+
+run_browser_bench
