@@ -276,6 +276,7 @@ export class Tracker {
     const onHide = () => {
       this._saveSnapshotNow();
       if (this._transport) this._transport.sendOnUnload();
+      if (this._store) this._store.flushWrites(); // queued rows and the snapshot, now
     };
     const onVisibility = () => {
       if (win.document.visibilityState === 'hidden') onHide();
