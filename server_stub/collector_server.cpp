@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -10,8 +11,11 @@
 #include <thread>
 
 #include "journey_context.h"
+#include "map_preview.h"
 #include "profile_view.h"
+#include "recent_events.h"
 #include "schema.h"
+#include "static_files.h"
 #include "stats.h"
 #include "waymark/default_map.h"
 #include "waymark/identity.h"
@@ -57,14 +61,37 @@ std::string RouteOf(const std::string& path) {
       return "/v1/map/versions/{n}";
     }
   }
-  for (const char* known :
-       {"/v1/batch", "/v1/map", "/v1/map/versions", "/healthz", "/readyz", "/metrics"}) {
+  for (const char* known : {"/v1/batch", "/v1/map", "/v1/map/versions", "/v1/map/preview",
+                            "/v1/events/recent", "/healthz", "/readyz", "/metrics"}) {
     if (path == known) return path;
   }
   return "other";
 }
 
 thread_local std::chrono::steady_clock::time_point t_request_start;
+
+// A decimal query parameter from `min` to `max`, digits only; *out is left alone when the
+// parameter is absent. False for anything else (empty, a sign, spaces, too many digits).
+bool IntParam(const Request& req, const char* name, std::int64_t min, std::int64_t max,
+              std::int64_t* out) {
+  if (!req.has_param(name)) return true;
+  const std::string text = req.get_param_value(name);
+  if (text.empty() || text.size() > 18) return false;
+  std::int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + (c - '0');
+  }
+  if (value < min || value > max) return false;
+  *out = value;
+  return true;
+}
+
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return static_cast<std::int64_t>(seconds * 1000000) / 1000.0;
+}
 
 std::string Etag(std::int64_t version, const std::string& body) {
   std::uint64_t h = 1469598103934665603ULL;
@@ -186,7 +213,6 @@ std::optional<std::string> CollectorServer::Start() {
     port_ = config_.port;
   }
   if (*listening >= 0) ::listen(*listening, 1024);
-  if (!config_.static_dir.empty()) server_.set_mount_point("/", config_.static_dir);
   running_ = true;
   return std::nullopt;
 }
@@ -221,8 +247,12 @@ bool CollectorServer::RequireAdmin(const Request& req, Response& res) {
 }
 
 void CollectorServer::Routes() {
-  server_.set_pre_routing_handler([](const Request&, Response&) {
+  server_.set_pre_routing_handler([this](const Request& req, Response& res) {
     t_request_start = std::chrono::steady_clock::now();
+    // The dashboard's files (--static). Not a mount point: httplib looks mount points up before
+    // the routes, so a file named "healthz" or "v1/map" would shadow them; ServeStatic never
+    // looks at API paths, and a path with no file falls through to the routes (404).
+    if (ServeStatic(config_.static_dir, req, res)) return httplib::Server::HandlerResponse::Handled;
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server_.set_logger([this](const Request& req, const Response& res) {
@@ -332,6 +362,8 @@ void CollectorServer::Routes() {
     res.set_content(state->body, "application/json");
   });
   server_.Put("/v1/map", [this](const Request& req, Response& res) { HandlePutMap(req, res); });
+  server_.Post("/v1/map/preview",
+               [this](const Request& req, Response& res) { HandlePreviewMap(req, res); });
   server_.Get("/v1/map/versions", [this](const Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     json list = json::array();
@@ -394,12 +426,45 @@ void CollectorServer::Routes() {
     SendJson(res, 200, context);
   });
 
+  server_.Get("/v1/events/recent", [this](const Request& req, Response& res) {
+    if (!RequireAdmin(req, res)) return;
+    std::int64_t after = -1;
+    if (!IntParam(req, "after", 0, INT64_MAX, &after)) {
+      SendError(res, 400, "invalid_cursor",
+                "after: expected a cursor from a previous answer (an integer >= 0)");
+      return;
+    }
+    std::int64_t limit = kRecentEventsDefaultLimit;
+    if (!IntParam(req, "limit", 1, kRecentEventsMaxLimit, &limit)) {
+      SendError(res, 400, "invalid_limit",
+                "limit: expected an integer from 1 to " + std::to_string(kRecentEventsMaxLimit));
+      return;
+    }
+    ingestor_->FlushAll();  // so that the events' server_stage and channel are filled in
+    std::string error;
+    json body = RecentEvents(
+        ReadDb(), after >= 0 ? std::optional<std::int64_t>(after) : std::nullopt, limit, &error);
+    if (!error.empty()) {
+      res.set_header("Retry-After", "1");
+      SendError(res, 503, "storage_unavailable", "events: " + error);
+      return;
+    }
+    SendJson(res, 200, body);
+  });
+
   server_.Get(R"(/v1/stats/([a-z-]{1,32}))", [this](const Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     const std::string which = req.matches[1].str();
+    std::int64_t path_limit = 20;
+    if (which == "paths" && !IntParam(req, "limit", 1, 100, &path_limit)) {
+      SendError(res, 400, "invalid_limit", "limit: expected an integer from 1 to 100");
+      return;
+    }
     ingestor_->FlushAll();  // stats include every event acknowledged so far
     Database& db = ReadDb();
-    const JourneyMap& map = *ingestor_->map()->map;
+    // Held for the whole report: a concurrent PUT /v1/map may swap the current map meanwhile.
+    const auto map_state = ingestor_->map();
+    const JourneyMap& map = *map_state->map;
     const std::int64_t now = NowMs();
     json body;
     std::string error;
@@ -418,10 +483,12 @@ void CollectorServer::Routes() {
       body = WebhookStats(db, map, now, &error);
     } else if (which == "overview") {
       body = OverviewStats(db, map, now, &error);
+    } else if (which == "paths") {
+      body = PathStats(db, map, now, static_cast<std::size_t>(path_limit), &error);
     } else {
       SendError(res, 404, "not_found",
                 "stats: funnel, transitions, time-in-stage, attribution, content-gaps, "
-                "webhooks or overview");
+                "webhooks, overview or paths");
       return;
     }
     if (!error.empty()) {
@@ -469,6 +536,36 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
   res.set_header("ETag", state->etag);
   SendJson(res, 200,
            json{{"version", state->version}, {"map_id", state->map->id}, {"etag", state->etag}});
+}
+
+void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
+  if (!RequireAdmin(req, res)) return;
+  std::int64_t limit = kPreviewDefaultProfiles;
+  if (!IntParam(req, "limit", 1, kPreviewMaxProfiles, &limit)) {
+    SendError(res, 400, "invalid_limit",
+              "limit: expected an integer from 1 to " + std::to_string(kPreviewMaxProfiles));
+    return;
+  }
+  // The same validation as PUT /v1/map: the core's code and path-precise message.
+  auto parsed = ParseJourneyMap(req.body);
+  if (!parsed) {
+    SendError(res, 400, parsed.error().code, parsed.error().message);
+    return;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  ingestor_->FlushAll();  // the live side includes every event acknowledged so far
+  // Replayed here, on this worker's read connection: the writer keeps ingesting meanwhile.
+  auto live = ingestor_->map();
+  std::string error;
+  json body =
+      PreviewMap(ReadDb(), parsed.value(), *live->map, static_cast<std::size_t>(limit), &error);
+  if (!error.empty()) {
+    res.set_header("Retry-After", "1");
+    SendError(res, 503, "storage_unavailable", "preview: " + error);
+    return;
+  }
+  body["ms"] = MillisecondsSince(started);
+  SendJson(res, 200, body);
 }
 
 void CollectorServer::HandleBatch(const Request& req, Response& res,

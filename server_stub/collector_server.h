@@ -36,6 +36,7 @@ class CollectorServer {
   void HandleBatch(const httplib::Request& req, httplib::Response& res,
                    const httplib::ContentReader& reader);
   void HandlePutMap(const httplib::Request& req, httplib::Response& res);
+  void HandlePreviewMap(const httplib::Request& req, httplib::Response& res);
   bool RequireAdmin(const httplib::Request& req, httplib::Response& res);
   Database& ReadDb();
   std::optional<std::string> LoadMap();

@@ -10,11 +10,6 @@ namespace waymark::collector {
 
 namespace {
 
-struct StoredEvent {
-  Event event;  // time = corrected time
-  std::string browser_stage;
-};
-
 bool TriggerWanted(const WebhookEndpoint& endpoint, const std::string& trigger) {
   return endpoint.triggers.empty() || std::find(endpoint.triggers.begin(), endpoint.triggers.end(),
                                                 trigger) != endpoint.triggers.end();
@@ -31,9 +26,7 @@ struct ProfileProjector::Statements {
         load_profile(db.Prepare(
             "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count "
             "FROM profiles WHERE profile_id = ?")),
-        all_events(db.Prepare(
-            "SELECT id, body, corrected_time, browser_stage FROM events WHERE profile_id = ? "
-            "ORDER BY corrected_time, anonymous_id, seq, id")),
+        all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
             "SELECT id, body, corrected_time, browser_stage FROM events WHERE profile_id = ? AND "
             "projected = 0 ORDER BY corrected_time, anonymous_id, seq, id")),
@@ -71,6 +64,26 @@ struct ProfileProjector::Statements {
   Statement dirty, dirty_one, clean, load_profile, all_events, new_events, mark, outbox, conversion,
       clear_conversions, save, clear_transitions, transition, clear_stage_times, stage_time;
 };
+
+std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
+                                            std::vector<StoredEvent>* out) {
+  if (!query.ok()) return query.error().empty() ? std::string("prepare failed") : query.error();
+  query.Bind(1, profile_id);
+  while (query.Step()) {
+    auto parsed = ParseEvent(query.Text(1));
+    if (!parsed) continue;  // stored bodies were validated on the way in
+    StoredEvent s;
+    s.event = std::move(parsed).value();
+    s.event.time = query.Int(2);
+    s.browser_stage = query.IsNull(3) ? "" : query.Text(3);
+    out->push_back(std::move(s));
+  }
+  const bool failed = query.failed();
+  std::string error = query.error();
+  query.Reset();
+  if (failed) return error;
+  return std::nullopt;
+}
 
 std::string DeliveryKey(const std::string& profile_id, const FiredTrigger& t,
                         const std::string& endpoint_id) {
@@ -148,20 +161,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   }
 
   auto load = [&](Statement& q, std::vector<StoredEvent>* out) -> std::optional<std::string> {
-    q.Bind(1, profile_id);
-    while (q.Step()) {
-      auto parsed = ParseEvent(q.Text(1));
-      if (!parsed) continue;  // stored bodies were validated on the way in
-      StoredEvent s;
-      s.event = std::move(parsed).value();
-      s.event.time = q.Int(2);
-      s.browser_stage = q.IsNull(3) ? "" : q.Text(3);
-      out->push_back(std::move(s));
-    }
-    bool failed = q.failed();
-    std::string error = q.error();
-    q.Reset();
-    if (failed) return "projection: " + error;
+    if (auto err = LoadStoredEvents(q, profile_id, out)) return "projection: " + *err;
     return std::nullopt;
   };
 

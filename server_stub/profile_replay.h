@@ -9,6 +9,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config.h"
 #include "ingest.h"
@@ -16,6 +17,25 @@
 #include "sqlite.h"
 
 namespace waymark::collector {
+
+/// One stored event as a replay reads it: the parsed envelope, with `event.time` set to the
+/// corrected time, and the stage the browser reported ("" when none).
+struct StoredEvent {
+  Event event;
+  std::string browser_stage;
+};
+
+/// A profile's stored events in replay order (corrected time, then anonymous id, seq, id); ?1 is
+/// the profile id. Its columns are what LoadStoredEvents reads.
+inline constexpr const char* kProfileEventsSql =
+    "SELECT id, body, corrected_time, browser_stage FROM events WHERE profile_id = ? "
+    "ORDER BY corrected_time, anonymous_id, seq, id";
+
+/// Runs `query` (kProfileEventsSql, or another query with its columns) for `profile_id` and
+/// appends the events to *out (a body that no longer parses is skipped: stored bodies were
+/// validated on the way in), then resets the statement. The query's error message on failure.
+std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
+                                            std::vector<StoredEvent>* out);
 
 class ProfileProjector {
  public:

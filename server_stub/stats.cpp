@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "waymark/attribution.h"
@@ -154,11 +155,42 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
   return sorted[rank - 1];
 }
 
-json FunnelStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std::string* error) {
-  const std::int64_t total = TotalProfiles(db, error);
-  const Counts reached = ReachedByStage(db, map, total, error);
-  const Counts current = CurrentByStage(db, error);
-  const auto samples = StageTimeSamples(db, error);
+FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, std::string* error) {
+  FunnelCounts counts;
+  counts.total_profiles = TotalProfiles(db, error);
+  counts.reached = ReachedByStage(db, map, counts.total_profiles, error);
+  counts.current = CurrentByStage(db, error);
+  for (auto& [stage, samples] : StageTimeSamples(db, error)) {
+    counts.time_in_stage_ms[stage] = std::move(samples.totals);
+  }
+  return counts;
+}
+
+FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
+                                      const std::vector<JourneySummary>& journeys) {
+  FunnelCounts counts;
+  counts.total_profiles = static_cast<std::int64_t>(journeys.size());
+  for (const JourneySummary& j : journeys) {
+    // As ReachedByStage: the distinct stages among the transitions' targets and the current one.
+    std::set<std::string> reached(j.entered.begin(), j.entered.end());
+    reached.insert(j.stage);
+    for (const auto& stage : reached) ++counts.reached[stage];
+    ++counts.current[j.stage];
+    for (const auto& [stage, total] : j.time_in_stage_ms) {
+      counts.time_in_stage_ms[stage].push_back(total);
+    }
+  }
+  counts.reached[map.initial] = counts.total_profiles;
+  for (auto& [stage, totals] : counts.time_in_stage_ms) std::sort(totals.begin(), totals.end());
+  return counts;
+}
+
+json FunnelReport(const JourneyMap& map, const FunnelCounts& counts) {
+  auto median = [&](const std::string& stage) -> json {
+    auto it = counts.time_in_stage_ms.find(stage);
+    if (it == counts.time_in_stage_ms.end() || it->second.empty()) return nullptr;
+    return NearestRankPercentile(it->second, 50);
+  };
 
   std::vector<const Stage*> funnel;
   std::vector<const Stage*> side;
@@ -170,9 +202,9 @@ json FunnelStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, s
   std::int64_t previous = -1;
   for (const Stage* s : funnel) {
     json row = StageHeader(*s);
-    const std::int64_t n = Get(reached, s->id);
+    const std::int64_t n = Get(counts.reached, s->id);
     row["reached"] = n;
-    row["current"] = Get(current, s->id);
+    row["current"] = Get(counts.current, s->id);
     // Paths skip stages (a demo request jumps to qualified), so a stage can be reached by more
     // profiles than the one before it: the ratio can exceed 1 and the drop-off be negative.
     if (previous < 0) {
@@ -184,7 +216,7 @@ json FunnelStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, s
                        : json(nullptr);
       row["drop_off"] = previous - n;
     }
-    row["median_time_in_stage_ms"] = Median(samples, s->id);
+    row["median_time_in_stage_ms"] = median(s->id);
     stages.push_back(std::move(row));
     previous = n;
   }
@@ -192,16 +224,176 @@ json FunnelStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, s
   json side_stages = json::array();
   for (const Stage* s : side) {
     json row = StageHeader(*s);
-    row["reached"] = Get(reached, s->id);
-    row["current"] = Get(current, s->id);
-    row["median_time_in_stage_ms"] = Median(samples, s->id);
+    row["reached"] = Get(counts.reached, s->id);
+    row["current"] = Get(counts.current, s->id);
+    row["median_time_in_stage_ms"] = median(s->id);
     side_stages.push_back(std::move(row));
   }
 
   return {{"map", {{"id", map.id}, {"version", map.version}}},
-          {"total_profiles", total},
+          {"total_profiles", counts.total_profiles},
           {"stages", std::move(stages)},
           {"side_stages", std::move(side_stages)}};
+}
+
+json FunnelStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std::string* error) {
+  return FunnelReport(map, FunnelCountsFromTables(db, map, error));
+}
+
+JourneySummary SummarizeJourney(const Engine& engine) {
+  // The same reads as the projection's writes (profile_replay.cpp): stage, every transition kept
+  // in the engine's history, and stage times up to the last activity for visited stages.
+  JourneySummary out;
+  out.stage = engine.stage();
+  for (const TransitionRecord& t : engine.transitions()) out.entered.push_back(t.to);
+  for (const auto& [stage, t] : engine.StageTimes(engine.last_activity())) {
+    if (t.visits > 0) out.time_in_stage_ms[stage] = t.total;
+  }
+  return out;
+}
+
+StoredJourneyReader::StoredJourneyReader(Database& db)
+    : profile_(db.Prepare("SELECT stage FROM profiles WHERE profile_id = ?")),
+      transitions_(
+          db.Prepare("SELECT to_stage FROM transitions WHERE profile_id = ? ORDER BY position")),
+      times_(db.Prepare(
+          "SELECT stage, total_ms FROM stage_times WHERE profile_id = ? AND visits > 0")) {}
+
+std::optional<JourneySummary> StoredJourneyReader::Read(const std::string& profile_id,
+                                                        std::string* error) {
+  JourneySummary out;
+  bool found = false;
+  bool ok = true;
+  // Each statement is reset after use (a finished or failed step leaves it ready to rerun).
+  auto run = [&](Statement& stmt, auto&& row) {
+    if (!ok) return;
+    if (stmt.ok()) stmt.Bind(1, profile_id);
+    ok = ForEachRow(stmt, error, row);
+    if (stmt.ok()) stmt.Reset();
+  };
+  run(profile_, [&](Statement& s) {
+    out.stage = s.Text(0);
+    found = true;
+  });
+  if (!found) return std::nullopt;
+  run(transitions_, [&](Statement& s) { out.entered.push_back(s.Text(0)); });
+  run(times_, [&](Statement& s) { out.time_in_stage_ms[s.Text(0)] = s.Int(1); });
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+json PathStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std::size_t limit,
+               std::string* error) {
+  using Path = std::pair<std::vector<std::string>, bool>;  // stages, truncated
+  std::map<Path, std::int64_t> paths;
+  std::map<std::pair<std::size_t, std::string>, std::int64_t> nodes;  // (step, stage) -> visitors
+  std::map<std::tuple<std::size_t, std::string, std::string>, std::int64_t> links;
+  std::int64_t profiles = 0;
+
+  std::vector<std::string> stages;
+  std::string last;  // the last stage entered, kept beyond the cut to collapse repeats
+  bool truncated = false;
+  auto finish = [&] {
+    ++profiles;
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      ++nodes[{i, stages[i]}];
+      if (i > 0) ++links[{i - 1, stages[i - 1], stages[i]}];
+    }
+    ++paths[{stages, truncated}];
+  };
+  auto begin = [&] {
+    stages.assign(1, map.initial);
+    last = map.initial;
+    truncated = false;
+  };
+
+  // Profiles in key order, each with its transitions in order (both from primary keys, so the
+  // join streams without a sort); a profile with no transitions has one row with a NULL stage.
+  Statement stmt = db.Prepare(
+      "SELECT p.profile_id, t.to_stage FROM profiles p "
+      "LEFT JOIN transitions t ON t.profile_id = p.profile_id ORDER BY p.profile_id, t.position");
+  std::string profile;
+  bool open = false;
+  ForEachRow(stmt, error, [&](Statement& s) {
+    std::string id = s.Text(0);
+    if (!open || id != profile) {
+      if (open) finish();
+      profile = std::move(id);
+      open = true;
+      begin();
+    }
+    if (s.IsNull(1)) return;
+    std::string to = s.Text(1);
+    if (to == last) return;  // a self-loop, or a return to where the cut path already ends
+    last = to;
+    if (stages.size() < kPathMaxStages) {
+      stages.push_back(std::move(to));
+    } else {
+      truncated = true;
+    }
+  });
+  if (open) finish();
+
+  // Stage order for nodes: map order, stages no longer in the map after it by name.
+  std::map<std::string, std::size_t> order;
+  for (std::size_t i = 0; i < map.stages.size(); ++i) order.emplace(map.stages[i].id, i);
+  auto stage_order = [&](const std::string& stage) {
+    auto it = order.find(stage);
+    return it == order.end() ? map.stages.size() : it->second;
+  };
+  auto node_name = [](std::size_t step, const std::string& stage) {
+    return std::to_string(step) + ":" + stage;
+  };
+
+  std::vector<std::pair<const Path*, std::int64_t>> ranked;
+  for (const auto& [path, visitors] : paths) ranked.emplace_back(&path, visitors);
+  // The map's key order (stages lexicographically, untruncated first) breaks ties.
+  std::stable_sort(ranked.begin(), ranked.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  json out_paths = json::array();
+  for (std::size_t i = 0; i < ranked.size() && i < limit; ++i) {
+    out_paths.push_back({{"stages", ranked[i].first->first},
+                         {"visitors", ranked[i].second},
+                         {"truncated", ranked[i].first->second}});
+  }
+
+  std::vector<std::pair<const std::pair<std::size_t, std::string>*, std::int64_t>> node_list;
+  for (const auto& [key, visitors] : nodes) node_list.emplace_back(&key, visitors);
+  std::stable_sort(node_list.begin(), node_list.end(), [&](const auto& a, const auto& b) {
+    if (a.first->first != b.first->first) return a.first->first < b.first->first;
+    return stage_order(a.first->second) < stage_order(b.first->second);
+  });
+  json out_nodes = json::array();
+  for (const auto& [key, visitors] : node_list) {
+    out_nodes.push_back({{"name", node_name(key->first, key->second)},
+                         {"stage", key->second},
+                         {"step", key->first},
+                         {"visitors", visitors}});
+  }
+
+  std::vector<std::pair<const std::tuple<std::size_t, std::string, std::string>*, std::int64_t>>
+      link_list;
+  for (const auto& [key, value] : links) link_list.emplace_back(&key, value);
+  // By step, the widest first; the map's key order (source, target names) breaks ties.
+  std::stable_sort(link_list.begin(), link_list.end(), [](const auto& a, const auto& b) {
+    if (std::get<0>(*a.first) != std::get<0>(*b.first)) {
+      return std::get<0>(*a.first) < std::get<0>(*b.first);
+    }
+    return a.second > b.second;
+  });
+  json out_links = json::array();
+  for (const auto& [key, value] : link_list) {
+    const auto& [step, from, to] = *key;
+    out_links.push_back(
+        {{"source", node_name(step, from)}, {"target", node_name(step + 1, to)}, {"value", value}});
+  }
+
+  return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"profiles", profiles},
+          {"distinct_paths", paths.size()},
+          {"paths", std::move(out_paths)},
+          {"nodes", std::move(out_nodes)},
+          {"links", std::move(out_links)}};
 }
 
 json TransitionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/,

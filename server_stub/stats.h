@@ -1,18 +1,71 @@
 // Reports behind GET /v1/stats/...: the funnel, the transition graph, time in stage, attribution,
-// content gaps, webhook deliveries and an overview. They read only the tables ingest keeps
-// current (profiles, transitions, stage_times, conversions, events, outbox), so a report never
-// replays the engine and costs a handful of grouped queries whatever the number of profiles.
+// content gaps, webhook deliveries, top paths and an overview. They read only the tables ingest
+// keeps current (profiles, transitions, stage_times, conversions, events, outbox), so a report
+// never replays the engine and costs a handful of grouped queries whatever the number of
+// profiles. The funnel can also be computed from journeys held in memory (a map preview replays
+// stored events under a draft map): both paths meet in FunnelCounts and FunnelReport.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "sqlite.h"
+#include "waymark/engine.h"
 #include "waymark/journey_map.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {
+
+/// One profile's journey as the funnel counts it, whether read from the tables or taken from an
+/// engine: the stage it is in, the stage each recorded transition entered (in order), and its
+/// total time per stage for the stages it visited (the stage_times rows).
+struct JourneySummary {
+  std::string stage;
+  std::vector<std::string> entered;
+  std::map<std::string, std::int64_t> time_in_stage_ms;
+};
+
+/// What the funnel report is computed from, over some set of profiles.
+struct FunnelCounts {
+  std::int64_t total_profiles = 0;
+  /// Profiles that entered the stage or sit in it now; the map's initial stage counts everyone.
+  std::map<std::string, std::int64_t> reached;
+  std::map<std::string, std::int64_t> current;
+  /// Per stage, every visiting profile's total time in it, ascending.
+  std::map<std::string, std::vector<std::int64_t>> time_in_stage_ms;
+};
+
+/// The counts over every stored profile (a few grouped queries).
+FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map,
+                                    std::string* error = nullptr);
+/// The same counts over the given journeys, so that a funnel of replayed or selected profiles
+/// agrees with the stored one by construction.
+FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
+                                      const std::vector<JourneySummary>& journeys);
+/// The funnel report (see FunnelStats) of `counts` under `map`.
+json FunnelReport(const JourneyMap& map, const FunnelCounts& counts);
+
+/// What projection would store for this engine's journey: its stage, its transitions' targets
+/// and StageTimes(last activity) for visited stages.
+JourneySummary SummarizeJourney(const Engine& engine);
+
+/// Reads stored journeys one profile at a time with statements prepared once.
+class StoredJourneyReader {
+ public:
+  explicit StoredJourneyReader(Database& db);
+  /// The stored journey of `profile_id`; nothing when the profile has no row or a query failed
+  /// (then *error holds the first failure).
+  std::optional<JourneySummary> Read(const std::string& profile_id, std::string* error);
+
+ private:
+  Statement profile_;
+  Statement transitions_;
+  Statement times_;
+};
 
 /// Nearest-rank percentile of ascending `sorted` values: the value at 1-based rank
 /// ceil(percent / 100 * n), so the result is always one of the observed values (the median of an
@@ -28,6 +81,18 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
 /// (rank < 0) separately with `reached` and `current`; and `total_profiles`.
 json FunnelStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
                  std::string* error = nullptr);
+
+/// Most stages a path keeps (GET /v1/stats/paths); longer journeys are cut and flagged.
+constexpr std::size_t kPathMaxStages = 8;
+
+/// Top journeys through the stages: per profile the initial stage followed by the target of each
+/// transition in order, consecutive repeats collapsed, cut to kPathMaxStages (`truncated`).
+/// `paths` groups identical sequences (visitors descending, then stages lexicographically; the
+/// first `limit`), `distinct_paths` counts them all; `nodes` ("<step>:<stage>") and `links`
+/// (source, target, value) cover every profile's sequence, acyclic by construction (each link
+/// goes from step i to step i + 1), for a Sankey diagram.
+json PathStats(Database& db, const JourneyMap& map, std::int64_t now_ms, std::size_t limit,
+               std::string* error = nullptr);
 
 /// Every (from, to) edge in the stored histories with `count`, distinct `profiles`, the `rules`
 /// that produced it and its `kind` (forward, backward, loop; unknown for stages not in the map).

@@ -626,5 +626,141 @@ TEST_F(StatsTest, QueryFailureIsReportedThroughError) {
   EXPECT_EQ(Int(out, "total_profiles"), 0);
 }
 
+TEST_F(StatsTest, FunnelFromStoredJourneysMatchesTheTables) {
+  Seed();
+  Profile("a:9", nullptr, "trial");  // no transition into its stage
+  Time("a:9", "gone", 100, 1);       // a stage no longer in the map
+  StoredJourneyReader reader(db_);
+  std::string error;
+  std::vector<JourneySummary> journeys;
+  for (const char* id : {"a:1", "a:2", "u:3", "u:4", "a:5", "a:6", "a:7", "a:9"}) {
+    auto journey = reader.Read(id, &error);
+    ASSERT_TRUE(journey.has_value()) << id << " " << error;
+    journeys.push_back(*journey);
+  }
+  EXPECT_FALSE(reader.Read("a:404", &error).has_value());
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(FunnelReport(*map_, FunnelCountsFromJourneys(*map_, journeys)),
+            FunnelStats(db_, *map_, kNow));
+
+  const JourneySummary& u3 = journeys[2];
+  EXPECT_EQ(u3.stage, "customer");
+  EXPECT_EQ(u3.entered, (std::vector<std::string>{"interested", "trial", "customer"}));
+  EXPECT_EQ(u3.time_in_stage_ms.at("customer"), 10000);
+  EXPECT_EQ(journeys[0].time_in_stage_ms.count("trial"), 0u);  // visits 0: never entered
+}
+
+TEST_F(StatsTest, FunnelFromJourneysOfASubset) {
+  Seed();
+  StoredJourneyReader reader(db_);
+  std::string error;
+  std::vector<JourneySummary> journeys = {*reader.Read("a:5", &error), *reader.Read("a:6", &error)};
+  json out = FunnelReport(*map_, FunnelCountsFromJourneys(*map_, journeys));
+  EXPECT_EQ(Int(out, "total_profiles"), 2);
+  EXPECT_EQ(Int(out["stages"][0], "reached"), 2);  // the initial stage counts everyone
+  EXPECT_EQ(Int(out["stages"][1], "reached"), 1);  // interested: a:6 (twice, counted once)
+  EXPECT_EQ(Int(out["stages"][3], "reached"), 1);  // customer: a:5
+  EXPECT_EQ(Int(out["stages"][3], "current"), 1);
+  EXPECT_EQ(Int(out["stages"][3], "median_time_in_stage_ms"), 20000);
+  EXPECT_EQ(Int(out["stages"][1], "drop_off"), 1);
+  EXPECT_EQ(Int(out["side_stages"][0], "current"), 1);  // dormant: a:6
+}
+
+TEST_F(StatsTest, PathsCollapseRepeatsCutLongJourneysAndStayAcyclic) {
+  Seed();
+  // Seeded sequences: a:1 [visitor]; a:2 [visitor interested]; u:3 [visitor interested trial
+  // customer]; u:4 [visitor trial dormant]; a:5 [visitor customer] (the rebuy self-loop is
+  // collapsed); a:6 [visitor interested dormant interested dormant]; a:7 [visitor interested
+  // trial]. Added: a:12 like a:2; a:8 eight stages exactly, then a self-loop (not cut);
+  // a:13 the same eight and one more (cut); a:14 like a:13 with repeats and a tenth stage.
+  Profile("a:12", nullptr, "interested");
+  History("a:12", {{"visitor", "interested", "interest"}});
+  const std::vector<std::tuple<std::string, std::string, std::string>> seven = {
+      {"visitor", "interested", "interest"}, {"interested", "dormant", "sleep"},
+      {"dormant", "interested", "wake"},     {"interested", "dormant", "sleep"},
+      {"dormant", "interested", "wake"},     {"interested", "dormant", "sleep"},
+      {"dormant", "interested", "wake"}};
+  auto with = [&](std::vector<std::tuple<std::string, std::string, std::string>> more) {
+    auto steps = seven;
+    steps.insert(steps.end(), more.begin(), more.end());
+    return steps;
+  };
+  Profile("a:8", nullptr, "interested");
+  History("a:8", with({{"interested", "interested", "loop"}}));
+  Profile("a:13", nullptr, "dormant");
+  History("a:13", with({{"interested", "dormant", "sleep"}}));
+  Profile("a:14", nullptr, "trial");
+  History("a:14", with({{"interested", "dormant", "sleep"},
+                        {"dormant", "dormant", "loop"},
+                        {"dormant", "trial", "start"}}));
+
+  std::string error;
+  json out = PathStats(db_, *map_, kNow, 20, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(out["map"], (json{{"id", "test"}, {"version", 3}}));
+  EXPECT_EQ(Int(out, "profiles"), 11);
+  EXPECT_EQ(Int(out, "distinct_paths"), 9);
+  using Stages = std::vector<std::string>;
+  const Stages l8 = {"visitor", "interested", "dormant", "interested",
+                     "dormant", "interested", "dormant", "interested"};
+  const std::vector<std::tuple<Stages, int, bool>> expected = {
+      {{"visitor", "interested"}, 2, false},
+      {l8, 2, true},
+      {{"visitor"}, 1, false},
+      {{"visitor", "customer"}, 1, false},
+      {{"visitor", "interested", "dormant", "interested", "dormant"}, 1, false},
+      {l8, 1, false},
+      {{"visitor", "interested", "trial"}, 1, false},
+      {{"visitor", "interested", "trial", "customer"}, 1, false},
+      {{"visitor", "trial", "dormant"}, 1, false}};
+  ASSERT_EQ(out["paths"].size(), expected.size()) << DumpJson(out["paths"]);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    const auto& [stages, visitors, truncated] = expected[i];
+    EXPECT_EQ(out["paths"][i],
+              (json{{"stages", stages}, {"visitors", visitors}, {"truncated", truncated}}))
+        << i;
+  }
+
+  std::map<std::string, std::int64_t> links;
+  for (const auto& l : out["links"]) {
+    const std::string source = l["source"].get<std::string>();
+    const std::string target = l["target"].get<std::string>();
+    // Each link goes one step on: the diagram cannot have a cycle.
+    EXPECT_EQ(std::stoi(target.substr(0, target.find(':'))),
+              std::stoi(source.substr(0, source.find(':'))) + 1);
+    links[source + ">" + target] = l["value"].get<std::int64_t>();
+  }
+  EXPECT_EQ(links["0:visitor>1:interested"], 8);
+  EXPECT_EQ(links["0:visitor>1:trial"], 1);
+  EXPECT_EQ(links["0:visitor>1:customer"], 1);
+  EXPECT_EQ(links["6:dormant>7:interested"], 3);
+  EXPECT_EQ(links.count("7:interested>8:dormant"), 0u);
+  EXPECT_EQ(out["links"][0]["source"], "0:visitor");
+  EXPECT_EQ(out["links"][0]["value"], 8);  // the widest first within a step
+
+  EXPECT_EQ(out["nodes"][0],
+            (json{{"name", "0:visitor"}, {"stage", "visitor"}, {"step", 0}, {"visitors", 11}}));
+  // Within a step, nodes follow the map's stage order.
+  EXPECT_EQ(out["nodes"][1]["name"], "1:interested");
+  EXPECT_EQ(out["nodes"][2]["name"], "1:trial");
+  EXPECT_EQ(out["nodes"][3]["name"], "1:customer");
+  for (const auto& n : out["nodes"]) EXPECT_LT(n["step"].get<int>(), 8);
+
+  json top = PathStats(db_, *map_, kNow, 2, &error);
+  EXPECT_EQ(top["paths"].size(), 2u);
+  EXPECT_EQ(Int(top, "distinct_paths"), 9);
+  EXPECT_EQ(top["links"], out["links"]);
+}
+
+TEST_F(StatsTest, PathsOfAnEmptyStore) {
+  std::string error;
+  json out = PathStats(db_, *map_, kNow, 20, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "profiles"), 0);
+  EXPECT_EQ(out["paths"], json::array());
+  EXPECT_EQ(out["nodes"], json::array());
+  EXPECT_EQ(out["links"], json::array());
+}
+
 }  // namespace
 }  // namespace waymark::collector

@@ -1,0 +1,97 @@
+#include "map_preview.h"
+
+#include <utility>
+#include <vector>
+
+#include "profile_replay.h"
+#include "stats.h"
+#include "waymark/engine.h"
+
+namespace waymark::collector {
+
+namespace {
+
+// One read transaction for the whole preview, so that the replayed events and the stored
+// journeys come from the same snapshot. Always ended, whatever happens in between.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Database& db) : db_(db), error_(db.Exec("BEGIN")) {}
+  ~ReadTransaction() {
+    if (!error_) db_.Exec("COMMIT");
+  }
+  const std::optional<std::string>& error() const { return error_; }
+
+ private:
+  Database& db_;
+  std::optional<std::string> error_;
+};
+
+}  // namespace
+
+json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
+                std::size_t limit, std::string* error) {
+  auto fail = [&](const std::string& message) {
+    if (error != nullptr && error->empty()) *error = message;
+  };
+  ReadTransaction transaction(db);
+  if (transaction.error()) {
+    fail(*transaction.error());
+    return nullptr;
+  }
+
+  std::int64_t total = 0;
+  Statement count = db.Prepare("SELECT COUNT(*) FROM profiles");
+  ForEachRow(count, error, [&](Statement& s) { total = s.Int(0); });
+  std::vector<std::string> profiles;
+  Statement recent =
+      db.Prepare("SELECT profile_id FROM profiles ORDER BY last_seen DESC, profile_id LIMIT ?");
+  recent.Bind(1, static_cast<std::int64_t>(limit));
+  ForEachRow(recent, error, [&](Statement& s) { profiles.push_back(s.Text(0)); });
+  if (error != nullptr && !error->empty()) return nullptr;
+
+  // Projection's options (profile_replay.cpp): nothing is sent on, so no outbound envelopes.
+  EngineOptions options;
+  options.build_outbound = false;
+  Statement events_stmt = db.Prepare(kProfileEventsSql);
+  StoredJourneyReader stored(db);
+  std::vector<JourneySummary> draft_journeys;
+  std::vector<JourneySummary> live_journeys;
+  draft_journeys.reserve(profiles.size());
+  live_journeys.reserve(profiles.size());
+  std::int64_t events_read = 0;
+  std::vector<StoredEvent> loaded;
+  std::vector<Event> events;
+  for (const std::string& profile_id : profiles) {
+    loaded.clear();
+    if (auto err = LoadStoredEvents(events_stmt, profile_id, &loaded)) {
+      fail(*err);
+      return nullptr;
+    }
+    events.clear();
+    for (StoredEvent& s : loaded) events.push_back(std::move(s.event));
+    events_read += static_cast<std::int64_t>(events.size());
+    const Engine engine = Engine::Replay(draft, events, options);
+    if (engine.last_activity() >= 0) draft_journeys.push_back(SummarizeJourney(engine));
+
+    std::string read_error;
+    if (auto journey = stored.Read(profile_id, &read_error)) {
+      live_journeys.push_back(std::move(*journey));
+    } else if (!read_error.empty()) {
+      fail(read_error);
+      return nullptr;
+    }
+  }
+
+  auto ref = [](const JourneyMap& map) { return json{{"id", map.id}, {"version", map.version}}; };
+  return {{"draft",
+           {{"map", ref(*draft)},
+            {"funnel", FunnelReport(*draft, FunnelCountsFromJourneys(*draft, draft_journeys))}}},
+          {"live",
+           {{"map", ref(live)},
+            {"funnel", FunnelReport(live, FunnelCountsFromJourneys(live, live_journeys))}}},
+          {"profiles", static_cast<std::int64_t>(profiles.size())},
+          {"events", events_read},
+          {"truncated", total > static_cast<std::int64_t>(profiles.size())}};
+}
+
+}  // namespace waymark::collector

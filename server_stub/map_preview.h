@@ -1,0 +1,32 @@
+// POST /v1/map/preview: what a draft journey map would make of the stored history. The events of
+// the most recently active profiles are replayed through the core engine under the draft, and the
+// funnel of those replays is set beside the stored (live) funnel of the same profiles. Nothing is
+// written: the replay runs on a read connection inside one read transaction (a consistent
+// snapshot; WAL readers never block the writer), and the live map is not touched.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "sqlite.h"
+#include "waymark/journey_map.h"
+#include "waymark/json_util.h"
+
+namespace waymark::collector {
+
+constexpr std::int64_t kPreviewDefaultProfiles = 2000;
+constexpr std::int64_t kPreviewMaxProfiles = 20000;
+
+/// Replays the `limit` profiles with the latest activity (profiles.last_seen, then profile id)
+/// under `draft` with the same engine options and event order as a full projection, and answers
+/// {"draft": {"map", "funnel"}, "live": {"map", "funnel"}, "profiles", "events", "truncated"}:
+/// each funnel is the GET /v1/stats/funnel report over those profiles (a replay that accepts
+/// none of a profile's events leaves it out of the draft funnel, as projection stores no
+/// profile for it), `profiles` the number replayed, `events` the stored events read, and
+/// `truncated` whether more profiles exist. On a query failure *error gets the message.
+json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
+                std::size_t limit, std::string* error);
+
+}  // namespace waymark::collector
