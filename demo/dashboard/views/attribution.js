@@ -1,0 +1,190 @@
+// 4. Attribution: credit share per channel under the six models, with a conversion-stage filter.
+import { h, replace, num, pct, decimal, note, errorNote, notAvailable } from '../format.js';
+import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
+import { api } from '../api.js';
+
+export const MODELS = [
+  ['first_touch', 'First touch'],
+  ['last_touch', 'Last touch'],
+  ['last_non_direct', 'Last non-direct'],
+  ['linear', 'Linear'],
+  ['time_decay', 'Time decay'],
+  ['position_based', 'Position based'],
+];
+const MODEL_COLORS = ['#2f6fd6', '#14916b', '#6d8f1f', '#e0782f', '#9b4dca', '#d1435b'];
+
+let els = null;
+let chart = null;
+let stage = '';
+let knownStages = [];
+
+export function init(section) {
+  const select = h('select', { id: 'attribution-stage', testid: 'attribution-stage' }, h('option', { value: '' }, 'All conversion stages'));
+  select.addEventListener('change', () => {
+    stage = select.value;
+    refresh();
+  });
+  els = {
+    sub: h('p', { class: 'card-sub' }, 'Loading…'),
+    select,
+    status: h('div', { class: 'view-status' }),
+    chart: h('div', { class: 'chart chart-attr', testid: 'attribution-chart' }),
+    table: h('div', { class: 'table-wrap' }),
+  };
+  describe(els.chart, 'Attribution chart: loading.');
+  section.setAttribute('aria-labelledby', 'attribution-title');
+  section.append(
+    h(
+      'div',
+      { class: 'card-head' },
+      h('div', null, h('h2', { id: 'attribution-title' }, 'Attribution'), els.sub),
+      h('label', { class: 'field-inline', for: 'attribution-stage' }, 'Conversion stage ', select),
+    ),
+    els.status,
+    els.chart,
+    els.table,
+  );
+  chart = createChart(els.chart);
+}
+
+export async function refresh() {
+  try {
+    const data = await api.attribution(stage);
+    render(data);
+  } catch (err) {
+    if (err && err.unauthorized) return;
+    els.chart.hidden = true;
+    replace(els.status, err.notAvailable && !stage ? notAvailable('Attribution', 'GET /v1/stats/attribution') : errorNote(err, 'Attribution'));
+  }
+}
+
+function render(data) {
+  els.status.replaceChildren();
+  els.chart.hidden = false;
+  const stages = data.conversion_stages || [];
+  if (stages.join('|') !== knownStages.join('|')) {
+    knownStages = stages;
+    replace(
+      els.select,
+      h('option', { value: '' }, 'All conversion stages'),
+      stages.map((s) => h('option', { value: s }, s)),
+    );
+    if (stage && !stages.includes(stage)) stage = '';
+    els.select.value = stage;
+  }
+  const models = new Map((data.models || []).map((m) => [m.model, m.channels || []]));
+  // Channels ordered by their linear credit (all models agree on the set of channels).
+  const totals = new Map();
+  for (const [, channels] of models) {
+    for (const c of channels) totals.set(c.channel, (totals.get(c.channel) || 0) + (c.credit || 0));
+  }
+  const channels = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
+  const cell = (model, channel) => (models.get(model) || []).find((c) => c.channel === channel);
+
+  replace(
+    els.sub,
+    `${num(data.conversions)} conversions`,
+    data.stage ? ` into ${data.stage}` : stages.length ? ` into ${stages.join(', ')}` : '',
+    ' · share of credit per channel under each model',
+  );
+
+  if (!channels.length) {
+    els.chart.hidden = true;
+    replace(els.status, note('muted', 'No conversions with a channel yet.'));
+    els.table.replaceChildren();
+    describe(els.chart, 'Attribution chart: no conversions yet.');
+    return;
+  }
+
+  describe(
+    els.chart,
+    `Grouped bar chart: share of conversion credit for ${channels.length} channels under six attribution models. ` +
+      `Under linear: ${channels.map((c) => `${c} ${pct((cell('linear', c) || {}).share || 0, 0)}`).join(', ')}. The table below holds every value.`,
+  );
+
+  const maxShare = Math.max(0.1, ...[...models.values()].flat().map((c) => c.share || 0));
+  if (chart) {
+    chart.setOption(
+      {
+        ...baseOption(),
+        legend: { top: 0, itemWidth: 12, itemHeight: 10, textStyle: { fontSize: 12 } },
+        grid: { left: 8, right: 16, top: 34, bottom: 10, containLabel: true },
+        xAxis: {
+          type: 'category',
+          data: channels,
+          axisTick: { show: false },
+          axisLine: { lineStyle: { color: COLORS.grid } },
+          axisLabel: { color: COLORS.text, fontSize: 12, interval: 0, width: 110, overflow: 'break' },
+        },
+        yAxis: {
+          type: 'value',
+          max: Math.min(100, Math.ceil((maxShare * 100 + 5) / 10) * 10),
+          axisLabel: { formatter: '{value}%', color: COLORS.muted },
+          splitLine: { lineStyle: { color: COLORS.grid } },
+        },
+        tooltip: {
+          ...baseOption().tooltip,
+          trigger: 'axis',
+          axisPointer: { type: 'shadow' },
+          formatter: (items) => {
+            const list = Array.isArray(items) ? items : [items];
+            const channel = list.length ? list[0].name : '';
+            return tooltipBox(
+              channel,
+              MODELS.map(([id, label]) => {
+                const c = cell(id, channel);
+                return [label, c ? `${pct(c.share)} (${decimal(c.credit, 2)})` : '—'];
+              }),
+            );
+          },
+        },
+        series: MODELS.map(([id, label], i) => ({
+          type: 'bar',
+          name: label,
+          barMaxWidth: 22,
+          itemStyle: { color: MODEL_COLORS[i % MODEL_COLORS.length] || PALETTE[i], borderRadius: [3, 3, 0, 0] },
+          data: channels.map((c) => {
+            const v = cell(id, c);
+            return v ? Math.round(v.share * 1000) / 10 : 0;
+          }),
+        })),
+      },
+      { lazyUpdate: true },
+    );
+  }
+
+  replace(
+    els.table,
+    h(
+      'table',
+      { class: 'table', testid: 'attribution-table' },
+      h('caption', { class: 'sr-only' }, 'Share of credit (credit) per channel and model'),
+      h(
+        'thead',
+        null,
+        h('tr', null, h('th', { scope: 'col' }, 'Channel'), MODELS.map(([, label]) => h('th', { scope: 'col', class: 'num' }, label))),
+      ),
+      h(
+        'tbody',
+        null,
+        channels.map((c) =>
+          h(
+            'tr',
+            { testid: `attribution-row-${c}` },
+            h('th', { scope: 'row' }, c),
+            MODELS.map(([id]) => {
+              const v = cell(id, c);
+              return h(
+                'td',
+                { class: 'num' },
+                v ? pct(v.share) : '—',
+                v ? h('span', { class: 'muted small' }, ` ${decimal(v.credit, 2)}`) : null,
+              );
+            }),
+          ),
+        ),
+      ),
+    ),
+    h('p', { class: 'muted small' }, 'Share of the conversions\u2019 credit, with the credit (conversions) in grey.'),
+  );
+}

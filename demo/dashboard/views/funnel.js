@@ -1,0 +1,162 @@
+// 2. Funnel: reached per stage, conversion from the previous stage, drop-off, time in stage.
+import { h, replace, num, pct, duration, note, errorNote } from '../format.js';
+import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
+
+let els = null;
+let chart = null;
+
+export function init(section) {
+  els = {
+    sub: h('p', { class: 'card-sub' }, 'Loading…'),
+    status: h('div', { class: 'view-status' }),
+    chart: h('div', { class: 'chart chart-m', testid: 'funnel-chart' }),
+    table: h('div', { class: 'table-wrap' }),
+  };
+  describe(els.chart, 'Funnel chart: loading.');
+  section.setAttribute('aria-labelledby', 'funnel-title');
+  section.append(
+    h('div', { class: 'card-head' }, h('div', null, h('h2', { id: 'funnel-title' }, 'Funnel'), els.sub)),
+    els.status,
+    h('div', { class: 'split split-funnel' }, els.chart, els.table),
+  );
+  chart = createChart(els.chart);
+}
+
+/** data: { funnel, timeInStage, errors } */
+export function render({ funnel, timeInStage, errors }) {
+  if (errors && errors.length) replace(els.status, ...errors.map(([what, err]) => errorNote(err, what)));
+  else els.status.replaceChildren();
+  if (!funnel) return;
+  const stages = funnel.stages || [];
+  const side = funnel.side_stages || [];
+  const tis = new Map(((timeInStage && timeInStage.stages) || []).map((s) => [s.id, s]));
+  const last = stages[stages.length - 1];
+  const first = stages[0];
+  replace(
+    els.sub,
+    `${num(funnel.total_profiles)} visitors`,
+    first && last && first.reached ? ` · ${pct(last.reached / first.reached)} reach ${last.name}` : '',
+    ' · conversion can exceed 100% when paths skip stages',
+  );
+  describe(
+    els.chart,
+    `Funnel bar chart of visitors reaching each stage: ${stages.map((s) => `${s.name} ${s.reached}`).join(', ')}. The table next to it holds the same data.`,
+  );
+
+  els.chart.style.height = `${Math.max(220, stages.length * 40 + 24)}px`;
+  if (chart) {
+    chart.resize();
+    const max = Math.max(1, ...stages.map((s) => s.reached));
+    chart.setOption(
+      {
+        ...baseOption(),
+        grid: { left: 8, right: 64, top: 8, bottom: 8, containLabel: true },
+        xAxis: { type: 'value', max, show: false },
+        yAxis: {
+          type: 'category',
+          inverse: true,
+          data: stages.map((s) => s.name),
+          axisTick: { show: false },
+          axisLine: { show: false },
+          axisLabel: { color: COLORS.text, fontSize: 12, fontWeight: 500 },
+        },
+        tooltip: {
+          ...baseOption().tooltip,
+          trigger: 'item',
+          formatter: (p) => {
+            const s = stages[p.dataIndex];
+            const t = tis.get(s.id);
+            return tooltipBox(s.name, [
+              ['Reached', num(s.reached)],
+              ['Now in stage', num(s.current)],
+              ['From previous', pct(s.conversion_from_previous)],
+              ['Drop-off', s.drop_off === null ? '—' : num(s.drop_off)],
+              ['Median time', duration(s.median_time_in_stage_ms)],
+              ['p90 time', duration(t ? t.p90_ms : null)],
+            ]);
+          },
+        },
+        series: [
+          {
+            type: 'bar',
+            name: 'Reached',
+            barWidth: '62%',
+            showBackground: true,
+            backgroundStyle: { color: '#f1f4f8', borderRadius: 4 },
+            data: stages.map((s) => ({
+              value: s.reached,
+              itemStyle: { color: s.phase === 'after' ? COLORS.after : COLORS.before, borderRadius: 4 },
+            })),
+            label: {
+              show: true,
+              position: 'right',
+              formatter: (p) => {
+                const s = stages[p.dataIndex];
+                return s.conversion_from_previous === null
+                  ? num(s.reached)
+                  : `${num(s.reached)}  {c|${pct(s.conversion_from_previous, 0)}}`;
+              },
+              rich: { c: { color: COLORS.muted, fontSize: 11 } },
+              fontWeight: 600,
+              color: COLORS.text,
+            },
+          },
+        ],
+      },
+      { lazyUpdate: true },
+    );
+  }
+
+  const head = ['Stage', 'Reached', 'Now', 'From previous', 'Drop-off', 'Median time', 'p90 time'];
+  const row = (s, isSide) => {
+    const t = tis.get(s.id);
+    const conv = s.conversion_from_previous;
+    return h(
+      'tr',
+      { testid: `funnel-row-${s.id}`, class: isSide ? 'side-row' : null, dataset: { stage: s.id } },
+      h(
+        'th',
+        { scope: 'row' },
+        h('span', { class: `dot dot-${isSide ? 'side' : s.phase === 'after' ? 'after' : 'before'}`, 'aria-hidden': 'true' }),
+        s.name,
+      ),
+      h('td', { class: 'num', testid: `funnel-reached-${s.id}` }, num(s.reached)),
+      h('td', { class: 'num' }, num(s.current)),
+      h(
+        'td',
+        { class: `num${conv !== null && conv !== undefined && conv > 1 ? ' over' : ''}`, title: conv > 1 ? 'More visitors reached this stage than the previous one: some paths skip stages.' : null },
+        isSide ? '' : pct(conv),
+      ),
+      h(
+        'td',
+        { class: 'num' },
+        isSide || s.drop_off === null || s.drop_off === undefined
+          ? isSide ? '' : '—'
+          : s.drop_off < 0
+            ? `+${num(-s.drop_off)} in`
+            : num(s.drop_off),
+      ),
+      h('td', { class: 'num' }, duration(s.median_time_in_stage_ms)),
+      h('td', { class: 'num' }, duration(t ? t.p90_ms : null)),
+    );
+  };
+  replace(
+    els.table,
+    h(
+      'table',
+      { class: 'table', testid: 'funnel-table' },
+      h('caption', { class: 'sr-only' }, 'Funnel: visitors per stage'),
+      h('thead', null, h('tr', null, head.map((t, i) => h('th', { scope: 'col', class: i ? 'num' : null }, t)))),
+      h('tbody', null, stages.map((s) => row(s, false))),
+      side.length
+        ? h(
+            'tbody',
+            { class: 'side-body' },
+            h('tr', { class: 'group-row' }, h('th', { scope: 'rowgroup', colspan: String(head.length) }, 'Side stages')),
+            side.map((s) => row(s, true)),
+          )
+        : null,
+    ),
+    stages.length ? null : note('muted', 'The map has no stage of rank 0 or more.'),
+  );
+}

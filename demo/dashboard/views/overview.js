@@ -1,0 +1,53 @@
+// 8. Overview strip: events, events in the last 24 h, profiles, identified profiles, stage
+// mismatches, webhook deliveries.
+import { h, replace, num, pct } from '../format.js';
+
+let els = null;
+
+const METRICS = [
+  ['events', 'Events'],
+  ['events_last_24h', 'Events, last 24 h'],
+  ['profiles', 'Visitors (profiles)'],
+  ['identified_profiles', 'Identified visitors'],
+  ['stage_mismatches', 'Stage mismatches'],
+  ['webhooks', 'Webhooks'],
+];
+
+export function init(container) {
+  els = { values: new Map(), notes: new Map() };
+  const list = h('dl', { class: 'kpis', testid: 'overview' });
+  for (const [key, label] of METRICS) {
+    const value = h('dd', { class: 'kpi-value', testid: `overview-${key.replace(/_/g, '-')}` }, '—');
+    const sub = h('dd', { class: 'kpi-note' }, '');
+    els.values.set(key, value);
+    els.notes.set(key, sub);
+    list.append(h('div', { class: `kpi kpi-${key}` }, h('dt', null, label), value, sub));
+  }
+  container.append(list);
+}
+
+export function render({ overview, webhooks }) {
+  if (overview) {
+    for (const key of ['events', 'events_last_24h', 'profiles', 'identified_profiles', 'stage_mismatches']) {
+      els.values.get(key).textContent = num(overview[key]);
+    }
+    els.notes.get('events_last_24h').textContent = overview.events ? `${pct(overview.events_last_24h / overview.events, 0)} of all` : '';
+    els.notes.get('identified_profiles').textContent = overview.profiles ? `${pct(overview.identified_profiles / overview.profiles, 0)} of visitors` : '';
+    const mm = els.values.get('stage_mismatches');
+    mm.parentElement.classList.toggle('kpi-alert', overview.stage_mismatches > 0);
+    els.notes.get('stage_mismatches').textContent = overview.stage_mismatches > 0 ? 'browser and server disagreed' : 'browser and server agree';
+  }
+  const hooks = els.values.get('webhooks');
+  const hooksNote = els.notes.get('webhooks');
+  if (webhooks) {
+    const by = webhooks.by_status || {};
+    hooks.textContent = num(by.delivered || 0);
+    const parts = [];
+    if (by.pending || by.inflight) parts.push(`${num((by.pending || 0) + (by.inflight || 0))} pending`);
+    parts.push(`${num(by.failed || 0)} failed`);
+    replace(hooksNote, `delivered · ${parts.join(' · ')}`);
+    hooks.parentElement.classList.toggle('kpi-alert', (by.failed || 0) > 0);
+  } else {
+    hooks.textContent = '—';
+  }
+}
