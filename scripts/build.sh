@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project: native (build/native), WebAssembly (build/wasm), both Release, and the SDK
-# bundles in dist/ (script tag, npm ESM/CommonJS, types) from js/src and the wasm.
+# bundles in dist/ (script tag, npm ESM/CommonJS, types) from js/src and the wasm, and the
+# dashboard in build/dashboard.
 #
 #   scripts/build.sh [--native-only | --wasm-only]
 #
@@ -77,6 +78,8 @@ if ((BUILD_WASM)); then
   start=$SECONDS
   stage "sdk: bundle js/src into dist/ (esbuild)"
   node scripts/build-js.mjs
+  # The dashboard the collector serves (--static build/dashboard), with echarts from node_modules.
+  node scripts/build-dashboard.mjs > /dev/null
   BUILT+=("sdk $((SECONDS - start)) s")
 fi
 

@@ -23,6 +23,7 @@
 // the same events and the collector answers `duplicate` for all of them.
 //
 // Exits 1 when the collector rejected any event or a batch failed, 2 on bad arguments.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -670,8 +671,10 @@ function parseArgs(argv) {
   return out;
 }
 
-const USAGE = `usage: node scripts/seed.mjs --collector http://127.0.0.1:8787 --site-key KEY
-                           [--visitors 300] [--seed 42] [--now ISO|ms] [--dry-run] [--verbose]`;
+const USAGE = `usage: node scripts/seed.mjs [--collector http://127.0.0.1:8787] [--site-key KEY]
+                           [--visitors 300] [--seed N] [--now ISO|ms] [--dry-run] [--verbose]
+  Without --collector/--site-key: those of the running \`npm start\` (data/keys.json, WAYMARK_PORT).
+  Without --seed: new random visitors on every run.`;
 
 function formatCounts(counts, order) {
   const keys = order ? order.filter((k) => counts[k]) : Object.keys(counts).sort((a, b) => counts[b] - counts[a]);
@@ -690,6 +693,19 @@ async function main() {
     console.log(USAGE);
     return;
   }
+  // `npm run seed` beside a running `npm start`: its keys and port, unless given.
+  if (!args.siteKey || !args.collectorUrl) {
+    try {
+      const dataDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', process.env.WAYMARK_DATA_DIR || 'data');
+      const keys = JSON.parse(fs.readFileSync(path.join(dataDir, 'keys.json'), 'utf8'));
+      args.siteKey = args.siteKey || keys.site_key;
+      args.collectorUrl = args.collectorUrl || `http://${process.env.WAYMARK_HOST || '127.0.0.1'}:${process.env.WAYMARK_PORT || 8787}`;
+    } catch {
+      // no npm start data: both flags are required below
+    }
+  }
+  // Run by hand, every run brings new visitors unless --seed pins them.
+  if (args.seed === undefined) args.seed = Math.floor(Math.random() * 1e9);
   if (!args.dryRun && (!args.collectorUrl || !args.siteKey)) {
     console.error(`seed: --collector and --site-key are required\n${USAGE}`);
     process.exit(2);

@@ -538,13 +538,15 @@ json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
     }
   }
 
-  // What the SDK reports it showed. The CASE guards keep a malformed body (json_extract raises
-  // an error on one) from failing the whole report; non-string stage or slot values are skipped.
+  // What the SDK reports it showed, in the stage the visitor was in when it was shown: the
+  // server's stage for that event, else the browser's, else a `stage` property (older senders).
+  // The CASE guards keep a malformed body (json_extract raises an error on one) from failing the
+  // whole report; non-string stage or slot values are skipped.
   std::map<std::string, Counts> shown;
   Statement shown_stmt = db.Prepare(
       "SELECT stage, slot, COUNT(*) FROM ("
-      "SELECT CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.stage') END "
-      "AS stage, "
+      "SELECT COALESCE(server_stage, browser_stage, CASE WHEN json_valid(body) THEN "
+      "json_extract(body, '$.properties.stage') END) AS stage, "
       "CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.slot') END AS slot "
       "FROM events WHERE name = ?1) "
       "WHERE typeof(stage) = 'text' AND typeof(slot) = 'text' GROUP BY stage, slot");

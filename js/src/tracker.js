@@ -214,13 +214,46 @@ export class Tracker {
     }
   }
 
+  // The journey saved by the last page: the stored snapshot, or the page-hide handoff in
+  // localStorage when that one is newer (an IndexedDB write started at page hide may never
+  // finish; a localStorage write does). The newer is the one with the higher sequence number.
   async _restoreSnapshot() {
-    const snapshot = this._store && (await this._store.get('snapshot'));
+    if (!this._store) return;
+    let snapshot = await this._store.get('snapshot');
+    const handoff = this._readHandoff();
+    if (handoff && handoff.seq >= this._seq) {
+      snapshot = handoff.snapshot;
+      this._seq = handoff.seq;
+    }
     if (!snapshot) return;
     try {
       this._engine.restore(snapshot);
+      if (handoff) this._saveSnapshotNow(); // into the store; the handoff is removed there
     } catch (err) {
       this._report({ code: 'snapshot_refused', message: `the saved journey could not be restored (${err.message}); starting afresh` });
+    }
+  }
+
+  _handoffKey() {
+    return `waymark:${this.options.key || 'default'}:handoff`;
+  }
+
+  _readHandoff() {
+    try {
+      const parsed = JSON.parse(this._win.localStorage.getItem(this._handoffKey()) || 'null');
+      return parsed && typeof parsed.snapshot === 'string' && Number.isFinite(parsed.seq) ? parsed : null;
+    } catch {
+      return null;
+    }
+  }
+
+  // At page hide: the journey, synchronously, for the next page (see _restoreSnapshot).
+  _writeHandoff() {
+    if (!this._mayPersist || !this._engine || !this._win) return;
+    try {
+      this._win.localStorage.setItem(this._handoffKey(), JSON.stringify({ seq: this._seq, snapshot: this._engine.snapshot() }));
+    } catch {
+      // storage full or blocked: the stored snapshot (up to a second old) is what the next page gets
     }
   }
 
@@ -275,6 +308,7 @@ export class Tracker {
     if (!win || !win.addEventListener) return;
     const onHide = () => {
       this._saveSnapshotNow();
+      this._writeHandoff();
       if (this._transport) this._transport.sendOnUnload();
       if (this._store) this._store.flushWrites(); // queued rows and the snapshot, now
     };
@@ -436,7 +470,9 @@ export class Tracker {
       }
     }
     if (outgoing.length) this._deliver(outgoing);
-    this._scheduleSnapshot();
+    // A stage change is saved at once: the visitor may be about to leave for the next page.
+    if (results.some((r) => r.transitions && r.transitions.length)) queueMicrotask(() => this._saveSnapshotNow());
+    else this._scheduleSnapshot();
   }
 
   _deliver(items) {
@@ -490,6 +526,7 @@ export class Tracker {
   _forgetPersisted() {
     if (this._store) this._store.clear();
     try {
+      this._win.localStorage.removeItem(this._handoffKey());
       this._win.localStorage.removeItem(this._decisionKey());
     } catch {
       // nothing stored, or storage blocked
@@ -632,6 +669,11 @@ export class Tracker {
     if (!this._store || !this._engine) return;
     this._store.set('snapshot', this._engine.snapshot());
     this._store.set('seq', String(this._seq));
+    try {
+      this._win.localStorage.removeItem(this._handoffKey()); // the store has the newer journey now
+    } catch {
+      // no localStorage (Node) or blocked
+    }
   }
 
   // ---- errors --------------------------------------------------------------------------------
