@@ -128,46 +128,9 @@
     }
     // Deferred a tick: the listener runs while the engine is still reporting the transition.
     w.on('stage', function () {
-      lastStageChange = Date.now();
       setTimeout(renderStage, 0);
     });
     Promise.resolve(w.ready()).then(renderStage, renderStage);
-  }
-
-  // ---- leaving the page right after a stage change -------------------------------------------
-  //
-  // Workaround: the SDK saves the visitor's journey (its snapshot) about 1 s after an event, and
-  // the save it attempts on `pagehide` does not reach the next page in Chromium. A click that
-  // leaves the page within that second would show the next page the stage from before. So a
-  // same-site navigation right after a stage change waits for the rest of that second.
-  // Remove once the SDK persists reliably on pagehide.
-  var lastStageChange = 0;
-  var SAVE_GRACE_MS = 1300;
-
-  function afterJourneySaved(fn) {
-    var wait = lastStageChange + SAVE_GRACE_MS - Date.now();
-    if (wait > 0) setTimeout(fn, wait);
-    else fn();
-  }
-
-  function installNavigationGuard() {
-    doc.addEventListener('click', function (e) {
-      if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-      if (lastStageChange + SAVE_GRACE_MS <= Date.now()) return;
-      var a = e.target && e.target.closest ? e.target.closest('a[href]') : null;
-      if (!a || (a.target && a.target !== '_self') || a.hasAttribute('download')) return;
-      var url;
-      try {
-        url = new URL(a.href, window.location.href);
-      } catch (err) {
-        return;
-      }
-      if (url.origin !== window.location.origin) return;
-      if (url.pathname === window.location.pathname && url.search === window.location.search) return; // same page
-      e.preventDefault();
-      a.setAttribute('aria-busy', 'true');
-      afterJourneySaved(function () { window.location.assign(url.href); });
-    });
   }
 
   // ---- shared chrome -----------------------------------------------------------------------
@@ -333,7 +296,7 @@
           // the app page works without it
         }
       }
-      flush(2500).then(function () { afterJourneySaved(function () { window.location.assign('/app.html'); }); });
+      flush(2500).then(function () { window.location.assign('/app.html'); });
     });
   };
 
@@ -447,7 +410,7 @@
   // ---- start -------------------------------------------------------------------------------
 
   function start() {
-    var steps = [installStage, installNavigationGuard, installNav, installVideo, installReset, installSimpleForms];
+    var steps = [installStage, installNav, installVideo, installReset, installSimpleForms];
     var pageId = doc.body && doc.body.getAttribute('data-page');
     if (pageId && pages[pageId]) steps.push(pages[pageId]);
     steps.forEach(function (step) {

@@ -130,3 +130,21 @@ test('a content rule carrying HTML is rendered as text; unsafe attributes never 
   assert.notEqual(await page.getAttribute('[data-waymark-slot="cta"]', 'href'), 'javascript:alert(1)');
   await context.close();
 });
+
+test('leaving right after a stage change: the next page starts from the new stage', async () => {
+  const context = await rig.newContext();
+  const page = await rig.newPage(context);
+  await page.goto(rig.pageUrl('index.html'));
+  await waymarkReady(page);
+  // The stage changes and the page is left in the same task: no time for an IndexedDB write.
+  await page.evaluate(() => {
+    waymark.track('signed_up');
+    waymark.track('trial_started');
+    location.href = '/index.html?next';
+  });
+  await page.waitForURL('**/index.html?next');
+  assert.equal(await page.evaluate(() => window.__heroAtFirstFrame), 'Your trial is running: finish setting up your first journey.');
+  await waymarkReady(page);
+  assert.equal(await page.evaluate(() => waymark.stage()), 'trial');
+  await context.close();
+});
