@@ -3,10 +3,20 @@
 //
 //   node scripts/demo-server.mjs --port 8080 --site-key K --collector http://127.0.0.1:8787
 //
-// Serves demo/site/** (HTML pages get {{SITE_KEY}} and {{COLLECTOR_URL}} filled in), the built SDK
-// at /waymark/waymark.js and /waymark/waymark.wasm (from dist/), index.html for a directory and
-// demo/site/404.html (status 404) for anything else. Paths that leave the site's folder are
-// refused. Every answer carries `Cache-Control: no-cache`, so an edited page shows on reload.
+// Serves demo/site/** (HTML pages get their partials pulled in and {{SITE_KEY}} and
+// {{COLLECTOR_URL}} filled in), the built SDK at /waymark/waymark.js and /waymark/waymark.wasm
+// (from dist/), index.html for a directory and demo/site/404.html (status 404) for anything else.
+// Paths that leave the site's folder are refused; demo/site/_partials/ (and any other `_` folder or
+// file) is never served as such. Every answer carries `Cache-Control: no-cache`, so an edited page
+// or partial shows on reload.
+//
+// Partials: a line `<!-- include: NAME -->` in a page is replaced by demo/site/_partials/NAME.html
+// (without its last newline, so the page reads as if the block were written in place). Partials
+// may include partials. `<!-- include: NAME key=value ... -->` fills `{{key}}` in the partial (one
+// block, several heading levels). `href="..."{{ARIA_CURRENT}}` in a partial becomes
+// `aria-current="page"` on the link naming the page being served (a folder's link, such as
+// `/blog/`, for every page in that folder) and nothing on the others: the site nav lives in one
+// file, the active item still differs per page.
 //
 // As a module: `const { url, close } = await startDemoServer({ port, host, siteKey, collectorUrl, root })`.
 import fs from 'node:fs';
@@ -45,6 +55,60 @@ function attrSafe(value) {
 
 function fillPlaceholders(text, values) {
   return text.replaceAll('{{SITE_KEY}}', attrSafe(values.siteKey)).replaceAll('{{COLLECTOR_URL}}', attrSafe(values.collectorUrl));
+}
+
+const PARTIALS_DIR = '_partials';
+// Deeper than this is a partial that includes itself, not a design.
+const MAX_INCLUDE_DEPTH = 8;
+const INCLUDE = /<!-- include: ([A-Za-z0-9_-]+)((?: [A-Za-z0-9_-]+=[^\s=>]+)*) -->/g;
+// Lower-case names only: {{SITE_KEY}}, {{COLLECTOR_URL}} and {{ARIA_CURRENT}} are filled later.
+const PARTIAL_PARAM = /\{\{([a-z][A-Za-z0-9_-]*)\}\}/g;
+const ARIA_CURRENT = /href="([^"]*)"\{\{ARIA_CURRENT\}\}/g;
+
+/**
+ * `text` with every `<!-- include: NAME -->` replaced by `<root>/_partials/NAME.html`, recursively.
+ * A missing partial or parameter throws: the page would otherwise be served half-built.
+ */
+function expandIncludes(text, root, depth = 0) {
+  return text.replace(INCLUDE, (marker, name, args) => {
+    if (depth >= MAX_INCLUDE_DEPTH) throw new Error(`include nesting deeper than ${MAX_INCLUDE_DEPTH} at ${marker}`);
+    const params = new Map(args.trim().split(/\s+/).filter(Boolean).map((arg) => arg.split('=')));
+    let body;
+    try {
+      body = fs.readFileSync(path.join(root, PARTIALS_DIR, `${name}.html`), 'utf8');
+    } catch {
+      throw new Error(`${marker}: no ${PARTIALS_DIR}/${name}.html`);
+    }
+    body = body.replace(/\r?\n$/, '').replace(PARTIAL_PARAM, (_, key) => {
+      if (!params.has(key)) throw new Error(`${marker}: ${PARTIALS_DIR}/${name}.html needs ${key}=...`);
+      return params.get(key);
+    });
+    return expandIncludes(body, root, depth + 1);
+  });
+}
+
+/** The URL path a page file answers to: `/features.html`, `/blog/` for blog/index.html. */
+function pageUrlPath(root, file) {
+  const rel = path.relative(root, file).split(path.sep).join('/');
+  return ('/' + rel).replace(/(^|\/)index\.html$/, '$1');
+}
+
+/** Is the link `href` the page at `pagePath`, or the folder it is in (`/blog/`, never `/`)? */
+function isCurrentLink(href, pagePath) {
+  return href === pagePath || (href.length > 1 && href.endsWith('/') && pagePath.startsWith(href));
+}
+
+/** A page as served: partials pulled in, the nav's active item marked, placeholders filled. */
+function renderPage(root, file, text, values) {
+  const pagePath = pageUrlPath(root, file);
+  const html = expandIncludes(text, root)
+    .replace(ARIA_CURRENT, (_, href) => `href="${href}"${isCurrentLink(href, pagePath) ? ' aria-current="page"' : ''}`);
+  return Buffer.from(fillPlaceholders(html, values), 'utf8');
+}
+
+/** `_partials/` (or any `_`-named file or folder) is source for pages, not something to serve. */
+function isPrivate(root, file) {
+  return path.relative(root, file).split(path.sep).some((segment) => segment.startsWith('_'));
 }
 
 /** The file under `root` a URL path names, or null when it would leave `root` or is malformed. */
@@ -109,15 +173,15 @@ export function startDemoServer(options = {}) {
       notFound(req, res);
       return;
     }
-    if (ext === '.html') body = Buffer.from(fillPlaceholders(body.toString('utf8'), values), 'utf8');
+    // Pages under the site's folder only: dist/ has no HTML, and no partials to pull in.
+    if (ext === '.html') body = renderPage(siteRoot, file, body.toString('utf8'), values);
     send(req, res, status, body, TYPES[ext] || 'application/octet-stream');
   };
 
   const notFound = (req, res) => {
     const page = path.join(siteRoot, '404.html');
     if (statOrNull(page)?.isFile()) {
-      const body = Buffer.from(fillPlaceholders(fs.readFileSync(page, 'utf8'), values), 'utf8');
-      send(req, res, 404, body, TYPES['.html']);
+      send(req, res, 404, renderPage(siteRoot, page, fs.readFileSync(page, 'utf8'), values), TYPES['.html']);
     } else {
       send(req, res, 404, Buffer.from('Not found\n'), TYPES['.txt']);
     }
@@ -147,6 +211,11 @@ export function startDemoServer(options = {}) {
       const file = resolveInside(siteRoot, pathname);
       if (file === null) {
         send(req, res, 403, Buffer.from('Forbidden\n'), TYPES['.txt']);
+        return;
+      }
+      // Before the stat: /_partials would otherwise get the folder redirect.
+      if (isPrivate(siteRoot, file)) {
+        notFound(req, res);
         return;
       }
       const stat = statOrNull(file);

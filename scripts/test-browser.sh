@@ -10,13 +10,9 @@ for f in dist/waymark.js dist/waymark.wasm build/native/bin/waymark-collector /u
     exit 1
   fi
 done
-mkdir -p build/test-logs
+source scripts/lib/node-tests.sh
 rc=0
-node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination=build/test-logs/browser.tap tests/browser/ || rc=$?
-passed=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' build/test-logs/browser.tap | tail -n 1)
-failed=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' build/test-logs/browser.tap | tail -n 1)
-line="browser (chromium): ${passed:-0} passed, ${failed:-?} failed"
-echo "$line"
-[[ -n "${WAYMARK_TIER_SUMMARY:-}" ]] && echo "$line" >"$WAYMARK_TIER_SUMMARY"
+# One file at a time (see above).
+run_node_tests browser "browser (chromium)" --test-concurrency=1 tests/browser/ || rc=$?
+tier_summary "$NODE_TESTS_LINE"
 exit "$rc"

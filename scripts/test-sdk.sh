@@ -10,12 +10,9 @@ for f in dist/waymark.js dist/waymark.wasm dist/node.mjs build/native/bin/waymar
     exit 1
   fi
 done
-mkdir -p build/test-logs
+source scripts/lib/node-tests.sh
 rc=0
-node --test --test-concurrency=1 --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination=build/test-logs/sdk.tap tests/sdk/ || rc=$?
-passed=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' build/test-logs/sdk.tap | tail -n 1)
-failed=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' build/test-logs/sdk.tap | tail -n 1)
+run_node_tests sdk "sdk (node, dist)" --test-concurrency=1 tests/sdk/ || rc=$?
 pack="not run"
 if bash scripts/test-pack.sh > build/test-logs/pack.log 2>&1; then
   pack="passed"
@@ -24,7 +21,5 @@ else
   tail -n 30 build/test-logs/pack.log
   rc=1
 fi
-line="sdk (node, dist): ${passed:-0} passed, ${failed:-?} failed; npm pack smoke test ${pack}"
-echo "$line"
-[[ -n "${WAYMARK_TIER_SUMMARY:-}" ]] && echo "$line" >"$WAYMARK_TIER_SUMMARY"
+tier_summary "$NODE_TESTS_LINE; npm pack smoke test ${pack}"
 exit "$rc"
