@@ -265,19 +265,22 @@ export class Tracker {
       const response = await fetchFn(`${this.options.endpoint}/v1/map`, { headers, credentials: 'omit' });
       if (response.status !== 200) return; // 304: the cached map is current
       const text = await response.text();
-      this.setMap(text, response.headers.get('ETag'));
+      // A map the site set itself meanwhile (setMap) wins over the collector's answer.
+      if (this._mapSetBySite) return;
+      this.setMap(text, response.headers.get('ETag'), false);
     } catch (err) {
       this._debug(`map refresh failed: ${err && err.message}`);
     }
   }
 
   /** Replaces the journey map; an invalid map is refused with the core's error and the old one stays. */
-  setMap(map, etag) {
+  setMap(map, etag, bySite = true) {
     this._drain();
     const text = typeof map === 'string' ? map : JSON.stringify(map);
     try {
       const before = this._engine.stage();
       const result = this._engine.setMap(text);
+      if (bySite) this._mapSetBySite = true;
       this._mapObject = this._parseMapText(text);
       this._mapEtag = etag || null;
       if (this._store) this._store.set('map', JSON.stringify({ text, etag: etag || null }));
