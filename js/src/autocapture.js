@@ -39,7 +39,10 @@ export function installAutocapture(win, tracker, options) {
       lastPath = path;
       tracker.page({}, { landing });
     };
-    onNavigate(true);
+    // initialPageView: false when the landing view was already tracked (the tracker queues it
+    // when init() is called, ahead of the page's own calls).
+    if (options.initialPageView === false) lastPath = win.location.pathname + win.location.search;
+    else onNavigate(true);
     // SPA navigation: wrap the history methods (keeping any wrapper another library installed).
     for (const method of ['pushState', 'replaceState']) {
       const original = win.history[method];

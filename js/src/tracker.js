@@ -102,6 +102,9 @@ export class Tracker {
     this._optOut = browserOptOut(nav, this.options);
     this._automated = isAutomated(nav);
     if (this._optOut) this._debug(`local-only: ${this._optOut} is on`);
+    // The landing page view happens now, before anything the page or the personalization tracks.
+    const auto = this.options.autocapture;
+    if (auto && auto.pageViews !== false && this._win && this._win.location) this._pending.push(['page', [{}, { landing: true }], Date.now()]);
     this._startEarlyPersonalization();
     this._initPromise = this._start().then(
       () => ({ ok: true, stage: this._engine.stage(), anonymousId: this._anonymousId }),
@@ -152,22 +155,24 @@ export class Tracker {
     this._mapObject = this._parseMapText(map);
     await this._restoreSnapshot();
 
+    // Calls made before the engine was ready, in order, with the time they were made (the landing
+    // page view first: it was queued when init() was called). Replayed before anything else is
+    // tracked, so the browser processes events in the same time order as the collector will.
+    while (this._pending.length > 0) {
+      const [method, args, time] = this._pending.shift();
+      try {
+        const result = this._call(method, args, time);
+        if (result && typeof result.then === 'function') await result;
+      } catch (err) {
+        this._report({ code: err.code || 'invalid_argument', message: err.message });
+      }
+    }
     this._ready = true;
     this._afterChange(this._engine.advance(Date.now()).transitions, []);
     this._applyPersonalization();
     this._installPageHooks();
     if (this._store && o.endpoint && o.key) this._startTransport();
     if (o.endpoint && o.mapFromCollector && !o.map) this._refreshMapFromCollector();
-
-    // Calls made before the engine was ready, in order, with the time they were made.
-    const pending = this._pending.splice(0);
-    for (const [method, args, time] of pending) {
-      try {
-        await this._call(method, args, time);
-      } catch (err) {
-        this._report({ code: err.code || 'invalid_argument', message: err.message });
-      }
-    }
     this._emitter.emit('ready', { stage: this._engine.stage(), anonymousId: this._anonymousId });
   }
 
@@ -324,7 +329,8 @@ export class Tracker {
       win.document.removeEventListener('visibilitychange', onVisibility);
       win.removeEventListener('pagehide', onHide);
     });
-    if (this.options.autocapture) this._undo.push(installAutocapture(win, this, this.options.autocapture));
+    // The landing page view was queued by init(); autocapture handles what comes after it.
+    if (this.options.autocapture) this._undo.push(installAutocapture(win, this, { ...this.options.autocapture, initialPageView: false }));
     if (this.options.dataLayer) {
       const name = typeof this.options.dataLayer === 'string' ? this.options.dataLayer : 'dataLayer';
       this._undo.push(installDataLayerBridge(win, this, knownEventNames(this._mapObject), name));
