@@ -1,17 +1,27 @@
-// Browser benchmark of the SDK in Debian's Chromium (playwright-core), against the real collector
-// on loopback. Measures what a site pays for the script tag:
-//   - gzip bytes of everything the script tag loads (dist/waymark.js + dist/waymark.wasm);
-//   - time from script start to ready (init() resolved: wasm compiled, journey restored);
+// Browser benchmark: waymark side by side with Snowplow, Segment, PostHog, Amplitude and GrowthBook
+// (installed from npm as dev dependencies) and a no-op floor, in one headless run of Debian's
+// Chromium (playwright-core). Every tracker is loaded the way a site loads it and configured as its
+// docs advise (bench/peers/trackers.mjs); waymark talks to the real waymark-collector, the peers to
+// a loopback sink (bench/peers/sink.mjs). The same code measures every tracker:
+//   - bytes of everything it loads (every response the page gets up to ready, its own HTML aside),
+//     raw and gzip -9 (the servers send them uncompressed; CDP Network gives the bodies);
+//   - time from script start (`__t0`, just before its tags) to ready;
 //   - track() on the main thread: median and p95 per call over a 2 000-call burst, the burst's
-//     wall time, and the main thread's busy time over the burst and the 2 s after it (the
-//     renderer main thread's tasks in a Chromium trace: deferred engine work and storage
-//     included), with the long tasks among it;
-//   - memory after the burst (JS heap, wasm memory);
-//   - for a returning visitor: when personalization was applied relative to first contentful paint.
-// A no-op script measured in the same rounds is the floor. Rounds are interleaved and repeated;
-// medians and the spread (min..max) are reported, since this machine is noisy.
+//     wall time, and the main thread's busy time over the burst and the 2 s after it (the renderer
+//     main thread's tasks in a Chromium trace: deferred work, batching and sending included), with
+//     the long tasks among it;
+//   - memory after the burst: the JS heap after a forced GC (CDP), plus wasm memory for waymark;
+//   - events delivered within 5 s of the burst's end (counted at the sink / in the collector's
+//     database), and the time until the last one arrived;
+//   - of 200 calls made right before leaving: events delivered when the page navigates away in the
+//     same task, and when the tab is closed (page.close with beforeunload) just after.
+// For waymark also: a returning visitor's time to personalization against first contentful paint,
+// with the demo site's journey inspector off and on. Trackers are interleaved (the order rotates
+// every round) and rounds repeated; medians and the spread (min..max) are reported.
 //
-//   node bench/browser_bench.mjs [--rounds 5] [--calls 2000] [--out bench/results/browser.json]
+//   node bench/browser_bench.mjs [--rounds 5] [--exit-rounds 3] [--calls 2000] [--exit-calls 200]
+//        [--only waymark,segment] [--out bench/results/browser.json] [--verbose]
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -19,7 +29,9 @@ import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-import { SITE_KEY, startCollector, stopCollector } from '../tests/collector/helpers.mjs';
+import { SITE_KEY, adminGet, parseMetrics, startCollector, stopCollector } from '../tests/collector/helpers.mjs';
+import { startSink } from './peers/sink.mjs';
+import { INGEST_PATH, packageVersion, sinkFiles, sinkRoutes, trackers as trackerList } from './peers/trackers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -28,10 +40,21 @@ const flag = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const ROUNDS = Number(flag('--rounds', 5));
+const EXIT_ROUNDS = Math.min(ROUNDS, Number(flag('--exit-rounds', 3)));
 const CALLS = Number(flag('--calls', 2000));
+const EXIT_CALLS = Number(flag('--exit-calls', 200));
+const ONLY = flag('--only', '') ? flag('--only', '').split(',') : null;
 const OUT = path.resolve(ROOT, flag('--out', 'bench/results/browser.json'));
+const VERBOSE = args.includes('--verbose');
+const DELIVERY_WINDOW_MS = 5000; // "delivered within 5 s of the burst"
+const EXIT_WINDOW_MS = 2000; // after leaving: a request the page did not get out by then never comes
+const TRACE_WINDOW_MS = 2000; // main-thread time of the burst and the 2 s after it
+const CHROMIUM = process.env.WAYMARK_CHROMIUM || '/usr/bin/chromium';
+// TOOLCHAIN.md's flags; the host resolver rule makes every request off loopback fail at once
+// (the peers' own telemetry, remote config, ...) instead of waiting on this closed network.
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost'];
 
 const DIST = path.join(ROOT, 'dist');
 for (const f of ['waymark.js', 'waymark.wasm']) {
@@ -40,24 +63,25 @@ for (const f of ['waymark.js', 'waymark.wasm']) {
     process.exit(1);
   }
 }
+const log = (...a) => VERBOSE && console.log(...a);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// The page under test. `__t0` is taken just before the tracker's script tag; the burst is run by
-// the benchmark itself through page.evaluate.
-function pageHtml(kind, collector) {
-  const tag = kind === 'waymark'
-    ? `<script src="/waymark/waymark.js" data-key="${SITE_KEY}" data-endpoint="${collector}"></script>`
-    : '<script src="/noop.js"></script>';
-  return `<!doctype html><html><head><meta charset="utf-8"><title>bench</title>
+// ---------------------------------------------------------------------------------------------
+// The site: one page per tracker, the SDK files, the no-op script, a blank page to leave to.
+
+const NOOP_JS = 'window.noop = { track: function (n, p) { (this.q || (this.q = [])).push([n, p]); } };';
+
+function pageHtml(tracker, withSlot) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>bench ${tracker.id}</title>
 <script>window.__t0 = performance.now(); window.__longTasks = [];
-new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__longTasks.push([e.startTime, e.duration]); }).observe({ type: 'longtask', buffered: true });</script>
-${tag}
-<script>(window.waymark || window.noop).ready().then(() => { window.__readyAt = performance.now(); });</script>
-</head><body><h1 data-waymark-slot="hero">Know where every visitor is in their journey.</h1><p>content</p></body></html>`;
+new PerformanceObserver(function (l) { l.getEntries().forEach(function (e) { window.__longTasks.push([e.startTime, e.duration]); }); }).observe({ type: 'longtask', buffered: true });</script>
+${tracker.head}
+<script>window.bench.ready().then(function () { window.__readyAt = performance.now(); }, function (e) { window.__readyError = String(e); });</script>
+</head><body>${withSlot ? '<h1 data-waymark-slot="hero">Know where every visitor is in their journey.</h1>' : '<h1>Know where every visitor is in their journey.</h1>'}<p>content</p></body></html>`;
 }
 
-const NOOP_JS = `window.noop = { ready: () => Promise.resolve(), track: function (n, p) { (this.q || (this.q = [])).push([n, p]); } };`;
-
-function startSite(collector) {
+function startSite(list) {
+  const byId = new Map(list.map((t) => [t.id, t]));
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     // Cross-origin isolation gives performance.now() 5 us resolution instead of 100 us.
@@ -69,170 +93,506 @@ function startSite(collector) {
     } else if (url.pathname === '/noop.js') {
       res.writeHead(200, { ...isolation, 'Content-Type': 'text/javascript' });
       res.end(NOOP_JS);
+    } else if (url.pathname === '/inspector.js') {
+      res.writeHead(200, { ...isolation, 'Content-Type': 'text/javascript' });
+      res.end(fs.readFileSync(path.join(ROOT, 'demo', 'site', 'inspector.js')));
+    } else if (url.pathname === '/blank') {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>elsewhere</title><p>another site</p>');
     } else {
+      const m = /^\/(returning-)?([\w-]+)\.html$/.exec(url.pathname);
+      const tracker = m && byId.get(m[2]);
+      if (!tracker) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
       res.writeHead(200, { ...isolation, 'Content-Type': 'text/html' });
-      res.end(pageHtml(url.pathname.includes('noop') ? 'noop' : 'waymark', collector));
+      res.end(pageHtml(tracker, Boolean(m[1]) || tracker.id.startsWith('waymark')));
     }
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}` })));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${server.address().port}`, port: server.address().port })));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
 
 const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+  const s = xs.filter((x) => x != null && !Number.isNaN(x)).sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null;
 };
-const spread = (xs) => ({ median: median(xs), min: Math.min(...xs), max: Math.max(...xs) });
+const spread = (xs) => {
+  const v = xs.filter((x) => x != null && !Number.isNaN(x));
+  return v.length ? { median: median(v), min: Math.min(...v), max: Math.max(...v), n: v.length } : null;
+};
 
-async function measure(browser, site, kind) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${site.url}/${kind}.html`);
-  // The main thread's busy time over the burst and the 2 s after it (deferred work included):
-  // the durations of the renderer main thread's tasks in a Chromium trace (no sampling overhead).
-  await page.evaluate(() => (window.waymark || window.noop).ready());
-  await page.waitForTimeout(500);
-  await browser.startTracing(page, { categories: ['toplevel'] });
-  const out = await page.evaluate(async ({ kind, calls }) => {
-    const api = kind === 'waymark' ? window.waymark : window.noop;
-    await api.ready();
-    const readyMs = window.__readyAt - window.__t0;
-    const isolated = window.crossOriginIsolated;
-    const before = window.__longTasks.length;
-    const per = new Float64Array(calls);
-    const start = performance.now();
-    for (let i = 0; i < calls; i++) {
-      const t = performance.now();
-      api.track('feature_used', { i, feature: 'journeys', note: 'benchmark burst' });
-      per[i] = performance.now() - t;
-    }
-    const burstMs = performance.now() - start;
-    await new Promise((r) => setTimeout(r, 2000)); // deferred work: snapshot, batching, sending
-    // Long tasks that started after the burst began (the burst's own task started before it and
-    // is counted as burstMs).
-    const tasks = window.__longTasks.slice(before).filter(([startTime]) => startTime >= start);
-    const sorted = Array.from(per).sort((a, b) => a - b);
-    const heap = performance.memory ? performance.memory.usedJSHeapSize : null;
-    const wasm = kind === 'waymark' && window.waymark._tracker._module.HEAPU8 ? window.waymark._tracker._module.HEAPU8.length : null;
-    return {
-      readyMs, isolated, burstMs,
-      medianUs: sorted[Math.floor(calls / 2)] * 1000,
-      p95Us: sorted[Math.floor(calls * 0.95)] * 1000,
-      longTaskMs: tasks.reduce((s, [, d]) => s + d, 0),
-      longTasks: tasks.length,
-      heapBytes: heap,
-      wasmBytes: wasm,
-    };
-  }, { kind, calls: CALLS });
-  out.mainThreadMs = mainThreadBusyMs(JSON.parse((await browser.stopTracing()).toString('utf8')));
-  await context.close();
-  return out;
-}
-
-// A returning visitor: first visit reaches the trial stage, the second load is measured.
-async function returning(browser, site) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await page.goto(`${site.url}/waymark.html`);
-  await page.evaluate(async () => {
-    await waymark.ready();
-    waymark.track('signed_up');
-    waymark.track('trial_started');
-    await waymark.flush();
-  });
-  await page.waitForTimeout(1200); // the snapshot is saved within 1 s
-  const again = await context.newPage();
-  await again.goto(`${site.url}/waymark.html`);
-  const r = await again.evaluate(async () => {
-    await waymark.ready();
-    const readyMs = performance.now() - window.__t0;
-    const mark = performance.getEntriesByName('waymark:personalized')[0];
-    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-    return { readyMs, personalizedMs: mark ? mark.startTime : null, fcpMs: fcp ? fcp.startTime : null, hero: document.querySelector('h1').textContent };
-  });
-  await context.close();
-  return r;
-}
-
-/** Milliseconds the page's renderer main thread spent running tasks in a trace. */
-function mainThreadBusyMs(trace) {
+/**
+ * The renderer main thread's busy time in a trace: the durations of its tasks, clipped to the
+ * window that starts at the `bench:burst-start` mark and lasts `windowMs`; `busyShare` is the
+ * fraction of the window it was busy.
+ */
+function mainThreadBusy(trace, windowMs) {
   const events = trace.traceEvents || trace;
   const mains = new Set(events.filter((e) => e.ph === 'M' && e.name === 'thread_name' && e.args && e.args.name === 'CrRendererMain').map((e) => `${e.pid}:${e.tid}`));
+  const mark = events.find((e) => e.name === 'bench:burst-start' && mains.has(`${e.pid}:${e.tid}`)) || events.find((e) => e.name === 'bench:burst-start');
+  if (!mark) return { mainThreadMs: null, busyShare: null };
+  const from = mark.ts;
+  const to = from + windowMs * 1000;
   let us = 0;
+  let burstTaskEnded = false;
   for (const e of events) {
-    if (e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && mains.has(`${e.pid}:${e.tid}`)) us += e.dur || 0;
+    if (e.ph !== 'X' || e.name !== 'ThreadControllerImpl::RunTask' || !mains.has(`${e.pid}:${e.tid}`)) continue;
+    const a = Math.max(e.ts, from);
+    const b = Math.min(e.ts + (e.dur || 0), to);
+    // The task that runs the burst started before the mark: it counts from the mark on.
+    if (b > a) us += b - a;
+    if (e.ts <= from && e.ts + (e.dur || 0) >= from) burstTaskEnded = true;
   }
-  return us / 1000;
+  // A task is written to the trace when it ends: when the burst's task (with the microtasks the
+  // tracker queued in it) had not ended when tracing stopped, the thread was busy all window long.
+  if (!burstTaskEnded) us = windowMs * 1000;
+  return { mainThreadMs: us / 1000, busyShare: us / 1000 / windowMs, burstTaskEnded };
 }
 
-const gzipBytes = (file) => zlib.gzipSync(fs.readFileSync(file), { level: 9 }).length;
+// ---------------------------------------------------------------------------------------------
+// Counting delivered events: at the sink (peers) or in the collector's database (waymark).
 
-const collector = await startCollector({ siteKeys: [SITE_KEY] });
-const site = await startSite(collector.url);
-const browser = await chromium.launch({ executablePath: process.env.WAYMARK_CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
-const runs = { waymark: [], noop: [] };
-const returningRuns = [];
+let collector;
+let sink;
+
+async function collectorCursor() {
+  const r = await adminGet(collector, '/v1/events/recent?limit=1');
+  return r.json?.cursor ?? 0;
+}
+
+async function collectorAccepted() {
+  const r = await adminGet(collector, '/metrics');
+  let n = 0;
+  for (const [k, v] of parseMetrics(r.text)) if (k.startsWith('waymark_events_total{') && k.includes('result="accepted"')) n += v;
+  return n;
+}
+
+/** Stored `feature_used` events of one visitor after `cursor`, received by `until`. */
+async function collectorDelivered(anonymousId, cursor, until = Infinity) {
+  let after = cursor;
+  let count = 0;
+  let lastAt = null;
+  for (let guard = 0; guard < 1000; guard++) {
+    const r = await adminGet(collector, `/v1/events/recent?after=${after}&limit=200`);
+    const events = r.json?.events ?? [];
+    for (const e of events) {
+      if (e.anonymous_id === anonymousId && e.name === 'feature_used' && e.received_at <= until) {
+        count += 1;
+        if (lastAt === null || e.received_at > lastAt) lastAt = e.received_at;
+      }
+    }
+    if (events.length < 200) break;
+    after = r.json.cursor;
+  }
+  return { count, lastAt };
+}
+
+/**
+ * Waits until `expected` events of the run arrived or `deadline` (epoch ms) passed; returns the
+ * count that arrived by the deadline and the last arrival time.
+ */
+async function awaitDelivery(tracker, run, expected, deadline) {
+  if (tracker.delivery === 'sink') {
+    while (Date.now() < deadline && sink.delivered(run.token).count < expected) await sleep(50);
+    return sink.delivered(run.token, deadline);
+  }
+  // waymark: a cheap poll of the collector's counter, then the exact count by visitor.
+  for (;;) {
+    const now = Date.now();
+    if (now >= deadline) break;
+    if ((await collectorAccepted()) - run.acceptedBefore >= expected) {
+      const exact = await collectorDelivered(run.anonymousId, run.cursor, deadline);
+      if (exact.count >= expected) return exact;
+    }
+    await sleep(100);
+  }
+  return collectorDelivered(run.anonymousId, run.cursor, deadline);
+}
+
+async function startRun(tracker, label) {
+  const run = { token: `run-${tracker.id}-${label}-${Math.random().toString(36).slice(2, 8)}` };
+  if (tracker.delivery === 'collector') {
+    run.cursor = await collectorCursor();
+    run.acceptedBefore = await collectorAccepted();
+  }
+  return run;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurements
+
+let site;
+let browser;
+let reportBurst = () => {};
+
+async function openPage(tracker, { network = false } = {}) {
+  const context = await browser.newContext();
+  await context.exposeFunction('__benchReport', (r) => reportBurst(r));
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  const net = { responses: new Map(), external: new Set(), bodies: [] };
+  if (network) {
+    await cdp.send('Network.enable', { maxResourceBufferSize: 64 * 1024 * 1024, maxTotalBufferSize: 256 * 1024 * 1024 });
+    cdp.on('Network.requestWillBeSent', (e) => {
+      const u = new URL(e.request.url);
+      if (!['127.0.0.1', 'localhost'].includes(u.hostname) && u.protocol.startsWith('http')) net.external.add(`${u.hostname}${u.pathname}`);
+      net.responses.set(e.requestId, { url: e.request.url, method: e.request.method, type: e.type });
+    });
+    cdp.on('Network.responseReceived', (e) => {
+      const r = net.responses.get(e.requestId);
+      if (r) Object.assign(r, { status: e.response.status, mime: e.response.mimeType });
+    });
+    cdp.on('Network.loadingFinished', (e) => {
+      const r = net.responses.get(e.requestId);
+      if (!r || r.type === 'Document') return;
+      r.encoded = e.encodedDataLength;
+      net.bodies.push(cdp.send('Network.getResponseBody', { requestId: e.requestId }).then((b) => {
+        r.body = b.base64Encoded ? Buffer.from(b.body, 'base64') : Buffer.from(b.body, 'utf8');
+      }, () => {
+        r.body = null;
+      }));
+    });
+    cdp.on('Network.loadingFailed', (e) => {
+      const r = net.responses.get(e.requestId);
+      if (r) r.failed = e.errorText;
+    });
+  }
+  await page.goto(`${site.url}/${tracker.id}.html${tracker.query || ''}`);
+  const ready = await page.evaluate(() => Promise.race([
+    window.bench.ready().then(() => ({ ok: true })),
+    new Promise((r) => setTimeout(() => r({ ok: false, error: window.__readyError || 'not ready within 15 s' }), 15000)),
+  ]));
+  if (!ready.ok) throw new Error(`${tracker.id}: ${ready.error}`);
+  const readyMs = await page.evaluate(() => window.__readyAt - window.__t0);
+  return { context, page, cdp, net, readyMs };
+}
+
+/** Bytes of what the page loaded so far (its own HTML aside): raw and gzip -9, per file. */
+async function loadedBytes(net) {
+  await Promise.all(net.bodies);
+  const files = [];
+  for (const r of net.responses.values()) {
+    if (r.type === 'Document' || !r.body || INGEST_PATH.test(new URL(r.url).pathname)) continue;
+    files.push({ url: r.url.replace(/^https?:\/\/[^/]+/, ''), method: r.method, status: r.status, raw: r.body.length, gzip: zlib.gzipSync(r.body, { level: 9 }).length });
+  }
+  return {
+    raw: files.reduce((s, f) => s + f.raw, 0),
+    gzip: files.reduce((s, f) => s + f.gzip, 0),
+    requests: files.length,
+    files,
+    external: [...net.external],
+  };
+}
+
+/** Resolves what `promise` gives, or `fallback` after `ms` (a page whose main thread is still busy). */
+function within(promise, ms, fallback) {
+  let timer;
+  return Promise.race([promise, new Promise((r) => { timer = setTimeout(() => r(fallback), ms); })]).finally(() => clearTimeout(timer));
+}
+
+/** Closes a context; a page whose main thread is still busy is crashed first (closing it would
+ * wait for its unload handlers, which a saturated main thread runs only much later). */
+async function closeContext(context, cdp, busy) {
+  const t = Date.now();
+  if (busy) {
+    cdp.send('Page.crash').catch(() => {});
+    await sleep(200);
+  }
+  await context.close();
+  log(`    context closed in ${Date.now() - t} ms`);
+}
+
+/**
+ * One burst. `alongside()` (the exit tests of the same tracker, or nothing) runs while the burst's
+ * 5 s delivery window runs out, after the main-thread window and the memory probes.
+ */
+async function measureBurst(tracker, alongside = async () => null) {
+  const { context, page, cdp, readyMs } = await openPage(tracker);
+  let busy = false;
+  try {
+    const run = tracker.delivery ? await startRun(tracker, 'burst') : { token: `run-${tracker.id}-burst` };
+    if (tracker.delivery === 'collector') run.anonymousId = await page.evaluate(() => window.bench.id());
+    await page.waitForTimeout(300); // what a tracker does right after ready (flags, page views) settles
+    await browser.startTracing(page, { categories: ['toplevel', 'blink.user_timing'] });
+    // The burst runs in a task of its own and reports through a binding the moment its loop ends:
+    // work a tracker queues in microtasks or later tasks cannot delay the report, and the window
+    // (the burst and the 2 s after it) is timed from Node, so it cannot stretch the window either.
+    const report = new Promise((resolve) => { reportBurst = resolve; });
+    await page.evaluate(({ calls, token }) => {
+      setTimeout(() => {
+        const api = window.bench;
+        window.__ltBefore = window.__longTasks.length;
+        const per = new Float64Array(calls);
+        performance.mark('bench:burst-start');
+        const start = performance.now();
+        for (let i = 0; i < calls; i++) {
+          const t = performance.now();
+          api.track('feature_used', { i, run: token, feature: 'journeys', note: 'benchmark burst' });
+          per[i] = performance.now() - t;
+        }
+        const burstMs = performance.now() - start;
+        window.__burstStart = start;
+        const sorted = Array.from(per).sort((a, b) => a - b);
+        window.__benchReport({
+          isolated: window.crossOriginIsolated,
+          burstMs,
+          burstEndEpoch: Date.now(),
+          medianUs: sorted[Math.floor(calls / 2)] * 1000,
+          p95Us: sorted[Math.floor(calls * 0.95)] * 1000,
+          maxUs: sorted[calls - 1] * 1000,
+        });
+      }, 0);
+    }, { calls: CALLS, token: run.token });
+    const out = await within(report, 60000, null);
+    if (!out) throw new Error('the burst did not finish within 60 s');
+    await sleep(Math.max(0, out.burstEndEpoch + TRACE_WINDOW_MS - Date.now()));
+    const tStop = Date.now();
+    const trace = JSON.parse((await browser.stopTracing()).toString('utf8'));
+    log(`    stopTracing ${Date.now() - tStop} ms`);
+    Object.assign(out, mainThreadBusy(trace, out.burstMs + TRACE_WINDOW_MS));
+    out.readyMs = readyMs;
+    // Long tasks, wasm memory and the heap: the page may still be busy; then they are unknown.
+    const after = await within(page.evaluate(() => {
+      const tasks = window.__longTasks.slice(window.__ltBefore).filter(([startTime]) => startTime >= window.__burstStart);
+      let wasm = null;
+      try {
+        const m = window.waymark && window.waymark._tracker && window.waymark._tracker._module;
+        wasm = m && m.HEAPU8 ? m.HEAPU8.length : null;
+      } catch {
+        wasm = null;
+      }
+      return { longTaskMs: tasks.reduce((s, [, d]) => s + d, 0), longTasks: tasks.length, wasmBytes: wasm };
+    }), 1500, null);
+    out.unresponsiveAfterWindow = after === null;
+    busy = out.unresponsiveAfterWindow;
+    log(`    after-window probes done ${Date.now() - tStop} ms after stopTracing began`);
+    if (after) {
+      Object.assign(out, after);
+      const heap = await within(cdp.send('HeapProfiler.collectGarbage').then(() => cdp.send('Runtime.getHeapUsage')), 1500, null);
+      out.heapBytes = heap ? heap.usedSize : null;
+    }
+    const side = alongside();
+    side.catch(() => {});
+    if (tracker.delivery) {
+      const got = await awaitDelivery(tracker, run, CALLS, out.burstEndEpoch + DELIVERY_WINDOW_MS);
+      out.delivered5s = got.count;
+      log(`    delivery counted ${Date.now() - tStop} ms after stopTracing began`);
+      out.lastArrivalMs = got.count === CALLS && got.lastAt != null ? Math.max(0, got.lastAt - out.burstEndEpoch) : null;
+      if (tracker.delivery === 'collector') {
+        // The SDK's own counters: what it sent, what its storage budget made it drop.
+        const st = await within(page.evaluate(() => window.waymark.stats()), 2000, null);
+        out.sdkDropped = st && st.queue && st.queue.dropped ? Object.values(st.queue.dropped).reduce((a, b) => a + b, 0) : null;
+        out.sdkSent = st && st.transport ? st.transport.sent : null;
+        log('    waymark stats:', JSON.stringify(st));
+      }
+    }
+    out.alongside = await side;
+    return out;
+  } finally {
+    await closeContext(context, cdp, busy);
+  }
+}
+
+/** 200 calls, then leave: `navigate` (same task) or `close` (the tab, with beforeunload). */
+async function measureExit(tracker, mode, withBytes) {
+  const { context, page, net } = await openPage(tracker, { network: withBytes });
+  try {
+    const run = await startRun(tracker, mode);
+    if (tracker.delivery === 'collector') run.anonymousId = await page.evaluate(() => window.bench.id());
+    const out = {};
+    if (withBytes) {
+      await page.waitForTimeout(300); // what loads right after ready (lazy chunks) counts too
+      out.bytes = await loadedBytes(net);
+    }
+    const elsewhere = `http://localhost:${site.port}/blank`;
+    let leftAt;
+    if (mode === 'navigate') {
+      leftAt = await page.evaluate(({ calls, token, to }) => {
+        for (let i = 0; i < calls; i++) window.bench.track('feature_used', { i, run: token, feature: 'journeys', note: 'leaving' });
+        const t = Date.now();
+        window.location.href = to;
+        return t;
+      }, { calls: EXIT_CALLS, token: run.token, to: elsewhere }).catch(() => Date.now());
+    } else {
+      leftAt = await page.evaluate(({ calls, token }) => {
+        for (let i = 0; i < calls; i++) window.bench.track('feature_used', { i, run: token, feature: 'journeys', note: 'leaving' });
+        return Date.now();
+      }, { calls: EXIT_CALLS, token: run.token });
+      await page.close({ runBeforeUnload: true });
+    }
+    if (tracker.delivery) {
+      const got = await awaitDelivery(tracker, run, EXIT_CALLS, leftAt + EXIT_WINDOW_MS);
+      out.delivered = got.count;
+    }
+    return out;
+  } finally {
+    await context.close();
+  }
+}
+
+// A returning visitor: the first visit reaches the trial stage, the second load is measured.
+async function returning(tracker) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${site.url}/returning-${tracker.id}.html${tracker.query || ''}`);
+    await page.evaluate(async () => {
+      await waymark.ready();
+      waymark.track('signed_up');
+      waymark.track('trial_started');
+      await waymark.flush();
+    });
+    await page.waitForTimeout(1200); // the snapshot is saved within 1 s
+    const again = await context.newPage();
+    await again.goto(`${site.url}/returning-${tracker.id}.html${tracker.query || ''}`);
+    return await again.evaluate(async () => {
+      await waymark.ready();
+      const readyMs = performance.now() - window.__t0;
+      await new Promise((r) => setTimeout(r, 100));
+      const mark = performance.getEntriesByName('waymark:personalized')[0];
+      const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+      return { readyMs, personalizedMs: mark ? mark.startTime : null, fcpMs: fcp ? fcp.startTime : null, hero: document.querySelector('h1').textContent };
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+const started = Date.now();
+collector = await startCollector({ siteKeys: [SITE_KEY] });
+sink = await startSink({ files: sinkFiles(), routes: sinkRoutes });
+const trackersNow = trackerList({ sink: sink.url, collector: collector.url, siteKey: SITE_KEY }).filter((t) => !ONLY || ONLY.includes(t.id));
+site = await startSite(trackersNow);
+browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+const results = Object.fromEntries(trackersNow.map((t) => [t.id, { bursts: [], navigate: [], close: [], bytes: [], returning: [], errors: [] }]));
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    const order = round % 2 ? ['noop', 'waymark'] : ['waymark', 'noop'];
-    for (const kind of order) runs[kind].push(await measure(browser, site, kind));
-    returningRuns.push(await returning(browser, site));
-    process.stdout.write(`round ${round + 1}/${ROUNDS} done\n`);
+    const order = trackersNow.map((_, i) => trackersNow[(i + round) % trackersNow.length]);
+    for (const tracker of order) {
+      const r = results[tracker.id];
+      const t0 = Date.now();
+      try {
+        // The exit tests (navigate and close, at once, each counted by its own run token) run
+        // while the burst's delivery window runs out; bytes are taken on the navigate page.
+        const exits = round >= EXIT_ROUNDS ? async () => null
+          : tracker.delivery ? () => Promise.all([measureExit(tracker, 'navigate', true), measureExit(tracker, 'close', false)])
+            : () => Promise.all([measureExit(tracker, 'navigate', true)]);
+        const burst = await measureBurst(tracker, exits);
+        const ex = burst.alongside;
+        delete burst.alongside;
+        r.bursts.push(burst);
+        if (ex) {
+          r.bytes.push(ex[0].bytes);
+          if (tracker.delivery) {
+            r.navigate.push(ex[0].delivered);
+            r.close.push(ex[1].delivered);
+          }
+        }
+        log(`    burst and exits done ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        if (tracker.id.startsWith('waymark') && round < EXIT_ROUNDS) r.returning.push(await returning(tracker));
+      } catch (err) {
+        r.errors.push(`round ${round + 1}: ${err.message}`);
+        console.error(`browser bench: ${tracker.id} round ${round + 1}: ${err.message}`);
+      }
+      log(`  ${tracker.id}: ${((Date.now() - t0) / 1000).toFixed(1)} s`, JSON.stringify(r.bursts[r.bursts.length - 1] || {}));
+    }
+    process.stdout.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   }
 } finally {
   await browser.close();
   site.server.close();
+  await sink.close();
   await stopCollector(collector);
 }
 
-const summarize = (list) => {
-  const keys = ['readyMs', 'medianUs', 'p95Us', 'burstMs', 'longTaskMs', 'mainThreadMs', 'heapBytes', 'wasmBytes'];
-  const o = {};
-  for (const k of keys) if (list[0][k] != null) o[k] = spread(list.map((r) => r[k]));
-  o.crossOriginIsolated = list.every((r) => r.isolated);
+// ---------------------------------------------------------------------------------------------
+// Summary
+
+let chromiumVersion = 'unknown';
+try {
+  chromiumVersion = execFileSync(CHROMIUM, ['--version'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+} catch {
+  // keep unknown
+}
+const summarize = (t) => {
+  const r = results[t.id];
+  const b = r.bursts;
+  const pick = (k) => spread(b.map((x) => x[k]));
+  const bytesMedian = (k) => median(r.bytes.map((x) => x[k]));
+  const lastBytes = r.bytes[r.bytes.length - 1];
+  const o = {
+    label: t.label,
+    package: t.pkg,
+    version: t.pkg ? packageVersion(t.pkg) : null,
+    delivery: t.delivery,
+    notes: t.notes,
+    rounds: b.length,
+    bytes: r.bytes.length ? { raw: bytesMedian('raw'), gzip: bytesMedian('gzip'), requests: bytesMedian('requests'), files: lastBytes.files, externalBlocked: lastBytes.external } : null,
+    readyMs: pick('readyMs'),
+    trackMedianUs: pick('medianUs'),
+    trackP95Us: pick('p95Us'),
+    trackMaxUs: pick('maxUs'),
+    trackMeanUs: spread(b.map((x) => (x.burstMs * 1000) / CALLS)),
+    burstMs: pick('burstMs'),
+    mainThreadMs: pick('mainThreadMs'),
+    busyShare: pick('busyShare'),
+    unresponsiveAfterWindow: b.filter((x) => x.unresponsiveAfterWindow).length,
+    longTaskMs: pick('longTaskMs'),
+    longTasks: pick('longTasks'),
+    heapBytes: pick('heapBytes'),
+    wasmBytes: pick('wasmBytes'),
+    crossOriginIsolated: b.length > 0 && b.every((x) => x.isolated),
+    errors: r.errors,
+  };
+  if (t.delivery) {
+    o.delivered5s = pick('delivered5s');
+    o.lastArrivalMs = pick('lastArrivalMs');
+    o.deliveredOnNavigate = spread(r.navigate);
+    o.deliveredOnClose = spread(r.close);
+    if (t.delivery === 'collector') o.sdkDropped = pick('sdkDropped');
+  }
+  if (r.returning.length) {
+    o.returning = {
+      readyMs: spread(r.returning.map((x) => x.readyMs)),
+      personalizedMs: spread(r.returning.map((x) => x.personalizedMs)),
+      fcpMs: spread(r.returning.map((x) => x.fcpMs)),
+      personalizedBeforeFcp: r.returning.every((x) => x.personalizedMs != null && x.fcpMs != null && x.personalizedMs < x.fcpMs),
+      heroTexts: [...new Set(r.returning.map((x) => x.hero))],
+    };
+  }
   return o;
 };
-const jsFile = path.join(DIST, 'waymark.js');
-const wasmFile = path.join(DIST, 'waymark.wasm');
 const result = {
   date: new Date().toISOString(),
-  chromium: (await (async () => {
-    try {
-      const { execFileSync } = await import('node:child_process');
-      return execFileSync('/usr/bin/chromium', ['--version']).toString().trim();
-    } catch {
-      return 'unknown';
-    }
-  })()),
+  chromium: chromiumVersion,
+  chromiumArgs: CHROMIUM_ARGS,
+  node: process.version,
   rounds: ROUNDS,
+  exitRounds: EXIT_ROUNDS,
   calls: CALLS,
-  bytes: {
-    js: fs.statSync(jsFile).size,
-    wasm: fs.statSync(wasmFile).size,
-    jsGzip: gzipBytes(jsFile),
-    wasmGzip: gzipBytes(wasmFile),
-  },
-  waymark: summarize(runs.waymark),
-  noop: summarize(runs.noop),
-  returning: {
-    readyMs: spread(returningRuns.map((r) => r.readyMs)),
-    personalizedMs: spread(returningRuns.map((r) => r.personalizedMs)),
-    fcpMs: spread(returningRuns.map((r) => r.fcpMs)),
-    personalizedBeforeFcp: returningRuns.every((r) => r.personalizedMs != null && r.fcpMs != null && r.personalizedMs < r.fcpMs),
-  },
+  exitCalls: EXIT_CALLS,
+  deliveryWindowMs: DELIVERY_WINDOW_MS,
+  exitWindowMs: EXIT_WINDOW_MS,
+  traceWindowMs: TRACE_WINDOW_MS,
+  seconds: (Date.now() - started) / 1000,
+  sinkUnknownRequests: [...new Set(sink.stats.unknown)].slice(0, 50),
+  trackers: Object.fromEntries(trackersNow.map((t) => [t.id, summarize(t)])),
 };
-result.bytes.totalGzip = result.bytes.jsGzip + result.bytes.wasmGzip;
 fs.mkdirSync(path.dirname(OUT), { recursive: true });
 fs.writeFileSync(OUT, JSON.stringify(result, null, 2));
 
-const f = (x, d = 1) => (x == null || Number.isNaN(x) ? 'n/a' : x.toFixed(d));
-const row = (label, s, d = 1) => `${label.padEnd(34)} ${f(s.median, d).padStart(10)}  (${f(s.min, d)}..${f(s.max, d)})`;
-console.log(`\nwaymark SDK in ${result.chromium}, ${ROUNDS} rounds, ${CALLS} track() calls per burst`);
-console.log(`bytes the script tag loads: js ${result.bytes.jsGzip} B gzip + wasm ${result.bytes.wasmGzip} B gzip = ${result.bytes.totalGzip} B gzip (raw ${result.bytes.js + result.bytes.wasm} B)`);
-console.log(`performance.now() resolution: ${result.waymark.crossOriginIsolated ? '5 us (cross-origin isolated)' : '100 us (not isolated)'}`);
-for (const [label, s] of Object.entries(result.waymark)) if (typeof s === 'object') console.log(row(`waymark ${label}`, s));
-for (const [label, s] of Object.entries(result.noop)) if (typeof s === 'object') console.log(row(`no-op floor ${label}`, s));
-console.log(row('returning visitor: ready ms', result.returning.readyMs));
-console.log(row('returning visitor: personalized at ms', result.returning.personalizedMs));
-console.log(row('returning visitor: first contentful paint ms', result.returning.fcpMs));
-console.log(`personalized before first contentful paint in every round: ${result.returning.personalizedBeforeFcp}`);
+const f = (s, d = 1) => (s == null || s.median == null ? 'n/a' : `${s.median.toFixed(d)} (${s.min.toFixed(d)}..${s.max.toFixed(d)})`);
+console.log(`\n${result.chromium}, ${ROUNDS} rounds (${EXIT_ROUNDS} with the exit tests), ${CALLS} track() calls per burst, ${result.seconds.toFixed(0)} s`);
+for (const [id, s] of Object.entries(result.trackers)) {
+  console.log(`${id.padEnd(18)} gzip ${s.bytes ? s.bytes.gzip : 'n/a'} B | ready ${f(s.readyMs)} ms | track ${f(s.trackMedianUs)} us p95 ${f(s.trackP95Us)} | main thread ${f(s.mainThreadMs, 0)} ms | heap ${s.heapBytes ? (s.heapBytes.median / 1e6).toFixed(1) : 'n/a'} MB` +
+    (s.delivery ? ` | 5 s: ${f(s.delivered5s, 0)} | nav: ${f(s.deliveredOnNavigate, 0)} | close: ${f(s.deliveredOnClose, 0)}` : '') + (s.errors.length ? ` | errors ${s.errors.length}` : ''));
+}
 console.log(`browser bench: results written to ${path.relative(ROOT, OUT)}`);
