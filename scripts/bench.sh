@@ -1,69 +1,107 @@
 #!/usr/bin/env bash
-# The body of `npm run bench`: set-up, native build, the core's Google Benchmark, then the
-# collector benchmark (the real waymark-collector against raw SQLite and a hello-world server).
+# The body of `npm run bench` (issue 6): one command, on a fresh clone, that measures waymark side
+# by side with the trackers sites use today and judges each aim from the same run.
 #
-#   scripts/bench.sh [core benchmark arguments, e.g. --benchmark_filter=Replay]
+#   scripts/bench.sh [--quick] [core benchmark arguments, e.g. --benchmark_filter=Track]
 #
-# Prints the console tables and writes the JSON results to bench/results/core-native.json,
-# bench/results/collector.json and bench/results/browser.json. The collector benchmark takes about
-# 30 s; WAYMARK_BENCH_COLLECTOR=0 skips it, WAYMARK_COLLECTOR_BENCH_ARGS passes it flags (e.g.
-# "--clients 16 --duration 5"). The SDK in Chromium (bench/browser_bench.mjs) takes about a minute;
-# WAYMARK_BENCH_BROWSER=0 skips it, WAYMARK_BROWSER_BENCH_ARGS passes it flags ("--rounds 9").
+# 1. set-up (scripts/setup.sh) and a build of only what the benchmark runs: the native core
+#    benchmark, the collector and its benchmark, the wasm engine and the SDK's dist/;
+# 2. the core natively (Google Benchmark, bench/core_bench.cpp) -> bench/results/core-native.json;
+# 3. the core in wasm under Node and in Chromium (bench/core_wasm.mjs) -> core-wasm.json;
+# 4. the collector against raw SQLite and a hello-world (bench/collector_bench.cpp) -> collector.json;
+# 5. the browser: waymark, Snowplow, Segment, PostHog, Amplitude, GrowthBook and a no-op floor in one
+#    headless Chromium (bench/browser_bench.mjs) -> browser.json;
+# 6. bench/report.mjs: bench/results/latest.json and latest.md (machine, versions, date, the aims).
+#
+# Every piece writes to a .tmp file first, so a failed run leaves the previous results in place.
+# Environment: WAYMARK_BENCH_COLLECTOR=0 / WAYMARK_BENCH_BROWSER=0 / WAYMARK_BENCH_WASM=0 skip a
+# piece; WAYMARK_COLLECTOR_BENCH_ARGS (default "--duration 6 --hello-seconds 3 --sqlite-seconds 5"),
+# WAYMARK_BROWSER_BENCH_ARGS (default "--rounds 5 --exit-rounds 3") and WAYMARK_WASM_BENCH_ARGS pass
+# flags. --quick: 2 browser rounds (1 with the exit tests), 3 s collector phases, 1 s wasm runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+STARTED=$(date +%s)
+QUICK=0
+CORE_ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    --quick) QUICK=1 ;;
+    *) CORE_ARGS+=("$arg") ;;
+  esac
+done
+if ((QUICK)); then
+  COLLECTOR_ARGS_DEFAULT="--duration 3 --hello-seconds 2 --sqlite-seconds 3"
+  BROWSER_ARGS_DEFAULT="--rounds 2 --exit-rounds 1"
+  WASM_ARGS_DEFAULT="--seconds 1"
+else
+  COLLECTOR_ARGS_DEFAULT="--duration 6 --hello-seconds 3 --sqlite-seconds 5"
+  BROWSER_ARGS_DEFAULT="--rounds 5 --exit-rounds 3"
+  WASM_ARGS_DEFAULT="--seconds 3"
+fi
+
+RESULTS=bench/results
 BENCH_BIN=build/native/bench/waymark_core_bench
-OUT=bench/results/core-native.json
 COLLECTOR_BIN=build/native/bin/waymark-collector
 COLLECTOR_BENCH_BIN=build/native/bench/waymark_collector_bench
-COLLECTOR_OUT=bench/results/collector.json
+stage() { printf '\n==> bench: %s (%d s)\n' "$*" "$(($(date +%s) - STARTED))"; }
 
+# ---------------------------------------------------------------------------------------------
+# 1. Set-up and build (only the targets the benchmark runs: no test suites).
 bash scripts/setup.sh
-WAYMARK_SKIP_SETUP=1 bash scripts/build.sh
+export NODE_PATH="/usr/share/nodejs${NODE_PATH:+:$NODE_PATH}" # emcc needs acorn (TOOLCHAIN.md, quirk 1)
+JOBS="${WAYMARK_JOBS:-2}"
+is_configured() { [[ -f "$1/CMakeCache.txt" ]] && { [[ -f "$1/Makefile" ]] || [[ -f "$1/build.ninja" ]]; }; }
+stage "build: native (core benchmark, collector, collector benchmark)"
+# Configured exactly as scripts/build.sh does, so both share build/native and build/wasm.
+is_configured build/native || cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release
+cmake --build build/native -j"$JOBS" --target waymark_core_bench waymark-collector waymark_collector_bench
+stage "build: wasm engine and the SDK's dist/"
+is_configured build/wasm || emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release \
+  "-DCMAKE_CROSSCOMPILING_EMULATOR=$(command -v node);--no-experimental-fetch"
+cmake --build build/wasm -j"$JOBS" --target waymark_wasm
+node scripts/build-js.mjs
 
-if [[ ! -x "$BENCH_BIN" ]]; then
-  echo "bench: ERROR: $BENCH_BIN was not built." >&2
-  echo "bench: it comes from bench/CMakeLists.txt (target waymark_core_bench); check that it" >&2
-  echo "bench: exists and that WAYMARK_BUILD_BENCH is ON in build/native/CMakeCache.txt." >&2
-  exit 1
-fi
-
-mkdir -p bench/results
-printf '\n==> bench: %s\n' "$BENCH_BIN"
-# Written to a .tmp file first so that a failed run leaves the previous results in place.
-"$BENCH_BIN" --benchmark_out="$OUT.tmp" --benchmark_out_format=json "$@"
-mv -f "$OUT.tmp" "$OUT"
-echo "bench: results written to $OUT"
-
-run_browser_bench() {
-  if [[ "${WAYMARK_BENCH_BROWSER:-1}" == 0 ]]; then
-    echo "bench: browser benchmark skipped (WAYMARK_BENCH_BROWSER=0)"
-    return 0
-  fi
-  printf '\n==> bench: bench/browser_bench.mjs (the SDK in Chromium)\n'
-  # shellcheck disable=SC2086 # WAYMARK_BROWSER_BENCH_ARGS is a list of flags
-  node bench/browser_bench.mjs ${WAYMARK_BROWSER_BENCH_ARGS:-}
-}
-
-if [[ "${WAYMARK_BENCH_COLLECTOR:-1}" == 0 ]]; then
-  echo "bench: collector benchmark skipped (WAYMARK_BENCH_COLLECTOR=0)"
-  run_browser_bench
-  exit 0
-fi
-for bin in "$COLLECTOR_BIN" "$COLLECTOR_BENCH_BIN"; do
+for bin in "$BENCH_BIN" "$COLLECTOR_BIN" "$COLLECTOR_BENCH_BIN"; do
   if [[ ! -x "$bin" ]]; then
-    echo "bench: ERROR: $bin was not built." >&2
-    echo "bench: waymark-collector comes from server_stub/, waymark_collector_bench from" >&2
-    echo "bench: bench/collector_bench.cmake (included from bench/CMakeLists.txt)." >&2
+    echo "bench: ERROR: $bin was not built (bench/CMakeLists.txt, bench/collector_bench.cmake, server_stub/)." >&2
     exit 1
   fi
 done
-printf '\n==> bench: %s\n' "$COLLECTOR_BENCH_BIN"
-# Its databases go to a temp folder under build/native (the project's disk, not a tmpfs /tmp).
-# shellcheck disable=SC2086 # WAYMARK_COLLECTOR_BENCH_ARGS is a list of flags
-"$COLLECTOR_BENCH_BIN" --collector "$COLLECTOR_BIN" --dir build/native --out "$COLLECTOR_OUT.tmp" \
-  ${WAYMARK_COLLECTOR_BENCH_ARGS:-}
-mv -f "$COLLECTOR_OUT.tmp" "$COLLECTOR_OUT"
-echo "bench: results written to $COLLECTOR_OUT"
+mkdir -p "$RESULTS"
 
-run_browser_bench
+# ---------------------------------------------------------------------------------------------
+# 2. The core, natively.
+stage "core: $BENCH_BIN"
+"$BENCH_BIN" --benchmark_out="$RESULTS/core-native.json.tmp" --benchmark_out_format=json ${CORE_ARGS[@]+"${CORE_ARGS[@]}"}
+mv -f "$RESULTS/core-native.json.tmp" "$RESULTS/core-native.json"
+
+# 3. The core in wasm (Node, Chromium).
+if [[ "${WAYMARK_BENCH_WASM:-1}" != 0 ]]; then
+  stage "core in wasm: bench/core_wasm.mjs"
+  # shellcheck disable=SC2086 # a list of flags
+  node bench/core_wasm.mjs --out "$RESULTS/core-wasm.json.tmp" ${WAYMARK_WASM_BENCH_ARGS:-$WASM_ARGS_DEFAULT}
+  mv -f "$RESULTS/core-wasm.json.tmp" "$RESULTS/core-wasm.json"
+fi
+
+# 4. The collector (its databases go to a temp folder under build/native: the project's disk).
+if [[ "${WAYMARK_BENCH_COLLECTOR:-1}" != 0 ]]; then
+  stage "collector: $COLLECTOR_BENCH_BIN"
+  # shellcheck disable=SC2086 # a list of flags
+  "$COLLECTOR_BENCH_BIN" --collector "$COLLECTOR_BIN" --dir build/native --out "$RESULTS/collector.json.tmp" \
+    ${WAYMARK_COLLECTOR_BENCH_ARGS:-$COLLECTOR_ARGS_DEFAULT}
+  mv -f "$RESULTS/collector.json.tmp" "$RESULTS/collector.json"
+fi
+
+# 5. The browser.
+if [[ "${WAYMARK_BENCH_BROWSER:-1}" != 0 ]]; then
+  stage "browser: bench/browser_bench.mjs"
+  # shellcheck disable=SC2086 # a list of flags
+  node bench/browser_bench.mjs --out "$RESULTS/browser.json.tmp" ${WAYMARK_BROWSER_BENCH_ARGS:-$BROWSER_ARGS_DEFAULT}
+  mv -f "$RESULTS/browser.json.tmp" "$RESULTS/browser.json"
+fi
+
+# 6. The table.
+stage "report: bench/report.mjs"
+node bench/report.mjs --results "$RESULTS" --started "$STARTED"
+echo "bench: done in $(($(date +%s) - STARTED)) s: $RESULTS/latest.md, $RESULTS/latest.json"
