@@ -47,7 +47,7 @@ const ONLY = flag('--only', '') ? flag('--only', '').split(',') : null;
 const OUT = path.resolve(ROOT, flag('--out', 'bench/results/browser.json'));
 const VERBOSE = args.includes('--verbose');
 const DELIVERY_WINDOW_MS = 5000; // "delivered within 5 s of the burst"
-const EXIT_WINDOW_MS = 2000; // after leaving: a request the page did not get out by then never comes
+const EXIT_WINDOW_MS = 1500; // after leaving: a request the page did not get out by then never comes
 const TRACE_WINDOW_MS = 2000; // main-thread time of the burst and the 2 s after it
 const CHROMIUM = process.env.WAYMARK_CHROMIUM || '/usr/bin/chromium';
 // TOOLCHAIN.md's flags; the host resolver rule makes every request off loopback fail at once
@@ -557,7 +557,10 @@ const summarize = (t) => {
     o.lastArrivalMs = pick('lastArrivalMs');
     o.deliveredOnNavigate = spread(r.navigate);
     o.deliveredOnClose = spread(r.close);
-    if (t.delivery === 'collector') o.sdkDropped = pick('sdkDropped');
+    if (t.delivery === 'collector') {
+      o.sdkDropped = pick('sdkDropped');
+      o.sdkSent = pick('sdkSent');
+    }
   }
   if (r.returning.length) {
     o.returning = {

@@ -133,7 +133,7 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const s = T.segment?.bytes?.gzip;
   aim('bytes', "waymark's gzip bytes ≤ Segment's", `waymark ${fmtBytes(w)} vs Segment ${fmtBytes(s)}`,
     w != null && s != null ? w <= s : null, w != null && s != null ? `${fmtBytes(w - s)} (${(w / s).toFixed(1)}× Segment's)` : '',
-    'the .wasm is most of it (see the bytes per file in latest.json): an -Oz build is smaller but slower per event (wasm/CMakeLists.txt); splitting the engine so the first page loads a smaller module would close more');
+    `the .wasm is ${T.waymark?.bytes?.files ? fmtBytes(T.waymark.bytes.files.filter((f) => f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) : 'most'} of it (bytes per file in latest.json); the -Oz build (98.7 KB gzip wasm by wasm/CMakeLists.txt's own measure, 6× slower per event) would still leave the total about 4× Segment's, so closing it takes a much smaller engine module (nlohmann::json and the map parser ship inside it) or not loading the wasm for visitors who need no decision on their first page`);
 }
 {
   const peers = PEERS.filter((p) => med(T[p]?.trackMedianUs) != null);
@@ -143,7 +143,7 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   aim('track', "waymark's per-call track() median ≤ the fastest peer's", `waymark ${fmt(w)} µs vs ${fastest ? T[fastest].label : 'n/a'} ${fmt(f)} µs (timer resolution 5 µs; means per call: waymark ${fmt(med(T.waymark?.trackMeanUs), 2)} µs, ${fastest ? T[fastest].label : ''} ${fastest ? fmt(med(T[fastest].trackMeanUs), 2) : ''} µs)`,
     // Medians are multiples of the 5 µs timer step: compare them at 0.1 µs.
     w != null && f != null ? Math.round(w * 10) <= Math.round(f * 10) : null, w != null && f != null ? `${fmt(w - f)} µs` : '',
-    'track() builds the event (id, page context, redaction) before deferring; moving more of that into the deferred slice would cut it');
+    'track() builds the event (id, page context, redaction) before deferring the engine work; the peers that measure less return after a queue push');
 }
 {
   // The lowest peer that did the work: PostHog with its defaults drops every event of a headless
@@ -154,14 +154,14 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const l = lowest ? med(T[lowest].mainThreadMs) : null;
   aim('mainthread', "main-thread time of waymark's 2 000-call burst (+2 s) ≤ 1/10 of the lowest peer's", `waymark ${fmt(w, 0)} ms vs ${lowest ? T[lowest].label : 'n/a'} ${fmt(l, 0)} ms (aim ≤ ${fmt(l != null ? l / 10 : null, 0)} ms; no-op floor ${fmt(med(T.noop?.mainThreadMs), 0)} ms; PostHog with its defaults, ${fmt(med(T.posthog?.mainThreadMs), 0)} ms, is left out: it drops every event of a headless browser untouched)`,
     w != null && l != null ? w <= l / 10 : null, w != null && l != null ? `${fmt(w - l / 10, 0)} ms (${(w / l).toFixed(1)}× the lowest peer's instead of 0.1×)` : '',
-    'the engine work of 2 000 events runs on the main thread in 8 ms slices (about 0.2 ms per event in wasm); batching fewer, larger engine calls, or a worker, would cut it');
+    `the bare engine calls are not most of it (${core.wasmChromium ? `${fmt(1e6 / core.wasmChromium.eventsPerSecond, 0)} µs per event through _track in Chromium here, about ${fmt((2000 * 1000) / core.wasmChromium.eventsPerSecond, 0)} ms for 2 000` : 'see the core table'}): a CPU profile of one burst (bench/profile_burst.mjs, run by hand, about 750 ms busy there) put about a quarter in wasm, a quarter in the SDK's JS (enqueue, and makeRoom re-scanning the queue once the storage budget is full), a sixth in IndexedDB put/delete of queue rows, a few per cent in BroadcastChannel posts to other tabs and the rest in the browser's own work; not persisting or deleting rows for events that are dropped or sent within the batch delay and an O(1) drop would cut the non-engine part, moving the engine to a worker the rest`);
 }
 {
   const d = T.waymark?.delivered5s;
   const calls = browser?.calls ?? 2000;
   aim('delivery5s', `all ${calls} delivered within 5 s of the burst`, d ? `${fmt(d.median, 0)} (${fmt(d.min, 0)}..${fmt(d.max, 0)}) stored by the collector; the SDK dropped ${fmt(med(T.waymark?.sdkDropped), 0)}` : 'n/a',
     d ? d.min >= calls : null, d ? `${fmt(calls - d.min, 0)} events (worst round)` : '',
-    'the SDK drops queued events once its storageBudget (256 KB: the snapshot and the outbound queue) is full: a 2 000-event burst needs about 1 MB of queue; counting events that are already in flight against the budget, sending before persisting, or a larger budget for the outbound queue would close it');
+    `the SDK itself dropped ${fmt(med(T.waymark?.sdkDropped), 0)} of them (its stats()) and sent ${fmt(med(T.waymark?.sdkSent), 0)}${med(T.waymark?.sdkSent) != null && med(T.waymark?.sdkSent) === med(d) ? ', every one of which the collector stored' : ''}: its storageBudget (default 256 KB for the snapshot and the outbound queue, docs/sdk.md) is full after a few hundred of these events and it then drops "normal" events. A budget sized for bursts, or not counting events already handed to the transport against it, would close it`);
 }
 {
   const n = T.waymark?.deliveredOnNavigate;
@@ -177,7 +177,7 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const rn = core.ratioNode;
   aim('wasm', 'wasm core ≥ 0.5× native (same stream, same batched JSON call)', `Chromium ${fmtRate(core.wasmChromium?.eventsPerSecond)} = ${fmt(r, 2)}×, Node ${fmtRate(core.wasmNode?.eventsPerSecond)} = ${fmt(rn, 2)}× native ${fmtRate(core.native.trackJsonBatch)}`,
     r != null && rn != null ? r >= 0.5 && rn >= 0.5 : null, r != null && rn != null ? `${fmt(0.5 - Math.min(r, rn), 2)}× (worst of Chromium and Node)` : '',
-    'the gap is the wasm build (-O2, no SIMD, emmalloc) and nlohmann::json parsing/dumping in wasm; -msimd128, mimalloc or a cheaper batch encoding than JSON text would narrow it');
+    'the same C++ built -O2 -flto, no exceptions, emmalloc (wasm/CMakeLists.txt); the native and wasm runs are seconds apart on a shared machine, so check the spread before reading much into a small miss');
 }
 {
   const th = collector?.ratios?.throughput;
@@ -189,7 +189,7 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const lp = collector?.ratios?.latency_p99;
   aim('collector-p99', "collector p99 ≤ 3× the hello-world's (same socket options)", lp ? `p99 ${fmt(lp.collector_p99_ms)} ms (30 % duplicates: ${fmt(lp.collector_p99_ms_with_duplicates)} ms) vs hello-world ${fmt(lp.hello_world_p99_ms, 2)} ms: ${fmt(lp.ratio, 0)}× (${fmt(lp.ratio_with_duplicates, 0)}×)` : 'n/a',
     lp ? lp.ratio <= 3 && lp.ratio_with_duplicates <= 3 : null, lp ? `${fmt(Math.max(lp.ratio, lp.ratio_with_duplicates) - 3, 0)}× the hello-world's p99` : '',
-    'the answer waits for the group commit (--sync full: an fsync per commit) and the commit queue; answering from a write-ahead queue, or smaller and more frequent commits, would cut the tail');
+    `each answer waits until its events are committed (group commit, --sync ${collector?.config?.sync ?? 'full'}: docs/collector-api.md), so latency is the commit queue: p50 is already ${collector?.collector?.no_duplicates?.latency_ms && collector?.hello_world?.latency_ms ? fmt(collector.collector.no_duplicates.latency_ms.p50 / collector.hello_world.latency_ms.p50, 0) : 'n/a'}× the hello-world's; a faster single writer (the raw-SQLite baseline shows the headroom) shortens that queue`);
 }
 {
   const rt = T.waymark?.returning;
