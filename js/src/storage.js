@@ -157,6 +157,9 @@ function localStorageBackend(ls, name) {
 export async function openStore(options = {}) {
   const name = options.name || 'waymark';
   const budget = options.budgetBytes > 0 ? options.budgetBytes : 262144;
+  // Bytes of the budget kept for kv values (the engine snapshot) that queued events may not
+  // take: a burst of events then never pushes the journey itself out (kvReserveBytes, default 0).
+  const kvReserve = Math.min(budget, Math.max(0, Number(options.kvReserveBytes) || 0));
   const onError = options.onError || (() => {});
   const now = options.now || Date.now;
   const idb = backendApi(options, 'indexedDB');
@@ -222,7 +225,7 @@ export async function openStore(options = {}) {
   let epoch = 0; // bumped by clear(): writes scheduled before it are void
 
   const kvSize = (k, v) => (v == null ? 0 : utf8Length(k) + utf8Length(v));
-  const free = () => budget - kvBytes - queueBytes;
+  const freeBytes = () => budget - kvBytes - queueBytes;
   const row = (it) => ({ id: it.id, body: it.body, priority: it.priority, ord: it.ord });
 
   async function fail(err) {
@@ -292,9 +295,13 @@ export async function openStore(options = {}) {
     queueBytes -= it.bytes;
   }
 
+  // Events pushed out by a kv value go back to the owner (options.onSpill) when it takes them,
+  // to wait in memory for room; otherwise they are dropped and counted.
+  let spilling = null;
   function drop(it) {
     unlink(it);
-    dropped[PRIORITY_NAMES[it.priority]]++;
+    if (spilling) spilling.push({ id: it.id, body: it.body, priority: it.priority });
+    else dropped[PRIORITY_NAMES[it.priority]]++;
     forget(it.id);
   }
 
@@ -316,7 +323,8 @@ export async function openStore(options = {}) {
 
   // Frees `need` bytes by dropping queued items of priority <= maxPriority, lowest priority first,
   // oldest first within one; drops nothing and returns false when even all of them are not enough.
-  function makeRoom(need, maxPriority) {
+  function makeRoom(need, maxPriority, forQueue = false) {
+    const free = forQueue ? () => budget - Math.max(kvBytes, kvReserve) - queueBytes : freeBytes;
     if (need <= free()) return true;
     let freeable = 0;
     for (const it of queue) if (it.priority <= maxPriority) freeable += it.bytes;
@@ -373,7 +381,7 @@ export async function openStore(options = {}) {
         kv.set(k, v);
       }
       // Another tab's items can push the total over the budget.
-      if (free() < 0) makeRoom(0, 2);
+      if (freeBytes() < 0) makeRoom(0, 2);
       if (queueChanges.size) persist();
     } catch (err) {
       report('storage_failed', err);
@@ -403,14 +411,19 @@ export async function openStore(options = {}) {
 
     /**
      * Stores a string. It may push noise and normal events out of the queue to fit the budget,
-     * never conversions: when it cannot fit, nothing changes, onError gets storage_full and the
-     * result is false.
+     * never conversions (handed to options.onSpill when given, else dropped and counted): when it
+     * cannot fit, nothing changes, onError gets storage_full and the result is false.
      */
     async set(key, value) {
       try {
         value = String(value);
         const delta = kvSize(key, value) - kvSize(key, kv.get(key));
-        if (delta > 0 && !makeRoom(delta, 1)) {
+        if (typeof options.onSpill === 'function') spilling = [];
+        const fits = delta <= 0 || makeRoom(delta, 1);
+        const spilled = spilling;
+        spilling = null;
+        if (spilled && spilled.length) options.onSpill(spilled);
+        if (!fits) {
           report('storage_full', new Error(`"${key}" (${kvSize(key, value)} bytes) does not fit in the ${budget}-byte budget`));
           return false;
         }
@@ -432,16 +445,25 @@ export async function openStore(options = {}) {
       persist();
     },
 
-    /** Adds events ({id, body, priority}); synchronous, persisted asynchronously. Returns how many were queued. */
-    enqueue(items) {
+    /**
+     * Adds events ({id, body, priority}); synchronous, persisted asynchronously. Returns how many
+     * were queued. By default a full budget makes room by dropping queued events of lower or
+     * equal priority (counted); with `{ evict: 'lower', refused: [] }` only events of strictly
+     * lower priority are dropped for it, and items that still do not fit are pushed to `refused`
+     * (the caller holds them for later).
+     */
+    enqueue(items, { evict = true, refused = null } = {}) {
       let added = 0;
+      // In 'lower' mode the owner holds what does not fit, so what is pushed out goes back too.
+      if (evict === 'lower' && typeof options.onSpill === 'function') spilling = [];
       for (const item of ids(items || [])) {
         try {
           if (!item || typeof item.id !== 'string' || byId.has(item.id)) continue;
           const priority = [0, 1, 2].includes(item.priority) ? item.priority : 1;
           const bytes = utf8Length(JSON.stringify(item.body));
-          if (!makeRoom(bytes, priority)) {
-            dropped[PRIORITY_NAMES[priority]]++;
+          if (!makeRoom(bytes, evict === 'lower' ? priority - 1 : priority, true)) {
+            if (evict === 'lower' && refused) refused.push(item);
+            else dropped[PRIORITY_NAMES[priority]]++;
             continue;
           }
           lastOrd = Math.max(now() * 1000, lastOrd + 1);
@@ -455,6 +477,9 @@ export async function openStore(options = {}) {
           report('storage_failed', err); // a body JSON cannot serialise
         }
       }
+      const spilled = spilling;
+      spilling = null;
+      if (spilled && spilled.length) options.onSpill(spilled);
       if (queueChanges.size) persistSoon();
       return added;
     },

@@ -19,6 +19,7 @@ import { createTransport } from './transport.js';
 
 const SNAPSHOT_DELAY_MS = 1000;
 const MAX_HELD_EVENTS = 500; // events held in memory while consent is pending
+const MAX_OVERFLOW_EVENTS = 10000; // events waiting in memory for room in the storage budget
 const DRAIN_BATCH = 20; // envelopes per engine call (a slice checks its time budget between calls)
 const DRAIN_SLICE_MS = 8; // main-thread time one slice of engine work may take
 // Touchpoints the store may drop first when its budget is full (see storage.js).
@@ -66,6 +67,7 @@ export class Tracker {
     this._transport = null;
     this._held = [];
     this._inbox = []; // envelopes tracked but not yet run through the engine
+    this._overflow = []; // outbound events waiting for room in the storage budget
     this._drainScheduled = false;
     this._decisions = null;
     this._shownThisPage = new Set();
@@ -181,6 +183,10 @@ export class Tracker {
     this._store = await openStore({
       name: `${this.options.storageName}:${this.options.key || 'default'}`,
       budgetBytes: this.options.storageBudget,
+      // Half the budget stays free for the journey snapshot (about 150 KB at a full 500-event log).
+      kvReserveBytes: Math.floor(this.options.storageBudget / 2),
+      // Events a larger snapshot pushes out of the queue wait in memory, ahead of the others.
+      onSpill: (items) => this._overflow.unshift(...items),
       onError: (err) => this._report(err),
     });
     this._seq = Number(await this._store.get('seq')) || 0;
@@ -307,6 +313,12 @@ export class Tracker {
       store: this._store,
       batchDelayMs: this.options.batchDelayMs,
       onError: (err) => this._report(err),
+      onResults: () => {
+        if (this._overflow.length) {
+          this._refillQueue();
+          this._transport.schedule();
+        }
+      },
     });
     if (this._store.size() > 0) this._transport.schedule(); // left over from an earlier page
   }
@@ -493,8 +505,24 @@ export class Tracker {
       return;
     }
     if (!this._store) return;
-    this._store.enqueue(items);
+    // A burst can outgrow the storage budget faster than it is sent: what does not fit waits in
+    // memory (in order, behind what is already waiting) and moves into the queue as deliveries
+    // free room. Past MAX_OVERFLOW_EVENTS the queue's eviction order decides what is dropped.
+    this._overflow.push(...items);
+    this._refillQueue();
+    if (this._overflow.length > MAX_OVERFLOW_EVENTS) {
+      this._store.enqueue(this._overflow.splice(0, this._overflow.length - MAX_OVERFLOW_EVENTS));
+    }
     if (this._transport) this._transport.schedule();
+  }
+
+  _refillQueue() {
+    if (!this._store || this._overflow.length === 0) return;
+    const waiting = this._overflow;
+    this._overflow = []; // events pushed out meanwhile (onSpill) are older: they go first
+    const refused = [];
+    this._store.enqueue(waiting, { evict: 'lower', refused });
+    this._overflow.push(...refused);
   }
 
   _afterChange(transitions, triggers) {
@@ -522,6 +550,7 @@ export class Tracker {
     this._userId = null;
     this._seq = 0;
     this._held = [];
+    this._overflow = [];
     this._forgetPersisted();
     if (this._store) this._store.set('anonymous_id', this._anonymousId);
     this._emitter.emit('stage', { from: null, to: this._engine.stage(), rule: 'reset', at: Date.now() });
@@ -553,6 +582,7 @@ export class Tracker {
     this._engine.setLocalOnly(effective === 'denied');
     if (effective === 'denied') {
       this._held = [];
+      this._overflow = [];
       if (this._transport) this._transport.stop();
       this._transport = null;
       this._forgetPersisted();
@@ -648,8 +678,17 @@ export class Tracker {
   async flush(options) {
     if (this._initPromise) await this._initPromise;
     this._drain();
-    if (!this._transport) return { delivered: 0, pending: this._store ? this._store.size() : this._held.length, failed: 0 };
-    return this._transport.flush(options);
+    if (!this._transport) return { delivered: 0, pending: (this._store ? this._store.size() : this._held.length) + this._overflow.length, failed: 0 };
+    const deadline = Date.now() + ((options && options.timeoutMs) || 10000);
+    const total = { delivered: 0, pending: 0, failed: 0 };
+    for (;;) {
+      this._refillQueue();
+      const r = await this._transport.flush({ ...options, timeoutMs: Math.max(0, deadline - Date.now()) });
+      total.delivered += r.delivered || 0;
+      total.failed += r.failed || 0;
+      total.pending = (r.pending || 0) + this._overflow.length;
+      if (this._overflow.length === 0 || r.pending > 0 || Date.now() >= deadline || !r.delivered) return total;
+    }
   }
 
   /** Counters for debugging and the inspector. */
@@ -659,6 +698,7 @@ export class Tracker {
       consent: this.consentState,
       optOut: this._optOut || null,
       queue: this._store ? this._store.stats() : null,
+      waitingForRoom: this._overflow.length,
       transport: this._transport ? this._transport.stats() : null,
       held: this._held.length,
     };

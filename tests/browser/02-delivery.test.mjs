@@ -219,3 +219,21 @@ test("the collector's 429 Retry-After is honoured by the browser (cross-origin a
   for (const id of ids) assert.ok(accepted.has(id), 'delivered in the end');
   await page.context().close();
 });
+
+test('a 2 000-event burst outgrows the 256 KB storage budget: nothing is dropped, all delivered', async () => {
+  const page = await rig.newPage();
+  await page.goto(rig.pageUrl('plain.html'));
+  const anon = await waymarkReady(page);
+  const result = await page.evaluate(async () => {
+    for (let i = 0; i < 2000; i++) waymark.track('feature_used', { i, feature: 'journeys', note: 'burst' });
+    const flushed = await waymark.flush({ timeoutMs: 30000 });
+    return { flushed, stats: waymark.stats() };
+  });
+  assert.equal(result.flushed.pending, 0, JSON.stringify(result));
+  assert.deepEqual(result.stats.queue.dropped, { noise: 0, normal: 0, conversion: 0 });
+  const seen = seenFor(anon);
+  const burst = seen.sent.filter((e) => e.name === EVENT);
+  assert.equal(new Set(burst.map((e) => e.id)).size, 2000);
+  assert.equal(burst.filter((e) => seen.accepted.has(e.id)).length, 2000);
+  await page.context().close();
+});
