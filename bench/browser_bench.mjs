@@ -19,9 +19,10 @@
 // with the demo site's journey inspector off and on. Trackers are interleaved (the order rotates
 // every round) and rounds repeated; medians and the spread (min..max) are reported.
 //
-//   node bench/browser_bench.mjs [--rounds 5] [--exit-rounds 3] [--calls 2000] [--exit-calls 200]
+//   node bench/browser_bench.mjs [--rounds 5] [--exit-rounds 2] [--calls 2000] [--exit-calls 200]
 //        [--only waymark,segment] [--out bench/results/browser.json] [--verbose]
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -40,7 +41,7 @@ const flag = (name, fallback) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const ROUNDS = Number(flag('--rounds', 5));
-const EXIT_ROUNDS = Math.min(ROUNDS, Number(flag('--exit-rounds', 3)));
+const EXIT_ROUNDS = Math.min(ROUNDS, Number(flag('--exit-rounds', 2)));
 const CALLS = Number(flag('--calls', 2000));
 const EXIT_CALLS = Number(flag('--exit-calls', 200));
 const ONLY = flag('--only', '') ? flag('--only', '').split(',') : null;
@@ -63,6 +64,11 @@ for (const f of ['waymark.js', 'waymark.wasm']) {
     process.exit(1);
   }
 }
+// Read once: the working tree is shared, and a rebuild of dist/ during the run must not mix SDK
+// versions within one run.
+const SDK_FILES = new Map(['waymark.js', 'waymark.wasm'].map((f) => [f, fs.readFileSync(path.join(DIST, f))]));
+const INSPECTOR_JS = fs.readFileSync(path.join(ROOT, 'demo', 'site', 'inspector.js'));
+const SDK_HASH = crypto.createHash('sha256').update(SDK_FILES.get('waymark.js')).update(SDK_FILES.get('waymark.wasm')).digest('hex').slice(0, 12);
 const log = (...a) => VERBOSE && console.log(...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,15 +93,20 @@ function startSite(list) {
     // Cross-origin isolation gives performance.now() 5 us resolution instead of 100 us.
     const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp', 'Cache-Control': 'no-store' };
     if (url.pathname.startsWith('/waymark/')) {
-      const file = path.join(DIST, path.basename(url.pathname));
-      res.writeHead(200, { ...isolation, 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
-      res.end(fs.readFileSync(file));
+      const body = SDK_FILES.get(path.basename(url.pathname));
+      if (!body) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { ...isolation, 'Content-Type': url.pathname.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
+      res.end(body);
     } else if (url.pathname === '/noop.js') {
       res.writeHead(200, { ...isolation, 'Content-Type': 'text/javascript' });
       res.end(NOOP_JS);
     } else if (url.pathname === '/inspector.js') {
       res.writeHead(200, { ...isolation, 'Content-Type': 'text/javascript' });
-      res.end(fs.readFileSync(path.join(ROOT, 'demo', 'site', 'inspector.js')));
+      res.end(INSPECTOR_JS);
     } else if (url.pathname === '/blank') {
       res.writeHead(200, { 'Content-Type': 'text/html' });
       res.end('<!doctype html><title>elsewhere</title><p>another site</p>');
@@ -463,6 +474,52 @@ async function returning(tracker) {
   }
 }
 
+/**
+ * Where one waymark burst's main-thread time goes: a CPU profile (100 µs sampling) of the burst
+ * and the 2 s after it, self time by place (the wasm engine, the SDK's script, IndexedDB,
+ * BroadcastChannel, garbage collection, the browser's own work).
+ */
+async function profileWaymark(tracker) {
+  const { context, page, cdp } = await openPage(tracker);
+  try {
+    await page.waitForTimeout(300);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    await cdp.send('Profiler.start');
+    const report = new Promise((resolve) => { reportBurst = resolve; });
+    await page.evaluate(({ calls }) => {
+      setTimeout(() => {
+        for (let i = 0; i < calls; i++) window.bench.track('feature_used', { i, run: 'run-profile', feature: 'journeys', note: 'benchmark burst' });
+        window.__benchReport({});
+      }, 0);
+    }, { calls: CALLS });
+    await within(report, 30000, null);
+    await sleep(TRACE_WINDOW_MS);
+    const { profile } = await cdp.send('Profiler.stop');
+    const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+    const us = new Map();
+    profile.samples.forEach((id, k) => us.set(id, (us.get(id) || 0) + (profile.timeDeltas[k] || 0)));
+    const places = { wasm: 0, sdkScript: 0, indexedDb: 0, broadcastChannel: 0, garbageCollector: 0, browser: 0, other: 0 };
+    const IDB = new Set(['put', 'delete', 'add', 'get', 'getAll', 'getAllKeys', 'transaction', 'objectStore', 'openCursor', 'clear', 'count']);
+    for (const [id, t] of us) {
+      const cf = byId.get(id).callFrame;
+      if (cf.functionName === '(idle)') continue;
+      let place = 'other';
+      if (cf.url.endsWith('.wasm') || cf.functionName.startsWith('wasm-function')) place = 'wasm';
+      else if (cf.url.includes('/waymark/waymark.js')) place = 'sdkScript';
+      else if (!cf.url && IDB.has(cf.functionName)) place = 'indexedDb';
+      else if (!cf.url && cf.functionName === 'postMessage') place = 'broadcastChannel';
+      else if (cf.functionName === '(garbage collector)') place = 'garbageCollector';
+      else if (cf.functionName === '(program)') place = 'browser';
+      places[place] += t / 1000;
+    }
+    const busy = Object.values(places).reduce((a, b) => a + b, 0);
+    return { busyMs: busy, ms: places };
+  } finally {
+    await closeContext(context, cdp, false);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -472,6 +529,7 @@ sink = await startSink({ files: sinkFiles(), routes: sinkRoutes });
 const trackersNow = trackerList({ sink: sink.url, collector: collector.url, siteKey: SITE_KEY }).filter((t) => !ONLY || ONLY.includes(t.id));
 site = await startSite(trackersNow);
 browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+let profile = null;
 const results = Object.fromEntries(trackersNow.map((t) => [t.id, { bursts: [], navigate: [], close: [], bytes: [], returning: [], errors: [] }]));
 try {
   for (let round = 0; round < ROUNDS; round++) {
@@ -506,6 +564,8 @@ try {
     }
     process.stdout.write(`round ${round + 1}/${ROUNDS} done (${((Date.now() - started) / 1000).toFixed(0)} s)\n`);
   }
+  const waymarkTracker = trackersNow.find((t) => t.id === 'waymark');
+  if (waymarkTracker) profile = await profileWaymark(waymarkTracker).catch((err) => ({ error: err.message }));
 } finally {
   await browser.close();
   site.server.close();
@@ -577,6 +637,8 @@ const result = {
   date: new Date().toISOString(),
   chromium: chromiumVersion,
   chromiumArgs: CHROMIUM_ARGS,
+  sdk: { sha256: SDK_HASH, jsBytes: SDK_FILES.get('waymark.js').length, wasmBytes: SDK_FILES.get('waymark.wasm').length },
+  waymarkBurstProfile: profile,
   node: process.version,
   rounds: ROUNDS,
   exitRounds: EXIT_ROUNDS,

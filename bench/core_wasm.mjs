@@ -35,6 +35,10 @@ for (const f of [GLUE, WASM]) {
   }
 }
 
+// Read once: a rebuild of build/wasm during the run must not mix engine versions.
+const GLUE_BYTES = fs.readFileSync(GLUE);
+const WASM_BYTES = fs.readFileSync(WASM);
+
 // Runs in Node and, serialized, in the page: the same stream and the same calls in both. Returns
 // events per second (median of the timed repetitions) and the spread.
 async function runStream(Module, seconds) {
@@ -92,7 +96,7 @@ async function inNode() {
   const require = createRequire(import.meta.url);
   const factory = require(GLUE);
   // Node 20's fetch breaks emscripten 3.1.6's wasm loading (TOOLCHAIN.md, quirk 3): pass the bytes.
-  const Module = await factory({ wasmBinary: fs.readFileSync(WASM) });
+  const Module = await factory({ wasmBinary: WASM_BYTES });
   return runStream(Module, SECONDS);
 }
 
@@ -101,9 +105,9 @@ async function inChromium() {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
     if (url.pathname === '/waymark.js' || url.pathname === '/waymark.wasm') {
-      const file = path.join(WASM_DIR, url.pathname.slice(1));
-      res.writeHead(200, { 'Content-Type': file.endsWith('.wasm') ? 'application/wasm' : 'text/javascript', 'Cache-Control': 'no-store' });
-      res.end(fs.readFileSync(file));
+      const wasmFile = url.pathname.endsWith('.wasm');
+      res.writeHead(200, { 'Content-Type': wasmFile ? 'application/wasm' : 'text/javascript', 'Cache-Control': 'no-store' });
+      res.end(wasmFile ? WASM_BYTES : GLUE_BYTES);
     } else {
       res.writeHead(200, { 'Content-Type': 'text/html' });
       res.end('<!doctype html><meta charset="utf-8"><title>core wasm</title><script src="/waymark.js"></script>');

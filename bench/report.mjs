@@ -119,6 +119,30 @@ if (core.native.trackJsonBatch) {
   core.ratioChromium = core.wasmChromium ? core.wasmChromium.eventsPerSecond / core.native.trackJsonBatch : null;
 }
 
+
+/** What the run says about the main-thread miss: the engine's share (core table) and the profile. */
+function mainThreadClosing() {
+  const p = browser?.waymarkBurstProfile;
+  const engine = core.wasmChromium ? `the bare engine calls cost ${fmt(1e6 / core.wasmChromium.eventsPerSecond, 0)} µs per event through _track in Chromium here (about ${fmt((2000 * 1000) / core.wasmChromium.eventsPerSecond, 0)} ms for 2 000)` : '';
+  if (!p || !p.ms) return `${engine}; run bench/profile_burst.mjs to see where the rest goes`;
+  const pct = (x) => `${fmt((100 * x) / p.busyMs, 0)} %`;
+  const parts = [['the SDK\'s script', p.ms.sdkScript], ['wasm', p.ms.wasm], ['IndexedDB calls', p.ms.indexedDb], ['the browser\'s own work (compiling, parsing, messaging)', p.ms.browser], ['BroadcastChannel posts to other tabs', p.ms.broadcastChannel], ['garbage collection', p.ms.garbageCollector]]
+    .sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
+  return `${engine}. A CPU profile of one more burst in this run (${fmt(p.busyMs, 0)} ms busy with the profiler on) splits it: ${parts}. ` +
+    'The SDK\'s own JavaScript per event (building, queueing, persisting and batching it) and IndexedDB are where to cut; the engine in a worker would move the wasm share off the page';
+}
+
+/** What the run says about the delivery miss: the SDK's own counters. */
+function deliveryClosing(d, calls) {
+  const dropped = med(T.waymark?.sdkDropped);
+  const sent = med(T.waymark?.sdkSent);
+  if (dropped == null) return 'the SDK\'s own counters (stats()) could not be read after the burst';
+  if (dropped > 0) {
+    return `the SDK itself dropped ${fmt(dropped, 0)} of them (its stats()) and sent ${fmt(sent, 0)}: its storageBudget (default 256 KB for the snapshot and the outbound queue, docs/sdk.md) fills after a few hundred of these events and it then drops "normal" events; a budget sized for bursts, or not counting events already handed to the transport against it, would close it`;
+  }
+  return `the SDK dropped none (its stats(): ${fmt(sent, 0)} sent); ${d ? `${fmt(calls - d.min, 0)} were still queued or in flight at 5 s in the worst round` : ''}: one batch at a time (up to 500 events or 60 KB) with a commit per answer at the collector sets the pace; sending the next batch while one is in flight would close it`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Aims
 
@@ -154,14 +178,14 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const l = lowest ? med(T[lowest].mainThreadMs) : null;
   aim('mainthread', "main-thread time of waymark's 2 000-call burst (+2 s) ≤ 1/10 of the lowest peer's", `waymark ${fmt(w, 0)} ms vs ${lowest ? T[lowest].label : 'n/a'} ${fmt(l, 0)} ms (aim ≤ ${fmt(l != null ? l / 10 : null, 0)} ms; no-op floor ${fmt(med(T.noop?.mainThreadMs), 0)} ms; PostHog with its defaults, ${fmt(med(T.posthog?.mainThreadMs), 0)} ms, is left out: it drops every event of a headless browser untouched)`,
     w != null && l != null ? w <= l / 10 : null, w != null && l != null ? `${fmt(w - l / 10, 0)} ms (${(w / l).toFixed(1)}× the lowest peer's instead of 0.1×)` : '',
-    `the bare engine calls are not most of it (${core.wasmChromium ? `${fmt(1e6 / core.wasmChromium.eventsPerSecond, 0)} µs per event through _track in Chromium here, about ${fmt((2000 * 1000) / core.wasmChromium.eventsPerSecond, 0)} ms for 2 000` : 'see the core table'}): a CPU profile of one burst (bench/profile_burst.mjs, run by hand, about 750 ms busy there) put about a quarter in wasm, a quarter in the SDK's JS (enqueue, and makeRoom re-scanning the queue once the storage budget is full), a sixth in IndexedDB put/delete of queue rows, a few per cent in BroadcastChannel posts to other tabs and the rest in the browser's own work; not persisting or deleting rows for events that are dropped or sent within the batch delay and an O(1) drop would cut the non-engine part, moving the engine to a worker the rest`);
+    mainThreadClosing());
 }
 {
   const d = T.waymark?.delivered5s;
   const calls = browser?.calls ?? 2000;
   aim('delivery5s', `all ${calls} delivered within 5 s of the burst`, d ? `${fmt(d.median, 0)} (${fmt(d.min, 0)}..${fmt(d.max, 0)}) stored by the collector; the SDK dropped ${fmt(med(T.waymark?.sdkDropped), 0)}` : 'n/a',
     d ? d.min >= calls : null, d ? `${fmt(calls - d.min, 0)} events (worst round)` : '',
-    `the SDK itself dropped ${fmt(med(T.waymark?.sdkDropped), 0)} of them (its stats()) and sent ${fmt(med(T.waymark?.sdkSent), 0)}${med(T.waymark?.sdkSent) != null && med(T.waymark?.sdkSent) === med(d) ? ', every one of which the collector stored' : ''}: its storageBudget (default 256 KB for the snapshot and the outbound queue, docs/sdk.md) is full after a few hundred of these events and it then drops "normal" events. A budget sized for bursts, or not counting events already handed to the transport against it, would close it`);
+    deliveryClosing(d, calls));
 }
 {
   const n = T.waymark?.deliveredOnNavigate;
