@@ -126,7 +126,7 @@ function mainThreadClosing() {
   const engine = core.wasmChromium ? `the bare engine calls cost ${fmt(1e6 / core.wasmChromium.eventsPerSecond, 0)} µs per event through _track in Chromium here (about ${fmt((2000 * 1000) / core.wasmChromium.eventsPerSecond, 0)} ms for 2 000)` : '';
   if (!p || !p.ms) return `${engine}; run bench/profile_burst.mjs to see where the rest goes`;
   const pct = (x) => `${fmt((100 * x) / p.busyMs, 0)} %`;
-  const parts = [['the SDK\'s script', p.ms.sdkScript], ['wasm', p.ms.wasm], ['IndexedDB calls', p.ms.indexedDb], ['the browser\'s own work (compiling, parsing, messaging)', p.ms.browser], ['BroadcastChannel posts to other tabs', p.ms.broadcastChannel], ['garbage collection', p.ms.garbageCollector]]
+  const parts = [['the SDK\'s script', p.ms.sdkScript], ['wasm', p.ms.wasm], ['IndexedDB calls', p.ms.indexedDb], ['work outside JavaScript ("(program)" in the profile)', p.ms.browser], ['BroadcastChannel posts to other tabs', p.ms.broadcastChannel], ['garbage collection', p.ms.garbageCollector]]
     .sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
   return `${engine}. A CPU profile of one more burst in this run (${fmt(p.busyMs, 0)} ms busy with the profiler on) splits it: ${parts}. ` +
     'The SDK\'s own JavaScript per event (building, queueing, persisting and batching it) and IndexedDB are where to cut; the engine in a worker would move the wasm share off the page';
@@ -157,7 +157,7 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const s = T.segment?.bytes?.gzip;
   aim('bytes', "waymark's gzip bytes ≤ Segment's", `waymark ${fmtBytes(w)} vs Segment ${fmtBytes(s)}`,
     w != null && s != null ? w <= s : null, w != null && s != null ? `${fmtBytes(w - s)} (${(w / s).toFixed(1)}× Segment's)` : '',
-    `the .wasm is ${T.waymark?.bytes?.files ? fmtBytes(T.waymark.bytes.files.filter((f) => f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) : 'most'} of it (bytes per file in latest.json); the -Oz build (98.7 KB gzip wasm by wasm/CMakeLists.txt's own measure, 6× slower per event) would still leave the total about 4× Segment's, so closing it takes a much smaller engine module (nlohmann::json and the map parser ship inside it) or not loading the wasm for visitors who need no decision on their first page`);
+    `the .wasm is ${T.waymark?.bytes?.files ? fmtBytes(T.waymark.bytes.files.filter((f) => f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) : 'most'} of it (bytes per file in latest.json); the -Oz build (98.7 KB gzip wasm by wasm/CMakeLists.txt's own measure, 6× slower per event) would still leave the total about ${T.waymark?.bytes?.files && s ? fmt((98.7 * 1024 + T.waymark.bytes.files.filter((f) => !f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) / s, 1) : 'n/a'}× Segment's, so closing it takes a much smaller engine module (nlohmann::json and the map parser ship inside it) or not loading the wasm for visitors who need no decision on their first page`);
 }
 {
   const peers = PEERS.filter((p) => med(T[p]?.trackMedianUs) != null);
@@ -306,7 +306,8 @@ if (browser) {
   L.push('');
   for (const [, t] of Object.entries(T)) {
     const ext = t.bytes?.externalBlocked?.length ? ` Requests off loopback (blocked): ${t.bytes.externalBlocked.join(', ')}.` : '';
-    L.push(`- **${t.label}**: ${t.notes}.${ext}`);
+    const files = t.bytes?.files?.length ? ` Loaded: ${t.bytes.files.map((f) => `${f.url.split('?')[0].split('/').filter(Boolean).slice(-1)[0] || f.url} ${fmtBytes(f.gzip)}`).join(', ')} (gzip).` : '';
+    L.push(`- **${t.label}**: ${t.notes}.${files}${ext}`);
   }
   L.push('');
 }

@@ -156,7 +156,7 @@ window.bench = { ready: function () { return window.__phReady; }, track: functio
       label: 'Snowplow',
       pkg: '@snowplow/browser-tracker',
       delivery: 'sink',
-      notes: 'the package\'s own browser bundle (dist/index.umd.min.js, global snowplowBrowserTracking; the sp.js tag is another package); newTracker as the docs\' example: appId, cookieSameSite Lax, session context; trackPageView() on load; track = trackSelfDescribingEvent (iglu:com.example/<name>/jsonschema/1-0-0); defaults otherwise: POST to /com.snowplowanalytics.snowplow/tp2, bufferSize 1, localStorage queue, keepalive off',
+      notes: 'the package\'s own browser bundle (dist/index.umd.min.js, global snowplowBrowserTracking; the sp.js tag is another package); newTracker as the docs\' example: appId, cookieSameSite Lax, session context; trackPageView() on load; track = trackSelfDescribingEvent (iglu:com.example/<name>/jsonschema/1-0-0); defaults otherwise: POST to /com.snowplowanalytics.snowplow/tp2, bufferSize 1, keepalive off, and the queue in localStorage (up to 1 000 events), rewritten whole on every add and removal (browser-tracker-core\'s localStorage event store: setItem(JSON.stringify(queue))), which is what keeps its main thread busy long after a burst',
       head: `<script src="${sink}/snowplow/sp.js"></script>
 <script>(function () {
   var sp = window.snowplowBrowserTracking;
@@ -190,13 +190,13 @@ window.bench = { ready: function () { return window.__sgReady; }, track: functio
     posthog('posthog', 'PostHog (defaults)', {},
       'the browser bundle the snippet loads (dist/array.js, from <api_host>/static/), posthog.init with api_host = sink, defaults \'' + POSTHOG_DEFAULTS + '\', person_profiles identified_only (the docs\' snippet); everything else default: client-side rate limit (10 events/s, burst 100) and the bot filter, which drops every event from HeadlessChrome: in this headless run nothing is sent'),
     posthog('posthog-relaxed', 'PostHog (relaxed)', { opt_out_useragent_filter: true, rate_limiting: { events_per_second: 100000, events_burst_limit: 100000 } },
-      'as PostHog (defaults), with opt_out_useragent_filter: true (the docs\' setting for tests) and rate_limiting raised to 100 000 events/s and burst, so a 2 000-event burst is kept'),
+      'as PostHog (defaults), with opt_out_useragent_filter: true (the docs\' setting for tests) and rate_limiting raised to 100 000 events/s and burst, so a 2 000-event burst is kept; a real (not headless) visitor with the defaults gets the rate limit alone: about 100 events of the burst, then 10 per second'),
     {
       id: 'amplitude',
       label: 'Amplitude',
       pkg: '@amplitude/analytics-browser',
       delivery: 'sink',
-      notes: 'the script the snippet loads (lib/scripts/amplitude-min.js, global amplitude), amplitude.init(key, { serverUrl: sink/2/httpapi }) with default autocapture and batching (30 events or 1 s); the docs\' page-exit advice: on pagehide setTransport(\'beacon\') and flush(); remote config fetch goes to amplitude.com and fails (blocked)',
+      notes: 'the script the snippet loads (lib/scripts/amplitude-min.js, global amplitude), amplitude.init(key, { serverUrl: sink/2/httpapi }) with default autocapture and batching (30 events or 1 s); the docs\' page-exit advice: on pagehide setTransport(\'beacon\') and flush(); ready waits for its remote configuration from amplitude.com, which fails here (blocked host): with fetchRemoteConfig: false ready was in line with the others in a check by hand (not part of the run)',
       head: `<script src="${sink}/amplitude/analytics-browser-min.js"></script>
 <script>window.__ampReady = amplitude.init(${JSON.stringify(AMPLITUDE_KEY)}, { serverUrl: ${JSON.stringify(`${sink}/amplitude/2/httpapi`)} }).promise;
 window.addEventListener('pagehide', function () { amplitude.setTransport('beacon'); amplitude.flush(); });
