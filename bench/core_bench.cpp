@@ -118,8 +118,12 @@ BENCHMARK(BM_TrackJsonDefaultMap)->Unit(benchmark::kMillisecond);
 json TransitionsJsonForBench(const std::vector<TransitionRecord>& records) {
   json out = json::array();
   for (const auto& r : records) {
-    out.push_back({{"from", r.from}, {"to", r.to}, {"at", r.at}, {"event_id", r.event_id},
-                   {"rule", r.rule}, {"map_version", r.map_version}});
+    out.push_back({{"from", r.from},
+                   {"to", r.to},
+                   {"at", r.at},
+                   {"event_id", r.event_id},
+                   {"rule", r.rule},
+                   {"map_version", r.map_version}});
   }
   return out;
 }
@@ -127,8 +131,12 @@ json TransitionsJsonForBench(const std::vector<TransitionRecord>& records) {
 json TriggersJsonForBench(const std::vector<FiredTrigger>& triggers) {
   json out = json::array();
   for (const auto& t : triggers) {
-    out.push_back({{"trigger", t.trigger}, {"from", t.from}, {"to", t.to}, {"at", t.at},
-                   {"event_id", t.event_id}, {"rule", t.rule}});
+    out.push_back({{"trigger", t.trigger},
+                   {"from", t.from},
+                   {"to", t.to},
+                   {"at", t.at},
+                   {"event_id", t.event_id},
+                   {"rule", t.rule}});
   }
   return out;
 }
