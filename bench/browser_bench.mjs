@@ -362,10 +362,17 @@ async function measureBurst(tracker, alongside = async () => null) {
     const out = await within(report, 60000, null);
     if (!out) throw new Error('the burst did not finish within 60 s');
     await sleep(Math.max(0, out.burstEndEpoch + TRACE_WINDOW_MS - Date.now()));
+    // From the window's end, at once: the trace is collected (slow while the page is still busy),
+    // the page is probed, the delivery window runs out, and the exit tests run alongside.
     const tStop = Date.now();
-    const trace = JSON.parse((await browser.stopTracing()).toString('utf8'));
-    log(`    stopTracing ${Date.now() - tStop} ms`);
-    Object.assign(out, mainThreadBusy(trace, out.burstMs + TRACE_WINDOW_MS));
+    const side = alongside();
+    side.catch(() => {});
+    const delivery = tracker.delivery ? awaitDelivery(tracker, run, CALLS, out.burstEndEpoch + DELIVERY_WINDOW_MS) : Promise.resolve(null);
+    delivery.catch(() => {});
+    const tracing = browser.stopTracing().then((buf) => {
+      log(`    stopTracing ${Date.now() - tStop} ms`);
+      return mainThreadBusy(JSON.parse(buf.toString('utf8')), out.burstMs + TRACE_WINDOW_MS);
+    });
     out.readyMs = readyMs;
     // Long tasks, wasm memory and the heap: the page may still be busy; then they are unknown.
     const after = await within(page.evaluate(() => {
@@ -381,18 +388,16 @@ async function measureBurst(tracker, alongside = async () => null) {
     }), 1500, null);
     out.unresponsiveAfterWindow = after === null;
     busy = out.unresponsiveAfterWindow;
-    log(`    after-window probes done ${Date.now() - tStop} ms after stopTracing began`);
     if (after) {
       Object.assign(out, after);
       const heap = await within(cdp.send('HeapProfiler.collectGarbage').then(() => cdp.send('Runtime.getHeapUsage')), 1500, null);
       out.heapBytes = heap ? heap.usedSize : null;
     }
-    const side = alongside();
-    side.catch(() => {});
+    Object.assign(out, await tracing);
     if (tracker.delivery) {
-      const got = await awaitDelivery(tracker, run, CALLS, out.burstEndEpoch + DELIVERY_WINDOW_MS);
+      const got = await delivery;
       out.delivered5s = got.count;
-      log(`    delivery counted ${Date.now() - tStop} ms after stopTracing began`);
+      log(`    delivery counted ${Date.now() - tStop} ms after the window`);
       out.lastArrivalMs = got.count === CALLS && got.lastAt != null ? Math.max(0, got.lastAt - out.burstEndEpoch) : null;
       if (tracker.delivery === 'collector') {
         // The SDK's own counters: what it sent, what its storage budget made it drop.

@@ -15,7 +15,7 @@
 #
 # Every piece writes to a .tmp file first, so a failed run leaves the previous results in place.
 # Environment: WAYMARK_BENCH_COLLECTOR=0 / WAYMARK_BENCH_BROWSER=0 / WAYMARK_BENCH_WASM=0 skip a
-# piece; WAYMARK_COLLECTOR_BENCH_ARGS (default "--duration 6 --hello-seconds 3 --sqlite-seconds 5"),
+# piece; WAYMARK_COLLECTOR_BENCH_ARGS (default "--duration 5 --hello-seconds 2 --sqlite-seconds 4"),
 # WAYMARK_BROWSER_BENCH_ARGS (default "--rounds 5 --exit-rounds 2") and WAYMARK_WASM_BENCH_ARGS pass
 # flags. --quick: 2 browser rounds (1 with the exit tests), 3 s collector phases, 1 s wasm runs.
 set -euo pipefail
@@ -35,9 +35,9 @@ if ((QUICK)); then
   BROWSER_ARGS_DEFAULT="--rounds 2 --exit-rounds 1"
   WASM_ARGS_DEFAULT="--seconds 1"
 else
-  COLLECTOR_ARGS_DEFAULT="--duration 6 --hello-seconds 3 --sqlite-seconds 5"
+  COLLECTOR_ARGS_DEFAULT="--duration 5 --hello-seconds 2 --sqlite-seconds 4"
   BROWSER_ARGS_DEFAULT="--rounds 5 --exit-rounds 2"
-  WASM_ARGS_DEFAULT="--seconds 3"
+  WASM_ARGS_DEFAULT="--seconds 2"
 fi
 
 RESULTS=bench/results
