@@ -619,6 +619,7 @@ const summarize = (t) => {
   };
   if (t.delivery) {
     o.delivered5s = pick('delivered5s');
+    o.allDeliveredRounds = b.filter((x) => x.delivered5s === CALLS).length;
     o.lastArrivalMs = pick('lastArrivalMs');
     o.deliveredOnNavigate = spread(r.navigate);
     o.deliveredOnClose = spread(r.close);

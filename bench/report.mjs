@@ -17,6 +17,7 @@ const flag = (name, fallback) => {
 };
 const DIR = path.resolve(ROOT, flag('--results', 'bench/results'));
 const STARTED = Number(flag('--started', 0)) || null;
+const LOAD_START = flag('--load-start', null);
 
 const readJson = (name) => {
   try {
@@ -128,8 +129,10 @@ function mainThreadClosing() {
   const pct = (x) => `${fmt((100 * x) / p.busyMs, 0)} %`;
   const parts = [['the SDK\'s script', p.ms.sdkScript], ['wasm', p.ms.wasm], ['IndexedDB calls', p.ms.indexedDb], ['work outside JavaScript ("(program)" in the profile)', p.ms.browser], ['BroadcastChannel posts to other tabs', p.ms.broadcastChannel], ['garbage collection', p.ms.garbageCollector]]
     .sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${pct(v)}`).join(', ');
+  const sdkShare = p.ms.sdkScript / p.busyMs;
   return `${engine}. A CPU profile of one more burst in this run (${fmt(p.busyMs, 0)} ms busy with the profiler on) splits it: ${parts}. ` +
-    'The SDK\'s own JavaScript per event (building, queueing, persisting and batching it) and IndexedDB are where to cut; the engine in a worker would move the wasm share off the page';
+    (sdkShare >= 0.25 ? 'The SDK\'s own JavaScript per event (building, queueing, persisting and batching it) is the first place to cut; ' : '') +
+    'moving the engine to a worker would take the wasm share off the page';
 }
 
 /** What the run says about the delivery miss: the SDK's own counters. */
@@ -140,7 +143,8 @@ function deliveryClosing(d, calls) {
   if (dropped > 0) {
     return `the SDK itself dropped ${fmt(dropped, 0)} of them (its stats()) and sent ${fmt(sent, 0)}: its storageBudget (default 256 KB for the snapshot and the outbound queue, docs/sdk.md) fills after a few hundred of these events and it then drops "normal" events; a budget sized for bursts, or not counting events already handed to the transport against it, would close it`;
   }
-  return `the SDK dropped none (its stats(): ${fmt(sent, 0)} sent); ${d ? `${fmt(calls - d.min, 0)} were still queued or in flight at 5 s in the worst round` : ''}: one batch at a time (up to 500 events or 60 KB) with a commit per answer at the collector sets the pace; sending the next batch while one is in flight would close it`;
+  const all = T.waymark?.allDeliveredRounds;
+  return `the SDK dropped none (its stats(): ${fmt(sent, 0)} sent); all ${calls} arrived within 5 s in ${all ?? 'n/a'} of ${T.waymark?.rounds ?? 'n/a'} rounds, and ${d ? fmt(calls - d.min, 0) : 'n/a'} were still queued or in flight at 5 s in the worst one. The SDK sends one batch at a time (up to 500 events or 60 KB, js/src/transport.js) and the collector answers after each commit, so a slow commit on a busy machine delays the rest; a second batch in flight, or larger batches for a backlog, would give it headroom`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,14 +164,15 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
     `the .wasm is ${T.waymark?.bytes?.files ? fmtBytes(T.waymark.bytes.files.filter((f) => f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) : 'most'} of it (bytes per file in latest.json); the -Oz build (98.7 KB gzip wasm by wasm/CMakeLists.txt's own measure, 6× slower per event) would still leave the total about ${T.waymark?.bytes?.files && s ? fmt((98.7 * 1024 + T.waymark.bytes.files.filter((f) => !f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) / s, 1) : 'n/a'}× Segment's, so closing it takes a much smaller engine module (nlohmann::json and the map parser ship inside it) or not loading the wasm for visitors who need no decision on their first page`);
 }
 {
-  const peers = PEERS.filter((p) => med(T[p]?.trackMedianUs) != null);
+  // PostHog with its defaults drops a headless browser's events untouched: shown, not the yardstick.
+  const peers = PEERS.filter((p) => p !== 'posthog' && med(T[p]?.trackMedianUs) != null);
   const fastest = peers.length ? peers.reduce((a, b) => (med(T[a].trackMedianUs) <= med(T[b].trackMedianUs) ? a : b)) : null;
   const w = med(T.waymark?.trackMedianUs);
   const f = fastest ? med(T[fastest].trackMedianUs) : null;
-  aim('track', "waymark's per-call track() median ≤ the fastest peer's", `waymark ${fmt(w)} µs vs ${fastest ? T[fastest].label : 'n/a'} ${fmt(f)} µs (timer resolution 5 µs; means per call: waymark ${fmt(med(T.waymark?.trackMeanUs), 2)} µs, ${fastest ? T[fastest].label : ''} ${fastest ? fmt(med(T[fastest].trackMeanUs), 2) : ''} µs)`,
+  aim('track', "waymark's per-call track() median ≤ the fastest peer's", `waymark ${fmt(w)} µs vs ${fastest ? T[fastest].label : 'n/a'} ${fmt(f)} µs (PostHog with its defaults left out; timer resolution 5 µs; means per call: waymark ${fmt(med(T.waymark?.trackMeanUs), 2)} µs, ${fastest ? T[fastest].label : ''} ${fastest ? fmt(med(T[fastest].trackMeanUs), 2) : ''} µs)`,
     // Medians are multiples of the 5 µs timer step: compare them at 0.1 µs.
     w != null && f != null ? Math.round(w * 10) <= Math.round(f * 10) : null, w != null && f != null ? `${fmt(w - f)} µs` : '',
-    'track() builds the event (id, page context, redaction) before deferring the engine work; the peers that measure less return after a queue push');
+    `track() builds the event (id, page context, redaction) before deferring the engine work, where ${fastest === 'growthbook' ? 'GrowthBook\'s logEvent only pushes to an in-memory queue and sets a timer' : `${fastest ? T[fastest].label : 'the fastest peer'} does less per call`}; building the event lazily (in the deferred slice) would bring it to a queue push`);
 }
 {
   // The lowest peer that did the work: PostHog with its defaults drops every event of a headless
@@ -227,7 +232,7 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
 const result = {
   date: new Date().toISOString(),
   totalSeconds: STARTED ? Math.round(Date.now() / 1000 - STARTED) : null,
-  machine: machine(),
+  machine: { ...machine(), loadAverageAtStart: LOAD_START ? LOAD_START.split(' ').slice(0, 3).map(Number) : null },
   versions: versions(),
   aims,
   browser,
@@ -250,7 +255,7 @@ L.push('|---|---|');
 L.push(`| CPU | ${m.cpu}, ${m.cores} cores (nproc ${m.nproc}) |`);
 L.push(`| RAM | ${m.ramGiB} GiB (/proc/meminfo) |`);
 L.push(`| kernel | ${m.kernel} |`);
-L.push(`| load average at the end | ${m.loadAverage.join(', ')} |`);
+L.push(`| load average (1, 5, 15 min) | at the start ${LOAD_START ? LOAD_START.split(' ').slice(0, 3).join(', ') : 'n/a'}; at the end ${m.loadAverage.join(', ')} (2 cores: above 2 means other work was waiting for the CPU) |`);
 L.push('');
 L.push('| software | version |');
 L.push('|---|---|');
@@ -358,7 +363,7 @@ const missed = aims.filter((a) => a.met === false);
 const met = aims.filter((a) => a.met === true);
 L.push(`${met.length} of ${aims.length} aims met in this run${met.length ? ` (${met.map((a) => a.id).join(', ')})` : ''}.` + (missed.length ? ' Missed, by how much, and what would close the gap:' : ''));
 L.push('');
-for (const a of missed) L.push(`- **${a.aim}**: ${a.verdict}. ${a.closing ? a.closing.charAt(0).toUpperCase() + a.closing.slice(1) : ''}.`);
+for (const a of missed) L.push(`- **${a.aim}**: ${a.verdict}. ${a.closing ? (/^[a-z]+\(/.test(a.closing) ? a.closing : a.closing.charAt(0).toUpperCase() + a.closing.slice(1)) : ''}.`);
 L.push('');
 fs.writeFileSync(path.join(DIR, 'latest.md'), `${L.join('\n')}`);
 console.log(`report: ${path.relative(ROOT, path.join(DIR, 'latest.md'))} and latest.json written`);

@@ -22,6 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 STARTED=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "")
 QUICK=0
 CORE_ARGS=()
 for arg in "$@"; do
@@ -103,5 +104,5 @@ fi
 
 # 6. The table.
 stage "report: bench/report.mjs"
-node bench/report.mjs --results "$RESULTS" --started "$STARTED"
+node bench/report.mjs --results "$RESULTS" --started "$STARTED" --load-start "$LOAD_START"
 echo "bench: done in $(($(date +%s) - STARTED)) s: $RESULTS/latest.md, $RESULTS/latest.json"
