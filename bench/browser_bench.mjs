@@ -222,7 +222,17 @@ async function awaitDelivery(tracker, run, expected, deadline) {
     }
     await sleep(100);
   }
-  return collectorDelivered(run.anonymousId, run.cursor, deadline);
+  // The collector answers (and its events become readable) only after the commit: events it had
+  // received by the deadline may still be committing. Count by receive time, as the sink does,
+  // once the count stops growing (at most 5 s more).
+  let last = await collectorDelivered(run.anonymousId, run.cursor, deadline);
+  for (let i = 0; i < 10 && last.count < expected; i++) {
+    await sleep(500);
+    const again = await collectorDelivered(run.anonymousId, run.cursor, deadline);
+    if (again.count === last.count && i > 0) break;
+    last = again;
+  }
+  return last;
 }
 
 async function startRun(tracker, label) {
@@ -616,6 +626,7 @@ const summarize = (t) => {
     wasmBytes: pick('wasmBytes'),
     crossOriginIsolated: b.length > 0 && b.every((x) => x.isolated),
     errors: r.errors,
+    perRound: { bursts: b, navigate: r.navigate, close: r.close },
   };
   if (t.delivery) {
     o.delivered5s = pick('delivered5s');
