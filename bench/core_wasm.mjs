@@ -130,7 +130,7 @@ async function inChromium() {
   }
 }
 
-const result = { date: new Date().toISOString(), node: process.version, wasmBytes: fs.statSync(WASM).size };
+const result = { date: new Date().toISOString(), node: process.version, v8: process.versions.v8, wasmBytes: WASM_BYTES.length };
 result.node_wasm = await inNode();
 console.log(`core wasm under Node ${process.version}: ${Math.round(result.node_wasm.eventsPerSecond)} events/s ` +
   `(${Math.round(result.node_wasm.min)}..${Math.round(result.node_wasm.max)}, ${result.node_wasm.repetitions} x 20 000 events)`);

@@ -206,7 +206,9 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   const rn = core.ratioNode;
   aim('wasm', 'wasm core ≥ 0.5× native (same stream, same batched JSON call)', `Chromium ${fmtRate(core.wasmChromium?.eventsPerSecond)} = ${fmt(r, 2)}×, Node ${fmtRate(core.wasmNode?.eventsPerSecond)} = ${fmt(rn, 2)}× native ${fmtRate(core.native.trackJsonBatch)}`,
     r != null && rn != null ? r >= 0.5 && rn >= 0.5 : null, r != null && rn != null ? `${fmt(0.5 - Math.min(r, rn), 2)}× (worst of Chromium and Node)` : '',
-    'the same C++ built -O2 -flto, no exceptions, emmalloc (wasm/CMakeLists.txt); the native and wasm runs are seconds apart on a shared machine, so check the spread before reading much into a small miss');
+    r != null && rn != null && r >= 0.5 && rn < 0.5
+      ? `in Chromium, where the SDK runs, it is met (${fmt(r, 2)}×); Node ${wasm?.node ?? ''} (V8 ${wasm?.v8 ?? process.versions.v8}) runs the same module at ${fmt(core.wasmNode.eventsPerSecond / core.wasmChromium.eventsPerSecond, 2)}× Chromium's speed, so the gap is in the Node host's older V8, not in the module`
+      : 'the same C++ built -O2 -flto, no exceptions, emmalloc (wasm/CMakeLists.txt); the native and wasm runs are seconds apart on a shared machine, so check the spread before reading much into a small miss');
 }
 {
   const th = collector?.ratios?.throughput;
