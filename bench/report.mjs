@@ -280,7 +280,7 @@ L.push('');
 if (browser) {
   L.push(`## Browser: ${browser.rounds} interleaved rounds in one headless Chromium`);
   L.push('');
-  L.push(`Median (min..max) over the rounds; bytes and the exit tests over the first ${browser.exitRounds} rounds. ` +
+  L.push(`Median (min..max) over the rounds; the exit tests over the first ${browser.exitRounds} rounds, bytes from the one of those in which the tracker loaded the most. ` +
     `Burst: ${browser.calls} \`track('feature_used', {...})\` calls in one task; main thread = the renderer main thread's busy time from the burst's start to ${browser.traceWindowMs / 1000} s after its end (Chromium trace), with its share of that window; ` +
     `delivered = distinct events stored (waymark, in the collector's database) or received (peers, at the sink) within ${browser.deliveryWindowMs / 1000} s of the burst's end; ` +
     `navigate / close = of ${browser.exitCalls} calls made just before leaving, those that arrived (navigation in the same task as the calls; tab closed right after, with beforeunload). Loopback: upper bounds for a real network.`);
