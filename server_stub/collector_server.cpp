@@ -15,7 +15,7 @@
 #include "profile_view.h"
 #include "recent_events.h"
 #include "schema.h"
-#include "static_files.h"
+#include "http/static_files.h"
 #include "stats.h"
 #include "waymark/default_map.h"
 #include "waymark/identity.h"

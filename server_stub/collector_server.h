@@ -12,7 +12,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "metrics.h"
-#include "request_guard.h"
+#include "http/request_guard.h"
 #include "webhooks.h"
 
 namespace waymark::collector {

@@ -12,7 +12,7 @@
 #include "profile_replay.h"
 #include "recent_events.h"
 #include "schema.h"
-#include "static_files.h"
+#include "http/static_files.h"
 #include "stats.h"
 #include "waymark/default_map.h"
 #include "waymark/json_util.h"

@@ -1,4 +1,4 @@
-#include "request_guard.h"
+#include "http/request_guard.h"
 
 #include <arpa/inet.h>
 #include <openssl/rand.h>
