@@ -19,7 +19,7 @@ die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 APT_PACKAGES=(
   cmake g++ make pkg-config
   emscripten
-  nlohmann-json3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcpp-httplib-dev libboost-dev libbrotli-dev
   libgtest-dev googletest libbenchmark-dev
   libsqlite3-dev sqlite3 zlib1g-dev
   clang-format

@@ -15,6 +15,7 @@
 #include "profile_view.h"
 #include "recent_events.h"
 #include "schema.h"
+#include "http/body_decoder.h"
 #include "http/static_files.h"
 #include "stats.h"
 #include "waymark/default_map.h"
@@ -25,8 +26,8 @@ namespace waymark::collector {
 
 namespace {
 
-using httplib::Request;
-using httplib::Response;
+using Request = HttpRequest;
+using Response = HttpResponse;
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -34,12 +35,10 @@ std::int64_t NowMs() {
       .count();
 }
 
-constexpr TimeMs kEarliestDeviceTime = 946684800000;   // 2000-01-01: earlier values are seconds
-constexpr TimeMs kSentAtTolerance = 366LL * 86400000;  // a sent time further off is garbage
 
 void SendJson(Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(DumpJson(body), "application/json");
+  res.SetContent(DumpJson(body), "application/json");
 }
 
 void SendError(Response& res, int status, const std::string& code, const std::string& message) {
@@ -68,14 +67,12 @@ std::string RouteOf(const std::string& path) {
   return "other";
 }
 
-thread_local std::chrono::steady_clock::time_point t_request_start;
-
 // A decimal query parameter from `min` to `max`, digits only; *out is left alone when the
 // parameter is absent. False for anything else (empty, a sign, spaces, too many digits).
 bool IntParam(const Request& req, const char* name, std::int64_t min, std::int64_t max,
               std::int64_t* out) {
-  if (!req.has_param(name)) return true;
-  const std::string text = req.get_param_value(name);
+  if (!req.HasParam(name)) return true;
+  const std::string text = req.Param(name);
   if (text.empty() || text.size() > 18) return false;
   std::int64_t value = 0;
   for (char c : text) {
@@ -107,7 +104,10 @@ std::string Etag(std::int64_t version, const std::string& body) {
 
 }  // namespace
 
-CollectorServer::CollectorServer(Config config) : config_(std::move(config)) {}
+CollectorServer::CollectorServer(Config config)
+    : config_(std::move(config)),
+      rate_limiter_(config_.limits.client_rate_per_second, config_.limits.client_burst),
+      static_files_(config_.static_dir) {}
 
 CollectorServer::~CollectorServer() { Shutdown(); }
 
@@ -188,115 +188,109 @@ std::optional<std::string> CollectorServer::Start() {
   webhooks_->Start();
 
   Routes();
-  const int threads = config_.limits.worker_threads;
-  server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server_.set_tcp_nodelay(true);  // TOOLCHAIN.md: without it keep-alive requests wait on ACKs
-  server_.set_read_timeout(config_.limits.read_timeout_seconds);
-  server_.set_write_timeout(config_.limits.write_timeout_seconds);
-  server_.set_keep_alive_timeout(5);
-  server_.set_keep_alive_max_count(1000);
-  server_.set_payload_max_length(config_.limits.body_bytes);
-  // The listen backlog of 5 refuses bursts of fresh connections (TOOLCHAIN.md): bind, then
-  // listen with a real backlog on the captured socket.
-  auto listening = std::make_shared<int>(-1);
-  server_.set_socket_options([listening](socket_t sock) {
-    httplib::default_socket_options(sock);
-    *listening = sock;
+  HttpServerOptions http;
+  http.bind = config_.bind;
+  http.port = config_.port;
+  http.io_threads = config_.limits.io_threads;
+  http.worker_threads = config_.limits.worker_threads;
+  http.max_connections = config_.limits.max_connections;
+  http.head_timeout_ms = config_.limits.head_timeout_seconds * 1000;
+  http.body_timeout_ms = config_.limits.body_timeout_seconds * 1000;
+  http.idle_timeout_ms = config_.limits.keep_alive_seconds * 1000;
+  http.write_timeout_ms = config_.limits.write_timeout_seconds * 1000;
+  http.header_bytes = config_.limits.header_bytes;
+  http.header_count = config_.limits.header_count;
+  http.body_bytes = config_.limits.body_bytes;
+  http_ = std::make_unique<HttpServer>(http, [this](Request& req, Response& res) {
+    Dispatch(req, res);
   });
-  if (config_.port == 0) {
-    port_ = server_.bind_to_any_port(config_.bind);
-    if (port_ < 0) return "cannot bind " + config_.bind;
-  } else {
-    if (!server_.bind_to_port(config_.bind, config_.port)) {
-      return "cannot bind " + config_.bind + ":" + std::to_string(config_.port);
-    }
-    port_ = config_.port;
-  }
-  if (*listening >= 0) ::listen(*listening, 1024);
+  if (auto err = http_->Bind()) return err;
+  port_ = http_->port();
   running_ = true;
   return std::nullopt;
 }
 
 void CollectorServer::Run() {
-  server_.listen_after_bind();
-  // Requests in flight have finished (the pool joined); commit what is queued, stop sending.
+  if (http_) http_->Run();
+  // Requests in flight have been answered; commit what is queued, stop sending.
   if (ingestor_) ingestor_->Stop();
   if (webhooks_) webhooks_->Stop();
 }
 
 void CollectorServer::Shutdown() {
   if (!running_.exchange(false)) return;
-  // stop() does nothing before listen_after_bind() has started: wait for it (a signal can arrive
-  // right after start), but never forever.
-  for (int i = 0; i < 500 && !server_.is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (http_) http_->Stop();
+}
+
+void CollectorServer::Dispatch(Request& req, Response& res) {
+  const auto started = std::chrono::steady_clock::now();
+  try {
+    if (req.problem.status != 0) {
+      AnswerProblem(req, res);
+    } else if (static_files_.Serve(req, res)) {
+      // The dashboard's files (--static). Looked up before the routes, but never for an API
+      // path, so no file can shadow a route; a path with no file falls through to the routes.
+    } else if (!router_.Route(req, res)) {
+      SendError(res, 404, "not_found", "HTTP 404");
+    }
+  } catch (const std::exception&) {
+    res = Response{};
+    SendError(res, 500, "internal", "internal error");
   }
-  server_.stop();
+  LogRequest(req, res, std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+                           .count());
+}
+
+void CollectorServer::AnswerProblem(const Request& req, Response& res) {
+  const RequestProblem& problem = req.problem;
+  if (req.method == "POST" && req.path == "/v1/batch") {
+    // A browser must be able to read even this answer to know whether to retry.
+    AllowOrigin(req, res, FindSiteKey(config_, BatchKeyFromRequest(req)));
+    if (problem.status == 413) {
+      metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
+    }
+  }
+  if (problem.status == 408) res.SetHeader("Retry-After", "1");
+  SendError(res, problem.status, problem.code, problem.message);
+  res.close = true;
+}
+
+void CollectorServer::LogRequest(const Request& req, const Response& res, double seconds) {
+  const std::string route = RouteOf(req.path);
+  metrics_.Add("waymark_http_requests_total",
+               {{"route", route}, {"method", req.method}, {"status", std::to_string(res.status)}});
+  metrics_.ObserveLatency(route, seconds);
+  if (config_.quiet) return;
+  json line = {{"ts", NowMs()},
+               {"method", req.method},
+               {"route", route},
+               {"status", res.status},
+               {"ms", static_cast<std::int64_t>(seconds * 1000000) / 1000.0},
+               {"bytes_in", req.body.size()},
+               {"bytes_out", res.body.size()},
+               {"ip", ReduceIp(req.remote_addr, config_.ip_mode, NowMs())}};
+  std::string text = DumpJson(line) + "\n";
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fflush(stdout);
 }
 
 bool CollectorServer::RequireAdmin(const Request& req, Response& res) {
-  std::string auth = req.get_header_value("Authorization");
+  std::string auth = req.Header("Authorization");
   const std::string prefix = "Bearer ";
   if (auth.compare(0, prefix.size(), prefix) == 0 &&
       ConstantTimeEquals(auth.substr(prefix.size()), config_.admin_key)) {
     return true;
   }
-  res.set_header("WWW-Authenticate", "Bearer");
+  res.SetHeader("WWW-Authenticate", "Bearer");
   SendError(res, 401, "unauthorized", "this endpoint needs the admin key (Authorization: Bearer)");
   return false;
 }
 
 void CollectorServer::Routes() {
-  server_.set_pre_routing_handler([this](const Request& req, Response& res) {
-    t_request_start = std::chrono::steady_clock::now();
-    // The dashboard's files (--static). Not a mount point: httplib looks mount points up before
-    // the routes, so a file named "healthz" or "v1/map" would shadow them; ServeStatic never
-    // looks at API paths, and a path with no file falls through to the routes (404).
-    if (ServeStatic(config_.static_dir, req, res)) return httplib::Server::HandlerResponse::Handled;
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  server_.set_logger([this](const Request& req, const Response& res) {
-    double seconds = 0;
-    if (t_request_start.time_since_epoch().count() != 0) {
-      seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t_request_start).count();
-      t_request_start = {};
-    }
-    const std::string route = RouteOf(req.path);
-    metrics_.Add(
-        "waymark_http_requests_total",
-        {{"route", route}, {"method", req.method}, {"status", std::to_string(res.status)}});
-    metrics_.ObserveLatency(route, seconds);
-    if (config_.quiet) return;
-    json line = {{"ts", NowMs()},
-                 {"method", req.method},
-                 {"route", route},
-                 {"status", res.status},
-                 {"ms", static_cast<std::int64_t>(seconds * 1000000) / 1000.0},
-                 {"bytes_in", req.body.size()},
-                 {"bytes_out", res.body.size()},
-                 {"ip", ReduceIp(req.remote_addr, config_.ip_mode, NowMs())}};
-    std::string text = DumpJson(line) + "\n";
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-  });
-  server_.set_error_handler([](const Request&, Response& res) {
-    if (!res.body.empty()) return;
-    std::string code = res.status == 404   ? "not_found"
-                       : res.status == 413 ? "payload_too_large"
-                       : res.status == 408 ? "timeout"
-                       : res.status == 415 ? "unsupported_encoding"
-                                           : "bad_request";
-    SendError(res, res.status, code, "HTTP " + std::to_string(res.status));
-  });
-  server_.set_exception_handler([](const Request&, Response& res, std::exception_ptr) {
-    SendError(res, 500, "internal", "internal error");
-  });
-
-  server_.Get("/healthz", [](const Request&, Response& res) {
+  router_.Add("GET", "/healthz", [](Request&, Response& res) {
     SendJson(res, 200, json{{"status", "ok"}});
   });
-  server_.Get("/readyz", [this](const Request&, Response& res) {
+  router_.Add("GET", "/readyz", [this](Request&, Response& res) {
     auto err = ingestor_->RunWrite([](Database& db) -> std::optional<std::string> {
       auto q = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)");
       q.Bind(1, std::to_string(NowMs()));
@@ -310,61 +304,58 @@ void CollectorServer::Routes() {
                  {"outbox_pending", pending},
                  {"ingest_queue", ingestor_->pending_events()},
                  {"projection_backlog", ingestor_->projection_backlog()}};
-    if (!ok) res.set_header("Retry-After", "5");
+    if (!ok) res.SetHeader("Retry-After", "5");
     SendJson(res, ok ? 200 : 503, body);
   });
-  server_.Get("/metrics", [this](const Request&, Response& res) {
+  router_.Add("GET", "/metrics", [this](Request&, Response& res) {
     metrics_.Set("waymark_projection_backlog_profiles", {},
                  static_cast<double>(ingestor_->projection_backlog()));
     metrics_.Set("waymark_ingest_queue_events", {},
                  static_cast<double>(ingestor_->pending_events()));
-    res.set_content(metrics_.Render(), "text/plain; version=0.0.4");
+    res.SetContent(metrics_.Render(), "text/plain; version=0.0.4");
   });
 
-  server_.Options("/v1/batch", [this](const Request& req, Response& res) {
-    std::string origin = req.get_header_value("Origin");
+  router_.Add("OPTIONS", "/v1/batch", [this](Request& req, Response& res) {
+    std::string origin = req.Header("Origin");
     if (origin.empty() || !AnyKeyAllowsOrigin(config_, origin)) {
       SendError(res, 403, "origin_not_allowed", "this origin is not allowed by any site key");
       return;
     }
-    res.set_header("Access-Control-Allow-Origin", origin);
-    res.set_header("Access-Control-Allow-Methods", "POST, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, X-Waymark-Key");
-    res.set_header("Access-Control-Max-Age", "600");
-    res.set_header("Vary", "Origin");
+    res.SetHeader("Access-Control-Allow-Origin", origin);
+    res.SetHeader("Access-Control-Allow-Methods", "POST, OPTIONS");
+    res.SetHeader("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, X-Waymark-Key");
+    res.SetHeader("Access-Control-Max-Age", "600");
+    res.SetHeader("Vary", "Origin");
     res.status = 204;
   });
-  server_.Post("/v1/batch",
-               [this](const Request& req, Response& res, const httplib::ContentReader& reader) {
-                 HandleBatch(req, res, reader);
-               });
+  router_.Add("POST", "/v1/batch", [this](Request& req, Response& res) { HandleBatch(req, res); });
 
   // The SDK revalidates its cached map with If-None-Match, which is not a CORS-safelisted header:
   // browsers ask first. The map is public, so any origin may.
-  server_.Options("/v1/map", [](const Request&, Response& res) {
-    res.set_header("Access-Control-Allow-Origin", "*");
-    res.set_header("Access-Control-Allow-Methods", "GET, OPTIONS");
-    res.set_header("Access-Control-Allow-Headers", "If-None-Match");
-    res.set_header("Access-Control-Max-Age", "600");
+  router_.Add("OPTIONS", "/v1/map", [](Request&, Response& res) {
+    res.SetHeader("Access-Control-Allow-Origin", "*");
+    res.SetHeader("Access-Control-Allow-Methods", "GET, OPTIONS");
+    res.SetHeader("Access-Control-Allow-Headers", "If-None-Match");
+    res.SetHeader("Access-Control-Max-Age", "600");
     res.status = 204;
   });
-  server_.Get("/v1/map", [this](const Request& req, Response& res) {
+  router_.Add("GET", "/v1/map", [this](Request& req, Response& res) {
     auto state = ingestor_->map();
-    res.set_header("ETag", state->etag);
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("Access-Control-Allow-Origin", "*");
-    res.set_header("Access-Control-Expose-Headers", "ETag");
-    if (req.get_header_value("If-None-Match") == state->etag) {
+    res.SetHeader("ETag", state->etag);
+    res.SetHeader("Cache-Control", "no-cache");
+    res.SetHeader("Access-Control-Allow-Origin", "*");
+    res.SetHeader("Access-Control-Expose-Headers", "ETag");
+    if (req.Header("If-None-Match") == state->etag) {
       res.status = 304;
       return;
     }
     res.status = 200;
-    res.set_content(state->body, "application/json");
+    res.SetContent(state->body, "application/json");
   });
-  server_.Put("/v1/map", [this](const Request& req, Response& res) { HandlePutMap(req, res); });
-  server_.Post("/v1/map/preview",
-               [this](const Request& req, Response& res) { HandlePreviewMap(req, res); });
-  server_.Get("/v1/map/versions", [this](const Request& req, Response& res) {
+  router_.Add("PUT", "/v1/map", [this](Request& req, Response& res) { HandlePutMap(req, res); });
+  router_.Add("POST", "/v1/map/preview",
+               [this](Request& req, Response& res) { HandlePreviewMap(req, res); });
+  router_.Add("GET", "/v1/map/versions", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     json list = json::array();
     auto q = ReadDb().Prepare(
@@ -377,20 +368,20 @@ void CollectorServer::Routes() {
     }
     SendJson(res, 200, json{{"versions", list}});
   });
-  server_.Get(R"(/v1/map/versions/(\d{1,18}))", [this](const Request& req, Response& res) {
+  router_.Add("GET", R"(/v1/map/versions/(\d{1,18}))", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     auto q = ReadDb().Prepare("SELECT body FROM maps WHERE version = ?");
-    q.Bind(1, static_cast<std::int64_t>(std::stoll(req.matches[1].str())));
+    q.Bind(1, static_cast<std::int64_t>(std::stoll(req.matches[1])));
     if (!q.Step()) {
       SendError(res, 404, "not_found", "no such map version");
       return;
     }
-    res.set_content(q.Text(0), "application/json");
+    res.SetContent(q.Text(0), "application/json");
   });
 
-  server_.Get(R"(/v1/profiles/([^/]{1,300}))", [this](const Request& req, Response& res) {
+  router_.Add("GET", R"(/v1/profiles/([^/]{1,300}))", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
-    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1].str());
+    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1]);
     if (!profile_id.empty()) ingestor_->FlushProfile(profile_id);
     json profile = profile_id.empty()
                        ? json(nullptr)
@@ -401,11 +392,11 @@ void CollectorServer::Routes() {
     }
     SendJson(res, 200, profile);
   });
-  server_.Get(R"(/v1/profiles/([^/]{1,300})/context)", [this](const Request& req, Response& res) {
+  router_.Add("GET", R"(/v1/profiles/([^/]{1,300})/context)", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     std::size_t budget = 2048;
-    if (req.has_param("budget")) {
-      std::string b = req.get_param_value("budget");
+    if (req.HasParam("budget")) {
+      std::string b = req.Param("budget");
       char* end = nullptr;
       long long v = std::strtoll(b.c_str(), &end, 10);
       if (b.empty() || end == nullptr || *end != '\0' || v < 256 || v > 65536) {
@@ -414,7 +405,7 @@ void CollectorServer::Routes() {
       }
       budget = static_cast<std::size_t>(v);
     }
-    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1].str());
+    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1]);
     if (!profile_id.empty()) ingestor_->FlushProfile(profile_id);
     json context = profile_id.empty() ? json(nullptr)
                                       : BuildJourneyContext(ReadDb(), *ingestor_->map()->map,
@@ -426,7 +417,7 @@ void CollectorServer::Routes() {
     SendJson(res, 200, context);
   });
 
-  server_.Get("/v1/events/recent", [this](const Request& req, Response& res) {
+  router_.Add("GET", "/v1/events/recent", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     std::int64_t after = -1;
     if (!IntParam(req, "after", 0, INT64_MAX, &after)) {
@@ -445,16 +436,16 @@ void CollectorServer::Routes() {
     json body = RecentEvents(
         ReadDb(), after >= 0 ? std::optional<std::int64_t>(after) : std::nullopt, limit, &error);
     if (!error.empty()) {
-      res.set_header("Retry-After", "1");
+      res.SetHeader("Retry-After", "1");
       SendError(res, 503, "storage_unavailable", "events: " + error);
       return;
     }
     SendJson(res, 200, body);
   });
 
-  server_.Get(R"(/v1/stats/([a-z-]{1,32}))", [this](const Request& req, Response& res) {
+  router_.Add("GET", R"(/v1/stats/([a-z-]{1,32}))", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
-    const std::string which = req.matches[1].str();
+    const std::string which = req.matches[1];
     std::int64_t path_limit = 20;
     if (which == "paths" && !IntParam(req, "limit", 1, 100, &path_limit)) {
       SendError(res, 400, "invalid_limit", "limit: expected an integer from 1 to 100");
@@ -475,7 +466,7 @@ void CollectorServer::Routes() {
     } else if (which == "time-in-stage") {
       body = TimeInStageStats(db, map, now, &error);
     } else if (which == "attribution") {
-      std::string stage = req.has_param("stage") ? req.get_param_value("stage") : "";
+      std::string stage = req.HasParam("stage") ? req.Param("stage") : "";
       body = AttributionStats(db, map, now, stage, &error);
     } else if (which == "content-gaps") {
       body = ContentGapStats(db, map, now, &error);
@@ -492,7 +483,7 @@ void CollectorServer::Routes() {
       return;
     }
     if (!error.empty()) {
-      res.set_header("Retry-After", "1");
+      res.SetHeader("Retry-After", "1");
       SendError(res, 503, "storage_unavailable", "stats: " + error);
       return;
     }
@@ -528,12 +519,12 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
     return std::nullopt;
   });
   if (err) {
-    res.set_header("Retry-After", "1");
+    res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", *err);
     return;
   }
   ingestor_->SetMap(state);
-  res.set_header("ETag", state->etag);
+  res.SetHeader("ETag", state->etag);
   SendJson(res, 200,
            json{{"version", state->version}, {"map_id", state->map->id}, {"etag", state->etag}});
 }
@@ -560,7 +551,7 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
   json body =
       PreviewMap(ReadDb(), parsed.value(), *live->map, static_cast<std::size_t>(limit), &error);
   if (!error.empty()) {
-    res.set_header("Retry-After", "1");
+    res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", "preview: " + error);
     return;
   }
@@ -568,63 +559,51 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
   SendJson(res, 200, body);
 }
 
-void CollectorServer::HandleBatch(const Request& req, Response& res,
-                                  const httplib::ContentReader& reader) {
+void CollectorServer::AllowOrigin(const Request& req, Response& res, const SiteKey* key) {
+  const std::string& origin = req.Header("Origin");
+  if (!origin.empty() && key != nullptr && OriginAllowed(*key, origin) &&
+      !res.HasHeader("Access-Control-Allow-Origin")) {
+    res.SetHeader("Access-Control-Allow-Origin", origin);
+    // The SDK waits as long as a 429/503 tells it to; a browser hides the header otherwise.
+    res.SetHeader("Access-Control-Expose-Headers", "Retry-After");
+    res.SetHeader("Vary", "Origin");
+  }
+}
+
+std::string CollectorServer::BatchKeyFromRequest(const Request& req) {
+  const std::string& header = req.Header("X-Waymark-Key");
+  return header.empty() ? req.Param("key") : header;
+}
+
+void CollectorServer::HandleBatch(const Request& req, Response& res) {
   const std::int64_t received = NowMs();
-  const std::string origin = req.get_header_value("Origin");
-  auto allow_origin = [&](const SiteKey* key) {
-    if (!origin.empty() && key != nullptr && OriginAllowed(*key, origin) &&
-        !res.has_header("Access-Control-Allow-Origin")) {
-      res.set_header("Access-Control-Allow-Origin", origin);
-      // The SDK waits as long as a 429/503 tells it to; a browser hides the header otherwise.
-      res.set_header("Access-Control-Expose-Headers", "Retry-After");
-      res.set_header("Vary", "Origin");
-    }
-  };
+  const std::string& origin = req.Header("Origin");
 
   // CORS first, so that a browser can read even an early error: the key from the header or the
   // query (a sendBeacon body key needs no CORS: beacons do not read answers).
-  std::string key_text = req.get_header_value("X-Waymark-Key");
-  if (key_text.empty() && req.has_param("key")) key_text = req.get_param_value("key");
-  if (!key_text.empty()) allow_origin(FindSiteKey(config_, key_text));
+  std::string key_text = BatchKeyFromRequest(req);
+  if (!key_text.empty()) AllowOrigin(req, res, FindSiteKey(config_, key_text));
 
-  // The body, decompressed by httplib when Content-Encoding says gzip: the cap applies to what
-  // comes out, so a gzip bomb stops at the limit instead of filling memory.
-  std::string body;
-  std::size_t raw_bytes = 0;
-  bool too_large = false;
-  bool read_ok = reader([&](const char* data, std::size_t n) {
-    raw_bytes += n;
-    if (body.size() + n > config_.limits.decompressed_bytes) {
-      too_large = true;
-      return false;
+  // The body as sent, or decompressed with the cap applied to what comes out, so that a gzip
+  // bomb stops at the limit instead of filling memory.
+  std::string decoded;
+  const std::string& encoding = req.Header("Content-Encoding");
+  const bool identity = IsIdentityEncoding(encoding);
+  if (!identity) {
+    RequestProblem problem =
+        DecodeBody(encoding, req.body, config_.limits.decompressed_bytes, &decoded);
+    if (problem.status != 0) {
+      if (problem.status == 413) {
+        metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
+      }
+      SendError(res, problem.status, problem.code, problem.message);
+      return;
     }
-    body.append(data, n);
-    return true;
-  });
-  if (!read_ok || too_large) {
-    // The rest of the body is still on the wire: this connection cannot carry another request.
-    res.set_header("Connection", "close");
   }
-  if (too_large || res.status == 413) {
+  const std::string& body = identity ? req.body : decoded;
+  if (body.size() > config_.limits.decompressed_bytes) {
     SendError(res, 413, "payload_too_large",
-              too_large
-                  ? "body: more than " + std::to_string(config_.limits.decompressed_bytes) +
-                        " bytes after decompression"
-                  : "body: more than " + std::to_string(config_.limits.body_bytes) + " bytes");
-    metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
-    return;
-  }
-  if (!read_ok) {
-    // A plain body that stopped short of its Content-Length timed out (retryable); anything else
-    // could not be decoded (final).
-    const std::string length = req.get_header_value("Content-Length");
-    const bool encoded = !req.get_header_value("Content-Encoding").empty();
-    if (!encoded && !length.empty() && raw_bytes < std::strtoull(length.c_str(), nullptr, 10)) {
-      SendError(res, 408, "timeout", "body: not received within the read timeout");
-    } else {
-      SendError(res, 400, "unreadable_body", "body: could not be read or decompressed");
-    }
+              "body: more than " + std::to_string(config_.limits.decompressed_bytes) + " bytes");
     return;
   }
   if (body.empty()) {
@@ -661,14 +640,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
     SendError(res, 403, "origin_not_allowed", "origin: not allowed for this site key");
     return;
   }
-  allow_origin(key);
-  int retry_after = 1;
-  if (!rate_limiter_.Allow(*key, received, &retry_after)) {
-    res.set_header("Retry-After", std::to_string(retry_after));
-    SendError(res, 429, "rate_limited", "too many requests for this site key; retry later");
-    return;
-  }
-
+  AllowOrigin(req, res, key);
   if (!batch.is_object()) {
     SendError(res, 400, "invalid_batch",
               "body: expected an object {\"events\": [...]}, got " + TypeName(batch));
@@ -685,6 +657,28 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
                   std::to_string(config_.limits.events_per_batch) + " per batch");
     return;
   }
+  // The client for its own rate limit: the visitor's anonymous id, else the address's prefix
+  // (kept in memory only, whatever --ip-mode says about storage).
+  std::string client;
+  if (!events->empty()) {
+    if (const json* a = Member((*events)[0], "anonymous_id"); a != nullptr && a->is_string()) {
+      client = "a:" + a->get_ref<const std::string&>().substr(0, 128);
+    }
+  }
+  if (client.empty()) client = "ip:" + ReduceIp(req.remote_addr, IpMode::kTruncate, received);
+  int retry_after = 1;
+  const RateLimit limit = rate_limiter_.Allow(*key, client, received, &retry_after);
+  if (limit != RateLimit::kAllowed) {
+    res.SetHeader("Retry-After", std::to_string(retry_after));
+    metrics_.Add("waymark_batches_refused_total",
+                 {{"reason", limit == RateLimit::kClient ? "rate_limited_client" : "rate_limited"}});
+    SendError(res, 429, "rate_limited",
+              limit == RateLimit::kClient
+                  ? "too many requests from this client for this site key; retry later"
+                  : "too many requests for this site key; retry later");
+    return;
+  }
+
   TimeMs batch_sent = 0;
   if (const json* s = Member(batch, "sent_at")) GetInt64(*s, &batch_sent);
 
@@ -740,18 +734,21 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
       }
       in.browser_stage = st->get<std::string>();
     }
-    // Clock skew: received + (device - sent), when the sent time is plausible.
-    TimeMs sent = in.event.sent_at > 0 ? in.event.sent_at : batch_sent;
-    if (sent > 0 && sent > received - kSentAtTolerance && sent < received + kSentAtTolerance) {
-      in.sent_at = sent;
-      in.corrected_time = received + (in.event.time - sent);
-    } else {
-      in.corrected_time = in.event.time;  // a garbage sent time is ignored
+    // Clock skew: received + (device - sent), in checked arithmetic (ingest.h).
+    const CorrectedTime corrected =
+        CorrectTime(in.event.time, in.event.sent_at > 0 ? in.event.sent_at : batch_sent, received,
+                    config_.limits.future_skew_ms);
+    if (!corrected.valid) {
+      reject("invalid_time", "time: " + std::to_string(in.event.time) +
+                                 " gives no usable time on the server's clock (sent_at " +
+                                 std::to_string(in.event.sent_at > 0 ? in.event.sent_at
+                                                                     : batch_sent) +
+                                 "); send milliseconds since the epoch");
+      continue;
     }
-    if (in.corrected_time > received + config_.limits.future_skew_ms) {
-      in.corrected_time = received;  // far-future timestamps are clamped
-      metrics_.Add("waymark_events_clamped_total", {});
-    }
+    in.sent_at = corrected.sent_at;
+    in.corrected_time = corrected.time;
+    if (corrected.clamped) metrics_.Add("waymark_events_clamped_total", {});
     in.received_at = received;
     in.site_key = key->key;
     in.ip = ip;
@@ -764,7 +761,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
   if (!valid.empty()) {
     auto stored = ingestor_->Submit(std::move(valid));
     if (!stored) {
-      res.set_header("Retry-After", "1");
+      res.SetHeader("Retry-After", "1");
       SendError(res, 503, "overloaded", "the collector is busy or stopping; retry the whole batch");
       return;
     }
@@ -790,7 +787,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res,
     }
     list.push_back(std::move(item));
   }
-  if (storage_failed) res.set_header("Retry-After", "1");
+  if (storage_failed) res.SetHeader("Retry-After", "1");
   SendJson(res, storage_failed ? 503 : 200,
            json{{"accepted", accepted},
                 {"duplicates", duplicates},

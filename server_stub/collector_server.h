@@ -2,8 +2,6 @@
 // the ingestor (writes), per-thread read connections (profiles, stats) and the webhook sender.
 #pragma once
 
-#include <httplib.h>
-
 #include <atomic>
 #include <memory>
 #include <optional>
@@ -12,7 +10,11 @@
 #include "config.h"
 #include "ingest.h"
 #include "metrics.h"
+#include "http/http_message.h"
+#include "http/http_server.h"
 #include "http/request_guard.h"
+#include "http/router.h"
+#include "http/static_files.h"
 #include "webhooks.h"
 
 namespace waymark::collector {
@@ -33,11 +35,17 @@ class CollectorServer {
 
  private:
   void Routes();
-  void HandleBatch(const httplib::Request& req, httplib::Response& res,
-                   const httplib::ContentReader& reader);
-  void HandlePutMap(const httplib::Request& req, httplib::Response& res);
-  void HandlePreviewMap(const httplib::Request& req, httplib::Response& res);
-  bool RequireAdmin(const httplib::Request& req, httplib::Response& res);
+  /// Every request: a problem the server found, a static file, or a route; then the log line.
+  void Dispatch(HttpRequest& req, HttpResponse& res);
+  void AnswerProblem(const HttpRequest& req, HttpResponse& res);
+  void LogRequest(const HttpRequest& req, const HttpResponse& res, double seconds);
+  void HandleBatch(const HttpRequest& req, HttpResponse& res);
+  void HandlePutMap(const HttpRequest& req, HttpResponse& res);
+  void HandlePreviewMap(const HttpRequest& req, HttpResponse& res);
+  bool RequireAdmin(const HttpRequest& req, HttpResponse& res);
+  /// Access-Control-Allow-Origin for a batch whose key allows the request's Origin.
+  void AllowOrigin(const HttpRequest& req, HttpResponse& res, const SiteKey* key);
+  static std::string BatchKeyFromRequest(const HttpRequest& req);
   Database& ReadDb();
   std::optional<std::string> LoadMap();
 
@@ -46,7 +54,9 @@ class CollectorServer {
   std::unique_ptr<Ingestor> ingestor_;
   std::unique_ptr<WebhookSender> webhooks_;
   RateLimiter rate_limiter_;
-  httplib::Server server_;
+  Router router_;
+  StaticFiles static_files_;
+  std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   std::atomic<bool> running_{false};
 };

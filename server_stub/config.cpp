@@ -68,14 +68,24 @@ Usage: waymark-collector [options]
   --site-key KEY[=ORIGINS]
                          a site key for POST /v1/batch; ORIGINS is a comma-separated
                          allowlist of Origin values (none = any origin); repeatable
-  --rate-limit N         requests per second per site key (default 100, burst 2x)
+  --rate-limit N         requests per second per site key, all its visitors together
+                         (default 1000, burst 2x)
+  --server-side KEY      the site key KEY may be used without an Origin header (from a
+                         server); otherwise a key with origins refuses such requests
+  --client-rate-limit N  requests per second per client of a site key: its anonymous id,
+                         else its reduced IP address (default 20, burst 5x)
   --webhook ID,URL,SECRET[,TRIGGER...]
                          a webhook endpoint for the map's triggers (all triggers when
                          none are listed); repeatable
   --ip-mode MODE         truncate (default: IPv4 /24, IPv6 /48), hash (daily salted
                          SHA-256) or drop
   --sync normal|full     SQLite synchronous mode (default full: fsync each commit)
-  --body-limit BYTES     maximum request body (default 524288)
+  --body-limit BYTES     maximum request body on the wire, chunked included (default 524288)
+  --max-connections N    open connections; when full, the oldest idle keep-alive
+                         connections are closed first (default 10000)
+  --keep-alive SECONDS   idle keep-alive timeout (default 60)
+  --metrics-token TOKEN  GET /metrics needs Authorization: Bearer TOKEN (or the admin key);
+                         without it /metrics is public (counts only, no visitor data)
   --static DIR           serve this folder at / (the dashboard)
   --quiet                no per-request log lines
   --help                 this text
@@ -139,6 +149,9 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
         if (const json* b = Member(s, "burst"); b != nullptr && b->is_number()) {
           sk.burst = b->get<double>();
         }
+        if (const json* ss = Member(s, "server_side"); ss != nullptr && ss->is_boolean()) {
+          sk.server_side = ss->get<bool>();
+        }
         c->site_keys.push_back(sk);
       }
     } else if (k == "webhooks" && v.is_array()) {
@@ -175,12 +188,36 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
       if (auto e = size("decompressed_bytes", &c->limits.decompressed_bytes)) return e;
       if (auto e = size("events_per_batch", &c->limits.events_per_batch)) return e;
       if (auto e = size("max_pending_events", &c->limits.max_pending_events)) return e;
-      std::size_t secs = 0;
-      if (auto e = size("read_timeout_seconds", &secs)) return e;
-      if (secs > 0) c->limits.read_timeout_seconds = static_cast<int>(secs);
-      secs = 0;
-      if (auto e = size("worker_threads", &secs)) return e;
-      if (secs > 0) c->limits.worker_threads = static_cast<int>(secs);
+      if (auto e = size("header_bytes", &c->limits.header_bytes)) return e;
+      if (auto e = size("header_count", &c->limits.header_count)) return e;
+      if (auto e = size("max_connections", &c->limits.max_connections)) return e;
+      auto count = [&](const char* name, int* out) -> std::optional<std::string> {
+        std::size_t n = 0;
+        if (auto e = size(name, &n)) return e;
+        if (n > 86400) return std::string("config: limits.") + name + ": at most 86400";
+        if (n > 0) *out = static_cast<int>(n);
+        return std::nullopt;
+      };
+      // read_timeout_seconds: the name before the head and body deadlines were separate.
+      if (auto e = count("read_timeout_seconds", &c->limits.body_timeout_seconds)) return e;
+      if (auto e = count("head_timeout_seconds", &c->limits.head_timeout_seconds)) return e;
+      if (auto e = count("body_timeout_seconds", &c->limits.body_timeout_seconds)) return e;
+      if (auto e = count("write_timeout_seconds", &c->limits.write_timeout_seconds)) return e;
+      if (auto e = count("keep_alive_seconds", &c->limits.keep_alive_seconds)) return e;
+      if (auto e = count("io_threads", &c->limits.io_threads)) return e;
+      if (auto e = count("worker_threads", &c->limits.worker_threads)) return e;
+      for (auto [name, out] : {std::pair<const char*, double*>{"client_rate_per_second",
+                                                               &c->limits.client_rate_per_second},
+                               {"client_burst", &c->limits.client_burst}}) {
+        const json* x = Member(v, name);
+        if (x == nullptr) continue;
+        if (!x->is_number() || x->get<double>() <= 0) {
+          return std::string("config: limits.") + name + ": expected a positive number";
+        }
+        *out = x->get<double>();
+      }
+    } else if (k == "metrics_token" && v.is_string()) {
+      c->metrics_token = v.get<std::string>();
     } else if (k == "quiet" && v.is_boolean()) {
       c->quiet = v.get<bool>();
     } else {
@@ -201,6 +238,7 @@ std::optional<std::string> LoadConfigFile(const std::string& path, Config* confi
 std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* help) {
   *help = false;
   double rate_override = 0;  // --rate-limit applies to every key, given before or after it
+  std::vector<std::string> server_side;  // --server-side KEY, applied once every key is known
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     auto value = [&](std::string* out) -> bool {
@@ -238,6 +276,20 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
     } else if (flag == "--rate-limit") {
       if (!ParseInt(v, 1, 1000000, &n)) return "--rate-limit: expected a positive integer";
       rate_override = static_cast<double>(n);
+    } else if (flag == "--server-side") {
+      server_side.push_back(v);
+    } else if (flag == "--client-rate-limit") {
+      if (!ParseInt(v, 1, 1000000, &n)) return "--client-rate-limit: expected a positive integer";
+      c->limits.client_rate_per_second = static_cast<double>(n);
+      c->limits.client_burst = static_cast<double>(n) * 5;
+    } else if (flag == "--max-connections") {
+      if (!ParseInt(v, 16, 1000000, &n)) return "--max-connections: expected 16 to 1000000";
+      c->limits.max_connections = static_cast<std::size_t>(n);
+    } else if (flag == "--keep-alive") {
+      if (!ParseInt(v, 1, 3600, &n)) return "--keep-alive: expected 1 to 3600 seconds";
+      c->limits.keep_alive_seconds = static_cast<int>(n);
+    } else if (flag == "--metrics-token") {
+      c->metrics_token = v;
     } else if (flag == "--webhook") {
       std::vector<std::string> parts;
       std::stringstream ss(v);
@@ -274,6 +326,13 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
       k.rate_per_second = rate_override;
       k.burst = rate_override * 2;
     }
+  }
+  for (const auto& name : server_side) {
+    bool found = false;
+    for (auto& k : c->site_keys) {
+      if (k.key == name) k.server_side = found = true;
+    }
+    if (!found) return "--server-side: no site key " + name + " (give --site-key first)";
   }
   if (c->admin_key.empty()) return "an admin key is required (--admin-key or admin_key)";
   for (const auto& w : c->webhooks) {

@@ -12,8 +12,11 @@ namespace waymark::collector {
 struct SiteKey {
   std::string key;
   std::vector<std::string> origins;  ///< allowed Origin values; empty = any origin ("*")
-  double rate_per_second = 100;      ///< token bucket refill, requests per second
-  double burst = 200;                ///< token bucket size
+  double rate_per_second = 1000;     ///< the whole site: token bucket refill, requests/s
+  double burst = 2000;               ///< the whole site: token bucket size
+  /// Requests without an Origin header are refused when `origins` is set, unless the key is
+  /// meant for servers (which send no Origin): a browser always sends one with a POST.
+  bool server_side = false;
 };
 
 struct WebhookEndpoint {
@@ -30,9 +33,18 @@ struct Limits {
   std::size_t event_bytes = 32 * 1024;
   std::int64_t future_skew_ms =
       5 * 60 * 1000;  ///< corrected times later than now + this are clamped
-  int read_timeout_seconds = 5;
-  int write_timeout_seconds = 5;
-  int worker_threads = 32;
+  int head_timeout_seconds = 10;  ///< the whole request line and headers, from the first byte
+  int body_timeout_seconds = 10;  ///< the whole body, from the end of the headers
+  int write_timeout_seconds = 30;  ///< the whole answer
+  int keep_alive_seconds = 60;     ///< an idle keep-alive connection is closed after this
+  std::size_t header_bytes = 16 * 1024;  ///< request line and headers together (431)
+  std::size_t header_count = 100;        ///< header fields (431)
+  std::size_t max_connections = 10000;   ///< open connections; the oldest idle close first
+  int io_threads = 2;                    ///< threads running the event loop
+  int worker_threads = 32;               ///< threads running handlers (they wait on SQLite)
+  /// One client (a visitor's anonymous id, else its reduced IP address) per site key.
+  double client_rate_per_second = 20;
+  double client_burst = 100;
   std::size_t max_pending_events = 20000;  ///< ingest queue bound; above it requests get 503
   std::int64_t outbox_ready_max = 10000;   ///< /readyz fails above this many pending deliveries
 };
@@ -52,6 +64,9 @@ struct Config {
   bool synchronous_full = true;  ///< fsync every commit (WAL + synchronous=FULL)
   std::string static_dir;        ///< optional folder served at / (the dashboard, issue 5)
   bool quiet = false;            ///< no per-request log lines
+  /// Bearer token for GET /metrics (the admin key works too). Empty: /metrics is public, as
+  /// Prometheus scrapers expect; it holds counts, never visitor data.
+  std::string metrics_token;
 };
 
 /// Parses flags (and the config file named by --config). On error returns a message; on --help

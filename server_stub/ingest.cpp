@@ -44,6 +44,31 @@ std::string AnonymousProfile(const std::string& anonymous_id) { return "a:" + an
 
 }  // namespace
 
+CorrectedTime CorrectTime(TimeMs device, TimeMs sent, TimeMs received, TimeMs max_future_ms) {
+  CorrectedTime out;
+  TimeMs time = device;
+  if (sent > 0 && sent > received - kSentAtTolerance && sent < received + kSentAtTolerance) {
+    TimeMs offset = 0;
+    if (__builtin_sub_overflow(device, sent, &offset) ||
+        __builtin_add_overflow(received, offset, &time)) {
+      return out;  // not a time: refused, never wrapped around
+    }
+    out.sent_at = sent;
+  }
+  TimeMs latest = 0;
+  if (__builtin_add_overflow(received, std::max<TimeMs>(0, max_future_ms), &latest)) {
+    latest = received;
+  }
+  if (time > latest) {
+    time = received;
+    out.clamped = true;
+  }
+  if (time < kEarliestDeviceTime) return out;
+  out.valid = true;
+  out.time = time;
+  return out;
+}
+
 std::string ContentHash(const Event& event, const std::string& browser_stage) {
   json envelope = EventToJson(event);
   envelope.erase("sent_at");  // a retry carries a new sent_at; it is the same event

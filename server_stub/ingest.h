@@ -124,6 +124,24 @@ class Ingestor {
   std::function<void()> on_outbox_;
 };
 
+/// Device times before 2000-01-01 are seconds sent as milliseconds, or garbage.
+inline constexpr TimeMs kEarliestDeviceTime = 946684800000;
+/// A sent time further than this from the server's clock is garbage and ignored.
+inline constexpr TimeMs kSentAtTolerance = 366LL * 86400000;
+
+struct CorrectedTime {
+  bool valid = false;  ///< false: no usable time (overflow, or before kEarliestDeviceTime)
+  TimeMs time = 0;     ///< on the server's clock
+  TimeMs sent_at = 0;  ///< the sent time used, 0 when missing or ignored as garbage
+  bool clamped = false;
+};
+
+/// An event's time on the server's clock: received + (device - sent) when the sent time is
+/// plausible (within kSentAtTolerance of `received`), else the device time; a result later than
+/// received + max_future_ms is clamped to `received`. Every step is checked: whatever the client
+/// sends (INT64_MAX, INT64_MIN), the result is a time from 2000-01-01 on, or not valid.
+CorrectedTime CorrectTime(TimeMs device, TimeMs sent, TimeMs received, TimeMs max_future_ms);
+
 /// FNV-1a 64 of the event's content (everything but sent_at), as 16 hex digits: a replay of the
 /// same event is a duplicate, the same id with other content is a conflict.
 std::string ContentHash(const Event& event, const std::string& browser_stage);

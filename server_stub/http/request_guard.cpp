@@ -31,11 +31,13 @@ const SiteKey* FindSiteKey(const Config& config, const std::string& key) {
 }
 
 bool OriginAllowed(const SiteKey& key, const std::string& origin) {
-  if (origin.empty() || key.origins.empty()) return true;
+  if (key.origins.empty()) return true;
   for (const auto& o : key.origins) {
-    if (o == "*" || o == origin) return true;
+    if (o == "*" || (!origin.empty() && o == origin)) return true;
   }
-  return false;
+  // Browsers send an Origin with every POST; none means a server or a script, which may use
+  // the key only if it is marked for server-side use.
+  return origin.empty() && key.server_side;
 }
 
 bool AnyKeyAllowsOrigin(const Config& config, const std::string& origin) {
@@ -87,23 +89,71 @@ std::string ReduceIp(const std::string& ip, IpMode mode, std::int64_t now_ms) {
   return "";
 }
 
-bool RateLimiter::Allow(const SiteKey& key, std::int64_t now_ms, int* retry_after_seconds) {
-  std::lock_guard<std::mutex> lock(mu_);
-  Bucket& b = buckets_[key.key];
-  if (b.tokens < 0) {
-    b.tokens = key.burst;
-    b.updated_ms = now_ms;
+namespace {
+
+// Refills `bucket` to `now_ms`; true (and one token taken) when it had one.
+bool Take(double rate, double burst, std::int64_t now_ms, double* tokens, std::int64_t* updated_ms,
+          int* retry_after_seconds) {
+  if (*tokens < 0) {
+    *tokens = burst;
+    *updated_ms = now_ms;
   }
-  double elapsed = std::max<std::int64_t>(0, now_ms - b.updated_ms) / 1000.0;
-  b.tokens = std::min(key.burst, b.tokens + elapsed * key.rate_per_second);
-  b.updated_ms = now_ms;
-  if (b.tokens >= 1) {
-    b.tokens -= 1;
-    return true;
-  }
-  double wait = (1 - b.tokens) / std::max(key.rate_per_second, 1e-6);
+  const double elapsed = std::max<std::int64_t>(0, now_ms - *updated_ms) / 1000.0;
+  *tokens = std::min(burst, *tokens + elapsed * rate);
+  *updated_ms = now_ms;
+  if (*tokens >= 1) return true;
+  const double wait = (1 - *tokens) / std::max(rate, 1e-6);
   *retry_after_seconds = std::max(1, static_cast<int>(std::ceil(wait)));
   return false;
+}
+
+constexpr std::int64_t kSweepEveryMs = 10000;
+
+}  // namespace
+
+RateLimiter::RateLimiter(double client_rate_per_second, double client_burst)
+    : client_rate_(client_rate_per_second), client_burst_(client_burst) {}
+
+RateLimit RateLimiter::Allow(const SiteKey& key, const std::string& client, std::int64_t now_ms,
+                             int* retry_after_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  SweepClients(now_ms);
+  Bucket& site = sites_[key.key];
+  Bucket& one = clients_[key.key + '\n' + client];
+  // Both buckets are refilled first and a token is taken only when both have one, so a client
+  // refused by its own limit does not spend the site's tokens (and the other way round).
+  if (!Take(client_rate_, client_burst_, now_ms, &one.tokens, &one.updated_ms,
+            retry_after_seconds)) {
+    return RateLimit::kClient;
+  }
+  if (!Take(key.rate_per_second, key.burst, now_ms, &site.tokens, &site.updated_ms,
+            retry_after_seconds)) {
+    return RateLimit::kSite;
+  }
+  one.tokens -= 1;
+  site.tokens -= 1;
+  return RateLimit::kAllowed;
+}
+
+std::size_t RateLimiter::tracked_clients() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return clients_.size();
+}
+
+void RateLimiter::SweepClients(std::int64_t now_ms) {
+  // A bucket untouched for longer than it takes to refill is full again: forgetting it changes
+  // nothing, and keeps memory bounded by the clients of the last few seconds.
+  if (now_ms - last_sweep_ms_ < kSweepEveryMs) return;
+  last_sweep_ms_ = now_ms;
+  const auto refill_ms =
+      static_cast<std::int64_t>(std::ceil(client_burst_ / std::max(client_rate_, 1e-6) * 1000));
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    if (now_ms - it->second.updated_ms >= refill_ms) {
+      it = clients_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 }  // namespace waymark::collector

@@ -2,7 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <climits>
 #include <cctype>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -72,48 +74,119 @@ std::string StaticContentType(const std::string& file_name) {
   return "application/octet-stream";
 }
 
-bool ServeStatic(const std::string& dir, const httplib::Request& req, httplib::Response& res) {
-  if (dir.empty() || (req.method != "GET" && req.method != "HEAD")) return false;
+const char kStaticPageCsp[] =
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'";
+
+StaticFiles::StaticFiles(const std::string& dir) {
+  if (dir.empty()) return;
+  char resolved[PATH_MAX];
+  if (::realpath(dir.c_str(), resolved) != nullptr) root_ = resolved;
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+}
+
+namespace {
+
+// Whether the browser takes `coding` ("br", "gzip") by its Accept-Encoding, q=0 meaning no.
+bool Accepts(const std::string& accept_encoding, const char* coding) {
+  std::size_t start = 0;
+  while (start < accept_encoding.size()) {
+    std::size_t end = accept_encoding.find(',', start);
+    if (end == std::string::npos) end = accept_encoding.size();
+    std::string item = accept_encoding.substr(start, end - start);
+    start = end + 1;
+    const std::size_t semi = item.find(';');
+    std::string name = item.substr(0, semi);
+    name.erase(0, name.find_first_not_of(" \t"));
+    name.erase(name.find_last_not_of(" \t") + 1);
+    if (!EqualsIgnoreCase(name, coding)) continue;
+    if (semi == std::string::npos) return true;
+    const std::string params = item.substr(semi + 1);
+    const std::size_t q = params.find("q=");
+    return q == std::string::npos || std::strtod(params.c_str() + q + 2, nullptr) > 0;
+  }
+  return false;
+}
+
+// `path` is the real path of a file: true when it lies inside `root`.
+bool Inside(const std::string& root, const std::string& path) {
+  return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+         (root == "/" || path[root.size()] == '/');
+}
+
+}  // namespace
+
+bool StaticFiles::Serve(const HttpRequest& req, HttpResponse& res) const {
+  if (root_.empty() || (req.method != "GET" && req.method != "HEAD")) return false;
   const std::string& path = req.path;
   if (IsApiPath(path) || !SafePath(path)) return false;
-  std::string file = dir + path;
+  std::string file = root_ + path;
   if (file.back() == '/') file += "index.html";
 
+  // Every symlink resolved: a link that leads out of the folder is as if absent.
+  char resolved[PATH_MAX];
+  if (::realpath(file.c_str(), resolved) == nullptr || !Inside(root_, resolved)) return false;
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return false;
+  if (::stat(resolved, &st) != 0) return false;
   if (S_ISDIR(st.st_mode)) {
     // "/app" is a folder: its relative links only resolve from "/app/".
     struct stat index {};
-    if (::stat((file + "/index.html").c_str(), &index) != 0) return false;
+    if (::stat((std::string(resolved) + "/index.html").c_str(), &index) != 0) return false;
     std::string location = req.target;
     const std::size_t query = location.find('?');
     location.insert(query == std::string::npos ? location.size() : query, "/");
     res.status = 301;
-    res.set_header("Location", location);
+    res.SetHeader("Location", location);
     return true;
   }
   if (!S_ISREG(st.st_mode)) return false;
 
-  char etag[64];
-  std::snprintf(etag, sizeof(etag), "\"%llx-%llx\"", static_cast<unsigned long long>(st.st_size),
+  // A sibling compressed at build time, when the browser takes it and it is newer than the file.
+  std::string sent = resolved;
+  const char* encoding = nullptr;
+  const std::string& accept = req.Header("Accept-Encoding");
+  for (const auto& [coding, suffix] : {std::pair<const char*, const char*>{"br", ".br"},
+                                       std::pair<const char*, const char*>{"gzip", ".gz"}}) {
+    if (!Accepts(accept, coding)) continue;
+    const std::string candidate = std::string(resolved) + suffix;
+    char real_candidate[PATH_MAX];
+    struct stat cst {};
+    if (::realpath(candidate.c_str(), real_candidate) != nullptr &&
+        Inside(root_, real_candidate) && ::stat(real_candidate, &cst) == 0 &&
+        S_ISREG(cst.st_mode) && cst.st_mtime >= st.st_mtime) {
+      sent = real_candidate;
+      st = cst;
+      encoding = coding;
+      break;
+    }
+  }
+
+  char etag[80];
+  std::snprintf(etag, sizeof(etag), "\"%llx-%llx%s%s\"",
+                static_cast<unsigned long long>(st.st_size),
                 static_cast<unsigned long long>(st.st_mtim.tv_sec) * 1000000000ULL +
-                    static_cast<unsigned long long>(st.st_mtim.tv_nsec));
-  const bool unchanged = req.get_header_value("If-None-Match") == etag;
+                    static_cast<unsigned long long>(st.st_mtim.tv_nsec),
+                encoding ? "-" : "", encoding ? encoding : "");
+  const bool unchanged = req.Header("If-None-Match") == etag;
   std::string body;
   if (!unchanged) {
-    std::ifstream in(file, std::ios::binary);
+    std::ifstream in(sent, std::ios::binary);
     if (!in) return false;  // unreadable: as if absent
     body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  res.set_header("Cache-Control", "no-cache");
-  res.set_header("ETag", etag);
-  res.set_header("X-Content-Type-Options", "nosniff");
+  res.SetHeader("Cache-Control", "no-cache");
+  res.SetHeader("ETag", etag);
+  res.SetHeader("Vary", "Accept-Encoding");
+  const std::string type = StaticContentType(file);
+  if (type.rfind("text/html", 0) == 0) res.SetHeader("Content-Security-Policy", kStaticPageCsp);
   if (unchanged) {
     res.status = 304;
     return true;
   }
   res.status = 200;
-  res.set_content(body, StaticContentType(file));
+  if (encoding) res.SetHeader("Content-Encoding", encoding);
+  res.SetContent(std::move(body), type);
   return true;
 }
 

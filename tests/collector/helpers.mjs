@@ -75,7 +75,8 @@ export function makeTempDir(tag = 'collector') {
 
 /**
  * Starts the collector. Options: dir (reuse a database folder: restart on the same DB), port (0),
- * siteKeys (flag values), webhooks (flag values "ID,URL,SECRET[,TRIGGER...]"), rateLimit,
+ * siteKeys (flag values), serverSide (keys usable without Origin; default: the default key),
+ * webhooks (flag values "ID,URL,SECRET[,TRIGGER...]"), rateLimit, clientRateLimit (null: the default),
  * extraArgs, quiet (true), waitReady (true: wait for a first /healthz answer). Resolves to a server handle once the "listening" line was printed.
  */
 export async function startCollector(options = {}) {
@@ -84,8 +85,11 @@ export async function startCollector(options = {}) {
   const db = path.join(dir, 'waymark.db');
   const args = ['--port', String(options.port ?? 0), '--db', db, '--admin-key', ADMIN];
   for (const k of options.siteKeys ?? [`${SITE_KEY}=${ALLOWED_ORIGIN}`]) args.push('--site-key', k);
+  // The tests post from Node, a server that sends no Origin: the default key is marked for it.
+  for (const k of options.serverSide ?? (options.siteKeys ? [] : [SITE_KEY])) args.push('--server-side', k);
   for (const w of options.webhooks ?? []) args.push('--webhook', w);
   if (options.rateLimit !== null) args.push('--rate-limit', String(options.rateLimit ?? 100000));
+  if (options.clientRateLimit !== null) args.push('--client-rate-limit', String(options.clientRateLimit ?? 100000));
   if (options.quiet ?? true) args.push('--quiet');
   args.push(...(options.extraArgs ?? []));
 
