@@ -274,13 +274,15 @@ void CollectorServer::LogRequest(const Request& req, const Response& res, double
   std::fflush(stdout);
 }
 
-bool CollectorServer::RequireAdmin(const Request& req, Response& res) {
-  std::string auth = req.Header("Authorization");
+bool CollectorServer::HasBearer(const Request& req, const std::string& secret) {
+  const std::string& auth = req.Header("Authorization");
   const std::string prefix = "Bearer ";
-  if (auth.compare(0, prefix.size(), prefix) == 0 &&
-      ConstantTimeEquals(auth.substr(prefix.size()), config_.admin_key)) {
-    return true;
-  }
+  return !secret.empty() && auth.compare(0, prefix.size(), prefix) == 0 &&
+         ConstantTimeEquals(auth.substr(prefix.size()), secret);
+}
+
+bool CollectorServer::RequireAdmin(const Request& req, Response& res) {
+  if (HasBearer(req, config_.admin_key)) return true;
   res.SetHeader("WWW-Authenticate", "Bearer");
   SendError(res, 401, "unauthorized", "this endpoint needs the admin key (Authorization: Bearer)");
   return false;
@@ -291,12 +293,7 @@ void CollectorServer::Routes() {
     SendJson(res, 200, json{{"status", "ok"}});
   });
   router_.Add("GET", "/readyz", [this](Request&, Response& res) {
-    auto err = ingestor_->RunWrite([](Database& db) -> std::optional<std::string> {
-      auto q = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)");
-      q.Bind(1, std::to_string(NowMs()));
-      if (!q.Run()) return q.error();
-      return std::nullopt;
-    });
+    auto err = ingestor_->CheckWritable();
     std::int64_t pending = webhooks_->PendingCount();
     bool ok = !err && pending <= config_.limits.outbox_ready_max;
     json body = {{"status", ok ? "ready" : "not_ready"},
@@ -307,7 +304,25 @@ void CollectorServer::Routes() {
     if (!ok) res.SetHeader("Retry-After", "5");
     SendJson(res, ok ? 200 : 503, body);
   });
-  router_.Add("GET", "/metrics", [this](Request&, Response& res) {
+  router_.Add("GET", "/metrics", [this](Request& req, Response& res) {
+    if (!config_.metrics_token.empty() && !HasBearer(req, config_.metrics_token) &&
+        !HasBearer(req, config_.admin_key)) {
+      res.SetHeader("WWW-Authenticate", "Bearer");
+      SendError(res, 401, "unauthorized",
+                "this endpoint needs the metrics token or the admin key (Authorization: Bearer)");
+      return;
+    }
+    const HttpServerStats http = http_->stats();
+    metrics_.Set("waymark_http_connections_open", {}, static_cast<double>(http.open_connections));
+    metrics_.Set("waymark_http_connections_idle", {}, static_cast<double>(http.idle_connections));
+    metrics_.Set("waymark_http_requests_queued", {}, static_cast<double>(http.queued_requests));
+    metrics_.SetCounter("waymark_http_connections_evicted_total", {},
+                 static_cast<double>(http.evicted_idle));
+    metrics_.SetCounter("waymark_http_connections_refused_total", {},
+                 static_cast<double>(http.refused_full));
+    metrics_.SetCounter("waymark_http_deadlines_missed_total", {}, static_cast<double>(http.timed_out));
+    metrics_.Set("waymark_rate_limited_clients", {},
+                 static_cast<double>(rate_limiter_.tracked_clients()));
     metrics_.Set("waymark_projection_backlog_profiles", {},
                  static_cast<double>(ingestor_->projection_backlog()));
     metrics_.Set("waymark_ingest_queue_events", {},

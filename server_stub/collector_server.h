@@ -43,6 +43,8 @@ class CollectorServer {
   void HandlePutMap(const HttpRequest& req, HttpResponse& res);
   void HandlePreviewMap(const HttpRequest& req, HttpResponse& res);
   bool RequireAdmin(const HttpRequest& req, HttpResponse& res);
+  /// Whether the request carries `Authorization: Bearer <secret>` (compared in constant time).
+  static bool HasBearer(const HttpRequest& req, const std::string& secret);
   /// Access-Control-Allow-Origin for a batch whose key allows the request's Origin.
   void AllowOrigin(const HttpRequest& req, HttpResponse& res, const SiteKey* key);
   static std::string BatchKeyFromRequest(const HttpRequest& req);

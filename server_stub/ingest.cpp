@@ -1,5 +1,8 @@
 #include "ingest.h"
 
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -88,8 +91,67 @@ Ingestor::~Ingestor() { Stop(); }
 
 std::optional<std::string> Ingestor::Start() {
   if (auto err = db_.Open(database_path_, config_.synchronous_full)) return err;
+  struct stat st {};
+  if (::stat(database_path_.c_str(), &st) != 0) return "database: cannot stat " + database_path_;
+  file_device_ = st.st_dev;
+  file_inode_ = st.st_ino;
   projector_ = std::make_unique<ProfileProjector>(db_, config_, metrics_);
   thread_ = std::thread([this] { Loop(); });
+  return std::nullopt;
+}
+
+std::optional<std::string> Ingestor::CheckFileIdentity() const {
+  struct stat st {};
+  if (::stat(database_path_.c_str(), &st) != 0) {
+    return "database file " + database_path_ +
+           " was deleted while the collector ran; restart it to create a new one";
+  }
+  if (static_cast<std::uint64_t>(st.st_dev) != file_device_ ||
+      static_cast<std::uint64_t>(st.st_ino) != file_inode_) {
+    return "database file " + database_path_ +
+           " was replaced while the collector ran; restart it to use the new file";
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+std::int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Below this much free space a commit is likely to fail (a batch's WAL frames, a checkpoint).
+constexpr std::uint64_t kMinFreeBytes = 1 << 20;
+// A failed batch commit keeps /readyz failing this long, unless a later one succeeds.
+constexpr std::int64_t kCommitFailureMemoryMs = 5000;
+
+}  // namespace
+
+std::optional<std::string> Ingestor::CheckWritable() {
+  if (auto err = CheckFileIdentity()) return err;
+  std::string folder = database_path_;
+  const std::size_t slash = folder.rfind('/');
+  folder = slash == std::string::npos ? "." : slash == 0 ? "/" : folder.substr(0, slash);
+  struct statvfs fs {};
+  if (::statvfs(folder.c_str(), &fs) == 0) {
+    const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+    if (free_bytes < kMinFreeBytes) {
+      return "disk full: " + std::to_string(free_bytes) + " bytes free where the database is";
+    }
+  }
+  auto err = RunWrite([](Database& db) -> std::optional<std::string> {
+    auto q = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)");
+    q.Bind(1, std::to_string(SteadyMs()));
+    if (!q.Run()) return q.error();
+    return std::nullopt;
+  });
+  if (err) return err;
+  const std::int64_t failed = last_commit_failure_ms_.load();
+  if (failed != 0 && SteadyMs() - failed < kCommitFailureMemoryMs) {
+    return "a batch commit failed " + std::to_string(SteadyMs() - failed) + " ms ago";
+  }
   return std::nullopt;
 }
 
@@ -172,7 +234,8 @@ void Ingestor::Loop() {
     }
     if (batch.size() == 1 && batch[0]->write) {
       Job& job = *batch[0];
-      std::optional<std::string> err = db_.Exec("BEGIN IMMEDIATE");
+      std::optional<std::string> err = CheckFileIdentity();
+      if (!err) err = db_.Exec("BEGIN IMMEDIATE");
       if (!err) err = job.write(db_);
       if (!err) {
         err = db_.Exec("COMMIT");
@@ -218,7 +281,8 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles) {
   bool outbox_added = false;
   bool remaining = false;
   auto state = map();
-  std::optional<std::string> err = db_.Exec("BEGIN IMMEDIATE");
+  std::optional<std::string> err = CheckFileIdentity();
+  if (!err) err = db_.Exec("BEGIN IMMEDIATE");
   if (!err) err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining);
   if (!err) err = db_.Exec("COMMIT");
   if (err) {
@@ -264,7 +328,8 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   for (const auto& j : jobs) events += j->events.size();
   std::vector<std::vector<EventResult>> results(jobs.size());
   bool outbox_added = false;
-  std::optional<std::string> err = db_.Exec("BEGIN IMMEDIATE");
+  std::optional<std::string> err = CheckFileIdentity();
+  if (!err) err = db_.Exec("BEGIN IMMEDIATE");
   if (!err) err = ProcessEvents(jobs, &results, &outbox_added);
   if (!err) err = db_.Exec("COMMIT");
   if (err) {
@@ -281,8 +346,10 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
         DumpJson(json{{"level", "error"}, {"msg", "commit failed"}, {"error", *err}}) + "\n";
     std::fwrite(line.data(), 1, line.size(), stderr);
     if (metrics_ != nullptr) metrics_->Add("waymark_commit_failures_total", {});
-  } else if (metrics_ != nullptr) {
-    metrics_->ObserveCommit(events, jobs.size());
+    last_commit_failure_ms_ = SteadyMs();
+  } else {
+    last_commit_failure_ms_ = 0;
+    if (metrics_ != nullptr) metrics_->ObserveCommit(events, jobs.size());
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -81,6 +81,11 @@ class Ingestor {
   void SetOutboxListener(std::function<void()> listener) { on_outbox_ = std::move(listener); }
 
   std::size_t pending_events() const;
+
+  /// Whether the database can take writes now: the file is still the one opened (not deleted
+  /// or replaced), its filesystem has room, a probe write commits, and no batch commit failed
+  /// in the last few seconds. Error message when not (for /readyz).
+  std::optional<std::string> CheckWritable();
   /// Profiles whose journeys lag their stored events (the projection backlog), as of the last
   /// projection pass.
   std::int64_t projection_backlog() const { return projection_backlog_.load(); }
@@ -99,6 +104,9 @@ class Ingestor {
   };
 
   void Loop();
+  /// The database file is still the one opened at Start (same device and inode): SQLite keeps
+  /// writing to a deleted file's inode, and every such "commit" would vanish on restart.
+  std::optional<std::string> CheckFileIdentity() const;
   bool ProjectSlice(std::size_t max_profiles);  // true when dirty profiles remain
   void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
   std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
@@ -109,6 +117,9 @@ class Ingestor {
   const Config& config_;
   Metrics* metrics_;
   Database db_;
+  std::uint64_t file_device_ = 0;
+  std::uint64_t file_inode_ = 0;
+  std::atomic<std::int64_t> last_commit_failure_ms_{0};  ///< steady-clock ms, 0: none
   std::unique_ptr<ProfileProjector> projector_;
   std::atomic<std::int64_t> projection_backlog_{0};
 

@@ -121,6 +121,16 @@ Metrics::Metrics() {
        "Events naming a second known user for a device already linked to another (the device "
        "stays with its first user)."},
       {"waymark_commit_failures_total", "Ingest commits that failed."},
+      {"waymark_http_connections_open", "TCP connections open to the collector."},
+      {"waymark_http_connections_idle", "Open keep-alive connections waiting for a request."},
+      {"waymark_http_requests_queued", "Requests read and waiting for a worker thread."},
+      {"waymark_http_connections_evicted_total",
+       "Idle keep-alive connections closed to make room for new ones (connection cap)."},
+      {"waymark_http_connections_refused_total",
+       "Connections answered 503 because every slot was held by a busy connection."},
+      {"waymark_http_deadlines_missed_total",
+       "Requests whose head, body or answer missed its deadline (408 or closed)."},
+      {"waymark_rate_limited_clients", "Clients with a rate-limit bucket in memory."},
       {"waymark_ingest_queue_events", "Events queued for the ingest writer, not yet committed."},
       {"waymark_projection_backlog_profiles",
        "Profiles whose journeys do not include all their stored events yet."},
@@ -160,6 +170,13 @@ void Metrics::Add(const std::string& name, const Labels& labels, double value) {
   std::string key = Key(name, labels);
   std::lock_guard<std::mutex> lock(mu_);
   counters_[key] += value;
+}
+
+void Metrics::SetCounter(const std::string& name, const Labels& labels, double value) {
+  std::string key = Key(name, labels);
+  std::lock_guard<std::mutex> lock(mu_);
+  double& counter = counters_[key];
+  counter = std::max(counter, value);  // never backwards
 }
 
 void Metrics::Set(const std::string& name, const Labels& labels, double value) {

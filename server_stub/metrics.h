@@ -17,6 +17,9 @@ class Metrics {
   /// Adds `value` to the counter `name` with the given labels ({"route","/v1/batch"}, ...).
   void Add(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels,
            double value = 1);
+  /// Sets a counter kept elsewhere (the HTTP server's) to its current total.
+  void SetCounter(const std::string& name,
+                  const std::vector<std::pair<std::string, std::string>>& labels, double value);
   /// Sets a gauge.
   void Set(const std::string& name, const std::vector<std::pair<std::string, std::string>>& labels,
            double value);
