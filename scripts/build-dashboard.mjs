@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Builds the journey dashboard: copies demo/dashboard/** and ECharts (node_modules/echarts/dist/
 // echarts.min.js) into build/dashboard/, the folder given to `waymark-collector --static`.
-// No bundling, no transpiling: the dashboard is plain ES modules.
+// No bundling, no transpiling: the dashboard is plain ES modules. Text files over 1 KB also get
+// precompressed siblings (name.br at brotli's highest quality, name.gz), made once here so that
+// the collector sends them as they are instead of compressing on every request.
 //
 //   node scripts/build-dashboard.mjs [--out DIR]
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const src = path.join(root, 'demo', 'dashboard');
@@ -61,6 +64,21 @@ function copyTree(dir, dest) {
 
 copyTree(src, out);
 copy(echarts, path.join(out, 'echarts.min.js'));
+
+const COMPRESSIBLE = /\.(html|js|mjs|css|svg|json|txt)$/;
+for (const w of [...written]) {
+  const file = path.join(root, w.file);
+  if (!COMPRESSIBLE.test(file) || w.bytes < 1024) continue;
+  const data = fs.readFileSync(file);
+  const br = zlib.brotliCompressSync(data, {
+    params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length },
+  });
+  const gz = zlib.gzipSync(data, { level: 9 });
+  for (const [suffix, bytes] of [['.br', br], ['.gz', gz]]) {
+    fs.writeFileSync(file + suffix, bytes);
+    written.push({ file: w.file + suffix, bytes: bytes.length });
+  }
+}
 
 const width = Math.max(...written.map((w) => w.file.length));
 console.log(`build-dashboard: wrote ${written.length} files to ${path.relative(root, out) || '.'}`);

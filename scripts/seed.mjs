@@ -565,14 +565,16 @@ function batches(events) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function postBatch(collectorUrl, siteKey, events) {
+async function postBatch(collectorUrl, siteKey, events, origin) {
   let lastError = null;
   for (let attempt = 0; attempt < 6; attempt++) {
     let response;
     try {
       response = await fetch(`${collectorUrl}/v1/batch`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-Waymark-Key': siteKey },
+        // The simulated visitors browse the demo site: its Origin, which an origin-restricted key
+        // requires (the collector refuses a request without one unless the key is server-side).
+        headers: { 'Content-Type': 'application/json', 'X-Waymark-Key': siteKey, ...(origin ? { Origin: origin } : {}) },
         body: JSON.stringify({ sent_at: Date.now(), events }),
       });
     } catch (err) {
@@ -594,7 +596,7 @@ async function postBatch(collectorUrl, siteKey, events) {
  * Simulates `visitors` visitors and sends their events to the collector. Resolves a summary:
  * { visitors, events, batches, accepted, duplicates, rejected, rejections, failedBatches, finalStages, channels, identified }.
  */
-export async function seed({ collectorUrl, siteKey, visitors = 300, seed: seedValue = 42, now, dryRun = false, log = () => {} } = {}) {
+export async function seed({ collectorUrl, siteKey, origin, visitors = 300, seed: seedValue = 42, now, dryRun = false, log = () => {} } = {}) {
   if (!dryRun && (!collectorUrl || !siteKey)) throw new Error('seed: collectorUrl and siteKey are required');
   const anchor = now ?? Math.floor(Date.now() / HOUR) * HOUR;
   const sim = simulateVisitors({ visitors, seed: seedValue, now: anchor });
@@ -620,7 +622,7 @@ export async function seed({ collectorUrl, siteKey, visitors = 300, seed: seedVa
   for (const batch of batches(sim.events)) {
     summary.batches++;
     try {
-      const answer = await postBatch(base, siteKey, batch);
+      const answer = await postBatch(base, siteKey, batch, origin);
       summary.accepted += answer.accepted || 0;
       summary.duplicates += answer.duplicates || 0;
       summary.rejected += answer.rejected || 0;
@@ -653,6 +655,7 @@ function parseArgs(argv) {
     switch (flag) {
       case '--collector': out.collectorUrl = value(); break;
       case '--site-key': out.siteKey = value(); break;
+      case '--origin': out.origin = value(); break;
       case '--visitors': out.visitors = Number(value()); break;
       case '--seed': out.seed = Number(value()); break;
       case '--now': {
@@ -671,9 +674,11 @@ function parseArgs(argv) {
   return out;
 }
 
-const USAGE = `usage: node scripts/seed.mjs [--collector http://127.0.0.1:8787] [--site-key KEY]
+const USAGE = `usage: node scripts/seed.mjs [--collector http://127.0.0.1:8787] [--site-key KEY] [--origin URL]
                            [--visitors 300] [--seed N] [--now ISO|ms] [--dry-run] [--verbose]
-  Without --collector/--site-key: those of the running \`npm start\` (data/keys.json, WAYMARK_PORT).
+  Without --collector/--site-key/--origin: those of the running \`npm start\` (data/keys.json,
+  WAYMARK_PORT, the demo site's origin from WAYMARK_DEMO_PORT). --origin is the Origin header sent,
+  needed when the site key is restricted to origins.
   Without --seed: new random visitors on every run.`;
 
 function formatCounts(counts, order) {
@@ -700,6 +705,7 @@ async function main() {
       const keys = JSON.parse(fs.readFileSync(path.join(dataDir, 'keys.json'), 'utf8'));
       args.siteKey = args.siteKey || keys.site_key;
       args.collectorUrl = args.collectorUrl || `http://${process.env.WAYMARK_HOST || '127.0.0.1'}:${process.env.WAYMARK_PORT || 8787}`;
+      args.origin = args.origin || `http://${process.env.WAYMARK_HOST || '127.0.0.1'}:${process.env.WAYMARK_DEMO_PORT || 8080}`;
     } catch {
       // no npm start data: both flags are required below
     }

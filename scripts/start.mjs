@@ -120,7 +120,7 @@ if (firstStart && env.WAYMARK_SEED !== '0') {
   const visitors = Number(env.WAYMARK_SEED_VISITORS || 300);
   process.stdout.write(`npm start: first start: sending ${visitors} simulated visitors so the dashboard has data (WAYMARK_SEED=0 to skip)... `);
   try {
-    const summary = await seed({ collectorUrl, siteKey: keys.site_key, visitors, seed: 42 });
+    const summary = await seed({ collectorUrl, siteKey: keys.site_key, origin: demoOrigins[0], visitors, seed: 42 });
     console.log(`done (${summary.events} events, ${summary.accepted} accepted, ${summary.rejected} rejected)`);
   } catch (err) {
     console.log(`failed: ${err.message}`);

@@ -10,13 +10,13 @@
 #include <sstream>
 #include <thread>
 
+#include "http/body_decoder.h"
+#include "http/static_files.h"
 #include "journey_context.h"
 #include "map_preview.h"
 #include "profile_view.h"
 #include "recent_events.h"
 #include "schema.h"
-#include "http/body_decoder.h"
-#include "http/static_files.h"
 #include "stats.h"
 #include "waymark/default_map.h"
 #include "waymark/identity.h"
@@ -34,7 +34,6 @@ std::int64_t NowMs() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
 
 void SendJson(Response& res, int status, const json& body) {
   res.status = status;
@@ -201,9 +200,8 @@ std::optional<std::string> CollectorServer::Start() {
   http.header_bytes = config_.limits.header_bytes;
   http.header_count = config_.limits.header_count;
   http.body_bytes = config_.limits.body_bytes;
-  http_ = std::make_unique<HttpServer>(http, [this](Request& req, Response& res) {
-    Dispatch(req, res);
-  });
+  http_ = std::make_unique<HttpServer>(http,
+                                       [this](Request& req, Response& res) { Dispatch(req, res); });
   if (auto err = http_->Bind()) return err;
   port_ = http_->port();
   running_ = true;
@@ -237,8 +235,8 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
     res = Response{};
     SendError(res, 500, "internal", "internal error");
   }
-  LogRequest(req, res, std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
-                           .count());
+  LogRequest(req, res,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
 void CollectorServer::AnswerProblem(const Request& req, Response& res) {
@@ -317,10 +315,11 @@ void CollectorServer::Routes() {
     metrics_.Set("waymark_http_connections_idle", {}, static_cast<double>(http.idle_connections));
     metrics_.Set("waymark_http_requests_queued", {}, static_cast<double>(http.queued_requests));
     metrics_.SetCounter("waymark_http_connections_evicted_total", {},
-                 static_cast<double>(http.evicted_idle));
+                        static_cast<double>(http.evicted_idle));
     metrics_.SetCounter("waymark_http_connections_refused_total", {},
-                 static_cast<double>(http.refused_full));
-    metrics_.SetCounter("waymark_http_deadlines_missed_total", {}, static_cast<double>(http.timed_out));
+                        static_cast<double>(http.refused_full));
+    metrics_.SetCounter("waymark_http_deadlines_missed_total", {},
+                        static_cast<double>(http.timed_out));
     metrics_.Set("waymark_rate_limited_clients", {},
                  static_cast<double>(rate_limiter_.tracked_clients()));
     metrics_.Set("waymark_projection_backlog_profiles", {},
@@ -369,7 +368,7 @@ void CollectorServer::Routes() {
   });
   router_.Add("PUT", "/v1/map", [this](Request& req, Response& res) { HandlePutMap(req, res); });
   router_.Add("POST", "/v1/map/preview",
-               [this](Request& req, Response& res) { HandlePreviewMap(req, res); });
+              [this](Request& req, Response& res) { HandlePreviewMap(req, res); });
   router_.Add("GET", "/v1/map/versions", [this](Request& req, Response& res) {
     if (!RequireAdmin(req, res)) return;
     json list = json::array();
@@ -685,8 +684,9 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   const RateLimit limit = rate_limiter_.Allow(*key, client, received, &retry_after);
   if (limit != RateLimit::kAllowed) {
     res.SetHeader("Retry-After", std::to_string(retry_after));
-    metrics_.Add("waymark_batches_refused_total",
-                 {{"reason", limit == RateLimit::kClient ? "rate_limited_client" : "rate_limited"}});
+    metrics_.Add(
+        "waymark_batches_refused_total",
+        {{"reason", limit == RateLimit::kClient ? "rate_limited_client" : "rate_limited"}});
     SendError(res, 429, "rate_limited",
               limit == RateLimit::kClient
                   ? "too many requests from this client for this site key; retry later"
@@ -754,11 +754,11 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
         CorrectTime(in.event.time, in.event.sent_at > 0 ? in.event.sent_at : batch_sent, received,
                     config_.limits.future_skew_ms);
     if (!corrected.valid) {
-      reject("invalid_time", "time: " + std::to_string(in.event.time) +
-                                 " gives no usable time on the server's clock (sent_at " +
-                                 std::to_string(in.event.sent_at > 0 ? in.event.sent_at
-                                                                     : batch_sent) +
-                                 "); send milliseconds since the epoch");
+      reject("invalid_time",
+             "time: " + std::to_string(in.event.time) +
+                 " gives no usable time on the server's clock (sent_at " +
+                 std::to_string(in.event.sent_at > 0 ? in.event.sent_at : batch_sent) +
+                 "); send milliseconds since the epoch");
       continue;
     }
     in.sent_at = corrected.sent_at;

@@ -8,13 +8,13 @@
 #include <string>
 
 #include "config.h"
-#include "ingest.h"
-#include "metrics.h"
 #include "http/http_message.h"
 #include "http/http_server.h"
 #include "http/request_guard.h"
 #include "http/router.h"
 #include "http/static_files.h"
+#include "ingest.h"
+#include "metrics.h"
 #include "webhooks.h"
 
 namespace waymark::collector {

@@ -8,7 +8,8 @@ endif()
 set(WAYMARK_STATS_TEST_SOURCES
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/stats_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/journey_context_test.cpp"
-  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/dashboard_test.cpp")
+  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/dashboard_test.cpp"
+  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/http_layer_test.cpp")
 
 list(APPEND WAYMARK_COLLECTOR_UNIT_TEST_SOURCES ${WAYMARK_STATS_TEST_SOURCES})
 # The list is read when the unit-test target is created; a fragment included before this one may

@@ -32,9 +32,9 @@ struct Limits {
   std::size_t events_per_batch = 500;
   std::size_t event_bytes = 32 * 1024;
   std::int64_t future_skew_ms =
-      5 * 60 * 1000;  ///< corrected times later than now + this are clamped
-  int head_timeout_seconds = 10;  ///< the whole request line and headers, from the first byte
-  int body_timeout_seconds = 10;  ///< the whole body, from the end of the headers
+      5 * 60 * 1000;               ///< corrected times later than now + this are clamped
+  int head_timeout_seconds = 10;   ///< the whole request line and headers, from the first byte
+  int body_timeout_seconds = 10;   ///< the whole body, from the end of the headers
   int write_timeout_seconds = 30;  ///< the whole answer
   int keep_alive_seconds = 60;     ///< an idle keep-alive connection is closed after this
   std::size_t header_bytes = 16 * 1024;  ///< request line and headers together (431)

@@ -50,7 +50,9 @@ std::string AnonymousProfile(const std::string& anonymous_id) { return "a:" + an
 CorrectedTime CorrectTime(TimeMs device, TimeMs sent, TimeMs received, TimeMs max_future_ms) {
   CorrectedTime out;
   TimeMs time = device;
-  if (sent > 0 && sent > received - kSentAtTolerance && sent < received + kSentAtTolerance) {
+  // Both positive, so their difference cannot overflow.
+  if (sent > 0 && received > 0 && sent - received > -kSentAtTolerance &&
+      sent - received < kSentAtTolerance) {
     TimeMs offset = 0;
     if (__builtin_sub_overflow(device, sent, &offset) ||
         __builtin_add_overflow(received, offset, &time)) {

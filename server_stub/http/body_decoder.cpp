@@ -55,8 +55,8 @@ RequestProblem Unbrotli(std::string_view raw, std::size_t max_bytes, std::string
   for (;;) {
     uint8_t* next_out = chunk;
     std::size_t avail_out = sizeof(chunk);
-    const BrotliDecoderResult rc = BrotliDecoderDecompressStream(
-        state.get(), &avail_in, &next_in, &avail_out, &next_out, nullptr);
+    const BrotliDecoderResult rc = BrotliDecoderDecompressStream(state.get(), &avail_in, &next_in,
+                                                                 &avail_out, &next_out, nullptr);
     const std::size_t n = sizeof(chunk) - avail_out;
     if (out->size() + n > max_bytes) return TooLarge(max_bytes);
     out->append(reinterpret_cast<const char*>(chunk), n);

@@ -16,7 +16,7 @@ bool IsIdentityEncoding(std::string_view content_encoding);
 /// Decodes `raw` as `content_encoding` says ("" or "identity": as sent) into *out, stopping at
 /// `max_bytes`. On failure returns the problem to answer: 413 payload_too_large (over the cap),
 /// 400 unreadable_body (corrupt or truncated data), 415 unsupported_encoding.
-RequestProblem DecodeBody(std::string_view content_encoding, std::string_view raw, std::size_t max_bytes,
-                          std::string* out);
+RequestProblem DecodeBody(std::string_view content_encoding, std::string_view raw,
+                          std::size_t max_bytes, std::string* out);
 
 }  // namespace waymark::collector

@@ -35,9 +35,7 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   return true;
 }
 
-const std::string& HttpRequest::Header(std::string_view name) const {
-  return Find(headers, name);
-}
+const std::string& HttpRequest::Header(std::string_view name) const { return Find(headers, name); }
 
 bool HttpRequest::HasParam(std::string_view name) const {
   for (const auto& p : params) {
@@ -70,9 +68,7 @@ bool HttpResponse::HasHeader(std::string_view name) const {
   return false;
 }
 
-const std::string& HttpResponse::Header(std::string_view name) const {
-  return Find(headers, name);
-}
+const std::string& HttpResponse::Header(std::string_view name) const { return Find(headers, name); }
 
 void HttpResponse::SetContent(std::string content, std::string content_type) {
   body = std::move(content);

@@ -107,8 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
     net::dispatch(executor(), [self = shared_from_this(), refuse] {
       if (refuse) {
         self->keep_alive_ = false;
-        self->WriteCanned(503, "server_busy",
-                          "every connection slot is in use; retry shortly");
+        self->WriteCanned(503, "server_busy", "every connection slot is in use; retry shortly");
         return;
       }
       self->WaitForRequest(/*first=*/true);
@@ -205,10 +204,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.header_bytes));
     parser_->body_limit(server_->options.body_bytes);
     ArmTimer(server_->options.head_timeout_ms);
-    http::async_read_header(socket_, buffer_, *parser_,
-                            [self = shared_from_this()](error_code ec, std::size_t) {
-                              self->OnHead(ec);
-                            });
+    http::async_read_header(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->OnHead(ec); });
   }
 
   void OnHead(error_code ec) {
@@ -231,10 +229,10 @@ class Session : public std::enable_shared_from_this<Session> {
       const auto data = buffer_.data();
       const std::string_view seen(static_cast<const char*>(data.data()), data.size());
       if (seen.find("\r\n") == std::string_view::npos) {
-        Refuse(414, "uri_too_long",
-               "request line: more than " + std::to_string(server_->options.header_bytes) +
-                   " bytes",
-               false);
+        Refuse(
+            414, "uri_too_long",
+            "request line: more than " + std::to_string(server_->options.header_bytes) + " bytes",
+            false);
       } else {
         Refuse(431, "headers_too_large",
                "headers: more than " + std::to_string(server_->options.header_bytes) + " bytes",
@@ -282,9 +280,7 @@ class Session : public std::enable_shared_from_this<Session> {
     phase_ = Phase::kBody;
     ArmTimer(server_->options.body_timeout_ms);
     http::async_read(socket_, buffer_, *parser_,
-                     [self = shared_from_this()](error_code ec, std::size_t) {
-                       self->OnBody(ec);
-                     });
+                     [self = shared_from_this()](error_code ec, std::size_t) { self->OnBody(ec); });
   }
 
   void OnBody(error_code ec) {
@@ -298,8 +294,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     if (ec == http::error::body_limit) {
       Refuse(413, "payload_too_large",
-             "body: more than " + std::to_string(server_->options.body_bytes) + " bytes",
-             true);
+             "body: more than " + std::to_string(server_->options.body_bytes) + " bytes", true);
       return;
     }
     if (ec) {
@@ -404,19 +399,18 @@ class Session : public std::enable_shared_from_this<Session> {
     out->keep_alive(keep_alive_);
     response_ = out;
     ArmTimer(server_->options.write_timeout_ms);
-    http::async_write(socket_, *response_,
-                      [self = shared_from_this()](error_code ec, std::size_t) {
-                        self->response_.reset();
-                        if (self->phase_ == Phase::kClosed) return;
-                        if (ec) {
-                          self->Close();
-                        } else if (!self->keep_alive_) {
-                          self->Linger();
-                        } else {
-                          self->DisarmTimer();
-                          self->WaitForRequest(false);
-                        }
-                      });
+    http::async_write(socket_, *response_, [self = shared_from_this()](error_code ec, std::size_t) {
+      self->response_.reset();
+      if (self->phase_ == Phase::kClosed) return;
+      if (ec) {
+        self->Close();
+      } else if (!self->keep_alive_) {
+        self->Linger();
+      } else {
+        self->DisarmTimer();
+        self->WaitForRequest(false);
+      }
+    });
   }
 
   void Linger() {

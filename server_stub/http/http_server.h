@@ -25,13 +25,13 @@ struct HttpServerOptions {
   int port = 0;  ///< 0 picks a free port
   int io_threads = 2;
   int worker_threads = 16;
-  std::size_t max_connections = 10000;  ///< open connections; the oldest idle go first
+  std::size_t max_connections = 10000;     ///< open connections; the oldest idle go first
   std::size_t max_queued_requests = 4096;  ///< requests waiting for a worker; above: 503
-  int head_timeout_ms = 10000;  ///< the whole request head, from its first byte
-  int body_timeout_ms = 30000;  ///< the whole body, from the end of the head
-  int idle_timeout_ms = 60000;  ///< a keep-alive connection with no request
-  int write_timeout_ms = 30000;  ///< the whole answer
-  std::size_t header_bytes = 16 * 1024;  ///< request line and headers together
+  int head_timeout_ms = 10000;             ///< the whole request head, from its first byte
+  int body_timeout_ms = 30000;             ///< the whole body, from the end of the head
+  int idle_timeout_ms = 60000;             ///< a keep-alive connection with no request
+  int write_timeout_ms = 30000;            ///< the whole answer
+  std::size_t header_bytes = 16 * 1024;    ///< request line and headers together
   std::size_t header_count = 100;
   std::size_t body_bytes = 512 * 1024;  ///< on the wire, before any Content-Encoding
 };
@@ -41,9 +41,9 @@ struct HttpServerStats {
   std::size_t open_connections = 0;
   std::size_t idle_connections = 0;
   std::size_t queued_requests = 0;
-  std::uint64_t evicted_idle = 0;     ///< idle connections closed to make room
-  std::uint64_t refused_full = 0;     ///< connections answered 503 because all were busy
-  std::uint64_t timed_out = 0;        ///< head, body or write deadlines missed
+  std::uint64_t evicted_idle = 0;  ///< idle connections closed to make room
+  std::uint64_t refused_full = 0;  ///< connections answered 503 because all were busy
+  std::uint64_t timed_out = 0;     ///< head, body or write deadlines missed
 };
 
 class HttpServer {

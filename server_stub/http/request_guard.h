@@ -4,9 +4,9 @@
 
 #include <chrono>
 #include <cstdint>
-#include <unordered_map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "config.h"
 

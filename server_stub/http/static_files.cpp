@@ -2,10 +2,10 @@
 
 #include <sys/stat.h>
 
-#include <climits>
 #include <cctype>
-#include <cstdlib>
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 
@@ -152,9 +152,8 @@ bool StaticFiles::Serve(const HttpRequest& req, HttpResponse& res) const {
     const std::string candidate = std::string(resolved) + suffix;
     char real_candidate[PATH_MAX];
     struct stat cst {};
-    if (::realpath(candidate.c_str(), real_candidate) != nullptr &&
-        Inside(root_, real_candidate) && ::stat(real_candidate, &cst) == 0 &&
-        S_ISREG(cst.st_mode) && cst.st_mtime >= st.st_mtime) {
+    if (::realpath(candidate.c_str(), real_candidate) != nullptr && Inside(root_, real_candidate) &&
+        ::stat(real_candidate, &cst) == 0 && S_ISREG(cst.st_mode) && cst.st_mtime >= st.st_mtime) {
       sent = real_candidate;
       st = cst;
       encoding = coding;

@@ -7,12 +7,12 @@
 #include <vector>
 
 #include "config.h"
+#include "http/static_files.h"
 #include "ingest.h"
 #include "map_preview.h"
 #include "profile_replay.h"
 #include "recent_events.h"
 #include "schema.h"
-#include "http/static_files.h"
 #include "stats.h"
 #include "waymark/default_map.h"
 #include "waymark/json_util.h"
