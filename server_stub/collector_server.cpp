@@ -1,5 +1,6 @@
 #include "collector_server.h"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -222,6 +223,19 @@ void CollectorServer::Shutdown() {
 
 void CollectorServer::Dispatch(Request& req, Response& res) {
   const auto started = std::chrono::steady_clock::now();
+  if (config_.trust_proxy) {
+    // The balancer appends the address it saw: the last entry is the one it vouches for.
+    const std::string& forwarded = req.Header("X-Forwarded-For");
+    const std::size_t comma = forwarded.rfind(',');
+    std::string last = forwarded.substr(comma == std::string::npos ? 0 : comma + 1);
+    last.erase(0, last.find_first_not_of(" \t"));
+    last.erase(last.find_last_not_of(" \t") + 1);
+    in6_addr parsed{};
+    if (inet_pton(AF_INET, last.c_str(), &parsed) == 1 ||
+        inet_pton(AF_INET6, last.c_str(), &parsed) == 1) {
+      req.remote_addr = last;
+    }
+  }
   try {
     if (req.problem.status != 0) {
       AnswerProblem(req, res);

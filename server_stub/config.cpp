@@ -87,6 +87,8 @@ Usage: waymark-collector [options]
   --metrics-token TOKEN  GET /metrics needs Authorization: Bearer TOKEN (or the admin key);
                          without it /metrics is public (counts only, no visitor data)
   --static DIR           serve this folder at / (the dashboard)
+  --trust-proxy          behind a load balancer: the client address is the last
+                         X-Forwarded-For entry (never set it without a balancer in front)
   --quiet                no per-request log lines
   --help                 this text
 
@@ -216,6 +218,8 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
         }
         *out = x->get<double>();
       }
+    } else if (k == "trust_proxy" && v.is_boolean()) {
+      c->trust_proxy = v.get<bool>();
     } else if (k == "metrics_token" && v.is_string()) {
       c->metrics_token = v.get<std::string>();
     } else if (k == "quiet" && v.is_boolean()) {
@@ -253,6 +257,8 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
       return std::nullopt;
     } else if (flag == "--quiet") {
       c->quiet = true;
+    } else if (flag == "--trust-proxy") {
+      c->trust_proxy = true;
     } else if (!value(&v)) {
       return flag.rfind("--", 0) == 0 ? flag + ": missing value (see --help)"
                                       : "unexpected argument " + flag + " (see --help)";

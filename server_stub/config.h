@@ -67,6 +67,10 @@ struct Config {
   /// Bearer token for GET /metrics (the admin key works too). Empty: /metrics is public, as
   /// Prometheus scrapers expect; it holds counts, never visitor data.
   std::string metrics_token;
+  /// Behind a load balancer: the client's address is the last X-Forwarded-For entry (the one
+  /// the balancer appended), not the balancer's own address. Never set it when clients reach
+  /// the collector directly: they could then claim any address.
+  bool trust_proxy = false;
 };
 
 /// Parses flags (and the config file named by --config). On error returns a message; on --help

@@ -611,3 +611,26 @@ describe('keys: origins and server-side use; the metrics token', () => {
     }
   });
 });
+
+describe('behind a load balancer', () => {
+  it('--trust-proxy: the client address is the last X-Forwarded-For entry (reduced); without it, the socket peer', async () => {
+    const forwarded = { 'X-Forwarded-For': '198.51.100.9, 203.0.113.77' };
+    const behind = await startCollector({ quiet: false, extraArgs: ['--trust-proxy'] });
+    const direct = await startCollector({ quiet: false });
+    try {
+      const healthLines = (srv) => srv.stdout.split('\n').filter((l) => l.includes('"route":"/healthz"'));
+      const logged = async (srv, headers) => {
+        const before = healthLines(srv).length;
+        await get(srv, '/healthz', headers);
+        await waitFor(() => healthLines(srv).length > before, { what: 'the request\'s log line' });
+        return JSON.parse(healthLines(srv)[before]).ip;
+      };
+      assert.equal(await logged(behind, forwarded), '203.0.113.0', 'the entry the balancer appended, reduced to its /24');
+      assert.equal(await logged(behind, { 'X-Forwarded-For': 'not-an-address' }), '127.0.0.0', 'garbage is ignored');
+      assert.equal(await logged(direct, forwarded), '127.0.0.0', 'without --trust-proxy the header is not believed');
+    } finally {
+      assert.equal((await stopCollector(behind)).code, 0);
+      assert.equal((await stopCollector(direct)).code, 0);
+    }
+  });
+});
