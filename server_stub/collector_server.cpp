@@ -237,6 +237,14 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
     }
   }
   try {
+    if (req.problem.status == 0 && !IsIdentityEncoding(req.Header("Content-Encoding"))) {
+      // Every route reads the decoded body; the cap applies to what comes out, so a gzip bomb
+      // stops at the limit instead of filling memory.
+      std::string decoded;
+      req.problem = DecodeBody(req.Header("Content-Encoding"), req.body,
+                               config_.limits.decompressed_bytes, &decoded);
+      if (req.problem.status == 0) req.body = std::move(decoded);
+    }
     if (req.problem.status != 0) {
       AnswerProblem(req, res);
     } else if (static_files_.Serve(req, res)) {
@@ -255,6 +263,11 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
 
 void CollectorServer::AnswerProblem(const Request& req, Response& res) {
   const RequestProblem& problem = req.problem;
+  // Refused before its end was read: the rest may still be on the wire, so the connection cannot
+  // carry another request. A body that was read whole but could not be decoded leaves it usable.
+  const bool body_unread = problem.status == 408 || problem.status == 413 ||
+                           problem.status == 431 || problem.status == 414 ||
+                           problem.code == "bad_request";
   if (req.method == "POST" && req.path == "/v1/batch") {
     // A browser must be able to read even this answer to know whether to retry.
     AllowOrigin(req, res, FindSiteKey(config_, BatchKeyFromRequest(req)));
@@ -264,7 +277,7 @@ void CollectorServer::AnswerProblem(const Request& req, Response& res) {
   }
   if (problem.status == 408) res.SetHeader("Retry-After", "1");
   SendError(res, problem.status, problem.code, problem.message);
-  res.close = true;
+  if (body_unread) res.close = true;
 }
 
 void CollectorServer::LogRequest(const Request& req, const Response& res, double seconds) {
@@ -612,23 +625,8 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   std::string key_text = BatchKeyFromRequest(req);
   if (!key_text.empty()) AllowOrigin(req, res, FindSiteKey(config_, key_text));
 
-  // The body as sent, or decompressed with the cap applied to what comes out, so that a gzip
-  // bomb stops at the limit instead of filling memory.
-  std::string decoded;
-  const std::string& encoding = req.Header("Content-Encoding");
-  const bool identity = IsIdentityEncoding(encoding);
-  if (!identity) {
-    RequestProblem problem =
-        DecodeBody(encoding, req.body, config_.limits.decompressed_bytes, &decoded);
-    if (problem.status != 0) {
-      if (problem.status == 413) {
-        metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
-      }
-      SendError(res, problem.status, problem.code, problem.message);
-      return;
-    }
-  }
-  const std::string& body = identity ? req.body : decoded;
+  // Decoded by Dispatch when it came with a Content-Encoding.
+  const std::string& body = req.body;
   if (body.size() > config_.limits.decompressed_bytes) {
     SendError(res, 413, "payload_too_large",
               "body: more than " + std::to_string(config_.limits.decompressed_bytes) + " bytes");

@@ -190,6 +190,7 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
       if (auto e = size("decompressed_bytes", &c->limits.decompressed_bytes)) return e;
       if (auto e = size("events_per_batch", &c->limits.events_per_batch)) return e;
       if (auto e = size("max_pending_events", &c->limits.max_pending_events)) return e;
+      if (auto e = size("event_bytes", &c->limits.event_bytes)) return e;
       if (auto e = size("header_bytes", &c->limits.header_bytes)) return e;
       if (auto e = size("header_count", &c->limits.header_count)) return e;
       if (auto e = size("max_connections", &c->limits.max_connections)) return e;
@@ -338,7 +339,9 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
     for (auto& k : c->site_keys) {
       if (k.key == name) k.server_side = found = true;
     }
-    if (!found) return "--server-side: no site key " + name + " (give --site-key first)";
+    if (!found) {
+      return "--server-side: no site key " + name + " (no --site-key or site_keys entry has it)";
+    }
   }
   if (c->admin_key.empty()) return "an admin key is required (--admin-key or admin_key)";
   for (const auto& w : c->webhooks) {

@@ -529,6 +529,19 @@ describe('request bodies: the documented answers', () => {
     assertError(zstd, 415, 'unsupported_encoding');
   });
 
+  it('admin bodies are decoded too: a gzip draft map previews like the plain one; a gzip bomb is 413', async () => {
+    const map = (await get(ctx.srv, '/v1/map')).text;
+    const headers = { ...adminHeaders(), 'Content-Type': 'application/json' };
+    const plain = await request(ctx.srv, { method: 'POST', path: '/v1/map/preview', headers, body: map });
+    assert.equal(plain.status, 200, plain.text);
+    const gz = await request(ctx.srv, { method: 'POST', path: '/v1/map/preview', headers: { ...headers, 'Content-Encoding': 'gzip' }, body: zlib.gzipSync(map) });
+    assert.equal(gz.status, 200, gz.text);
+    assert.ok(gz.json.draft, gz.text);
+    assert.deepEqual(gz.json.draft, plain.json.draft);
+    const bomb = await request(ctx.srv, { method: 'PUT', path: '/v1/map', headers: { ...headers, 'Content-Encoding': 'gzip' }, body: zlib.gzipSync(Buffer.alloc(20 << 20, 0x20)) });
+    assertError(bomb, 413, 'payload_too_large');
+  });
+
   it('an empty batch {"events": []}: 200 with zero counts (a no-op, as documented)', async () => {
     const res = await postBatch(ctx.srv, { events: [] });
     assert.equal(res.status, 200, res.text);
