@@ -8,16 +8,19 @@
 #    benchmark, the collector and its benchmark, the wasm engine and the SDK's dist/;
 # 2. the core natively (Google Benchmark, bench/core_bench.cpp) -> bench/results/core-native.json;
 # 3. the core in wasm under Node and in Chromium (bench/core_wasm.mjs) -> core-wasm.json;
-# 4. the collector against raw SQLite and a hello-world (bench/collector_bench.cpp) -> collector.json;
+# 4. the collector against raw SQLite and a hello-world (bench/collector_bench.cpp) -> collector.json:
+#    closed-loop throughput, p99 at half that rate (open loop), 2 000 browsers on their own
+#    connections against the same schedule over 8 (issue 10's aims; about 2 minutes);
 # 5. the browser: waymark, Snowplow, Segment, PostHog, Amplitude, GrowthBook and a no-op floor in one
 #    headless Chromium (bench/browser_bench.mjs) -> browser.json;
 # 6. bench/report.mjs: bench/results/latest.json and latest.md (machine, versions, date, the aims).
 #
 # Every piece writes to a .tmp file first, so a failed run leaves the previous results in place.
 # Environment: WAYMARK_BENCH_COLLECTOR=0 / WAYMARK_BENCH_BROWSER=0 / WAYMARK_BENCH_WASM=0 skip a
-# piece; WAYMARK_COLLECTOR_BENCH_ARGS (default "--duration 5 --hello-seconds 2 --sqlite-seconds 4"),
-# WAYMARK_BROWSER_BENCH_ARGS (default "--rounds 5 --exit-rounds 2") and WAYMARK_WASM_BENCH_ARGS pass
-# flags. --quick: 2 browser rounds (1 with the exit tests), 3 s collector phases, 1 s wasm runs.
+# piece; WAYMARK_COLLECTOR_BENCH_ARGS (default "--duration 5 --hello-seconds 2 --sqlite-seconds 4
+# --half-rate-seconds 10 --browser-seconds 30"), WAYMARK_BROWSER_BENCH_ARGS (default "--rounds 5
+# --exit-rounds 2") and WAYMARK_WASM_BENCH_ARGS pass flags. --quick: 2 browser rounds (1 with the
+# exit tests), 3 s collector phases (5 s at half rate, 12 s of browsers), 1 s wasm runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,11 +35,11 @@ for arg in "$@"; do
   esac
 done
 if ((QUICK)); then
-  COLLECTOR_ARGS_DEFAULT="--duration 3 --hello-seconds 2 --sqlite-seconds 3"
+  COLLECTOR_ARGS_DEFAULT="--duration 3 --hello-seconds 2 --sqlite-seconds 3 --half-rate-seconds 5 --browser-seconds 12"
   BROWSER_ARGS_DEFAULT="--rounds 2 --exit-rounds 1"
   WASM_ARGS_DEFAULT="--seconds 1"
 else
-  COLLECTOR_ARGS_DEFAULT="--duration 5 --hello-seconds 2 --sqlite-seconds 4"
+  COLLECTOR_ARGS_DEFAULT="--duration 5 --hello-seconds 2 --sqlite-seconds 4 --half-rate-seconds 10 --browser-seconds 30"
   BROWSER_ARGS_DEFAULT="--rounds 5 --exit-rounds 2"
   WASM_ARGS_DEFAULT="--seconds 2"
 fi
