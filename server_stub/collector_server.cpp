@@ -201,6 +201,7 @@ std::optional<std::string> CollectorServer::Start() {
   http.header_bytes = config_.limits.header_bytes;
   http.header_count = config_.limits.header_count;
   http.body_bytes = config_.limits.body_bytes;
+  http.body_bytes_in_flight = config_.limits.body_bytes_in_flight;
   http_ = std::make_unique<HttpServer>(http,
                                        [this](Request& req, Response& res) { Dispatch(req, res); });
   if (auto err = http_->Bind()) return err;
@@ -224,8 +225,14 @@ void CollectorServer::Shutdown() {
 void CollectorServer::Dispatch(Request& req, Response& res) {
   const auto started = std::chrono::steady_clock::now();
   if (config_.trust_proxy) {
-    // The balancer appends the address it saw: the last entry is the one it vouches for.
-    const std::string& forwarded = req.Header("X-Forwarded-For");
+    // The balancer appends the address it saw: the last entry is the one it vouches for. A
+    // balancer may add a header line of its own rather than extend the client's: all lines
+    // together, in order.
+    std::string forwarded;
+    for (const auto& [name, value] : req.headers) {
+      if (EqualsIgnoreCase(name, "X-Forwarded-For"))
+        forwarded += (forwarded.empty() ? "" : ",") + value;
+    }
     const std::size_t comma = forwarded.rfind(',');
     std::string last = forwarded.substr(comma == std::string::npos ? 0 : comma + 1);
     last.erase(0, last.find_first_not_of(" \t"));
@@ -262,12 +269,10 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
 }
 
 void CollectorServer::AnswerProblem(const Request& req, Response& res) {
+  // The HTTP layer closes the connection after a problem it found itself (the rest of the
+  // request may be unread); a body that was read whole but could not be decoded leaves the
+  // connection usable.
   const RequestProblem& problem = req.problem;
-  // Refused before its end was read: the rest may still be on the wire, so the connection cannot
-  // carry another request. A body that was read whole but could not be decoded leaves it usable.
-  const bool body_unread = problem.status == 408 || problem.status == 413 ||
-                           problem.status == 431 || problem.status == 414 ||
-                           problem.code == "bad_request";
   if (req.method == "POST" && req.path == "/v1/batch") {
     // A browser must be able to read even this answer to know whether to retry.
     AllowOrigin(req, res, FindSiteKey(config_, BatchKeyFromRequest(req)));
@@ -275,9 +280,8 @@ void CollectorServer::AnswerProblem(const Request& req, Response& res) {
       metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
     }
   }
-  if (problem.status == 408) res.SetHeader("Retry-After", "1");
+  if (problem.status == 408 || problem.status == 503) res.SetHeader("Retry-After", "1");
   SendError(res, problem.status, problem.code, problem.message);
-  if (body_unread) res.close = true;
 }
 
 void CollectorServer::LogRequest(const Request& req, const Response& res, double seconds) {
@@ -341,6 +345,7 @@ void CollectorServer::Routes() {
     metrics_.Set("waymark_http_connections_open", {}, static_cast<double>(http.open_connections));
     metrics_.Set("waymark_http_connections_idle", {}, static_cast<double>(http.idle_connections));
     metrics_.Set("waymark_http_requests_queued", {}, static_cast<double>(http.queued_requests));
+    metrics_.Set("waymark_http_body_bytes_held", {}, static_cast<double>(http.body_bytes_held));
     metrics_.SetCounter("waymark_http_connections_evicted_total", {},
                         static_cast<double>(http.evicted_idle));
     metrics_.SetCounter("waymark_http_connections_refused_total", {},

@@ -194,6 +194,7 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
       if (auto e = size("header_bytes", &c->limits.header_bytes)) return e;
       if (auto e = size("header_count", &c->limits.header_count)) return e;
       if (auto e = size("max_connections", &c->limits.max_connections)) return e;
+      if (auto e = size("body_bytes_in_flight", &c->limits.body_bytes_in_flight)) return e;
       auto count = [&](const char* name, int* out) -> std::optional<std::string> {
         std::size_t n = 0;
         if (auto e = size(name, &n)) return e;

@@ -40,8 +40,10 @@ struct Limits {
   std::size_t header_bytes = 16 * 1024;  ///< request line and headers together (431)
   std::size_t header_count = 100;        ///< header fields (431)
   std::size_t max_connections = 10000;   ///< open connections; the oldest idle close first
-  int io_threads = 2;                    ///< threads running the event loop
-  int worker_threads = 32;               ///< threads running handlers (they wait on SQLite)
+  /// Request bodies in memory at once, over all connections (503 beyond it).
+  std::size_t body_bytes_in_flight = 256 * 1024 * 1024;
+  int io_threads = 2;       ///< threads running the event loop
+  int worker_threads = 32;  ///< threads running handlers (they wait on SQLite)
   /// One client (a visitor's anonymous id, else its reduced IP address) per site key.
   double client_rate_per_second = 20;
   double client_burst = 100;

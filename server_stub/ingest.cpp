@@ -258,35 +258,44 @@ void Ingestor::Loop() {
       continue;
     }
     if (!projection_pending) continue;
-    // Acknowledgements come first: projection runs when no request waits, and under sustained
-    // load still gets a small slice every 100 ms so it cannot starve. Its lag is a metric.
-    // Idle means no request for a few milliseconds: right after a commit the answered clients
-    // have not sent their next batches yet, and that gap is not a lull.
-    bool idle;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      idle = !cv_.wait_for(lock, std::chrono::milliseconds(5),
-                           [&] { return stopping_ || !queue_.empty(); });
-    }
+    // Acknowledgements come first: projection runs while no request waits and stops after the
+    // profile during which one arrives, so a request waits at most for one profile and a commit
+    // that does not fsync (ProjectSlice). Under sustained load it still gets a small slice every
+    // 100 ms so it cannot starve. Its lag is a metric.
     const auto now = std::chrono::steady_clock::now();
-    if (idle) {
-      projection_pending = ProjectSlice(kProfilesPerSlice);
+    if (!RequestsWaiting()) {
+      projection_pending = ProjectSlice(kProfilesPerSlice, /*yield_to_requests=*/true);
       last_projection = now;
     } else if (now - last_projection > std::chrono::milliseconds(100)) {
-      projection_pending = ProjectSlice(kProfilesPerBusySlice);
+      projection_pending = ProjectSlice(kProfilesPerBusySlice, /*yield_to_requests=*/false);
       last_projection = now;
     }
   }
 }
 
-bool Ingestor::ProjectSlice(std::size_t max_profiles) {
+bool Ingestor::RequestsWaiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_ || !queue_.empty();
+}
+
+bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   bool outbox_added = false;
   bool remaining = false;
   auto state = map();
+  std::function<bool()> stop_early;
+  if (yield_to_requests) stop_early = [this] { return RequestsWaiting(); };
+  // A projection commit needs no fsync of its own: it only derives state from events already
+  // durable, and its dirty marks go with it, so if an OS crash loses it the profiles are simply
+  // projected again. The WAL is sequential, so the next fsynced commit (a batch, a webhook
+  // delivery record) makes it durable before anything that depends on it.
+  if (config_.synchronous_full) db_.Exec("PRAGMA synchronous=NORMAL");
   std::optional<std::string> err = CheckFileIdentity();
   if (!err) err = db_.Exec("BEGIN IMMEDIATE");
-  if (!err) err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining);
+  if (!err) {
+    err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early);
+  }
   if (!err) err = db_.Exec("COMMIT");
+  if (config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
   if (err) {
     db_.Exec("ROLLBACK");
     std::string line =
@@ -298,8 +307,13 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles) {
     return true;
   }
   if (outbox_added && on_outbox_) on_outbox_();
-  auto count = db_.Prepare("SELECT COUNT(*) FROM dirty_profiles");
-  if (count.Step()) projection_backlog_ = count.Int(0);
+  // The backlog gauge counts rows: refreshed at most every 250 ms, not after every slice.
+  const auto now = std::chrono::steady_clock::now();
+  if (!remaining || now - last_backlog_count_ > std::chrono::milliseconds(250)) {
+    last_backlog_count_ = now;
+    auto count = db_.Prepare("SELECT COUNT(*) FROM dirty_profiles");
+    if (count.Step()) projection_backlog_ = count.Int(0);
+  }
   return remaining;
 }
 

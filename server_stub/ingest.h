@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -107,7 +108,10 @@ class Ingestor {
   /// The database file is still the one opened at Start (same device and inode): SQLite keeps
   /// writing to a deleted file's inode, and every such "commit" would vanish on restart.
   std::optional<std::string> CheckFileIdentity() const;
-  bool ProjectSlice(std::size_t max_profiles);  // true when dirty profiles remain
+  /// Projects up to `max_profiles` dirty profiles in one transaction; with `yield_to_requests`
+  /// it stops after the profile during which a request arrived. True when dirty ones remain.
+  bool ProjectSlice(std::size_t max_profiles, bool yield_to_requests);
+  bool RequestsWaiting() const;
   void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
   std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                            std::vector<std::vector<EventResult>>* results,
@@ -122,6 +126,7 @@ class Ingestor {
   std::atomic<std::int64_t> last_commit_failure_ms_{0};  ///< steady-clock ms, 0: none
   std::unique_ptr<ProfileProjector> projector_;
   std::atomic<std::int64_t> projection_backlog_{0};
+  std::chrono::steady_clock::time_point last_backlog_count_{};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -124,6 +124,8 @@ Metrics::Metrics() {
       {"waymark_http_connections_open", "TCP connections open to the collector."},
       {"waymark_http_connections_idle", "Open keep-alive connections waiting for a request."},
       {"waymark_http_requests_queued", "Requests read and waiting for a worker thread."},
+      {"waymark_http_body_bytes_held",
+       "Request body bytes being read or handled, counted against the in-flight body budget."},
       {"waymark_http_connections_evicted_total",
        "Idle keep-alive connections closed to make room for new ones (connection cap)."},
       {"waymark_http_connections_refused_total",

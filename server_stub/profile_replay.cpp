@@ -100,7 +100,8 @@ ProfileProjector::~ProfileProjector() = default;
 
 std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
                                                           std::size_t max_profiles,
-                                                          bool* outbox_added, bool* remaining) {
+                                                          bool* outbox_added, bool* remaining,
+                                                          const std::function<bool()>& stop_early) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
   std::vector<std::pair<std::string, bool>> work;
   const std::int64_t limit =
@@ -113,8 +114,12 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
   if (failed) return "projection: " + error;
   *remaining = max_profiles != 0 && work.size() > max_profiles;
   if (*remaining) work.pop_back();
-  for (const auto& [profile, full] : work) {
-    if (auto err = Project(map, profile, full, outbox_added)) return err;
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    if (auto err = Project(map, work[i].first, work[i].second, outbox_added)) return err;
+    if (i + 1 < work.size() && stop_early && stop_early()) {
+      *remaining = true;
+      break;
+    }
   }
   return std::nullopt;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,10 +43,12 @@ class ProfileProjector {
   ProfileProjector(Database& db, const Config& config, Metrics* metrics);
   ~ProfileProjector();
 
-  /// Projects up to `max_profiles` dirty profiles (all when 0) inside the caller's transaction.
-  /// Sets *remaining when more are left.
+  /// Projects up to `max_profiles` dirty profiles (all when 0) inside the caller's transaction,
+  /// stopping early after any profile for which `stop_early` (when given) says true. Sets
+  /// *remaining when more are left.
   std::optional<std::string> ProjectDirty(const MapState& map, std::size_t max_profiles,
-                                          bool* outbox_added, bool* remaining);
+                                          bool* outbox_added, bool* remaining,
+                                          const std::function<bool()>& stop_early = nullptr);
   /// Projects one profile now if it is dirty (read-your-writes for profile reads).
   std::optional<std::string> ProjectIfDirty(const MapState& map, const std::string& profile_id,
                                             bool* outbox_added);

@@ -28,6 +28,10 @@ using error_code = boost::system::error_code;
 constexpr int kLingerMs = 2000;
 // After Stop(), connections still busy get this long before the I/O threads stop regardless.
 constexpr int kStopGraceMs = 10000;
+// A deadline cancels the read; if the read is between two of its small reads it is cancelled
+// again this much later, this many times, before the connection is closed outright.
+constexpr int kCancelRetryMs = 100;
+constexpr int kCancelAttempts = 5;
 
 std::string ErrorJson(const std::string& code, const std::string& message) {
   // Codes and messages made here are plain ASCII without quotes or backslashes.
@@ -53,9 +57,10 @@ struct HttpServer::Impl {
       : options(std::move(o)),
         handler(std::move(h)),
         ioc(std::max(1, options.io_threads)),
-        acceptor(ioc),
-        accept_retry(ioc),
-        stop_deadline(ioc),
+        accept_strand(net::make_strand(ioc)),
+        acceptor(accept_strand),
+        accept_retry(accept_strand),
+        stop_deadline(accept_strand),
         workers(static_cast<std::size_t>(std::max(1, options.worker_threads))) {}
 
   void Accept();
@@ -65,6 +70,8 @@ struct HttpServer::Impl {
   void MarkIdle(const std::shared_ptr<Session>& session);
   void MarkBusy(Session* session);
   void StopOnIoThread();
+  bool ChargeBody(std::size_t bytes);
+  void ReleaseBody(std::size_t bytes);
 
   HttpServerOptions options;
   Handler handler;
@@ -80,8 +87,11 @@ struct HttpServer::Impl {
   std::atomic<std::uint64_t> evicted{0};
   std::atomic<std::uint64_t> refused{0};
   std::atomic<std::uint64_t> timed_out{0};
+  std::atomic<std::size_t> body_bytes_held{0};
 
   net::io_context ioc;
+  // The acceptor, its retry timer and the stop sequence share one strand.
+  net::strand<net::io_context::executor_type> accept_strand;
   tcp::acceptor acceptor;
   net::steady_timer accept_retry;
   net::steady_timer stop_deadline;
@@ -125,7 +135,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (phase_ == Phase::kIdle) Close();
   }
   void OnServerStop() {
-    if (phase_ == Phase::kIdle) Close();
+    // Nothing received yet, or only part of a head: nothing to answer. A body being read and a
+    // request being handled finish (bounded by their deadlines) and close.
+    if (phase_ == Phase::kIdle || phase_ == Phase::kHead) Close();
   }
 
  private:
@@ -147,15 +159,21 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnDeadline() {
     switch (phase_) {
       case Phase::kHead:
-      case Phase::kBody:
-        // Cancel the read; its handler answers 408 (a retryable status) and closes.
+      case Phase::kBody: {
+        // Cancel the read; its handler answers 408 (a retryable status) and closes. Beast's
+        // read is made of many small reads: a cancel that lands between two of them cancels
+        // nothing, so cancel again shortly, and close if the read still has not stopped.
+        if (!timed_out_) server_->timed_out.fetch_add(1);
         timed_out_ = true;
-        server_->timed_out.fetch_add(1);
-        {
-          error_code ec;
-          socket_.cancel(ec);
+        if (++cancel_attempts_ > kCancelAttempts) {
+          Close();
+          break;
         }
+        error_code ec;
+        socket_.cancel(ec);
+        ArmTimer(kCancelRetryMs);
         break;
+      }
       case Phase::kWrite:
       case Phase::kContinue:
         server_->timed_out.fetch_add(1);
@@ -200,6 +218,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHead() {
     phase_ = Phase::kHead;
     timed_out_ = false;
+    cancel_attempts_ = 0;
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(server_->options.header_bytes));
     parser_->body_limit(server_->options.body_bytes);
@@ -249,17 +268,32 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     const auto& head = parser_->get();
-    const auto count = static_cast<std::size_t>(std::distance(head.begin(), head.end()));
-    if (count > server_->options.header_count) {
+    header_fields_ = static_cast<std::size_t>(std::distance(head.begin(), head.end()));
+    if (header_fields_ > server_->options.header_count) {
       Refuse(431, "too_many_headers",
              "headers: more than " + std::to_string(server_->options.header_count), false);
+      return;
+    }
+    // Beast ignores a Transfer-Encoding that does not end in chunked and reads no body; the
+    // body's bytes would then be taken for the next request (request smuggling).
+    if (head.count(http::field::transfer_encoding) != 0 && !parser_->chunked()) {
+      Refuse(400, "bad_request", "Transfer-Encoding: only chunked is supported", false);
       return;
     }
     if (parser_->is_done()) {
       Dispatch({});
       return;
     }
-    if (beast::iequals(head[http::field::expect], "100-continue")) {
+    // Bodies in memory are budgeted across connections: the whole Content-Length (a chunked
+    // body: the cap), released once its answer is written.
+    const std::size_t charge =
+        static_cast<std::size_t>(parser_->content_length().value_or(server_->options.body_bytes));
+    if (!server_->ChargeBody(charge)) {
+      Refuse(503, "overloaded", "too many request bodies in flight; retry shortly", true);
+      return;
+    }
+    body_charge_ = charge;
+    if (head.version() >= 11 && beast::iequals(head[http::field::expect], "100-continue")) {
       phase_ = Phase::kContinue;
       ArmTimer(server_->options.write_timeout_ms);
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -318,7 +352,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // headers); the connection closes afterwards, since the rest of the request may be unread.
   void Refuse(int status, std::string code, std::string message, bool with_head) {
     RequestProblem problem{status, std::move(code), std::move(message)};
-    if (!with_head || !parser_) parser_.emplace();  // no trustworthy head: an empty request
+    if (!with_head || !parser_) {
+      parser_.emplace();  // no trustworthy head: an empty request
+      header_fields_ = 0;
+    }
     keep_alive_ = false;
     Dispatch(std::move(problem));
   }
@@ -332,8 +369,10 @@ class Session : public std::enable_shared_from_this<Session> {
     request->method = std::string(message.method_string());
     request->target = std::string(message.target());
     ParseTarget(request->target, &request->path, &request->params);
-    request->headers.reserve(16);
+    request->headers.reserve(header_fields_);
+    std::size_t fields = 0;
     for (const auto& field : message) {
+      if (fields++ == header_fields_) break;  // the rest are a chunked body's trailer fields
       request->headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     }
     request->remote_addr = remote_addr_;
@@ -401,6 +440,7 @@ class Session : public std::enable_shared_from_this<Session> {
     ArmTimer(server_->options.write_timeout_ms);
     http::async_write(socket_, *response_, [self = shared_from_this()](error_code ec, std::size_t) {
       self->response_.reset();
+      self->ReleaseBody();
       if (self->phase_ == Phase::kClosed) return;
       if (ec) {
         self->Close();
@@ -437,9 +477,15 @@ class Session : public std::enable_shared_from_this<Session> {
                             });
   }
 
+  void ReleaseBody() {
+    server_->ReleaseBody(body_charge_);
+    body_charge_ = 0;
+  }
+
   void Close() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
+    ReleaseBody();
     DisarmTimer();
     error_code ec;
     socket_.close(ec);
@@ -457,6 +503,9 @@ class Session : public std::enable_shared_from_this<Session> {
   Phase phase_ = Phase::kIdle;
   std::uint64_t timer_generation_ = 0;
   bool timed_out_ = false;
+  int cancel_attempts_ = 0;
+  std::size_t header_fields_ = 0;  // fields of the head: what follows a chunked body is a trailer
+  std::size_t body_charge_ = 0;    // bytes charged to the server's body budget
   bool keep_alive_ = true;
   bool head_request_ = false;
   unsigned version_ = 11;
@@ -470,13 +519,15 @@ bool HttpServer::Impl::Admit(const std::shared_ptr<Session>& session) {
   bool admitted = true;
   {
     std::lock_guard<std::mutex> lock(mu);
-    while (all.size() >= options.max_connections && !idle.empty()) {
-      auto oldest = idle.front().lock();
-      idle.pop_front();
-      if (oldest) {
-        oldest->in_idle = false;
-        victim = std::move(oldest);
-        break;
+    if (all.size() >= options.max_connections) {
+      // The oldest idle one still alive; one being destroyed unregisters itself.
+      for (auto it = idle.begin(); it != idle.end(); ++it) {
+        if (auto oldest = it->lock()) {
+          oldest->in_idle = false;
+          idle.erase(it);
+          victim = std::move(oldest);
+          break;
+        }
       }
     }
     if (all.size() >= options.max_connections && !victim) admitted = false;
@@ -506,7 +557,9 @@ void HttpServer::Impl::Unregister(Session* session) {
       drained = stopping.load() && all.empty();
     }
   }
-  if (drained) net::post(ioc, [this] { stop_deadline.cancel(); });
+  // Stopping and nothing left open: nothing is pending that matters (a request in flight keeps
+  // its session registered), so the I/O threads may end now. io_context::stop is thread-safe.
+  if (drained) ioc.stop();
 }
 
 void HttpServer::Impl::MarkIdle(const std::shared_ptr<Session>& session) {
@@ -522,6 +575,18 @@ void HttpServer::Impl::MarkBusy(Session* session) {
   if (!session->in_idle) return;
   idle.erase(session->idle_it);
   session->in_idle = false;
+}
+
+bool HttpServer::Impl::ChargeBody(std::size_t bytes) {
+  std::size_t held = body_bytes_held.load();
+  do {
+    if (held + bytes > options.body_bytes_in_flight) return false;
+  } while (!body_bytes_held.compare_exchange_weak(held, held + bytes));
+  return true;
+}
+
+void HttpServer::Impl::ReleaseBody(std::size_t bytes) {
+  if (bytes != 0) body_bytes_held.fetch_sub(bytes);
 }
 
 void HttpServer::Impl::Accept() {
@@ -604,7 +669,7 @@ void HttpServer::Run() {
 
 void HttpServer::Stop() {
   if (impl_->stopping.exchange(true)) return;
-  net::post(impl_->ioc, [impl = impl_.get()] { impl->StopOnIoThread(); });
+  net::post(impl_->accept_strand, [impl = impl_.get()] { impl->StopOnIoThread(); });
 }
 
 HttpServerStats HttpServer::stats() const {
@@ -618,6 +683,7 @@ HttpServerStats HttpServer::stats() const {
   s.evicted_idle = impl_->evicted.load();
   s.refused_full = impl_->refused.load();
   s.timed_out = impl_->timed_out.load();
+  s.body_bytes_held = impl_->body_bytes_held.load();
   return s;
 }
 

@@ -33,7 +33,10 @@ struct HttpServerOptions {
   int write_timeout_ms = 30000;            ///< the whole answer
   std::size_t header_bytes = 16 * 1024;    ///< request line and headers together
   std::size_t header_count = 100;
-  std::size_t body_bytes = 512 * 1024;  ///< on the wire, before any Content-Encoding
+  std::size_t body_bytes = 512 * 1024;  ///< one body, before any Content-Encoding
+  /// All bodies being read or handled at once (each counted at its Content-Length, a chunked
+  /// one at body_bytes); a request beyond it gets 503 and retries.
+  std::size_t body_bytes_in_flight = 256 * 1024 * 1024;
 };
 
 /// Counters the collector exports as metrics and reports in its benchmark.
@@ -41,9 +44,10 @@ struct HttpServerStats {
   std::size_t open_connections = 0;
   std::size_t idle_connections = 0;
   std::size_t queued_requests = 0;
-  std::uint64_t evicted_idle = 0;  ///< idle connections closed to make room
-  std::uint64_t refused_full = 0;  ///< connections answered 503 because all were busy
-  std::uint64_t timed_out = 0;     ///< head, body or write deadlines missed
+  std::uint64_t evicted_idle = 0;   ///< idle connections closed to make room
+  std::uint64_t refused_full = 0;   ///< connections answered 503 because all were busy
+  std::uint64_t timed_out = 0;      ///< head, body or write deadlines missed
+  std::size_t body_bytes_held = 0;  ///< charged to the body budget now
 };
 
 class HttpServer {

@@ -120,7 +120,8 @@ bool Inside(const std::string& root, const std::string& path) {
 bool StaticFiles::Serve(const HttpRequest& req, HttpResponse& res) const {
   if (root_.empty() || (req.method != "GET" && req.method != "HEAD")) return false;
   const std::string& path = req.path;
-  if (IsApiPath(path) || !SafePath(path)) return false;
+  // "//host/x" in a Location header would send the browser to another site.
+  if (IsApiPath(path) || !SafePath(path) || path.rfind("//", 0) == 0) return false;
   std::string file = root_ + path;
   if (file.back() == '/') file += "index.html";
 

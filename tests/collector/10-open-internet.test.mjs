@@ -196,6 +196,28 @@ describe('slow clients: deadlines for the whole head and the whole body', () => 
     await assertUp(srv);
   });
 
+  it('300 clients trickling a byte every 5 ms (a read always in progress when the deadline fires): none outlives its deadline', async () => {
+    for (const phase of ['head', 'body']) {
+      const conns = await openMany(srv.port, 300);
+      for (const c of conns) {
+        c.socket.on('error', () => {});
+        await c.write(phase === 'head' ? 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ' : `POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Waymark-Key: ${SITE_KEY}\r\nContent-Length: 100000\r\n\r\n`);
+      }
+      const started = Date.now();
+      while (Date.now() - started < 3500) {
+        for (const c of conns) if (!c.closed && c.buffer.length === 0) c.socket.write('a');
+        await sleep(5);
+      }
+      await waitFor(() => conns.every((c) => c.closed || c.buffer.length > 0), { what: `every ${phase} trickler answered or closed`, timeoutMs: 4000 }).catch(() => {});
+      const stuck = conns.filter((c) => !c.closed && c.buffer.length === 0).length;
+      const answered408 = conns.filter((c) => c.buffer.toString('latin1').startsWith('HTTP/1.1 408')).length;
+      for (const c of conns) c.close();
+      assert.equal(stuck, 0, `${phase}: ${stuck} connections neither answered nor closed`);
+      assert.ok(answered408 >= 290, `${phase}: ${answered408} of 300 answered 408`);
+    }
+    await assertUp(srv);
+  });
+
   it('a connection that opens and sends nothing is closed at the head deadline', async () => {
     const c = await RawConnection.open(srv.port);
     const started = Date.now();
@@ -282,6 +304,76 @@ describe('header and body floods', () => {
   });
 });
 
+describe('framing and memory a client cannot abuse', () => {
+  it('a Transfer-Encoding other than chunked: 400 and the connection closes (no request smuggling)', async () => {
+    const c = await RawConnection.open(ctx.srv.port);
+    await c.write(`POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Waymark-Key: ${SITE_KEY}\r\nTransfer-Encoding: gzip\r\n\r\nGET /v1/map HTTP/1.1\r\nHost: x\r\n\r\n`);
+    const res = await c.readResponse(5000);
+    assertError(res, 400, 'bad_request');
+    const smuggled = await c.readResponse(3000).catch(() => null);
+    c.close();
+    assert.equal(smuggled, null, `the bytes after the head were answered as a request: ${smuggled?.status}`);
+  });
+
+  it('trailer fields of a chunked body are not taken for headers', async () => {
+    const body = JSON.stringify(makeBatch([makeEvent({ anonymous_id: anonId() })]));
+    const c = await RawConnection.open(ctx.srv.port);
+    await c.write(
+      `POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Waymark-Key: ${SITE_KEY}\r\nTransfer-Encoding: chunked\r\n\r\n` +
+        `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\nContent-Encoding: gzip\r\n\r\n`,
+    );
+    const res = await c.readResponse(5000);
+    c.close();
+    assert.equal(res.status, 200, res.body);
+    assert.equal(res.json.accepted, 1);
+  });
+
+  it('request bodies in memory are budgeted across connections: beyond it 503 overloaded (retryable)', async () => {
+    const dir = makeTempDir('budget');
+    const config = path.join(dir, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ limits: { body_bytes_in_flight: 1200000 } }));
+    const srv = await startCollector({ dir, extraArgs: ['--config', config] });
+    const conns = [];
+    try {
+      // Two clients announce 512 KB bodies and stall: 1 MB of the 1.2 MB budget is held.
+      for (let i = 0; i < 2; i++) {
+        const c = await RawConnection.open(srv.port);
+        conns.push(c);
+        await c.write(`POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Waymark-Key: ${SITE_KEY}\r\nContent-Length: 524288\r\n\r\n{`);
+      }
+      await waitFor(async () => (await metricValue(srv, 'waymark_http_body_bytes_held')) >= 1048576, { what: 'the stalled bodies charged' });
+      const third = await postBatch(srv, Buffer.alloc(300000, 0x20));
+      assertError(third, 503, 'overloaded');
+      assert.ok(third.headers['retry-after']);
+      const small = await postBatch(srv, makeBatch([makeEvent({ anonymous_id: anonId() })]));
+      assert.equal(small.status, 200, 'a small batch still fits');
+      for (const c of conns) c.close();
+      await waitFor(async () => (await metricValue(srv, 'waymark_http_body_bytes_held')) === 0, { what: 'the budget released' });
+    } finally {
+      for (const c of conns) c.close();
+      assert.equal((await stopCollector(srv)).code, 0);
+    }
+  });
+
+  it('SIGTERM with idle keep-alive connections and half-sent heads stops at once', async () => {
+    for (let round = 0; round < 5; round++) {
+      const srv = await startCollector();
+      const conns = await openMany(srv.port, 20);
+      for (const c of conns.slice(0, 10)) {
+        await c.write(rawRequest('GET', '/healthz'));
+        await c.readResponse(5000);
+      }
+      for (const c of conns.slice(10)) await c.write('GET /healthz HTTP/1.1\r\nHo');
+      const started = Date.now();
+      const { code } = await stopCollector(srv);
+      const took = Date.now() - started;
+      for (const c of conns) c.close();
+      assert.equal(code, 0);
+      assert.ok(took < 2000, `round ${round}: SIGTERM took ${took} ms`);
+    }
+  });
+});
+
 describe('times at the ends of int64', () => {
   // JSON numbers beyond 2^53 cannot pass through a JS number: the batch is written as text.
   function batchText(time, sentAt) {
@@ -294,7 +386,7 @@ describe('times at the ends of int64', () => {
 
   for (const [label, time, sentAt] of [
     ['time INT64_MAX, sent_at 200 days ago (the correction overflows)', '9223372036854775807', () => Date.now() - 200 * dayMs],
-    ['time INT64_MAX - 1, sent_at 1 ms ago', '9223372036854775806', () => Date.now() - 1],
+    ['time INT64_MAX - 1, sent_at 1 s ago', '9223372036854775806', () => Date.now() - 1000],
     ['time INT64_MAX, sent_at now (received after sent: the correction overflows)', '9223372036854775807', () => Date.now() - 5],
     ['time 2000-03-01, sent_at in 200 days (corrected to 1999)', String(Date.UTC(2000, 2, 1)), () => Date.now() + 200 * dayMs],
   ]) {
@@ -460,6 +552,8 @@ describe('static files: inside the folder only, precompressed, with security hea
       assert.equal(res.status, 404, `${p}: ${res.status} ${res.text.slice(0, 80)}`);
       assert.doesNotMatch(res.text, /outside the folder|root:/);
     }
+    const redirect = await get(srv, '//linkdir');
+    assert.notEqual(redirect.status, 301, `//name must not redirect to another host: ${redirect.headers.location}`);
     const inside = await get(srv, '/alias.js');
     assert.equal(inside.status, 200, 'a symlink that stays inside the folder is served');
   });
@@ -640,6 +734,18 @@ describe('behind a load balancer', () => {
       };
       assert.equal(await logged(behind, forwarded), '203.0.113.0', 'the entry the balancer appended, reduced to its /24');
       assert.equal(await logged(behind, { 'X-Forwarded-For': 'not-an-address' }), '127.0.0.0', 'garbage is ignored');
+      // A balancer that adds its own header line after the client's: the last line wins.
+      const twoLines = await new Promise((resolve, reject) => {
+        RawConnection.open(behind.port).then(async (c) => {
+          const before = healthLines(behind).length;
+          await c.write('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 1.2.3.4\r\nX-Forwarded-For: 198.51.100.200\r\n\r\n');
+          await c.readResponse(5000);
+          c.close();
+          await waitFor(() => healthLines(behind).length > before, { what: 'the log line' });
+          resolve(JSON.parse(healthLines(behind)[before]).ip);
+        }, reject);
+      });
+      assert.equal(twoLines, '198.51.100.0', 'the forged first line is not believed');
       assert.equal(await logged(direct, forwarded), '127.0.0.0', 'without --trust-proxy the header is not believed');
     } finally {
       assert.equal((await stopCollector(behind)).code, 0);
