@@ -243,6 +243,7 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
       req.remote_addr = last;
     }
   }
+  const std::size_t bytes_in = req.body.size();  // as received, before any decoding
   try {
     if (req.problem.status == 0 && !IsIdentityEncoding(req.Header("Content-Encoding"))) {
       // Every route reads the decoded body; the cap applies to what comes out, so a gzip bomb
@@ -264,7 +265,7 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
     res = Response{};
     SendError(res, 500, "internal", "internal error");
   }
-  LogRequest(req, res,
+  LogRequest(req, res, bytes_in,
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
@@ -284,7 +285,8 @@ void CollectorServer::AnswerProblem(const Request& req, Response& res) {
   SendError(res, problem.status, problem.code, problem.message);
 }
 
-void CollectorServer::LogRequest(const Request& req, const Response& res, double seconds) {
+void CollectorServer::LogRequest(const Request& req, const Response& res, std::size_t bytes_in,
+                                 double seconds) {
   const std::string route = RouteOf(req.path);
   metrics_.Add("waymark_http_requests_total",
                {{"route", route}, {"method", req.method}, {"status", std::to_string(res.status)}});
@@ -295,7 +297,7 @@ void CollectorServer::LogRequest(const Request& req, const Response& res, double
                {"route", route},
                {"status", res.status},
                {"ms", static_cast<std::int64_t>(seconds * 1000000) / 1000.0},
-               {"bytes_in", req.body.size()},
+               {"bytes_in", bytes_in},
                {"bytes_out", res.body.size()},
                {"ip", ReduceIp(req.remote_addr, config_.ip_mode, NowMs())}};
   std::string text = DumpJson(line) + "\n";

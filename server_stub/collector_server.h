@@ -38,7 +38,8 @@ class CollectorServer {
   /// Every request: a problem the server found, a static file, or a route; then the log line.
   void Dispatch(HttpRequest& req, HttpResponse& res);
   void AnswerProblem(const HttpRequest& req, HttpResponse& res);
-  void LogRequest(const HttpRequest& req, const HttpResponse& res, double seconds);
+  void LogRequest(const HttpRequest& req, const HttpResponse& res, std::size_t bytes_in,
+                  double seconds);
   void HandleBatch(const HttpRequest& req, HttpResponse& res);
   void HandlePutMap(const HttpRequest& req, HttpResponse& res);
   void HandlePreviewMap(const HttpRequest& req, HttpResponse& res);
