@@ -358,6 +358,8 @@ void CollectorServer::Routes() {
                  static_cast<double>(rate_limiter_.tracked_clients()));
     metrics_.Set("waymark_projection_backlog_profiles", {},
                  static_cast<double>(ingestor_->projection_backlog()));
+    metrics_.Set("waymark_wal_pending_frames", {},
+                 static_cast<double>(ingestor_->wal_pending_frames()));
     metrics_.Set("waymark_ingest_queue_events", {},
                  static_cast<double>(ingestor_->pending_events()));
     res.SetContent(metrics_.Render(), "text/plain; version=0.0.4");

@@ -93,6 +93,10 @@ Ingestor::~Ingestor() { Stop(); }
 
 std::optional<std::string> Ingestor::Start() {
   if (auto err = db_.Open(database_path_, config_.synchronous_full)) return err;
+  // Checkpoints run beside the writer, never inside its commits (wal_checkpointer.h).
+  if (auto err = db_.Exec("PRAGMA wal_autocheckpoint=0")) return err;
+  checkpointer_ = std::make_unique<WalCheckpointer>(database_path_);
+  if (auto err = checkpointer_->Start()) return err;
   struct stat st {};
   if (::stat(database_path_.c_str(), &st) != 0) return "database: cannot stat " + database_path_;
   file_device_ = st.st_dev;
@@ -165,6 +169,7 @@ void Ingestor::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  if (checkpointer_) checkpointer_->Stop();
 }
 
 void Ingestor::SetMap(std::shared_ptr<const MapState> map) {

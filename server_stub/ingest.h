@@ -21,6 +21,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "sqlite.h"
+#include "wal_checkpointer.h"
 #include "waymark/engine.h"
 
 namespace waymark::collector {
@@ -90,6 +91,10 @@ class Ingestor {
   /// Profiles whose journeys lag their stored events (the projection backlog), as of the last
   /// projection pass.
   std::int64_t projection_backlog() const { return projection_backlog_.load(); }
+  /// Write-ahead log frames not yet checkpointed into the database file.
+  std::int64_t wal_pending_frames() const {
+    return checkpointer_ ? checkpointer_->pending_frames() : 0;
+  }
 
   /// Brings one profile (or every profile) up to date with its stored events before a read, so
   /// an admin reading right after a write sees it (read-your-writes).
@@ -121,6 +126,7 @@ class Ingestor {
   const Config& config_;
   Metrics* metrics_;
   Database db_;
+  std::unique_ptr<WalCheckpointer> checkpointer_;
   std::uint64_t file_device_ = 0;
   std::uint64_t file_inode_ = 0;
   std::atomic<std::int64_t> last_commit_failure_ms_{0};  ///< steady-clock ms, 0: none

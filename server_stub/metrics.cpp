@@ -133,6 +133,8 @@ Metrics::Metrics() {
       {"waymark_http_deadlines_missed_total",
        "Requests whose head, body or answer missed its deadline (408 or closed)."},
       {"waymark_rate_limited_clients", "Clients with a rate-limit bucket in memory."},
+      {"waymark_wal_pending_frames",
+       "SQLite write-ahead log frames not yet checkpointed into the database file."},
       {"waymark_ingest_queue_events", "Events queued for the ingest writer, not yet committed."},
       {"waymark_projection_backlog_profiles",
        "Profiles whose journeys do not include all their stored events yet."},
