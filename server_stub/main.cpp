@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "collector_server.h"
 #include "config.h"
+#include "http/collector_server.h"
 
 int main(int argc, char** argv) {
   using waymark::collector::CollectorServer;

@@ -1,4 +1,4 @@
-#include "collector_server.h"
+#include "http/collector_server.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
