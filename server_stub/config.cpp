@@ -80,7 +80,8 @@ Usage: waymark-collector [options]
   --ip-mode MODE         truncate (default: IPv4 /24, IPv6 /48), hash (daily salted
                          SHA-256) or drop
   --sync normal|full     SQLite synchronous mode (default full: fsync each commit)
-  --body-limit BYTES     maximum request body on the wire, chunked included (default 524288)
+  --body-limit BYTES     maximum request body as sent: its Content-Length, or a chunked
+                         body's data (default 524288)
   --max-connections N    open connections; when full, the oldest idle keep-alive
                          connections are closed first (default 10000)
   --keep-alive SECONDS   idle keep-alive timeout (default 60)
