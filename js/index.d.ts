@@ -59,11 +59,22 @@ export interface WaymarkErrorInfo {
   [key: string]: unknown;
 }
 
-/** What track() returns: the event id. The engine runs it moments later (see docs/sdk.md). */
-export interface TrackResult {
-  id: string;
-  status: 'queued';
+/** A value track() or identify() dropped, cut or converted (also in the `error` event). */
+export interface PropertyProblem {
+  path: string;
+  code: 'string_truncated' | 'circular' | 'too_deep' | 'too_many_properties' | 'too_many_items' | 'unsupported_value' | 'converted_bigint' | 'invalid_number' | 'invalid_date' | 'unreadable_value';
+  message: string;
 }
+
+/**
+ * What track() returns, always (it never throws): `queued` with the event id (and `problems` when
+ * values had to be dropped or cut); `pending` before init() has finished (the id comes when the
+ * event is built); `dropped` with the reason when nothing was kept.
+ */
+export type TrackResult =
+  | { id: string; status: 'queued'; problems?: PropertyProblem[] }
+  | { id: null; status: 'pending' }
+  | { id: null; status: 'dropped'; reason: string };
 
 export interface StageChange {
   from: string | null;
@@ -124,7 +135,7 @@ export interface Waymark {
   /** Loads the engine, restores the visitor's journey and starts tracking. Idempotent. */
   init(options?: InitOptions): Promise<InitResult>;
   /** Records a touchpoint (the engine processes it within milliseconds; reads see it at once). */
-  track(name: string, properties?: Record<string, unknown>, ...segmentArgs: unknown[]): TrackResult | undefined;
+  track(name: string, properties?: Record<string, unknown>, ...segmentArgs: unknown[]): TrackResult;
   /** Records a page view (Segment's page([category], [name], [properties]) shape is accepted). */
   page(...args: unknown[]): TrackResult | undefined;
   /** Ties the visitor to a known user id (Segment's identify([userId], [traits]) shape is accepted). */

@@ -51,12 +51,20 @@ export function createApi(platform) {
 
   const api = {
     init: guard('init', (options) => tracker.init(options), Promise.resolve({ ok: false })),
-    track: guard('track', (name, properties, ...rest) => {
-      const result = tracker.track(name, isObject(properties) ? properties : properties == null ? undefined : properties);
-      const callback = lastFunction(rest) || (typeof properties === 'function' ? properties : null);
-      if (callback) settle(null, callback);
-      return result;
-    }),
+    // track() always answers { id, status }: 'dropped', with the reason, when it kept nothing.
+    track: (...args) => {
+      try {
+        const [name, properties, ...rest] = args;
+        const result = tracker.track(name, isObject(properties) ? properties : properties == null ? undefined : properties);
+        const callback = lastFunction(rest) || (typeof properties === 'function' ? properties : null);
+        if (callback) settle(null, callback);
+        return result && typeof result === 'object' ? result : { id: null, status: 'dropped', reason: 'not_ready' };
+      } catch (err) {
+        const reason = (err && err.code) || 'internal';
+        tracker._report({ code: reason, message: `track(): ${(err && err.message) || err}` });
+        return { id: null, status: 'dropped', reason };
+      }
+    },
     page: guard('page', (...args) => {
       const result = tracker.page(pageArgs(args));
       const callback = lastFunction(args);

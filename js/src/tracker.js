@@ -9,7 +9,8 @@ import { WaymarkError } from './errors.js';
 import { Emitter } from './emitter.js';
 import { uuidv7 } from './ids.js';
 import { pageContext } from './page-context.js';
-import { redactString, redactValue } from './redact.js';
+import { redactString } from './redact.js';
+import { cleanProperties } from './sanitize.js';
 import { CONSENT_STATES, browserOptOut, isAutomated } from './privacy.js';
 import { applyDecisions, applyWhileParsing } from './personalize.js';
 import { installAutocapture } from './autocapture.js';
@@ -381,9 +382,15 @@ export class Tracker {
   /** Runs `method` now when ready, else queues it with the time of the call. */
   call(method, args) {
     if (!this._ready) {
-      if (this._pending.length < 1000) this._pending.push([method, args, Date.now()]);
-      else this._report({ code: 'queue_full', message: 'more than 1000 calls before init() finished; dropped' });
-      return undefined;
+      // Calls before init() finishes wait here and run, in order, once it has; track() and
+      // page() say so (their id comes when the event is built).
+      const event = method === 'track' || method === 'page';
+      if (this._pending.length < 1000) {
+        this._pending.push([method, args, Date.now()]);
+        return event ? { id: null, status: 'pending' } : undefined;
+      }
+      this._report({ code: 'queue_full', message: 'more than 1000 calls before init() finished; dropped' });
+      return event ? { id: null, status: 'dropped', reason: 'queue_full' } : undefined;
     }
     return this._call(method, args, Date.now());
   }
@@ -412,6 +419,7 @@ export class Tracker {
 
   _envelope(name, properties, type, time, landing) {
     const context = pageContext(this._win, landing);
+    const cleaned = cleanProperties(properties, 'properties');
     if (this._automated) context.automation = true;
     const envelope = {
       id: uuidv7(time),
@@ -420,11 +428,19 @@ export class Tracker {
       name: String(name),
       type,
       time,
-      properties: redactValue(properties && typeof properties === 'object' ? properties : {}),
+      properties: cleaned.value,
       context,
     };
     if (this._userId) envelope.user_id = this._userId;
-    return envelope;
+    if (cleaned.problems.length > 0) this._reportProblems(`track('${envelope.name}')`, cleaned.problems);
+    return { envelope, problems: cleaned.problems };
+  }
+
+  // One `error` event per call that had to drop, cut or convert values (not one per value).
+  _reportProblems(call, problems) {
+    const shown = problems.slice(0, 5).map((p) => p.message).join('; ');
+    const more = problems.length > 5 ? `; and ${problems.length - 5} more` : '';
+    this._report({ code: 'invalid_properties', message: `${call}: ${shown}${more}`, problems });
   }
 
   // track() only validates and builds the envelope (a few microseconds on the page's main thread);
@@ -439,13 +455,14 @@ export class Tracker {
     if (properties != null && (typeof properties !== 'object' || Array.isArray(properties))) {
       throw new WaymarkError('invalid_argument', `track('${name}', properties): properties must be an object`);
     }
-    const envelope = this._envelope(name, properties, type, time, landing);
+    const { envelope, problems } = this._envelope(name, properties, type, time, landing);
     this._inbox.push(envelope);
     if (!this._drainScheduled) {
       this._drainScheduled = true;
       queueMicrotask(() => this._drain(DRAIN_SLICE_MS));
     }
-    return { id: envelope.id, status: 'queued' };
+    // What was dropped or cut is said here too, so the caller need not listen for `error`.
+    return problems.length > 0 ? { id: envelope.id, status: 'queued', problems } : { id: envelope.id, status: 'queued' };
   }
 
   /** Runs waiting envelopes through the engine, for at most `budgetMs` (Infinity: all of them). */
@@ -536,7 +553,13 @@ export class Tracker {
     if (typeof userId !== 'string' || userId === '') {
       throw new WaymarkError('invalid_argument', 'identify(userId, traits): userId must be a non-empty string');
     }
-    this._engine.identify(userId, traits == null ? null : redactValue(traits));
+    let cleanTraits = null;
+    if (traits != null) {
+      const cleaned = cleanProperties(traits, 'traits');
+      if (cleaned.problems.length > 0) this._reportProblems('identify()', cleaned.problems);
+      cleanTraits = cleaned.value;
+    }
+    this._engine.identify(userId, cleanTraits);
     this._userId = userId;
     if (this._store) this._store.set('user_id', userId);
     // The collector links the anonymous id to the user through this event's user_id.

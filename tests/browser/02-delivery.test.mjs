@@ -220,7 +220,7 @@ test("the collector's 429 Retry-After is honoured by the browser (cross-origin a
   await page.context().close();
 });
 
-test('a 2 000-event burst outgrows the 256 KB storage budget: nothing is dropped, all delivered', async () => {
+test('a 2 000-event burst outgrows the 256 KB storage budget: nothing is dropped, all delivered', async (t) => {
   const page = await rig.newPage();
   await page.goto(rig.pageUrl('plain.html'));
   const anon = await waymarkReady(page);
@@ -233,7 +233,11 @@ test('a 2 000-event burst outgrows the 256 KB storage budget: nothing is dropped
   assert.deepEqual(result.stats.queue.dropped, { noise: 0, normal: 0, conversion: 0 });
   const seen = seenFor(anon);
   const burst = seen.sent.filter((e) => e.name === EVENT);
-  assert.equal(new Set(burst.map((e) => e.id)).size, 2000);
-  assert.equal(burst.filter((e) => seen.accepted.has(e.id)).length, 2000);
+  const ids = new Set(burst.map((e) => e.id));
+  assert.equal(ids.size, 2000);
+  // Distinct ids: an event sent twice (the second answered `duplicate`) is one delivery. Counting
+  // sends instead made this test fail in about one run of four (2 190 of 2 000).
+  assert.equal([...ids].filter((id) => seen.accepted.has(id)).length, 2000);
+  if (burst.length > ids.size) t.diagnostic(`${burst.length - ids.size} events of the burst were sent twice (the collector answered duplicate)`);
   await page.context().close();
 });

@@ -76,3 +76,74 @@ test('bad arguments and a bad map become error events, never exceptions', async 
   assert.equal(waymark.stage(), 'awareness', 'the last good map stays in use');
   waymark.destroy();
 });
+
+test('hostile property values (1 MB string, circular, BigInt, 5 000 deep, throwing getter and proxy): each named in problems and one error event; the event is kept, cleaned, and stored by the collector', async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const errors = [];
+  waymark.on('error', (e) => errors.push(e));
+  const before = waymark.track('feature_used', { x: 1 });
+  assert.deepEqual(before, { id: null, status: 'pending' }, 'before init(): pending, not undefined');
+  const ready = await waymark.init({ key: SITE_KEY, endpoint: ctx.srv.url, mapFromCollector: false, batchDelayMs: 10 });
+  assert.equal(ready.ok, true);
+
+  const circular = { label: 'loop' };
+  circular.self = circular;
+  let deep = {};
+  const root = deep;
+  for (let i = 0; i < 5000; i++) deep = deep.x = {};
+  const getter = {};
+  Object.defineProperty(getter, 'boom', { enumerable: true, get() { throw new Error('getter'); } });
+  const proxy = new Proxy({}, { ownKeys() { throw new Error('trap'); } });
+  const properties = {
+    big: `${'x'.repeat(1 << 20)} mail me at john.doe@example.com`,
+    circular,
+    count: 10n ** 20n,
+    deep: root,
+    getter,
+    proxy,
+    fn() {},
+    sym: Symbol('s'),
+    nan: NaN,
+    when: new Date(0),
+    ok: 'write to jane@example.org',
+  };
+  errors.length = 0;
+  let result;
+  assert.doesNotThrow(() => { result = waymark.track('feature_used', properties); });
+  assert.equal(result.status, 'queued');
+  assert.match(result.id, /^[0-9a-f-]{36}$/);
+  const codes = Object.fromEntries(result.problems.map((p) => [p.path, p.code]));
+  assert.deepEqual(codes, {
+    'properties.big': 'string_truncated',
+    'properties.circular.self': 'circular',
+    'properties.count': 'converted_bigint',
+    'properties.deep.x.x.x': 'too_deep',
+    'properties.getter.boom': 'unreadable_value',
+    'properties.proxy': 'unreadable_value',
+    'properties.fn': 'unsupported_value',
+    'properties.sym': 'unsupported_value',
+    'properties.nan': 'invalid_number',
+  });
+  assert.equal(errors.length, 1, 'one error event for the call');
+  assert.equal(errors[0].code, 'invalid_properties');
+  assert.match(errors[0].message, /^track\('feature_used'\): properties\.big: cut to 2048 bytes/);
+
+  await waymark.flush({ timeoutMs: 10000 });
+  const profile = await getProfile(ctx.srv, waymark.user().anonymousId());
+  assert.equal(profile.status, 200, profile.text);
+  const stored = profile.json.touchpoints.find((t) => t.id === result.id);
+  assert.ok(stored, 'the event was delivered and stored');
+  waymark.destroy();
+});
+
+test('track() always answers { id, status }: a bad name is dropped with its reason', async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  waymark.on('error', () => {});
+  await waymark.init({ mapFromCollector: false });
+  assert.deepEqual(waymark.track(), { id: null, status: 'dropped', reason: 'invalid_argument' });
+  assert.deepEqual(waymark.track(42), { id: null, status: 'dropped', reason: 'invalid_argument' });
+  assert.deepEqual(waymark.track('pricing_viewed', 'props'), { id: null, status: 'dropped', reason: 'invalid_argument' });
+  waymark.destroy();
+});
