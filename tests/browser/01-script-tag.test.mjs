@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { useBrowserRig, waymarkReady, waitFor } from './harness.mjs';
+import { SITE_KEY, useBrowserRig, waymarkReady, waitFor } from './harness.mjs';
 
 const rig = useBrowserRig();
 
@@ -147,4 +147,47 @@ test('leaving right after a stage change: the next page starts from the new stag
   await waymarkReady(page);
   assert.equal(await page.evaluate(() => waymark.stage()), 'trial');
   await context.close();
+});
+
+test("the README's snippet as written: every documented call exists before the SDK loads, reads answer as documented, the queued calls run once it has", async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const root = path.resolve(new URL('.', import.meta.url).pathname, '..', '..');
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const block = readme.slice(readme.indexOf('or the async snippet'));
+  const snippet = block.slice(block.indexOf('<script>') + '<script>'.length, block.indexOf('waymark.init('));
+  assert.match(snippet, /^\s*!function\(w,d,src\)/, 'the snippet found in README.md');
+  // The calls of docs/sdk.md's table, so that a call added there cannot be forgotten here.
+  const sdk = fs.readFileSync(path.join(root, 'docs', 'sdk.md'), 'utf8');
+  const calls = [...sdk.matchAll(/^\| `([a-zA-Z]+)\(/gm)].map((m) => m[1]).concat(['off']);
+  assert.ok(calls.length >= 14, `calls documented: ${calls}`);
+
+  const page = await rig.newPage();
+  // The SDK arrives late, so every call below happens before it has loaded.
+  await page.route('**/waymark/waymark.js', async (route) => {
+    await new Promise((r) => setTimeout(r, 400));
+    await route.continue();
+  });
+  const html = `<!doctype html><html><head><meta charset="utf-8"><title>snippet</title><script>${snippet}
+    waymark.init({ key: "${SITE_KEY}", endpoint: "${rig.proxy.url}", batchDelayMs: 50 });
+    window.__before = { loaded: Array.isArray(window.waymark), missing: ${JSON.stringify(calls)}.filter(function (m) { return typeof waymark[m] !== "function"; }),
+      stage: waymark.stage(), score: waymark.score(), context: waymark.context(), stats: waymark.stats(),
+      track: waymark.track("pricing_viewed", { plan: "pro" }), page: waymark.page() };
+    waymark.on("stage", function (s) { (window.__stages = window.__stages || []).push(s.to); });
+  </script></head><body><h1 data-waymark-slot="hero">Default</h1></body></html>`;
+  await page.route('**/readme-snippet.html', (route) => route.fulfill({ contentType: 'text/html', body: html }));
+  await page.goto(rig.pageUrl('readme-snippet.html'));
+  const before = await page.evaluate(() => window.__before);
+  assert.equal(before.loaded, true, 'the calls ran against the queue, before the SDK');
+  assert.deepEqual(before.missing, [], 'every documented call exists before load');
+  assert.equal(before.stage, null);
+  assert.equal(before.score, 0);
+  assert.equal(before.context, null);
+  assert.equal(before.stats.ready, false);
+  assert.deepEqual(before.track, { id: null, status: 'pending' });
+  assert.deepEqual(before.page, { id: null, status: 'pending' });
+  await waymarkReady(page);
+  assert.equal(await page.evaluate(() => waymark.stage()), 'engaged', 'the queued pricing view was replayed');
+  assert.deepEqual(page.pageErrors, []);
+  await page.context().close();
 });
