@@ -2,12 +2,25 @@
 #include "waymark/engine.h"
 
 #include <algorithm>
+#include <string_view>
 
 #include "engine_internal.h"
 #include "waymark/channels.h"
 #include "waymark/identity.h"
 
 namespace waymark {
+
+namespace {
+
+// The query of a URL ("?a=1", without the fragment), or "" when it has none.
+std::string_view QueryOf(std::string_view url) {
+  const std::size_t q = url.find('?');
+  if (q == std::string_view::npos) return {};
+  const std::size_t hash = url.find('#', q);
+  return url.substr(q, hash == std::string_view::npos ? std::string_view::npos : hash - q);
+}
+
+}  // namespace
 
 const char* TrackStatusName(TrackStatus status) {
   switch (status) {
@@ -222,16 +235,22 @@ TrackOutcome Engine::Track(Event event) {
   out.transitions = std::move(timed.transitions);
   out.triggers = std::move(timed.triggers);
 
-  // Noise control: fold identical repeats, then per-name throttles.
+  // Noise control: fold identical repeats, then per-name throttles. A repeat is the same name and
+  // properties on the same page (path *and* query) as the latest logged event of that name within
+  // the fold window: a single-page app's views of /list?page=1, ?page=2 and back to ?page=1 are
+  // three views, not one (the SDK's own deduplication tells them apart the same way).
   for (auto it = log_.rbegin(); it != log_.rend() && at - it->at < map_->noise.fold_window; ++it) {
-    if (it->event.name == event.name && it->event.context.path == event.context.path &&
-        it->event.properties == event.properties) {
-      ++it->folded;
-      ++counters_.folded;
-      last_activity_ = at;
-      out.status = TrackStatus::kFolded;
-      return out;
+    if (it->event.name != event.name) continue;
+    if (it->event.context.path != event.context.path ||
+        QueryOf(it->event.context.url) != QueryOf(event.context.url) ||
+        it->event.properties != event.properties) {
+      break;  // something else of that name came in between: not a repeat
     }
+    ++it->folded;
+    ++counters_.folded;
+    last_activity_ = at;
+    out.status = TrackStatus::kFolded;
+    return out;
   }
   if (Throttled(event, at)) {
     ++counters_.throttled;

@@ -61,6 +61,37 @@ test('SPA navigation: one page view per path (pushState, popstate), none for the
   await page.context().close();
 });
 
+test('SPA navigation that changes only the query, within 2 s, then back: every view reaches the collector', async () => {
+  const page = await rig.newPage();
+  await page.goto(rig.pageUrl('app/a'));
+  const anon = await waymarkReady(page);
+  await page.evaluate(() => {
+    history.pushState({}, '', '/app/a?x=1');
+    history.pushState({}, '', '/app/a?x=2');
+  });
+  // Back to /app/a?x=1 (popstate), all within a few milliseconds.
+  await page.evaluate(() => new Promise((resolve) => {
+    window.addEventListener('popstate', () => setTimeout(resolve, 0), { once: true });
+    history.back();
+  }));
+  const outcomes = await page.evaluate(async () => {
+    const seen = [];
+    waymark.on('event', (e) => { if (e.name === 'page_viewed') seen.push(e.status); });
+    waymark.stage(); // runs what is waiting through the engine
+    await waymark.flush();
+    return seen;
+  });
+  assert.ok(!outcomes.includes('folded'), `no view folded away: ${outcomes}`);
+  const sent = rig.proxy.batches.flatMap((b) => b.sent.events).filter((e) => e.anonymous_id === anon && e.name === 'page_viewed');
+  assert.deepEqual(sent.map((e) => new URL(e.context.url).search), ['', '?x=1', '?x=2', '?x=1']);
+  const profile = await waitFor(async () => {
+    const p = await rig.profile(anon);
+    return p && p.touchpoints.filter((t) => t.name === 'page_viewed').length >= 4 ? p : null;
+  }, { what: 'four page views stored' });
+  assert.equal(profile.touchpoints.filter((t) => t.name === 'page_viewed').length, 4);
+  await page.context().close();
+});
+
 test('returning visitor: the stage content is in the first frame, no flash of the default', async () => {
   const context = await rig.newContext();
   const page = await rig.newPage(context);

@@ -159,6 +159,33 @@ TEST(Engine, FoldsIdenticalEventsAndThrottles) {
   EXPECT_EQ(engine.counters().throttled, 10);
 }
 
+TEST(Engine, ViewsOfAnotherQueryAreNeverFoldedAway) {
+  // A single-page app: /spa/a, /spa/a?x=1, back to /spa/a, within the fold window. Each is a
+  // view of another URL; only a true repeat (same path, query and properties) folds.
+  Engine engine(DefaultMap());
+  auto view = [](const std::string& id, TimeMs at, const std::string& url) {
+    Event e = MakeEvent(id, "page_viewed", at);
+    e.context.url = url;
+    e.context.path = "/spa/a";
+    return e;
+  };
+  EXPECT_EQ(engine.Track(view("v1", kT0, "https://x.example/spa/a")).status,
+            TrackStatus::kAccepted);
+  EXPECT_EQ(engine.Track(view("v2", kT0 + 300, "https://x.example/spa/a?x=1")).status,
+            TrackStatus::kAccepted);
+  EXPECT_EQ(engine.Track(view("v3", kT0 + 600, "https://x.example/spa/a?x=2#top")).status,
+            TrackStatus::kAccepted);
+  EXPECT_EQ(engine.Track(view("v4", kT0 + 900, "https://x.example/spa/a?x=2#other")).status,
+            TrackStatus::kFolded)
+      << "the fragment is not part of the page";
+  EXPECT_EQ(engine.Track(view("v5", kT0 + 1200, "https://x.example/spa/a?x=1")).status,
+            TrackStatus::kAccepted)
+      << "back to an earlier view: other views came in between, not a repeat";
+  EXPECT_EQ(engine.Track(view("v6", kT0 + 1300, "https://x.example/spa/a?x=1")).status,
+            TrackStatus::kFolded)
+      << "a true repeat of the latest view within the window";
+}
+
 TEST(Engine, BoundedLogEvictsOldest) {
   Engine engine(DefaultMap());
   for (int i = 0; i < 600; ++i) {
