@@ -30,6 +30,53 @@ function identifyArgs(args) {
   return [args[0], isObject(args[1]) ? args[1] : undefined];
 }
 
+const EVENT_TYPES = ['ready', 'stage', 'event', 'trigger', 'error'];
+const isOptional = (v, test) => v === undefined || test(v);
+const isFunction = (v) => typeof v === 'function';
+
+// What each call accepts. A check returns null when the arguments are fine, else what is wrong and
+// how the call goes on: `refuse` (its value is returned, nothing is done) or `args` (the call runs
+// with those instead). Either way one `error` event says what was wrong: no call throws, none is
+// silently ignored. tests/sdk/dist-node.test.mjs runs every call of docs/sdk.md with bad arguments.
+const ARGUMENT_CHECKS = {
+  init: ([options]) => (isOptional(options, isObject) ? null
+    : { message: `options must be an object, got ${typeOf(options)}`, refuse: Promise.resolve({ ok: false, error: { code: 'invalid_argument', message: 'init(): options must be an object' } }) }),
+  page: (args) => (args.every((a) => a == null || typeof a === 'string' || isObject(a) || isFunction(a)) ? null
+    : { message: `expected ([category], [name], [properties], [options], [callback]), got ${args.map(typeOf).join(', ')}`, refuse: { id: null, status: 'dropped', reason: 'invalid_argument' } }),
+  identify: ([userId, traits]) => {
+    if (isObject(userId)) return null; // identify(traits)
+    if ((typeof userId === 'string' && userId !== '') || (typeof userId === 'number' && Number.isFinite(userId))) {
+      return isOptional(traits, (t) => t === null || isObject(t) || isFunction(t)) ? null
+        : { message: `traits must be an object, got ${typeOf(traits)}`, args: [userId] };
+    }
+    return { message: `userId must be a non-empty string, got ${typeOf(userId)}`, refuse: undefined };
+  },
+  reset: (args) => (args.length === 0 ? null : { message: 'takes no arguments (ignored)', args: [] }),
+  stage: (args) => (args.length === 0 ? null : { message: 'takes no arguments (ignored)', args: [] }),
+  context: (args) => (args.length === 0 ? null : { message: 'takes no arguments (ignored)', args: [] }),
+  stats: (args) => (args.length === 0 ? null : { message: 'takes no arguments (ignored)', args: [] }),
+  score: ([group]) => (isOptional(group, (g) => typeof g === 'string') ? null
+    : { message: `group must be a string, got ${typeOf(group)} (the total is returned)`, args: [] }),
+  on: ([type, handler]) => {
+    if (!EVENT_TYPES.includes(type)) return { message: `type must be one of ${EVENT_TYPES.join(', ')}, got ${JSON.stringify(String(type)).slice(0, 40)}`, refuse: false };
+    return isFunction(handler) ? null : { message: `handler must be a function, got ${typeOf(handler)}`, refuse: false };
+  },
+  off: ([type, handler]) => (EVENT_TYPES.includes(type) && isOptional(handler, isFunction) ? null
+    : { message: `expected (type, [handler]) with a type among ${EVENT_TYPES.join(', ')}`, refuse: undefined }),
+  flush: ([options]) => (isOptional(options, isObject) ? null
+    : { message: `options must be an object such as { timeoutMs }, got ${typeOf(options)} (ignored)`, args: [] }),
+  setMap: ([map]) => (isObject(map) || typeof map === 'string' ? null
+    : { message: `map must be an object or JSON text, got ${typeOf(map)}`, refuse: false }),
+  ready: ([callback]) => (isOptional(callback, isFunction) ? null
+    : { message: `callback must be a function, got ${typeOf(callback)} (ignored)`, args: [] }),
+};
+
+function typeOf(v) {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v;
+}
+
 /** Builds the API object for one tracker. `platform` tells the tracker how to load the wasm. */
 export function createApi(platform) {
   const tracker = new Tracker(platform);
@@ -94,6 +141,20 @@ export function createApi(platform) {
     user: guard('user', () => ({ id: () => tracker._userId, anonymousId: () => tracker._anonymousId })),
     version: '0.1.0',
   };
+  for (const [name, check] of Object.entries(ARGUMENT_CHECKS)) {
+    const call = api[name];
+    api[name] = (...args) => {
+      let problem = null;
+      try {
+        problem = check(args);
+      } catch {
+        problem = { message: 'its arguments could not be read', refuse: undefined };
+      }
+      if (!problem) return call(...args);
+      tracker._report({ code: 'invalid_argument', message: `${name}(): ${problem.message}` });
+      return 'args' in problem ? call(...problem.args) : problem.refuse;
+    };
+  }
   Object.defineProperty(api, '_tracker', { value: tracker, enumerable: false });
   return api;
 }

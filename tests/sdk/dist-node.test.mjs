@@ -147,3 +147,59 @@ test('track() always answers { id, status }: a bad name is dropped with its reas
   assert.deepEqual(waymark.track('pricing_viewed', 'props'), { id: null, status: 'dropped', reason: 'invalid_argument' });
   waymark.destroy();
 });
+
+test("every call of docs/sdk.md's table, with wrong arguments: one error event naming the call, no exception, a documented return", async () => {
+  const sdk = fs.readFileSync(path.join(ROOT, 'docs', 'sdk.md'), 'utf8');
+  const documented = [...sdk.matchAll(/^\| `([a-zA-Z]+)\(/gm)].map((m) => m[1]);
+  // Wrong arguments for each call; a call added to the docs without a row here fails this test.
+  const wrong = {
+    init: [[null], ['key']],
+    track: [[], [42], ['pricing_viewed', 'props']],
+    page: [[123], [Symbol('x')]],
+    identify: [[null], [''], [undefined, undefined], ['user-1', 'traits']],
+    reset: [[1]],
+    consent: [['maybe'], [null]],
+    stage: [[1]],
+    score: [[42]],
+    context: [['x']],
+    on: [['stage', 'notfn'], ['nope', () => {}]],
+    flush: [['x']],
+    setMap: [[123], [null]],
+    stats: [[true]],
+    ready: [['notfn']],
+  };
+  const missing = documented.filter((name) => !(name in wrong));
+  assert.deepEqual(missing, [], 'every documented call has wrong-argument cases here');
+  const mod = await import(path.join(dist, 'node.mjs'));
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const errors = [];
+  waymark.on('error', (e) => errors.push(e));
+  const ready = await waymark.init({ mapFromCollector: false });
+  assert.equal(ready.ok, true);
+  const rejections = [];
+  const onRejection = (err) => rejections.push(err);
+  process.on('unhandledRejection', onRejection);
+  try {
+    for (const [name, cases] of Object.entries(wrong)) {
+      for (const args of cases) {
+        errors.length = 0;
+        let result;
+        assert.doesNotThrow(() => { result = waymark[name](...args); }, `${name}(${args.map(String)})`);
+        if (result && typeof result.then === 'function') await result;
+        waymark.stage(); // runs anything queued through the engine
+        const label = `${name}(${args.map((a) => (typeof a === 'symbol' ? 'Symbol' : JSON.stringify(a))).join(', ')})`;
+        assert.ok(errors.length >= 1, `${label}: an error event`);
+        assert.ok(errors.some((e) => e.code === 'invalid_argument' && e.message.includes(`${name}()`) || e.message.startsWith(name)), `${label}: names the call: ${JSON.stringify(errors)}`);
+        if (name === 'track' || name === 'page') assert.equal(result.status, 'dropped', `${label} returns dropped`);
+        if (name === 'init') assert.equal((await result).ok, false);
+        if (name === 'on' || name === 'setMap') assert.equal(result, false);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(rejections, [], 'no unhandled rejection');
+    assert.equal(waymark.stage(), 'awareness', 'the tracker still works');
+  } finally {
+    process.off('unhandledRejection', onRejection);
+    waymark.destroy();
+  }
+});
