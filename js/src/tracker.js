@@ -69,6 +69,7 @@ export class Tracker {
     this._held = [];
     this._inbox = []; // envelopes tracked but not yet run through the engine
     this._overflow = []; // outbound events waiting for room in the storage budget
+    this._filteredReported = new Set(); // property names the sync filter kept back (debug)
     this._drainScheduled = false;
     this._decisions = null;
     this._shownThisPage = new Set();
@@ -495,6 +496,7 @@ export class Tracker {
       shared.push(envelope);
       this._emitter.emit('event', { id: envelope.id, name: result.name, status: result.status, stage: result.stage, time: envelope.time });
       if (own && result.send && result.outbound) {
+        if (this.options.debug) this._reportFilteredProperties(envelope, result);
         const priority = result.transitions.length || result.triggers.length ? 2 : NOISE_EVENTS.has(result.name) ? 0 : 1;
         outgoing.push({ id: envelope.id, body: { ...result.outbound, stage: result.stage }, priority });
       }
@@ -753,6 +755,17 @@ export class Tracker {
   _report(error) {
     this._debug(`${error.code}: ${error.message}`);
     this._emitter.emit('error', error);
+  }
+
+  // debug: true: the properties the stage's sync filter keeps from the collector, each name once
+  // per page (the default map sends only a few properties of a first visit: docs/sdk.md).
+  _reportFilteredProperties(envelope, result) {
+    const sent = (result.outbound && result.outbound.properties) || {};
+    for (const key of Object.keys(envelope.properties || {})) {
+      if (key in sent || this._filteredReported.has(key)) continue;
+      this._filteredReported.add(key);
+      this._debug(`property '${key}' of '${result.name}' is not sent: the sync filter of stage '${result.stage}' leaves it out (kept on this device; reported once per name)`);
+    }
   }
 
   _debug(message) {

@@ -203,3 +203,27 @@ test("every call of docs/sdk.md's table, with wrong arguments: one error event n
     waymark.destroy();
   }
 });
+
+test('debug: true says which properties the stage sync filter keeps back, once per name', async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const warnings = [];
+  const original = console.warn;
+  console.warn = (...args) => warnings.push(args.join(' '));
+  try {
+    waymark.on('error', () => {});
+    await waymark.init({ key: SITE_KEY, endpoint: ctx.srv.url, mapFromCollector: false, debug: true, batchDelayMs: 10 });
+    assert.equal(waymark.stage(), 'awareness');
+    waymark.track('feature_used', { plan: 'pro', feature: 'journeys', team_size: 12 });
+    waymark.track('feature_used', { feature: 'exports' });
+    waymark.stage();
+    const filtered = warnings.filter((w) => w.includes('sync filter'));
+    assert.equal(filtered.length, 2, filtered.join('\n'));
+    assert.match(filtered[0], /property 'feature' of 'feature_used' is not sent: the sync filter of stage 'awareness'/);
+    assert.match(filtered[1], /property 'team_size'/);
+    assert.ok(!filtered.some((w) => w.includes("'plan'")), 'plan is in the awareness filter: sent');
+  } finally {
+    console.warn = original;
+    waymark.destroy();
+  }
+});
