@@ -490,6 +490,37 @@ async function returning(tracker) {
 }
 
 /**
+ * A page passes a huge value to track() (issue 11): the main-thread cost of a track() whose
+ * property is a 1 MB string against one with a 100-byte string, each call followed by stage()
+ * (which runs the engine on it at once), alternating, 15 of each; medians in ms.
+ */
+async function measureBigValue(tracker) {
+  const { context, page } = await openPage(tracker);
+  try {
+    return await page.evaluate(() => {
+      const small = 'x'.repeat(100);
+      const big = 'x'.repeat(1 << 20);
+      const time = (value, i) => {
+        const t0 = performance.now();
+        window.waymark.track('feature_used', { value, i });
+        window.waymark.stage();
+        return performance.now() - t0;
+      };
+      const runs = { small: [], big: [] };
+      for (let i = 0; i < 3; i++) time(small, -1 - i); // warm-up
+      for (let i = 0; i < 15; i++) {
+        runs.small.push(time(small, i));
+        runs.big.push(time(big, i));
+      }
+      const median = (a) => a.slice().sort((x, y) => x - y)[Math.floor(a.length / 2)];
+      return { smallMs: median(runs.small), bigMs: median(runs.big), runs };
+    });
+  } finally {
+    await context.close();
+  }
+}
+
+/**
  * Where one waymark burst's main-thread time goes: a CPU profile (100 µs sampling) of the burst
  * and the 2 s after it, self time by place (the wasm engine, the SDK's script, IndexedDB,
  * BroadcastChannel, garbage collection, the browser's own work).
@@ -545,6 +576,7 @@ const trackersNow = trackerList({ sink: sink.url, collector: collector.url, site
 site = await startSite(trackersNow);
 browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 let profile = null;
+let bigValue = null;
 const results = Object.fromEntries(trackersNow.map((t) => [t.id, { bursts: [], navigate: [], close: [], bytes: [], returning: [], errors: [] }]));
 try {
   for (let round = 0; round < ROUNDS; round++) {
@@ -581,6 +613,7 @@ try {
   }
   const waymarkTracker = trackersNow.find((t) => t.id === 'waymark');
   if (waymarkTracker) profile = await profileWaymark(waymarkTracker).catch((err) => ({ error: err.message }));
+  if (waymarkTracker) bigValue = await measureBigValue(waymarkTracker).catch((err) => ({ error: err.message }));
 } finally {
   await browser.close();
   site.server.close();
@@ -657,6 +690,7 @@ const result = {
   chromiumArgs: CHROMIUM_ARGS,
   sdk: { sha256: SDK_HASH, jsBytes: SDK_FILES.get('waymark.js').length, wasmBytes: SDK_FILES.get('waymark.wasm').length },
   waymarkBurstProfile: profile,
+  waymarkBigValue: bigValue,
   node: process.version,
   rounds: ROUNDS,
   exitRounds: EXIT_ROUNDS,
