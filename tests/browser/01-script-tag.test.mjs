@@ -222,3 +222,70 @@ test("the README's snippet as written: every documented call exists before the S
   assert.deepEqual(page.pageErrors, []);
   await page.context().close();
 });
+
+test("in Chromium, every call of docs/sdk.md's table with wrong arguments and hostile values: error events, documented returns, no page error or unhandled rejection", async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const root = path.resolve(new URL('.', import.meta.url).pathname, '..', '..');
+  const sdk = fs.readFileSync(path.join(root, 'docs', 'sdk.md'), 'utf8');
+  const documented = [...sdk.matchAll(/^\| `([a-zA-Z]+)\(/gm)].map((m) => m[1]);
+  const page = await rig.newPage();
+  const rejections = [];
+  page.on('console', (m) => { if (/Unhandled|Uncaught/i.test(m.text())) rejections.push(m.text()); });
+  await page.goto(rig.pageUrl('plain.html'));
+  await waymarkReady(page);
+  const outcome = await page.evaluate(async (names) => {
+    const circular = { a: 1 };
+    circular.self = circular;
+    let deep = {};
+    const root = deep;
+    for (let i = 0; i < 5000; i++) deep = deep.x = {};
+    const wrong = {
+      init: [[null]],
+      track: [[], [42], ['feature_used', { big: 'x'.repeat(1 << 20), circular, n: 10n, deep: root, f() {} }]],
+      page: [[123]],
+      identify: [[null], ['']],
+      reset: [[1]],
+      consent: [['maybe']],
+      stage: [[1]],
+      score: [[42]],
+      context: [['x']],
+      on: [['stage', 'notfn']],
+      flush: [['x']],
+      setMap: [[123]],
+      stats: [[true]],
+      ready: [['notfn']],
+    };
+    const errors = [];
+    waymark.on('error', (e) => errors.push(e));
+    const rows = [];
+    for (const name of names) {
+      for (const args of wrong[name] || []) {
+        errors.length = 0;
+        let threw = null;
+        let result;
+        try {
+          result = waymark[name](...args);
+          if (result && typeof result.then === 'function') result = await result;
+          waymark.stage();
+        } catch (err) {
+          threw = String(err);
+        }
+        rows.push({ name, threw, errors: errors.map((e) => e.code), status: result && result.status });
+      }
+      if (!wrong[name]) rows.push({ name, missing: true });
+    }
+    return { rows, stage: waymark.stage() };
+  }, documented);
+  for (const row of outcome.rows) {
+    assert.ok(!row.missing, `${row.name} has wrong-argument cases`);
+    assert.equal(row.threw, null, `${row.name} threw: ${row.threw}`);
+    assert.ok(row.errors.length >= 1, `${row.name}: an error event (${JSON.stringify(row)})`);
+  }
+  const hostile = outcome.rows.find((r) => r.name === 'track' && r.status === 'queued');
+  assert.ok(hostile && hostile.errors.includes('invalid_properties'), 'the hostile values were named, the event kept');
+  await page.waitForTimeout(100);
+  assert.deepEqual(page.pageErrors, []);
+  assert.deepEqual(rejections, []);
+  await page.context().close();
+});
