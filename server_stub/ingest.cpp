@@ -43,6 +43,17 @@ struct Placement {
 };
 
 std::string UserProfile(const std::string& user_id) { return "u:" + user_id; }
+std::int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Below this much free space a commit is likely to fail (a batch's WAL frames, a checkpoint).
+constexpr std::uint64_t kMinFreeBytes = 1 << 20;
+// A failed batch commit keeps /readyz failing this long, unless a later one succeeds.
+constexpr std::int64_t kCommitFailureMemoryMs = 5000;
+
 std::string AnonymousProfile(const std::string& anonymous_id) { return "a:" + anonymous_id; }
 
 }  // namespace
@@ -119,21 +130,6 @@ std::optional<std::string> Ingestor::CheckFileIdentity() const {
   }
   return std::nullopt;
 }
-
-namespace {
-
-std::int64_t SteadyMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Below this much free space a commit is likely to fail (a batch's WAL frames, a checkpoint).
-constexpr std::uint64_t kMinFreeBytes = 1 << 20;
-// A failed batch commit keeps /readyz failing this long, unless a later one succeeds.
-constexpr std::int64_t kCommitFailureMemoryMs = 5000;
-
-}  // namespace
 
 std::optional<std::string> Ingestor::CheckWritable() {
   if (auto err = CheckFileIdentity()) return err;

@@ -80,12 +80,14 @@ function typeOf(v) {
 /** Builds the API object for one tracker. `platform` tells the tracker how to load the wasm. */
 export function createApi(platform) {
   const tracker = new Tracker(platform);
+  // `fallback` is what a call that threw returns; a function makes it from the error's code.
   const guard = (name, fn, fallback) => (...args) => {
     try {
       return fn(...args);
     } catch (err) {
-      tracker._report({ code: (err && err.code) || 'internal', message: `${name}(): ${(err && err.message) || err}` });
-      return fallback;
+      const code = (err && err.code) || 'internal';
+      tracker._report({ code, message: `${name}(): ${(err && err.message) || err}` });
+      return typeof fallback === 'function' ? fallback(code) : fallback;
     }
   };
   const settle = (promise, callback) => {
@@ -99,19 +101,12 @@ export function createApi(platform) {
   const api = {
     init: guard('init', (options) => tracker.init(options), Promise.resolve({ ok: false })),
     // track() always answers { id, status }: 'dropped', with the reason, when it kept nothing.
-    track: (...args) => {
-      try {
-        const [name, properties, ...rest] = args;
-        const result = tracker.track(name, isObject(properties) ? properties : properties == null ? undefined : properties);
-        const callback = lastFunction(rest) || (typeof properties === 'function' ? properties : null);
-        if (callback) settle(null, callback);
-        return result && typeof result === 'object' ? result : { id: null, status: 'dropped', reason: 'not_ready' };
-      } catch (err) {
-        const reason = (err && err.code) || 'internal';
-        tracker._report({ code: reason, message: `track(): ${(err && err.message) || err}` });
-        return { id: null, status: 'dropped', reason };
-      }
-    },
+    track: guard('track', (name, properties, ...rest) => {
+      const result = tracker.track(name, isObject(properties) ? properties : properties == null ? undefined : properties);
+      const callback = lastFunction(rest) || (typeof properties === 'function' ? properties : null);
+      if (callback) settle(null, callback);
+      return result;
+    }, (reason) => ({ id: null, status: 'dropped', reason })),
     page: guard('page', (...args) => {
       const result = tracker.page(pageArgs(args));
       const callback = lastFunction(args);

@@ -245,13 +245,19 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
   }
   const std::size_t bytes_in = req.body.size();  // as received, before any decoding
   try {
-    if (req.problem.status == 0 && !IsIdentityEncoding(req.Header("Content-Encoding"))) {
+    if (req.problem.status == 0) {
       // Every route reads the decoded body; the cap applies to what comes out, so a gzip bomb
-      // stops at the limit instead of filling memory.
-      std::string decoded;
-      req.problem = DecodeBody(req.Header("Content-Encoding"), req.body,
-                               config_.limits.decompressed_bytes, &decoded);
-      if (req.problem.status == 0) req.body = std::move(decoded);
+      // stops at the limit instead of filling memory (a plain body is held to it as sent).
+      const std::string& encoding = req.Header("Content-Encoding");
+      if (!IsIdentityEncoding(encoding)) {
+        std::string decoded;
+        req.problem = DecodeBody(encoding, req.body, config_.limits.decompressed_bytes, &decoded);
+        if (req.problem.status == 0) req.body = std::move(decoded);
+      } else if (req.body.size() > config_.limits.decompressed_bytes) {
+        req.problem = {
+            413, "payload_too_large",
+            "body: more than " + std::to_string(config_.limits.decompressed_bytes) + " bytes"};
+      }
     }
     if (req.problem.status != 0) {
       AnswerProblem(req, res);
@@ -634,13 +640,8 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   std::string key_text = BatchKeyFromRequest(req);
   if (!key_text.empty()) AllowOrigin(req, res, FindSiteKey(config_, key_text));
 
-  // Decoded by Dispatch when it came with a Content-Encoding.
+  // Decoded and held to the decompressed cap by Dispatch.
   const std::string& body = req.body;
-  if (body.size() > config_.limits.decompressed_bytes) {
-    SendError(res, 413, "payload_too_large",
-              "body: more than " + std::to_string(config_.limits.decompressed_bytes) + " bytes");
-    return;
-  }
   if (body.empty()) {
     SendError(res, 400, "invalid_batch", "body: empty; expected {\"events\": [...]}");
     return;

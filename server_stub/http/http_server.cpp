@@ -238,9 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec == http::error::body_limit) {
-      Refuse(413, "payload_too_large",
-             "body: more than " + std::to_string(server_->options.body_bytes) + " bytes",
-             /*with_head=*/true);
+      RefuseBodyTooLarge();
       return;
     }
     if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
@@ -327,8 +325,7 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (ec == http::error::body_limit) {
-      Refuse(413, "payload_too_large",
-             "body: more than " + std::to_string(server_->options.body_bytes) + " bytes", true);
+      RefuseBodyTooLarge();
       return;
     }
     if (ec) {
@@ -340,6 +337,13 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     Dispatch({});
+  }
+
+  // Over body_bytes: a Content-Length found at the head, or a chunked body while it is read.
+  void RefuseBodyTooLarge() {
+    Refuse(413, "payload_too_large",
+           "body: more than " + std::to_string(server_->options.body_bytes) + " bytes",
+           /*with_head=*/true);
   }
 
   static bool IsDisconnect(error_code ec) {
