@@ -385,8 +385,8 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   auto insert = db_.Prepare(
       "INSERT OR IGNORE INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
       "device_time,"
-      " sent_at, received_at, corrected_time, channel, browser_stage, content_hash, ip, body)"
-      " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " sent_at, received_at, corrected_time, channel, browser_stage, content_hash, ip, body,"
+      " unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   auto find_link = db_.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?");
   auto add_link =
       db_.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)");
@@ -450,7 +450,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       } else {
         insert.Bind(15, in.ip);
       }
-      insert.Bind(16, in.body);
+      insert.Bind(16, in.body).Bind(17, static_cast<std::int64_t>(in.unfiltered ? 1 : 0));
       if (!insert.Run()) return "events insert: " + insert.error();
       if (db_.Changes() == 0) {
         // The id is stored already: the same content is a duplicate, other content a conflict.

@@ -33,6 +33,7 @@ struct IncomingEvent {
   std::size_t index = 0;  ///< position in the request's batch
   Event event;            ///< canonical name; event.time is the device time
   std::string browser_stage;
+  bool unfiltered = false;  ///< sent without the engine: the sync filter is applied on projection
   std::string content_hash;
   std::string body;  ///< the envelope as stored (serialized by the request thread, not the writer)
   TimeMs sent_at = 0;  ///< 0 when missing or ignored as garbage

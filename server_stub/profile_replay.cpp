@@ -28,8 +28,10 @@ struct ProfileProjector::Statements {
             "FROM profiles WHERE profile_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
-            "SELECT id, body, corrected_time, browser_stage FROM events WHERE profile_id = ? AND "
+            "SELECT id, body, corrected_time, browser_stage, unfiltered FROM events WHERE "
+            "profile_id = ? AND "
             "projected = 0 ORDER BY corrected_time, anonymous_id, seq, id")),
+        filter_body(db.Prepare("UPDATE events SET body = ?, unfiltered = 0 WHERE id = ?")),
         mark(db.Prepare(
             "UPDATE events SET server_stage = ?, channel = ?, projected = 1 WHERE id = ?")),
         outbox(db.Prepare(
@@ -54,15 +56,16 @@ struct ProfileProjector::Statements {
 
   bool ok() const {
     for (const Statement* s : {&dirty, &dirty_one, &clean, &load_profile, &all_events, &new_events,
-                               &mark, &outbox, &conversion, &clear_conversions, &save,
+                               &filter_body, &mark, &outbox, &conversion, &clear_conversions, &save,
                                &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
       if (!s->ok()) return false;
     }
     return true;
   }
 
-  Statement dirty, dirty_one, clean, load_profile, all_events, new_events, mark, outbox, conversion,
-      clear_conversions, save, clear_transitions, transition, clear_stage_times, stage_time;
+  Statement dirty, dirty_one, clean, load_profile, all_events, new_events, filter_body, mark,
+      outbox, conversion, clear_conversions, save, clear_transitions, transition, clear_stage_times,
+      stage_time;
 };
 
 std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
@@ -76,6 +79,7 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
     s.event = std::move(parsed).value();
     s.event.time = query.Int(2);
     s.browser_stage = query.IsNull(3) ? "" : query.Text(3);
+    s.unfiltered = query.Int(4) != 0;
     out->push_back(std::move(s));
   }
   const bool failed = query.failed();
@@ -134,6 +138,19 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
   st_->dirty_one.Reset();
   if (!dirty) return std::nullopt;
   return Project(map, profile_id, full, outbox_added);
+}
+
+// An event a browser sent without its engine keeps what the stage's sync filter lets through,
+// as the browser's engine would have sent it; an event the filter keeps back entirely is kept
+// without its properties (its name and time still count for the journey, as in the browser).
+std::optional<std::string> ProfileProjector::ApplySyncFilter(const Engine& engine,
+                                                             const Event& event) {
+  std::optional<json> synced = engine.SyncedEnvelope(event);
+  json body = synced ? std::move(*synced) : EventToJson(event);
+  if (!synced) body.erase("properties");
+  st_->filter_body.Bind(1, DumpJson(body)).Bind(2, event.id);
+  if (!st_->filter_body.Run()) return "projection: " + st_->filter_body.error();
+  return std::nullopt;
 }
 
 std::optional<std::string> ProfileProjector::Project(const MapState& map,
@@ -197,7 +214,16 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
                          .count();
   for (auto& s : events) {
     const std::string id = s.event.id;
+    std::optional<Event> unfiltered;
+    if (s.unfiltered) unfiltered = s.event;
     TrackOutcome out = engine.Track(std::move(s.event));
+    if (unfiltered && out.status != TrackStatus::kRejected) {
+      // As the engine recorded it (channel classified), when it is in the log.
+      const bool logged = !engine.log().empty() && engine.log().back().event.id == id;
+      if (auto err = ApplySyncFilter(engine, logged ? engine.log().back().event : *unfiltered)) {
+        return err;
+      }
+    }
     std::string channel;
     if (out.status != TrackStatus::kRejected) {
       if (!s.browser_stage.empty() && s.browser_stage != engine.stage()) {

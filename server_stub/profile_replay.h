@@ -24,12 +24,13 @@ namespace waymark::collector {
 struct StoredEvent {
   Event event;
   std::string browser_stage;
+  bool unfiltered = false;  ///< sent without the browser's engine: the sync filter is still due
 };
 
 /// A profile's stored events in replay order (corrected time, then anonymous id, seq, id); ?1 is
 /// the profile id. Its columns are what LoadStoredEvents reads.
 inline constexpr const char* kProfileEventsSql =
-    "SELECT id, body, corrected_time, browser_stage FROM events WHERE profile_id = ? "
+    "SELECT id, body, corrected_time, browser_stage, unfiltered FROM events WHERE profile_id = ? "
     "ORDER BY corrected_time, anonymous_id, seq, id";
 
 /// Runs `query` (kProfileEventsSql, or another query with its columns) for `profile_id` and
@@ -57,6 +58,7 @@ class ProfileProjector {
   struct Statements;
   std::optional<std::string> Project(const MapState& map, const std::string& profile_id, bool full,
                                      bool* outbox_added);
+  std::optional<std::string> ApplySyncFilter(const Engine& engine, const Event& event);
 
   Database& db_;
   const Config& config_;

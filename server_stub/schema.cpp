@@ -36,7 +36,10 @@ CREATE TABLE IF NOT EXISTS events (
   content_hash TEXT NOT NULL,
   ip TEXT,
   body TEXT NOT NULL,
-  projected INTEGER NOT NULL DEFAULT 0  -- 1 once the profile's journey includes it
+  projected INTEGER NOT NULL DEFAULT 0,  -- 1 once the profile's journey includes it
+  -- 1 for an event a browser sent without its engine (all its properties): the projection applies
+  -- the sync filter of the stage the journey is in at that event, then clears it
+  unfiltered INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS events_by_profile ON events (profile_id, corrected_time);
 CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (anonymous_id);
@@ -130,10 +133,24 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 )sql";
+
+// Columns added after version 1, for databases created before them.
+std::optional<std::string> AddMissingColumns(Database& db) {
+  auto column = db.Prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'unfiltered'");
+  if (!column.ok()) return column.error();
+  const bool present = column.Step();
+  const bool failed = column.failed();
+  std::string error = column.error();
+  column.Reset();
+  if (failed) return error;
+  if (present) return std::nullopt;
+  return db.Exec("ALTER TABLE events ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0");
+}
 }  // namespace
 
 std::optional<std::string> MigrateSchema(Database& db) {
   if (auto err = db.Exec(kSchema)) return "schema: " + *err;
+  if (auto err = AddMissingColumns(db)) return "schema: " + *err;
   auto stmt = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)");
   stmt.Bind(1, std::to_string(kSchemaVersion));
   if (!stmt.Run()) return "schema: " + stmt.error();

@@ -140,6 +140,12 @@ json Engine::Outbound(const Event& e, const SyncFilter& f) const {
   return out;
 }
 
+std::optional<json> Engine::SyncedEnvelope(const Event& event) const {
+  const SyncFilter* filter = SendFilter(event);
+  if (filter == nullptr) return std::nullopt;
+  return Outbound(event, *filter);
+}
+
 AdvanceOutcome Engine::Advance(TimeMs now) {
   AdvanceOutcome out;
   if (last_activity_ < 0) return out;

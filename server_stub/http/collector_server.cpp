@@ -725,10 +725,26 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   limits.max_event_bytes = config_.limits.event_bytes;
   const std::string ip = ReduceIp(req.remote_addr, config_.ip_mode, received);
 
+  // Fields most events of the batch share (anonymous id, page context, stage, ...) may be sent
+  // once, in `common`: each event without a value of its own gets it. The SDK does so to fit
+  // more events into the 64 KB a page may send while it unloads.
+  const json* common = Member(batch, "common");
+  if (common != nullptr && !common->is_null() && !common->is_object()) {
+    SendError(res, 400, "invalid_batch",
+              "common: expected an object of fields shared by every event");
+    return;
+  }
+  if (common != nullptr && !common->is_object()) common = nullptr;
+
   std::vector<EventResult> results;
   std::vector<IncomingEvent> valid;
   for (std::size_t i = 0; i < events->size(); ++i) {
-    const json& raw = (*events)[i];
+    json merged;
+    if (common != nullptr && (*events)[i].is_object()) {
+      merged = *common;
+      for (auto f = (*events)[i].begin(); f != (*events)[i].end(); ++f) merged[f.key()] = f.value();
+    }
+    const json& raw = common != nullptr && (*events)[i].is_object() ? merged : (*events)[i];
     auto reject = [&](const std::string& code, const std::string& message) {
       std::string id;
       if (const json* v = Member(raw, "id"); v != nullptr && v->is_string()) {
@@ -770,6 +786,15 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
         continue;
       }
       in.browser_stage = st->get<std::string>();
+    }
+    // Sent without the browser's engine (it could not load, or the page was unloading): the
+    // stage's sync filter is applied here, when the profile's journey reaches the event.
+    if (const json* u = Member(raw, "unfiltered"); u != nullptr && !u->is_null()) {
+      if (!u->is_boolean()) {
+        reject("invalid_event", "unfiltered: expected true or false");
+        continue;
+      }
+      in.unfiltered = u->get<bool>();
     }
     // Clock skew: received + (device - sent), in checked arithmetic (ingest.h).
     const CorrectedTime corrected =

@@ -169,6 +169,11 @@ class Engine {
   /// Forgets everything (a new visitor on this device keeps nothing of the old one).
   void Reset();
 
+  /// What the current stage's sync filter lets leave the device of `event`: the filtered envelope,
+  /// or nullopt when the filter keeps the event back (or in local-only mode). Track() applies it
+  /// in the browser; the collector applies it to events a browser sent without its engine.
+  std::optional<json> SyncedEnvelope(const Event& event) const;
+
  private:
   struct RuleScore {
     double value = 0;  ///< decayed to score_ref_
