@@ -43,6 +43,34 @@ const DEFAULTS = {
   batchDelayMs: 1000,
 };
 
+// What init() and the one `error` event say when the wasm engine cannot load or run. Tracking
+// goes on without it (see Tracker._start); a CSP that forbids WebAssembly is named, since that is
+// the cause a site can fix in one line.
+function engineUnavailable(err, cspViolation) {
+  const cause = String((err && err.message) || err || 'unknown error').slice(0, 300);
+  const after = 'Events are still stored and delivered without the engine (the collector computes the journey); content stays as cached by the last visit or as the page has it.';
+  if (cspViolation || /Content.Security.Policy|wasm-unsafe-eval|'unsafe-eval'/i.test(cause)) {
+    const directive = (cspViolation && cspViolation.effectiveDirective) || 'script-src';
+    return {
+      code: 'wasm_blocked_by_csp',
+      message: `the page's Content-Security-Policy does not allow WebAssembly: add 'wasm-unsafe-eval' to its ${directive} directive (docs/sdk.md, "Content-Security-Policy"). ${after} (${cause})`,
+    };
+  }
+  return { code: 'engine_unavailable', message: `the journey engine could not start: ${cause}. ${after}` };
+}
+
+// Records a CSP violation of WebAssembly compilation while the engine loads (Chromium reports
+// blockedURI 'wasm-eval'), so the error can name the directive. Returns a function that stops.
+function watchWasmCsp(win, found) {
+  const doc = win && win.document;
+  if (!doc || typeof doc.addEventListener !== 'function') return () => {};
+  const onViolation = (e) => {
+    if (/wasm|eval/i.test(String(e.blockedURI || ''))) found(e);
+  };
+  doc.addEventListener('securitypolicyviolation', onViolation);
+  return () => doc.removeEventListener('securitypolicyviolation', onViolation);
+}
+
 function normalizeOptions(options) {
   const o = { ...DEFAULTS, ...(options && typeof options === 'object' ? options : {}) };
   if (o.endpoint) o.endpoint = String(o.endpoint).replace(/\/+$/, '');
@@ -70,6 +98,9 @@ export class Tracker {
     this._inbox = []; // envelopes tracked but not yet run through the engine
     this._overflow = []; // outbound events waiting for room in the storage budget
     this._filteredReported = new Set(); // property names the sync filter kept back (debug)
+    this._queuedUnfiltered = new Set(); // ids queued unfiltered at page hide, before the engine ran
+    this._engineError = null; // why the wasm engine is not running (tracking goes on without it)
+    this._cachedStage = null; // the stage the last visit's decisions were made for
     this._drainScheduled = false;
     this._decisions = null;
     this._shownThisPage = new Set();
@@ -111,7 +142,9 @@ export class Tracker {
     if (auto && auto.pageViews !== false && this._win && this._win.location) this._pending.push(['page', [{}, { landing: true }], Date.now()]);
     this._startEarlyPersonalization();
     this._initPromise = this._start().then(
-      () => ({ ok: true, stage: this._engine.stage(), anonymousId: this._anonymousId }),
+      () => this._engine ? { ok: true, stage: this._engine.stage(), anonymousId: this._anonymousId }
+        // Without the engine: not ok (no journey, no personalization), but tracking goes on.
+        : { ok: false, error: this._engineError, tracking: this.consentState !== 'denied', anonymousId: this._anonymousId },
       (err) => {
         const error = { code: (err && err.code) || 'init_failed', message: (err && err.message) || String(err) };
         this._report(error);
@@ -132,6 +165,7 @@ export class Tracker {
         const text = this._win.localStorage.getItem(this._decisionKey());
         const parsed = text ? JSON.parse(text) : null;
         if (parsed && Array.isArray(parsed.decisions)) cached = parsed.decisions;
+        if (parsed && typeof parsed.stage === 'string') this._cachedStage = parsed.stage;
       } catch {
         cached = null; // storage blocked or garbage: the page keeps its default content
       }
@@ -142,9 +176,7 @@ export class Tracker {
 
   async _start() {
     const o = this.options;
-    const module = await this._platform.loadModule(o);
-    this._module = module;
-    this._tools = engineTools(module);
+    const module = await this._loadEngineModule();
 
     if (this._mayPersist) await this._openStore();
     this._anonymousId = (this._store && (await this._store.get('anonymous_id'))) || uuidv7();
@@ -153,11 +185,17 @@ export class Tracker {
       this._userId = (await this._store.get('user_id')) || null;
     }
 
-    const map = await this._initialMap();
-    this._engine = new JourneyEngine(module, map, { localOnly: this.consentState === 'denied' });
-    if (this._engine.mapError) this._report({ code: this._engine.mapError.code, message: `map refused, using the default map: ${this._engine.mapError.message}` });
-    this._mapObject = this._parseMapText(map);
-    await this._restoreSnapshot();
+    if (module) {
+      try {
+        await this._startEngine(module);
+      } catch (err) {
+        if (this._engine) this._engine.dispose();
+        this._engine = null;
+        this._engineError = engineUnavailable(err);
+      }
+    }
+    // Without the engine every event is delivered as the page gave it (see _deliverRaw).
+    if (!this._engine) this._report(this._engineError);
 
     // Calls made before the engine was ready, in order, with the time they were made (the landing
     // page view first: it was queued when init() was called). Replayed before anything else is
@@ -172,12 +210,45 @@ export class Tracker {
       }
     }
     this._ready = true;
-    this._afterChange(this._engine.advance(Date.now()).transitions, []);
-    this._applyPersonalization();
+    if (this._engine) {
+      this._afterChange(this._engine.advance(Date.now()).transitions, []);
+      this._applyPersonalization();
+    }
     this._installPageHooks();
     if (this._store && o.endpoint && o.key) this._startTransport();
-    if (o.endpoint && o.mapFromCollector && !o.map) this._refreshMapFromCollector();
-    this._emitter.emit('ready', { stage: this._engine.stage(), anonymousId: this._anonymousId });
+    this._drain(); // without the engine: what the replay queued, now that the transport is up
+    if (this._engine && o.endpoint && o.mapFromCollector && !o.map) this._refreshMapFromCollector();
+    this._emitter.emit('ready', { stage: this.stage(), anonymousId: this._anonymousId, engine: Boolean(this._engine) });
+  }
+
+  // The Emscripten module, or null (and _engineError set) when the wasm cannot load or run: a
+  // CSP without 'wasm-unsafe-eval', a blocked or missing .wasm, a browser without WebAssembly.
+  async _loadEngineModule() {
+    let violation = null;
+    const stopWatching = watchWasmCsp(this._win, (e) => {
+      violation = violation || e;
+    });
+    try {
+      const module = await this._platform.loadModule(this.options);
+      this._module = module;
+      this._tools = engineTools(module);
+      return module;
+    } catch (err) {
+      // The violation event is dispatched asynchronously: give it a task to arrive.
+      if (!violation) await new Promise((resolve) => setTimeout(resolve, 0));
+      this._engineError = engineUnavailable(err, violation);
+      return null;
+    } finally {
+      stopWatching();
+    }
+  }
+
+  async _startEngine(module) {
+    const map = await this._initialMap();
+    this._engine = new JourneyEngine(module, map, { localOnly: this.consentState === 'denied' });
+    if (this._engine.mapError) this._report({ code: this._engine.mapError.code, message: `map refused, using the default map: ${this._engine.mapError.message}` });
+    this._mapObject = this._parseMapText(map);
+    await this._restoreSnapshot();
   }
 
   async _openStore() {
@@ -196,6 +267,7 @@ export class Tracker {
 
   async _initialMap() {
     const o = this.options;
+    if (!this._tools) return null;
     if (o.map) {
       const text = typeof o.map === 'string' ? o.map : JSON.stringify(o.map);
       try {
@@ -289,6 +361,10 @@ export class Tracker {
   /** Replaces the journey map; an invalid map is refused with the core's error and the old one stays. */
   setMap(map, etag, bySite = true) {
     this._drain();
+    if (!this._engine) {
+      this._report({ code: 'engine_unavailable', message: 'setMap(): the journey engine is not running, so no map can be applied (see the error reported by init())' });
+      return false;
+    }
     const text = typeof map === 'string' ? map : JSON.stringify(map);
     try {
       const before = this._engine.stage();
@@ -328,14 +404,21 @@ export class Tracker {
   _installPageHooks() {
     const win = this._win;
     if (!win || !win.addEventListener) return;
+    // Unload first: the page may be gone in a few milliseconds, so what is waiting goes out
+    // before any engine work: events not yet run through the engine go out as the page gave
+    // them (the collector applies the sync filter), then the queue and what waits in memory for
+    // room in it, in one compact keepalive request. Only then the engine catches up and the
+    // journey is saved for the next page.
     const onHide = () => {
+      this._queueInboxUnfiltered();
+      if (this._transport) this._transport.sendOnUnload(this._overflow);
       this._saveSnapshotNow();
       this._writeHandoff();
-      if (this._transport) this._transport.sendOnUnload();
       if (this._store) this._store.flushWrites(); // queued rows and the snapshot, now
     };
     const onVisibility = () => {
       if (win.document.visibilityState === 'hidden') onHide();
+      else if (this._transport) this._transport.resume();
     };
     win.document.addEventListener('visibilitychange', onVisibility);
     win.addEventListener('pagehide', onHide);
@@ -469,7 +552,10 @@ export class Tracker {
   /** Runs waiting envelopes through the engine, for at most `budgetMs` (Infinity: all of them). */
   _drain(budgetMs = Infinity) {
     this._drainScheduled = false;
-    if (!this._engine) return;
+    if (!this._engine) {
+      if (this._ready && this._inbox.length) this._deliverRaw(this._inbox.splice(0));
+      return;
+    }
     const start = Date.now();
     while (this._inbox.length > 0) {
       const batch = this._inbox.splice(0, DRAIN_BATCH);
@@ -485,6 +571,7 @@ export class Tracker {
   /** Tracks envelopes in one engine call; `own` = made in this tab (queued for sending, shared). */
   _process(envelopes, own) {
     const results = this._engine.track(envelopes);
+    const queuedUnfiltered = this._queuedUnfiltered;
     const outgoing = [];
     const shared = [];
     results.forEach((result, i) => {
@@ -495,7 +582,9 @@ export class Tracker {
       }
       shared.push(envelope);
       this._emitter.emit('event', { id: envelope.id, name: result.name, status: result.status, stage: result.stage, time: envelope.time });
-      if (own && result.send && result.outbound) {
+      if (own && queuedUnfiltered.delete(envelope.id)) {
+        // queued as the page gave it at page hide (_queueInboxUnfiltered): not a second time
+      } else if (own && result.send && result.outbound) {
         if (this.options.debug) this._reportFilteredProperties(envelope, result);
         const priority = result.transitions.length || result.triggers.length ? 2 : NOISE_EVENTS.has(result.name) ? 0 : 1;
         outgoing.push({ id: envelope.id, body: { ...result.outbound, stage: result.stage }, priority });
@@ -513,6 +602,25 @@ export class Tracker {
     // A stage change is saved at once: the visitor may be about to leave for the next page.
     if (results.some((r) => r.transitions && r.transitions.length)) queueMicrotask(() => this._saveSnapshotNow());
     else this._scheduleSnapshot();
+  }
+
+  /** Without the engine: envelopes are queued as the page gave them; the collector filters them. */
+  _deliverRaw(envelopes) {
+    if (this.consentState === 'denied') return;
+    for (const e of envelopes) this._emitter.emit('event', { id: e.id, name: e.name, status: 'queued', stage: null, time: e.time });
+    this._deliver(envelopes.map((e) => this._unfilteredItem(e)));
+  }
+
+  _unfilteredItem(envelope) {
+    return { id: envelope.id, body: { ...envelope, unfiltered: true }, priority: NOISE_EVENTS.has(envelope.name) ? 0 : 1 };
+  }
+
+  // At page hide, with the engine: envelopes still waiting for it are queued unfiltered (and so
+  // stored and in the unload send); _process then skips their filtered copy.
+  _queueInboxUnfiltered() {
+    if (!this._engine || !this._inbox.length || this.consentState === 'denied') return;
+    for (const e of this._inbox) this._queuedUnfiltered.add(e.id);
+    this._deliver(this._inbox.map((e) => this._unfilteredItem(e)));
   }
 
   _deliver(items) {
@@ -561,7 +669,7 @@ export class Tracker {
       if (cleaned.problems.length > 0) this._reportProblems('identify()', cleaned.problems);
       cleanTraits = cleaned.value;
     }
-    this._engine.identify(userId, cleanTraits);
+    if (this._engine) this._engine.identify(userId, cleanTraits);
     this._userId = userId;
     if (this._store) this._store.set('user_id', userId);
     // The collector links the anonymous id to the user through this event's user_id.
@@ -569,8 +677,11 @@ export class Tracker {
   }
 
   _reset() {
-    this._engine.dispose();
-    this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: this.consentState === 'denied' });
+    if (this._engine) {
+      this._engine.dispose();
+      this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: this.consentState === 'denied' });
+    }
+    this._cachedStage = null;
     this._anonymousId = uuidv7();
     this._userId = null;
     this._seq = 0;
@@ -578,7 +689,7 @@ export class Tracker {
     this._overflow = [];
     this._forgetPersisted();
     if (this._store) this._store.set('anonymous_id', this._anonymousId);
-    this._emitter.emit('stage', { from: null, to: this._engine.stage(), rule: 'reset', at: Date.now() });
+    this._emitter.emit('stage', { from: null, to: this.stage(), rule: 'reset', at: Date.now() });
     this._applyPersonalization();
   }
 
@@ -604,7 +715,7 @@ export class Tracker {
     if (this._optOut && state === 'granted') this._debug(`consent granted, but ${this._optOut} keeps waymark local-only`);
     const effective = this.consentState;
     // 'pending' keeps the engine sending into _held (memory only); 'denied' is local-only.
-    this._engine.setLocalOnly(effective === 'denied');
+    if (this._engine) this._engine.setLocalOnly(effective === 'denied');
     if (effective === 'denied') {
       this._held = [];
       this._overflow = [];
@@ -664,9 +775,10 @@ export class Tracker {
 
   // ---- reads ---------------------------------------------------------------------------------
 
+  /** The stage; without the engine, the one the last visit's cached content was chosen for. */
   stage() {
     this._drain();
-    return this._engine ? this._engine.stage() : null;
+    return this._engine ? this._engine.stage() : this._cachedStage;
   }
 
   score(group) {
@@ -720,6 +832,7 @@ export class Tracker {
   stats() {
     return {
       ready: this._ready,
+      engine: Boolean(this._engine),
       consent: this.consentState,
       optOut: this._optOut || null,
       queue: this._store ? this._store.stats() : null,

@@ -28,6 +28,47 @@ function pageMutex(name, fn) {
   return run;
 }
 
+// Fields a batch's events often share (one visitor, one page): the most frequent value is sent
+// once, in `common`, and the collector puts it back into each event that has no value of its own,
+// so the 64 KB a page may send while it unloads holds about twice as many events. A field some
+// event lacks is never shared (the event would gain it).
+const SHARED_FIELDS = ['anonymous_id', 'user_id', 'context', 'stage', 'type', 'unfiltered'];
+
+/** The batch object for `events` (envelope bodies), with what most of them share in `common`. */
+export function compactBatch(siteKey, sentAt, events) {
+  const batch = { site_key: siteKey, sent_at: sentAt, events };
+  if (events.length < 2) return batch;
+  const common = {};
+  const shared = new Map(); // field -> per event: true when its value is the common one
+  for (const key of SHARED_FIELDS) {
+    if (events.some((e) => e[key] === undefined)) continue;
+    const texts = events.map((e) => JSON.stringify(e[key]));
+    const counts = new Map();
+    let best = null;
+    let bestCount = 1;
+    for (const t of texts) {
+      const n = (counts.get(t) || 0) + 1;
+      counts.set(t, n);
+      if (n > bestCount) {
+        best = t;
+        bestCount = n;
+      }
+    }
+    if (best === null) continue; // no value occurs twice
+    const index = texts.indexOf(best);
+    common[key] = events[index][key];
+    shared.set(key, texts.map((t) => t === best));
+  }
+  if (shared.size === 0) return batch;
+  batch.common = common;
+  batch.events = events.map((e, i) => {
+    const rest = { ...e };
+    for (const [key, same] of shared) if (same[i]) delete rest[key];
+    return rest;
+  });
+  return batch;
+}
+
 /** Retry-After (delay in seconds, or an HTTP date) as milliseconds from `nowMs`; 0 when absent or unreadable. */
 export function retryAfterMs(value, nowMs) {
   if (value == null || String(value).trim() === '') return 0;
@@ -75,6 +116,15 @@ export function createTransport(options = {}) {
   let stopped = false;
   let keepaliveBytes = 0; // bodies of our keepalive requests in flight
   const unloads = new Set(); // pending keepalive sends made at page hide
+  // A send that fails once the page is hidden may still reach the collector (the browser carries
+  // keepalive requests on, the page only loses the answer): its events stay in flight, so a later
+  // page-hide send does not repeat them, until resume() (the page is visible again) or the next page.
+  let hidden = false;
+  let unanswered = [];
+  const unsettled = (ids) => {
+    if (hidden) unanswered.push(...ids);
+    else store.markInFlight(ids, false);
+  };
 
   function report(err) {
     try {
@@ -96,7 +146,21 @@ export function createTransport(options = {}) {
     return Promise.race([promise, new Promise((resolve) => (t = setT(() => resolve(TIMEOUT), Math.max(0, ms))))]).finally(() => clearT(t));
   }
 
-  const payload = (items) => JSON.stringify({ site_key: siteKey, sent_at: now(), events: items.map((it) => it.body) });
+  const payload = (items) => JSON.stringify(compactBatch(siteKey, now(), items.map((it) => it.body)));
+
+  // The largest prefix of `items` whose batch fits in `room` bytes, and its body (the sizes the
+  // store knows are of whole events, before compactBatch took out what they share). Each try
+  // shrinks the prefix in proportion to how much it is over: a few tries, each linear.
+  function fitBatch(items, room) {
+    let list = items;
+    for (;;) {
+      const body = payload(list);
+      const bytes = utf8Length(body);
+      if (bytes <= room) return { list, body };
+      if (list.length <= 1) return { list: [], body: '' };
+      list = list.slice(0, Math.max(1, Math.min(list.length - 1, Math.floor((list.length * room) / bytes))));
+    }
+  }
 
   // One POST. Calls fetch synchronously (and throws if it does: sendOnUnload then falls back to
   // sendBeacon); the promise resolves to { status, headers, body (parsed JSON or null) }, or to
@@ -178,7 +242,7 @@ export function createTransport(options = {}) {
       // fetch missing or throwing: like a network error
     }
     if (!res) {
-      store.markInFlight(ids, false);
+      unsettled(ids);
       return retry(null);
     }
     stats.lastStatus = res.status;
@@ -342,19 +406,26 @@ export function createTransport(options = {}) {
     },
 
     /**
-     * For visibilitychange→hidden and pagehide: sends what is queued and not in flight (≤ 60 KB,
-     * within what is left of the keepalive budget) with a keepalive fetch, else sendBeacon, without
-     * the lock. The events stay in the store, in flight: removed if the answer arrives, sent
-     * again by the next page otherwise (the collector dedups by id). Returns how many were sent.
+     * For visibilitychange→hidden and pagehide: sends what is queued and not in flight, then
+     * `extra` (events that are not in the store: they wait in memory for room), as one compact
+     * batch of at most 60 KB within what is left of the keepalive budget, with a keepalive fetch,
+     * else sendBeacon, without the lock. The store's events stay in it, in flight: removed if the
+     * answer arrives, sent again by the next page otherwise (the collector dedups by id).
+     * Returns how many were sent.
      */
-    sendOnUnload() {
+    sendOnUnload(extra = []) {
       try {
+        hidden = true;
         if (stopped || !online()) return 0;
-        const room = Math.min(MAX_BATCH_BYTES, KEEPALIVE_BUDGET - keepaliveBytes) - ENVELOPE_BYTES;
-        const items = room > 0 ? store.peek({ maxEvents: MAX_EVENTS, maxBytes: room }) : [];
-        if (!items.length || items[0].bytes > room) return 0;
+        const room = Math.min(MAX_BATCH_BYTES, KEEPALIVE_BUDGET - keepaliveBytes);
+        if (room <= ENVELOPE_BYTES) return 0;
+        // Whole events of four times the room usually fit once compactBatch took out what they
+        // share; fitBatch cuts the list to what does.
+        const queued = store.peek({ maxEvents: MAX_EVENTS, maxBytes: 4 * room });
+        const candidates = extra.length ? queued.concat(extra.slice(0, MAX_EVENTS - queued.length)) : queued;
+        const { list: items, body } = candidates.length ? fitBatch(candidates, room) : { list: [] };
+        if (!items.length) return 0;
         const ids = items.map((it) => it.id);
-        const body = payload(items);
         store.markInFlight(ids, true);
         stats.sent += items.length;
         let pending = null;
@@ -367,7 +438,8 @@ export function createTransport(options = {}) {
           const done = pending.then((res) => {
             if (res) stats.lastStatus = res.status;
             if (res && res.status === 200) settle(items, res);
-            else store.markInFlight(ids, false); // the regular path sends them again
+            else if (res) store.markInFlight(ids, false); // refused: the regular path sends them again
+            else unsettled(ids);
           });
           unloads.add(done);
           done.then(() => unloads.delete(done));
@@ -380,6 +452,13 @@ export function createTransport(options = {}) {
         report({ code: 'transport_failed', message: String((err && err.message) || err) });
         return 0;
       }
+    },
+
+    /** The page is visible again: sends that failed while it was hidden may be repeated. */
+    resume() {
+      hidden = false;
+      store.markInFlight(unanswered.splice(0), false);
+      schedule();
     },
 
     stats: () => ({ ...stats }),

@@ -109,6 +109,44 @@ test('200 events then an immediate navigation away: all 200 reach the collector'
   await context.close();
 });
 
+// Issue 11's aim: a fresh visitor, 200 calls in one task, then the page goes for good (another
+// site, or the tab closed): no next page of this site will send what is left, so all 200 must leave
+// in the page-hide send. The properties make the 200 envelopes larger than the 64 KB a page may
+// send while it unloads (about 300 bytes each, whole).
+for (const leave of ['navigate to another site', 'close the tab']) {
+  test(`200 calls then ${leave} at once: 200 of 200 reach the collector`, async (t) => {
+    const context = await rig.newContext();
+    const page = await rig.newPage(context);
+    await page.goto(rig.pageUrl('plain.html'));
+    const anon = await waymarkReady(page);
+    const elsewhere = `${rig.collector.url}/healthz`; // another origin, no waymark on it
+    const script = ({ name, to }) => {
+      const out = [];
+      for (let i = 0; i < 200; i++) {
+        const r = waymark.track(name, { i, run: 'leave', section: `pricing-table-bottom-cta-${i}`, plan: 'pro', value: 49.99, currency: 'EUR' });
+        out.push(r.id);
+      }
+      if (to) location.href = to;
+      return out;
+    };
+    let ids;
+    if (leave.startsWith('navigate')) {
+      ids = await page.evaluate(script, { name: EVENT, to: elsewhere });
+      await page.waitForURL(/healthz/);
+    } else {
+      ids = await page.evaluate(script, { name: EVENT, to: null });
+      await page.close({ runBeforeUnload: true });
+    }
+    assert.equal(new Set(ids).size, 200);
+    await waitFor(() => missing(ids, seenFor(anon).accepted).length === 0, { timeoutMs: 10000, what: 'all 200 accepted' }).catch((err) => {
+      throw new Error(`${err.message}: ${200 - missing(ids, seenFor(anon).accepted).length} of 200 arrived`);
+    });
+    const batches = rig.proxy.batches.filter((b) => (b.sent.events || []).some((e) => ids.includes(e.id)));
+    t.diagnostic(`${batches.length} requests carried them: ${batches.map((b) => b.sent.events.length).join(', ')} events`);
+    await context.close();
+  });
+}
+
 test('503 with Retry-After for the first batches, then 200: nothing lost, no duplicate answers', async (t) => {
   const FAILS = 3;
   const [page, anon] = await openPlain({ batchDelayMs: 50 });

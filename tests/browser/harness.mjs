@@ -79,6 +79,9 @@ function startProxy(target) {
             let answer = null;
             try {
               sent = JSON.parse(body.toString('utf8'));
+              // Events as the collector reads them: the batch's shared fields put back into each
+              // event that has no value of its own (`common`, see docs/collector-api.md).
+              if (sent && sent.common && Array.isArray(sent.events)) sent.events = sent.events.map((e) => ({ ...sent.common, ...e }));
               answer = JSON.parse(answerText.toString('utf8'));
             } catch {
               // recorded as null

@@ -5,7 +5,7 @@ import http from 'node:http';
 import { after, describe, it } from 'node:test';
 
 import { openStore } from '../../js/src/storage.js';
-import { createTransport, retryAfterMs } from '../../js/src/transport.js';
+import { compactBatch, createTransport, retryAfterMs } from '../../js/src/transport.js';
 import {
   FakeLocalStorage,
   SITE_KEY,
@@ -466,6 +466,59 @@ describe('transport: tabs and page hide', () => {
     assert.equal(store.size(), 0);
   });
 
+  it('sendOnUnload() fits more events than 60 KB of whole envelopes: what they share goes once, in common', async () => {
+    const fetchFn = recordingFetch();
+    const { transport, store, counts } = await setup({ fetch: fetchFn });
+    const anon = anonymousId();
+    const context = { url: 'https://shop.example/pricing?utm_source=newsletter&utm_medium=email', path: '/pricing', title: 'Pricing: plans for every team size', referrer: 'https://news.example/' };
+    const list = Array.from({ length: 200 }, (_, i) => {
+      const body = envelope(anon, { name: 'feature_used', properties: { i, section: `pricing-table-${i}`, plan: 'pro' }, context, stage: 'awareness' });
+      return { id: body.id, body, priority: 1 };
+    });
+    store.enqueue(list);
+    const whole = list.reduce((n, it) => n + JSON.stringify(it.body).length, 0);
+    assert.ok(whole > 60000, `the 200 envelopes are ${whole} bytes whole`);
+    assert.equal(transport.sendOnUnload(), 200, 'all 200 in the one page-hide request');
+    const sent = JSON.parse(fetchFn.calls[0].init.body);
+    assert.ok(fetchFn.calls[0].bodyBytes <= 60000, `${fetchFn.calls[0].bodyBytes} bytes`);
+    assert.deepEqual(sent.common.context, context);
+    assert.equal(sent.common.anonymous_id, anon);
+    assert.ok(sent.events.every((e) => e.context === undefined && e.anonymous_id === undefined));
+    await waitFor(() => store.size() === 0, { timeoutMs: 3000, what: 'the keepalive answer' });
+    assert.equal(counts.accepted, 200, 'the collector put the shared fields back into each event');
+  });
+
+  it('sendOnUnload(extra): events waiting in memory for room in the store go in the same request', async () => {
+    const fetchFn = recordingFetch();
+    const { transport, store, counts } = await setup({ fetch: fetchFn });
+    store.enqueue(items(5));
+    const waiting = items(7);
+    assert.equal(transport.sendOnUnload(waiting), 12);
+    assert.deepEqual(JSON.parse(fetchFn.calls[0].init.body).events.slice(5).map((e) => e.id), waiting.map((it) => it.id));
+    await waitFor(() => counts.accepted === 12, { timeoutMs: 3000, what: 'the answer for all 12' });
+  });
+
+  it('a send that fails after page hide stays in flight (the browser may still deliver it) until resume()', async () => {
+    let failNext = true;
+    const fetchFn = (url, init) => {
+      if (failNext) {
+        failNext = false;
+        return Promise.reject(new TypeError('Failed to fetch'));
+      }
+      return fetch(url, init);
+    };
+    const { transport, store } = await setup({ fetch: fetchFn });
+    store.enqueue(items(10));
+    assert.equal(transport.sendOnUnload(), 10);
+    await sleep(50); // the failure arrives
+    assert.equal(store.peek().length, 0, 'not offered again to a second page-hide send');
+    assert.equal(transport.sendOnUnload(), 0);
+    transport.resume(); // the page is visible again: it may send them itself
+    assert.equal(store.peek().length, 10);
+    await transport.flush({ timeoutMs: 5000 });
+    assert.equal(store.size(), 0);
+  });
+
   it('sendOnUnload() when fetch throws: sendBeacon with the key in the body; the next page resends and the collector answers duplicate', async () => {
     const ls = new FakeLocalStorage();
     const page1 = await openStore({ name: 'unload', indexedDB: null, localStorage: ls });
@@ -530,5 +583,34 @@ describe('transport: tabs and page hide', () => {
     assert.doesNotThrow(() => t.sendOnUnload());
     const r = await t.flush({ timeoutMs: 200 });
     assert.equal(typeof r, 'object');
+  });
+});
+
+describe('compactBatch', () => {
+  it('sends the most frequent value of a shared field once; events with another value keep theirs', () => {
+    const ctxA = { path: '/a' };
+    const events = [
+      { id: '1', anonymous_id: 'v', context: ctxA, type: 'page' },
+      { id: '2', anonymous_id: 'v', context: { path: '/a' }, type: 'track' },
+      { id: '3', anonymous_id: 'v', context: { path: '/b' }, type: 'track', user_id: 'u1' },
+    ];
+    const batch = compactBatch('k', 5, events);
+    assert.deepEqual(batch.common, { anonymous_id: 'v', context: { path: '/a' }, type: 'track' });
+    assert.deepEqual(batch.events, [
+      { id: '1', type: 'page' },
+      { id: '2' },
+      { id: '3', context: { path: '/b' }, user_id: 'u1' },
+    ]);
+    const restored = batch.events.map((e) => ({ ...batch.common, ...e }));
+    assert.deepEqual(restored, events, 'merging common back gives the events');
+    assert.equal(events[0].anonymous_id, 'v', 'the given events are not changed');
+  });
+
+  it('never shares a field some event lacks, nor a value no two events have', () => {
+    const events = [{ id: '1', user_id: 'u' }, { id: '2' }, { id: '3', stage: 'a' }, { id: '4', stage: 'b' }];
+    const batch = compactBatch('k', 5, events);
+    assert.equal(batch.common, undefined);
+    assert.equal(batch.events, events);
+    assert.equal(compactBatch('k', 5, [{ id: '1', anonymous_id: 'v' }]).common, undefined, 'one event: nothing to share');
   });
 });
