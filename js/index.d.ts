@@ -51,7 +51,9 @@ export interface InitOptions {
 
 export type InitResult =
   | { ok: true; stage: string; anonymousId: string }
-  | { ok: false; error: WaymarkErrorInfo };
+  | { ok: false; error: WaymarkErrorInfo }
+  /** The engine could not load or run (error.code 'wasm_blocked_by_csp' or 'engine_unavailable'): events are still delivered. */
+  | { ok: false; error: WaymarkErrorInfo; tracking: boolean; anonymousId: string };
 
 export interface WaymarkErrorInfo {
   code: string;
