@@ -105,5 +105,12 @@ else
   skip_tier browser "build failed"
 fi
 
+# --- tier 4b: the packed package through esbuild, webpack 5 and Vite, each bundle in Chromium.
+if ((BUILD_OK)); then
+  run_tier bundlers "npm pack bundled by esbuild/webpack/vite, in Chromium (scripts/test-bundlers.sh)" bash scripts/test-bundlers.sh
+else
+  skip_tier bundlers "build failed"
+fi
+
 print_summary
 exit "$FAILED"

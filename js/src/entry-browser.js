@@ -1,6 +1,6 @@
 // The npm entry for bundlers and browsers (ESM, and CommonJS via the same source). The .wasm is
-// looked up beside this module (`import.meta.url`), which Vite, webpack 5 and esbuild understand;
-// pass `wasmBinary` or `locateFile` to init() when a bundler puts it elsewhere.
+// looked up beside this module (`import.meta.url`), which Vite and webpack 5 follow (they emit the
+// file); esbuild does not copy it: docs/sdk.md says what to add (tests/bundlers checks each).
 import { createApi } from './api.js';
 import { loadModule } from './loader.js';
 

@@ -2,14 +2,110 @@
 // Where the .wasm comes from is always overridable (STYLE.md: the most common complaint about
 // wasm packages is a bundler losing the file): `wasmBinary` (bytes), `locateFile(name, prefix)`,
 // or the build's default URL (beside the script, or beside the ES module).
+//
+// When the loader fetches the .wasm itself, it does so here (Emscripten's `instantiateWasm` hook)
+// rather than in the glue: Emscripten 3.1.6 reports a 404 only as "both async and sync fetching of
+// the wasm failed", which names neither the URL nor the status. Every failure to fetch, compile or
+// instantiate is reported with the absolute URL that was tried (docs/sdk.md, "npm").
 import WaymarkModule from 'waymark-glue';
 
 /** Loads the module once per distinct configuration; returns a Promise of the module. */
 export function loadModule(options, defaultWasmUrl) {
   const overrides = {};
-  if (options.wasmBinary) overrides.wasmBinary = options.wasmBinary;
-  if (typeof options.locateFile === 'function') overrides.locateFile = options.locateFile;
-  else if (typeof options.wasmUrl === 'string') overrides.locateFile = () => options.wasmUrl;
-  else if (defaultWasmUrl) overrides.locateFile = (name) => (name.endsWith('.wasm') ? defaultWasmUrl : name);
-  return WaymarkModule(overrides);
+  let locate = null;
+  if (typeof options.locateFile === 'function') locate = options.locateFile;
+  else if (typeof options.wasmUrl === 'string') locate = () => options.wasmUrl;
+  else if (defaultWasmUrl) locate = (name) => (name.endsWith('.wasm') ? defaultWasmUrl : name);
+
+  if (options.wasmBinary) {
+    overrides.wasmBinary = options.wasmBinary;
+    if (locate) overrides.locateFile = locate;
+    return WaymarkModule(overrides);
+  }
+
+  // The URL the glue computes for the .wasm (through the page's locateFile, if any, else beside
+  // the script), remembered so that the error can name it.
+  let wasmUrl = 'waymark.wasm';
+  overrides.locateFile = (name, prefix) => {
+    const url = locate ? locate(name, prefix) : prefix + name;
+    if (name.endsWith('.wasm')) wasmUrl = url;
+    return url;
+  };
+
+  let fail;
+  const failed = new Promise((resolve, reject) => {
+    fail = reject;
+  });
+  if (typeof fetch === 'function' && typeof WebAssembly === 'object') {
+    overrides.instantiateWasm = (imports, receiveInstance) => {
+      instantiateFrom(absoluteUrl(wasmUrl), imports).then((result) => {
+        try {
+          receiveInstance(result.instance, result.module);
+        } catch (err) {
+          fail(err);
+        }
+      }, fail);
+      return {}; // asynchronous: the glue waits for receiveInstance
+    };
+  }
+  const loaded = WaymarkModule(overrides).then(
+    (module) => module,
+    (err) => {
+      // Only reached without the hook above (no fetch): the glue's own message, plus the URL.
+      const text = err && err.message ? err.message : String(err);
+      throw withCause(`waymark: could not load the engine from ${absoluteUrl(wasmUrl)}: ${text}`, err);
+    },
+  );
+  return Promise.race([loaded, failed]);
+}
+
+/** Fetches, compiles and instantiates the .wasm at `url`; each failure names the URL. */
+async function instantiateFrom(url, imports) {
+  let response;
+  try {
+    response = await fetch(url, { credentials: 'same-origin' });
+  } catch (err) {
+    throw withCause(`waymark: could not fetch ${url} (${errorText(err)}). Serve waymark.wasm there, or pass init({ wasmUrl }), locateFile or wasmBinary (docs/sdk.md, "npm")`, err);
+  }
+  if (!response.ok) {
+    const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+    throw new Error(`waymark: could not fetch ${url}: the server answered ${status}. Serve waymark.wasm there, or pass init({ wasmUrl }), locateFile or wasmBinary (docs/sdk.md, "npm")`);
+  }
+  try {
+    if (typeof WebAssembly.instantiateStreaming === 'function') {
+      // A server that sends another Content-Type than application/wasm only stops the streaming
+      // compile; the bytes are still good, so compile them from a copy of the response.
+      const copy = response.clone();
+      try {
+        return await WebAssembly.instantiateStreaming(response, imports);
+      } catch (err) {
+        if (!(err instanceof TypeError)) throw err;
+        response = copy;
+      }
+    }
+    return await WebAssembly.instantiate(await response.arrayBuffer(), imports);
+  } catch (err) {
+    throw withCause(`waymark: ${url} was fetched but could not be compiled or instantiated: ${errorText(err)}`, err);
+  }
+}
+
+/** The URL as fetch() will resolve it (against the document's base URL), for messages. */
+function absoluteUrl(url) {
+  try {
+    const base = (typeof document !== 'undefined' && document && document.baseURI) || (typeof location !== 'undefined' && location && location.href) || undefined;
+    return new URL(url, base).href;
+  } catch {
+    return String(url);
+  }
+}
+
+function errorText(err) {
+  if (err && typeof err === 'object' && typeof err.message === 'string') return err.name ? `${err.name}: ${err.message}` : err.message;
+  return String(err);
+}
+
+function withCause(message, cause) {
+  const err = new Error(message);
+  err.cause = cause;
+  return err;
 }
