@@ -326,12 +326,14 @@ export async function openStore(options = {}) {
   function makeRoom(need, maxPriority, forQueue = false) {
     const free = forQueue ? () => budget - Math.max(kvBytes, kvReserve) - queueBytes : freeBytes;
     if (need <= free()) return true;
+    // Items in flight are never pushed out: their answer removes them soon, and one pushed out
+    // to the owner's memory (onSpill) would be queued and sent a second time.
     let freeable = 0;
-    for (const it of queue) if (it.priority <= maxPriority) freeable += it.bytes;
+    for (const it of queue) if (it.priority <= maxPriority && !it.inFlight) freeable += it.bytes;
     if (need > free() + freeable) return false;
     for (let p = 0; p <= maxPriority && need > free(); p++) {
       for (let i = 0; i < queue.length && need > free(); ) {
-        if (queue[i].priority === p) drop(queue.splice(i, 1)[0]);
+        if (queue[i].priority === p && !queue[i].inFlight) drop(queue.splice(i, 1)[0]);
         else i++;
       }
     }
