@@ -16,7 +16,7 @@ import { applyDecisions, applyWhileParsing } from './personalize.js';
 import { installAutocapture } from './autocapture.js';
 import { installDataLayerBridge, knownEventNames } from './datalayer.js';
 import { openStore } from './storage.js';
-import { createTransport } from './transport.js';
+import { createTransport, sendOnce } from './transport.js';
 
 const SNAPSHOT_DELAY_MS = 1000;
 const MAX_HELD_EVENTS = 500; // events held in memory while consent is pending
@@ -141,6 +141,7 @@ export class Tracker {
     const auto = this.options.autocapture;
     if (auto && auto.pageViews !== false && this._win && this._win.location) this._pending.push(['page', [{}, { landing: true }], Date.now()]);
     this._startEarlyPersonalization();
+    this._watchEarlyHide();
     this._initPromise = this._start().then(
       () => this._engine ? { ok: true, stage: this._engine.stage(), anonymousId: this._anonymousId }
         // Without the engine: not ok (no journey, no personalization), but tracking goes on.
@@ -174,16 +175,89 @@ export class Tracker {
     this._undo.push(stop);
   }
 
+  // A visitor may leave before the engine has loaded (a slow network, a bounce): calls made so
+  // far wait in _pending, and the page hooks are not installed yet. At page hide they are built
+  // into envelopes now and sent as the page gave them; the replay after init() stores the same
+  // envelopes (same ids: a copy that did arrive is answered `duplicate`).
+  _watchEarlyHide() {
+    const win = this._win;
+    if (!win || !win.addEventListener || !win.document) return;
+    const onHide = () => {
+      if (!this._ready && (win.document.visibilityState === 'hidden' || onHide.pagehide)) this._sendPendingAtHide();
+    };
+    const onPageHide = () => {
+      onHide.pagehide = true;
+      onHide();
+    };
+    win.document.addEventListener('visibilitychange', onHide);
+    win.addEventListener('pagehide', onPageHide);
+    this._stopEarlyHide = () => {
+      win.document.removeEventListener('visibilitychange', onHide);
+      win.removeEventListener('pagehide', onPageHide);
+    };
+  }
+
+  _sendPendingAtHide() {
+    const o = this.options;
+    if (this.consentState !== 'granted' || !o.endpoint || !o.key) return;
+    const calls = this._pending.filter(([method]) => method === 'track' || method === 'page');
+    if (!calls.length) return;
+    if (!this._anonymousId) this._anonymousId = this._readAnonymousMirror() || uuidv7();
+    this._writeAnonymousMirror();
+    const handoff = this._readHandoff();
+    if (handoff && handoff.seq > this._seq) this._seq = handoff.seq;
+    const items = [];
+    for (const entry of calls) {
+      const [method, args, time] = entry;
+      try {
+        const { envelope } = method === 'track'
+          ? this._checkedEnvelope(args[0], args[1], 'track', time, false)
+          : this._checkedEnvelope('page_viewed', args[0], 'page', time, Boolean(args[1] && args[1].landing));
+        entry[0] = '_envelope'; // replayed as this very envelope after init()
+        entry[1] = [envelope];
+        items.push(this._unfilteredItem(envelope));
+      } catch {
+        // a bad call: the replay reports it as usual
+      }
+    }
+    if (items.length) sendOnce({ endpoint: o.endpoint, siteKey: o.key, items });
+  }
+
+  // The anonymous id, also in localStorage: page hide before init() cannot wait for IndexedDB.
+  _anonymousMirrorKey() {
+    return `waymark:${this.options.key || 'default'}:anonymous_id`;
+  }
+
+  _readAnonymousMirror() {
+    try {
+      const v = this._win && this._win.localStorage.getItem(this._anonymousMirrorKey());
+      return typeof v === 'string' && v.length >= 8 && v.length <= 64 ? v : null;
+    } catch {
+      return null;
+    }
+  }
+
+  _writeAnonymousMirror() {
+    if (!this._mayPersist || !this._win) return;
+    try {
+      this._win.localStorage.setItem(this._anonymousMirrorKey(), this._anonymousId);
+    } catch {
+      // storage blocked: the next page reads the id from the store
+    }
+  }
+
   async _start() {
     const o = this.options;
     const module = await this._loadEngineModule();
 
     if (this._mayPersist) await this._openStore();
-    this._anonymousId = (this._store && (await this._store.get('anonymous_id'))) || uuidv7();
+    // The stored id; else the one a page hide before init() used (this page's or an earlier one's).
+    this._anonymousId = (this._store && (await this._store.get('anonymous_id'))) || this._anonymousId || this._readAnonymousMirror() || uuidv7();
     if (this._store) {
       await this._store.set('anonymous_id', this._anonymousId);
       this._userId = (await this._store.get('user_id')) || null;
     }
+    this._writeAnonymousMirror();
 
     if (module) {
       try {
@@ -402,6 +476,7 @@ export class Tracker {
   }
 
   _installPageHooks() {
+    if (this._stopEarlyHide) this._stopEarlyHide();
     const win = this._win;
     if (!win || !win.addEventListener) return;
     // Unload first: the page may be gone in a few milliseconds, so what is waiting goes out
@@ -483,6 +558,7 @@ export class Tracker {
     if (method !== 'track' && method !== 'page') this._drain();
     switch (method) {
       case 'track': return this._track(args[0], args[1], 'track', time);
+      case '_envelope': return this._replayEnvelope(args[0]);
       case 'page': return this._page(args[0], args[1], time);
       case 'identify': return this._identify(args[0], args[1], time);
       case 'reset': return this._reset();
@@ -499,6 +575,22 @@ export class Tracker {
     const landing = Boolean(options && options.landing);
     if (!landing) this._shownThisPage.clear(); // an SPA navigation is a new page for content_shown
     return this._track('page_viewed', properties, 'page', time, landing);
+  }
+
+  // An envelope built and sent at a page hide before init() finished (_sendPendingAtHide): into
+  // the engine as usual, and into the queue as it was sent (unfiltered, so a copy that arrived
+  // has the same content and is answered `duplicate`).
+  _replayEnvelope(envelope) {
+    this._inbox.push(envelope);
+    if (this._engine) {
+      this._queuedUnfiltered.add(envelope.id);
+      this._deliver([this._unfilteredItem(envelope)]);
+    }
+    if (!this._drainScheduled) {
+      this._drainScheduled = true;
+      queueMicrotask(() => this._drain(DRAIN_SLICE_MS));
+    }
+    return { id: envelope.id, status: 'queued' };
   }
 
   _envelope(name, properties, type, time, landing) {
@@ -533,13 +625,7 @@ export class Tracker {
   // score(), context(), flush(), identify(), ...) first processes what is waiting, so it is
   // always up to date.
   _track(name, properties, type, time, landing = false) {
-    if (typeof name !== 'string' || name === '') {
-      throw new WaymarkError('invalid_argument', `track(name, properties): name must be a non-empty string, got ${typeof name}`);
-    }
-    if (properties != null && (typeof properties !== 'object' || Array.isArray(properties))) {
-      throw new WaymarkError('invalid_argument', `track('${name}', properties): properties must be an object`);
-    }
-    const { envelope, problems } = this._envelope(name, properties, type, time, landing);
+    const { envelope, problems } = this._checkedEnvelope(name, properties, type, time, landing);
     this._inbox.push(envelope);
     if (!this._drainScheduled) {
       this._drainScheduled = true;
@@ -547,6 +633,16 @@ export class Tracker {
     }
     // What was dropped or cut is said here too, so the caller need not listen for `error`.
     return problems.length > 0 ? { id: envelope.id, status: 'queued', problems } : { id: envelope.id, status: 'queued' };
+  }
+
+  _checkedEnvelope(name, properties, type, time, landing) {
+    if (typeof name !== 'string' || name === '') {
+      throw new WaymarkError('invalid_argument', `track(name, properties): name must be a non-empty string, got ${typeof name}`);
+    }
+    if (properties != null && (typeof properties !== 'object' || Array.isArray(properties))) {
+      throw new WaymarkError('invalid_argument', `track('${name}', properties): properties must be an object`);
+    }
+    return this._envelope(name, properties, type, time, landing);
   }
 
   /** Runs waiting envelopes through the engine, for at most `budgetMs` (Infinity: all of them). */
@@ -689,6 +785,7 @@ export class Tracker {
     this._overflow = [];
     this._forgetPersisted();
     if (this._store) this._store.set('anonymous_id', this._anonymousId);
+    this._writeAnonymousMirror();
     this._emitter.emit('stage', { from: null, to: this.stage(), rule: 'reset', at: Date.now() });
     this._applyPersonalization();
   }
@@ -702,6 +799,7 @@ export class Tracker {
     try {
       this._win.localStorage.removeItem(this._handoffKey());
       this._win.localStorage.removeItem(this._decisionKey());
+      this._win.localStorage.removeItem(this._anonymousMirrorKey());
     } catch {
       // nothing stored, or storage blocked
     }

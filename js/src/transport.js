@@ -69,6 +69,45 @@ export function compactBatch(siteKey, sentAt, events) {
   return batch;
 }
 
+// The largest prefix of `items` whose body (`payload(list)`) fits in `room` bytes, and that body
+// (the sizes the store knows are of whole events, before compactBatch took out what they share).
+// Each try shrinks the prefix in proportion to how much it is over: a few tries, each linear.
+function fitBatch(items, room, payload) {
+  let list = items;
+  for (;;) {
+    const body = payload(list);
+    const bytes = utf8Length(body);
+    if (bytes <= room) return { list, body };
+    if (list.length <= 1) return { list: [], body: '' };
+    list = list.slice(0, Math.max(1, Math.min(list.length - 1, Math.floor((list.length * room) / bytes))));
+  }
+}
+
+/**
+ * One keepalive send without a transport, for a page hide before init() has finished: as many of
+ * `items` as fit in 60 KB, with fetch, else sendBeacon; no answer is waited for and nothing is
+ * retried (the tracker stores the same events once it runs, and sends them again: a copy that
+ * arrived is answered `duplicate`). Returns how many were sent; never throws.
+ */
+export function sendOnce({ endpoint, siteKey, items, fetch: fetchFn = globalThis.fetch, sendBeacon, now = Date.now }) {
+  try {
+    const url = `${String(endpoint || '').replace(/\/+$/, '')}/v1/batch`;
+    const { list, body } = fitBatch(items.slice(0, MAX_EVENTS), MAX_BATCH_BYTES, (l) => JSON.stringify(compactBatch(siteKey, now(), l.map((it) => it.body))));
+    if (!list.length) return 0;
+    try {
+      const pending = fetchFn(url, { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } });
+      Promise.resolve(pending).catch(() => {}); // the page is going: nobody reads the answer
+      return list.length;
+    } catch {
+      const nav = globalThis.navigator;
+      const beacon = sendBeacon || (nav && nav.sendBeacon ? nav.sendBeacon.bind(nav) : null);
+      return beacon && beacon(url, body) ? list.length : 0;
+    }
+  } catch {
+    return 0;
+  }
+}
+
 /** Retry-After (delay in seconds, or an HTTP date) as milliseconds from `nowMs`; 0 when absent or unreadable. */
 export function retryAfterMs(value, nowMs) {
   if (value == null || String(value).trim() === '') return 0;
@@ -147,20 +186,6 @@ export function createTransport(options = {}) {
   }
 
   const payload = (items) => JSON.stringify(compactBatch(siteKey, now(), items.map((it) => it.body)));
-
-  // The largest prefix of `items` whose batch fits in `room` bytes, and its body (the sizes the
-  // store knows are of whole events, before compactBatch took out what they share). Each try
-  // shrinks the prefix in proportion to how much it is over: a few tries, each linear.
-  function fitBatch(items, room) {
-    let list = items;
-    for (;;) {
-      const body = payload(list);
-      const bytes = utf8Length(body);
-      if (bytes <= room) return { list, body };
-      if (list.length <= 1) return { list: [], body: '' };
-      list = list.slice(0, Math.max(1, Math.min(list.length - 1, Math.floor((list.length * room) / bytes))));
-    }
-  }
 
   // One POST. Calls fetch synchronously (and throws if it does: sendOnUnload then falls back to
   // sendBeacon); the promise resolves to { status, headers, body (parsed JSON or null) }, or to
@@ -423,7 +448,7 @@ export function createTransport(options = {}) {
         // share; fitBatch cuts the list to what does.
         const queued = store.peek({ maxEvents: MAX_EVENTS, maxBytes: 4 * room });
         const candidates = extra.length ? queued.concat(extra.slice(0, MAX_EVENTS - queued.length)) : queued;
-        const { list: items, body } = candidates.length ? fitBatch(candidates, room) : { list: [] };
+        const { list: items, body } = candidates.length ? fitBatch(candidates, room, payload) : { list: [] };
         if (!items.length) return 0;
         const ids = items.map((it) => it.id);
         store.markInFlight(ids, true);

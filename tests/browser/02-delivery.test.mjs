@@ -147,6 +147,42 @@ for (const leave of ['navigate to another site', 'close the tab']) {
   });
 }
 
+test('a visitor who leaves before the engine has loaded: the calls made so far reach the collector, under the id the next visit keeps', async () => {
+  const context = await rig.newContext();
+  const page = await rig.newPage(context);
+  // A slow network: the .wasm arrives 4 s late, long after the visitor has gone.
+  await page.route('**/waymark.wasm', async (route) => {
+    await new Promise((r) => setTimeout(r, 4000));
+    await route.continue().catch(() => {});
+  });
+  const tag = `early-${Date.now()}`;
+  await page.goto(rig.pageUrl('plain.html'));
+  const before = await page.evaluate((o) => {
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(waymark.track(o.name, { i, tag: o.tag }));
+    const ready = waymark.stats().ready;
+    location.href = o.to;
+    return { results, ready };
+  }, { name: EVENT, tag, to: `${rig.collector.url}/healthz` });
+  assert.equal(before.ready, false, 'the engine had not loaded yet');
+  assert.deepEqual(before.results.map((r) => r.status), ['pending', 'pending', 'pending', 'pending', 'pending']);
+  await page.waitForURL(/healthz/);
+  const sentEarly = () => rig.proxy.batches.flatMap((b) => (b.sent && b.sent.events) || []).filter((e) => e.properties && e.properties.tag === tag);
+  await waitFor(() => sentEarly().length === 5, { what: 'the 5 calls sent at page hide' });
+  const early = sentEarly();
+  assert.ok(early.every((e) => e.unfiltered === true), 'sent as the page gave them');
+  const anon = early[0].anonymous_id;
+  const acked = new Set(rig.proxy.acknowledged().accepted);
+  assert.ok(early.every((e) => acked.has(e.id)), 'the collector accepted them');
+  const landing = rig.proxy.batches.flatMap((b) => (b.sent && b.sent.events) || []).find((e) => e.anonymous_id === anon && e.name === 'page_viewed');
+  assert.ok(landing, 'the landing page view went too');
+  // The next visit of the site is the same visitor.
+  await page.unroute('**/waymark.wasm');
+  await page.goto(rig.pageUrl('plain.html'));
+  assert.equal(await waymarkReady(page), anon);
+  await context.close();
+});
+
 test('503 with Retry-After for the first batches, then 200: nothing lost, no duplicate answers', async (t) => {
   const FAILS = 3;
   const [page, anon] = await openPlain({ batchDelayMs: 50 });
