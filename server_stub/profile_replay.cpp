@@ -140,14 +140,20 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
   return Project(map, profile_id, full, outbox_added);
 }
 
-// An event a browser sent without its engine keeps what the stage's sync filter lets through,
-// as the browser's engine would have sent it; an event the filter keeps back entirely is kept
-// without its properties (its name and time still count for the journey, as in the browser).
+// An event a browser sent without its engine keeps what the sync filter of the stage after it
+// lets through, as the browser's engine would have sent it. One the filter keeps back entirely,
+// or the engine rejected, keeps only what places it in the journey (id, name, time, sequence,
+// ids): no properties, no page context. The journey of this projection has seen the whole event;
+// later replays see what is stored, as when the browser filters (its engine saw the whole event).
+// The row stays, so a copy sent again is still a duplicate.
 std::optional<std::string> ProfileProjector::ApplySyncFilter(const Engine& engine,
-                                                             const Event& event) {
-  std::optional<json> synced = engine.SyncedEnvelope(event);
+                                                             const Event& event, bool rejected) {
+  std::optional<json> synced = rejected ? std::nullopt : engine.SyncedEnvelope(event);
   json body = synced ? std::move(*synced) : EventToJson(event);
-  if (!synced) body.erase("properties");
+  if (!synced) {
+    body.erase("properties");
+    body.erase("context");
+  }
   st_->filter_body.Bind(1, DumpJson(body)).Bind(2, event.id);
   if (!st_->filter_body.Run()) return "projection: " + st_->filter_body.error();
   return std::nullopt;
@@ -217,10 +223,12 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     std::optional<Event> unfiltered;
     if (s.unfiltered) unfiltered = s.event;
     TrackOutcome out = engine.Track(std::move(s.event));
-    if (unfiltered && out.status != TrackStatus::kRejected) {
+    if (unfiltered) {
       // As the engine recorded it (channel classified), when it is in the log.
-      const bool logged = !engine.log().empty() && engine.log().back().event.id == id;
-      if (auto err = ApplySyncFilter(engine, logged ? engine.log().back().event : *unfiltered)) {
+      const bool rejected = out.status == TrackStatus::kRejected;
+      const bool logged = !rejected && !engine.log().empty() && engine.log().back().event.id == id;
+      if (auto err =
+              ApplySyncFilter(engine, logged ? engine.log().back().event : *unfiltered, rejected)) {
         return err;
       }
     }

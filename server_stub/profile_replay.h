@@ -58,7 +58,8 @@ class ProfileProjector {
   struct Statements;
   std::optional<std::string> Project(const MapState& map, const std::string& profile_id, bool full,
                                      bool* outbox_added);
-  std::optional<std::string> ApplySyncFilter(const Engine& engine, const Event& event);
+  std::optional<std::string> ApplySyncFilter(const Engine& engine, const Event& event,
+                                             bool rejected);
 
   Database& db_;
   const Config& config_;

@@ -72,16 +72,11 @@ async function instantiateFrom(url, imports) {
     throw new Error(`waymark: could not fetch ${url}: the server answered ${status}. Serve waymark.wasm there, or pass init({ wasmUrl }), locateFile or wasmBinary (docs/sdk.md, "npm")`);
   }
   try {
-    if (typeof WebAssembly.instantiateStreaming === 'function') {
-      // A server that sends another Content-Type than application/wasm only stops the streaming
-      // compile; the bytes are still good, so compile them from a copy of the response.
-      const copy = response.clone();
-      try {
-        return await WebAssembly.instantiateStreaming(response, imports);
-      } catch (err) {
-        if (!(err instanceof TypeError)) throw err;
-        response = copy;
-      }
+    // Streaming compile (off the main thread, while the bytes arrive) needs the application/wasm
+    // Content-Type; a server that sends another only loses that: the bytes are compiled whole.
+    const type = String(response.headers.get('Content-Type') || '').split(';')[0].trim().toLowerCase();
+    if (typeof WebAssembly.instantiateStreaming === 'function' && type === 'application/wasm') {
+      return await WebAssembly.instantiateStreaming(response, imports);
     }
     return await WebAssembly.instantiate(await response.arrayBuffer(), imports);
   } catch (err) {

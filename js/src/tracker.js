@@ -65,10 +65,15 @@ function watchWasmCsp(win, found) {
   const doc = win && win.document;
   if (!doc || typeof doc.addEventListener !== 'function') return () => {};
   const onViolation = (e) => {
-    if (/wasm|eval/i.test(String(e.blockedURI || ''))) found(e);
+    if (/wasm/i.test(String(e.blockedURI || ''))) found(e); // Chromium: 'wasm-eval'
   };
   doc.addEventListener('securitypolicyviolation', onViolation);
   return () => doc.removeEventListener('securitypolicyviolation', onViolation);
+}
+
+// push(...items) puts every item on the call stack: a burst of 100 000 throws a RangeError.
+function append(list, items) {
+  for (const item of items) list.push(item);
 }
 
 function normalizeOptions(options) {
@@ -200,9 +205,20 @@ export class Tracker {
   _sendPendingAtHide() {
     const o = this.options;
     if (this.consentState !== 'granted' || !o.endpoint || !o.key) return;
-    const calls = this._pending.filter(([method]) => method === 'track' || method === 'page');
+    // Only the calls before the first other one: a queued consent(), identify() or reset() changes
+    // what may be sent and under which ids, and only the replay applies it.
+    const calls = [];
+    for (const entry of this._pending) {
+      if (entry[0] !== 'track' && entry[0] !== 'page') break;
+      calls.push(entry);
+    }
     if (!calls.length) return;
-    if (!this._anonymousId) this._anonymousId = this._readAnonymousMirror() || uuidv7();
+    if (!this._anonymousId) this._anonymousId = this._readAnonymousMirror();
+    // No id in the mirror: a new visitor, unless this site's waymark stored something before (a
+    // visitor of an SDK without the mirror, whose id only IndexedDB holds): then nothing is sent
+    // rather than events under a new id that the stored one would split from.
+    if (!this._anonymousId && this._storedBefore()) return;
+    if (!this._anonymousId) this._anonymousId = uuidv7();
     this._writeAnonymousMirror();
     const handoff = this._readHandoff();
     if (handoff && handoff.seq > this._seq) this._seq = handoff.seq;
@@ -221,6 +237,15 @@ export class Tracker {
       }
     }
     if (items.length) sendOnce({ endpoint: o.endpoint, siteKey: o.key, items });
+  }
+
+  _storedBefore() {
+    try {
+      const ls = this._win.localStorage;
+      return ls.getItem(this._handoffKey()) !== null || ls.getItem(this._decisionKey()) !== null;
+    } catch {
+      return true; // cannot tell: do not risk a second id
+    }
   }
 
   // The anonymous id, also in localStorage: page hide before init() cannot wait for IndexedDB.
@@ -252,7 +277,7 @@ export class Tracker {
 
     if (this._mayPersist) await this._openStore();
     // The stored id; else the one a page hide before init() used (this page's or an earlier one's).
-    this._anonymousId = (this._store && (await this._store.get('anonymous_id'))) || this._anonymousId || this._readAnonymousMirror() || uuidv7();
+    this._anonymousId = (this._store && (await this._store.get('anonymous_id'))) || this._anonymousId || (this._mayPersist && this._readAnonymousMirror()) || uuidv7();
     if (this._store) {
       await this._store.set('anonymous_id', this._anonymousId);
       this._userId = (await this._store.get('user_id')) || null;
@@ -333,10 +358,13 @@ export class Tracker {
       // Half the budget stays free for the journey snapshot (about 150 KB at a full 500-event log).
       kvReserveBytes: Math.floor(this.options.storageBudget / 2),
       // Events a larger snapshot pushes out of the queue wait in memory, ahead of the others.
-      onSpill: (items) => this._overflow.unshift(...items),
+      onSpill: (items) => {
+        this._overflow = items.concat(this._overflow);
+      },
       onError: (err) => this._report(err),
     });
-    this._seq = Number(await this._store.get('seq')) || 0;
+    // Math.max: a page hide before init() may have numbered events already (_sendPendingAtHide).
+    this._seq = Math.max(this._seq, Number(await this._store.get('seq')) || 0);
   }
 
   async _initialMap() {
@@ -465,7 +493,12 @@ export class Tracker {
       store: this._store,
       batchDelayMs: this.options.batchDelayMs,
       onError: (err) => this._report(err),
-      onResults: () => {
+      onResults: (results) => {
+        // Events sent from memory at page hide (sendOnUnload's extra) and answered: not again.
+        if (this._overflow.length && results.length) {
+          const answered = new Set(results.map((r) => r && r.id));
+          this._overflow = this._overflow.filter((it) => !answered.has(it.id));
+        }
         if (this._overflow.length) {
           this._refillQueue();
           this._transport.schedule();
@@ -672,13 +705,14 @@ export class Tracker {
     const shared = [];
     results.forEach((result, i) => {
       const envelope = envelopes[i];
+      const sentUnfiltered = own && queuedUnfiltered.size > 0 && queuedUnfiltered.delete(envelope.id);
       if (result.status === 'rejected') {
         if (own) this._report({ code: result.error.code, message: result.error.message, event: envelope.name, id: envelope.id });
         return;
       }
       shared.push(envelope);
       this._emitter.emit('event', { id: envelope.id, name: result.name, status: result.status, stage: result.stage, time: envelope.time });
-      if (own && queuedUnfiltered.delete(envelope.id)) {
+      if (sentUnfiltered) {
         // queued as the page gave it at page hide (_queueInboxUnfiltered): not a second time
       } else if (own && result.send && result.outbound) {
         if (this.options.debug) this._reportFilteredProperties(envelope, result);
@@ -715,15 +749,15 @@ export class Tracker {
   // stored and in the unload send); _process then skips their filtered copy.
   _queueInboxUnfiltered() {
     if (!this._engine || !this._inbox.length || this.consentState === 'denied') return;
-    for (const e of this._inbox) this._queuedUnfiltered.add(e.id);
     this._deliver(this._inbox.map((e) => this._unfilteredItem(e)));
+    for (const e of this._inbox) this._queuedUnfiltered.add(e.id);
   }
 
   _deliver(items) {
     const state = this.consentState;
     if (state === 'denied') return;
     if (state === 'pending') {
-      this._held.push(...items);
+      append(this._held, items);
       if (this._held.length > MAX_HELD_EVENTS) this._held.splice(0, this._held.length - MAX_HELD_EVENTS);
       return;
     }
@@ -731,7 +765,7 @@ export class Tracker {
     // A burst can outgrow the storage budget faster than it is sent: what does not fit waits in
     // memory (in order, behind what is already waiting) and moves into the queue as deliveries
     // free room. Past MAX_OVERFLOW_EVENTS the queue's eviction order decides what is dropped.
-    this._overflow.push(...items);
+    append(this._overflow, items);
     this._refillQueue();
     if (this._overflow.length > MAX_OVERFLOW_EVENTS) {
       this._store.enqueue(this._overflow.splice(0, this._overflow.length - MAX_OVERFLOW_EVENTS));
@@ -745,7 +779,7 @@ export class Tracker {
     this._overflow = []; // events pushed out meanwhile (onSpill) are older: they go first
     const refused = [];
     this._store.enqueue(waiting, { evict: 'lower', refused });
-    this._overflow.push(...refused);
+    append(this._overflow, refused);
   }
 
   _afterChange(transitions, triggers) {
@@ -795,6 +829,7 @@ export class Tracker {
   }
 
   _forgetPersisted() {
+    this._cachedStage = null;
     if (this._store) this._store.clear();
     try {
       this._win.localStorage.removeItem(this._handoffKey());
@@ -985,6 +1020,7 @@ export class Tracker {
 
   /** Stops everything (listeners, timers, the engine). For tests and single-page teardown. */
   destroy() {
+    if (this._stopEarlyHide) this._stopEarlyHide();
     this._saveSnapshotNow();
     for (const fn of this._undo.splice(0)) {
       try {

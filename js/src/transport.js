@@ -120,7 +120,7 @@ export function retryAfterMs(value, nowMs) {
  * Options: endpoint, siteKey, store (storage.js), onResults(results, items), onError(err), fetch,
  * sendBeacon, now, random, setTimeout, clearTimeout, isOnline, lock(name, fn), eventTarget (where
  * the `online` event is heard; globalThis), batchEvents (100), batchDelayMs (1000), maxBackoffMs
- * (60000), baseBackoffMs (500), requestTimeoutMs (30000).
+ * (60000), baseBackoffMs (500), requestTimeoutMs (30000), hiddenRetryMs (5000).
  */
 export function createTransport(options = {}) {
   const o = options;
@@ -142,6 +142,7 @@ export function createTransport(options = {}) {
   const maxBackoffMs = num(o.maxBackoffMs, 60000);
   const baseBackoffMs = num(o.baseBackoffMs, 500);
   const requestTimeoutMs = num(o.requestTimeoutMs, 30000);
+  const hiddenRetryMs = num(o.hiddenRetryMs, 5000);
 
   const url = `${String(o.endpoint || '').replace(/\/+$/, '')}/v1/batch`;
   const lockName = `waymark-send:${siteKey}`;
@@ -156,13 +157,24 @@ export function createTransport(options = {}) {
   let keepaliveBytes = 0; // bodies of our keepalive requests in flight
   const unloads = new Set(); // pending keepalive sends made at page hide
   // A send that fails once the page is hidden may still reach the collector (the browser carries
-  // keepalive requests on, the page only loses the answer): its events stay in flight, so a later
-  // page-hide send does not repeat them, until resume() (the page is visible again) or the next page.
+  // keepalive requests on while the page unloads, the page only loses the answer): its events stay
+  // in flight for hiddenRetryMs, so the second page-hide event (visibilitychange, then pagehide)
+  // does not spend the keepalive budget on them again. A page that stays (a background tab) sends
+  // them again after that, or at once when it is visible again (resume()).
   let hidden = false;
-  let unanswered = [];
+  const sentFromMemory = new Set(); // ids of `extra` events sent at this page hide
+  const deferred = new Set(); // waits before failed sends of a hidden page are offered again
   const unsettled = (ids) => {
-    if (hidden) unanswered.push(...ids);
-    else store.markInFlight(ids, false);
+    if (!hidden) {
+      store.markInFlight(ids, false);
+      return;
+    }
+    const waited = sleep(hiddenRetryMs).then(() => {
+      deferred.delete(waited);
+      store.markInFlight(ids, false);
+      schedule();
+    });
+    deferred.add(waited);
   };
 
   function report(err) {
@@ -413,9 +425,10 @@ export function createTransport(options = {}) {
           const r = await race(pump(), left);
           if (r === TIMEOUT) break;
           if (r === 'empty') {
-            // Nothing sendable is left: the rest is in flight in a page-hide send, or gone.
-            if (!unloads.size) break;
-            await race(Promise.all(unloads), deadline - now());
+            // Nothing sendable is left: the rest is in flight in a page-hide send, waits after a
+            // failure while the page was hidden, or is gone.
+            if (!unloads.size && !deferred.size) break;
+            await race(Promise.all([...unloads, ...deferred]), deadline - now());
           }
         }
       } catch (err) {
@@ -447,11 +460,17 @@ export function createTransport(options = {}) {
         // Whole events of four times the room usually fit once compactBatch took out what they
         // share; fitBatch cuts the list to what does.
         const queued = store.peek({ maxEvents: MAX_EVENTS, maxBytes: 4 * room });
-        const candidates = extra.length ? queued.concat(extra.slice(0, MAX_EVENTS - queued.length)) : queued;
+        const fromMemory = [];
+        for (const it of extra) {
+          if (queued.length + fromMemory.length >= MAX_EVENTS) break;
+          if (!sentFromMemory.has(it.id)) fromMemory.push(it);
+        }
+        const candidates = fromMemory.length ? queued.concat(fromMemory) : queued;
         const { list: items, body } = candidates.length ? fitBatch(candidates, room, payload) : { list: [] };
         if (!items.length) return 0;
         const ids = items.map((it) => it.id);
         store.markInFlight(ids, true);
+        for (let i = queued.length; i < items.length; i++) sentFromMemory.add(items[i].id);
         stats.sent += items.length;
         let pending = null;
         try {
@@ -479,10 +498,10 @@ export function createTransport(options = {}) {
       }
     },
 
-    /** The page is visible again: sends that failed while it was hidden may be repeated. */
+    /** The page is visible again: what was sent from memory at page hide may be sent again. */
     resume() {
       hidden = false;
-      store.markInFlight(unanswered.splice(0), false);
+      sentFromMemory.clear();
       schedule();
     },
 

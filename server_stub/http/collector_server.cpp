@@ -697,7 +697,13 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   // (kept in memory only, whatever --ip-mode says about storage).
   std::string client;
   if (!events->empty()) {
-    if (const json* a = Member((*events)[0], "anonymous_id"); a != nullptr && a->is_string()) {
+    const json* a = Member((*events)[0], "anonymous_id");
+    if (a == nullptr) {  // the SDK sends a batch's shared anonymous id once, in `common`
+      if (const json* c = Member(batch, "common"); c != nullptr && c->is_object()) {
+        a = Member(*c, "anonymous_id");
+      }
+    }
+    if (a != nullptr && a->is_string()) {
       client = "a:" + a->get_ref<const std::string&>().substr(0, 128);
     }
   }

@@ -183,6 +183,58 @@ test('a visitor who leaves before the engine has loaded: the calls made so far r
   await context.close();
 });
 
+test('a page hide before the engine has loaded, and the page stays: the replay sends the same events, answered duplicate, never id_conflict', async () => {
+  const context = await rig.newContext();
+  const page = await rig.newPage(context);
+  let release;
+  const wasmHeld = new Promise((r) => (release = r));
+  await page.route('**/waymark.wasm', async (route) => {
+    await wasmHeld;
+    await route.continue().catch(() => {});
+  });
+  const tag = `stay-${Date.now()}`;
+  await page.goto(rig.pageUrl('plain.html'));
+  const ids = await page.evaluate((o) => {
+    const out = [];
+    for (let i = 0; i < 3; i++) out.push(waymark.track(o.name, { i, tag: o.tag }).status);
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true })); // into the back/forward cache
+    return out;
+  }, { name: EVENT, tag });
+  assert.deepEqual(ids, ['pending', 'pending', 'pending']);
+  const tagged = () => rig.proxy.batches.flatMap((b) => (b.sent && b.sent.events) || []).filter((e) => e.properties && e.properties.tag === tag);
+  await waitFor(() => tagged().length === 3, { what: 'the 3 calls sent at the page hide' });
+  release(); // the engine loads; the page goes on
+  await waymarkReady(page);
+  await page.evaluate(() => waymark.flush());
+  const sent = tagged();
+  assert.equal(new Set(sent.map((e) => e.id)).size, 3, 'the replay used the same ids');
+  const answers = rig.proxy.batches.flatMap((b) => (b.answer && b.answer.results) || []).filter((r) => sent.some((e) => e.id === r.id));
+  assert.ok(answers.every((r) => r.status === 'accepted' || r.status === 'duplicate'), JSON.stringify(answers));
+  const errors = await page.evaluate(() => window.__errors.map((e) => e.code));
+  assert.ok(!errors.includes('event_rejected'), `no rejection: ${errors}`);
+  await context.close();
+});
+
+test('a page hide before the engine has loaded sends nothing after a queued consent(\'denied\')', async () => {
+  const context = await rig.newContext();
+  const page = await rig.newPage(context);
+  await page.route('**/waymark.wasm', async (route) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    await route.continue().catch(() => {});
+  });
+  const tag = `denied-${Date.now()}`;
+  await page.goto(rig.pageUrl('plain.html'));
+  await page.evaluate((o) => {
+    waymark.consent('denied');
+    waymark.track(o.name, { tag: o.tag });
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: false }));
+  }, { name: EVENT, tag });
+  await new Promise((r) => setTimeout(r, 500));
+  const leaked = rig.proxy.batches.flatMap((b) => (b.sent && b.sent.events) || []).filter((e) => e.properties && e.properties.tag === tag);
+  assert.deepEqual(leaked, []);
+  await context.close();
+});
+
 test('503 with Retry-After for the first batches, then 200: nothing lost, no duplicate answers', async (t) => {
   const FAILS = 3;
   const [page, anon] = await openPlain({ batchDelayMs: 50 });

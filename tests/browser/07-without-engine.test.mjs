@@ -29,7 +29,8 @@ test("a CSP without 'wasm-unsafe-eval': init names the directive, events reach t
 
   const calls = await page.evaluate(() => {
     const r = {
-      track: waymark.track('pricing_viewed', { plan: 'pro', secret_note: 'sent, then filtered by the collector' }),
+      first: waymark.track('feature_used', { plan: 'pro', secret_note: 'awareness keeps only plan of these' }),
+      track: waymark.track('pricing_viewed', { plan: 'pro' }),
       feature: waymark.track('feature_used', { plan: 'team', section: 'x', note: 'engaged keeps this' }),
       stage: waymark.stage(),
       score: waymark.score(),
@@ -50,11 +51,16 @@ test("a CSP without 'wasm-unsafe-eval': init names the directive, events reach t
   await page.evaluate(() => waymark.flush());
   const profile = await waitFor(async () => {
     const p = await rig.profile(anon);
-    return p && p.event_count >= 3 ? p : null;
-  }, { what: 'the profile with the landing view and both events' });
+    return p && p.event_count >= 4 ? p : null;
+  }, { what: 'the profile with the landing view and the three events' });
   assert.equal(profile.stage, 'engaged', 'the collector computed the stage (pricing_viewed: awareness -> engaged)');
-  const used = profile.touchpoints.find((t) => t.name === 'feature_used');
-  assert.deepEqual(used.properties, { plan: 'team', section: 'x', note: 'engaged keeps this' });
+  // Tracked in the same millisecond: told apart by their plan.
+  const used = profile.touchpoints.filter((t) => t.name === 'feature_used');
+  assert.deepEqual(used.find((t) => t.properties.plan === 'pro').properties, { plan: 'pro' }, "awareness's sync filter, applied by the collector");
+  assert.deepEqual(used.find((t) => t.properties.plan === 'team').properties, { plan: 'team', section: 'x', note: 'engaged keeps this' });
+  const wire = rig.proxy.batches.flatMap((b) => (b.sent && b.sent.events) || []).find((e) => e.id === calls.first.id);
+  assert.equal(wire.unfiltered, true);
+  assert.equal(wire.properties.secret_note, 'awareness keeps only plan of these', 'sent whole: no engine filtered it');
   const landing = profile.touchpoints.find((t) => t.name === 'page_viewed');
   assert.equal(landing.path, '/csp.html');
   assert.deepEqual(page.pageErrors, []);

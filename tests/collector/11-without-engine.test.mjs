@@ -6,9 +6,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
-import { anonId, getProfile, makeEvent, postBatch, useCollector } from './helpers.mjs';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ROOT, adminHeaders, anonId, getProfile, makeEvent, postBatch, request, useCollector } from './helpers.mjs';
 
 const ctx = useCollector();
+// A collector whose map sends only pricing_viewed from awareness (an events list, not only a
+// property list), and one whose per-client rate limit is 1 request per second (burst 5).
+const strict = useCollector();
+const limited = useCollector({ clientRateLimit: 1 });
 const T0 = Date.now() - 3600000;
 const at = (min) => T0 + min * 60000;
 
@@ -52,6 +59,40 @@ describe('events sent without the engine (unfiltered)', () => {
     await profile(anon); // projected: the stored body is filtered now
     const again = await postBatch(ctx.srv, { events: [event] });
     assert.equal(again.json.results[0].status, 'duplicate', again.text);
+  });
+
+  it('a late event replays the journey from the stored (filtered) bodies: same stage, properties stay filtered', async () => {
+    const anon = anonId('noengine-replay');
+    const send = (events) => postBatch(ctx.srv, { events });
+    await send([makeEvent({ anonymous_id: anon, name: 'feature_used', time: at(10), properties: { plan: 'pro', secret: 's' }, unfiltered: true })]);
+    await profile(anon);
+    // Older than the journey's last activity: the projector replays everything it stored.
+    const late = await send([makeEvent({ anonymous_id: anon, name: 'pricing_viewed', time: at(5), unfiltered: true })]);
+    assert.equal(late.json.results[0].status, 'accepted');
+    const p = await profile(anon);
+    assert.equal(p.stage, 'engaged');
+    assert.equal(p.event_count, 2);
+    // After the replay feature_used (at 10) follows pricing_viewed (at 5): engaged sends everything,
+    // but what the first projection cut stays cut.
+    assert.deepEqual(byName(p, 'feature_used')[0].properties, { plan: 'pro' });
+  });
+
+  it('an event the stage sends nothing of is kept bare: no properties, no page context', async () => {
+    const map = JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
+    map.version = 2;
+    map.sync.stages.awareness = { events: ['pricing_viewed'], properties: '*' };
+    const put = await request(strict.srv, { method: 'PUT', path: '/v1/map', headers: { 'Content-Type': 'application/json', ...adminHeaders() }, body: JSON.stringify(map) });
+    assert.equal(put.status, 200, put.text);
+    const anon = anonId('noengine-events');
+    const res = await postBatch(strict.srv, {
+      events: [makeEvent({ anonymous_id: anon, name: 'feature_used', time: at(0), properties: { plan: 'pro' }, context: { url: 'https://allowed.example/private?q=1', path: '/private' }, unfiltered: true })],
+    });
+    assert.equal(res.json.results[0].status, 'accepted', res.text);
+    const p = (await getProfile(strict.srv, anon)).json;
+    const [used] = byName(p, 'feature_used');
+    assert.equal(used.properties, undefined);
+    assert.equal(used.path, undefined);
+    assert.equal(p.event_count, 1, 'it still counts for the journey, as in the browser');
   });
 
   it('unfiltered must be a boolean', async () => {
@@ -104,5 +145,22 @@ describe('compact batches (common)', () => {
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.results[0].status, 'accepted');
     assert.equal(res.json.results[1].status, 'rejected');
+  });
+});
+
+describe('rate limit per client with compact batches', () => {
+  it('the client is the anonymous id in common, not the address: two visitors behind one address each get their own budget', async () => {
+    const batchOf = (anon) => ({ common: { anonymous_id: anon }, events: [makeEvent({ anonymous_id: undefined })] });
+    const a = anonId('nat-a');
+    const b = anonId('nat-b');
+    const statuses = async (anon, n) => {
+      const out = [];
+      for (let i = 0; i < n; i++) out.push((await postBatch(limited.srv, batchOf(anon))).status);
+      return out;
+    };
+    const first = await statuses(a, 8); // burst 5 (5x the rate)
+    assert.ok(first.includes(429), `visitor A runs out of its own budget: ${first}`);
+    const second = await statuses(b, 1);
+    assert.deepEqual(second, [200], 'visitor B, same address, is not limited by A');
   });
 });

@@ -498,7 +498,7 @@ describe('transport: tabs and page hide', () => {
     await waitFor(() => counts.accepted === 12, { timeoutMs: 3000, what: 'the answer for all 12' });
   });
 
-  it('a send that fails after page hide stays in flight (the browser may still deliver it) until resume()', async () => {
+  it('a send that fails once the page is hidden: not repeated by the next page-hide send, retried after hiddenRetryMs', async () => {
     let failNext = true;
     const fetchFn = (url, init) => {
       if (failNext) {
@@ -507,16 +507,24 @@ describe('transport: tabs and page hide', () => {
       }
       return fetch(url, init);
     };
-    const { transport, store } = await setup({ fetch: fetchFn });
+    const { transport, store } = await setup({ fetch: fetchFn, hiddenRetryMs: 300 });
     store.enqueue(items(10));
     assert.equal(transport.sendOnUnload(), 10);
-    await sleep(50); // the failure arrives
-    assert.equal(store.peek().length, 0, 'not offered again to a second page-hide send');
-    assert.equal(transport.sendOnUnload(), 0);
-    transport.resume(); // the page is visible again: it may send them itself
-    assert.equal(store.peek().length, 10);
-    await transport.flush({ timeoutMs: 5000 });
-    assert.equal(store.size(), 0);
+    await sleep(50); // the failure arrives (the page only lost the answer: the browser may still deliver it)
+    assert.equal(store.peek().length, 0, 'still in flight');
+    assert.equal(transport.sendOnUnload(), 0, 'the second page-hide event does not spend the budget on them');
+    // The page stayed (a background tab): they are sent again, without resume() or flush().
+    await waitFor(() => store.size() === 0, { timeoutMs: 5000, what: 'the retry after hiddenRetryMs' });
+  });
+
+  it('an ordinary send that fails in a hidden tab is retried like any other (never stuck in flight)', async () => {
+    let fail = 1;
+    const fetchFn = (url, init) => (fail-- > 0 ? Promise.reject(new TypeError('Failed to fetch')) : fetch(url, init));
+    const { transport, store } = await setup({ fetch: fetchFn, hiddenRetryMs: 100 });
+    transport.sendOnUnload(); // the page was hidden (nothing queued yet)
+    store.enqueue(items(3));
+    const r = await transport.flush({ timeoutMs: 5000 });
+    assert.equal(r.pending, 0, JSON.stringify(r));
   });
 
   it('sendOnUnload() when fetch throws: sendBeacon with the key in the body; the next page resends and the collector answers duplicate', async () => {
