@@ -214,6 +214,7 @@ export async function openStore(options = {}) {
   const queue = []; // items in enqueue order (ascending `ord`)
   const byId = new Map();
   let queueBytes = 0;
+  const evictable = [0, 0, 0]; // bytes of queued items not in flight, by priority (makeRoom)
   let lastOrd = 0;
   const dropped = { noise: 0, normal: 0, conversion: 0 };
 
@@ -293,14 +294,24 @@ export async function openStore(options = {}) {
   function unlink(it) {
     byId.delete(it.id);
     queueBytes -= it.bytes;
+    if (!it.inFlight) evictable[it.priority] -= it.bytes;
   }
+
+  function link(it) {
+    queue.push(it);
+    byId.set(it.id, it);
+    queueBytes += it.bytes;
+    if (!it.inFlight) evictable[it.priority] += it.bytes;
+  }
+
+  const freeForQueue = () => budget - Math.max(kvBytes, kvReserve) - queueBytes;
 
   // Events pushed out by a kv value go back to the owner (options.onSpill) when it takes them,
   // to wait in memory for room; otherwise they are dropped and counted.
   let spilling = null;
   function drop(it) {
     unlink(it);
-    if (spilling) spilling.push({ id: it.id, body: it.body, priority: it.priority });
+    if (spilling) spilling.push({ id: it.id, body: it.body, priority: it.priority, bytes: it.bytes });
     else dropped[PRIORITY_NAMES[it.priority]]++;
     forget(it.id);
   }
@@ -324,12 +335,13 @@ export async function openStore(options = {}) {
   // Frees `need` bytes by dropping queued items of priority <= maxPriority, lowest priority first,
   // oldest first within one; drops nothing and returns false when even all of them are not enough.
   function makeRoom(need, maxPriority, forQueue = false) {
-    const free = forQueue ? () => budget - Math.max(kvBytes, kvReserve) - queueBytes : freeBytes;
+    const free = forQueue ? freeForQueue : freeBytes;
     if (need <= free()) return true;
     // Items in flight are never pushed out: their answer removes them soon, and one pushed out
-    // to the owner's memory (onSpill) would be queued and sent a second time.
+    // to the owner's memory (onSpill) would be queued and sent a second time. `evictable` keeps
+    // the byte totals, so a full store refuses an event in constant time.
     let freeable = 0;
-    for (const it of queue) if (it.priority <= maxPriority && !it.inFlight) freeable += it.bytes;
+    for (let p = 0; p <= maxPriority; p++) freeable += evictable[p];
     if (need > free() + freeable) return false;
     for (let p = 0; p <= maxPriority && need > free(); p++) {
       for (let i = 0; i < queue.length && need > free(); ) {
@@ -349,9 +361,7 @@ export async function openStore(options = {}) {
       return;
     }
     const it = { id: r.id, body: r.body, priority: [0, 1, 2].includes(r.priority) ? r.priority : 1, bytes, ord: +r.ord || 0, inFlight: false, saved: true };
-    queue.push(it);
-    byId.set(it.id, it);
-    queueBytes += bytes;
+    link(it);
     if (it.ord > lastOrd) lastOrd = it.ord;
   }
 
@@ -462,7 +472,9 @@ export async function openStore(options = {}) {
         try {
           if (!item || typeof item.id !== 'string' || byId.has(item.id)) continue;
           const priority = [0, 1, 2].includes(item.priority) ? item.priority : 1;
-          const bytes = utf8Length(JSON.stringify(item.body));
+          // The owner may pass the size it measured once (an event waiting for room is offered
+          // again on every delivery: measuring it each time made a large burst quadratic).
+          const bytes = Number.isInteger(item.bytes) && item.bytes > 0 ? item.bytes : utf8Length(JSON.stringify(item.body));
           if (!makeRoom(bytes, evict === 'lower' ? priority - 1 : priority, true)) {
             if (evict === 'lower' && refused) refused.push(item);
             else dropped[PRIORITY_NAMES[priority]]++;
@@ -470,9 +482,7 @@ export async function openStore(options = {}) {
           }
           lastOrd = Math.max(now() * 1000, lastOrd + 1);
           const it = { id: item.id, body: item.body, priority, bytes, ord: lastOrd, inFlight: false, saved: false };
-          queue.push(it);
-          byId.set(it.id, it);
-          queueBytes += bytes;
+          link(it);
           queueChanges.set(it.id, row(it));
           added++;
         } catch (err) {
@@ -507,8 +517,20 @@ export async function openStore(options = {}) {
     markInFlight(list, inFlight = true) {
       for (const id of ids(list || [])) {
         const it = byId.get(id);
-        if (it) it.inFlight = !!inFlight;
+        if (!it || it.inFlight === !!inFlight) continue;
+        it.inFlight = !!inFlight;
+        evictable[it.priority] += inFlight ? -it.bytes : it.bytes;
       }
+    },
+
+    /**
+     * Whether an event of `bytes` and `priority` would be taken now by enqueue(..., { evict:
+     * 'lower' }): free room plus what events of lower priority (not in flight) hold. Constant time.
+     */
+    wouldTake(bytes, priority) {
+      let room = freeForQueue();
+      for (let p = 0; p < priority; p++) room += evictable[p];
+      return bytes <= room;
     },
 
     remove(list) {
@@ -541,6 +563,7 @@ export async function openStore(options = {}) {
       queue.length = 0;
       byId.clear();
       kvBytes = queueBytes = 0;
+      evictable.fill(0);
       kvChanges.clear();
       queueChanges.clear();
       const targets = [...opened];

@@ -15,7 +15,7 @@ import { CONSENT_STATES, browserOptOut, isAutomated } from './privacy.js';
 import { applyDecisions, applyWhileParsing } from './personalize.js';
 import { installAutocapture } from './autocapture.js';
 import { installDataLayerBridge, knownEventNames } from './datalayer.js';
-import { openStore } from './storage.js';
+import { openStore, utf8Length } from './storage.js';
 import { createTransport, sendOnce } from './transport.js';
 
 const SNAPSHOT_DELAY_MS = 1000;
@@ -69,6 +69,18 @@ function watchWasmCsp(win, found) {
   };
   doc.addEventListener('securitypolicyviolation', onViolation);
   return () => doc.removeEventListener('securitypolicyviolation', onViolation);
+}
+
+// An outbound event for the store's queue, measured once (the store would otherwise measure it
+// every time it is offered room again).
+function queueItem(id, body, priority) {
+  let bytes;
+  try {
+    bytes = utf8Length(JSON.stringify(body));
+  } catch {
+    bytes = undefined; // the store reports it
+  }
+  return { id, body, priority, bytes };
 }
 
 // push(...items) puts every item on the call stack: a burst of 100 000 throws a RangeError.
@@ -553,11 +565,19 @@ export class Tracker {
     } catch {
       return;
     }
+    // Most visitors have one tab: events are posted only once another tab has said hello (each
+    // tab says it when it opens, and answers one it hears).
+    this._peers = false;
     this._channel.onmessage = (message) => {
       try {
         const data = message.data || {};
-        if (data.kind !== 'events' || !Array.isArray(data.envelopes) || !this._engine) return;
-        const mine = data.envelopes.filter((e) => e && e.anonymous_id === this._anonymousId);
+        if (!this._peers) this._peers = true;
+        if (data.kind === 'hello') this._channel.postMessage({ kind: 'here' });
+        if (data.kind !== 'events' || !this._engine) return;
+        // `envelopes`: a tab of an earlier release, still open while the site deploys this one.
+        const envelopes = typeof data.text === 'string' ? JSON.parse(data.text) : data.envelopes;
+        if (!Array.isArray(envelopes)) return;
+        const mine = envelopes.filter((e) => e && e.anonymous_id === this._anonymousId);
         if (!mine.length) return;
         this._drain(); // keep this tab's own events first, in order
         for (const e of mine) this._seq = Math.max(this._seq, Number(e.seq) || 0);
@@ -566,6 +586,11 @@ export class Tracker {
         this._debug(`a message from another tab was ignored: ${err && err.message}`);
       }
     };
+    try {
+      this._channel.postMessage({ kind: 'hello' });
+    } catch {
+      // a closed channel: this tab works alone
+    }
     this._undo.push(() => this._channel.close());
   }
 
@@ -717,13 +742,14 @@ export class Tracker {
       } else if (own && result.send && result.outbound) {
         if (this.options.debug) this._reportFilteredProperties(envelope, result);
         const priority = result.transitions.length || result.triggers.length ? 2 : NOISE_EVENTS.has(result.name) ? 0 : 1;
-        outgoing.push({ id: envelope.id, body: { ...result.outbound, stage: result.stage }, priority });
+        outgoing.push(queueItem(envelope.id, { ...result.outbound, stage: result.stage }, priority));
       }
       this._afterChange(result.transitions, result.triggers);
     });
-    if (own && this._channel && shared.length) {
+    if (own && this._channel && this._peers && shared.length) {
       try {
-        this._channel.postMessage({ kind: 'events', envelopes: shared });
+        // One string per batch: a structured clone of envelope objects cost more on both sides.
+        this._channel.postMessage({ kind: 'events', text: JSON.stringify(shared) });
       } catch {
         // a closed channel: the other tabs catch up from the snapshot
       }
@@ -742,7 +768,7 @@ export class Tracker {
   }
 
   _unfilteredItem(envelope) {
-    return { id: envelope.id, body: { ...envelope, unfiltered: true }, priority: NOISE_EVENTS.has(envelope.name) ? 0 : 1 };
+    return queueItem(envelope.id, { ...envelope, unfiltered: true }, NOISE_EVENTS.has(envelope.name) ? 0 : 1);
   }
 
   // At page hide, with the engine: envelopes still waiting for it are queued unfiltered (and so
@@ -775,6 +801,9 @@ export class Tracker {
 
   _refillQueue() {
     if (!this._store || this._overflow.length === 0) return;
+    // Only when the oldest waiting event fits: a full store is the common case in a large burst.
+    const first = this._overflow[0];
+    if (typeof first.bytes === 'number' && !this._store.wouldTake(first.bytes, first.priority)) return;
     const waiting = this._overflow;
     this._overflow = []; // events pushed out meanwhile (onSpill) are older: they go first
     const refused = [];

@@ -107,6 +107,38 @@ describe('storage: memory backend and the queue', () => {
     );
   });
 
+  it('an event in flight is never pushed out to make room; wouldTake() says in constant time what enqueue would take', async () => {
+    const store = await memoryStore({ budgetBytes: 1000 });
+    const noise = items(3, { priority: 0 });
+    store.enqueue(noise);
+    const first = utf8Length(JSON.stringify(noise[0].body));
+    store.markInFlight(noise.map((it) => it.id), true);
+    const fresh = items(1, { priority: 1 })[0];
+    const free = 1000 - store.stats().queuedBytes;
+    const big = { ...fresh, bytes: free + first }; // needs the first noise event's room
+    assert.equal(store.wouldTake(big.bytes, 1), false, 'in-flight noise does not count as room');
+    const refused = [];
+    assert.equal(store.enqueue([big], { evict: 'lower', refused }), 0);
+    assert.equal(refused.length, 1);
+    assert.equal(store.size(), 3, 'nothing in flight was dropped');
+    store.markInFlight(noise[0].id, false);
+    assert.equal(store.wouldTake(big.bytes, 1), true, 'one noise event back on the ground is room');
+    assert.equal(store.wouldTake(big.bytes, 0), false, 'but not for another noise event');
+    assert.equal(store.enqueue([big], { evict: 'lower', refused: [] }), 1);
+    assert.equal(store.size(), 3, 'the noise event not in flight made room');
+    assert.deepEqual(store.peek({ includeInFlight: true }).map((it) => it.id).slice(0, 2), [noise[1].id, noise[2].id]);
+  });
+
+  it('enqueue takes the size the owner measured (bytes) instead of measuring again', async () => {
+    const store = await memoryStore();
+    const [it] = items(1);
+    store.enqueue([{ ...it, bytes: 4321 }]);
+    assert.equal(store.stats().queuedBytes, 4321);
+    const [other] = items(1);
+    store.enqueue([{ ...other, bytes: 'x' }]);
+    assert.equal(store.stats().queuedBytes, 4321 + utf8Length(JSON.stringify(other.body)), 'a bad size is measured');
+  });
+
   it('over budget: noise goes first, then normal, oldest first within a priority; conversions last', async () => {
     const e = errors();
     const store = await memoryStore({ budgetBytes: 1000, onError: e.onError });
