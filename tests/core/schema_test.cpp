@@ -8,18 +8,14 @@
 #include <sstream>
 #include <string>
 
+#include "test_util.h"
 #include "waymark/default_map.h"
 #include "waymark/journey_map.h"
 
 namespace waymark {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing_util::ReadFile;
 
 json LoadSchema() {
   auto parsed =

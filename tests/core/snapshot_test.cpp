@@ -11,6 +11,7 @@ namespace {
 using testing_util::DefaultMap;
 using testing_util::kT0;
 using testing_util::MakeEvent;
+using testing_util::ReadFile;
 
 Engine Journey() {
   Engine engine(DefaultMap());
@@ -39,6 +40,31 @@ TEST(Snapshot, RoundTripRestoresEverything) {
   auto b = restored.Track(MakeEvent("d", "demo_requested", kT0 + kHour));
   EXPECT_EQ(engine.Snapshot(), restored.Snapshot());
   EXPECT_EQ(a.transitions.size(), b.transitions.size());
+}
+
+// A snapshot as the released SDK stored it in visitors' browsers (format wms1, the default map of
+// version 1; tests/core/fixtures, written once by the engine of that release). Every later release
+// must restore it, or migrate it, without losing the visitor's journey: a change of the snapshot
+// format that breaks this test needs a migration, not a new fixture.
+TEST(Snapshot, ASnapshotStoredByTheReleasedSdkStillRestores) {
+  const std::string stored =
+      ReadFile(WAYMARK_SOURCE_DIR "/tests/core/fixtures/snapshot-wms1-default-map-v1.txt");
+  ASSERT_FALSE(stored.empty());
+  Engine restored(DefaultMap());
+  ASSERT_TRUE(restored.Restore(stored).ok());
+  EXPECT_EQ(restored.stage(), "lead");
+  EXPECT_EQ(restored.user_id(), "user-1");
+  EXPECT_EQ(restored.anonymous_id(), "anon-1");
+  EXPECT_EQ(restored.aliases(), std::vector<std::string>{"anon-2"});
+  ASSERT_EQ(restored.log().size(), 3u);
+  EXPECT_EQ(restored.log()[2].event.properties, (json{{"note", "caf\xC3\xA9"}}));
+  EXPECT_NEAR(restored.Score(kT0 + kDay), 30.292742962963938, 1e-9);
+  // The journey goes on from where it was: the same as an engine that saw the events itself.
+  Engine live = Journey();
+  auto a = restored.Track(MakeEvent("d", "demo_requested", kT0 + kHour));
+  auto b = live.Track(MakeEvent("d", "demo_requested", kT0 + kHour));
+  EXPECT_EQ(restored.stage(), "qualified");
+  EXPECT_EQ(restored.StateJson(kT0 + kDay), live.StateJson(kT0 + kDay));
 }
 
 TEST(Snapshot, OnceRulesSurviveRestore) {

@@ -1,7 +1,9 @@
 // Helpers shared by the core tests.
 #pragma once
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "waymark/default_map.h"
@@ -11,6 +13,14 @@
 namespace waymark::testing_util {
 
 constexpr TimeMs kT0 = 1700000000000;
+
+/// The whole file, or "" when it cannot be read.
+inline std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 inline std::shared_ptr<const JourneyMap> DefaultMap() {
   auto map = ParseJourneyMap(DefaultMapJson());

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "test_util.h"
 #include "waymark/attribution.h"
 #include "waymark/channels.h"
 #include "waymark/default_map.h"
@@ -19,6 +20,8 @@
 
 namespace waymark {
 namespace {
+
+using testing_util::ReadFile;
 
 constexpr double kTolerance = 1e-6;
 
@@ -33,13 +36,6 @@ std::vector<std::string> VectorFiles() {
   closedir(dir);
   std::sort(files.begin(), files.end());
   return files;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // Fills the envelope defaults the vector format allows to omit.
