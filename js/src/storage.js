@@ -13,11 +13,12 @@
 // counts): an event costs the UTF-8 length of JSON.stringify(body), a kv entry the UTF-8 length of
 // its key plus its value. One budget covers both.
 //
-// Queue rows are stored one per event (IndexedDB store `queue` keyed by id, localStorage key
-// `<name>:q:<id>`), so tabs sharing the store never overwrite each other's events; kv values are in
-// store `kv` or under `<name>:k:<key>`.
+// Queue events are stored in chunks, one row per batch of events written together (IndexedDB
+// store `queue` keyed by the chunk's key, localStorage key `<name>:q:<key>`); chunks never grow,
+// so tabs sharing the store never lose each other's events (see `unsaved` below); kv values are
+// in store `kv` or under `<name>:k:<key>`.
 
-const WRITE_CHUNK = 100; // queue rows per storage transaction
+const WRITE_CHUNK = 100; // queue events per storage transaction
 // Queue rows reach storage this long after they were queued: most events are delivered within
 // it, and then neither their write nor their delete ever happens (a row per event costs the main
 // thread ~60 us in Chromium's IndexedDB). Page hide flushes at once (flushWrites).
@@ -94,10 +95,11 @@ function openIndexedDb(idb, name) {
           on(kv.getAll(), (values) => (out.values = values));
         }).then((out) => ({ q: out.q, kv: out.keys ? out.keys.map((k, i) => [k, out.values[i]]) : [] })),
       get: (key) => run('readonly', (kv, queue, out) => on(kv.get(key), (v) => (out.v = v))).then((out) => out.v),
-      write: (kvChanges, queueChanges) =>
+      // queueRows: key -> a chunk row ({ id: key, items }) or null to delete it.
+      write: (kvChanges, queueRows) =>
         run('readwrite', (kv, queue) => {
           for (const [k, v] of kvChanges) v == null ? kv.delete(k) : kv.put(v, k);
-          for (const [id, row] of queueChanges) row ? queue.put(row) : queue.delete(id);
+          for (const [key, row] of queueRows) row ? queue.put(row) : queue.delete(key);
         }),
       clear: () =>
         run('readwrite', (kv, queue) => {
@@ -139,9 +141,9 @@ function localStorageBackend(ls, name) {
       return { q, kv };
     },
     get: async (key) => ls.getItem(kvPrefix + key),
-    write: async (kvChanges, queueChanges) => {
+    write: async (kvChanges, queueRows) => {
       for (const [k, v] of kvChanges) v == null ? ls.removeItem(kvPrefix + k) : ls.setItem(kvPrefix + k, v);
-      for (const [id, row] of queueChanges) row ? ls.setItem(queuePrefix + id, JSON.stringify(row)) : ls.removeItem(queuePrefix + id);
+      for (const [key, row] of queueRows) row ? ls.setItem(queuePrefix + key, JSON.stringify(row)) : ls.removeItem(queuePrefix + key);
     },
     clear: async () => {
       for (const k of ownKeys(`${name}:`)) ls.removeItem(k);
@@ -220,7 +222,21 @@ export async function openStore(options = {}) {
 
   // Changes not yet handed to the backend: key -> value | null (null = delete).
   const kvChanges = new Map();
-  const queueChanges = new Map();
+  // Queue rows are stored in chunks, one row per batch of events written together (an IndexedDB
+  // put or delete per event cost the main thread ~20-60 us each in a burst): an item is `unsaved`
+  // until its chunk is written; removing a saved item marks its chunk dirty, and the chunk is
+  // rewritten with what is left (or deleted when nothing is). Chunks never grow, so a tab that
+  // rewrites another tab's chunk can at worst bring back an item that tab removed (sent again,
+  // answered duplicate), never lose one. Rows of earlier releases (one event each, keyed by its
+  // id) are read as chunks of one.
+  const unsaved = new Set(); // item ids
+  const chunkOf = new Map(); // chunk key -> Set of the item ids this mirror holds in it
+  const dirtyChunks = new Set();
+  const removedPending = new Set(); // ids removed here whose chunk is not rewritten yet
+  const removedFrom = new Map(); // chunk key -> those ids
+  const chunkPrefix = `c${now().toString(36)}${Math.random().toString(36).slice(2, 8)}:`;
+  let chunkSeq = 0;
+  const queueDirty = () => unsaved.size > 0 || dirtyChunks.size > 0;
   let chain = Promise.resolve();
   let writing = null;
   let epoch = 0; // bumped by clear(): writes scheduled before it are void
@@ -235,7 +251,8 @@ export async function openStore(options = {}) {
     await useNextBackend();
     // The next backend starts from a full copy of the mirror.
     for (const [k, v] of kv) kvChanges.set(k, v);
-    for (const it of queue) queueChanges.set(it.id, row(it));
+    forgetChunks();
+    for (const it of queue) unsaved.add(it.id);
     if (be.write) persist();
   }
 
@@ -258,25 +275,46 @@ export async function openStore(options = {}) {
       if (myEpoch !== epoch) return;
       if (!be.write) {
         kvChanges.clear();
-        queueChanges.clear();
+        unsaved.clear();
+        dirtyChunks.clear();
         return;
       }
       const k = new Map(kvChanges);
       kvChanges.clear();
-      // At most WRITE_CHUNK queue rows per transaction, the rest in later tasks: a burst of
-      // events must not become one long main-thread task of structured cloning.
+      // At most WRITE_CHUNK events per transaction, the rest in later tasks: a burst of events
+      // must not become one long main-thread task of structured cloning. Bookkeeping is done
+      // before the write, so removals meanwhile mark the chunk dirty again.
       const q = new Map();
-      for (const [id, r] of queueChanges) {
-        if (q.size >= WRITE_CHUNK) break;
-        q.set(id, r);
+      let budgetLeft = WRITE_CHUNK;
+      for (const key of dirtyChunks) {
+        if (budgetLeft <= 0) break;
+        const members = chunkOf.get(key);
+        const rows = members ? [...members].map((id) => row(byId.get(id))) : [];
+        q.set(key, rows.length ? { id: key, items: rows } : null);
+        budgetLeft -= Math.max(1, rows.length);
       }
-      for (const id of q.keys()) queueChanges.delete(id);
+      for (const key of q.keys()) {
+        dirtyChunks.delete(key);
+        for (const id of removedFrom.get(key) || []) removedPending.delete(id);
+        removedFrom.delete(key);
+        if (!q.get(key)) chunkOf.delete(key);
+      }
+      if (budgetLeft > 0 && unsaved.size) {
+        const key = chunkPrefix + ++chunkSeq;
+        const members = new Set();
+        for (const id of unsaved) {
+          if (members.size >= budgetLeft) break;
+          members.add(id);
+        }
+        for (const id of members) {
+          unsaved.delete(id);
+          byId.get(id).chunk = key;
+        }
+        chunkOf.set(key, members);
+        q.set(key, { id: key, items: [...members].map((id) => row(byId.get(id))) });
+      }
       await be.write(k, q);
-      for (const [id, r] of q) {
-        const it = byId.get(id);
-        if (r && it) it.saved = true;
-      }
-      if (queueChanges.size || kvChanges.size) setTimeout(persist, 0);
+      if (queueDirty() || kvChanges.size) setTimeout(persist, 0);
     });
     writing = p;
     return p;
@@ -284,7 +322,7 @@ export async function openStore(options = {}) {
 
   async function flushWrites() {
     try {
-      while (writing || kvChanges.size || queueChanges.size) await (writing || persist());
+      while (writing || kvChanges.size || queueDirty()) await (writing || persist());
       await chain;
     } catch {
       // io() never rejects
@@ -295,6 +333,17 @@ export async function openStore(options = {}) {
     byId.delete(it.id);
     queueBytes -= it.bytes;
     if (!it.inFlight) evictable[it.priority] -= it.bytes;
+    const members = it.chunk ? chunkOf.get(it.chunk) : null;
+    if (members) members.delete(it.id);
+  }
+
+  function forgetChunks() {
+    unsaved.clear();
+    chunkOf.clear();
+    dirtyChunks.clear();
+    removedPending.clear();
+    removedFrom.clear();
+    for (const it of queue) it.chunk = null;
   }
 
   function link(it) {
@@ -302,6 +351,10 @@ export async function openStore(options = {}) {
     byId.set(it.id, it);
     queueBytes += it.bytes;
     if (!it.inFlight) evictable[it.priority] += it.bytes;
+    if (it.chunk) {
+      if (!chunkOf.has(it.chunk)) chunkOf.set(it.chunk, new Set());
+      chunkOf.get(it.chunk).add(it.id);
+    }
   }
 
   const freeForQueue = () => budget - Math.max(kvBytes, kvReserve) - queueBytes;
@@ -313,13 +366,20 @@ export async function openStore(options = {}) {
     unlink(it);
     if (spilling) spilling.push({ id: it.id, body: it.body, priority: it.priority, bytes: it.bytes });
     else dropped[PRIORITY_NAMES[it.priority]]++;
-    forget(it.id);
+    forget(it);
   }
 
-  // A removed row: if its write is still waiting, neither the write nor a delete is needed.
-  function forget(id) {
-    if (queueChanges.get(id)) queueChanges.delete(id);
-    else queueChanges.set(id, null);
+  // A removed item (already unlinked): if its write is still waiting, nothing is written for it;
+  // else its chunk is rewritten without it.
+  function forget(it) {
+    if (!it.chunk) {
+      unsaved.delete(it.id);
+      return;
+    }
+    dirtyChunks.add(it.chunk);
+    removedPending.add(it.id);
+    if (!removedFrom.has(it.chunk)) removedFrom.set(it.chunk, []);
+    removedFrom.get(it.chunk).push(it.id);
   }
 
   let persistTimer = null;
@@ -352,7 +412,7 @@ export async function openStore(options = {}) {
     return true;
   }
 
-  function addLoaded(r) {
+  function addLoaded(r, chunk) {
     if (!r || typeof r.id !== 'string' || byId.has(r.id)) return;
     let bytes;
     try {
@@ -360,7 +420,7 @@ export async function openStore(options = {}) {
     } catch {
       return;
     }
-    const it = { id: r.id, body: r.body, priority: [0, 1, 2].includes(r.priority) ? r.priority : 1, bytes, ord: +r.ord || 0, inFlight: false, saved: true };
+    const it = { id: r.id, body: r.body, priority: [0, 1, 2].includes(r.priority) ? r.priority : 1, bytes, ord: +r.ord || 0, inFlight: false, chunk };
     link(it);
     if (it.ord > lastOrd) lastOrd = it.ord;
   }
@@ -374,14 +434,19 @@ export async function openStore(options = {}) {
     if (!data) return;
     try {
       const present = new Set();
-      for (const r of data.q || []) {
-        if (!r) continue;
-        present.add(r.id);
-        if (queueChanges.get(r.id) !== null) addLoaded(r);
+      for (const stored of data.q || []) {
+        if (!stored || typeof stored.id !== 'string') continue;
+        // A chunk, or a row of an earlier release (one event, keyed by its id).
+        const rows = Array.isArray(stored.items) ? stored.items : [stored];
+        for (const r of rows) {
+          if (!r || typeof r.id !== 'string') continue;
+          present.add(r.id);
+          if (!removedPending.has(r.id)) addLoaded(r, stored.id);
+        }
       }
       for (let i = queue.length - 1; i >= 0; i--) {
         const it = queue[i];
-        if (it.saved && !present.has(it.id) && !queueChanges.has(it.id)) {
+        if (it.chunk && !present.has(it.id)) {
           queue.splice(i, 1);
           unlink(it);
         }
@@ -394,7 +459,7 @@ export async function openStore(options = {}) {
       }
       // Another tab's items can push the total over the budget.
       if (freeBytes() < 0) makeRoom(0, 2);
-      if (queueChanges.size) persist();
+      if (queueDirty()) persist();
     } catch (err) {
       report('storage_failed', err);
     }
@@ -481,9 +546,9 @@ export async function openStore(options = {}) {
             continue;
           }
           lastOrd = Math.max(now() * 1000, lastOrd + 1);
-          const it = { id: item.id, body: item.body, priority, bytes, ord: lastOrd, inFlight: false, saved: false };
+          const it = { id: item.id, body: item.body, priority, bytes, ord: lastOrd, inFlight: false, chunk: null };
           link(it);
-          queueChanges.set(it.id, row(it));
+          unsaved.add(it.id);
           added++;
         } catch (err) {
           report('storage_failed', err); // a body JSON cannot serialise
@@ -492,7 +557,7 @@ export async function openStore(options = {}) {
       const spilled = spilling;
       spilling = null;
       if (spilled && spilled.length) options.onSpill(spilled);
-      if (queueChanges.size) persistSoon();
+      if (queueDirty()) persistSoon();
       return added;
     },
 
@@ -537,10 +602,12 @@ export async function openStore(options = {}) {
       const gone = new Set(ids(list || []));
       if (!gone.size) return;
       for (let i = queue.length - 1; i >= 0; i--) {
-        if (gone.has(queue[i].id)) unlink(queue.splice(i, 1)[0]);
+        if (!gone.has(queue[i].id)) continue;
+        const it = queue.splice(i, 1)[0];
+        unlink(it);
+        forget(it);
       }
-      for (const id of gone) forget(id);
-      if (queueChanges.size) persistSoon();
+      if (queueDirty()) persistSoon();
     },
 
     size: () => queue.length,
@@ -565,7 +632,7 @@ export async function openStore(options = {}) {
       kvBytes = queueBytes = 0;
       evictable.fill(0);
       kvChanges.clear();
-      queueChanges.clear();
+      forgetChunks();
       const targets = [...opened];
       // Clear localStorage leftovers even when another backend is in use now.
       if (ls && !targets.some((b) => b.name === 'localstorage')) {

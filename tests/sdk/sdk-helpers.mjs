@@ -3,6 +3,7 @@
 // The collector itself comes from tests/collector/helpers.mjs.
 import crypto from 'node:crypto';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { getProfile } from '../collector/helpers.mjs';
 
 export {
@@ -65,6 +66,14 @@ export class FakeLocalStorage {
   keysWith(prefix) {
     return [...this.map.keys()].filter((k) => k.startsWith(prefix));
   }
+
+  /** Ids of the queued events stored under `prefix` (rows are chunks of events; see storage.js). */
+  storedEventIds(prefix) {
+    return this.keysWith(prefix).flatMap((k) => {
+      const row = JSON.parse(this.map.get(k));
+      return Array.isArray(row.items) ? row.items.map((r) => r.id) : [row.id];
+    });
+  }
 }
 
 const RUN = crypto.randomBytes(3).toString('hex');
@@ -112,7 +121,9 @@ export function resultCounter() {
  * A loopback HTTP server in front of the collector at `target` (a server from startCollector).
  * `decide({ n, body, json, req })` is called for every request (n counts from 1): return null to
  * forward the request to the collector unchanged, or { status, headers, body } to answer instead.
- * Every request is recorded in `requests` ({ n, at, bytes, events, answeredBy, status }).
+ * Every request is recorded in `requests` ({ n, at, bytes, events, encoding, answeredBy, status }):
+ * `bytes` as sent on the wire, `json` the batch read from the body (gunzipped when the URL says
+ * `encoding=gzip`, as the SDK's compressed batches do).
  */
 export async function startProxy(target, decide = () => null) {
   const requests = [];
@@ -121,13 +132,14 @@ export async function startProxy(target, decide = () => null) {
     req.on('data', (c) => chunks.push(c));
     req.on('end', async () => {
       const raw = Buffer.concat(chunks);
+      const encoding = new URL(req.url, 'http://x').searchParams.get('encoding');
       let json;
       try {
-        json = JSON.parse(raw.toString('utf8'));
+        json = JSON.parse((encoding === 'gzip' ? zlib.gunzipSync(raw) : raw).toString('utf8'));
       } catch {
         json = undefined;
       }
-      const record = { n: requests.length + 1, at: Date.now(), bytes: raw.length, events: json && Array.isArray(json.events) ? json.events.length : 0, headers: req.headers, json };
+      const record = { n: requests.length + 1, at: Date.now(), url: req.url, encoding, bytes: raw.length, events: json && Array.isArray(json.events) ? json.events.length : 0, headers: req.headers, json };
       requests.push(record);
       let answer;
       try {
