@@ -117,9 +117,9 @@ describe('many connections', () => {
         await c.write(rawRequest('GET', '/healthz'));
         assert.equal((await c.readResponse(5000))?.status, 200, `browser ${i} is served`);
       }
-      await waitFor(() => conns.filter((c) => c.closed).length >= 20, { what: '20 idle connections closed', timeoutMs: 3000 });
-      // The oldest went first; the newest are kept.
-      assert.ok(conns.slice(0, 20).every((c) => c.closed), 'the 20 oldest idle connections were closed');
+      // The oldest go first (each close reaches the client a moment after it was decided, so
+      // wait for those 20 rather than for any 20: a count reached earlier raced the last close).
+      await waitFor(() => conns.slice(0, 20).every((c) => c.closed), { what: 'the 20 oldest idle connections closed', timeoutMs: 3000 });
       assert.ok(conns.slice(30).every((c) => !c.closed), 'the 40 newest are open');
       const latencies = await normalClient(srv, 5);
       assert.ok(Math.max(...latencies) < 1000, `new clients waited ${Math.max(...latencies)} ms`);
