@@ -63,7 +63,9 @@ export function loadModule(options, defaultWasmUrl) {
 async function instantiateFrom(url, imports) {
   let response;
   try {
-    response = await fetch(url, { credentials: 'same-origin' });
+    // Low priority: the first paint uses the decisions cached by the last visit, so the page's
+    // own images and styles go first (browsers without Priority Hints ignore it).
+    response = await fetch(url, { credentials: 'same-origin', priority: 'low' });
   } catch (err) {
     throw withCause(`waymark: could not fetch ${url} (${errorText(err)}). Serve waymark.wasm there, or pass init({ wasmUrl }), locateFile or wasmBinary (docs/sdk.md, "npm")`, err);
   }
