@@ -4,6 +4,12 @@
 // at page hide. Events are removed from the store only once the collector answered for them
 // (accepted, duplicate or rejected): delivery is at least once, and the collector's idempotency
 // on event id makes it exactly once in storage.
+//
+// Regular batches go gzip-compressed where the browser has CompressionStream (a burst of similar
+// events takes a fifth to an eighth of the bytes). The coding is named in the URL
+// (`/v1/batch?key=...&encoding=gzip`), not in a Content-Encoding header, which would cost every
+// send a CORS preflight. The page-hide send stays text: it must call fetch synchronously and
+// cannot wait for the compressor.
 import { utf8Length } from './storage.js';
 
 const MAX_EVENTS = 500; // the collector's events_per_batch
@@ -69,6 +75,42 @@ export function compactBatch(siteKey, sentAt, events) {
   return batch;
 }
 
+/**
+ * `text` gzip-compressed with CompressionStream (browsers, Node 18+), as bytes; null where
+ * CompressionStream is missing or fails: the caller then sends the text. Asynchronous, never
+ * rejects.
+ */
+export async function gzipText(text) {
+  try {
+    const Compressor = globalThis.CompressionStream;
+    if (typeof Compressor !== 'function' || typeof TextEncoder !== 'function') return null;
+    const stream = new Compressor('gzip');
+    const writer = stream.writable.getWriter();
+    const reader = stream.readable.getReader();
+    // Written while it is read: the transform runs only when a read is waiting.
+    const written = writer.write(new TextEncoder().encode(text)).then(() => writer.close());
+    written.catch(() => {}); // the read below fails too, and says so
+    const chunks = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.byteLength;
+    }
+    await written;
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (const c of chunks) {
+      out.set(c, at);
+      at += c.byteLength;
+    }
+    return size ? out : null;
+  } catch {
+    return null;
+  }
+}
+
 // The largest prefix of `items` whose body (`payload(list)`) fits in `room` bytes, and that body
 // (the sizes the store knows are of whole events, before compactBatch took out what they share).
 // Each try shrinks the prefix in proportion to how much it is over: a few tries, each linear.
@@ -120,7 +162,8 @@ export function retryAfterMs(value, nowMs) {
  * Options: endpoint, siteKey, store (storage.js), onResults(results, items), onError(err), fetch,
  * sendBeacon, now, random, setTimeout, clearTimeout, isOnline, lock(name, fn), eventTarget (where
  * the `online` event is heard; globalThis), batchEvents (100), batchDelayMs (1000), maxBackoffMs
- * (60000), baseBackoffMs (500), requestTimeoutMs (30000), hiddenRetryMs (5000).
+ * (60000), baseBackoffMs (500), requestTimeoutMs (30000), hiddenRetryMs (5000), compress (true:
+ * gzip regular batches where CompressionStream is available).
  */
 export function createTransport(options = {}) {
   const o = options;
@@ -143,8 +186,18 @@ export function createTransport(options = {}) {
   const baseBackoffMs = num(o.baseBackoffMs, 500);
   const requestTimeoutMs = num(o.requestTimeoutMs, 30000);
   const hiddenRetryMs = num(o.hiddenRetryMs, 5000);
+  // Off for the rest of the page once the collector (or something on the way) refused a
+  // compressed batch: an older collector reads `?encoding=gzip` bodies as text (400 invalid_json).
+  let compress = o.compress !== false;
+  // The batch being compressed, if any: a page-hide send meanwhile takes its events (`taken`,
+  // their ids), since the compressed send may never happen once the page is gone.
+  let packing = null;
 
   const url = `${String(o.endpoint || '').replace(/\/+$/, '')}/v1/batch`;
+  // A compressed batch names its coding in the URL, and its site key too (it is in the body as
+  // well): the collector reads the key from the URL before the body, so a page can read even an
+  // answer about a body it could not decode (CORS headers), and fall back to text.
+  const encodedUrl = `${url}?${siteKey ? `key=${encodeURIComponent(siteKey)}&` : ''}encoding=`;
   const lockName = `waymark-send:${siteKey}`;
   const stats = { sent: 0, delivered: 0, retries: 0, refused: 0, lastStatus: 0 };
   let attempt = 0; // consecutive failed attempts
@@ -199,15 +252,17 @@ export function createTransport(options = {}) {
 
   const payload = (items) => JSON.stringify(compactBatch(siteKey, now(), items.map((it) => it.body)));
 
-  // One POST. Calls fetch synchronously (and throws if it does: sendOnUnload then falls back to
-  // sendBeacon); the promise resolves to { status, headers, body (parsed JSON or null) }, or to
-  // null on a network error or timeout, and never rejects.
-  function post(body) {
-    const bytes = utf8Length(body);
+  // One POST of `body` (text, or bytes in `encoding`). Calls fetch synchronously (and throws if
+  // it does: sendOnUnload then falls back to sendBeacon); the promise resolves to { status,
+  // headers, body (parsed JSON or null) }, or to null on a network error or timeout, and never
+  // rejects. The keepalive budget counts the bytes that go out: compressed ones when compressed.
+  // Content-Type stays text/plain even for gzip bytes: a CORS simple request needs no preflight.
+  function post(body, encoding = null) {
+    const bytes = typeof body === 'string' ? utf8Length(body) : body.byteLength;
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
     const init = { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } };
     if (ctl) init.signal = ctl.signal;
-    const pending = fetchFn(url, init);
+    const pending = fetchFn(encoding ? encodedUrl + encoding : url, init);
     keepaliveBytes += bytes;
     const t = ctl ? setT(() => ctl.abort(), requestTimeoutMs) : null;
     return Promise.resolve(pending)
@@ -267,14 +322,41 @@ export function createTransport(options = {}) {
 
   const errorOf = (res) => (res.body && res.body.error) || {};
 
+  // The batch's body: gzip bytes when compressing is on, works and saves bytes, else the text.
+  // Resolves to null when a page-hide send took the batch's events while they were compressed.
+  async function pack(items) {
+    const text = payload(items);
+    if (!compress) return { body: text, encoding: null };
+    const job = { items, taken: null };
+    packing = job;
+    let packed = null;
+    try {
+      packed = await gzipText(text);
+    } finally {
+      if (packing === job) packing = null;
+    }
+    if (job.taken) {
+      // The page-hide request carries (and settles) the events it took; the rest are offered
+      // again. Nothing of this batch went out from here.
+      store.markInFlight(items.filter((it) => !job.taken.has(it.id)).map((it) => it.id), false);
+      stats.sent -= items.length;
+      return null;
+    }
+    return packed && packed.byteLength < utf8Length(text) ? { body: packed, encoding: 'gzip' } : { body: text, encoding: null };
+  }
+
   // Sends one batch (splitting it on 413); resolves to 'ok' | 'retry' | 'final'.
   async function deliver(items) {
     const ids = items.map((it) => it.id);
     store.markInFlight(ids, true);
     stats.sent += items.length;
     let res = null;
+    let encoding = null;
     try {
-      res = await post(payload(items));
+      const packed = await pack(items);
+      if (!packed) return 'ok'; // taken by a page-hide send
+      encoding = packed.encoding;
+      res = await post(packed.body, encoding);
     } catch {
       // fetch missing or throwing: like a network error
     }
@@ -291,6 +373,14 @@ export function createTransport(options = {}) {
     store.markInFlight(ids, false);
     const status = res.status;
     const error = errorOf(res);
+    if (encoding && (status === 415 || (status === 400 && (!error.code || error.code === 'invalid_json' || error.code === 'unreadable_body')))) {
+      // A compressed batch the other side could not read (an older collector that ignores
+      // `?encoding=gzip` answers invalid_json; a proxy that dropped the query or mangled the
+      // bytes; a 400 that is not the collector's): the same events again as text, and text from
+      // now on. Other 400s (invalid_batch, ...) are final as for text.
+      compress = false;
+      return deliver(items);
+    }
     if (status === 413 && items.length > 1) {
       const half = Math.ceil(items.length / 2);
       const first = await deliver(items.slice(0, half));
@@ -455,22 +545,30 @@ export function createTransport(options = {}) {
       try {
         hidden = true;
         if (stopped || !online()) return 0;
+        // The room left in the browser's keepalive budget: a regular send in flight counts with
+        // the bytes it sent (compressed ones when compressed). This send is text (it cannot wait
+        // for the compressor), sized as text.
         const room = Math.min(MAX_BATCH_BYTES, KEEPALIVE_BUDGET - keepaliveBytes);
         if (room <= ENVELOPE_BYTES) return 0;
+        // A batch still being compressed has not been sent: its events go first, here.
+        const job = packing && !packing.taken ? packing : null;
+        const head = job ? job.items : [];
         // Whole events of four times the room usually fit once compactBatch took out what they
         // share; fitBatch cuts the list to what does.
-        const queued = store.peek({ maxEvents: MAX_EVENTS, maxBytes: 4 * room });
+        const queued = store.peek({ maxEvents: Math.max(0, MAX_EVENTS - head.length), maxBytes: 4 * room });
         const fromMemory = [];
         for (const it of extra) {
-          if (queued.length + fromMemory.length >= MAX_EVENTS) break;
+          if (head.length + queued.length + fromMemory.length >= MAX_EVENTS) break;
           if (!sentFromMemory.has(it.id)) fromMemory.push(it);
         }
-        const candidates = fromMemory.length ? queued.concat(fromMemory) : queued;
+        const candidates = head.length || fromMemory.length ? head.concat(queued, fromMemory) : queued;
         const { list: items, body } = candidates.length ? fitBatch(candidates, room, payload) : { list: [] };
         if (!items.length) return 0;
         const ids = items.map((it) => it.id);
-        store.markInFlight(ids, true);
-        for (let i = queued.length; i < items.length; i++) sentFromMemory.add(items[i].id);
+        const taken = items.slice(0, head.length).map((it) => it.id); // a prefix of head
+        const own = ids.slice(taken.length); // not in flight before this send
+        store.markInFlight(own, true);
+        for (let i = head.length + queued.length; i < items.length; i++) sentFromMemory.add(items[i].id);
         stats.sent += items.length;
         let pending = null;
         try {
@@ -488,9 +586,10 @@ export function createTransport(options = {}) {
           unloads.add(done);
           done.then(() => unloads.delete(done));
         } else if (!(beacon && beacon(url, body))) {
-          store.markInFlight(ids, false);
+          store.markInFlight(own, false); // the batch being compressed keeps its events
           return 0;
         }
+        if (taken.length) job.taken = new Set(taken);
         return items.length;
       } catch (err) {
         report({ code: 'transport_failed', message: String((err && err.message) || err) });

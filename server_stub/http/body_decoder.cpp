@@ -89,6 +89,49 @@ bool IsIdentityEncoding(std::string_view content_encoding) {
   return encoding.empty() || encoding == "identity";
 }
 
+namespace {
+
+bool IsKnownCoding(const std::string& normalized) {
+  return normalized == "gzip" || normalized == "x-gzip" || normalized == "deflate" ||
+         normalized == "br";
+}
+
+// "x-gzip" is gzip's old name: one coding.
+std::string Canonical(const std::string& normalized) {
+  return normalized == "x-gzip" ? "gzip" : normalized;
+}
+
+RequestProblem Unsupported(const std::string& where, std::string_view value,
+                           const std::string& after = "") {
+  return {415, "unsupported_encoding",
+          where + std::string(value.substr(0, 40)) + after +
+              " is not supported; send gzip, deflate, br or no encoding"};
+}
+
+}  // namespace
+
+RequestProblem ChooseEncoding(std::string_view content_encoding, bool has_param,
+                              std::string_view param, std::string* encoding) {
+  encoding->clear();
+  const std::string header =
+      IsIdentityEncoding(content_encoding) ? "" : Normalized(content_encoding);
+  const std::string query = !has_param || IsIdentityEncoding(param) ? "" : Normalized(param);
+  if (!header.empty() && !IsKnownCoding(header)) {
+    return Unsupported("Content-Encoding: ", content_encoding);
+  }
+  if (!query.empty() && !IsKnownCoding(query)) {
+    return Unsupported("encoding=", param, " (query parameter)");
+  }
+  if (!header.empty() && !query.empty() && Canonical(header) != Canonical(query)) {
+    return {415, "unsupported_encoding",
+            "Content-Encoding: " + header + " and encoding=" + query +
+                " disagree; a body is decoded once: name its coding in one of them, or the same "
+                "in both"};
+  }
+  *encoding = header.empty() ? query : header;
+  return {};
+}
+
 RequestProblem DecodeBody(std::string_view content_encoding, std::string_view raw,
                           std::size_t max_bytes, std::string* out) {
   out->clear();

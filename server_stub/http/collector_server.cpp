@@ -248,8 +248,18 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
     if (req.problem.status == 0) {
       // Every route reads the decoded body; the cap applies to what comes out, so a gzip bomb
       // stops at the limit instead of filling memory (a plain body is held to it as sent).
-      const std::string& encoding = req.Header("Content-Encoding");
-      if (!IsIdentityEncoding(encoding)) {
+      // POST /v1/batch also takes the coding as `?encoding=gzip`: a browser's fetch cannot set
+      // Content-Encoding without a CORS preflight. Header and parameter together must agree and
+      // the body is decoded once (ChooseEncoding). Only that route: a GET that happens to carry
+      // an `encoding` parameter has no body to decode.
+      const bool batch = req.method == "POST" && req.path == "/v1/batch";
+      std::string encoding;
+      req.problem =
+          ChooseEncoding(req.Header("Content-Encoding"), batch && req.HasParam("encoding"),
+                         req.Param("encoding"), &encoding);
+      if (req.problem.status != 0) {
+        // 415: answered below
+      } else if (!encoding.empty()) {
         std::string decoded;
         req.problem = DecodeBody(encoding, req.body, config_.limits.decompressed_bytes, &decoded);
         if (req.problem.status == 0) req.body = std::move(decoded);

@@ -3,14 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { useBrowserRig, waymarkReady } from './harness.mjs';
+import { batchText, useBrowserRig, waymarkReady } from './harness.mjs';
 
 const rig = useBrowserRig();
 
 async function open(initOptions, initScript) {
   const page = await rig.newPage();
   page.batchRequests = [];
-  page.on('request', (r) => { if (r.url().includes('/v1/batch')) page.batchRequests.push(r.postData()); });
+  page.on('request', (r) => { if (r.url().includes('/v1/batch')) page.batchRequests.push(batchText(r)); });
   await page.addInitScript((o) => { window.__initOptions = o; }, initOptions);
   if (initScript) await page.addInitScript(initScript);
   await page.goto(rig.pageUrl('plain.html'));

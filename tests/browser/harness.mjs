@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -78,7 +79,9 @@ function startProxy(target) {
             let sent = null;
             let answer = null;
             try {
-              sent = JSON.parse(body.toString('utf8'));
+              // The SDK's regular batches are gzip, named in the URL (`?encoding=gzip`).
+              const gzip = new URL(req.url, 'http://x').searchParams.get('encoding') === 'gzip';
+              sent = JSON.parse((gzip ? zlib.gunzipSync(body) : body).toString('utf8'));
               // Events as the collector reads them: the batch's shared fields put back into each
               // event that has no value of its own (`common`, see docs/collector-api.md).
               if (sent && sent.common && Array.isArray(sent.events)) sent.events = sent.events.map((e) => ({ ...sent.common, ...e }));
@@ -86,7 +89,7 @@ function startProxy(target) {
             } catch {
               // recorded as null
             }
-            proxy.batches.push({ status: upRes.statusCode, sent, answer, keepalive: req.headers['sec-fetch-mode'] });
+            proxy.batches.push({ status: upRes.statusCode, sent, answer, keepalive: req.headers['sec-fetch-mode'], url: req.url, bytes: body.length });
           }
           res.writeHead(upRes.statusCode, upRes.headers);
           res.end(answerText);
@@ -103,6 +106,14 @@ function startProxy(target) {
     proxy.url = `http://127.0.0.1:${proxy.server.address().port}`;
     resolve(proxy);
   }));
+}
+
+/** The body of a Playwright request to /v1/batch as text: gunzipped when the URL says `encoding=gzip`. */
+export function batchText(request) {
+  const body = request.postDataBuffer();
+  if (!body) return null;
+  const gzip = new URL(request.url()).searchParams.get('encoding') === 'gzip';
+  return (gzip ? zlib.gunzipSync(body) : body).toString('utf8');
 }
 
 /** Serves /waymark/* from dist/ and /<page>.html from tests/browser/pages, with {{COLLECTOR}} and {{KEY}} filled in. */

@@ -2,10 +2,11 @@
 // loopback proxy in front of it where a test needs answers the collector would not give on cue.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import zlib from 'node:zlib';
 import { after, describe, it } from 'node:test';
 
 import { openStore } from '../../js/src/storage.js';
-import { compactBatch, createTransport, retryAfterMs } from '../../js/src/transport.js';
+import { compactBatch, createTransport, gzipText, retryAfterMs } from '../../js/src/transport.js';
 import {
   FakeLocalStorage,
   SITE_KEY,
@@ -37,6 +38,8 @@ after(async () => {
 const ctx = useCollector();
 
 const memoryStore = () => openStore({ indexedDB: null, localStorage: null });
+/** A memory store big enough to hold a whole burst of realistic events (the default budget is 256 KB). */
+const bigStore = () => openStore({ indexedDB: null, localStorage: null, budgetBytes: 8 << 20 });
 
 /** A transport with fast timings, its store, its errors and its summed results; stopped after the file. */
 async function setup({ store, endpoint = ctx.srv.url, ...options } = {}) {
@@ -59,10 +62,20 @@ async function setup({ store, endpoint = ctx.srv.url, ...options } = {}) {
   return { transport, store: s, errs, counts: rc.counts };
 }
 
-/** A fetch that records every call (init and answer status) and then calls the real one. */
+/** The bytes a fetch init sends, and the batch it carries (gunzipped when the URL says encoding=gzip). */
+function sentBody(url, init) {
+  const text = typeof init.body === 'string';
+  const bytes = text ? Buffer.byteLength(init.body) : init.body.byteLength;
+  const gzip = new URL(url).searchParams.get('encoding') === 'gzip';
+  const raw = text ? Buffer.from(init.body) : Buffer.from(init.body.buffer, init.body.byteOffset, init.body.byteLength);
+  return { bytes, gzip, batch: JSON.parse((gzip ? zlib.gunzipSync(raw) : raw).toString('utf8')) };
+}
+
+/** A fetch that records every call (init, bytes sent, the batch, answer status) and then calls the real one. */
 function recordingFetch(calls = []) {
   const f = async (url, init) => {
-    const call = { url, init, at: Date.now(), bodyBytes: Buffer.byteLength(init.body), events: JSON.parse(init.body).events.length };
+    const sent = sentBody(url, init);
+    const call = { url, init, at: Date.now(), bodyBytes: sent.bytes, gzip: sent.gzip, batch: sent.batch, events: sent.batch.events.length };
     calls.push(call);
     const res = await fetch(url, init);
     call.status = res.status;
@@ -76,6 +89,29 @@ async function proxy(decide) {
   const p = await startProxy(ctx.srv, decide);
   cleanups.push(() => p.close());
   return p;
+}
+
+/** Swaps globalThis.CompressionStream for `replacement` (undefined: none) while `fn` runs. */
+async function withCompressionStream(replacement, fn) {
+  const had = Object.prototype.hasOwnProperty.call(globalThis, 'CompressionStream');
+  const saved = globalThis.CompressionStream;
+  if (replacement === undefined) delete globalThis.CompressionStream;
+  else globalThis.CompressionStream = replacement;
+  try {
+    return await fn();
+  } finally {
+    if (had) globalThis.CompressionStream = saved;
+    else delete globalThis.CompressionStream;
+  }
+}
+
+/** Queue items for `n` feature_used events of one visitor on one page, with a few properties each (the bench's burst). */
+function burst(n, { anon = anonymousId() } = {}) {
+  const context = { url: 'https://shop.example/pricing?utm_source=newsletter&utm_medium=email', path: '/pricing', title: 'Pricing: plans for every team size', referrer: 'https://news.example/' };
+  return Array.from({ length: n }, (_, i) => {
+    const body = envelope(anon, { name: 'feature_used', properties: { i, run: 'r-7f3a', feature: 'journeys', note: 'benchmark burst' }, context, stage: 'engaged' });
+    return { id: body.id, body, priority: 1 };
+  });
 }
 
 describe('transport: delivery to the real collector', () => {
@@ -106,11 +142,15 @@ describe('transport: delivery to the real collector', () => {
       assert.equal(c.init.method, 'POST');
       assert.equal(c.init.keepalive, true);
       assert.equal(c.init.credentials, 'omit');
-      assert.equal(c.init.headers['Content-Type'], 'text/plain');
-      assert.equal(JSON.parse(c.init.body).site_key, SITE_KEY);
-      assert.equal(typeof JSON.parse(c.init.body).sent_at, 'number');
+      assert.equal(c.init.headers['Content-Type'], 'text/plain', 'a CORS simple request: no preflight');
+      assert.deepEqual(Object.keys(c.init.headers), ['Content-Type'], 'no Content-Encoding header (it would need a preflight)');
+      assert.equal(c.batch.site_key, SITE_KEY);
+      assert.equal(typeof c.batch.sent_at, 'number');
+      // Node 20 has CompressionStream: every regular batch goes gzip, named in the URL.
+      assert.equal(c.gzip, true);
+      assert.deepEqual([...c.init.body.subarray(0, 2)], [0x1f, 0x8b], 'gzip bytes');
     }
-    assert.equal(fetchFn.calls[0].url, `${ctx.srv.url}/v1/batch`);
+    assert.equal(fetchFn.calls[0].url, `${ctx.srv.url}/v1/batch?key=${SITE_KEY}&encoding=gzip`, 'the key in the URL too: the answer to a body the collector cannot decode stays readable');
     assert.equal(await storedEventCount(ctx.srv), before + 1000);
     for (const [anon, ids] of sent) {
       const p = await profileIds(ctx.srv, anon);
@@ -206,11 +246,12 @@ describe('transport: failures', () => {
     const fakeFetch = async (url, init) => {
       calls++;
       if (calls <= 6) return new Response('bad gateway', { status: 502 });
-      const events = JSON.parse(init.body).events;
+      const events = sentBody(url, init).batch.events;
       return new Response(JSON.stringify({ accepted: events.length, duplicates: 0, rejected: 0, results: events.map((e, index) => ({ index, id: e.id, status: 'accepted' })) }), { status: 200 });
     };
     const { transport, store } = await setup({
       fetch: fakeFetch,
+      compress: false, // Node's compressor runs on its thread pool: the 1 ms steps below would race it
       baseBackoffMs: 10,
       maxBackoffMs: 100,
       batchDelayMs: 10,
@@ -295,7 +336,8 @@ describe('transport: failures', () => {
     const small = await startCollector({ extraArgs: ['--body-limit', '16000'] });
     cleanups.push(() => stopCollector(small));
     const fetchFn = recordingFetch();
-    const { transport, store, errs, counts } = await setup({ endpoint: small.url, fetch: fetchFn });
+    // Text bodies: gzip would bring these batches (and the 20 KB of 'x') under 16 000 bytes.
+    const { transport, store, errs, counts } = await setup({ endpoint: small.url, fetch: fetchFn, compress: false });
     const anon = anonymousId();
     const normal = items(240, { anon });
     const huge = envelope(anon, { properties: { blob: 'x'.repeat(20000) } });
@@ -364,7 +406,9 @@ describe('transport: failures', () => {
     assert.ok(took >= 550 && took < 1500, `settled after ${took} ms`);
     assert.ok(transport.stats().retries >= 2, `retried ${transport.stats().retries} times`);
     assert.deepEqual(errs, []);
-    assert.equal(store.peek().length, 5, 'nothing left in flight');
+    // A send may still be under way when flush() gives up (compressing, or its connection
+    // being refused): once it fails the events are free again, never stuck in flight.
+    await waitFor(() => store.peek().length === 5, { timeoutMs: 2000, what: 'nothing left in flight' });
 
     endpoint = ctx.srv.url; // the collector is back
     assert.deepEqual(await transport.flush({ timeoutMs: 5000 }), { delivered: 5, pending: 0, failed: 0 });
@@ -445,6 +489,8 @@ describe('transport: tabs and page hide', () => {
     assert.equal(transport.sendOnUnload(), 30);
     assert.equal(fetchFn.calls.length, 1, 'sent synchronously');
     assert.equal(fetchFn.calls[0].init.keepalive, true);
+    assert.equal(typeof fetchFn.calls[0].init.body, 'string', 'text: the page-hide send cannot wait for the compressor');
+    assert.equal(fetchFn.calls[0].url, `${ctx.srv.url}/v1/batch`);
     assert.equal(JSON.parse(fetchFn.calls[0].init.body).site_key, SITE_KEY);
     assert.equal(locked, 0);
     assert.equal(store.size(), 30, 'not removed before the answer');
@@ -591,6 +637,175 @@ describe('transport: tabs and page hide', () => {
     assert.doesNotThrow(() => t.sendOnUnload());
     const r = await t.flush({ timeoutMs: 200 });
     assert.equal(typeof r, 'object');
+  });
+});
+
+describe('transport: compressed uploads', () => {
+  it('gzipText(): gzip bytes that gunzip to the text; null without CompressionStream or when it throws', async () => {
+    const text = JSON.stringify({ events: Array.from({ length: 50 }, (_, i) => ({ name: 'feature_used', i, note: 'héllo wörld ✓' })) });
+    const gz = await gzipText(text);
+    assert.ok(gz instanceof Uint8Array);
+    assert.equal(zlib.gunzipSync(gz).toString('utf8'), text);
+    assert.ok(gz.byteLength < Buffer.byteLength(text) / 4, `${gz.byteLength} of ${Buffer.byteLength(text)} bytes`);
+    assert.equal(await withCompressionStream(undefined, () => gzipText(text)), null, 'missing (Node < 18, old browsers)');
+    class Throws {
+      constructor() {
+        throw new TypeError('Unsupported compression format');
+      }
+    }
+    assert.equal(await withCompressionStream(Throws, () => gzipText(text)), null, 'throws at construction');
+    class Fails {
+      constructor() {
+        const t = new TransformStream({ transform() { throw new Error('compressor broke'); } });
+        this.writable = t.writable;
+        this.readable = t.readable;
+      }
+    }
+    assert.equal(await withCompressionStream(Fails, () => gzipText(text)), null, 'fails while compressing');
+  });
+
+  it('compressed batches (?encoding=gzip) are accepted and stored by the real collector, each event once', async () => {
+    const p = await proxy(() => null);
+    const { transport, store, errs, counts } = await setup({ endpoint: p.url, store: await bigStore() });
+    const anon = anonymousId();
+    const list = burst(700, { anon });
+    store.enqueue(list);
+    const before = await storedEventCount(ctx.srv);
+    assert.deepEqual(await transport.flush({ timeoutMs: 15000 }), { delivered: 700, pending: 0, failed: 0 });
+    assert.deepEqual(errs, []);
+    assert.equal(counts.accepted, 700);
+    assert.ok(p.requests.length >= 2);
+    for (const r of p.requests) {
+      assert.equal(r.url, `/v1/batch?key=${SITE_KEY}&encoding=gzip`);
+      assert.equal(r.encoding, 'gzip');
+      assert.equal(r.headers['content-type'], 'text/plain');
+      assert.equal(r.headers['content-encoding'], undefined);
+      assert.equal(r.status, 200);
+      assert.ok(r.bytes <= 60000);
+    }
+    assert.equal(await storedEventCount(ctx.srv), before + 700);
+    const stored = await profileIds(ctx.srv, anon);
+    assert.equal(stored.count, 700);
+  });
+
+  it('without CompressionStream (or when it throws): the same batches as text, no query parameter, all stored', async () => {
+    for (const replacement of [undefined, class { constructor() { throw new Error('no gzip here'); } }]) {
+      const fetchFn = recordingFetch();
+      const { transport, store, errs, counts } = await setup({ fetch: fetchFn });
+      store.enqueue(burst(300));
+      const result = await withCompressionStream(replacement, () => transport.flush({ timeoutMs: 10000 }));
+      assert.deepEqual(result, { delivered: 300, pending: 0, failed: 0 });
+      assert.deepEqual(errs, []);
+      assert.equal(counts.accepted, 300);
+      for (const c of fetchFn.calls) {
+        assert.equal(c.url, `${ctx.srv.url}/v1/batch`);
+        assert.equal(typeof c.init.body, 'string');
+        assert.equal(c.status, 200);
+      }
+    }
+  });
+
+  it('bytes on the wire: the 2 000-event burst in well under half the bytes of text', async (t) => {
+    const measure = async (compress) => {
+      const p = await proxy(() => null);
+      const { transport, store, counts } = await setup({ endpoint: p.url, compress, store: await bigStore() });
+      store.enqueue(burst(2000));
+      assert.deepEqual(await transport.flush({ timeoutMs: 20000 }), { delivered: 2000, pending: 0, failed: 0 });
+      assert.equal(counts.accepted, 2000);
+      return { bytes: p.requests.reduce((n, r) => n + r.bytes, 0), requests: p.requests.length };
+    };
+    const text = await measure(false);
+    const gzip = await measure(true);
+    t.diagnostic(`text: ${text.bytes} B in ${text.requests} requests (${(text.bytes / 2000).toFixed(1)} B/event); gzip: ${gzip.bytes} B in ${gzip.requests} requests (${(gzip.bytes / 2000).toFixed(1)} B/event)`);
+    assert.ok(gzip.bytes <= 0.5 * text.bytes, `gzip ${gzip.bytes} B against text ${text.bytes} B`);
+  });
+
+  it('a collector that cannot read ?encoding=gzip (400 invalid_json, as an older one answers): the batch again as text, and text from then on', async () => {
+    const p = await proxy(({ req }) => (req.url.includes('encoding=') ? { status: 400, body: errorBody('invalid_json', 'body: not valid JSON') } : null));
+    const { transport, store, errs, counts } = await setup({ endpoint: p.url, store: await bigStore() });
+    store.enqueue(burst(400));
+    assert.deepEqual(await transport.flush({ timeoutMs: 10000 }), { delivered: 400, pending: 0, failed: 0 });
+    assert.deepEqual(errs, [], 'not reported: the events were delivered');
+    assert.equal(counts.accepted, 400);
+    assert.deepEqual(
+      p.requests.map((r) => [r.encoding, r.status]),
+      [['gzip', 400], ...p.requests.slice(1).map(() => [null, 200])],
+    );
+    assert.ok(p.requests.length >= 3, 'the batches after the refusal went as text at once');
+  });
+
+  it('415 for the coding: the same fallback to text', async () => {
+    const p = await proxy(({ req }) => (req.url.includes('encoding=') ? { status: 415, body: errorBody('unsupported_encoding', 'encoding=gzip (query parameter) is not supported') } : null));
+    const { transport, store, errs } = await setup({ endpoint: p.url });
+    store.enqueue(burst(20));
+    assert.deepEqual(await transport.flush({ timeoutMs: 5000 }), { delivered: 20, pending: 0, failed: 0 });
+    assert.deepEqual(errs, []);
+    assert.deepEqual(p.requests.map((r) => r.status), [415, 200]);
+  });
+
+  it('the keepalive budget counts the compressed bytes of a send in flight: a page-hide send gets the rest', async () => {
+    let release;
+    const held = new Promise((resolve) => (release = resolve));
+    const fetchFn = recordingFetch();
+    const holding = (url, init) => (new URL(url).searchParams.get('encoding') ? held.then(() => fetchFn(url, init)) : fetchFn(url, init));
+    const calls = [];
+    const { transport, store, counts } = await setup({ store: await bigStore(), fetch: (url, init) => (calls.push(sentBody(url, init)), holding(url, init)) });
+    store.enqueue(burst(150)); // about 55 KB as text: one regular batch
+    transport.schedule();
+    await waitFor(() => calls.length === 1, { what: 'the regular send' });
+    const inFlight = calls[0];
+    assert.equal(inFlight.gzip, true);
+    assert.ok(inFlight.bytes < 15000, `compressed: ${inFlight.bytes} B`);
+    store.enqueue(burst(400));
+    const n = transport.sendOnUnload();
+    const unload = calls[1];
+    assert.equal(unload.gzip, false);
+    assert.ok(unload.bytes + inFlight.bytes <= 65536, `${unload.bytes} + ${inFlight.bytes} B within the browser's 64 KB`);
+    // Counted as text (about 55 KB) the regular send would have left the page-hide send about 10 KB.
+    assert.ok(unload.bytes > 40000, `the page-hide send had room for ${unload.bytes} B (${n} events)`);
+    release();
+    await transport.flush({ timeoutMs: 10000 });
+    assert.equal(store.size(), 0);
+    assert.equal(counts.accepted, 550);
+    assert.equal(counts.duplicate, 0);
+  });
+
+  it('page hide while a batch is being compressed: its events go in the page-hide request (text), and the compressed send never happens', async () => {
+    const Real = globalThis.CompressionStream;
+    let release;
+    const gate = new Promise((resolve) => (release = resolve));
+    let started = 0;
+    // A compressor that holds its output until the gate opens (a slow device).
+    class Slow {
+      constructor(format) {
+        started++;
+        const real = new Real(format);
+        this.writable = real.writable;
+        this.readable = real.readable.pipeThrough(new TransformStream({ async transform(chunk, c) { await gate; c.enqueue(chunk); } }));
+      }
+    }
+    await withCompressionStream(Slow, async () => {
+      const fetchFn = recordingFetch();
+      const { transport, store, counts } = await setup({ fetch: fetchFn });
+      const list = burst(40);
+      store.enqueue(list);
+      transport.schedule();
+      await waitFor(() => started === 1 && store.peek().length === 0, { what: 'the batch in the compressor' });
+      assert.equal(fetchFn.calls.length, 0);
+      const later = burst(5);
+      store.enqueue(later);
+      assert.equal(transport.sendOnUnload(), 45, 'the 40 being compressed, then the 5 queued');
+      assert.equal(fetchFn.calls.length, 1);
+      assert.equal(fetchFn.calls[0].gzip, false);
+      assert.deepEqual(fetchFn.calls[0].batch.events.map((e) => e.id), [...list, ...later].map((it) => it.id));
+      release();
+      await waitFor(() => store.size() === 0, { timeoutMs: 5000, what: 'the page-hide answer' });
+      await transport.flush({ timeoutMs: 2000 });
+      assert.equal(fetchFn.calls.length, 1, 'the compressed batch was not sent as well');
+      assert.equal(counts.accepted, 45);
+      assert.equal(counts.duplicate, 0);
+      assert.equal(transport.stats().sent, 45);
+    });
   });
 });
 
