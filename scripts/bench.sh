@@ -63,6 +63,8 @@ cmake --build build/native -j"$JOBS" --target waymark_core_bench waymark-collect
 stage "build: wasm engine and the SDK's dist/"
 is_configured build/wasm || emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_CROSSCOMPILING_EMULATOR=$(command -v node);--no-experimental-fetch"
+# The production module only: bench/core_wasm.mjs measures the one dist/ ships, through calls the
+# SDK makes (no test build needed).
 cmake --build build/wasm -j"$JOBS" --target waymark_wasm
 node scripts/build-js.mjs
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the project: native (build/native), WebAssembly (build/wasm), both Release, and the SDK
-# bundles in dist/ (script tag, npm ESM/CommonJS, types) from js/src and the wasm, and the
-# dashboard in build/dashboard.
+# Builds the project: native (build/native), WebAssembly (build/wasm: the production module
+# waymark.wasm, its test build waymark_test.wasm and the wasm test suite), both Release, and the
+# SDK bundles in dist/ (script tag, npm ESM/CommonJS, types) from js/src and the production wasm,
+# and the dashboard in build/dashboard.
 #
 #   scripts/build.sh [--native-only | --wasm-only]
 #
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,8s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,12s/^# \{0,1\}//p' "$0"; }
 
 BUILD_NATIVE=1
 BUILD_WASM=1

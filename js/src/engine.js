@@ -34,15 +34,11 @@ export class JourneyEngine {
     return unwrap(this._live()._identify(String(userId), traits == null ? '' : JSON.stringify(traits)));
   }
 
-  alias(anonymousId) { return unwrap(this._live()._alias(String(anonymousId))); }
-
   state(now) { return unwrap(this._live()._state(now)); }
 
   score(now, group = '') { return unwrap(this._live()._score(now, group)).score; }
 
   decide(now) { return unwrap(this._live()._decide(now)); }
-
-  attribute(model, at) { return unwrap(this._live()._attribute(model, at)); }
 
   stage() { return this._live()._stage(); }
 
@@ -64,18 +60,15 @@ export class JourneyEngine {
   }
 }
 
-/** Engine-level helpers that need no visitor state. */
+/**
+ * Engine-level helpers that need no visitor state: only those the SDK calls, since each one is an
+ * export of the production wasm (tests/js/exports.test.mjs). Test-only calls (channel
+ * classification, path attribution, log merging, batching) are in the test build of the module
+ * and reach the tests through tests/js/extra-tools.mjs.
+ */
 export function engineTools(module) {
   return {
     validateMap: (map) => unwrap(module._validateMap(typeof map === 'string' ? map : JSON.stringify(map))),
-    classifyChannel: (campaign, referrer = '', pageHost = '') =>
-      unwrap(module._classifyChannel(JSON.stringify(campaign || {}), referrer, pageHost)).channel,
-    buildBatches: (envelopes, maxBytes, sentAt, siteKey = '') =>
-      unwrap(module._buildBatches(JSON.stringify(envelopes), maxBytes, sentAt, siteKey)),
-    attributePath: (path, at, model, options = {}) =>
-      unwrap(module._attributePath(JSON.stringify(path), at, model, JSON.stringify(options))),
-    mergeLogs: (a, b, blocked = []) =>
-      unwrap(module._mergeLogs(JSON.stringify(a), JSON.stringify(b), JSON.stringify(blocked))),
     defaultMap: () => module._defaultMap(),
   };
 }

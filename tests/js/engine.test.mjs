@@ -1,14 +1,18 @@
 // The wasm boundary from JavaScript: errors arrive as WaymarkError with a code, garbage never
-// aborts the module, and dispose() frees the handle.
+// aborts the module, and dispose() frees the handle. The SDK's calls run against the production
+// module (the one dist/ ships); the test-only calls (attribution, batching) against the test build.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { JourneyEngine, engineTools } from '../../js/src/engine.js';
 import { WaymarkError } from '../../js/src/errors.js';
-import { loadModule } from './load-engine.mjs';
+import { loadModule, loadTestModule } from './load-engine.mjs';
+import { testTools } from './extra-tools.mjs';
 
 const module = await loadModule();
 const tools = engineTools(module);
+const testModule = await loadTestModule();
+const extra = testTools(testModule);
 const t0 = 1700000000000;
 
 test('a bad map is refused with the core path-precise error and the default map stays usable', () => {
@@ -39,7 +43,6 @@ test('journey through the default map from JS', () => {
   const state = engine.state(t0 + 3000);
   assert.equal(state.stage, 'trial');
   assert.equal(state.transitions.length, 2);
-  assert.deepEqual(engine.attribute('first_touch', t0 + 3000), [{ channel: 'Email', credit: 1 }]);
   const snap = engine.snapshot();
   const copy = new JourneyEngine(module, null);
   copy.restore(snap);
@@ -65,10 +68,22 @@ test('garbage input gives errors, never an abort', () => {
   assert.equal(rejected.error.code, 'invalid_event_name');
   assert.throws(() => engine.identify('null'), (e) => e.code === 'invalid_user_id');
   assert.throws(() => engine.restore('garbage'), (e) => e.code === 'snapshot_corrupt');
-  assert.throws(() => engine.attribute('best_guess', t0), (e) => e.code === 'invalid_model');
   // Still alive and correct after all of that.
   const [ok] = engine.track([{ id: 'ok', anonymous_id: 'x', name: 'pricing_viewed', time: t0 }]);
   assert.equal(ok.stage, 'engaged');
+  engine.dispose();
+});
+
+test('attribution of an engine (test build) and a bad model as an error', () => {
+  const engine = new JourneyEngine(testModule, null);
+  engine.track([
+    { id: 'e1', anonymous_id: 'x', name: 'page_viewed', time: t0, context: { url: 'https://s.example/?utm_source=news&utm_medium=email', campaign: { utm_source: 'news', utm_medium: 'email' } } },
+    { id: 'e2', anonymous_id: 'x', name: 'generate_lead', time: t0 + 1000 },
+  ]);
+  assert.deepEqual(extra.attribute(engine, 'first_touch', t0 + 3000), [{ channel: 'Email', credit: 1 }]);
+  assert.throws(() => extra.attribute(engine, 'best_guess', t0), (e) => e instanceof WaymarkError && e.code === 'invalid_model');
+  const [ok] = engine.track([{ id: 'ok', anonymous_id: 'x', name: 'pricing_viewed', time: t0 + 4000 }]);
+  assert.equal(ok.status, 'accepted');
   engine.dispose();
 });
 
@@ -83,7 +98,7 @@ test('local-only engines personalize but send nothing', () => {
 
 test('outbound batches stay under the keepalive budget', () => {
   const envelopes = Array.from({ length: 300 }, (_, i) => ({ id: `e${i}`, pad: 'x'.repeat(500) }));
-  const { bodies, counts, oversize } = tools.buildBatches(envelopes, 65536, t0, 'pk');
+  const { bodies, counts, oversize } = extra.buildBatches(envelopes, 65536, t0, 'pk');
   assert.ok(bodies.length > 1);
   assert.equal(counts.reduce((a, b) => a + b, 0), 300);
   assert.deepEqual(oversize, []);

@@ -1,6 +1,8 @@
 // The shared vectors (tests/vectors/*.json) run through the built wasm module from JavaScript:
 // the same expectations the native GoogleTest runner checks, so the browser engine is shown to
-// be the server engine. Format: tests/vectors/README.md.
+// be the server engine. Format: tests/vectors/README.md. They run against the test build of the
+// module (the production engine and bindings plus the classify, attribute and merge calls the
+// vectors need, tests/js/extra-tools.mjs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -8,7 +10,8 @@ import path from 'node:path';
 
 import { JourneyEngine, engineTools } from '../../js/src/engine.js';
 import { WaymarkError } from '../../js/src/errors.js';
-import { loadModule, vectorsDir } from './load-engine.mjs';
+import { loadTestModule, vectorsDir } from './load-engine.mjs';
+import { testTools } from './extra-tools.mjs';
 
 const TOLERANCE = 1e-6;
 const files = fs.readdirSync(vectorsDir).filter((f) => f.endsWith('.json')).sort();
@@ -63,7 +66,7 @@ function check(engine, c, where) {
     }
   }
   for (const [model, credits] of Object.entries(c.attribution || {})) {
-    expectCredits(engine.attribute(model, at), credits, `${where}: ${model}`);
+    expectCredits(tools.attribute(engine, model, at), credits, `${where}: ${model}`);
   }
   for (const [stage, total] of Object.entries(c.stage_times || {})) {
     assert.equal(state.stage_times[stage]?.total ?? 0, total, `${where}: time in ${stage}`);
@@ -75,8 +78,8 @@ function check(engine, c, where) {
   if ('user_id' in c) assert.equal(state.user_id ?? '', c.user_id, `${where}: user id`);
 }
 
-const module = await loadModule();
-const tools = engineTools(module);
+const module = await loadTestModule();
+const tools = { ...engineTools(module), ...testTools(module) };
 
 test('at least thirty shared vectors', () => {
   assert.ok(files.length >= 30, `${files.length} vectors`);

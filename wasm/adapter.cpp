@@ -1,0 +1,177 @@
+// The production adapter (wasm/adapter.h): the engine and the map calls the SDK makes.
+#include "wasm/adapter.h"
+
+#include <utility>
+#include <vector>
+
+#include "waymark/default_map.h"
+#include "waymark/journey_map.h"
+
+namespace waymark::wasm {
+
+namespace {
+
+constexpr std::size_t kMaxBatchBytes = 2 * 1024 * 1024;
+
+json TransitionsJson(const std::vector<TransitionRecord>& records) {
+  json out = json::array();
+  for (const auto& r : records) {
+    out.push_back({{"from", r.from},
+                   {"to", r.to},
+                   {"at", r.at},
+                   {"event_id", r.event_id},
+                   {"rule", r.rule},
+                   {"map_version", r.map_version}});
+  }
+  return out;
+}
+
+json TriggersJson(const std::vector<FiredTrigger>& triggers) {
+  json out = json::array();
+  for (const auto& t : triggers) {
+    out.push_back({{"trigger", t.trigger},
+                   {"from", t.from},
+                   {"to", t.to},
+                   {"at", t.at},
+                   {"event_id", t.event_id},
+                   {"rule", t.rule}});
+  }
+  return out;
+}
+
+json DecisionsJson(const std::vector<Decision>& decisions) {
+  json out = json::array();
+  for (const auto& d : decisions) {
+    json content = json::object();
+    if (d.content.text) content["text"] = *d.content.text;
+    if (!d.content.attrs.empty()) content["attrs"] = d.content.attrs;
+    content["hidden"] = d.content.hidden;
+    out.push_back({{"slot", d.slot},
+                   {"variant", d.variant},
+                   {"default", d.is_default},
+                   {"content", std::move(content)}});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Ok(json value) {
+  json out = {{"ok", true}, {"value", std::move(value)}};
+  return DumpJson(out);
+}
+
+std::string Fail(const Error& error) {
+  return DumpJson(
+      json{{"ok", false}, {"error", {{"code", error.code}, {"message", error.message}}}});
+}
+
+TimeMs ToTime(double ms) {
+  if (!(ms >= 0) || ms > 9.0e15) return 0;
+  return static_cast<TimeMs>(ms);
+}
+
+WasmEngine::WasmEngine(const std::string& map_json, bool local_only) {
+  options_.local_only = local_only;
+  auto map = ParseJourneyMap(map_json.empty() ? std::string(DefaultMapJson()) : map_json);
+  if (!map) {
+    error_ = map.error();
+    map = ParseJourneyMap(DefaultMapJson());  // a usable engine even after a bad map
+  }
+  engine_ = std::make_unique<Engine>(map.value(), options_);
+}
+
+std::string WasmEngine::mapError() const { return error_.code.empty() ? "" : Fail(error_); }
+
+std::string WasmEngine::track(const std::string& events_json) {
+  auto parsed = ParseJson(events_json, kMaxBatchBytes, 16);
+  if (!parsed) return Fail(parsed.error());
+  const json& events = parsed.value();
+  if (!events.is_array()) return Fail(MakeError("invalid_batch", "events: expected an array"));
+  json results = json::array();
+  for (const auto& envelope : events) {
+    TrackOutcome out = engine_->TrackJson(envelope);
+    json r = {{"id", out.event_id}, {"status", TrackStatusName(out.status)}};
+    if (out.status == TrackStatus::kRejected) {
+      r["error"] = {{"code", out.error.code}, {"message", out.error.message}};
+    } else {
+      r["name"] = out.name;
+      r["transitions"] = TransitionsJson(out.transitions);
+      r["triggers"] = TriggersJson(out.triggers);
+      r["send"] = out.send;
+      if (out.outbound) r["outbound"] = std::move(*out.outbound);
+    }
+    r["stage"] = engine_->stage();
+    results.push_back(std::move(r));
+  }
+  return Ok(std::move(results));
+}
+
+std::string WasmEngine::advance(double now) {
+  AdvanceOutcome out = engine_->Advance(ToTime(now));
+  return Ok(json{{"transitions", TransitionsJson(out.transitions)},
+                 {"triggers", TriggersJson(out.triggers)},
+                 {"stage", engine_->stage()}});
+}
+
+std::string WasmEngine::identify(const std::string& user_id, const std::string& traits_json) {
+  json traits;
+  if (!traits_json.empty()) {
+    auto parsed = ParseJson(traits_json, 64 * 1024, 8);
+    if (!parsed) return Fail(parsed.error());
+    traits = parsed.value();
+  }
+  Status s = engine_->Identify(user_id, traits);
+  if (!s) return Fail(s.error());
+  return Ok(json{{"user_id", engine_->user_id()}});
+}
+
+std::string WasmEngine::state(double now) const { return Ok(engine_->StateJson(ToTime(now))); }
+
+std::string WasmEngine::score(double now, const std::string& group) const {
+  return Ok(json{{"score", engine_->Score(ToTime(now), group)}});
+}
+
+std::string WasmEngine::decide(double now) const {
+  return Ok(DecisionsJson(engine_->Decide(ToTime(now))));
+}
+
+std::string WasmEngine::snapshot() const { return engine_->Snapshot(); }
+
+std::string WasmEngine::restore(const std::string& snapshot) {
+  Status s = engine_->Restore(snapshot);
+  if (!s) return Fail(s.error());
+  return Ok(json{{"stage", engine_->stage()}});
+}
+
+std::string WasmEngine::setMap(const std::string& map_json) {
+  auto map = ParseJourneyMap(map_json);
+  if (!map) return Fail(map.error());
+  std::vector<Event> log;
+  for (const auto& tp : engine_->log()) log.push_back(tp.event);
+  std::string anonymous_id = engine_->anonymous_id();
+  std::string user_id = engine_->user_id();
+  json traits = engine_->traits();
+  auto next = std::make_unique<Engine>(Engine::Replay(map.value(), log, options_));
+  if (!user_id.empty()) next->Identify(user_id, traits);
+  if (!anonymous_id.empty()) next->SetAnonymousId(anonymous_id);
+  engine_ = std::move(next);
+  return Ok(json{{"stage", engine_->stage()}, {"version", engine_->map().version}});
+}
+
+void WasmEngine::setLocalOnly(bool on) {
+  options_.local_only = on;
+  engine_->set_local_only(on);
+}
+
+std::string WasmEngine::stage() const { return engine_->stage(); }
+
+std::string ValidateMap(const std::string& map_json) {
+  auto map = ParseJourneyMap(map_json);
+  if (!map) return Fail(map.error());
+  return Ok(json{{"id", map.value()->id}, {"version", map.value()->version}});
+}
+
+std::string DefaultMap() { return std::string(DefaultMapJson()); }
+
+}  // namespace waymark::wasm

@@ -1,0 +1,61 @@
+// The JSON-text adapter between Embind and the core: what the production module exports
+// (wasm/bindings.cpp binds it and nothing else). Coarse calls, JSON strings in and out, errors as
+// data: the JS layer (js/src/engine.js) turns `{"ok": false, "error": {...}}` into a WaymarkError
+// with a `code`; nothing here throws, and the core never aborts, so no input can kill the module.
+//
+// Only what the SDK (js/src) calls belongs here; helpers that only tests need live in
+// wasm/test_adapter.h and reach the test build alone (tests/js/exports.test.mjs checks it).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "waymark/engine.h"
+#include "waymark/json_util.h"
+#include "waymark/result.h"
+
+namespace waymark::wasm {
+
+// `{"ok": true, "value": value}` as text.
+std::string Ok(json value);
+// `{"ok": false, "error": {"code", "message"}}` as text.
+std::string Fail(const Error& error);
+// A time from JS (a double of ms): NaN, negative or absurd values become 0, never UB.
+TimeMs ToTime(double ms);
+
+// One visitor's engine. Created with a journey map; JS must call dispose() (Embind's delete).
+class WasmEngine {
+ public:
+  WasmEngine(const std::string& map_json, bool local_only);
+
+  // The map error from construction, or "" when the map was good.
+  std::string mapError() const;
+  // Tracks a JSON array of envelopes (one call per batch). One result per event.
+  std::string track(const std::string& events_json);
+  std::string advance(double now);
+  std::string identify(const std::string& user_id, const std::string& traits_json);
+  std::string state(double now) const;
+  std::string score(double now, const std::string& group) const;
+  std::string decide(double now) const;
+  std::string snapshot() const;
+  std::string restore(const std::string& snapshot);
+  // Switches to another map: the touchpoint log is replayed under it. A bad map changes nothing.
+  std::string setMap(const std::string& map_json);
+  void setLocalOnly(bool on);
+  std::string stage() const;
+
+  // The engine itself, for the test build's extra calls (wasm/test_adapter.h).
+  const Engine& engine() const { return *engine_; }
+
+ private:
+  EngineOptions options_;
+  std::unique_ptr<Engine> engine_;
+  Error error_;
+};
+
+// `{"id", "version"}` of a good map, or the map's path-precise error.
+std::string ValidateMap(const std::string& map_json);
+// The embedded default map's JSON text.
+std::string DefaultMap();
+
+}  // namespace waymark::wasm
