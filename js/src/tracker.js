@@ -335,6 +335,7 @@ export class Tracker {
   // The Emscripten module, or null (and _engineError set) when the wasm cannot load or run: a
   // CSP without 'wasm-unsafe-eval', a blocked or missing .wasm, a browser without WebAssembly.
   async _loadEngineModule() {
+    await this._afterFirstPaint();
     let violation = null;
     const stopWatching = watchWasmCsp(this._win, (e) => {
       violation = violation || e;
@@ -352,6 +353,29 @@ export class Tracker {
     } finally {
       stopWatching();
     }
+  }
+
+  // The engine's ~130 KB stay off the critical path: the first paint needs only this script and
+  // the decisions cached by the last visit, so the .wasm is requested once the page has painted
+  // (a frame, then a task), or at once when it has already painted, is hidden (a background tab
+  // does not paint), or after 500 ms at most.
+  _afterFirstPaint() {
+    const win = this._win;
+    const doc = win && win.document;
+    if (!doc || typeof win.requestAnimationFrame !== 'function' || doc.visibilityState === 'hidden') return Promise.resolve();
+    try {
+      const perf = win.performance;
+      if (perf && typeof perf.getEntriesByType === 'function' && perf.getEntriesByType('paint').length > 0) return Promise.resolve();
+    } catch {
+      // no paint timing: wait for the frame
+    }
+    return new Promise((resolve) => {
+      const cap = setTimeout(resolve, 500);
+      win.requestAnimationFrame(() => setTimeout(() => {
+        clearTimeout(cap);
+        resolve();
+      }, 0));
+    });
   }
 
   async _startEngine(module) {

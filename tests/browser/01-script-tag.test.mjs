@@ -26,6 +26,20 @@ test('script tag: loads, tracks the landing page view with its campaign, deliver
   await page.context().close();
 });
 
+test('the .wasm is requested only after the first paint, with low priority (the first paint needs only the script)', async () => {
+  const page = await rig.newPage();
+  await page.goto(rig.pageUrl('plain.html'));
+  await waymarkReady(page);
+  const timing = await page.evaluate(() => {
+    const paint = performance.getEntriesByType('paint').find((e) => e.name === 'first-paint');
+    const wasm = performance.getEntriesByType('resource').find((e) => e.name.endsWith('/waymark.wasm'));
+    return { paint: paint && paint.startTime, wasm: wasm && wasm.startTime, script: performance.getEntriesByType('resource').find((e) => e.name.endsWith('/waymark.js')).startTime };
+  });
+  assert.ok(timing.paint > 0 && timing.wasm > 0, JSON.stringify(timing));
+  assert.ok(timing.wasm >= timing.paint, `the .wasm was requested at ${timing.wasm} ms, before the first paint at ${timing.paint} ms`);
+  await page.context().close();
+});
+
 test('snippet: calls made before the SDK loaded are replayed in order', async () => {
   const page = await rig.newPage();
   await page.goto(rig.pageUrl('snippet.html'));
