@@ -494,6 +494,37 @@ async function returning(tracker) {
   }
 }
 
+/** Bytes of POST /v1/batch bodies the collector received (as sent, compressed or not). */
+async function collectorBatchBytes() {
+  const r = await adminGet(collector, '/metrics');
+  let n = 0;
+  for (const [k, v] of parseMetrics(r.text)) if (k.startsWith('waymark_http_request_body_bytes_total{') && k.includes('route="/v1/batch"')) n += v;
+  return n;
+}
+
+/**
+ * Upload bytes per event (issue 12): the burst's 2 000 calls, alone on the collector (after the
+ * rounds), flushed; request body bytes on the wire (the collector's counter, before it
+ * decompresses) over the events it accepted.
+ */
+async function measureUploadBytes(tracker) {
+  const { context, page } = await openPage(tracker);
+  try {
+    const bytes0 = await collectorBatchBytes();
+    const accepted0 = await collectorAccepted();
+    const flushed = await page.evaluate(async (calls) => {
+      for (let i = 0; i < calls; i++) window.waymark.track('feature_used', { i, run: 'run-upload', feature: 'journeys', note: 'benchmark burst' });
+      return window.waymark.flush({ timeoutMs: 20000 });
+    }, CALLS);
+    await sleep(500); // the counters are bumped after each answer is sent
+    const bytes = (await collectorBatchBytes()) - bytes0;
+    const events = (await collectorAccepted()) - accepted0;
+    return { bytes, events, bytesPerEvent: events > 0 ? bytes / events : null, pending: flushed.pending };
+  } finally {
+    await context.close();
+  }
+}
+
 /**
  * A page passes a huge value to track() (issue 11): the main-thread cost of a track() whose
  * property is a 1 MB string against one with a 100-byte string, each call followed by stage()
@@ -582,6 +613,7 @@ site = await startSite(trackersNow);
 browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
 let profile = null;
 let bigValue = null;
+let uploadBytes = null;
 const results = Object.fromEntries(trackersNow.map((t) => [t.id, { bursts: [], navigate: [], close: [], bytes: [], returning: [], errors: [] }]));
 try {
   for (let round = 0; round < ROUNDS; round++) {
@@ -619,6 +651,7 @@ try {
   const waymarkTracker = trackersNow.find((t) => t.id === 'waymark');
   if (waymarkTracker) profile = await profileWaymark(waymarkTracker).catch((err) => ({ error: err.message }));
   if (waymarkTracker) bigValue = await measureBigValue(waymarkTracker).catch((err) => ({ error: err.message }));
+  if (waymarkTracker) uploadBytes = await measureUploadBytes(waymarkTracker).catch((err) => ({ error: err.message }));
 } finally {
   await browser.close();
   site.server.close();
@@ -696,6 +729,7 @@ const result = {
   sdk: { sha256: SDK_HASH, jsBytes: SDK_FILES.get('waymark.js').length, wasmBytes: SDK_FILES.get('waymark.wasm').length },
   waymarkBurstProfile: profile,
   waymarkBigValue: bigValue,
+  waymarkUploadBytes: uploadBytes,
   node: process.version,
   rounds: ROUNDS,
   exitRounds: EXIT_ROUNDS,

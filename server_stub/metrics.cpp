@@ -103,6 +103,8 @@ Metrics::Metrics() {
   help_ = {
       {"waymark_http_requests_total", "HTTP requests answered by the collector."},
       {"waymark_http_request_duration_seconds", "HTTP request latency in seconds, by route."},
+      {"waymark_http_request_body_bytes_total",
+       "Request body bytes as received (before decompression), by route."},
       {"waymark_events_total",
        "Events received, by result (accepted, duplicate, rejected) and rejection reason."},
       {"waymark_stage_mismatches_total",

@@ -307,6 +307,10 @@ void CollectorServer::LogRequest(const Request& req, const Response& res, std::s
   metrics_.Add("waymark_http_requests_total",
                {{"route", route}, {"method", req.method}, {"status", std::to_string(res.status)}});
   metrics_.ObserveLatency(route, seconds);
+  if (bytes_in > 0) {
+    metrics_.Add("waymark_http_request_body_bytes_total", {{"route", route}},
+                 static_cast<double>(bytes_in));
+  }
   if (config_.quiet) return;
   json line = {{"ts", NowMs()},
                {"method", req.method},

@@ -75,6 +75,8 @@ describe('health and metrics', () => {
       ['waymark_events_total', { result: 'duplicate' }, 3],
       ['waymark_events_total', { result: 'rejected', reason: 'invalid_time' }, 2],
       ['waymark_http_request_duration_seconds_count', { route: '/healthz' }, 3],
+      // Bytes as received: the three batch bodies (the bench divides this by events for uploads).
+      ['waymark_http_request_body_bytes_total', { route: '/v1/batch' }, 3 * Buffer.byteLength(JSON.stringify(batch))],
     ];
     // The request counter is bumped by the logger after the answer is sent: poll, with a deadline.
     let last;
