@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -51,6 +52,8 @@ class CollectorServer {
   static std::string BatchKeyFromRequest(const HttpRequest& req);
   Database& ReadDb();
   std::optional<std::string> LoadMap();
+  /// The current map's body gzip-compressed (compressed once per map version), or null.
+  std::shared_ptr<const std::string> GzippedMap(const MapState& state);
 
   Config config_;
   Metrics metrics_;
@@ -62,6 +65,9 @@ class CollectorServer {
   std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   std::atomic<bool> running_{false};
+  std::mutex map_gzip_mu_;
+  std::string map_gzip_etag_;
+  std::shared_ptr<const std::string> map_gzip_;
 };
 
 }  // namespace waymark::collector

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "http/answer_coding.h"
+
 namespace waymark::collector {
 
 namespace {
@@ -88,27 +90,6 @@ StaticFiles::StaticFiles(const std::string& dir) {
 
 namespace {
 
-// Whether the browser takes `coding` ("br", "gzip") by its Accept-Encoding, q=0 meaning no.
-bool Accepts(const std::string& accept_encoding, const char* coding) {
-  std::size_t start = 0;
-  while (start < accept_encoding.size()) {
-    std::size_t end = accept_encoding.find(',', start);
-    if (end == std::string::npos) end = accept_encoding.size();
-    std::string item = accept_encoding.substr(start, end - start);
-    start = end + 1;
-    const std::size_t semi = item.find(';');
-    std::string name = item.substr(0, semi);
-    name.erase(0, name.find_first_not_of(" \t"));
-    name.erase(name.find_last_not_of(" \t") + 1);
-    if (!EqualsIgnoreCase(name, coding)) continue;
-    if (semi == std::string::npos) return true;
-    const std::string params = item.substr(semi + 1);
-    const std::size_t q = params.find("q=");
-    return q == std::string::npos || std::strtod(params.c_str() + q + 2, nullptr) > 0;
-  }
-  return false;
-}
-
 // `path` is the real path of a file: true when it lies inside `root`.
 bool Inside(const std::string& root, const std::string& path) {
   return path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
@@ -149,7 +130,7 @@ bool StaticFiles::Serve(const HttpRequest& req, HttpResponse& res) const {
   const std::string& accept = req.Header("Accept-Encoding");
   for (const auto& [coding, suffix] : {std::pair<const char*, const char*>{"br", ".br"},
                                        std::pair<const char*, const char*>{"gzip", ".gz"}}) {
-    if (!Accepts(accept, coding)) continue;
+    if (!AcceptsCoding(accept, coding)) continue;
     const std::string candidate = std::string(resolved) + suffix;
     char real_candidate[PATH_MAX];
     struct stat cst {};

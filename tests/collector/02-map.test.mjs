@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { after, before, describe, it } from 'node:test';
 
 import {
@@ -51,6 +52,17 @@ describe('GET /v1/map', () => {
     etag1 = res.headers.etag;
     assert.match(etag1, /^"v1-[0-9a-f]{8}"$/);
     assert.equal(res.headers['access-control-allow-origin'], '*');
+    assert.equal(res.headers['content-encoding'], undefined, 'no Accept-Encoding: the JSON as is');
+    // Compressed for a client that takes gzip (browsers do): the same document, about a quarter.
+    const gz = await get(ctx.srv, '/v1/map', { 'Accept-Encoding': 'br, gzip' });
+    assert.equal(gz.status, 200);
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.match(gz.headers.vary, /Accept-Encoding/);
+    assert.equal(gz.headers.etag, etag1);
+    assert.equal(zlib.gunzipSync(gz.bytes).toString('utf8'), res.text);
+    assert.ok(gz.bytes.length < res.text.length / 2, `${gz.bytes.length} of ${res.text.length} bytes`);
+    const refused = await get(ctx.srv, '/v1/map', { 'Accept-Encoding': 'gzip;q=0' });
+    assert.equal(refused.headers['content-encoding'], undefined, 'q=0 means no');
     const again = await get(ctx.srv, '/v1/map', { 'If-None-Match': etag1 });
     assert.equal(again.status, 304);
     assert.equal(again.text, '');

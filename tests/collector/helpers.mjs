@@ -256,14 +256,15 @@ export function request(srv, { method = 'GET', path: p = '/', headers = {}, body
           const chunks = [];
           res.on('data', (c) => chunks.push(c));
           res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
+            const bytes = Buffer.concat(chunks);
+            const text = bytes.toString('utf8');
             let json;
             try {
               json = text ? JSON.parse(text) : undefined;
             } catch {
               json = undefined;
             }
-            resolve({ status: res.statusCode, headers: res.headers, text, json, reusedSocket: req.reusedSocket, ms: Date.now() - started });
+            resolve({ status: res.statusCode, headers: res.headers, bytes, text, json, reusedSocket: req.reusedSocket, ms: Date.now() - started });
           });
           res.on('error', reject);
         },
