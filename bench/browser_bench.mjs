@@ -294,16 +294,27 @@ async function openPage(tracker, { network = false } = {}) {
 }
 
 /** Bytes of what the page loaded so far (its own HTML aside): raw and gzip -9, per file. */
-async function loadedBytes(net) {
+async function loadedBytes(net, page) {
   await Promise.all(net.bodies);
+  // When each file was requested against the first paint (Resource Timing, in page time): what a
+  // visitor downloads before seeing anything (issue 12: at most 16 KB for waymark).
+  const timing = await page.evaluate(() => {
+    const paint = performance.getEntriesByType('paint').find((e) => e.name === 'first-paint');
+    return { paint: paint ? paint.startTime : null, starts: performance.getEntriesByType('resource').map((e) => [e.name, e.startTime]) };
+  }).catch(() => ({ paint: null, starts: [] }));
+  const startOf = new Map(timing.starts);
   const files = [];
   for (const r of net.responses.values()) {
     if (r.type === 'Document' || !r.body || INGEST_PATH.test(new URL(r.url).pathname)) continue;
-    files.push({ url: r.url.replace(/^https?:\/\/[^/]+/, ''), method: r.method, status: r.status, raw: r.body.length, gzip: zlib.gzipSync(r.body, { level: 9 }).length });
+    const start = startOf.get(r.url);
+    const beforePaint = timing.paint != null && start != null ? start < timing.paint : null;
+    files.push({ url: r.url.replace(/^https?:\/\/[^/]+/, ''), method: r.method, status: r.status, raw: r.body.length, gzip: zlib.gzipSync(r.body, { level: 9 }).length, beforePaint });
   }
   return {
     raw: files.reduce((s, f) => s + f.raw, 0),
     gzip: files.reduce((s, f) => s + f.gzip, 0),
+    gzipBeforePaint: timing.paint == null ? null : files.filter((f) => f.beforePaint).reduce((s, f) => s + f.gzip, 0),
+    firstPaintMs: timing.paint,
     requests: files.length,
     files,
     external: [...net.external],
@@ -438,7 +449,7 @@ async function measureExit(tracker, mode, withBytes) {
     const out = {};
     if (withBytes) {
       await page.waitForTimeout(300); // what loads right after ready (lazy chunks) counts too
-      out.bytes = await loadedBytes(net);
+      out.bytes = await loadedBytes(net, page);
     }
     const elsewhere = `http://localhost:${site.port}/blank`;
     let leftAt;
@@ -682,7 +693,7 @@ const summarize = (t) => {
     delivery: t.delivery,
     notes: t.notes,
     rounds: b.length,
-    bytes: most ? { raw: most.raw, gzip: most.gzip, requests: most.requests, files: most.files, externalBlocked: most.external, gzipPerRound: r.bytes.map((x) => x.gzip) } : null,
+    bytes: most ? { raw: most.raw, gzip: most.gzip, gzipBeforePaint: most.gzipBeforePaint, firstPaintMs: most.firstPaintMs, requests: most.requests, files: most.files, externalBlocked: most.external, gzipPerRound: r.bytes.map((x) => x.gzip) } : null,
     readyMs: pick('readyMs'),
     trackMedianUs: pick('medianUs'),
     trackP95Us: pick('p95Us'),

@@ -166,6 +166,16 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
     `the .wasm is ${T.waymark?.bytes?.files ? fmtBytes(T.waymark.bytes.files.filter((f) => f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) : 'most'} of it (bytes per file in latest.json); the -Oz build (98.7 KB gzip wasm by wasm/CMakeLists.txt's own measure, 6× slower per event) would still leave the total about ${T.waymark?.bytes?.files && s ? fmt((98.7 * 1024 + T.waymark.bytes.files.filter((f) => !f.url.endsWith('.wasm')).reduce((a, f) => a + f.gzip, 0)) / s, 1) : 'n/a'}× Segment's, so closing it takes a much smaller engine module (nlohmann::json and the map parser ship inside it) or not loading the wasm for visitors who need no decision on their first page`);
 }
 {
+  // Issue 12: what a visitor downloads before the first paint is the SDK's script alone.
+  const b = T.waymark?.bytes;
+  const before = b?.gzipBeforePaint;
+  const files = b?.files ? b.files.filter((f) => f.beforePaint).map((f) => f.url.split('/').pop()).join(', ') : '';
+  aim('bytes-before-paint', "waymark's gzip bytes requested before the first paint ≤ 16 KB",
+    before != null ? `${fmtBytes(before)} (${files || 'nothing'}; first paint at ${fmt(b.firstPaintMs)} ms)` : 'n/a',
+    before != null ? before <= 16 * 1024 : null, before != null ? fmtBytes(before - 16 * 1024) : '',
+    'the .wasm waits for the first paint; what is left is the script itself (SDK and Emscripten glue): a smaller glue (plain exports, issue 12 point 4) and less SDK code');
+}
+{
   // PostHog with its defaults drops a headless browser's events untouched: shown, not the yardstick.
   const peers = PEERS.filter((p) => p !== 'posthog' && med(T[p]?.trackMedianUs) != null);
   const fastest = peers.length ? peers.reduce((a, b) => (med(T[a].trackMedianUs) <= med(T[b].trackMedianUs) ? a : b)) : null;

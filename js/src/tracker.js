@@ -356,25 +356,34 @@ export class Tracker {
   }
 
   // The engine's ~130 KB stay off the critical path: the first paint needs only this script and
-  // the decisions cached by the last visit, so the .wasm is requested once the page has painted
-  // (a frame, then a task), or at once when it has already painted, is hidden (a background tab
-  // does not paint), or after 500 ms at most.
+  // the decisions cached by the last visit, so the .wasm is requested once the browser reports the
+  // first paint (a PerformanceObserver; else a frame, then a task), at once when the page is
+  // hidden (a background tab does not paint), and after 1.5 s at most.
   _afterFirstPaint() {
     const win = this._win;
     const doc = win && win.document;
-    if (!doc || typeof win.requestAnimationFrame !== 'function' || doc.visibilityState === 'hidden') return Promise.resolve();
-    try {
-      const perf = win.performance;
-      if (perf && typeof perf.getEntriesByType === 'function' && perf.getEntriesByType('paint').length > 0) return Promise.resolve();
-    } catch {
-      // no paint timing: wait for the frame
-    }
+    if (!doc || doc.visibilityState === 'hidden') return Promise.resolve();
     return new Promise((resolve) => {
-      const cap = setTimeout(resolve, 500);
-      win.requestAnimationFrame(() => setTimeout(() => {
+      let observer = null;
+      let cap = null;
+      const finish = () => {
         clearTimeout(cap);
+        if (observer) observer.disconnect();
         resolve();
-      }, 0));
+      };
+      cap = setTimeout(finish, 1500);
+      try {
+        const PO = win.PerformanceObserver;
+        if (typeof PO === 'function' && (PO.supportedEntryTypes || []).includes('paint')) {
+          observer = new PO(finish); // `buffered`: a paint that already happened counts
+          observer.observe({ type: 'paint', buffered: true });
+          return;
+        }
+      } catch {
+        observer = null;
+      }
+      if (typeof win.requestAnimationFrame === 'function') win.requestAnimationFrame(() => setTimeout(finish, 0));
+      else finish();
     });
   }
 
