@@ -225,12 +225,13 @@ export async function openStore(options = {}) {
   // Queue rows are stored in chunks, one row per batch of events written together (an IndexedDB
   // put or delete per event cost the main thread ~20-60 us each in a burst): an item is `unsaved`
   // until its chunk is written; removing a saved item marks its chunk dirty, and the chunk is
-  // rewritten with what is left (or deleted when nothing is). Chunks never grow, so a tab that
-  // rewrites another tab's chunk can at worst bring back an item that tab removed (sent again,
+  // rewritten as it was last read or written *minus the ids this tab removed* (or deleted when
+  // nothing is left). A tab never drops from a chunk an event it did not remove itself, so two
+  // tabs rewriting one chunk can at worst bring back an event the other delivered (sent again,
   // answered duplicate), never lose one. Rows of earlier releases (one event each, keyed by its
   // id) are read as chunks of one.
   const unsaved = new Set(); // item ids
-  const chunkOf = new Map(); // chunk key -> Set of the item ids this mirror holds in it
+  const chunkRows = new Map(); // chunk key -> Map(id -> row): the chunk as last read or written
   const dirtyChunks = new Set();
   const removedPending = new Set(); // ids removed here whose chunk is not rewritten yet
   const removedFrom = new Map(); // chunk key -> those ids
@@ -288,16 +289,17 @@ export async function openStore(options = {}) {
       let budgetLeft = WRITE_CHUNK;
       for (const key of dirtyChunks) {
         if (budgetLeft <= 0) break;
-        const members = chunkOf.get(key);
-        const rows = members ? [...members].map((id) => row(byId.get(id))) : [];
-        q.set(key, rows.length ? { id: key, items: rows } : null);
-        budgetLeft -= Math.max(1, rows.length);
+        const rows = chunkRows.get(key) || new Map();
+        for (const id of removedFrom.get(key) || []) rows.delete(id);
+        q.set(key, rows.size ? { id: key, items: [...rows.values()] } : null);
+        budgetLeft -= Math.max(1, rows.size);
       }
       for (const key of q.keys()) {
         dirtyChunks.delete(key);
         for (const id of removedFrom.get(key) || []) removedPending.delete(id);
         removedFrom.delete(key);
-        if (!q.get(key)) chunkOf.delete(key);
+        if (q.get(key)) chunkRows.set(key, chunkRows.get(key) || new Map());
+        else chunkRows.delete(key);
       }
       if (budgetLeft > 0 && unsaved.size) {
         const key = chunkPrefix + ++chunkSeq;
@@ -306,12 +308,15 @@ export async function openStore(options = {}) {
           if (members.size >= budgetLeft) break;
           members.add(id);
         }
+        const rows = new Map();
         for (const id of members) {
           unsaved.delete(id);
-          byId.get(id).chunk = key;
+          const it = byId.get(id);
+          it.chunk = key;
+          rows.set(id, row(it));
         }
-        chunkOf.set(key, members);
-        q.set(key, { id: key, items: [...members].map((id) => row(byId.get(id))) });
+        chunkRows.set(key, rows);
+        q.set(key, { id: key, items: [...rows.values()] });
       }
       await be.write(k, q);
       if (queueDirty() || kvChanges.size) setTimeout(persist, 0);
@@ -333,13 +338,11 @@ export async function openStore(options = {}) {
     byId.delete(it.id);
     queueBytes -= it.bytes;
     if (!it.inFlight) evictable[it.priority] -= it.bytes;
-    const members = it.chunk ? chunkOf.get(it.chunk) : null;
-    if (members) members.delete(it.id);
   }
 
   function forgetChunks() {
     unsaved.clear();
-    chunkOf.clear();
+    chunkRows.clear();
     dirtyChunks.clear();
     removedPending.clear();
     removedFrom.clear();
@@ -351,10 +354,6 @@ export async function openStore(options = {}) {
     byId.set(it.id, it);
     queueBytes += it.bytes;
     if (!it.inFlight) evictable[it.priority] += it.bytes;
-    if (it.chunk) {
-      if (!chunkOf.has(it.chunk)) chunkOf.set(it.chunk, new Set());
-      chunkOf.get(it.chunk).add(it.id);
-    }
   }
 
   const freeForQueue = () => budget - Math.max(kvBytes, kvReserve) - queueBytes;
@@ -430,19 +429,28 @@ export async function openStore(options = {}) {
   async function reload(withKv = false) {
     if (!be.read) return;
     await flushWrites();
+    const myEpoch = epoch;
     const data = await io(() => (be.read ? be.read(withKv) : null));
-    if (!data) return;
+    // clear() meanwhile (consent denied, reset): what was read is gone, and must not come back.
+    if (!data || myEpoch !== epoch) return;
     try {
       const present = new Set();
+      chunkRows.clear();
       for (const stored of data.q || []) {
         if (!stored || typeof stored.id !== 'string') continue;
         // A chunk, or a row of an earlier release (one event, keyed by its id).
         const rows = Array.isArray(stored.items) ? stored.items : [stored];
+        const kept = new Map();
         for (const r of rows) {
           if (!r || typeof r.id !== 'string') continue;
+          kept.set(r.id, r);
           present.add(r.id);
-          if (!removedPending.has(r.id)) addLoaded(r, stored.id);
+          if (removedPending.has(r.id)) continue;
+          const known = byId.get(r.id);
+          if (known && known.chunk) known.chunk = stored.id; // where the backend holds it now
+          else addLoaded(r, stored.id);
         }
+        chunkRows.set(stored.id, kept);
       }
       for (let i = queue.length - 1; i >= 0; i--) {
         const it = queue[i];

@@ -21,6 +21,9 @@ import { createTransport, sendOnce } from './transport.js';
 const SNAPSHOT_DELAY_MS = 1000;
 const MAX_HELD_EVENTS = 500; // events held in memory while consent is pending
 const MAX_OVERFLOW_EVENTS = 10000; // events waiting in memory for room in the storage budget
+// The collector's limit on one event (limits.event_bytes, docs/collector-api.md); the engine
+// enforces it when it runs, this SDK only for events it sends without the engine.
+const MAX_EVENT_BYTES = 32 * 1024;
 const DRAIN_BATCH = 20; // envelopes per engine call (a slice checks its time budget between calls)
 const DRAIN_SLICE_MS = 8; // main-thread time one slice of engine work may take
 // Touchpoints the store may drop first when its budget is full (see storage.js).
@@ -796,8 +799,18 @@ export class Tracker {
   /** Without the engine: envelopes are queued as the page gave them; the collector filters them. */
   _deliverRaw(envelopes) {
     if (this.consentState === 'denied') return;
-    for (const e of envelopes) this._emitter.emit('event', { id: e.id, name: e.name, status: 'queued', stage: null, time: e.time });
-    this._deliver(envelopes.map((e) => this._unfilteredItem(e)));
+    const items = [];
+    for (const e of envelopes) {
+      const item = this._unfilteredItem(e);
+      // The engine refuses an event over the collector's size limit; without it, this does.
+      if (!(item.bytes <= MAX_EVENT_BYTES)) {
+        this._report({ code: 'event_too_large', message: `track('${e.name}'): the event is ${item.bytes} bytes, more than the ${MAX_EVENT_BYTES} an event may have; not sent`, event: e.name, id: e.id });
+        continue;
+      }
+      this._emitter.emit('event', { id: e.id, name: e.name, status: 'queued', stage: null, time: e.time });
+      items.push(item);
+    }
+    if (items.length) this._deliver(items);
   }
 
   _unfilteredItem(envelope) {
@@ -834,9 +847,13 @@ export class Tracker {
 
   _refillQueue() {
     if (!this._store || this._overflow.length === 0) return;
-    // Only when the oldest waiting event fits: a full store is the common case in a large burst.
+    // Not while the store is full of what nothing waiting may push out (conversions, events in
+    // flight), the common case in a large burst: the oldest waiting event, even as a conversion,
+    // would not fit. Otherwise every waiting event is offered (each refusal is constant time), so
+    // neither an event too large for the store nor a noise event ahead of a conversion holds the
+    // others back.
     const first = this._overflow[0];
-    if (typeof first.bytes === 'number' && !this._store.wouldTake(first.bytes, first.priority)) return;
+    if (typeof first.bytes === 'number' && !this._store.wouldTake(Math.min(first.bytes, MAX_EVENT_BYTES), 2)) return;
     const waiting = this._overflow;
     this._overflow = []; // events pushed out meanwhile (onSpill) are older: they go first
     const refused = [];

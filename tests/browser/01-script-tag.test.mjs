@@ -125,6 +125,7 @@ test('returning visitor: the stage content is in the first frame, no flash of th
   await page.waitForTimeout(1200);
   const again = await rig.newPage(context);
   await again.goto(rig.pageUrl('index.html'));
+  await again.waitForFunction(() => window.__heroAtFirstFrame !== undefined); // recorded at the first frame
   assert.equal(await again.evaluate(() => window.__heroAtFirstFrame), 'Your trial is running: finish setting up your first journey.',
     'the first frame showing the hero already had the trial content');
   await waymarkReady(again);
@@ -188,6 +189,8 @@ test('leaving right after a stage change: the next page starts from the new stag
     location.href = '/index.html?next';
   });
   await page.waitForURL('**/index.html?next');
+  // The page records the hero at its first frame; the URL commits before that frame is drawn.
+  await page.waitForFunction(() => window.__heroAtFirstFrame !== undefined);
   assert.equal(await page.evaluate(() => window.__heroAtFirstFrame), 'Your trial is running: finish setting up your first journey.');
   await waymarkReady(page);
   assert.equal(await page.evaluate(() => waymark.stage()), 'trial');

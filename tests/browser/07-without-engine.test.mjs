@@ -47,6 +47,15 @@ test("a CSP without 'wasm-unsafe-eval': init names the directive, events reach t
   assert.equal(calls.stats.engine, false);
   const errors = await page.evaluate(() => window.__errors.map((e) => e.code));
   assert.equal(errors.filter((c) => c === 'wasm_blocked_by_csp').length, 1, `one error event for the cause: ${errors}`);
+  // Over the collector's 32 KB per event (64 properties of 2 KB): refused here, as the engine would.
+  const tooLarge = await page.evaluate(() => {
+    const props = {};
+    for (let i = 0; i < 64; i++) props[`p${i}`] = 'x'.repeat(2000);
+    waymark.track('feature_used', props);
+    return new Promise((r) => setTimeout(() => r(window.__errors.filter((e) => e.code === 'event_too_large').map((e) => e.message)), 100));
+  });
+  assert.equal(tooLarge.length, 1, JSON.stringify(tooLarge));
+  assert.match(tooLarge[0], /feature_used.*32768/);
 
   await page.evaluate(() => waymark.flush());
   const profile = await waitFor(async () => {

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { openStore, utf8Length } from '../../js/src/storage.js';
+import { Tracker } from '../../js/src/tracker.js';
 import { FakeLocalStorage, envelope, items } from './sdk-helpers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -400,6 +401,44 @@ describe('storage: localStorage backend', () => {
     assert.ok(!left.has(fromA[3].id));
   });
 
+  it('two tabs that file one event under different chunks: a rewrite never drops an event the tab did not remove', async () => {
+    const ls = new FakeLocalStorage();
+    const spilled = [];
+    const a = await openStore({ name: 'moved', indexedDB: null, localStorage: ls, budgetBytes: 4000, onSpill: (list) => spilled.push(...list) });
+    const b = await openStore({ name: 'moved', indexedDB: null, localStorage: ls, budgetBytes: 4000 });
+    const ev = (id, pad, priority) => ({ id, body: { name: id, pad: 'x'.repeat(pad) }, priority });
+    a.enqueue([ev('x', 10, 1)]);
+    await a.flushWrites();
+    await b.reload(); // B has x in A's first chunk
+    await a.set('snapshot', 'S'.repeat(3985)); // pushes x out of A's queue, to A's memory
+    assert.deepEqual(spilled.map((i) => i.id), ['x']);
+    await a.set('snapshot', 'small');
+    a.enqueue([...spilled, ev('y', 10, 0)], { evict: 'lower', refused: [] }); // x and y: a new chunk
+    await a.flushWrites();
+    await b.reload();
+    b.remove(['y']); // B delivered y, which shares the new chunk with x
+    await b.flushWrites();
+    assert.deepEqual(ls.storedEventIds('moved:q:'), ['x'], 'x, never delivered, is still stored');
+    await a.reload();
+    assert.deepEqual(a.peek().map((i) => i.id), ['x']);
+  });
+
+  it('clear() while a reload is reading: what was read does not come back', async () => {
+    for (let ticks = 0; ticks < 8; ticks++) {
+      const ls = new FakeLocalStorage();
+      const store = await openStore({ name: 'race', indexedDB: null, localStorage: ls });
+      store.enqueue(items(2));
+      await store.flushWrites();
+      const reading = store.reload();
+      for (let i = 0; i < ticks; i++) await null;
+      const cleared = store.clear();
+      await reading;
+      await cleared;
+      assert.equal(store.size(), 0, `clear() ${ticks} ticks into the reload`);
+      assert.deepEqual(ls.storedEventIds('race:q:'), []);
+    }
+  });
+
   it('clear(): nothing lasting remains, and writes made right after clear() survive it', async () => {
     const ls = new FakeLocalStorage();
     ls.setItem('other:k:x', 'not ours');
@@ -561,5 +600,45 @@ describe('storage: IndexedDB in headless Chromium', { skip: !CHROMIUM || !playwr
     assert.match(fallback.keys[0], /^wm-fallback:q:/);
     assert.deepEqual({ ...fallback, keys: [] }, { backend: 'localstorage', errors: ['storage_failed'], keys: [], left: 0 });
     await context.close();
+  });
+});
+
+// The tracker moves events waiting in memory into the store as room frees (Tracker._refillQueue).
+describe('refilling the store from memory', () => {
+  const refill = (tracker) => Tracker.prototype._refillQueue.call(tracker);
+  const waiting = (id, size, priority) => {
+    const body = { name: id, pad: 'x'.repeat(size) };
+    return { id, body, priority, bytes: utf8Length(JSON.stringify(body)) };
+  };
+
+  it('an event too large for the store does not hold back the ones behind it', async () => {
+    const store = await memoryStore({ budgetBytes: 262144, kvReserveBytes: 131072 });
+    const tracker = { _store: store, _overflow: [waiting('huge', 140000, 1), waiting('a', 100, 1), waiting('b', 100, 2)] };
+    refill(tracker);
+    assert.deepEqual(store.peek().map((i) => i.id), ['a', 'b']);
+    assert.deepEqual(tracker._overflow.map((i) => i.id), ['huge']);
+  });
+
+  it('a noise event ahead of a conversion does not keep the conversion out of a store full of normal events', async () => {
+    const store = await memoryStore({ budgetBytes: 20000, kvReserveBytes: 10000 });
+    let n = 0;
+    while (store.enqueue([waiting(`n${n}`, 900, 1)], { evict: 'lower', refused: [] })) n++;
+    while (store.enqueue([waiting(`n${n}`, 1, 1)], { evict: 'lower', refused: [] })) n++; // to the last byte
+    const tracker = { _store: store, _overflow: [waiting('noise', 100, 0), waiting('conversion', 100, 2)] };
+    refill(tracker);
+    assert.ok(store.peek({ maxEvents: 1000 }).some((i) => i.id === 'conversion'), 'the conversion is stored (a normal event made room)');
+    assert.deepEqual(tracker._overflow.map((i) => i.id), ['noise']);
+  });
+
+  it('a store full of conversions is not offered anything (no pass over the waiting events)', async () => {
+    const store = await memoryStore({ budgetBytes: 20000, kvReserveBytes: 10000 });
+    let n = 0;
+    while (store.enqueue([waiting(`c${n}`, 900, 2)], { evict: 'lower', refused: [] })) n++;
+    let offered = 0;
+    const spy = { ...store, enqueue: (...args) => { offered++; return store.enqueue(...args); }, wouldTake: store.wouldTake };
+    const tracker = { _store: spy, _overflow: [waiting('c-late', 900, 2)] };
+    refill(tracker);
+    assert.equal(offered, 0);
+    assert.deepEqual(tracker._overflow.map((i) => i.id), ['c-late']);
   });
 });
