@@ -159,7 +159,8 @@ export function retryAfterMs(value, nowMs) {
 }
 
 /**
- * Options: endpoint, siteKey, store (storage.js), onResults(results, items), onError(err), fetch,
+ * Options: endpoint, siteKey, store (storage.js), onResults(results, items) (after every answer
+ * that removed events from the store: results is empty for a batch refused as a whole), onError(err), fetch,
  * sendBeacon, now, random, setTimeout, clearTimeout, isOnline, lock(name, fn), eventTarget (where
  * the `online` event is heard; globalThis), batchEvents (100), batchDelayMs (1000), maxBackoffMs
  * (60000), baseBackoffMs (500), requestTimeoutMs (30000), hiddenRetryMs (5000), compress (true:
@@ -393,6 +394,12 @@ export function createTransport(options = {}) {
     stats.refused += ids.length;
     if (status === 413) report({ code: 'event_rejected', id: ids[0], status, reason: error.code || 'payload_too_large', message: error.message || 'the event is too large for the collector' });
     else report({ code: 'batch_refused', status, reason: error.code, message: error.message || `HTTP ${status}`, events: ids.length });
+    // The store has room again: the owner may move events waiting in memory into it.
+    try {
+      if (o.onResults) o.onResults([], items);
+    } catch {
+      // the listener's problem
+    }
     return 'final';
   }
 

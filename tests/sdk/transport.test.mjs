@@ -322,10 +322,12 @@ describe('transport: failures', () => {
     ];
     for (const [status, code, message] of answers) {
       const p = await proxy(() => ({ status, body: errorBody(code, message) }));
-      const { transport, store, errs } = await setup({ endpoint: p.url });
+      const told = [];
+      const { transport, store, errs } = await setup({ endpoint: p.url, onResults: (results, sent) => told.push([results.length, sent.length]) });
       store.enqueue(items(7));
       const result = await transport.flush({ timeoutMs: 3000 });
       assert.deepEqual(result, { delivered: 0, pending: 0, failed: 7 }, `HTTP ${status}`);
+      assert.deepEqual(told, [[0, 7]], 'the owner hears that the store has room again (it may refill it)');
       assert.equal(p.requests.length, 1);
       assert.deepEqual(errs, [{ code: 'batch_refused', status, reason: code, message, events: 7 }]);
       assert.deepEqual(transport.stats(), { sent: 7, delivered: 0, retries: 0, refused: 7, lastStatus: status });
