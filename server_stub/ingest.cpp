@@ -24,12 +24,6 @@ constexpr std::size_t kMaxEventsPerCommit = 5000;
 constexpr std::size_t kProfilesPerSlice = 64;
 constexpr std::size_t kProfilesPerBusySlice = 8;
 
-TimeMs NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::string Hex64(std::uint64_t h) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(h));

@@ -15,14 +15,7 @@ constexpr std::size_t kMaxBatchBytes = 2 * 1024 * 1024;
 
 json TransitionsJson(const std::vector<TransitionRecord>& records) {
   json out = json::array();
-  for (const auto& r : records) {
-    out.push_back({{"from", r.from},
-                   {"to", r.to},
-                   {"at", r.at},
-                   {"event_id", r.event_id},
-                   {"rule", r.rule},
-                   {"map_version", r.map_version}});
-  }
+  for (const auto& r : records) out.push_back(TransitionToJson(r));
   return out;
 }
 

@@ -140,6 +140,11 @@ json Engine::Outbound(const Event& e, const SyncFilter& f) const {
   return out;
 }
 
+json TransitionToJson(const TransitionRecord& r) {
+  return {{"from", r.from},         {"to", r.to},     {"at", r.at},
+          {"event_id", r.event_id}, {"rule", r.rule}, {"map_version", r.map_version}};
+}
+
 std::optional<json> Engine::SyncedEnvelope(const Event& event) const {
   const SyncFilter* filter = SendFilter(event);
   if (filter == nullptr) return std::nullopt;
@@ -428,14 +433,7 @@ json Engine::StateJson(TimeMs now) const {
   }
   out["stage_times"] = std::move(times);
   json trs = json::array();
-  for (const auto& r : transitions_) {
-    trs.push_back({{"from", r.from},
-                   {"to", r.to},
-                   {"at", r.at},
-                   {"event_id", r.event_id},
-                   {"rule", r.rule},
-                   {"map_version", r.map_version}});
-  }
+  for (const auto& r : transitions_) trs.push_back(TransitionToJson(r));
   out["transitions"] = std::move(trs);
   out["counters"] = {{"accepted", counters_.accepted},
                      {"folded", counters_.folded},

@@ -161,7 +161,7 @@ export class Tracker {
     const auto = this.options.autocapture;
     if (auto && auto.pageViews !== false && this._win && this._win.location) this._pending.push(['page', [{}, { landing: true }], Date.now()]);
     this._startEarlyPersonalization();
-    this._watchEarlyHide();
+    this._watchPageHide();
     this._initPromise = this._start().then(
       () => this._engine ? { ok: true, stage: this._engine.stage(), anonymousId: this._anonymousId }
         // Without the engine: not ok (no journey, no personalization), but tracking goes on.
@@ -195,26 +195,41 @@ export class Tracker {
     this._undo.push(stop);
   }
 
-  // A visitor may leave before the engine has loaded (a slow network, a bounce): calls made so
-  // far wait in _pending, and the page hooks are not installed yet. At page hide they are built
-  // into envelopes now and sent as the page gave them; the replay after init() stores the same
-  // envelopes (same ids: a copy that did arrive is answered `duplicate`).
-  _watchEarlyHide() {
+  // Page hide (visibilitychange to hidden, pagehide), from init() on: the page may be gone in a
+  // few milliseconds, so what is waiting goes out first (_onHide).
+  _watchPageHide() {
     const win = this._win;
     if (!win || !win.addEventListener || !win.document) return;
-    const onHide = () => {
-      if (!this._ready && (win.document.visibilityState === 'hidden' || onHide.pagehide)) this._sendPendingAtHide();
+    const onHide = () => this._onHide();
+    const onVisibility = () => {
+      if (win.document.visibilityState === 'hidden') this._onHide();
+      else if (this._transport) this._transport.resume();
     };
-    const onPageHide = () => {
-      onHide.pagehide = true;
-      onHide();
-    };
-    win.document.addEventListener('visibilitychange', onHide);
-    win.addEventListener('pagehide', onPageHide);
-    this._stopEarlyHide = () => {
-      win.document.removeEventListener('visibilitychange', onHide);
-      win.removeEventListener('pagehide', onPageHide);
-    };
+    win.document.addEventListener('visibilitychange', onVisibility);
+    win.addEventListener('pagehide', onHide);
+    this._undo.push(() => {
+      win.document.removeEventListener('visibilitychange', onVisibility);
+      win.removeEventListener('pagehide', onHide);
+    });
+  }
+
+  // Unload first. Before the engine has loaded (a slow network, a bounce), the calls made so far
+  // wait in _pending: they are built into envelopes and sent as the page gave them, and the replay
+  // after init() stores the same envelopes (same ids: a copy that arrived is answered
+  // `duplicate`). Once running, events not yet run through the engine go out as the page gave
+  // them (the collector applies the sync filter), then the queue and what waits in memory for
+  // room in it, in one compact keepalive request; only then the engine catches up and the
+  // journey is saved for the next page.
+  _onHide() {
+    if (!this._ready) {
+      this._sendPendingAtHide();
+      return;
+    }
+    this._queueInboxUnfiltered();
+    if (this._transport) this._transport.sendOnUnload(this._overflow);
+    this._saveSnapshotNow();
+    this._writeHandoff();
+    if (this._store) this._store.flushWrites(); // queued rows and the snapshot, now
   }
 
   _sendPendingAtHide() {
@@ -557,31 +572,8 @@ export class Tracker {
   }
 
   _installPageHooks() {
-    if (this._stopEarlyHide) this._stopEarlyHide();
     const win = this._win;
     if (!win || !win.addEventListener) return;
-    // Unload first: the page may be gone in a few milliseconds, so what is waiting goes out
-    // before any engine work: events not yet run through the engine go out as the page gave
-    // them (the collector applies the sync filter), then the queue and what waits in memory for
-    // room in it, in one compact keepalive request. Only then the engine catches up and the
-    // journey is saved for the next page.
-    const onHide = () => {
-      this._queueInboxUnfiltered();
-      if (this._transport) this._transport.sendOnUnload(this._overflow);
-      this._saveSnapshotNow();
-      this._writeHandoff();
-      if (this._store) this._store.flushWrites(); // queued rows and the snapshot, now
-    };
-    const onVisibility = () => {
-      if (win.document.visibilityState === 'hidden') onHide();
-      else if (this._transport) this._transport.resume();
-    };
-    win.document.addEventListener('visibilitychange', onVisibility);
-    win.addEventListener('pagehide', onHide);
-    this._undo.push(() => {
-      win.document.removeEventListener('visibilitychange', onVisibility);
-      win.removeEventListener('pagehide', onHide);
-    });
     // The landing page view was queued by init(); autocapture handles what comes after it.
     if (this.options.autocapture) this._undo.push(installAutocapture(win, this, { ...this.options.autocapture, initialPageView: false }));
     if (this.options.dataLayer) {
@@ -680,10 +672,7 @@ export class Tracker {
       this._queuedUnfiltered.add(envelope.id);
       this._deliver([this._unfilteredItem(envelope)]);
     }
-    if (!this._drainScheduled) {
-      this._drainScheduled = true;
-      queueMicrotask(() => this._drain(DRAIN_SLICE_MS));
-    }
+    this._scheduleDrain();
     return { id: envelope.id, status: 'queued' };
   }
 
@@ -721,12 +710,16 @@ export class Tracker {
   _track(name, properties, type, time, landing = false) {
     const { envelope, problems } = this._checkedEnvelope(name, properties, type, time, landing);
     this._inbox.push(envelope);
-    if (!this._drainScheduled) {
-      this._drainScheduled = true;
-      queueMicrotask(() => this._drain(DRAIN_SLICE_MS));
-    }
+    this._scheduleDrain();
     // What was dropped or cut is said here too, so the caller need not listen for `error`.
     return problems.length > 0 ? { id: envelope.id, status: 'queued', problems } : { id: envelope.id, status: 'queued' };
+  }
+
+  // The engine runs on what waits in a microtask, then in slices (see _drain).
+  _scheduleDrain() {
+    if (this._drainScheduled) return;
+    this._drainScheduled = true;
+    queueMicrotask(() => this._drain(DRAIN_SLICE_MS));
   }
 
   _checkedEnvelope(name, properties, type, time, landing) {
@@ -890,7 +883,6 @@ export class Tracker {
       this._engine.dispose();
       this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: this.consentState === 'denied' });
     }
-    this._cachedStage = null;
     this._anonymousId = uuidv7();
     this._userId = null;
     this._seq = 0;
@@ -1099,7 +1091,6 @@ export class Tracker {
 
   /** Stops everything (listeners, timers, the engine). For tests and single-page teardown. */
   destroy() {
-    if (this._stopEarlyHide) this._stopEarlyHide();
     this._saveSnapshotNow();
     for (const fn of this._undo.splice(0)) {
       try {

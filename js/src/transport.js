@@ -125,6 +125,12 @@ function fitBatch(items, room, payload) {
   }
 }
 
+// Every batch POST: keepalive (it may outlive the page), no cookies, and text/plain, which keeps it
+// a CORS simple request (no preflight) whatever the body holds.
+function postInit(body) {
+  return { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } };
+}
+
 /**
  * One keepalive send without a transport, for a page hide before init() has finished: as many of
  * `items` as fit in 60 KB, with fetch, else sendBeacon; no answer is waited for and nothing is
@@ -137,7 +143,7 @@ export function sendOnce({ endpoint, siteKey, items, fetch: fetchFn = globalThis
     const { list, body } = fitBatch(items.slice(0, MAX_EVENTS), MAX_BATCH_BYTES, (l) => JSON.stringify(compactBatch(siteKey, now(), l.map((it) => it.body))));
     if (!list.length) return 0;
     try {
-      const pending = fetchFn(url, { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } });
+      const pending = fetchFn(url, postInit(body));
       Promise.resolve(pending).catch(() => {}); // the page is going: nobody reads the answer
       return list.length;
     } catch {
@@ -261,7 +267,7 @@ export function createTransport(options = {}) {
   function post(body, encoding = null) {
     const bytes = typeof body === 'string' ? utf8Length(body) : body.byteLength;
     const ctl = typeof AbortController === 'function' ? new AbortController() : null;
-    const init = { method: 'POST', body, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } };
+    const init = postInit(body);
     if (ctl) init.signal = ctl.signal;
     const pending = fetchFn(encoding ? encodedUrl + encoding : url, init);
     keepaliveBytes += bytes;

@@ -50,6 +50,14 @@ async function openPlain(initOptions = {}, context) {
   return [page, anon];
 }
 
+/** Holds the page's .wasm download until `released` settles (a slow network, an engine not loaded yet). */
+function holdWasm(page, released) {
+  return page.route('**/waymark.wasm', async (route) => {
+    await released;
+    await route.continue().catch(() => {}); // the page may be gone by then
+  });
+}
+
 /** Tracks n feature_used events in the page; returns their ids. */
 function trackMany(page, n, tag) {
   return page.evaluate(({ n, name, tag }) => {
@@ -151,10 +159,7 @@ test('a visitor who leaves before the engine has loaded: the calls made so far r
   const context = await rig.newContext();
   const page = await rig.newPage(context);
   // A slow network: the .wasm arrives 4 s late, long after the visitor has gone.
-  await page.route('**/waymark.wasm', async (route) => {
-    await new Promise((r) => setTimeout(r, 4000));
-    await route.continue().catch(() => {});
-  });
+  await holdWasm(page, new Promise((r) => setTimeout(r, 4000)));
   const tag = `early-${Date.now()}`;
   await page.goto(rig.pageUrl('plain.html'));
   const before = await page.evaluate((o) => {
@@ -187,11 +192,7 @@ test('a page hide before the engine has loaded, and the page stays: the replay s
   const context = await rig.newContext();
   const page = await rig.newPage(context);
   let release;
-  const wasmHeld = new Promise((r) => (release = r));
-  await page.route('**/waymark.wasm', async (route) => {
-    await wasmHeld;
-    await route.continue().catch(() => {});
-  });
+  await holdWasm(page, new Promise((r) => (release = r)));
   const tag = `stay-${Date.now()}`;
   await page.goto(rig.pageUrl('plain.html'));
   const ids = await page.evaluate((o) => {
@@ -218,10 +219,7 @@ test('a page hide before the engine has loaded, and the page stays: the replay s
 test('a page hide before the engine has loaded sends nothing after a queued consent(\'denied\')', async () => {
   const context = await rig.newContext();
   const page = await rig.newPage(context);
-  await page.route('**/waymark.wasm', async (route) => {
-    await new Promise((r) => setTimeout(r, 3000));
-    await route.continue().catch(() => {});
-  });
+  await holdWasm(page, new Promise((r) => setTimeout(r, 3000)));
   const tag = `denied-${Date.now()}`;
   await page.goto(rig.pageUrl('plain.html'));
   await page.evaluate((o) => {

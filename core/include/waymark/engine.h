@@ -38,6 +38,10 @@ struct TransitionRecord {
   std::int64_t map_version = 0;
 };
 
+/// {"from", "to", "at", "event_id", "rule", "map_version"}: how a transition reads in JSON
+/// (Engine::StateJson, the wasm binding's outcomes).
+json TransitionToJson(const TransitionRecord& record);
+
 struct StageTime {
   TimeMs first_entered = -1;
   TimeMs last_entered = -1;
