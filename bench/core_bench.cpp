@@ -134,7 +134,7 @@ void BM_TrackJsonBatchDefaultMap(benchmark::State& state) {
     state.PauseTiming();
     std::optional<wasm::WasmEngine> engine(std::in_place, "", false);
     state.ResumeTiming();
-    for (const auto& b : batches) benchmark::DoNotOptimize(engine->track(b));
+    for (const auto& b : batches) benchmark::DoNotOptimize(engine->trackJson(b));
     state.PauseTiming();
     engine.reset();
     state.ResumeTiming();

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "wasm/typed_track.h"
 #include "waymark/default_map.h"
 #include "waymark/journey_map.h"
 
@@ -66,6 +67,7 @@ TimeMs ToTime(double ms) {
 
 WasmEngine::WasmEngine(const std::string& map_json, bool local_only) {
   options_.local_only = local_only;
+  options_.build_outbound = false;  // the envelope is in JavaScript, which filters it
   auto map = ParseJourneyMap(map_json.empty() ? std::string(DefaultMapJson()) : map_json);
   if (!map) {
     error_ = map.error();
@@ -76,11 +78,33 @@ WasmEngine::WasmEngine(const std::string& map_json, bool local_only) {
 
 std::string WasmEngine::mapError() const { return error_.code.empty() ? "" : Fail(error_); }
 
-std::string WasmEngine::track(const std::string& events_json) {
+std::uintptr_t WasmEngine::inputBuffer(std::size_t size) {
+  if (size > kMaxBatchBytes) return 0;  // JS splits the batch (js/src/engine.js)
+  input_.resize(size);
+  return reinterpret_cast<std::uintptr_t>(input_.data());
+}
+
+double WasmEngine::trackRecords(std::size_t length) {
+  const std::string_view records = std::string_view(input_).substr(0, length);
+  if (Status s = TrackRecords(*engine_, records, &output_); !s) {
+    output_ = Fail(s.error());
+    return -static_cast<double>(output_.size());
+  }
+  return static_cast<double>(output_.size());
+}
+
+std::uintptr_t WasmEngine::output() const {
+  return reinterpret_cast<std::uintptr_t>(output_.data());
+}
+
+std::string WasmEngine::mapInfo() const { return MapInfoJson(engine_->map()); }
+
+std::string WasmEngine::trackJson(const std::string& events_json) {
   auto parsed = ParseJson(events_json, kMaxBatchBytes, 16);
   if (!parsed) return Fail(parsed.error());
   const json& events = parsed.value();
   if (!events.is_array()) return Fail(MakeError("invalid_batch", "events: expected an array"));
+  engine_->set_build_outbound(true);
   json results = json::array();
   for (const auto& envelope : events) {
     TrackOutcome out = engine_->TrackJson(envelope);
@@ -97,6 +121,7 @@ std::string WasmEngine::track(const std::string& events_json) {
     r["stage"] = engine_->stage();
     results.push_back(std::move(r));
   }
+  engine_->set_build_outbound(false);
   return Ok(std::move(results));
 }
 

@@ -7,6 +7,7 @@
 // wasm/test_adapter.h and reach the test build alone (tests/js/exports.test.mjs checks it).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -30,8 +31,19 @@ class WasmEngine {
 
   // The map error from construction, or "" when the map was good.
   std::string mapError() const;
-  // Tracks a JSON array of envelopes (one call per batch). One result per event.
-  std::string track(const std::string& events_json);
+  // The typed per-event path (wasm/typed_track.h), one call per batch: JS asks for an input
+  // buffer of `size` bytes (its address in wasm memory), writes the records there and calls
+  // trackRecords with their length (inputBuffer answers 0 past 2 MB: JS then sends the batch in
+  // halves). The answer is the size of the outcomes at output(), or,
+  // negative, the size of the error written there as `{"ok": false, ...}` text.
+  std::uintptr_t inputBuffer(std::size_t size);
+  double trackRecords(std::size_t length);
+  std::uintptr_t output() const;
+  // {"reads", "filters"} of the current map (MapInfoJson), once per map.
+  std::string mapInfo() const;
+  // Tracks a JSON array of envelopes, one result per event: the JSON boundary the typed one
+  // replaced, bound only in the test build (the JS tests compare the two; the bench times both).
+  std::string trackJson(const std::string& events_json);
   std::string advance(double now);
   std::string identify(const std::string& user_id, const std::string& traits_json);
   std::string state(double now) const;
@@ -51,6 +63,8 @@ class WasmEngine {
   EngineOptions options_;
   std::unique_ptr<Engine> engine_;
   Error error_;
+  std::string input_;
+  std::string output_;
 };
 
 // `{"id", "version"}` of a good map, or the map's path-precise error.

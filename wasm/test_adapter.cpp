@@ -114,4 +114,8 @@ std::string EngineAttributeJson(const WasmEngine& engine, const std::string& mod
   return Ok(std::move(out));
 }
 
+std::string TrackJsonBatch(WasmEngine& engine, const std::string& events_json) {
+  return engine.trackJson(events_json);
+}
+
 }  // namespace waymark::wasm

@@ -24,6 +24,9 @@ std::string AttributePathJson(const std::string& path_json, double at, const std
 // merged envelopes in order, to replay through a new engine.
 std::string MergeLogsJson(const std::string& a_json, const std::string& b_json,
                           const std::string& blocked_json);
+// The JSON boundary the typed one replaced (WasmEngine::trackJson): the JS tests check the two
+// agree, the bench times both in one run.
+std::string TrackJsonBatch(WasmEngine& engine, const std::string& events_json);
 // An engine's attribution under a model at a time: [{channel, credit}, ...].
 std::string EngineAttributeJson(const WasmEngine& engine, const std::string& model, double at);
 

@@ -11,4 +11,5 @@ EMSCRIPTEN_BINDINGS(waymark_test) {
   emscripten::function("_attributePath", &waymark::wasm::AttributePathJson);
   emscripten::function("_mergeLogs", &waymark::wasm::MergeLogsJson);
   emscripten::function("_engineAttribute", &waymark::wasm::EngineAttributeJson);
+  emscripten::function("_trackJson", &waymark::wasm::TrackJsonBatch);
 }

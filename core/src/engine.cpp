@@ -193,6 +193,18 @@ TrackOutcome Engine::TrackJson(const json& envelope) {
   return Track(std::move(parsed).value());
 }
 
+TrackOutcome Engine::TrackMeasured(Event event, const EnvelopeFacts& facts) {
+  Status valid = CheckEventFields(event, options_.limits);
+  if (valid) valid = CheckEnvelopeFacts(facts, options_.limits);
+  if (valid) return Track(std::move(event));
+  TrackOutcome out;
+  out.status = TrackStatus::kRejected;
+  out.error = valid.error();
+  out.event_id = event.id.substr(0, 64);
+  ++counters_.rejected;
+  return out;
+}
+
 TrackOutcome Engine::Track(Event event) {
   TrackOutcome out;
   out.event_id = event.id;
@@ -254,7 +266,7 @@ TrackOutcome Engine::Track(Event event) {
     if (it->event.name != event.name) continue;
     if (it->event.context.path != event.context.path ||
         QueryOf(it->event.context.url) != QueryOf(event.context.url) ||
-        it->event.properties != event.properties) {
+        !SameProperties(it->event, event)) {
       break;  // something else of that name came in between: not a repeat
     }
     ++it->folded;
@@ -293,6 +305,7 @@ TrackOutcome Engine::Track(Event event) {
   FireEventTriggers(tp, &out.triggers);
   if (const SyncFilter* filter = SendFilter(tp.event)) {
     out.send = true;
+    out.filter = filter;
     if (options_.build_outbound) out.outbound = Outbound(tp.event, *filter);
   }
   return out;

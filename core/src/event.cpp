@@ -51,6 +51,32 @@ Status CheckValue(const json& value, const std::string& path, int depth,
   return {};
 }
 
+Status CheckString(const std::string& s, std::size_t max, const std::string& field) {
+  if (s.size() > max) {
+    return MakeError("string_too_long", field + ": string of " + std::to_string(s.size()) +
+                                            " bytes, the limit is " + std::to_string(max));
+  }
+  if (!IsValidUtf8(s)) return MakeError("invalid_utf8", field + ": not valid UTF-8");
+  return {};
+}
+
+Error TooManyProperties(std::size_t count, const EventLimits& limits) {
+  return MakeError("too_many_properties", "properties: " + std::to_string(count) +
+                                              " properties, the limit is " +
+                                              std::to_string(limits.max_properties));
+}
+
+Error TooLarge(std::size_t bytes, const EventLimits& limits) {
+  return MakeError("event_too_large", "event is " + std::to_string(bytes) +
+                                          " bytes, the limit is " +
+                                          std::to_string(limits.max_event_bytes));
+}
+
+bool IsKnownType(const std::string& type) {
+  return type == "track" || type == "page" || type == "identify" || type == "alias" ||
+         type == "screen";
+}
+
 Status ReadString(const json& object, const char* key, std::size_t max, std::string* out,
                   const std::string& prefix) {
   const json* v = Member(object, key);
@@ -58,11 +84,7 @@ Status ReadString(const json& object, const char* key, std::size_t max, std::str
   std::string field = PathJoin(prefix, key);
   if (!v->is_string()) return Invalid(field, "expected a string, got " + TypeName(*v));
   const auto& s = v->get_ref<const std::string&>();
-  if (s.size() > max) {
-    return MakeError("string_too_long", field + ": string of " + std::to_string(s.size()) +
-                                            " bytes, the limit is " + std::to_string(max));
-  }
-  if (!IsValidUtf8(s)) return MakeError("invalid_utf8", field + ": not valid UTF-8");
+  if (Status checked = CheckString(s, max, field); !checked) return checked;
   *out = s;
   return {};
 }
@@ -109,8 +131,7 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
   if (e.name.empty()) return Invalid("name", "required");
   if (!(s = ReadString(value, "type", 16, &e.type, ""))) return s.error();
   if (e.type.empty()) e.type = "track";
-  if (e.type != "track" && e.type != "page" && e.type != "identify" && e.type != "alias" &&
-      e.type != "screen") {
+  if (!IsKnownType(e.type)) {
     return Invalid("type", "expected one of track, page, identify, alias, screen");
   }
   if (!(s = ReadString(value, "anonymous_id", limits.max_id_length, &e.anonymous_id, ""))) {
@@ -131,9 +152,7 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
       return Invalid("properties", "expected an object, got " + TypeName(*props));
     }
     if (props->size() > limits.max_properties) {
-      return MakeError("too_many_properties", "properties: " + std::to_string(props->size()) +
-                                                  " properties, the limit is " +
-                                                  std::to_string(limits.max_properties));
+      return TooManyProperties(props->size(), limits);
     }
     if (!(s = CheckValue(*props, "properties", 1, limits))) return s.error();
     e.properties = *props;
@@ -174,11 +193,57 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
   // The 32 KB cap applies to the envelope as it came, compactly serialized.
   std::size_t bytes = SerializedSize(value);
   if (bytes > limits.max_event_bytes) {
-    return MakeError("event_too_large", "event is " + std::to_string(bytes) +
-                                            " bytes, the limit is " +
-                                            std::to_string(limits.max_event_bytes));
+    return TooLarge(bytes, limits);
   }
   return e;
+}
+
+Status CheckEnvelopeFacts(const EnvelopeFacts& facts, const EventLimits& limits) {
+  if (facts.properties > limits.max_properties) {
+    return TooManyProperties(facts.properties, limits);
+  }
+  if (facts.depth > limits.max_property_depth) {
+    return MakeError("too_deep", "properties: nested deeper than " +
+                                     std::to_string(limits.max_property_depth) + " levels");
+  }
+  if (facts.bytes > limits.max_event_bytes) return TooLarge(facts.bytes, limits);
+  return {};
+}
+
+Status CheckEventFields(const Event& e, const EventLimits& limits) {
+  const std::size_t max = limits.max_string_length;
+  Status s;
+  if (e.id.empty()) return Invalid("id", "required");
+  if (!(s = CheckString(e.id, limits.max_id_length, "id"))) return s;
+  if (e.name.empty()) return Invalid("name", "required");
+  if (!(s = CheckString(e.name, limits.max_name_length, "name"))) return s;
+  if (!IsKnownType(e.type)) {
+    return Invalid("type", "expected one of track, page, identify, alias, screen");
+  }
+  if (!(s = CheckString(e.anonymous_id, limits.max_id_length, "anonymous_id"))) return s;
+  if (!(s = CheckString(e.user_id, limits.max_id_length, "user_id"))) return s;
+  if (e.time < 0 || e.sent_at < 0 || e.seq < 0) {
+    return Invalid("time", "expected milliseconds since the epoch");
+  }
+  const EventContext& c = e.context;
+  if (!(s = CheckString(c.url, max, "context.url"))) return s;
+  if (!(s = CheckString(c.path, max, "context.path"))) return s;
+  if (!(s = CheckString(c.title, max, "context.title"))) return s;
+  if (!(s = CheckString(c.referrer, max, "context.referrer"))) return s;
+  if (!(s = CheckString(c.channel, 64, "context.channel"))) return s;
+  if (c.campaign.size() > 32) return Invalid("context.campaign", "more than 32 parameters");
+  for (const auto& [key, value] : c.campaign) {
+    if (key.size() > 64 || !IsValidUtf8(key)) {
+      return Invalid("context.campaign", "parameter names are at most 64 bytes of UTF-8");
+    }
+    if (!(s = CheckString(value, max, PathJoin("context.campaign", key)))) return s;
+  }
+  return {};
+}
+
+bool SameProperties(const Event& a, const Event& b) {
+  if (a.fingerprint != 0 || b.fingerprint != 0) return a.fingerprint == b.fingerprint;
+  return a.properties == b.properties;
 }
 
 Result<Event> ParseEvent(std::string_view text, const EventLimits& limits) {

@@ -347,6 +347,15 @@ void CollectStageNames(const Condition& c, std::vector<std::string>* out) {
   for (const auto& child : c.children) CollectStageNames(child, out);
 }
 
+// The property paths (after "properties.") a condition reads from events.
+void CollectPropertyReads(const Condition& c, std::set<std::string>* out) {
+  constexpr std::string_view kProps = "properties.";
+  if (c.kind == ConditionKind::kField && c.field.compare(0, kProps.size(), kProps) == 0) {
+    out->insert(c.field.substr(kProps.size()));
+  }
+  for (const auto& child : c.children) CollectPropertyReads(child, out);
+}
+
 Status CheckKeys(const json& obj, const std::string& path,
                  std::initializer_list<const char*> keys) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
@@ -972,6 +981,16 @@ Result<std::shared_ptr<const JourneyMap>> ParseJourneyMap(std::string_view text)
     if (map->triggers[i].when) {
       conditions.emplace_back(&*map->triggers[i].when, PathJoin(PathIndex("triggers", i), "when"));
     }
+  }
+  std::set<std::string> reads;
+  for (const auto& [cond, path] : conditions) CollectPropertyReads(*cond, &reads);
+  for (const auto& read : reads) {
+    // "a" covers "a.b": the whole value of "a" is read, so "a.b" needs no entry of its own.
+    const std::string* covering = nullptr;
+    for (const auto& kept : map->property_reads) {
+      if (read.compare(0, kept.size() + 1, kept + ".") == 0) covering = &kept;
+    }
+    if (covering == nullptr) map->property_reads.push_back(read);
   }
   for (const auto& [cond, path] : conditions) {
     std::vector<std::string> stage_refs;

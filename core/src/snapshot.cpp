@@ -56,7 +56,12 @@ std::string Engine::Snapshot() const {
   p["entered"] = stage_entered_;
   p["last"] = last_activity_;
   json log = json::array();
-  for (const auto& tp : log_) log.push_back(json::array({EventToJson(tp.event), tp.at, tp.folded}));
+  for (const auto& tp : log_) {
+    json entry = json::array({EventToJson(tp.event), tp.at, tp.folded});
+    // A fourth item since the typed boundary (same format version: older snapshots have three).
+    if (tp.event.fingerprint != 0) entry.push_back(tp.event.fingerprint);
+    log.push_back(std::move(entry));
+  }
   p["log"] = std::move(log);
   json trs = json::array();
   for (const auto& r : transitions_) {
@@ -153,13 +158,17 @@ Status Engine::Restore(const std::string& snapshot) {
   }
   e.traits_ = *traits;
   for (const auto& item : *log) {
-    if (!item.is_array() || item.size() != 3) return Corrupt("log entry");
+    if (!item.is_array() || item.size() < 3 || item.size() > 4) return Corrupt("log entry");
     auto ev = EventFromJson(item[0], options_.limits);
     Touchpoint tp;
     if (!ev || !GetInt64(item[1], &tp.at) || !GetInt64(item[2], &tp.folded)) {
       return Corrupt("log entry");
     }
     tp.event = std::move(ev).value();
+    if (item.size() == 4) {
+      if (!item[3].is_number_unsigned()) return Corrupt("log entry");
+      tp.event.fingerprint = item[3].get<std::uint64_t>();
+    }
     e.log_.push_back(std::move(tp));
   }
   for (const auto& item : *trs) {

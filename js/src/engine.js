@@ -1,7 +1,8 @@
 // The friendly face of the wasm engine: plain objects in and out, WaymarkError on failure, and an
 // explicit dispose() (wasm memory is not garbage collected; FinalizationRegistry alone is not
 // enough, see STYLE.md).
-import { unwrap } from './errors.js';
+import { WaymarkError, unwrap } from './errors.js';
+import { RecordWriter, mapInfo, readOutcomes, writeRecords } from './record.js';
 
 export class JourneyEngine {
   /**
@@ -13,6 +14,8 @@ export class JourneyEngine {
     const text = map == null ? '' : typeof map === 'string' ? map : JSON.stringify(map);
     this._module = module;
     this._handle = new module.Engine(text, Boolean(options.localOnly));
+    this._writer = new RecordWriter();
+    this._info = mapInfo(this._handle._mapInfo());
     const mapError = this._handle._mapError();
     /** The map's error when it was refused (the default map is then in use), else null. */
     this.mapError = mapError ? JSON.parse(mapError).error : null;
@@ -23,9 +26,31 @@ export class JourneyEngine {
     return this._handle;
   }
 
-  /** Tracks envelopes (an array, one call per batch). One result per event. */
+  /**
+   * Tracks envelopes (an array, one call per batch) through the typed boundary (js/src/record.js):
+   * one result per event, `outbound` being the envelope as the stage's sync filter lets it leave.
+   */
   track(events) {
-    return unwrap(this._live()._track(JSON.stringify(events)));
+    const handle = this._live();
+    if (!Array.isArray(events)) throw new WaymarkError('invalid_batch', 'track(events): expected an array of envelopes');
+    const length = writeRecords(this._writer, events, this._info);
+    const at = handle._inputBuffer(length);
+    if (at === 0) {
+      if (events.length < 2) {
+        const id = events[0] && typeof events[0].id === 'string' ? events[0].id.slice(0, 64) : '';
+        const error = { code: 'event_too_large', message: `event is ${length} bytes as a record, more than the engine takes` };
+        return [{ id, status: 'rejected', error, stage: handle._stage() }];
+      }
+      const half = Math.ceil(events.length / 2);
+      return this.track(events.slice(0, half)).concat(this.track(events.slice(half)));
+    }
+    this._module.HEAPU8.set(this._writer.bytes.subarray(0, length), at);
+    const size = handle._trackRecords(length);
+    const from = handle._output();
+    // Read after the call: a memory growth inside it replaces HEAPU8.
+    const bytes = this._module.HEAPU8.slice(from, from + Math.abs(size));
+    if (size < 0) return unwrap(new TextDecoder().decode(bytes));
+    return readOutcomes(bytes, events, this._info);
   }
 
   advance(now) { return unwrap(this._live()._advance(now)); }
@@ -47,7 +72,9 @@ export class JourneyEngine {
   restore(snapshot) { return unwrap(this._live()._restore(String(snapshot))); }
 
   setMap(map) {
-    return unwrap(this._live()._setMap(typeof map === 'string' ? map : JSON.stringify(map)));
+    const result = unwrap(this._live()._setMap(typeof map === 'string' ? map : JSON.stringify(map)));
+    this._info = mapInfo(this._handle._mapInfo());
+    return result;
   }
 
   setLocalOnly(on) { this._live()._setLocalOnly(Boolean(on)); }

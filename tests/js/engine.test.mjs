@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { JourneyEngine, engineTools } from '../../js/src/engine.js';
 import { WaymarkError } from '../../js/src/errors.js';
 import { loadModule, loadTestModule } from './load-engine.mjs';
+import { writeRecords } from '../../js/src/record.js';
 import { testTools } from './extra-tools.mjs';
 
 const module = await loadModule();
@@ -54,14 +55,28 @@ test('journey through the default map from JS', () => {
 
 test('garbage input gives errors, never an abort', () => {
   const engine = new JourneyEngine(module, null);
-  const junk = ['', '[', 'null', '42', '"x"', '{"a":', '[' .repeat(10000) + ']'.repeat(10000), '\u0000', '[{"id":1}]'];
-  for (const text of junk) {
-    try {
-      engine._handle._track(text);
-    } catch (e) {
-      assert.fail(`track threw for ${JSON.stringify(text.slice(0, 20))}: ${e}`);
+  // Hostile record buffers straight into the typed boundary: truncated, random, lying lengths.
+  const valid = new Uint8Array(engine._writer.bytes.subarray(0, writeRecords(engine._writer,
+    [{ id: 'v', anonymous_id: 'x', name: 'pricing_viewed', time: t0, properties: { plan: 'pro' } }], engine._info)));
+  const junk = [new Uint8Array(0), new Uint8Array([1]), new Uint8Array([255, 255, 255, 255, 0]), valid.slice(0, valid.length - 3),
+    Uint8Array.from(valid, (b, i) => (i === 5 ? 255 : b))];
+  let seed = 7;
+  for (let n = 0; n < 200; n++) {
+    junk.push(Uint8Array.from({ length: 1 + (n * 37) % 300 }, () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16) & 255));
+  }
+  let refused = 0;
+  for (const bytes of junk) {
+    const at = engine._handle._inputBuffer(bytes.length);
+    module.HEAPU8.set(bytes, at);
+    const size = engine._handle._trackRecords(bytes.length);
+    if (size < 0) {
+      const text = new TextDecoder().decode(module.HEAPU8.slice(engine._handle._output(), engine._handle._output() - size));
+      assert.equal(JSON.parse(text).error.code, 'invalid_batch');
+      refused += 1;
     }
   }
+  assert.ok(refused >= 195, `only ${refused} of ${junk.length} junk buffers were refused`);
+  assert.equal(engine.state(t0).counters.accepted, 0, 'junk tracked nothing');
   assert.throws(() => engine.track({ not: 'an array' }), (e) => e.code === 'invalid_batch');
   const [rejected] = engine.track([{ id: 'r', anonymous_id: 'x', name: 'Bad Name', time: t0 }]);
   assert.equal(rejected.status, 'rejected');
@@ -103,4 +118,63 @@ test('outbound batches stay under the keepalive budget', () => {
   assert.equal(counts.reduce((a, b) => a + b, 0), 300);
   assert.deepEqual(oversize, []);
   for (const b of bodies) assert.ok(new TextEncoder().encode(b).length <= 65536);
+});
+
+// The typed boundary must answer as the JSON one it replaced: the same statuses, errors, stages,
+// transitions, triggers and sync decisions, and an outbound with the same name, properties,
+// channel and user id, for well-formed, malformed and borderline envelopes alike.
+test('the typed boundary agrees with the JSON boundary event by event', () => {
+  const map = JSON.parse(tools.defaultMap());
+  map.transitions.push({ id: 'plan_pro', from: ['engaged'], to: 'lead', priority: 5,
+    when: { all: [{ event: 'plan_selected' }, { field: 'properties.plan.tier', equals: 'pro' }] } });
+  map.scoring.rules.push({ id: 'big_cart', when: { field: 'properties.cart', gte: 100 }, points: 5 });
+  map.scoring.rules.push({ id: 'tagged', when: { field: 'properties.tags', exists: true }, points: 1 });
+  const typed = new JourneyEngine(testModule, map);
+  const json = new JourneyEngine(testModule, map);
+  const base = { anonymous_id: 'anon-1' };
+  const long = 'é'.repeat(1100);
+  const envelopes = [
+    { id: 'a1', name: 'page_viewed', time: t0, properties: { b: 1, a: 2 }, context: { path: '/', url: 'https://s.example/?gclid=x', referrer: 'https://www.google.com/', campaign: { gclid: 'x' } } },
+    { id: 'a2', name: 'page_viewed', time: t0 + 10, properties: { a: 2, b: 1 }, context: { path: '/', url: 'https://s.example/?gclid=x' } },
+    { id: 'a3', name: 'page_viewed', time: t0 + 20, properties: { a: 2, b: 3 }, context: { path: '/', url: 'https://s.example/?gclid=x' } },
+    { id: 'a4', name: 'Pricing Viewed', time: t0 + 30 },
+    { id: 'a5', name: 'pricing_viewed', time: t0 + 40, user_id: 'null', properties: { cart: 150, tags: ['x', 'y'], secret: 's' } },
+    { id: 'a6', name: 'plan_selected', time: t0 + 50, properties: { plan: { tier: 'pro', seats: 3 } } },
+    { id: 'a7', name: 'generate_lead', time: t0 + 60, properties: { email_domain: 'x.example', note: long } },
+    { id: 'a8', name: 'generate_lead', time: 'soon' },
+    { id: 'a9', name: 'x', time: t0 + 70 },
+    { id: 7, name: 'page_viewed', time: t0 + 80 },
+    { id: 'a10', name: 'page_viewed', time: t0 + 90, properties: { deep: { a: { b: { c: { d: 1 } } } } } },
+    { id: 'a11', name: 'page_viewed', time: t0 + 100, properties: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, i])) },
+    { id: 'a12', name: 'page_viewed', time: t0 + 110, properties: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, 'x'.repeat(2000)])) },
+    { id: 'a13', name: 'page_viewed', time: t0 + 120, context: { path: 5 } },
+    { id: '', name: 'page_viewed', time: t0 + 130 },
+    { id: 'a14', name: 'trial_started', time: t0 + 140, user_id: 'u-1', type: 'track', seq: 4, sent_at: t0 + 200 },
+    { id: 'a15', name: 'trial_started', time: t0 + 150, user_id: 'u-2' },
+    { id: 'a16', name: 'page_viewed', time: t0 + 160, context: { automation: true, title: 'Ünïcode ✓', campaign: { utm_source: 'news', utm_medium: '' } } },
+  ].map((e) => ({ ...base, ...e }));
+  const a = typed.track(envelopes);
+  const b = extra.trackJson(json, envelopes);
+  assert.equal(a.length, b.length);
+  const pick = (o) => o && { name: o.name, properties: o.properties, channel: o.context?.channel, user_id: o.user_id };
+  a.forEach((r, i) => {
+    const w = b[i];
+    const where = `event ${i} (${envelopes[i].id})`;
+    assert.equal(r.status, w.status, `${where}: status`);
+    assert.equal(r.stage, w.stage, `${where}: stage`);
+    if (w.status === 'rejected') {
+      assert.deepEqual(r.error, w.error, `${where}: error`);
+      return;
+    }
+    assert.equal(r.name, w.name, `${where}: name`);
+    assert.deepEqual(r.transitions, w.transitions, `${where}: transitions`);
+    assert.deepEqual(r.triggers, w.triggers, `${where}: triggers`);
+    assert.equal(r.send, w.send, `${where}: send`);
+    assert.deepEqual(pick(r.outbound), pick(w.outbound), `${where}: outbound`);
+  });
+  assert.deepEqual(a.map((r) => r.status).filter((s) => s !== 'accepted').sort(), ['folded', ...Array(10).fill('rejected')]);
+  assert.equal(typed.score(t0 + 200), json.score(t0 + 200));
+  assert.deepEqual(typed.state(t0 + 200).counters, json.state(t0 + 200).counters);
+  typed.dispose();
+  json.dispose();
 });

@@ -14,6 +14,8 @@ export function testTools(module) {
       unwrap(module._attributePath(JSON.stringify(path), at, model, JSON.stringify(options))),
     mergeLogs: (a, b, blocked = []) =>
       unwrap(module._mergeLogs(JSON.stringify(a), JSON.stringify(b), JSON.stringify(blocked))),
+    /** The JSON boundary the typed one replaced: a JourneyEngine's results for envelopes. */
+    trackJson: (engine, events) => unwrap(module._trackJson(engine._live(), JSON.stringify(events))),
     /** A JourneyEngine's attribution: [{channel, credit}, ...]. */
     attribute: (engine, model, at) => unwrap(module._engineAttribute(engine._live(), model, at)),
   };

@@ -74,6 +74,9 @@ struct TrackOutcome {
   /// EngineOptions::build_outbound is off.
   std::optional<json> outbound;
   bool send = false;  ///< whether the event may leave the device (set even without `outbound`)
+  /// The sync filter that lets it leave (the map's default or a stage's); null when `send` is off.
+  /// The browser applies it to the envelope it holds (wasm/typed_track.h).
+  const SyncFilter* filter = nullptr;
 };
 
 struct AdvanceOutcome {
@@ -119,6 +122,9 @@ class Engine {
   TrackOutcome Track(Event event);
   /// Parses a JSON envelope, then Track.
   TrackOutcome TrackJson(const json& envelope);
+  /// Track for an event built from typed data (the browser's boundary, wasm/typed_track.h): its
+  /// fields are checked with EventFromJson's errors, its properties by what the sender measured.
+  TrackOutcome TrackMeasured(Event event, const EnvelopeFacts& facts);
 
   /// Applies timed transitions (inactivity) due at or before `now`, at the time they fell due.
   AdvanceOutcome Advance(TimeMs now);
@@ -150,6 +156,8 @@ class Engine {
   std::shared_ptr<const JourneyMap> map_ptr() const { return map_; }
   bool local_only() const { return options_.local_only; }
   void set_local_only(bool on) { options_.local_only = on; }
+  /// Whether Track builds TrackOutcome::outbound (the typed boundary leaves it to JavaScript).
+  void set_build_outbound(bool on) { options_.build_outbound = on; }
 
   /// The channel path (landing touches) for attribution, oldest first.
   std::vector<Touch> ChannelPath() const;

@@ -39,6 +39,10 @@ struct Event {
   TimeMs sent_at = 0;          ///< device time the batch was sent, 0 when unknown
   json properties = json::object();
   EventContext context;
+  /// A hash of all the event's properties, set by the browser's typed path (wasm/typed_track.h),
+  /// where `properties` holds only the values the map reads; 0 when unknown. The fold check
+  /// compares it instead of the properties (SameProperties).
+  std::uint64_t fingerprint = 0;
 };
 
 /// Limits every event is checked against. Defaults are the documented product limits.
@@ -50,6 +54,25 @@ struct EventLimits {
   std::size_t max_string_length = 2048;
   std::size_t max_event_bytes = 32 * 1024;
 };
+
+/// What the sender measured of an envelope it did not hand over whole (the browser's typed path):
+/// checked against EventLimits by CheckEnvelopeFacts with the same errors as EventFromJson.
+struct EnvelopeFacts {
+  std::size_t bytes = 0;       ///< compactly serialized size of the whole envelope
+  std::size_t properties = 0;  ///< top-level property count
+  int depth = 1;               ///< nesting depth of properties (the object itself is 1)
+};
+
+/// `event_too_large`, `too_many_properties` or `too_deep` when the facts break the limits.
+Status CheckEnvelopeFacts(const EnvelopeFacts& facts, const EventLimits& limits);
+
+/// Checks the fields of an event built from typed data, with EventFromJson's errors: id and name
+/// required, lengths, type, UTF-8. Properties are checked by the sender's facts instead.
+Status CheckEventFields(const Event& event, const EventLimits& limits);
+
+/// Whether two events carry the same properties: by fingerprint when either has one (an event
+/// with one holds only some of its properties, so it never equals one without), else by value.
+bool SameProperties(const Event& a, const Event& b);
 
 /// True for snake_case `object_action` names: lowercase ASCII letters and digits, starting with
 /// a letter, at least two words joined by single underscores (`pricing_viewed`).

@@ -176,6 +176,10 @@ struct JourneyMap {
   bool reject_unknown_events = false;
   std::vector<std::string> blocked_ids;  ///< extra identity guard entries
   std::string source;                    ///< the document as given, for serving and storage
+  /// The property paths (after "properties.", dotted, sorted) that any condition of the map reads,
+  /// none a prefix of another. The browser hands the engine these values of an event and no
+  /// other property (wasm/typed_track.h); everything else of the event stays in JavaScript.
+  std::vector<std::string> property_reads;
 
   const Stage* FindStage(std::string_view id) const;
   /// Index of a stage in `stages`, or -1.
