@@ -1,9 +1,11 @@
 // The core in WebAssembly: events per second through the default map (log cap 500, the stream of
-// bench/core_bench.cpp's Stream(20000)), under Node and in Debian's Chromium, through the very call
-// the SDK makes: `new Module.Engine(map, false)._track(batch)` with batches of 100 envelopes as
-// JSON text (wasm/bindings.cpp). The native counterpart is BM_TrackJsonBatchDefaultMap/100 in
-// bench/core_bench.cpp (same stream, same batches, the binding's parse/track/answer done natively).
-// Wall-clock time on both sides.
+// bench/core_bench.cpp's Stream(20000)), under Node and in Debian's Chromium, through the call the
+// SDK makes, JourneyEngine.track(envelopes) of js/src/engine.js (the typed boundary: records
+// written to wasm memory, outcomes read back, js/src/record.js), and, in the same run and module,
+// through the JSON call it replaced (JSON.stringify, the test build's _trackJson, JSON.parse), in
+// batches of 100 envelopes. Both run in the test build (build/wasm/wasm/waymark_test.*), which
+// holds the production engine and bindings plus _trackJson. The native counterpart of the JSON
+// call is BM_TrackJsonBatchDefaultMap/100 in bench/core_bench.cpp. Wall-clock time on both sides.
 //
 //   node bench/core_wasm.mjs [--seconds 3] [--out bench/results/core-wasm.json] [--no-chromium]
 import { execFileSync } from 'node:child_process';
@@ -23,8 +25,9 @@ const SECONDS = Number(flag('--seconds', 3));
 const OUT = path.resolve(ROOT, flag('--out', 'bench/results/core-wasm.json'));
 const WITH_CHROMIUM = !args.includes('--no-chromium');
 const WASM_DIR = path.join(ROOT, 'build', 'wasm', 'wasm');
-const GLUE = path.join(WASM_DIR, 'waymark.js');
-const WASM = path.join(WASM_DIR, 'waymark.wasm');
+const GLUE = path.join(WASM_DIR, 'waymark_test.js');
+const WASM = path.join(WASM_DIR, 'waymark_test.wasm');
+const SDK_DIR = path.join(ROOT, 'js', 'src');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
@@ -40,8 +43,9 @@ const GLUE_BYTES = fs.readFileSync(GLUE);
 const WASM_BYTES = fs.readFileSync(WASM);
 
 // Runs in Node and, serialized, in the page: the same stream and the same calls in both. Returns
-// events per second (median of the timed repetitions) and the spread.
-async function runStream(Module, seconds) {
+// events per second (median of the timed repetitions) and the spread, for `mode` 'typed' (the
+// SDK's call) or 'json' (the call it replaced).
+async function runStream(Module, JourneyEngine, seconds, mode) {
   const kNames = ['page_viewed', 'page_viewed', 'page_viewed', 'feature_viewed', 'content_read',
     'pricing_viewed', 'feature_used', 'feature_used', 'video_played', 'page_viewed', 'lead_submitted',
     'trial_started', 'feature_used', 'order_completed', 'feature_used', 'friend_invited'];
@@ -62,24 +66,30 @@ async function runStream(Module, seconds) {
       context: { path: `/p/${i % 37}` },
     });
     if (batch.length === PER_CALL) {
-      batches.push(JSON.stringify(batch));
+      batches.push(batch);
       batch = [];
     }
   }
   const map = JSON.parse(Module._defaultMap());
   map.noise = map.noise || {};
   map.noise.log_cap = 500;
-  const mapJson = JSON.stringify(map);
+  const call = mode === 'typed'
+    ? (engine, b) => engine.track(b)
+    : (engine, b) => {
+      const answer = JSON.parse(Module._trackJson(engine._live(), JSON.stringify(b)));
+      if (!answer.ok) throw new Error(answer.error.message);
+      return answer.value;
+    };
   const once = () => {
-    const engine = new Module.Engine(mapJson, false);
+    const engine = new JourneyEngine(Module, map);
     const t = performance.now();
     let accepted = 0;
     for (const b of batches) {
-      const answer = engine._track(b);
-      if (answer.charCodeAt(6) === 116) accepted++; // {"ok":true...
+      const results = call(engine, b);
+      if (results.length === b.length) accepted++;
     }
     const ms = performance.now() - t;
-    engine.delete();
+    engine.dispose();
     if (accepted !== batches.length) throw new Error(`a batch was refused (${accepted}/${batches.length})`);
     return ms;
   };
@@ -97,20 +107,24 @@ async function inNode() {
   const factory = require(GLUE);
   // Node 20's fetch breaks emscripten 3.1.6's wasm loading (TOOLCHAIN.md, quirk 3): pass the bytes.
   const Module = await factory({ wasmBinary: WASM_BYTES });
-  return runStream(Module, SECONDS);
+  const { JourneyEngine } = await import(path.join(SDK_DIR, 'engine.js'));
+  return { typed: await runStream(Module, JourneyEngine, SECONDS, 'typed'), json: await runStream(Module, JourneyEngine, SECONDS, 'json') };
 }
 
 async function inChromium() {
   const { chromium } = await import('playwright-core');
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x');
-    if (url.pathname === '/waymark.js' || url.pathname === '/waymark.wasm') {
+    if (url.pathname.startsWith('/js/') && /^[a-z-]+\.js$/.test(url.pathname.slice(4))) {
+      res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' });
+      res.end(fs.readFileSync(path.join(SDK_DIR, url.pathname.slice(4))));
+    } else if (url.pathname === '/waymark_test.js' || url.pathname === '/waymark_test.wasm') {
       const wasmFile = url.pathname.endsWith('.wasm');
       res.writeHead(200, { 'Content-Type': wasmFile ? 'application/wasm' : 'text/javascript', 'Cache-Control': 'no-store' });
       res.end(wasmFile ? WASM_BYTES : GLUE_BYTES);
     } else {
       res.writeHead(200, { 'Content-Type': 'text/html' });
-      res.end('<!doctype html><meta charset="utf-8"><title>core wasm</title><script src="/waymark.js"></script>');
+      res.end('<!doctype html><meta charset="utf-8"><title>core wasm</title><script src="/waymark_test.js"></script>');
     }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -119,10 +133,11 @@ async function inChromium() {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
     return await page.evaluate(async ({ src, seconds }) => {
-      const Module = await window.WaymarkModule();
+      const Module = await window.WaymarkTestModule();
+      const { JourneyEngine } = await import('/js/engine.js');
       // eslint-disable-next-line no-new-func
       const run = new Function(`return (${src})`)();
-      return run(Module, seconds);
+      return { typed: await run(Module, JourneyEngine, seconds, 'typed'), json: await run(Module, JourneyEngine, seconds, 'json') };
     }, { src: runStream.toString(), seconds: SECONDS });
   } finally {
     await browser.close();
@@ -130,19 +145,24 @@ async function inChromium() {
   }
 }
 
-const result = { date: new Date().toISOString(), node: process.version, v8: process.versions.v8, wasmBytes: WASM_BYTES.length };
-result.node_wasm = await inNode();
-console.log(`core wasm under Node ${process.version}: ${Math.round(result.node_wasm.eventsPerSecond)} events/s ` +
-  `(${Math.round(result.node_wasm.min)}..${Math.round(result.node_wasm.max)}, ${result.node_wasm.repetitions} x 20 000 events)`);
+const result = { date: new Date().toISOString(), node: process.version, v8: process.versions.v8, wasmBytes: fs.statSync(path.join(WASM_DIR, 'waymark.wasm')).size };
+const line = (where, r) => `core wasm ${where}: typed ${Math.round(r.typed.eventsPerSecond)} events/s ` +
+  `(${Math.round(r.typed.min)}..${Math.round(r.typed.max)}), JSON ${Math.round(r.json.eventsPerSecond)} events/s ` +
+  `(${Math.round(r.json.min)}..${Math.round(r.json.max)}): ${(r.typed.eventsPerSecond / r.json.eventsPerSecond).toFixed(2)}x`;
+const node = await inNode();
+result.node_wasm = node.typed;
+result.node_wasm_json = node.json;
+console.log(line(`under Node ${process.version}`, node));
 if (WITH_CHROMIUM) {
   try {
     result.chromium = execFileSync(process.env.WAYMARK_CHROMIUM || '/usr/bin/chromium', ['--version']).toString().trim();
   } catch {
     result.chromium = 'unknown';
   }
-  result.chromium_wasm = await inChromium();
-  console.log(`core wasm in ${result.chromium}: ${Math.round(result.chromium_wasm.eventsPerSecond)} events/s ` +
-    `(${Math.round(result.chromium_wasm.min)}..${Math.round(result.chromium_wasm.max)}, ${result.chromium_wasm.repetitions} x 20 000 events)`);
+  const chromium = await inChromium();
+  result.chromium_wasm = chromium.typed;
+  result.chromium_wasm_json = chromium.json;
+  console.log(line(`in ${result.chromium}`, chromium));
 }
 fs.mkdirSync(path.dirname(OUT), { recursive: true });
 fs.writeFileSync(OUT, JSON.stringify(result, null, 2));
