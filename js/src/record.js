@@ -55,22 +55,22 @@ function canonical(value, depth, facts) {
   if (typeof value !== 'object') return null;
   if (depth > facts.depth) facts.depth = depth;
   if (depth > MAX_DEPTH) return null;
-  const parts = [];
+  let out = '';
   if (Array.isArray(value)) {
     for (const item of value) {
       const text = canonical(item, depth + 1, facts);
       if (text === null) return null;
-      parts.push(text);
+      out += out ? `,${text}` : text;
     }
-    return `[${parts.join(',')}]`;
+    return `[${out}]`;
   }
   for (const key of Object.keys(value).sort()) {
     if (value[key] === undefined) continue;
     const text = canonical(value[key], depth + 1, facts);
     if (text === null) return null;
-    parts.push(`${JSON.stringify(key)}:${text}`);
+    out += `${out ? ',' : ''}${JSON.stringify(key)}:${text}`;
   }
-  return `{${parts.join(',')}}`;
+  return `{${out}}`;
 }
 
 // Whether the envelope has the shape the typed record carries; anything else (a wrong type, a
@@ -83,8 +83,8 @@ function typedShape(e) {
   const c = e.context;
   if (c == null) return true;
   if (!isPlainObject(c)) return false;
-  for (const key of ['url', 'path', 'title', 'referrer', 'channel']) if (!optional(c[key], 'string')) return false;
-  if (!optional(c.automation, 'boolean')) return false;
+  if (!optional(c.url, 'string') || !optional(c.path, 'string') || !optional(c.title, 'string') ||
+    !optional(c.referrer, 'string') || !optional(c.channel, 'string') || !optional(c.automation, 'boolean')) return false;
   if (c.campaign == null) return true;
   if (!isPlainObject(c.campaign)) return false;
   const keys = Object.keys(c.campaign);
@@ -116,10 +116,28 @@ export class RecordWriter {
 
   str(text) {
     const s = text == null ? '' : text;
-    this.reserve(4 + s.length * 3);
-    const { written } = encoder.encodeInto(s, this.bytes.subarray(this.pos + 4));
+    const n = s.length;
+    this.reserve(4 + n * 3);
+    const at = this.pos + 4;
+    // Short ASCII (names, ids, paths: most strings here) is copied by hand: a TextEncoder call
+    // costs more than the copy at these lengths.
+    if (n <= 256) {
+      const bytes = this.bytes;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        bytes[at + i] = c;
+      }
+      if (i === n) {
+        this.view.setUint32(this.pos, n, true);
+        this.pos = at + n;
+        return;
+      }
+    }
+    const { written } = encoder.encodeInto(s, this.bytes.subarray(at));
     this.view.setUint32(this.pos, written, true);
-    this.pos += 4 + written;
+    this.pos = at + written;
   }
 }
 
@@ -182,6 +200,21 @@ function writeTyped(w, e, info, props, propsText, facts) {
   w.view.setUint16(countAt, count, true);
 }
 
+// An upper bound of the envelope's compact JSON size in UTF-8 (each string at most 6 bytes per
+// UTF-16 unit escaped, the properties' canonical text exactly or at most 3 bytes per unit, 512
+// for keys, numbers and punctuation). Past the limit the envelope goes as JSON text and the core
+// measures it exactly, so an event near the limit is judged by the core, never by this bound.
+function sizeBound(e, propsText) {
+  const c = e.context || {};
+  let strings = e.id.length + e.name.length + (e.type || '').length + (e.anonymous_id || '').length +
+    (e.user_id || '').length + (c.url || '').length + (c.path || '').length + (c.title || '').length +
+    (c.referrer || '').length + (c.channel || '').length;
+  if (c.campaign) for (const key of Object.keys(c.campaign)) strings += key.length + (c.campaign[key] || '').length;
+  const rough = 6 * strings + 512;
+  const props = rough + propsText.length * 3 <= MAX_EVENT_BYTES ? propsText.length * 3 : utf8Length(propsText);
+  return rough + props;
+}
+
 /** Writes a batch of envelopes as records; returns the number of bytes written. */
 export function writeRecords(w, envelopes, info) {
   w.pos = 0;
@@ -190,8 +223,8 @@ export function writeRecords(w, envelopes, info) {
     const props = e && isPlainObject(e.properties) ? e.properties : {};
     const facts = { depth: 1, bytes: 0 };
     const propsText = typedShape(e) && Object.keys(props).length <= MAX_PROPERTIES ? canonical(props, 1, facts) : null;
-    if (propsText !== null) facts.bytes = utf8Length(JSON.stringify(e));
-    if (propsText === null || facts.depth > MAX_DEPTH || facts.bytes > MAX_EVENT_BYTES - 64) {
+    if (propsText !== null) facts.bytes = sizeBound(e, propsText);
+    if (propsText === null || facts.depth > MAX_DEPTH || facts.bytes > MAX_EVENT_BYTES) {
       w.u8(1);
       w.str(JSON.stringify(e) ?? 'null');
     } else {
