@@ -8,6 +8,7 @@
 // call is BM_TrackJsonBatchDefaultMap/100 in bench/core_bench.cpp. Wall-clock time on both sides.
 //
 //   node bench/core_wasm.mjs [--seconds 3] [--out bench/results/core-wasm.json] [--no-chromium]
+//                            [--wasm-dir build/wasm/wasm]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -24,7 +25,8 @@ const flag = (name, fallback) => {
 const SECONDS = Number(flag('--seconds', 3));
 const OUT = path.resolve(ROOT, flag('--out', 'bench/results/core-wasm.json'));
 const WITH_CHROMIUM = !args.includes('--no-chromium');
-const WASM_DIR = path.join(ROOT, 'build', 'wasm', 'wasm');
+// --wasm-dir: another build of the same tree (the flag table in wasm/CMakeLists.txt compares them).
+const WASM_DIR = path.resolve(ROOT, flag('--wasm-dir', path.join('build', 'wasm', 'wasm')));
 const GLUE = path.join(WASM_DIR, 'waymark_test.js');
 const WASM = path.join(WASM_DIR, 'waymark_test.wasm');
 const SDK_DIR = path.join(ROOT, 'js', 'src');
