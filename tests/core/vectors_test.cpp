@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "waymark/attribution.h"
 #include "waymark/channels.h"
+#include "waymark/compiled_map.h"
 #include "waymark/default_map.h"
 #include "waymark/engine.h"
 #include "waymark/identity.h"
@@ -154,9 +155,12 @@ void RunVector(const std::string& file) {
     return;
   }
   ASSERT_TRUE(map.ok()) << file << ": " << map.error().message;
+  // The engine runs on the compiled form, as browsers do (waymark/compiled_map.h).
+  auto compiled = LoadCompiledMap(CompileMap(*map.value()));
+  ASSERT_TRUE(compiled.ok()) << file << ": " << compiled.error().message;
   EngineOptions options;
   options.local_only = v.value("local_only", false);
-  Engine engine(map.value(), options);
+  Engine engine(compiled.value(), options);
   std::size_t counter = 0;
   const json& steps = v["steps"];
   for (std::size_t i = 0; i < steps.size(); ++i) {
