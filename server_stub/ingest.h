@@ -57,6 +57,8 @@ struct MapState {
   std::int64_t version = 0;
   std::string etag;
   std::string body;
+  /// The map compiled (waymark/compiled_map.h): what browsers that ask for it load.
+  std::string compiled;
 };
 
 class Ingestor {

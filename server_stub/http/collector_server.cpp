@@ -20,6 +20,7 @@
 #include "recent_events.h"
 #include "schema.h"
 #include "stats.h"
+#include "waymark/compiled_map.h"
 #include "waymark/default_map.h"
 #include "waymark/identity.h"
 #include "waymark/json_util.h"
@@ -91,6 +92,13 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
   return static_cast<std::int64_t>(seconds * 1000000) / 1000.0;
 }
 
+constexpr const char* kCompiledMapType = "application/vnd.waymark.map";
+
+// The compiled form's ETag: the document's with "-c" inside the quotes.
+std::string CompiledEtag(const std::string& etag) {
+  return etag.size() >= 2 ? etag.substr(0, etag.size() - 1) + "-c\"" : etag;
+}
+
 std::string Etag(std::int64_t version, const std::string& body) {
   std::uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : body) {
@@ -150,6 +158,7 @@ std::optional<std::string> CollectorServer::LoadMap() {
   auto state = std::make_shared<MapState>();
   state->map = parsed.value();
   state->body = body;
+  state->compiled = CompileMap(*state->map);
   state->version = stored_version;
   if (body != stored_body) {
     state->version = std::max(stored_version + 1, parsed.value()->version);
@@ -286,14 +295,16 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
 }
 
-std::shared_ptr<const std::string> CollectorServer::GzippedMap(const MapState& state) {
+std::shared_ptr<const std::string> CollectorServer::GzippedMap(const MapState& state,
+                                                               bool compiled) {
   std::lock_guard<std::mutex> lock(map_gzip_mu_);
-  if (map_gzip_etag_ != state.etag) {
-    auto gz = GzipEncode(state.body);
-    map_gzip_ = gz ? std::make_shared<const std::string>(std::move(*gz)) : nullptr;
-    map_gzip_etag_ = state.etag;
+  const int slot = compiled ? 1 : 0;
+  if (map_gzip_etag_[slot] != state.etag) {
+    auto gz = GzipEncode(compiled ? state.compiled : state.body);
+    map_gzip_[slot] = gz ? std::make_shared<const std::string>(std::move(*gz)) : nullptr;
+    map_gzip_etag_[slot] = state.etag;
   }
-  return map_gzip_;
+  return map_gzip_[slot];
 }
 
 void CollectorServer::AnswerProblem(const Request& req, Response& res) {
@@ -420,27 +431,31 @@ void CollectorServer::Routes() {
     res.SetHeader("Access-Control-Max-Age", "600");
     res.status = 204;
   });
+  // Two forms of one map: the JSON document, and, for `Accept: application/vnd.waymark.map` (the
+  // browser SDK), the compiled bytes its engine loads without a JSON parser. Each has its own ETag.
   router_.Add("GET", "/v1/map", [this](Request& req, Response& res) {
     auto state = ingestor_->map();
-    res.SetHeader("ETag", state->etag);
+    const bool compiled = req.Header("Accept").find(kCompiledMapType) != std::string::npos;
+    const std::string etag = compiled ? CompiledEtag(state->etag) : state->etag;
+    res.SetHeader("ETag", etag);
     res.SetHeader("Cache-Control", "no-cache");
     res.SetHeader("Access-Control-Allow-Origin", "*");
     res.SetHeader("Access-Control-Expose-Headers", "ETag");
-    if (req.Header("If-None-Match") == state->etag) {
+    res.SetHeader("Vary", "Accept, Accept-Encoding");
+    if (req.Header("If-None-Match") == etag) {
       res.status = 304;
       return;
     }
     res.status = 200;
-    // 10 KB of JSON for the default map, about 2.4 KB gzip: what a first visit downloads.
-    res.SetHeader("Vary", "Accept-Encoding");
+    const char* type = compiled ? kCompiledMapType : "application/json";
     if (AcceptsCoding(req.Header("Accept-Encoding"), "gzip")) {
-      if (auto gz = GzippedMap(*state)) {
+      if (auto gz = GzippedMap(*state, compiled)) {
         res.SetHeader("Content-Encoding", "gzip");
-        res.SetContent(*gz, "application/json");
+        res.SetContent(*gz, type);
         return;
       }
     }
-    res.SetContent(state->body, "application/json");
+    res.SetContent(compiled ? state->compiled : state->body, type);
   });
   router_.Add("PUT", "/v1/map", [this](Request& req, Response& res) { HandlePutMap(req, res); });
   router_.Add("POST", "/v1/map/preview",
@@ -598,6 +613,7 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
   auto state = std::make_shared<MapState>();
   state->map = parsed.value();
   state->body = req.body;
+  state->compiled = CompileMap(*state->map);
   state->version = std::max(current->version + 1, parsed.value()->version);
   state->etag = Etag(state->version, req.body);
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {

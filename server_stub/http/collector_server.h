@@ -52,8 +52,9 @@ class CollectorServer {
   static std::string BatchKeyFromRequest(const HttpRequest& req);
   Database& ReadDb();
   std::optional<std::string> LoadMap();
-  /// The current map's body gzip-compressed (compressed once per map version), or null.
-  std::shared_ptr<const std::string> GzippedMap(const MapState& state);
+  /// The current map's body (or its compiled form) gzip-compressed, once per map version and
+  /// form; null when zlib fails.
+  std::shared_ptr<const std::string> GzippedMap(const MapState& state, bool compiled);
 
   Config config_;
   Metrics metrics_;
@@ -66,8 +67,8 @@ class CollectorServer {
   int port_ = 0;
   std::atomic<bool> running_{false};
   std::mutex map_gzip_mu_;
-  std::string map_gzip_etag_;
-  std::shared_ptr<const std::string> map_gzip_;
+  std::string map_gzip_etag_[2];  // [0] the JSON body, [1] the compiled form
+  std::shared_ptr<const std::string> map_gzip_[2];
 };
 
 }  // namespace waymark::collector

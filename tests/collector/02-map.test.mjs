@@ -84,6 +84,45 @@ describe('GET /v1/map', () => {
   });
 });
 
+const COMPILED = 'application/vnd.waymark.map';
+
+/** FNV-1a 64 of bytes, as the core checksums a compiled map's payload. */
+function fnv1a64(bytes) {
+  let h = 0xcbf29ce484222325n;
+  for (const b of bytes) h = BigInt.asUintN(64, (h ^ BigInt(b)) * 0x100000001b3n);
+  return h;
+}
+
+/** Checks the frame of a compiled map (magic, version 1, payload checksum) and returns the payload. */
+function compiledPayload(bytes) {
+  assert.equal(bytes.subarray(0, 4).toString('latin1'), 'WMAP');
+  assert.equal(bytes[4], 1, 'format version');
+  const payload = bytes.subarray(13);
+  assert.equal(bytes.readBigUInt64LE(5), fnv1a64(payload), 'checksum of the payload');
+  return payload;
+}
+
+describe('GET /v1/map, compiled', () => {
+  it('Accept: application/vnd.waymark.map gets the compiled form: its own ETag and 304, gzip, smaller than the JSON', async () => {
+    const json = await get(ctx.srv, '/v1/map');
+    const res = await get(ctx.srv, '/v1/map', { Accept: COMPILED });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['content-type'], COMPILED);
+    assert.equal(res.headers.etag, json.headers.etag.replace(/"$/, '-c"'));
+    assert.match(res.headers.vary, /Accept\b/);
+    const payload = compiledPayload(res.bytes);
+    assert.ok(payload.includes(Buffer.from('SaaS journey')), 'the map name is in the payload');
+    assert.ok(res.bytes.length < JSON.stringify(json.json).length, `${res.bytes.length} bytes vs ${JSON.stringify(json.json).length} of minified JSON`);
+    const gz = await get(ctx.srv, '/v1/map', { Accept: COMPILED, 'Accept-Encoding': 'gzip' });
+    assert.equal(gz.headers['content-encoding'], 'gzip');
+    assert.deepEqual(zlib.gunzipSync(gz.bytes), res.bytes);
+    assert.equal((await get(ctx.srv, '/v1/map', { Accept: COMPILED, 'If-None-Match': res.headers.etag })).status, 304);
+    // The ETags of the two forms never answer for each other.
+    assert.equal((await get(ctx.srv, '/v1/map', { Accept: COMPILED, 'If-None-Match': json.headers.etag })).status, 200);
+    assert.equal((await get(ctx.srv, '/v1/map', { 'If-None-Match': res.headers.etag })).status, 200);
+  });
+});
+
 describe('PUT /v1/map', () => {
   it('needs the admin key: 401', async () => {
     const res = await putMap(ctx.srv, mapV(2), {});
@@ -143,6 +182,10 @@ describe('PUT /v1/map', () => {
     assert.equal(cur.text, v2, 'the stored document is served byte for byte');
     assert.equal((await get(ctx.srv, '/v1/map', { 'If-None-Match': etag2 })).status, 304);
     assert.equal((await get(ctx.srv, '/v1/map', { 'If-None-Match': etag1 })).status, 200, 'the old ETag no longer matches');
+    // The compiled form follows the new version.
+    const compiled = await get(ctx.srv, '/v1/map', { Accept: COMPILED });
+    assert.equal(compiled.headers.etag, etag2.replace(/"$/, '-c"'));
+    assert.ok(compiledPayload(compiled.bytes).includes(Buffer.from('SaaS journey v2')));
   });
 
   it('a version not greater than the current one: 409 version_conflict', async () => {
