@@ -19,8 +19,12 @@ export interface InitOptions {
   key?: string;
   /** The collector's base URL, e.g. `https://collect.example.com`. Without it nothing is sent. */
   endpoint?: string;
-  /** A journey map (object or JSON text). Default: the collector's map, cached, else the built-in one. */
-  map?: object | string;
+  /**
+   * A journey map: an object or JSON text (compiled by the map compiler, waymark-compiler.wasm,
+   * fetched for it), or a compiled map (`GET /v1/map` with `Accept: application/vnd.waymark.map`,
+   * or `waymark-collector compile-map`). Default: the collector's map, cached, else the built-in one.
+   */
+  map?: object | string | Uint8Array | ArrayBuffer;
   /** Fetch `GET /v1/map` from the endpoint (with ETag) when no `map` is given. Default true. */
   mapFromCollector?: boolean;
   /** The visitor's consent at start. Default 'granted'. */
@@ -45,8 +49,12 @@ export interface InitOptions {
   wasmBinary?: ArrayBuffer | Uint8Array;
   /** Where the .wasm lives, as a URL. */
   wasmUrl?: string;
-  /** Emscripten's hook: returns the URL of `name` ('waymark.wasm'). */
+  /** Emscripten's hook: returns the URL of `name` ('waymark.wasm', 'waymark-compiler.wasm'). */
   locateFile?: (name: string, prefix: string) => string;
+  /** The map compiler's bytes (waymark-compiler.wasm), used only for maps given as JSON. */
+  compilerBinary?: ArrayBuffer | Uint8Array;
+  /** Where waymark-compiler.wasm lives. Default: beside waymark.wasm. */
+  compilerUrl?: string;
 }
 
 export type InitResult =
@@ -156,8 +164,12 @@ export interface Waymark {
   off<K extends keyof EventMap>(type: K, handler?: (payload: EventMap[K]) => void): void;
   /** Settles when the queue is delivered or delivery has given up (never rejects). */
   flush(options?: { timeoutMs?: number }): Promise<FlushResult>;
-  /** Replaces the journey map; an invalid map is refused (an 'error' event) and the old one stays. */
-  setMap(map: object | string): boolean;
+  /**
+   * Replaces the journey map (JSON object or text, or a compiled map); resolves true once it is in
+   * use, false when it was refused (an 'error' event) and the old one stays. A JSON map loads the
+   * map compiler the first time.
+   */
+  setMap(map: object | string | Uint8Array | ArrayBuffer): Promise<boolean>;
   /** Counters: queue, drops, transport. */
   stats(): Record<string, unknown> | null;
   /** Resolves once init() has finished (Segment's analytics.ready). */

@@ -63,9 +63,9 @@ cmake --build build/native -j"$JOBS" --target waymark_core_bench waymark-collect
 stage "build: wasm engine and the SDK's dist/"
 is_configured build/wasm || emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_CROSSCOMPILING_EMULATOR=$(command -v node);--no-experimental-fetch"
-# The production module only: bench/core_wasm.mjs measures the one dist/ ships, through calls the
-# SDK makes (no test build needed).
-cmake --build build/wasm -j"$JOBS" --target waymark_wasm
+# The production module and the map compiler (dist/ ships both), and the test build, where
+# bench/core_wasm.mjs times the SDK's typed call against the JSON call it replaced (same engine).
+cmake --build build/wasm -j"$JOBS" --target waymark_wasm waymark_wasm_test waymark_compiler
 node scripts/build-js.mjs
 
 for bin in "$BENCH_BIN" "$COLLECTOR_BIN" "$COLLECTOR_BENCH_BIN"; do

@@ -3,6 +3,7 @@
 //   dist/index.mjs    / dist/index.cjs      npm, for bundlers and browsers (ESM / CommonJS)
 //   dist/node.mjs     / dist/node.cjs       npm under Node (reads the .wasm from disk)
 //   dist/index.d.ts                         the hand-written types (js/index.d.ts)
+//   dist/waymark-compiler.wasm              the map compiler, fetched only for maps given as JSON
 // esbuild (npm) does the bundling: small, fast, no plugins needed, and it minifies the
 // Emscripten glue that Debian's emscripten cannot run closure on (TOOLCHAIN.md quirk 6).
 import fs from 'node:fs';
@@ -14,7 +15,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const wasmDir = process.env.WAYMARK_WASM_DIR || path.join(root, 'build', 'wasm', 'wasm');
 const out = path.join(root, 'dist');
 const glue = path.join(wasmDir, 'waymark.js');
-for (const file of [glue, path.join(wasmDir, 'waymark.wasm')]) {
+for (const file of [glue, path.join(wasmDir, 'waymark.wasm'), path.join(wasmDir, 'waymark-compiler.wasm')]) {
   if (!fs.existsSync(file)) {
     console.error(`build-js: ${path.relative(root, file)} is missing; build the wasm first (scripts/build.sh)`);
     process.exit(1);
@@ -52,9 +53,10 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.cjs'), format: 'cjs', platform: 'node', logOverride: { 'empty-import-meta': 'silent' } }),
 ]);
 fs.copyFileSync(path.join(wasmDir, 'waymark.wasm'), path.join(out, 'waymark.wasm'));
+fs.copyFileSync(path.join(wasmDir, 'waymark-compiler.wasm'), path.join(out, 'waymark-compiler.wasm'));
 fs.copyFileSync(path.join(root, 'js', 'index.d.ts'), path.join(out, 'index.d.ts'));
 
-const sizes = ['waymark.js', 'waymark.wasm'].map((f) => {
+const sizes = ['waymark.js', 'waymark.wasm', 'waymark-compiler.wasm'].map((f) => {
   const bytes = fs.readFileSync(path.join(out, f));
   return `${f} ${bytes.length} B`;
 });

@@ -55,6 +55,7 @@ std::string HelpText() {
   return R"(waymark-collector: the waymark collector (ingestion, journey state, webhooks, stats)
 
 Usage: waymark-collector [options]
+       waymark-collector compile-map IN.json OUT.wmap   (a map's compiled form, offline)
 
   --config FILE          JSON config file (see docs/collector-api.md, "Configuration");
                          flags given after it override its values

@@ -2,14 +2,19 @@
 // in flight, commits and exits 0.
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
+#include "compile_map_command.h"
 #include "config.h"
 #include "http/collector_server.h"
 
 int main(int argc, char** argv) {
   using waymark::collector::CollectorServer;
   using waymark::collector::Config;
+  if (argc > 1 && std::strcmp(argv[1], "compile-map") == 0) {
+    return waymark::collector::RunCompileMap(argc, argv);
+  }
   Config config;
   bool help = false;
   if (auto err = waymark::collector::ParseConfig(argc, argv, &config, &help)) {

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "wasm/typed_track.h"
+#include "waymark/compiled_map.h"
 #include "waymark/default_map.h"
-#include "waymark/journey_map.h"
 
 namespace waymark::wasm {
 
@@ -65,18 +65,12 @@ TimeMs ToTime(double ms) {
   return static_cast<TimeMs>(ms);
 }
 
-WasmEngine::WasmEngine(const std::string& map_json, bool local_only) {
+WasmEngine::WasmEngine(bool local_only) {
   options_.local_only = local_only;
   options_.build_outbound = false;  // the envelope is in JavaScript, which filters it
-  auto map = ParseJourneyMap(map_json.empty() ? std::string(DefaultMapJson()) : map_json);
-  if (!map) {
-    error_ = map.error();
-    map = ParseJourneyMap(DefaultMapJson());  // a usable engine even after a bad map
-  }
-  engine_ = std::make_unique<Engine>(map.value(), options_);
+  // The embedded default map loads by construction (tests/core/compiled_map_test.cpp).
+  engine_ = std::make_unique<Engine>(LoadCompiledMap(DefaultMapCompiled()).value(), options_);
 }
-
-std::string WasmEngine::mapError() const { return error_.code.empty() ? "" : Fail(error_); }
 
 std::uintptr_t WasmEngine::inputBuffer(std::size_t size) {
   if (size > kMaxBatchBytes) return 0;  // JS splits the batch (js/src/engine.js)
@@ -162,8 +156,8 @@ std::string WasmEngine::restore(const std::string& snapshot) {
   return Ok(json{{"stage", engine_->stage()}});
 }
 
-std::string WasmEngine::setMap(const std::string& map_json) {
-  auto map = ParseJourneyMap(map_json);
+std::string WasmEngine::loadMap(std::size_t length) {
+  auto map = LoadCompiledMap(std::string_view(input_).substr(0, length));
   if (!map) return Fail(map.error());
   std::vector<Event> log;
   for (const auto& tp : engine_->log()) log.push_back(tp.event);
@@ -183,13 +177,5 @@ void WasmEngine::setLocalOnly(bool on) {
 }
 
 std::string WasmEngine::stage() const { return engine_->stage(); }
-
-std::string ValidateMap(const std::string& map_json) {
-  auto map = ParseJourneyMap(map_json);
-  if (!map) return Fail(map.error());
-  return Ok(json{{"id", map.value()->id}, {"version", map.value()->version}});
-}
-
-std::string DefaultMap() { return std::string(DefaultMapJson()); }
 
 }  // namespace waymark::wasm

@@ -27,10 +27,9 @@ TimeMs ToTime(double ms);
 // One visitor's engine. Created with a journey map; JS must call dispose() (Embind's delete).
 class WasmEngine {
  public:
-  WasmEngine(const std::string& map_json, bool local_only);
+  // Starts on the embedded default map (core/maps/default.wmap); loadMap switches.
+  explicit WasmEngine(bool local_only);
 
-  // The map error from construction, or "" when the map was good.
-  std::string mapError() const;
   // The typed per-event path (wasm/typed_track.h), one call per batch: JS asks for an input
   // buffer of `size` bytes (its address in wasm memory), writes the records there and calls
   // trackRecords with their length (inputBuffer answers 0 past 2 MB: JS then sends the batch in
@@ -51,8 +50,10 @@ class WasmEngine {
   std::string decide(double now) const;
   std::string snapshot() const;
   std::string restore(const std::string& snapshot);
-  // Switches to another map: the touchpoint log is replayed under it. A bad map changes nothing.
-  std::string setMap(const std::string& map_json);
+  // Switches to the compiled map (waymark/compiled_map.h) JS wrote to inputBuffer: the touchpoint
+  // log is replayed under it. Damaged bytes change nothing (map_corrupt, map_version). Maps as
+  // JSON are compiled by the separate compiler module (wasm/compiler.cpp), loaded on demand.
+  std::string loadMap(std::size_t length);
   void setLocalOnly(bool on);
   std::string stage() const;
 
@@ -62,14 +63,8 @@ class WasmEngine {
  private:
   EngineOptions options_;
   std::unique_ptr<Engine> engine_;
-  Error error_;
   std::string input_;
   std::string output_;
 };
-
-// `{"id", "version"}` of a good map, or the map's path-precise error.
-std::string ValidateMap(const std::string& map_json);
-// The embedded default map's JSON text.
-std::string DefaultMap();
 
 }  // namespace waymark::wasm

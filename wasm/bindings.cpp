@@ -9,8 +9,7 @@
 EMSCRIPTEN_BINDINGS(waymark) {
   using waymark::wasm::WasmEngine;
   emscripten::class_<WasmEngine>("Engine")
-      .constructor<const std::string&, bool>()
-      .function("_mapError", &WasmEngine::mapError)
+      .constructor<bool>()
       .function("_inputBuffer", &WasmEngine::inputBuffer)
       .function("_trackRecords", &WasmEngine::trackRecords)
       .function("_output", &WasmEngine::output)
@@ -22,9 +21,7 @@ EMSCRIPTEN_BINDINGS(waymark) {
       .function("_decide", &WasmEngine::decide)
       .function("_snapshot", &WasmEngine::snapshot)
       .function("_restore", &WasmEngine::restore)
-      .function("_setMap", &WasmEngine::setMap)
+      .function("_loadMap", &WasmEngine::loadMap)
       .function("_setLocalOnly", &WasmEngine::setLocalOnly)
       .function("_stage", &WasmEngine::stage);
-  emscripten::function("_validateMap", &waymark::wasm::ValidateMap);
-  emscripten::function("_defaultMap", &waymark::wasm::DefaultMap);
 }

@@ -295,7 +295,16 @@ std::string MapInfoJson(const JourneyMap& map) {
   };
   json filters = json::array({filter_json(map.sync_default)});
   for (const auto& entry : map.sync_stages) filters.push_back(filter_json(entry.second));
-  return DumpJson(json{{"reads", map.property_reads}, {"filters", std::move(filters)}});
+  json names = json::array();
+  for (const auto& [name, def] : map.events) {
+    names.push_back(name);
+    for (const auto& alias : def.aliases) names.push_back(alias);
+  }
+  return DumpJson(json{{"id", map.id},
+                       {"version", map.version},
+                       {"names", std::move(names)},
+                       {"reads", map.property_reads},
+                       {"filters", std::move(filters)}});
 }
 
 }  // namespace waymark::wasm

@@ -41,9 +41,10 @@ namespace waymark::wasm {
 /// record; each event's own problems are its outcome (`rejected` with the core's error).
 Status TrackRecords(Engine& engine, std::string_view records, std::string* out);
 
-/// What the encoder needs of a map, as JSON (once per map, not per event):
-/// {"reads": [property paths], "filters": [null | [property names], ...]}; filter 0 is the map's
-/// default, then the stages' filters in stage id order; null = all properties.
+/// What the SDK needs of a map, as JSON (once per map, not per event): {"id", "version", "names":
+/// the registry's event names and aliases, "reads": [property paths], "filters": [null |
+/// [property names], ...]}; filter 0 is the map's default, then the stages' filters in stage id
+/// order; null = all properties.
 std::string MapInfoJson(const JourneyMap& map);
 
 }  // namespace waymark::wasm

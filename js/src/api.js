@@ -66,7 +66,7 @@ const ARGUMENT_CHECKS = {
   flush: ([options]) => (isOptional(options, isObject) ? null
     : { message: `options must be an object such as { timeoutMs }, got ${typeOf(options)} (ignored)`, args: [] }),
   setMap: ([map]) => (isObject(map) || typeof map === 'string' ? null
-    : { message: `map must be an object or JSON text, got ${typeOf(map)}`, refuse: false }),
+    : { message: `map must be an object, JSON text or a compiled map, got ${typeOf(map)}`, refuse: Promise.resolve(false) }),
   ready: ([callback]) => (isOptional(callback, isFunction) ? null
     : { message: `callback must be a function, got ${typeOf(callback)} (ignored)`, args: [] }),
 };
@@ -128,7 +128,7 @@ export function createApi(platform) {
     on: guard('on', (type, handler) => tracker.on(type, handler), false),
     off: guard('off', (type, handler) => tracker.off(type, handler)),
     flush: guard('flush', (options) => settle(tracker.flush(options)).then((r) => r || { delivered: 0, pending: 0, failed: 0 }), Promise.resolve({ delivered: 0, pending: 0, failed: 0 })),
-    setMap: guard('setMap', (map) => tracker.setMap(map), false),
+    setMap: guard('setMap', (map) => settle(tracker.setMap(map)).then((ok) => ok === true), Promise.resolve(false)),
     stats: guard('stats', () => tracker.stats(), null),
     destroy: guard('destroy', () => tracker.destroy()),
     // Segment's analytics.js names that sites call often; they map onto the calls above.

@@ -32,13 +32,3 @@ export function installDataLayerBridge(win, tracker, knownNames, arrayName = 'da
   };
 }
 
-/** Every canonical name and alias in a journey map's event registry. */
-export function knownEventNames(map) {
-  const names = new Set();
-  const events = (map && map.events) || {};
-  for (const name of Object.keys(events)) {
-    names.add(name);
-    for (const alias of (events[name] && events[name].aliases) || []) names.add(alias);
-  }
-  return names;
-}

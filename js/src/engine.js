@@ -7,18 +7,29 @@ import { RecordWriter, mapInfo, readOutcomes, writeRecords } from './record.js';
 export class JourneyEngine {
   /**
    * @param {object} module the instantiated Emscripten module (see loadEngineModule)
-   * @param {string|object|null} map a journey map (text or object); null for the default map
+   * @param {Uint8Array|ArrayBuffer|null} map a compiled journey map (js/src/compiler.js compiles
+   *   JSON ones; the collector serves them compiled); null for the embedded default map
    * @param {{localOnly?: boolean}} options
    */
   constructor(module, map, options = {}) {
-    const text = map == null ? '' : typeof map === 'string' ? map : JSON.stringify(map);
     this._module = module;
-    this._handle = new module.Engine(text, Boolean(options.localOnly));
+    this._handle = new module.Engine(Boolean(options.localOnly));
     this._writer = new RecordWriter();
     this._info = mapInfo(this._handle._mapInfo());
-    const mapError = this._handle._mapError();
     /** The map's error when it was refused (the default map is then in use), else null. */
-    this.mapError = mapError ? JSON.parse(mapError).error : null;
+    this.mapError = null;
+    if (map != null) {
+      try {
+        this.loadMap(map);
+      } catch (err) {
+        this.mapError = { code: err.code || 'map_corrupt', message: err.message };
+      }
+    }
+  }
+
+  /** {id, version, names} of the map in use (names: the registry's event names and aliases). */
+  get map() {
+    return { id: this._info.id, version: this._info.version, names: this._info.names };
   }
 
   _live() {
@@ -71,9 +82,18 @@ export class JourneyEngine {
 
   restore(snapshot) { return unwrap(this._live()._restore(String(snapshot))); }
 
-  setMap(map) {
-    const result = unwrap(this._live()._setMap(typeof map === 'string' ? map : JSON.stringify(map)));
-    this._info = mapInfo(this._handle._mapInfo());
+  /**
+   * Switches to a compiled map (Uint8Array or ArrayBuffer): the history is replayed under it.
+   * Damaged bytes throw WaymarkError (map_corrupt, map_version) and change nothing.
+   */
+  loadMap(map) {
+    const handle = this._live();
+    const bytes = map instanceof Uint8Array ? map : new Uint8Array(map);
+    const at = handle._inputBuffer(bytes.length);
+    if (at === 0) throw new WaymarkError('too_large', `map: ${bytes.length} bytes, more than the engine takes`);
+    this._module.HEAPU8.set(bytes, at);
+    const result = unwrap(handle._loadMap(bytes.length));
+    this._info = mapInfo(handle._mapInfo());
     return result;
   }
 
@@ -85,17 +105,4 @@ export class JourneyEngine {
       this._handle = null;
     }
   }
-}
-
-/**
- * Engine-level helpers that need no visitor state: only those the SDK calls, since each one is an
- * export of the production wasm (tests/js/exports.test.mjs). Test-only calls (channel
- * classification, path attribution, log merging, batching) are in the test build of the module
- * and reach the tests through tests/js/extra-tools.mjs.
- */
-export function engineTools(module) {
-  return {
-    validateMap: (map) => unwrap(module._validateMap(typeof map === 'string' ? map : JSON.stringify(map))),
-    defaultMap: () => module._defaultMap(),
-  };
 }

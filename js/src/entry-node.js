@@ -6,17 +6,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { createApi } from './api.js';
-import { loadModule } from './loader.js';
+import { loadCompiler, loadModule } from './loader.js';
 
-function defaultWasmBytes() {
+function bytesBeside(file) {
   // eslint-disable-next-line no-undef
   const dir = typeof __dirname === 'string' ? __dirname : path.dirname(fileURLToPath(import.meta.url));
-  return fs.readFileSync(path.join(dir, 'waymark.wasm'));
+  return fs.readFileSync(path.join(dir, file));
 }
 
 const api = createApi({
   win: null,
-  loadModule: (options) => loadModule(options.wasmBinary || options.locateFile ? options : { ...options, wasmBinary: defaultWasmBytes() }),
+  loadModule: (options) => loadModule(options.wasmBinary || options.locateFile ? options : { ...options, wasmBinary: bytesBeside('waymark.wasm') }),
+  // The map compiler, read only when a map arrives as JSON (js/src/compiler.js).
+  loadCompiler: (options) => loadCompiler(options.compilerBinary || options.compilerUrl || options.locateFile ? options : { ...options, compilerBinary: bytesBeside('waymark-compiler.wasm') }),
 });
 
 export const { init, track, page, identify, reset, consent, stage, score, context, on, off, flush, setMap, stats, ready, destroy } = api;

@@ -4,7 +4,7 @@
 // before this file has loaded; the queued calls are replayed here, in order.
 // waymark.wasm is fetched from beside this script unless init({ wasmUrl | locateFile }) says otherwise.
 import { createApi } from './api.js';
-import { loadModule } from './loader.js';
+import { loadCompiler, loadModule } from './loader.js';
 
 (function installWaymark(win) {
   if (!win || !win.document) return;
@@ -12,12 +12,15 @@ import { loadModule } from './loader.js';
   if (previous && previous.__waymark) return; // included twice: keep the first instance
   const script = win.document.currentScript;
   let wasmUrl;
+  let compilerUrl;
   try {
     wasmUrl = new URL('waymark.wasm', script && script.src ? script.src : win.location.href).href;
+    compilerUrl = new URL('waymark-compiler.wasm', wasmUrl).href; // only for maps given as JSON
   } catch {
     wasmUrl = 'waymark.wasm';
+    compilerUrl = 'waymark-compiler.wasm';
   }
-  const api = createApi({ win, loadModule: (options) => loadModule(options, wasmUrl) });
+  const api = createApi({ win, loadModule: (options) => loadModule(options, wasmUrl), loadCompiler: (options) => loadCompiler(options, compilerUrl) });
   Object.defineProperty(api, '__waymark', { value: true });
 
   const queue = Array.isArray(previous) ? previous.slice() : [];

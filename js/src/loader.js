@@ -9,6 +9,8 @@
 // instantiate is reported with the absolute URL that was tried (docs/sdk.md, "npm").
 import WaymarkModule from 'waymark-glue';
 
+import { compilerFrom, compilerFromBytes, compilerImports } from './compiler.js';
+
 /** Loads the module once per distinct configuration; returns a Promise of the module. */
 export function loadModule(options, defaultWasmUrl) {
   const overrides = {};
@@ -59,19 +61,33 @@ export function loadModule(options, defaultWasmUrl) {
   return Promise.race([loaded, failed]);
 }
 
+/**
+ * Loads the map compiler (js/src/compiler.js) on demand: `compilerBinary` (bytes), else
+ * `compilerUrl`, else `locateFile('waymark-compiler.wasm', ...)`, else `defaultUrl` (beside the
+ * engine's .wasm).
+ */
+export async function loadCompiler(options, defaultUrl) {
+  if (options.compilerBinary) return compilerFromBytes(options.compilerBinary);
+  let url = defaultUrl || 'waymark-compiler.wasm';
+  if (typeof options.compilerUrl === 'string') url = options.compilerUrl;
+  else if (typeof options.locateFile === 'function') url = options.locateFile('waymark-compiler.wasm', '');
+  const { instance } = await instantiateFrom(absoluteUrl(url), compilerImports, 'waymark-compiler.wasm', 'compilerUrl');
+  return compilerFrom(instance);
+}
+
 /** Fetches, compiles and instantiates the .wasm at `url`; each failure names the URL. */
-async function instantiateFrom(url, imports) {
+async function instantiateFrom(url, imports, file = 'waymark.wasm', option = 'wasmUrl') {
   let response;
   try {
     // Low priority: the first paint uses the decisions cached by the last visit, so the page's
     // own images and styles go first (browsers without Priority Hints ignore it).
     response = await fetch(url, { credentials: 'same-origin', priority: 'low' });
   } catch (err) {
-    throw withCause(`waymark: could not fetch ${url} (${errorText(err)}). Serve waymark.wasm there, or pass init({ wasmUrl }), locateFile or wasmBinary (docs/sdk.md, "npm")`, err);
+    throw withCause(`waymark: could not fetch ${url} (${errorText(err)}). Serve ${file} there, or pass init({ ${option} }), locateFile or ${option === 'wasmUrl' ? 'wasmBinary' : 'compilerBinary'} (docs/sdk.md, "npm")`, err);
   }
   if (!response.ok) {
     const status = `${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-    throw new Error(`waymark: could not fetch ${url}: the server answered ${status}. Serve waymark.wasm there, or pass init({ wasmUrl }), locateFile or wasmBinary (docs/sdk.md, "npm")`);
+    throw new Error(`waymark: could not fetch ${url}: the server answered ${status}. Serve ${file} there, or pass init({ ${option} }), locateFile or ${option === 'wasmUrl' ? 'wasmBinary' : 'compilerBinary'} (docs/sdk.md, "npm")`);
   }
   try {
     // Streaming compile (off the main thread, while the bytes arrive) needs the application/wasm

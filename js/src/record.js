@@ -142,12 +142,16 @@ export class RecordWriter {
 }
 
 /**
- * What the encoder needs of a map (MapInfoJson in wasm/typed_track.h): the property paths its
- * conditions read, split once, and each sync filter's property names (null = all).
+ * What the SDK needs of a map (MapInfoJson in wasm/typed_track.h): its id, version and event
+ * names, the property paths its conditions read (split once), and each sync filter's property
+ * names (null = all).
  */
 export function mapInfo(text) {
   const info = JSON.parse(text);
   return {
+    id: info.id,
+    version: info.version,
+    names: info.names,
     reads: info.reads.map((path) => path.split('.')),
     filters: info.filters.map((names) => (names ? new Set(names) : null)),
   };

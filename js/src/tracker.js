@@ -4,7 +4,8 @@
 // Order of work in init(): everything that can affect the first paint happens synchronously
 // (decisions cached by the last visit are applied while the page parses); the engine, storage and
 // transport come up asynchronously, and calls made meanwhile are queued and replayed in order.
-import { JourneyEngine, engineTools } from './engine.js';
+import { JourneyEngine } from './engine.js';
+import { compiledBytes, isCompiledMap } from './compiler.js';
 import { WaymarkError } from './errors.js';
 import { Emitter } from './emitter.js';
 import { uuidv7 } from './ids.js';
@@ -14,7 +15,7 @@ import { cleanProperties } from './sanitize.js';
 import { CONSENT_STATES, browserOptOut, isAutomated } from './privacy.js';
 import { applyDecisions, applyWhileParsing } from './personalize.js';
 import { installAutocapture } from './autocapture.js';
-import { installDataLayerBridge, knownEventNames } from './datalayer.js';
+import { installDataLayerBridge } from './datalayer.js';
 import { openStore, utf8Length } from './storage.js';
 import { createTransport, sendOnce } from './transport.js';
 
@@ -24,6 +25,7 @@ const MAX_OVERFLOW_EVENTS = 10000; // events waiting in memory for room in the s
 // The collector's limit on one event (limits.event_bytes, docs/collector-api.md); the engine
 // enforces it when it runs, this SDK only for events it sends without the engine.
 const MAX_EVENT_BYTES = 32 * 1024;
+const COMPILED_MAP_TYPE = 'application/vnd.waymark.map'; // GET /v1/map's compiled form
 const DRAIN_BATCH = 20; // envelopes per engine call (a slice checks its time budget between calls)
 const DRAIN_SLICE_MS = 8; // main-thread time one slice of engine work may take
 // Touchpoints the store may drop first when its budget is full (see storage.js).
@@ -361,7 +363,6 @@ export class Tracker {
     try {
       const module = await this._platform.loadModule(this.options);
       this._module = module;
-      this._tools = engineTools(module);
       return module;
     } catch (err) {
       // The violation event is dispatched asynchronously: give it a task to arrive.
@@ -406,10 +407,15 @@ export class Tracker {
   }
 
   async _startEngine(module) {
-    const map = await this._initialMap();
-    this._engine = new JourneyEngine(module, map, { localOnly: this.consentState === 'denied' });
-    if (this._engine.mapError) this._report({ code: this._engine.mapError.code, message: `map refused, using the default map: ${this._engine.mapError.message}` });
-    this._mapObject = this._parseMapText(map);
+    const { bytes, cached } = await this._initialMap();
+    this._engine = new JourneyEngine(module, bytes, { localOnly: this.consentState === 'denied' });
+    if (this._engine.mapError) {
+      // A damaged cached copy is dropped quietly (the collector's map replaces it soon).
+      if (!cached) this._report({ code: this._engine.mapError.code, message: `map refused, using the default map: ${this._engine.mapError.message}` });
+      this._mapEtag = null;
+    } else {
+      this._mapBytes = bytes;
+    }
     await this._restoreSnapshot();
   }
 
@@ -430,14 +436,13 @@ export class Tracker {
     this._seq = Math.max(this._seq, Number(await this._store.get('seq')) || 0);
   }
 
+  // The compiled map to start with: the page's (init({ map }), compiled here when it is JSON), else
+  // the copy the last page stored, else null (the engine's embedded default map).
   async _initialMap() {
     const o = this.options;
-    if (!this._tools) return null;
     if (o.map) {
-      const text = typeof o.map === 'string' ? o.map : JSON.stringify(o.map);
       try {
-        this._tools.validateMap(text);
-        return text;
+        return { bytes: await this._compiledFrom(o.map), cached: false };
       } catch (err) {
         this._report({ code: err.code || 'invalid_map', message: `the map given to init() was refused: ${err.message}` });
       }
@@ -445,23 +450,36 @@ export class Tracker {
     const cached = this._store && (await this._store.get('map'));
     if (cached) {
       try {
-        const { text, etag } = JSON.parse(cached);
-        this._tools.validateMap(text);
-        this._mapEtag = etag;
-        return text;
+        const { compiled, etag } = JSON.parse(cached);
+        if (typeof compiled === 'string') {
+          this._mapEtag = etag;
+          return { bytes: fromBase64(compiled), cached: true };
+        }
       } catch {
-        // a cached map that no longer validates (new SDK, damaged storage): use the default
+        // damaged storage: the default map, until the collector's arrives
       }
     }
-    return null;
+    return { bytes: null, cached: false };
   }
 
-  _parseMapText(text) {
-    try {
-      return JSON.parse(text || this._tools.defaultMap());
-    } catch {
-      return {};
+  /** A map as compiled bytes: as given, or JSON compiled by the on-demand compiler module. */
+  async _compiledFrom(map) {
+    if (isCompiledMap(map)) return compiledBytes(map);
+    const compiler = await this._compiler();
+    return compiler.compile(map);
+  }
+
+  // The map compiler (js/src/compiler.js) is a second, separate wasm, fetched the first time a map
+  // arrives as JSON; sites that never pass one never download it.
+  _compiler() {
+    if (!this._compilerLoad) {
+      const load = this._platform.loadCompiler ? this._platform.loadCompiler(this.options) : Promise.reject(new Error('this build cannot load the map compiler'));
+      this._compilerLoad = load.catch((err) => {
+        this._compilerLoad = null; // a later call may try again (a network blip)
+        throw new WaymarkError('compiler_unavailable', `a JSON map needs the map compiler, which could not be loaded: ${err && err.message ? err.message : err}`);
+      });
     }
+    return this._compilerLoad;
   }
 
   // The journey saved by the last page: the stored snapshot, or the page-hide handoff in
@@ -511,39 +529,59 @@ export class Tracker {
     const fetchFn = this._platform.fetch || globalThis.fetch;
     if (!fetchFn) return;
     try {
-      const headers = this._mapEtag ? { 'If-None-Match': this._mapEtag } : {};
+      // The compiled form: the engine loads it as is (a collector that only has JSON answers JSON,
+      // which the compiler module then compiles).
+      const headers = { Accept: COMPILED_MAP_TYPE };
+      if (this._mapEtag) headers['If-None-Match'] = this._mapEtag;
       const response = await fetchFn(`${this.options.endpoint}/v1/map`, { headers, credentials: 'omit' });
       if (response.status !== 200) return; // 304: the cached map is current
-      const text = await response.text();
+      const type = String(response.headers.get('Content-Type') || '');
+      const map = type.startsWith(COMPILED_MAP_TYPE) ? new Uint8Array(await response.arrayBuffer()) : await response.text();
       // A map the site set itself meanwhile (setMap) wins over the collector's answer.
       if (this._mapSetBySite) return;
-      this.setMap(text, response.headers.get('ETag'), false);
+      await this.setMap(map, response.headers.get('ETag'), false);
     } catch (err) {
       this._debug(`map refresh failed: ${err && err.message}`);
     }
   }
 
-  /** Replaces the journey map; an invalid map is refused with the core's error and the old one stays. */
-  setMap(map, etag, bySite = true) {
+  /**
+   * Replaces the journey map (JSON text or object, or compiled bytes); resolves true once it is in
+   * use, false when it was refused (an `error` event with the core's message; the old map stays).
+   */
+  async setMap(map, etag, bySite = true) {
     this._drain();
     if (!this._engine) {
       this._report({ code: 'engine_unavailable', message: 'setMap(): the journey engine is not running, so no map can be applied (see the error reported by init())' });
       return false;
     }
-    const text = typeof map === 'string' ? map : JSON.stringify(map);
+    let bytes;
+    try {
+      bytes = await this._compiledFrom(map);
+    } catch (err) {
+      this._report({ code: err.code || 'invalid_map', message: `map refused, keeping version ${this._engine ? this._engine.map.version : '?'}: ${err.message}` });
+      return false;
+    }
+    // A map the site set wins over a collector answer that arrives after it.
+    if (!this._engine || (!bySite && this._mapSetBySite)) return false;
+    return this._applyMap(bytes, etag, bySite);
+  }
+
+  _applyMap(bytes, etag, bySite) {
+    this._drain();
     try {
       const before = this._engine.stage();
-      const result = this._engine.setMap(text);
+      const result = this._engine.loadMap(bytes);
       if (bySite) this._mapSetBySite = true;
-      this._mapObject = this._parseMapText(text);
+      this._mapBytes = bytes;
       this._mapEtag = etag || null;
-      if (this._store) this._store.set('map', JSON.stringify({ text, etag: etag || null }));
+      if (this._store) this._store.set('map', JSON.stringify({ compiled: toBase64(bytes), etag: etag || null }));
       if (result.stage !== before) this._emitter.emit('stage', { from: before, to: result.stage, rule: 'map_changed', at: Date.now() });
       this._applyPersonalization();
       this._scheduleSnapshot();
       return true;
     } catch (err) {
-      this._report({ code: err.code || 'invalid_map', message: `map refused, keeping version ${this._mapObject && this._mapObject.version}: ${err.message}` });
+      this._report({ code: err.code || 'invalid_map', message: `map refused, keeping version ${this._engine.map.version}: ${err.message}` });
       return false;
     }
   }
@@ -578,7 +616,7 @@ export class Tracker {
     if (this.options.autocapture) this._undo.push(installAutocapture(win, this, { ...this.options.autocapture, initialPageView: false }));
     if (this.options.dataLayer) {
       const name = typeof this.options.dataLayer === 'string' ? this.options.dataLayer : 'dataLayer';
-      this._undo.push(installDataLayerBridge(win, this, knownEventNames(this._mapObject), name));
+      this._undo.push(installDataLayerBridge(win, this, new Set(this._engine ? this._engine.map.names : []), name));
     }
     this._openChannel();
   }
@@ -881,7 +919,7 @@ export class Tracker {
   _reset() {
     if (this._engine) {
       this._engine.dispose();
-      this._engine = new JourneyEngine(this._module, this._mapText(), { localOnly: this.consentState === 'denied' });
+      this._engine = new JourneyEngine(this._module, this._mapBytes || null, { localOnly: this.consentState === 'denied' });
     }
     this._anonymousId = uuidv7();
     this._userId = null;
@@ -893,10 +931,6 @@ export class Tracker {
     this._writeAnonymousMirror();
     this._emitter.emit('stage', { from: null, to: this.stage(), rule: 'reset', at: Date.now() });
     this._applyPersonalization();
-  }
-
-  _mapText() {
-    return this._mapObject && Object.keys(this._mapObject).length ? JSON.stringify(this._mapObject) : null;
   }
 
   _forgetPersisted() {
@@ -1107,3 +1141,17 @@ export class Tracker {
 }
 
 export { redactString };
+
+// Compiled maps are kept in the string store as base64.
+function toBase64(bytes) {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+function fromBase64(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}

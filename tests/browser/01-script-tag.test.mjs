@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { SITE_KEY, useBrowserRig, waymarkReady, waitFor } from './harness.mjs';
+import { SITE_KEY, defaultMap, useBrowserRig, waymarkReady, waitFor } from './harness.mjs';
 
 const rig = useBrowserRig();
 
@@ -142,14 +142,7 @@ test('returning visitor: the stage content is in the first frame, no flash of th
 
 test('a content rule carrying HTML is rendered as text; unsafe attributes never reach the DOM', async () => {
   const context = await rig.newContext();
-  const map = await (async () => {
-    const page = await rig.newPage(context);
-    await page.goto(rig.pageUrl('plain.html'));
-    await waymarkReady(page);
-    const text = await page.evaluate(() => waymark._tracker._tools.defaultMap());
-    await page.close();
-    return JSON.parse(text);
-  })();
+  const map = defaultMap();
   const hero = map.content.slots.find((s) => s.id === 'hero');
   const attack = '<img src=x onerror="window.__xss=1">';
   for (const v of [...hero.variants, hero.default]) v.content.text = attack;

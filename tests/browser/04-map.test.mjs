@@ -31,7 +31,11 @@ test('the collector map is used, cached with its ETag, and a new version is pick
   await publish(mapWithHero(2, 'Hero from map version 2'));
   const context = await rig.newContext();
   const mapRequests = [];
-  context.on('request', (r) => { if (r.url().endsWith('/v1/map')) mapRequests.push(r); });
+  const compilerRequests = [];
+  context.on('request', (r) => {
+    if (r.url().endsWith('/v1/map')) mapRequests.push(r);
+    if (r.url().includes('waymark-compiler.wasm')) compilerRequests.push(r.url());
+  });
   const page = await rig.newPage(context);
   await page.goto(rig.pageUrl('index.html'));
   await waymarkReady(page);
@@ -49,7 +53,10 @@ test('the collector map is used, cached with its ETag, and a new version is pick
   await waitFor(() => answers.length > 0, { what: 'map revalidation' });
   assert.deepEqual(answers, [304]);
   const revalidation = mapRequests.filter((r) => r.method() === 'GET').at(-1);
-  assert.match(await revalidation.headerValue('if-none-match'), /^"v2-[0-9a-f]{8}"$/);
+  // The compiled form (its own ETag): the engine loads it without a JSON parser, and no compiler
+  // module is fetched on any of these pages.
+  assert.match(await revalidation.headerValue('if-none-match'), /^"v2-[0-9a-f]{8}-c"$/);
+  assert.equal(await revalidation.headerValue('accept'), 'application/vnd.waymark.map');
 
   // A new version on the collector reaches the next page view.
   await publish(mapWithHero(3, 'Hero from map version 3'));
@@ -59,12 +66,16 @@ test('the collector map is used, cached with its ETag, and a new version is pick
   await waitFor(() => third.evaluate(() => document.querySelector('h1').textContent === 'Hero from map version 3'), { what: 'hero from map v3' });
   assert.equal(await third.evaluate(() => waymark.context().mapVersion), 3);
   assert.deepEqual([page, again, third].flatMap((p) => p.pageErrors), []);
+  assert.deepEqual(compilerRequests, [], 'the collector\'s compiled map needs no compiler');
   await context.close();
 });
 
 test('a map the core refuses: a path-precise error, and the last good map stays', async () => {
   const context = await rig.newContext();
   const page = await rig.newPage(context);
+  // Maps given as JSON load the compiler module, once for the page.
+  const compilerRequests = [];
+  page.on('request', (r) => { if (r.url().includes('waymark-compiler.wasm')) compilerRequests.push(r.url()); });
   const bad = mapWithHero(9, 'never shown');
   bad.transitions[0].when = { count: { event: 'page_viewed', within: 'soon' } };
   await page.addInitScript((m) => { window.__initOptions = { map: m, mapFromCollector: false }; }, bad);
@@ -81,5 +92,6 @@ test('a map the core refuses: a path-precise error, and the last good map stays'
   assert.equal(await page.evaluate((m) => waymark.setMap(m), bad), false);
   assert.equal(await page.evaluate(() => waymark.context().mapVersion), 10);
   assert.equal(await page.textContent('h1'), 'Hero from map version 10');
+  assert.equal(compilerRequests.length, 1, `compiler fetched once: ${compilerRequests}`);
   await context.close();
 });

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { batchText, useBrowserRig, waymarkReady } from './harness.mjs';
+import { batchText, defaultMap, useBrowserRig, waymarkReady } from './harness.mjs';
 
 const rig = useBrowserRig();
 
@@ -60,11 +60,8 @@ test('outbound links: off by default, tracked with origin and path when on', asy
   await off.context().close();
   const on = await open({ autocapture: { outboundLinks: true }, batchDelayMs: 10 });
   // The default map sends only a few properties in awareness; send all of them here.
-  await on.evaluate(() => {
-    const map = JSON.parse(waymark._tracker._tools.defaultMap());
-    map.sync = { default: { events: '*', properties: '*' } };
-    waymark.setMap(map);
-  });
+  const sendAll = { ...defaultMap(), sync: { default: { events: '*', properties: '*' } } };
+  assert.equal(await on.evaluate((map) => waymark.setMap(map), sendAll), true);
   assert.equal(await trackedLinks(on), 1);
   await on.evaluate(() => waymark.flush());
   const sent = on.batchRequests.map((b) => JSON.parse(b)).flatMap((b) => b.events).find((e) => e.name === 'outbound_link_clicked');
@@ -74,10 +71,9 @@ test('outbound links: off by default, tracked with origin and path when on', asy
 
 test('Segment-shaped calls: page(category, name, props), identify(userId, traits), track with callback', async () => {
   const page = await open({ batchDelayMs: 10 });
-  const result = await page.evaluate(async () => {
-    const map = JSON.parse(waymark._tracker._tools.defaultMap());
-    map.sync = { default: { events: '*', properties: '*' } }; // see every property that was sent
-    waymark.setMap(map);
+  const sendAll = { ...defaultMap(), sync: { default: { events: '*', properties: '*' } } }; // see every property that was sent
+  const result = await page.evaluate(async (map) => {
+    if ((await waymark.setMap(map)) !== true) throw new Error('setMap refused the map');
     const events = [];
     waymark.on('event', (e) => { if (e.name !== 'content_shown') events.push(e.name); });
     waymark.page('Docs', 'Getting started', { section: 'intro' });
@@ -87,7 +83,7 @@ test('Segment-shaped calls: page(category, name, props), identify(userId, traits
     await waymark.flush();
     await new Promise((r) => setTimeout(r, 50));
     return { events, called, stage: waymark.stage(), user: waymark.context().userId };
-  });
+  }, sendAll);
   assert.deepEqual(result.events, ['page_viewed', 'trial_started', 'user_identified']);
   assert.equal(result.called, true);
   assert.equal(result.stage, 'trial');

@@ -27,14 +27,14 @@ test("a CSP without 'wasm-unsafe-eval': init names the directive, events reach t
   const anon = init.anonymousId;
   assert.ok(anon, 'an anonymous id all the same');
 
-  const calls = await page.evaluate(() => {
+  const calls = await page.evaluate(async () => {
     const r = {
       first: waymark.track('feature_used', { plan: 'pro', secret_note: 'awareness keeps only plan of these' }),
       track: waymark.track('pricing_viewed', { plan: 'pro' }),
       feature: waymark.track('feature_used', { plan: 'team', section: 'x', note: 'engaged keeps this' }),
       stage: waymark.stage(),
       score: waymark.score(),
-      setMap: waymark.setMap({ id: 'x' }),
+      setMap: await waymark.setMap({ id: 'x' }),
       stats: waymark.stats(),
     };
     return JSON.parse(JSON.stringify(r));

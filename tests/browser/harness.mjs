@@ -15,6 +15,8 @@ import { SITE_KEY, startCollector, stopCollector, waitFor, adminGet } from '../c
 export { SITE_KEY, waitFor };
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PAGES = path.join(ROOT, 'tests', 'browser', 'pages');
+/** The default journey map as an object (core/maps/default.json), for tests that change it. */
+export const defaultMap = () => JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
 const DIST = path.join(ROOT, 'dist');
 
 // Flags from TOOLCHAIN.md: without the background-networking ones Chromium keeps trying to reach

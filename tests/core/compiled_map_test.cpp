@@ -159,6 +159,16 @@ TEST(CompiledMap, CraftedPayloadsWithAGoodChecksumAreRefused) {
             "compiled map: the initial stage is not a stage");
 }
 
+// core/maps/default.wmap is checked in (the browser engine embeds it); it must be the JSON's.
+TEST(CompiledMap, TheEmbeddedDefaultIsTheDefaultMapCompiled) {
+  EXPECT_EQ(DefaultMapCompiled(), CompileMap(*DefaultMap()))
+      << "core/maps/default.wmap is stale: run build/native/bin/waymark-collector compile-map "
+         "core/maps/default.json core/maps/default.wmap";
+  auto loaded = LoadCompiledMap(DefaultMapCompiled());
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.value()->id, "default");
+}
+
 TEST(CompiledMap, SmallerThanTheDocument) {
   auto parsed = DefaultMap();
   const std::string minified = ParseJson(DefaultMapJson(), 1 << 20, 64).value().dump();

@@ -4,27 +4,56 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { JourneyEngine, engineTools } from '../../js/src/engine.js';
+import { JourneyEngine } from '../../js/src/engine.js';
 import { WaymarkError } from '../../js/src/errors.js';
-import { loadModule, loadTestModule } from './load-engine.mjs';
+import { loadCompiler, loadModule, loadTestModule } from './load-engine.mjs';
 import { writeRecords } from '../../js/src/record.js';
 import { testTools } from './extra-tools.mjs';
 
 const module = await loadModule();
-const tools = engineTools(module);
+const compiler = await loadCompiler();
 const testModule = await loadTestModule();
 const extra = testTools(testModule);
 const t0 = 1700000000000;
 
-test('a bad map is refused with the core path-precise error and the default map stays usable', () => {
-  const bad = JSON.parse(tools.defaultMap());
+test('a bad map is refused by the compiler with the core path-precise error', () => {
+  const bad = JSON.parse(compiler.defaultMap());
   bad.transitions[0].when = { count: { event: 'page_viewed', within: 'soon' } };
-  assert.throws(() => tools.validateMap(bad), (e) => e instanceof WaymarkError && e.code === 'invalid_map' &&
+  assert.throws(() => compiler.compile(bad), (e) => e instanceof WaymarkError && e.code === 'invalid_map' &&
     e.message === 'transitions[0].when.count.within: expected a duration');
-  const engine = new JourneyEngine(module, bad);
-  assert.equal(engine.mapError.code, 'invalid_map');
-  const [out] = engine.track([{ id: 'a', anonymous_id: 'x', name: 'pricing_viewed', time: t0 }]);
-  assert.equal(out.stage, 'engaged');
+  assert.throws(() => compiler.compile('{"id":'), (e) => e.code === 'invalid_json');
+  assert.throws(() => compiler.compile(42), (e) => e.code === 'invalid_map');
+  assert.throws(() => compiler.compile('x'.repeat(2 * 1024 * 1024)), (e) => e.code === 'too_large');
+  // Still good after the errors.
+  assert.equal(compiler.compile(compiler.defaultMap())[0], 0x57); // "W" of WMAP
+});
+
+test('compiled maps: loaded and replayed, damaged bytes refused, the default map stays usable', () => {
+  const engine = new JourneyEngine(module, null);
+  assert.deepEqual([engine.map.id, engine.map.version], ['default', 1]);
+  assert.ok(engine.map.names.includes('generate_lead'), 'registry names and aliases');
+  engine.track([{ id: 'a', anonymous_id: 'x', name: 'page_viewed', time: t0 }]);
+  const custom = JSON.parse(compiler.defaultMap());
+  custom.version = 7;
+  custom.transitions.find((t) => t.id === 'engage').when = { event: 'page_viewed' };
+  const bytes = compiler.compile(custom);
+  // A flipped byte, a truncation, another format version, garbage: each refused, nothing changes.
+  const flipped = bytes.slice();
+  flipped[40] ^= 0xff;
+  const version = bytes.slice();
+  version[4] = 2;
+  for (const [bad, code] of [[flipped, 'map_corrupt'], [bytes.slice(0, 100), 'map_corrupt'], [version, 'map_version'], [new Uint8Array(0), 'map_corrupt']]) {
+    assert.throws(() => engine.loadMap(bad), (e) => e instanceof WaymarkError && e.code === code);
+    assert.equal(engine.map.version, 1);
+  }
+  // The good one: the history is replayed under it (one page view now engages).
+  assert.deepEqual(engine.loadMap(bytes), { stage: 'engaged', version: 7 });
+  assert.equal(engine.map.version, 7);
+  const refused = new JourneyEngine(module, flipped);
+  assert.equal(refused.mapError.code, 'map_corrupt');
+  const [out] = refused.track([{ id: 'b', anonymous_id: 'x', name: 'pricing_viewed', time: t0 }]);
+  assert.equal(out.stage, 'engaged', 'the default map in use');
+  refused.dispose();
   engine.dispose();
 });
 
@@ -124,13 +153,13 @@ test('outbound batches stay under the keepalive budget', () => {
 // transitions, triggers and sync decisions, and an outbound with the same name, properties,
 // channel and user id, for well-formed, malformed and borderline envelopes alike.
 test('the typed boundary agrees with the JSON boundary event by event', () => {
-  const map = JSON.parse(tools.defaultMap());
+  const map = JSON.parse(compiler.defaultMap());
   map.transitions.push({ id: 'plan_pro', from: ['engaged'], to: 'lead', priority: 5,
     when: { all: [{ event: 'plan_selected' }, { field: 'properties.plan.tier', equals: 'pro' }] } });
   map.scoring.rules.push({ id: 'big_cart', when: { field: 'properties.cart', gte: 100 }, points: 5 });
   map.scoring.rules.push({ id: 'tagged', when: { field: 'properties.tags', exists: true }, points: 1 });
-  const typed = new JourneyEngine(testModule, map);
-  const json = new JourneyEngine(testModule, map);
+  const typed = new JourneyEngine(testModule, compiler.compile(map));
+  const json = new JourneyEngine(testModule, compiler.compile(map));
   const base = { anonymous_id: 'anon-1' };
   const long = 'é'.repeat(1100);
   const envelopes = [

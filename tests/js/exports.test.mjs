@@ -76,7 +76,7 @@ const source = sdkSource();
 
 test('the production module exports the engine and the SDK calls (the check sees real exports)', () => {
   const names = embindExports(production).map((e) => e.name);
-  for (const expected of ['Engine', '_trackRecords', '_inputBuffer', '_snapshot', '_validateMap', '_defaultMap']) {
+  for (const expected of ['Engine', '_trackRecords', '_inputBuffer', '_snapshot', '_loadMap']) {
     assert.ok(names.includes(expected), `${expected} not found among ${names.join(', ')}`);
   }
 });
@@ -93,7 +93,7 @@ test('every export the SDK calls is in the production wasm, none only in the tes
   const engineJs = fs.readFileSync(path.join(sdkDir, 'engine.js'), 'utf8');
   const called = [...engineJs.matchAll(/(?:\bmodule|_live\(\)|\bhandle|_handle)\.(\w+)\(/g)].map((m) => m[1])
     .filter((n) => n !== 'delete'); // Embind's own handle method
-  assert.ok(called.includes('_trackRecords') && called.includes('_validateMap'), `calls found: ${called.join(', ')}`);
+  assert.ok(called.includes('_trackRecords') && called.includes('_loadMap'), `calls found: ${called.join(', ')}`);
   for (const name of called) assert.ok(shipped.has(name), `js/src/engine.js calls ${name}, which the production wasm lacks`);
   // Anything the test build adds must not be used by the SDK: it would be missing in production.
   for (const e of embindExports(testBuild)) {

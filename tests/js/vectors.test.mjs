@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { JourneyEngine, engineTools } from '../../js/src/engine.js';
+import { JourneyEngine } from '../../js/src/engine.js';
 import { WaymarkError } from '../../js/src/errors.js';
-import { loadTestModule, vectorsDir } from './load-engine.mjs';
+import { loadCompiler, loadTestModule, vectorsDir } from './load-engine.mjs';
 import { testTools } from './extra-tools.mjs';
 
 const TOLERANCE = 1e-6;
@@ -79,7 +79,8 @@ function check(engine, c, where) {
 }
 
 const module = await loadTestModule();
-const tools = { ...engineTools(module), ...testTools(module) };
+const tools = testTools(module);
+const compiler = await loadCompiler();
 
 test('at least thirty shared vectors', () => {
   assert.ok(files.length >= 30, `${files.length} vectors`);
@@ -88,15 +89,17 @@ test('at least thirty shared vectors', () => {
 for (const file of files) {
   test(`vector ${file}`, () => {
     const v = JSON.parse(fs.readFileSync(path.join(vectorsDir, file), 'utf8'));
-    const mapText = v.map && typeof v.map === 'object' ? JSON.stringify(v.map) : tools.defaultMap();
+    const mapText = v.map && typeof v.map === 'object' ? JSON.stringify(v.map) : compiler.defaultMap();
     if ('map_error' in v) {
-      assert.throws(() => tools.validateMap(mapText), (e) => e instanceof WaymarkError && e.message === v.map_error);
+      assert.throws(() => compiler.compile(mapText), (e) => e instanceof WaymarkError && e.message === v.map_error);
       return;
     }
-    const mapInfo = tools.validateMap(mapText);
-    assert.ok(mapInfo.id);
+    // The engine runs the compiled map, as in a browser: compiled by the compiler module here.
+    const map = compiler.compile(mapText);
     const blocked = (v.map && v.map.identity && v.map.identity.blocked_ids) || [];
-    let engine = new JourneyEngine(module, mapText, { localOnly: Boolean(v.local_only) });
+    let engine = new JourneyEngine(module, map, { localOnly: Boolean(v.local_only) });
+    assert.equal(engine.mapError, null);
+    assert.equal(engine.map.id, JSON.parse(mapText).id);
     let counter = 0;
     try {
       v.steps.forEach((step, i) => {
@@ -149,11 +152,11 @@ for (const file of files) {
           assert.ok(!('error' in expect), `${where}: merge should fail`);
           if ('order' in expect) assert.deepEqual(merged.map((e) => e.id), expect.order, where);
           engine.dispose();
-          engine = new JourneyEngine(module, mapText, { localOnly: Boolean(v.local_only) });
+          engine = new JourneyEngine(module, map, { localOnly: Boolean(v.local_only) });
           engine.track(merged);
         } else if ('snapshot_roundtrip' in step) {
           const snap = engine.snapshot();
-          const restored = new JourneyEngine(module, mapText, { localOnly: Boolean(v.local_only) });
+          const restored = new JourneyEngine(module, map, { localOnly: Boolean(v.local_only) });
           restored.restore(snap);
           assert.equal(restored.snapshot(), snap, where);
           engine.dispose();

@@ -55,7 +55,7 @@ test('CommonJS: require the Node entry, one event delivered to the collector', a
 test('bad arguments and a bad map become error events, never exceptions', async () => {
   const mod = await import(path.join(dist, 'node.mjs'));
   // A second instance, with the same wasm loader as the default one.
-  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o), loadCompiler: (o) => mod.default._tracker._platform.loadCompiler(o) });
   const errors = [];
   waymark.on('error', (e) => errors.push(e));
   const ready = await waymark.init({ map: { id: 'x', version: 1, stages: 'nope' } });
@@ -71,7 +71,8 @@ test('bad arguments and a bad map become error events, never exceptions', async 
   await assert.doesNotReject(() => waymark.consent('maybe'));
   assert.deepEqual(errors.map((e) => e.code), ['invalid_argument', 'invalid_event_name', 'invalid_argument', 'invalid_argument', 'invalid_argument']);
   assert.match(errors[0].message, /name must be a non-empty string/);
-  assert.equal(waymark.setMap('{"broken":'), false);
+  // A JSON map goes through the compiler module (dist/waymark-compiler.wasm, read from disk).
+  assert.equal(await waymark.setMap('{"broken":'), false);
   assert.equal(errors.at(-1).code, 'invalid_json');
   assert.equal(waymark.stage(), 'awareness', 'the last good map stays in use');
   waymark.destroy();
@@ -79,7 +80,7 @@ test('bad arguments and a bad map become error events, never exceptions', async 
 
 test('hostile property values (1 MB string, circular, BigInt, 5 000 deep, throwing getter and proxy): each named in problems and one error event; the event is kept, cleaned, and stored by the collector', async () => {
   const mod = await import(path.join(dist, 'node.mjs'));
-  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o), loadCompiler: (o) => mod.default._tracker._platform.loadCompiler(o) });
   const errors = [];
   waymark.on('error', (e) => errors.push(e));
   const before = waymark.track('feature_used', { x: 1 });
@@ -139,7 +140,7 @@ test('hostile property values (1 MB string, circular, BigInt, 5 000 deep, throwi
 
 test('track() always answers { id, status }: a bad name is dropped with its reason', async () => {
   const mod = await import(path.join(dist, 'node.mjs'));
-  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o), loadCompiler: (o) => mod.default._tracker._platform.loadCompiler(o) });
   waymark.on('error', () => {});
   await waymark.init({ mapFromCollector: false });
   assert.deepEqual(waymark.track(), { id: null, status: 'dropped', reason: 'invalid_argument' });
@@ -171,7 +172,7 @@ test("every call of docs/sdk.md's table, with wrong arguments: one error event n
   const missing = documented.filter((name) => !(name in wrong));
   assert.deepEqual(missing, [], 'every documented call has wrong-argument cases here');
   const mod = await import(path.join(dist, 'node.mjs'));
-  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o), loadCompiler: (o) => mod.default._tracker._platform.loadCompiler(o) });
   const errors = [];
   waymark.on('error', (e) => errors.push(e));
   const ready = await waymark.init({ mapFromCollector: false });
@@ -192,7 +193,8 @@ test("every call of docs/sdk.md's table, with wrong arguments: one error event n
         assert.ok(errors.some((e) => e.code === 'invalid_argument' && e.message.includes(`${name}()`) || e.message.startsWith(name)), `${label}: names the call: ${JSON.stringify(errors)}`);
         if (name === 'track' || name === 'page') assert.equal(result.status, 'dropped', `${label} returns dropped`);
         if (name === 'init') assert.equal((await result).ok, false);
-        if (name === 'on' || name === 'setMap') assert.equal(result, false);
+        if (name === 'on') assert.equal(result, false);
+        if (name === 'setMap') assert.equal(await result, false, 'setMap resolves false');
       }
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -206,7 +208,7 @@ test("every call of docs/sdk.md's table, with wrong arguments: one error event n
 
 test('debug: true says which properties the stage sync filter keeps back, once per name', async () => {
   const mod = await import(path.join(dist, 'node.mjs'));
-  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o) });
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o), loadCompiler: (o) => mod.default._tracker._platform.loadCompiler(o) });
   const warnings = [];
   const original = console.warn;
   console.warn = (...args) => warnings.push(args.join(' '));
@@ -226,4 +228,41 @@ test('debug: true says which properties the stage sync filter keeps back, once p
     console.warn = original;
     waymark.destroy();
   }
+});
+
+test('compiled maps: init({ map: bytes }) and setMap(bytes) need no compiler; damaged bytes are refused with map_corrupt', async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  let compilerLoads = 0;
+  const waymark = mod.createApi({
+    win: null,
+    loadModule: (o) => mod.default._tracker._platform.loadModule(o),
+    loadCompiler: (o) => {
+      compilerLoads += 1;
+      return mod.default._tracker._platform.loadCompiler(o);
+    },
+  });
+  const errors = [];
+  waymark.on('error', (e) => errors.push(e));
+  // The collector's compiled form of its map (the default map, version 1).
+  const res = await fetch(`${ctx.srv.url}/v1/map`, { headers: { Accept: 'application/vnd.waymark.map' } });
+  assert.equal(res.headers.get('content-type'), 'application/vnd.waymark.map');
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const ready = await waymark.init({ map: bytes, mapFromCollector: false });
+  assert.equal(ready.ok, true);
+  assert.equal(waymark.context().mapVersion, 1);
+  const damaged = bytes.slice();
+  damaged[damaged.length - 1] ^= 0xff;
+  assert.equal(await waymark.setMap(damaged), false);
+  assert.equal(errors.at(-1).code, 'map_corrupt');
+  assert.match(errors.at(-1).message, /^map refused, keeping version 1: compiled map: checksum mismatch$/);
+  assert.equal(await waymark.setMap(bytes.buffer), true, 'an ArrayBuffer works too');
+  assert.equal(compilerLoads, 0, 'compiled maps never load the compiler');
+  // A JSON map loads it, once.
+  const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
+  json.version = 5;
+  assert.equal(await waymark.setMap(json), true);
+  assert.equal(await waymark.setMap({ ...json, version: 6 }), true);
+  assert.equal(waymark.context().mapVersion, 6);
+  assert.equal(compilerLoads, 1);
+  waymark.destroy();
 });
