@@ -2,9 +2,9 @@
 // bench/core_bench.cpp's Stream(20000)), under Node and in Debian's Chromium, through the call the
 // SDK makes, JourneyEngine.track(envelopes) of js/src/engine.js (the typed boundary: records
 // written to wasm memory, outcomes read back, js/src/record.js), and, in the same run and module,
-// through the JSON call it replaced (JSON.stringify, the test build's _trackJson, JSON.parse), in
-// batches of 100 envelopes. Both run in the test build (build/wasm/wasm/waymark_test.*), which
-// holds the production engine and bindings plus _trackJson. The native counterpart of the JSON
+// through the JSON call it replaced (JSON.stringify, the test build's wm_test_track_json,
+// JSON.parse), in batches of 100 envelopes. Both run in the test build
+// (build/wasm/wasm/waymark_test.wasm), which holds the production engine and exports plus that call. The native counterpart of the JSON
 // call is BM_TrackJsonBatchDefaultMap/100 in bench/core_bench.cpp. Wall-clock time on both sides.
 //
 //   node bench/core_wasm.mjs [--seconds 3] [--out bench/results/core-wasm.json] [--no-chromium]
@@ -27,13 +27,12 @@ const OUT = path.resolve(ROOT, flag('--out', 'bench/results/core-wasm.json'));
 const WITH_CHROMIUM = !args.includes('--no-chromium');
 // --wasm-dir: another build of the same tree (the flag table in wasm/CMakeLists.txt compares them).
 const WASM_DIR = path.resolve(ROOT, flag('--wasm-dir', path.join('build', 'wasm', 'wasm')));
-const GLUE = path.join(WASM_DIR, 'waymark_test.js');
 const WASM = path.join(WASM_DIR, 'waymark_test.wasm');
 const SDK_DIR = path.join(ROOT, 'js', 'src');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-for (const f of [GLUE, WASM]) {
+for (const f of [WASM]) {
   if (!fs.existsSync(f)) {
     console.error(`core wasm bench: ${path.relative(ROOT, f)} missing; run npm run build`);
     process.exit(1);
@@ -41,7 +40,6 @@ for (const f of [GLUE, WASM]) {
 }
 
 // Read once: a rebuild of build/wasm during the run must not mix engine versions.
-const GLUE_BYTES = fs.readFileSync(GLUE);
 const WASM_BYTES = fs.readFileSync(WASM);
 
 // Runs in Node and, serialized, in the page: the same stream and the same calls in both. Returns
@@ -76,7 +74,9 @@ async function runStream(Module, JourneyEngine, seconds, mode) {
   const call = mode === 'typed'
     ? (engine, b) => engine.track(b)
     : (engine, b) => {
-      const answer = JSON.parse(Module._trackJson(engine._live(), JSON.stringify(b)));
+      const handle = engine._live();
+      const [length] = handle._write(JSON.stringify(b));
+      const answer = JSON.parse(handle._text(Module.exports.wm_test_track_json(handle._ptr, length)));
       if (!answer.ok) throw new Error(answer.error.message);
       return answer.value;
     };
@@ -103,11 +103,10 @@ async function runStream(Module, JourneyEngine, seconds, mode) {
 }
 
 async function inNode() {
-  const require = createRequire(import.meta.url);
-  const factory = require(GLUE);
-  // Node 20's fetch breaks emscripten 3.1.6's wasm loading (TOOLCHAIN.md, quirk 3): pass the bytes.
-  const Module = await factory({ wasmBinary: WASM_BYTES });
+  const { engineImports, engineModuleFrom } = await import(path.join(SDK_DIR, 'wasm-module.js'));
   const { JourneyEngine } = await import(path.join(SDK_DIR, 'engine.js'));
+  const { instance } = await WebAssembly.instantiate(WASM_BYTES, engineImports);
+  const Module = engineModuleFrom(instance);
   return { typed: await runStream(Module, JourneyEngine, SECONDS, 'typed'), json: await runStream(Module, JourneyEngine, SECONDS, 'json') };
 }
 
@@ -118,13 +117,12 @@ async function inChromium() {
     if (url.pathname.startsWith('/js/') && /^[a-z-]+\.js$/.test(url.pathname.slice(4))) {
       res.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' });
       res.end(fs.readFileSync(path.join(SDK_DIR, url.pathname.slice(4))));
-    } else if (url.pathname === '/waymark_test.js' || url.pathname === '/waymark_test.wasm') {
-      const wasmFile = url.pathname.endsWith('.wasm');
-      res.writeHead(200, { 'Content-Type': wasmFile ? 'application/wasm' : 'text/javascript', 'Cache-Control': 'no-store' });
-      res.end(wasmFile ? WASM_BYTES : GLUE_BYTES);
+    } else if (url.pathname === '/waymark_test.wasm') {
+      res.writeHead(200, { 'Content-Type': 'application/wasm', 'Cache-Control': 'no-store' });
+      res.end(WASM_BYTES);
     } else {
       res.writeHead(200, { 'Content-Type': 'text/html' });
-      res.end('<!doctype html><meta charset="utf-8"><title>core wasm</title><script src="/waymark_test.js"></script>');
+      res.end('<!doctype html><meta charset="utf-8"><title>core wasm</title>');
     }
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
@@ -133,8 +131,10 @@ async function inChromium() {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${server.address().port}/`);
     return await page.evaluate(async ({ src, seconds }) => {
-      const Module = await window.WaymarkTestModule();
+      const { engineImports, engineModuleFrom } = await import('/js/wasm-module.js');
       const { JourneyEngine } = await import('/js/engine.js');
+      const { instance } = await WebAssembly.instantiateStreaming(fetch('/waymark_test.wasm'), engineImports);
+      const Module = engineModuleFrom(instance);
       // eslint-disable-next-line no-new-func
       const run = new Function(`return (${src})`)();
       return { typed: await run(Module, JourneyEngine, seconds, 'typed'), json: await run(Module, JourneyEngine, seconds, 'json') };

@@ -438,7 +438,7 @@ L.push(`| wasm under Node, the SDK's typed call (JourneyEngine.track) | ${fmtRat
 L.push(`| wasm in Chromium, the SDK's typed call | ${fmtRate(core.wasmChromium?.eventsPerSecond)} (${fmtRate(core.wasmChromium?.min)}..${fmtRate(core.wasmChromium?.max)}) = ${fmt(core.typedOverJsonChromium, 2)}× the JSON call |`);
 L.push('');
 L.push('Native: Google Benchmark (bench/core_bench.cpp, items_per_second; the first three on CPU time, the binding-shaped one on wall time like the wasm side). ' +
-  'Wasm: bench/core_wasm.mjs runs the same 20 000-event stream (log cap 500) in batches of 100 through JourneyEngine.track (js/src/engine.js, the typed records) and through the JSON call it replaced, both in build/wasm/wasm/waymark_test.js (the production engine plus _trackJson).');
+  'Wasm: bench/core_wasm.mjs runs the same 20 000-event stream (log cap 500) in batches of 100 through JourneyEngine.track (js/src/engine.js, the typed records) and through the JSON call it replaced, both in build/wasm/wasm/waymark_test.wasm (the production engine plus wm_test_track_json).');
 L.push('');
 
 if (collector) {

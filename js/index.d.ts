@@ -49,7 +49,7 @@ export interface InitOptions {
   wasmBinary?: ArrayBuffer | Uint8Array;
   /** Where the .wasm lives, as a URL. */
   wasmUrl?: string;
-  /** Emscripten's hook: returns the URL of `name` ('waymark.wasm', 'waymark-compiler.wasm'). */
+  /** Returns the URL of `name` ('waymark.wasm', 'waymark-compiler.wasm'); `prefix` is the script's folder. */
   locateFile?: (name: string, prefix: string) => string;
   /** The map compiler's bytes (waymark-compiler.wasm), used only for maps given as JSON. */
   compilerBinary?: ArrayBuffer | Uint8Array;

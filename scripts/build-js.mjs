@@ -4,8 +4,8 @@
 //   dist/node.mjs     / dist/node.cjs       npm under Node (reads the .wasm from disk)
 //   dist/index.d.ts                         the hand-written types (js/index.d.ts)
 //   dist/waymark-compiler.wasm              the map compiler, fetched only for maps given as JSON
-// esbuild (npm) does the bundling: small, fast, no plugins needed, and it minifies the
-// Emscripten glue that Debian's emscripten cannot run closure on (TOOLCHAIN.md quirk 6).
+// esbuild (npm) does the bundling: small, fast, no plugins needed. The two .wasm modules are
+// standalone (plain exports, no Emscripten glue): js/src/wasm-module.js and compiler.js load them.
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,8 +14,7 @@ import * as esbuild from 'esbuild';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const wasmDir = process.env.WAYMARK_WASM_DIR || path.join(root, 'build', 'wasm', 'wasm');
 const out = path.join(root, 'dist');
-const glue = path.join(wasmDir, 'waymark.js');
-for (const file of [glue, path.join(wasmDir, 'waymark.wasm'), path.join(wasmDir, 'waymark-compiler.wasm')]) {
+for (const file of [path.join(wasmDir, 'waymark.wasm'), path.join(wasmDir, 'waymark-compiler.wasm')]) {
   if (!fs.existsSync(file)) {
     console.error(`build-js: ${path.relative(root, file)} is missing; build the wasm first (scripts/build.sh)`);
     process.exit(1);
@@ -26,30 +25,19 @@ fs.mkdirSync(out, { recursive: true });
 const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
 const common = {
   bundle: true,
-  alias: { 'waymark-glue': glue },
-  // The glue's Node branch requires these; it never runs in a browser (wasmBinary is passed).
-  external: ['fs', 'path', 'node:fs', 'node:path', 'node:url'],
   target: ['es2020'],
   legalComments: 'none',
   logLevel: 'warning',
   define: { __WAYMARK_VERSION__: JSON.stringify(version) },
   banner: { js: `/* waymark ${version} | MIT */` },
 };
-const NODE_ESM_SHIM = [
-  "import { createRequire as __wmRequire } from 'node:module';",
-  "import { fileURLToPath as __wmPath } from 'node:url';",
-  'const require = __wmRequire(import.meta.url);',
-  "const __dirname = __wmPath(new URL('.', import.meta.url));",
-].join('\n');
 const src = (f) => path.join(root, 'js', 'src', f);
 
 await Promise.all([
   esbuild.build({ ...common, entryPoints: [src('entry-script.js')], outfile: path.join(out, 'waymark.js'), format: 'iife', platform: 'browser', minify: true }),
   esbuild.build({ ...common, entryPoints: [src('entry-browser.js')], outfile: path.join(out, 'index.mjs'), format: 'esm', platform: 'browser' }),
   esbuild.build({ ...common, entryPoints: [src('entry-browser.js')], outfile: path.join(out, 'index.cjs'), format: 'cjs', platform: 'browser', logOverride: { 'empty-import-meta': 'silent' } }),
-  // Emscripten's Node branch uses require and __dirname, which an ES module lacks: define them.
-  esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.mjs'), format: 'esm', platform: 'node',
-    banner: { js: `${common.banner.js}\n${NODE_ESM_SHIM}` } }),
+  esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.mjs'), format: 'esm', platform: 'node' }),
   esbuild.build({ ...common, entryPoints: [src('entry-node.js')], outfile: path.join(out, 'node.cjs'), format: 'cjs', platform: 'node', logOverride: { 'empty-import-meta': 'silent' } }),
 ]);
 fs.copyFileSync(path.join(wasmDir, 'waymark.wasm'), path.join(out, 'waymark.wasm'));

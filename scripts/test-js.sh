@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The JS tier: tests/js/*.test.mjs with Node's test runner against the BUILT wasm modules: the
-# production one (build/wasm/wasm/waymark.js + .wasm, the one dist/ ships; exports.test.mjs checks
-# that the SDK calls every one of its exports) and the test build (waymark_test.js + .wasm, the
-# same plus the calls only tests make), through which every shared vector runs.
+# production one (build/wasm/wasm/waymark.wasm, the one dist/ ships; exports.test.mjs checks that
+# the SDK calls every one of its exports), the test build (waymark_test.wasm, the same plus the
+# calls only tests make), through which every shared vector runs, and the map compiler.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 for f in build/wasm/wasm/waymark.wasm build/wasm/wasm/waymark_test.wasm; do

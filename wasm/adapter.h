@@ -1,7 +1,8 @@
-// The JSON-text adapter between Embind and the core: what the production module exports
-// (wasm/bindings.cpp binds it and nothing else). Coarse calls, JSON strings in and out, errors as
-// data: the JS layer (js/src/engine.js) turns `{"ok": false, "error": {...}}` into a WaymarkError
-// with a `code`; nothing here throws, and the core never aborts, so no input can kill the module.
+// The adapter between the module's exports and the core: what the production module exports
+// (wasm/exports.cpp exports it and nothing else). Coarse calls; per event typed records
+// (wasm/typed_track.h), otherwise JSON text; errors as data: the JS layer (js/src/engine.js) turns
+// `{"ok": false, "error": {...}}` into a WaymarkError with a `code`; nothing here throws, and the
+// core never aborts, so no input can kill the module.
 //
 // Only what the SDK (js/src) calls belongs here; helpers that only tests need live in
 // wasm/test_adapter.h and reach the test build alone (tests/js/exports.test.mjs checks it).
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "waymark/engine.h"
 #include "waymark/json_util.h"
@@ -24,7 +26,7 @@ std::string Fail(const Error& error);
 // A time from JS (a double of ms): NaN, negative or absurd values become 0, never UB.
 TimeMs ToTime(double ms);
 
-// One visitor's engine. Created with a journey map; JS must call dispose() (Embind's delete).
+// One visitor's engine. JS must call dispose() (wm_engine_delete): wasm memory is not collected.
 class WasmEngine {
  public:
   // Starts on the embedded default map (core/maps/default.wmap); loadMap switches.
@@ -56,6 +58,16 @@ class WasmEngine {
   std::string loadMap(std::size_t length);
   void setLocalOnly(bool on);
   std::string stage() const;
+
+  // The plain exports' string plumbing (wasm/exports.cpp): what JS wrote to inputBuffer, and a
+  // text answer kept at output() whose size is returned.
+  std::string_view input(std::size_t length) const {
+    return std::string_view(input_).substr(0, length);
+  }
+  int Reply(std::string text) {
+    output_ = std::move(text);
+    return static_cast<int>(output_.size());
+  }
 
   // The engine itself, for the test build's extra calls (wasm/test_adapter.h).
   const Engine& engine() const { return *engine_; }

@@ -4,14 +4,22 @@
 import { createApi } from './api.js';
 import { loadCompiler, loadModule } from './loader.js';
 
+// Beside the module (bundlers see `new URL('./x.wasm', import.meta.url)` and emit the file); a
+// bundle without import.meta (an IIFE or CommonJS build) looks beside its <script> instead, as
+// Emscripten's glue did; else locateFile, wasmUrl or wasmBinary is needed.
 let moduleUrl;
-let compilerUrl;
+let compilerUrl; // fetched only when a page passes a map as JSON (js/src/compiler.js)
 try {
   moduleUrl = new URL('./waymark.wasm', import.meta.url).href;
-  // Fetched only when a page passes a map as JSON (js/src/compiler.js).
   compilerUrl = new URL('./waymark-compiler.wasm', import.meta.url).href;
 } catch {
-  moduleUrl = undefined; // CommonJS build: no import.meta; locateFile or wasmBinary is required
+  try {
+    const script = typeof document !== 'undefined' && document.currentScript && document.currentScript.src;
+    moduleUrl = script ? new URL('waymark.wasm', script).href : undefined;
+    compilerUrl = script ? new URL('waymark-compiler.wasm', script).href : undefined;
+  } catch {
+    moduleUrl = undefined;
+  }
 }
 
 const api = createApi({

@@ -1,64 +1,35 @@
-// Instantiates the Emscripten module (build/wasm/wasm/waymark.js, bundled in as 'waymark-glue').
-// Where the .wasm comes from is always overridable (STYLE.md: the most common complaint about
-// wasm packages is a bundler losing the file): `wasmBinary` (bytes), `locateFile(name, prefix)`,
-// or the build's default URL (beside the script, or beside the ES module).
-//
-// When the loader fetches the .wasm itself, it does so here (Emscripten's `instantiateWasm` hook)
-// rather than in the glue: Emscripten 3.1.6 reports a 404 only as "both async and sync fetching of
-// the wasm failed", which names neither the URL nor the status. Every failure to fetch, compile or
-// instantiate is reported with the absolute URL that was tried (docs/sdk.md, "npm").
-import WaymarkModule from 'waymark-glue';
-
+// Instantiates the engine module (dist/waymark.wasm, a standalone wasm with plain exports: see
+// js/src/wasm-module.js). Where the .wasm comes from is always overridable (STYLE.md: the most
+// common complaint about wasm packages is a bundler losing the file): `wasmBinary` (bytes),
+// `locateFile(name, prefix)`, `wasmUrl`, or the build's default URL (beside the script, or beside
+// the ES module). Every failure to fetch, compile or instantiate is reported with the absolute URL
+// that was tried (docs/sdk.md, "npm").
 import { compilerFrom, compilerFromBytes, compilerImports } from './compiler.js';
+import { engineImports, engineModuleFrom } from './wasm-module.js';
 
-/** Loads the module once per distinct configuration; returns a Promise of the module. */
-export function loadModule(options, defaultWasmUrl) {
-  const overrides = {};
-  let locate = null;
-  if (typeof options.locateFile === 'function') locate = options.locateFile;
-  else if (typeof options.wasmUrl === 'string') locate = () => options.wasmUrl;
-  else if (defaultWasmUrl) locate = (name) => (name.endsWith('.wasm') ? defaultWasmUrl : name);
-
+/** The engine module: a Promise of the object js/src/engine.js drives. */
+export async function loadModule(options, defaultWasmUrl) {
   if (options.wasmBinary) {
-    overrides.wasmBinary = options.wasmBinary;
-    if (locate) overrides.locateFile = locate;
-    return WaymarkModule(overrides);
+    try {
+      const { instance } = await WebAssembly.instantiate(options.wasmBinary, engineImports);
+      return engineModuleFrom(instance);
+    } catch (err) {
+      throw withCause(`waymark: the wasmBinary given to init() could not be compiled or instantiated: ${errorText(err)}`, err);
+    }
   }
+  const url = locate(options, 'waymark.wasm', options.wasmUrl, defaultWasmUrl);
+  const { instance } = await instantiateFrom(absoluteUrl(url), engineImports);
+  return engineModuleFrom(instance);
+}
 
-  // The URL the glue computes for the .wasm (through the page's locateFile, if any, else beside
-  // the script), remembered so that the error can name it.
-  let wasmUrl = 'waymark.wasm';
-  overrides.locateFile = (name, prefix) => {
-    const url = locate ? locate(name, prefix) : prefix + name;
-    if (name.endsWith('.wasm')) wasmUrl = url;
-    return url;
-  };
-
-  let fail;
-  const failed = new Promise((resolve, reject) => {
-    fail = reject;
-  });
-  if (typeof fetch === 'function' && typeof WebAssembly === 'object') {
-    overrides.instantiateWasm = (imports, receiveInstance) => {
-      instantiateFrom(absoluteUrl(wasmUrl), imports).then((result) => {
-        try {
-          receiveInstance(result.instance, result.module);
-        } catch (err) {
-          fail(err);
-        }
-      }, fail);
-      return {}; // asynchronous: the glue waits for receiveInstance
-    };
-  }
-  const loaded = WaymarkModule(overrides).then(
-    (module) => module,
-    (err) => {
-      // Only reached without the hook above (no fetch): the glue's own message, plus the URL.
-      const text = err && err.message ? err.message : String(err);
-      throw withCause(`waymark: could not load the engine from ${absoluteUrl(wasmUrl)}: ${text}`, err);
-    },
-  );
-  return Promise.race([loaded, failed]);
+// Where `file` is fetched from: the page's locateFile(file, prefix) first (the prefix is the
+// default URL's folder, as Emscripten's glue gave it), then the explicit URL option, then the
+// default beside the script.
+function locate(options, file, explicitUrl, defaultUrl) {
+  const fallback = defaultUrl || file;
+  if (typeof options.locateFile === 'function') return options.locateFile(file, fallback.slice(0, fallback.lastIndexOf('/') + 1));
+  if (typeof explicitUrl === 'string') return explicitUrl;
+  return fallback;
 }
 
 /**
@@ -68,15 +39,16 @@ export function loadModule(options, defaultWasmUrl) {
  */
 export async function loadCompiler(options, defaultUrl) {
   if (options.compilerBinary) return compilerFromBytes(options.compilerBinary);
-  let url = defaultUrl || 'waymark-compiler.wasm';
-  if (typeof options.compilerUrl === 'string') url = options.compilerUrl;
-  else if (typeof options.locateFile === 'function') url = options.locateFile('waymark-compiler.wasm', '');
+  const url = locate(options, 'waymark-compiler.wasm', options.compilerUrl, defaultUrl);
   const { instance } = await instantiateFrom(absoluteUrl(url), compilerImports, 'waymark-compiler.wasm', 'compilerUrl');
   return compilerFrom(instance);
 }
 
 /** Fetches, compiles and instantiates the .wasm at `url`; each failure names the URL. */
 async function instantiateFrom(url, imports, file = 'waymark.wasm', option = 'wasmUrl') {
+  if (typeof fetch !== 'function' || typeof WebAssembly !== 'object') {
+    throw new Error(`waymark: this environment has no ${typeof fetch !== 'function' ? 'fetch' : 'WebAssembly'}; pass init({ ${option === 'wasmUrl' ? 'wasmBinary' : 'compilerBinary'} })`);
+  }
   let response;
   try {
     // Low priority: the first paint uses the decisions cached by the last visit, so the page's

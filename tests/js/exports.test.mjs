@@ -1,43 +1,31 @@
-// Only production code in the production wasm (issue 12 point 3): every Embind export of the module
-// that ships (build/wasm/wasm/waymark.wasm, copied to dist/waymark.wasm) is called by the SDK's
-// source (js/src), and every export the SDK calls is in it. Calls that only tests need belong to
-// the test build (wasm/test_bindings.cpp). The checker runs on the test build too, where it must
-// report exactly the test-only exports: proof, on a real module, that it can fail.
+// Only production code in the production wasm (issue 12 point 3): every export of the module that
+// ships (build/wasm/wasm/waymark.wasm, copied to dist/waymark.wasm) is called by the SDK's source
+// (js/src), and every export the SDK calls is in it. Calls that only tests need belong to the test
+// build (wasm/test_exports.cpp). The checker runs on the test build too, where it must report
+// exactly the test-only exports: proof, on a real module, that it can fail. The same holds for the
+// map compiler (waymark-compiler.wasm).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { loadModule, loadTestModule, root, wasmDir } from './load-engine.mjs';
+import { root, wasmDir } from './load-engine.mjs';
 
 const sdkDir = path.join(root, 'js', 'src');
 
-/**
- * The Embind-registered names of an instantiated module: classes (emscripten::class_, whose
- * prototypes inherit Embind's ClassHandle with `isAliasOf`) with their methods and static
- * functions, and free functions (emscripten::function: Embind's replacePublicSymbol gives each an
- * own `argCount`, or an `overloadTable` when overloaded). Emscripten's own glue on the module
- * (_malloc, stackSave, count_emval_handles, ...) has neither mark.
- */
-function embindExports(module) {
-  const exports = [];
-  for (const [name, value] of Object.entries(module)) {
-    if (typeof value !== 'function') continue;
-    if (value.prototype && typeof value.prototype.isAliasOf === 'function') {
-      exports.push({ name, what: 'class' });
-      for (const method of Object.getOwnPropertyNames(value.prototype)) {
-        if (method !== 'constructor') exports.push({ name: method, what: `method of ${name}` });
-      }
-      for (const fn of Object.getOwnPropertyNames(value)) {
-        if (typeof value[fn] === 'function' && !['extend', 'implement'].includes(fn)) {
-          exports.push({ name: fn, what: `static function of ${name}` });
-        }
-      }
-    } else if (Object.hasOwn(value, 'argCount') || value.overloadTable) {
-      exports.push({ name, what: 'function' });
-    }
+// What Emscripten adds to every standalone module (static constructors, the stack, errno): not
+// ours to trim. Any other export must be one of ours (wm_*), so nothing slips past unchecked.
+const RUNTIME_EXPORTS = new Set(['_initialize', '__errno_location', 'stackSave', 'stackRestore', 'stackAlloc']);
+
+/** The functions a .wasm file exports, as {name, what}, the runtime's own left out. */
+function wasmExports(file) {
+  const module = new WebAssembly.Module(fs.readFileSync(path.join(wasmDir, file)));
+  const out = [];
+  for (const e of WebAssembly.Module.exports(module)) {
+    if (e.kind !== 'function' || RUNTIME_EXPORTS.has(e.name)) continue;
+    out.push({ name: e.name, what: e.name.startsWith('wm_') ? 'function' : 'not one of ours (wm_*)' });
   }
-  return exports;
+  return out;
 }
 
 /** The SDK's source (every .js file under js/src), comments removed. */
@@ -66,17 +54,18 @@ function sdkUses(source, name) {
 }
 
 /** The exports of `module` that the SDK never calls, as "name (what)". */
-function unusedExports(module, source = sdkSource()) {
-  return embindExports(module).filter((e) => !sdkUses(source, e.name)).map((e) => `${e.name} (${e.what})`);
+function unusedExports(file, source = sdkSource()) {
+  return wasmExports(file).filter((e) => e.what !== 'function' || !sdkUses(source, e.name)).map((e) => `${e.name} (${e.what})`);
 }
 
-const production = await loadModule();
-const testBuild = await loadTestModule();
+const production = 'waymark.wasm';
+const testBuild = 'waymark_test.wasm';
+const compiler = 'waymark-compiler.wasm';
 const source = sdkSource();
 
 test('the production module exports the engine and the SDK calls (the check sees real exports)', () => {
-  const names = embindExports(production).map((e) => e.name);
-  for (const expected of ['Engine', '_trackRecords', '_inputBuffer', '_snapshot', '_loadMap']) {
+  const names = wasmExports(production).map((e) => e.name);
+  for (const expected of ['wm_engine_new', 'wm_engine_delete', 'wm_track', 'wm_input', 'wm_snapshot', 'wm_load_map']) {
     assert.ok(names.includes(expected), `${expected} not found among ${names.join(', ')}`);
   }
 });
@@ -84,19 +73,23 @@ test('the production module exports the engine and the SDK calls (the check sees
 test('every export of the production wasm is called by the SDK (js/src)', () => {
   const unused = unusedExports(production, source);
   assert.deepEqual(unused, [], `the production wasm exports what js/src never calls: ${unused.join(', ')}. ` +
-    'Move test-only exports to wasm/test_bindings.cpp (the test build), or drop them.');
+    'Move test-only exports to wasm/test_exports.cpp (the test build), or drop them.');
+});
+
+test('every export of the map compiler is called by the SDK', () => {
+  assert.deepEqual(unusedExports(compiler, source), []);
+  assert.ok(wasmExports(compiler).some((e) => e.name === 'wm_compile'));
 });
 
 test('every export the SDK calls is in the production wasm, none only in the test build', () => {
-  const shipped = new Set(embindExports(production).map((e) => e.name));
-  // What js/src/engine.js calls on the module and on an engine handle.
-  const engineJs = fs.readFileSync(path.join(sdkDir, 'engine.js'), 'utf8');
-  const called = [...engineJs.matchAll(/(?:\bmodule|_live\(\)|\bhandle|_handle)\.(\w+)\(/g)].map((m) => m[1])
-    .filter((n) => n !== 'delete'); // Embind's own handle method
-  assert.ok(called.includes('_trackRecords') && called.includes('_loadMap'), `calls found: ${called.join(', ')}`);
-  for (const name of called) assert.ok(shipped.has(name), `js/src/engine.js calls ${name}, which the production wasm lacks`);
+  const shipped = new Set(wasmExports(production).map((e) => e.name));
+  // What js/src/wasm-module.js calls on the module's exports.
+  const loader = fs.readFileSync(path.join(sdkDir, 'wasm-module.js'), 'utf8');
+  const called = [...new Set([...loader.matchAll(/\bx\.(wm_\w+)\(/g)].map((m) => m[1]))];
+  assert.ok(called.includes('wm_track') && called.includes('wm_load_map'), `calls found: ${called.join(', ')}`);
+  for (const name of called) assert.ok(shipped.has(name), `js/src/wasm-module.js calls ${name}, which the production wasm lacks`);
   // Anything the test build adds must not be used by the SDK: it would be missing in production.
-  for (const e of embindExports(testBuild)) {
+  for (const e of wasmExports(testBuild)) {
     if (!shipped.has(e.name)) assert.ok(!sdkUses(source, e.name), `js/src calls ${e.name}, a test-build-only export`);
   }
 });
@@ -111,22 +104,25 @@ test('what counts as a use: a call on a module or handle, not the tracker\'s own
 
 test('the check fails on a real module with exports the SDK does not call: the test build', () => {
   assert.deepEqual(unusedExports(testBuild, source).sort(), [
-    '_attributePath (function)',
-    '_buildBatches (function)',
-    '_classifyChannel (function)',
-    '_engineAttribute (function)',
-    '_mergeLogs (function)',
-    '_trackJson (function)',
+    'wm_test_attribute_path (function)',
+    'wm_test_build_batches (function)',
+    'wm_test_classify_channel (function)',
+    'wm_test_engine_attribute (function)',
+    'wm_test_input (function)',
+    'wm_test_merge_logs (function)',
+    'wm_test_output (function)',
+    'wm_test_track_json (function)',
   ]);
 });
 
-test('dist/waymark.wasm is the production module checked here', (t) => {
-  const dist = path.join(root, 'dist', 'waymark.wasm');
-  if (process.env.WAYMARK_WASM_DIR || !fs.existsSync(dist)) {
+test('dist/ ships the modules checked here', (t) => {
+  if (process.env.WAYMARK_WASM_DIR || !fs.existsSync(path.join(root, 'dist', 'waymark.wasm'))) {
     t.skip('no dist/ for this wasm folder (run node scripts/build-js.mjs)');
     return;
   }
-  const built = fs.readFileSync(path.join(wasmDir, 'waymark.wasm'));
-  assert.ok(fs.readFileSync(dist).equals(built),
-    'dist/waymark.wasm differs from build/wasm/wasm/waymark.wasm: run node scripts/build-js.mjs');
+  for (const file of [production, compiler]) {
+    const built = fs.readFileSync(path.join(wasmDir, file));
+    assert.ok(fs.readFileSync(path.join(root, 'dist', file)).equals(built),
+      `dist/${file} differs from build/wasm/wasm/${file}: run node scripts/build-js.mjs`);
+  }
 });
