@@ -125,9 +125,23 @@ if ((${#problems[@]} == 0)); then
   fi
 fi
 
+# tests/core/determinism_test.cpp prints one digest of everything 1 000 random streams produced
+# (snapshots, state, scores, attribution); the native and the wasm engine must agree to the byte.
+digest() { sed -nE 's/^\[ DIGEST   \] random-streams ([0-9a-f]{16}) .*/\1/p' "$1" | tail -n 1; }
+digest_native="$(digest "$LOG_DIR/core-native.log")"
+digest_wasm="$(digest "$LOG_DIR/core-wasm.log")"
+same_bytes=""
+if [[ -n "$digest_native" || -n "$digest_wasm" ]]; then
+  if [[ "$digest_native" != "$digest_wasm" ]]; then
+    problems+=("native and wasm engines computed different bytes over the random streams: digest native ${digest_native:-missing}, wasm ${digest_wasm:-missing} (tests/core/determinism_test.cpp)")
+  else
+    same_bytes=", same bytes over the random streams ($digest_native)"
+  fi
+fi
+
 echo
 if ((${#problems[@]} == 0)); then
-  summary "core tests: native $(describe native), wasm $(describe wasm): same suite"
+  summary "core tests: native $(describe native), wasm $(describe wasm): same suite$same_bytes"
   exit 0
 fi
 for p in "${problems[@]}"; do

@@ -9,7 +9,6 @@
 #include "waymark/channels.h"
 #include "waymark/duration.h"
 #include "waymark/identity.h"
-#include "waymark/outbound.h"
 
 namespace waymark::wasm {
 
@@ -24,19 +23,6 @@ std::string ClassifyChannelJson(const std::string& campaign_json, const std::str
     }
   }
   return Ok(json{{"channel", ClassifyChannel(campaign, referrer, page_host)}});
-}
-
-std::string BuildBatchesJson(const std::string& envelopes_json, double max_bytes, double sent_at,
-                             const std::string& site_key) {
-  auto parsed = ParseJson(envelopes_json, 16 * 1024 * 1024, 16);
-  if (!parsed) return Fail(parsed.error());
-  if (!parsed.value().is_array()) return Fail(MakeError("invalid_batch", "expected an array"));
-  std::vector<std::string> envelopes;
-  for (const auto& e : parsed.value()) envelopes.push_back(DumpJson(e));
-  std::size_t cap = max_bytes >= 256 && max_bytes <= 16e6 ? static_cast<std::size_t>(max_bytes)
-                                                          : kKeepaliveBudget;
-  Batches b = BuildBatches(envelopes, cap, ToTime(sent_at), site_key);
-  return Ok(json{{"bodies", b.bodies}, {"counts", b.counts}, {"oversize", b.oversize}});
 }
 
 std::string AttributePathJson(const std::string& path_json, double at, const std::string& model,

@@ -1,6 +1,6 @@
 // What only the test build of the module exports (wasm/test_bindings.cpp binds it): calls the
 // shared vectors and the JS tests need (channel classification, attribution over an explicit
-// path, log merging, outbound batching, an engine's attribution) but the SDK does not make. They
+// path, log merging, an engine's attribution, the JSON boundary) but the SDK does not make. They
 // stay out of the production waymark.wasm; tests/js/exports.test.mjs checks that every export of
 // the production module is one the SDK calls.
 #pragma once
@@ -14,9 +14,6 @@ namespace waymark::wasm {
 // The channel of a landing: campaign as a JSON object of strings, the referrer, the page's host.
 std::string ClassifyChannelJson(const std::string& campaign_json, const std::string& referrer,
                                 const std::string& page_host);
-// The core's outbound batching of a JSON array of envelopes (bodies, counts, oversize).
-std::string BuildBatchesJson(const std::string& envelopes_json, double max_bytes, double sent_at,
-                             const std::string& site_key);
 // Attribution over an explicit path [[channel, at], ...] (the shared vectors' attribute step).
 std::string AttributePathJson(const std::string& path_json, double at, const std::string& model,
                               const std::string& options_json);

@@ -49,14 +49,6 @@ int wm_test_classify_channel(std::uint32_t campaign, std::uint32_t referrer, std
   return Answer(waymark::wasm::ClassifyChannelJson(a, b, c));
 }
 
-int wm_test_build_batches(std::uint32_t envelopes, double max_bytes, double sent_at,
-                          std::uint32_t key) {
-  std::uint32_t at = 0;
-  std::string a = Next(scratch_in, &at, envelopes);
-  std::string b = Next(scratch_in, &at, key);
-  return Answer(waymark::wasm::BuildBatchesJson(a, max_bytes, sent_at, b));
-}
-
 int wm_test_attribute_path(std::uint32_t path, double at_ms, std::uint32_t model,
                            std::uint32_t options) {
   std::uint32_t at = 0;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "waymark/det_math.h"
 #include "waymark/json_util.h"
 
 namespace waymark {
@@ -57,7 +58,7 @@ std::vector<double> TimeDecay(const std::vector<Touch>& touches, TimeMs half_lif
   for (const Touch& t : touches) {
     // In double: the difference of two arbitrary int64 times can overflow int64.
     double age = static_cast<double>(newest) - static_cast<double>(t.at);
-    double w = std::exp2(-age / static_cast<double>(half_life));
+    double w = Exp2(-age / static_cast<double>(half_life));  // det_math.h: same bits everywhere
     weights.push_back(w);
     sum += w;
   }

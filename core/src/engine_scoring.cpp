@@ -1,17 +1,17 @@
 // Scoring: points per rule, once or repeatable, capped per group and in total, decaying with a
 // half-life. All rule values are kept decayed to one common time (score_ref_): exponential decay
 // composes by multiplication, so moving that time forward costs one pow() and a multiply per
-// rule, caps become plain sums, and a read costs one pow() whatever the number of rules.
-#include <cmath>
-
+// rule, caps become plain sums, and a read costs one pow() whatever the number of rules. The power
+// is waymark::Exp2 (det_math.h), not the platform's pow(): native and wasm get the same bits.
 #include "engine_internal.h"
+#include "waymark/det_math.h"
 
 namespace waymark {
 
 double Engine::DecayFactor(TimeMs now) const {
   const TimeMs half_life = map_->scoring.half_life;
   if (half_life <= 0 || now <= score_ref_) return 1.0;  // reads in the past never grow a score
-  return std::pow(0.5, static_cast<double>(now - score_ref_) / static_cast<double>(half_life));
+  return Exp2(-static_cast<double>(now - score_ref_) / static_cast<double>(half_life));
 }
 
 double Engine::Score(TimeMs now, const std::string& group) const {

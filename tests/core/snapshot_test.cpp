@@ -64,7 +64,21 @@ TEST(Snapshot, ASnapshotStoredByTheReleasedSdkStillRestores) {
   auto a = restored.Track(MakeEvent("d", "demo_requested", kT0 + kHour));
   auto b = live.Track(MakeEvent("d", "demo_requested", kT0 + kHour));
   EXPECT_EQ(restored.stage(), "qualified");
-  EXPECT_EQ(restored.StateJson(kT0 + kDay), live.StateJson(kT0 + kDay));
+  // Equal, except that the released engine decayed the stored scores with the platform's pow()
+  // (waymark::Exp2 since): those may differ in the last place, nowhere else.
+  json x = restored.StateJson(kT0 + kDay);
+  json y = live.StateJson(kT0 + kDay);
+  EXPECT_NEAR(x["score"].get<double>(), y["score"].get<double>(), 1e-12);
+  ASSERT_EQ(x["score_breakdown"].size(), y["score_breakdown"].size());
+  for (std::size_t i = 0; i < x["score_breakdown"].size(); ++i) {
+    EXPECT_NEAR(x["score_breakdown"][i]["points"].get<double>(),
+                y["score_breakdown"][i]["points"].get<double>(), 1e-12);
+    x["score_breakdown"][i].erase("points");
+    y["score_breakdown"][i].erase("points");
+  }
+  x.erase("score");
+  y.erase("score");
+  EXPECT_EQ(x, y);
 }
 
 TEST(Snapshot, OnceRulesSurviveRestore) {

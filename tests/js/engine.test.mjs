@@ -140,14 +140,6 @@ test('local-only engines personalize but send nothing', () => {
   engine.dispose();
 });
 
-test('outbound batches stay under the keepalive budget', () => {
-  const envelopes = Array.from({ length: 300 }, (_, i) => ({ id: `e${i}`, pad: 'x'.repeat(500) }));
-  const { bodies, counts, oversize } = extra.buildBatches(envelopes, 65536, t0, 'pk');
-  assert.ok(bodies.length > 1);
-  assert.equal(counts.reduce((a, b) => a + b, 0), 300);
-  assert.deepEqual(oversize, []);
-  for (const b of bodies) assert.ok(new TextEncoder().encode(b).length <= 65536);
-});
 
 // The typed boundary must answer as the JSON one it replaced: the same statuses, errors, stages,
 // transitions, triggers and sync decisions, and an outbound with the same name, properties,

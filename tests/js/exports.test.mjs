@@ -105,7 +105,6 @@ test('what counts as a use: a call on a module or handle, not the tracker\'s own
 test('the check fails on a real module with exports the SDK does not call: the test build', () => {
   assert.deepEqual(unusedExports(testBuild, source).sort(), [
     'wm_test_attribute_path (function)',
-    'wm_test_build_batches (function)',
     'wm_test_classify_channel (function)',
     'wm_test_engine_attribute (function)',
     'wm_test_input (function)',

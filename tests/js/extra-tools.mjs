@@ -25,10 +25,6 @@ export function testTools(module) {
       const [a, b, c] = write(JSON.stringify(campaign || {}), referrer, pageHost);
       return unwrap(answer(x.wm_test_classify_channel(a, b, c))).channel;
     },
-    buildBatches: (envelopes, maxBytes, sentAt, siteKey = '') => {
-      const [a, b] = write(JSON.stringify(envelopes), siteKey);
-      return unwrap(answer(x.wm_test_build_batches(a, maxBytes, sentAt, b)));
-    },
     attributePath: (path, at, model, options = {}) => {
       const [a, b, c] = write(JSON.stringify(path), model, JSON.stringify(options));
       return unwrap(answer(x.wm_test_attribute_path(a, at, b, c)));
