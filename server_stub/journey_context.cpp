@@ -71,6 +71,7 @@ ScoreView ReadScore(const JourneyMap& map, const ProfileRow& profile, std::int64
   std::shared_ptr<const JourneyMap> borrowed(&map, [](const JourneyMap*) {});
   EngineOptions options;
   options.build_outbound = false;
+  options.trust_channel = false;  // channels come from the stored context, not the sender
   Engine engine(borrowed, options);
   if (engine.Restore(profile.snapshot).ok()) {
     view.total = engine.Score(now_ms);

@@ -52,6 +52,7 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
   // Projection's options (profile_replay.cpp): nothing is sent on, so no outbound envelopes.
   EngineOptions options;
   options.build_outbound = false;
+  options.trust_channel = false;  // channels come from the stored context, not the sender
   Statement events_stmt = db.Prepare(kProfileEventsSql);
   StoredJourneyReader stored(db);
   std::vector<JourneySummary> draft_journeys;

@@ -164,6 +164,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
                                                      bool* outbox_added) {
   Statements& st = *st_;
   EngineOptions options;
+  options.trust_channel = false;   // channels come from the stored context, not the sender
   options.build_outbound = false;  // the collector sends nothing on
   Engine engine(map.map, options);
   std::int64_t mismatches = 0;
@@ -313,7 +314,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   // once the engine's bounded history starts dropping old records.
   const auto& history = engine.transitions();
   std::size_t start = transitions_before;
-  if (full || history.size() < transitions_before || history.size() >= 256) {
+  if (full || history.size() < transitions_before || history.size() >= options.transition_cap) {
     st.clear_transitions.Bind(1, profile_id);
     if (!st.clear_transitions.Run()) return "projection: " + st.clear_transitions.error();
     start = 0;

@@ -1,8 +1,10 @@
 #include "waymark/channels.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <utility>
 
+#include "ga4_sources.h"
 #include "waymark/json_util.h"
 
 // The GA4 definitions are written as regular expressions, but every one of them is a literal
@@ -305,6 +307,41 @@ bool IsSearchSite(std::string_view source) {
   return MatchesAnySite(source, kSearchSites) && !MatchesAnySite(source, kNotSearchSites);
 }
 
+// GA4's list first: a source it names is in exactly that category ("rakuten" is search there);
+// only sources it does not name fall back to the site-name rules above, which also catch hosts
+// the list spells otherwise ("www.google.co.uk", "l.instagram.com").
+struct SiteCategories {
+  bool shopping = false;
+  bool search = false;
+  bool social = false;
+  bool video = false;
+};
+
+SiteCategories CategoriesOf(std::string_view source) {
+  SiteCategories c;
+  switch (Ga4SourceCategory(source)) {
+    case SourceCategory::kSearch:
+      c.search = true;
+      return c;
+    case SourceCategory::kSocial:
+      c.social = true;
+      return c;
+    case SourceCategory::kShopping:
+      c.shopping = true;
+      return c;
+    case SourceCategory::kVideo:
+      c.video = true;
+      return c;
+    case SourceCategory::kNone:
+      break;
+  }
+  c.shopping = MatchesAnySite(source, kShoppingSites);
+  c.search = IsSearchSite(source);
+  c.social = MatchesAnySite(source, kSocialSites);
+  c.video = MatchesAnySite(source, kVideoSites);
+  return c;
+}
+
 // Landing URLs are hand-tagged, so "UTM_Source" and "utm_source" both occur; an exact key wins
 // so the result does not depend on map order when both are present.
 std::string_view Param(const std::map<std::string, std::string>& campaign, std::string_view key) {
@@ -446,6 +483,15 @@ std::string HostOf(std::string_view url) {
   return host;
 }
 
+std::string LandingChannel(const std::map<std::string, std::string>& campaign,
+                           std::string_view referrer, std::string_view page_url) {
+  const std::string page_host = HostOf(page_url);
+  bool tagged = false;
+  for (const auto& [key, value] : campaign) tagged = tagged || !Trim(value).empty();
+  if (!tagged && ExternalReferrerHost(referrer, page_host).empty()) return "";
+  return ClassifyChannel(campaign, referrer, page_host);
+}
+
 std::string ClassifyChannel(const std::map<std::string, std::string>& campaign,
                             std::string_view referrer, std::string_view page_host) {
   Traffic t;
@@ -467,7 +513,7 @@ std::string ClassifyChannel(const std::map<std::string, std::string>& campaign,
     t.source = std::string(click->source);
     t.medium = std::string(click->medium);
   } else if (std::string host = ExternalReferrerHost(referrer, page_host); !host.empty()) {
-    t.medium = IsSearchSite(host) ? "organic" : "referral";
+    t.medium = CategoriesOf(host).search ? "organic" : "referral";
     t.source = std::move(host);
   } else if (!Param(campaign, "fbclid").empty()) {
     // After the referrer: when the browser sent one (l.instagram.com, a blog) it says more about
@@ -478,16 +524,44 @@ std::string ClassifyChannel(const std::map<std::string, std::string>& campaign,
     t.source = "(direct)";
     t.medium = "(none)";
   }
-  t.shopping_site = MatchesAnySite(t.source, kShoppingSites);
-  t.search_site = IsSearchSite(t.source);
-  t.social_site = MatchesAnySite(t.source, kSocialSites);
-  t.video_site = MatchesAnySite(t.source, kVideoSites);
+  const SiteCategories sites = CategoriesOf(t.source);
+  t.shopping_site = sites.shopping;
+  t.search_site = sites.search;
+  t.social_site = sites.social;
+  t.video_site = sites.video;
   t.paid = IsPaidMedium(t.medium);
   t.shopping_campaign = IsShoppingCampaign(t.campaign);
   for (const Rule& rule : kRules) {
     if (rule.matches(t)) return rule.channel;
   }
   return kUnassigned;
+}
+
+SourceCategory Ga4SourceCategory(std::string_view source) {
+  // The table sorted once by lowercased source; a lookup is a binary search.
+  struct Entry {
+    std::string source;
+    SourceCategory category;
+  };
+  static const std::vector<Entry> sorted = [] {
+    std::vector<Entry> out;
+    out.reserve(internal::kGa4SourceCount);
+    for (std::size_t i = 0; i < internal::kGa4SourceCount; ++i) {
+      const auto& row = internal::kGa4Sources[i];
+      const char c = row.category;
+      out.push_back({Lower(row.source), c == 'E'   ? SourceCategory::kSearch
+                                        : c == 'O' ? SourceCategory::kSocial
+                                        : c == 'H' ? SourceCategory::kShopping
+                                                   : SourceCategory::kVideo});
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Entry& a, const Entry& b) { return a.source < b.source; });
+    return out;
+  }();
+  const std::string key = Lower(Trim(source));
+  auto it = std::lower_bound(sorted.begin(), sorted.end(), key,
+                             [](const Entry& e, const std::string& k) { return e.source < k; });
+  return it != sorted.end() && it->source == key ? it->category : SourceCategory::kNone;
 }
 
 const std::vector<std::string>& ChannelNames() {

@@ -231,18 +231,18 @@ TrackOutcome Engine::Track(Event event) {
   if (anonymous_id_.empty()) anonymous_id_ = event.anonymous_id;
   // A landing that carries a campaign or an external referrer is a touch: classify it here so
   // the browser and the collector derive the same channel. Internal navigation is no touch; the
-  // SDK marks direct session starts itself with channel "Direct".
-  if (event.context.channel.empty() &&
-      (!event.context.campaign.empty() || !event.context.referrer.empty())) {
-    const std::string page_host = HostOf(event.context.url);
-    const std::string ref_host = HostOf(event.context.referrer);
-    bool external_referrer = !ref_host.empty() && ref_host != page_host &&
-                             !(ref_host.size() > page_host.size() && !page_host.empty() &&
-                               ref_host.compare(ref_host.size() - page_host.size() - 1,
-                                                std::string::npos, "." + page_host) == 0);
-    if (!event.context.campaign.empty() || external_referrer) {
-      event.context.channel =
-          ClassifyChannel(event.context.campaign, event.context.referrer, page_host);
+  // SDK marks direct session starts itself with channel "Direct". A sender that is not trusted
+  // (the collector's view of a browser) keeps only that "Direct" on an event that is no landing:
+  // any other claim is replaced by what the context itself classifies to, so a page holding a
+  // site key cannot steer attribution.
+  if (!event.context.channel.empty() || !event.context.campaign.empty() ||
+      !event.context.referrer.empty()) {
+    std::string landing =
+        LandingChannel(event.context.campaign, event.context.referrer, event.context.url);
+    if (event.context.channel.empty()) {
+      event.context.channel = std::move(landing);
+    } else if (!options_.trust_channel && (!landing.empty() || event.context.channel != "Direct")) {
+      event.context.channel = std::move(landing);
     }
   }
 

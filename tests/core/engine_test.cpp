@@ -6,6 +6,7 @@
 #include <string>
 
 #include "test_util.h"
+#include "waymark/channels.h"
 
 namespace waymark {
 namespace {
@@ -346,6 +347,52 @@ TEST(Engine, StateJsonDescribesTheJourney) {
   EXPECT_EQ(s["time_in_stage"], kDay);
   EXPECT_EQ(s["transitions"].size(), 8u);
   EXPECT_EQ(s["map"]["id"], "default");
+}
+
+}  // namespace
+}  // namespace waymark
+
+namespace waymark {
+namespace {
+
+using testing_util::DefaultMap;
+using testing_util::kT0;
+using testing_util::MakeEvent;
+
+// The collector's engine (trust_channel off) derives channels from the context: a forged claim on
+// an event that is no landing becomes no touch, a claim that contradicts the landing's own tags is
+// replaced, and only "Direct" on a plain visit (the SDK's session start) is kept. The browser's
+// engine keeps what its SDK sent.
+TEST(Engine, AnUntrustedSenderCannotChooseTheChannel) {
+  EngineOptions untrusted;
+  untrusted.trust_channel = false;
+  Engine collector(DefaultMap(), untrusted);
+  Engine browser(DefaultMap());
+  auto event = [](const std::string& id, TimeMs at, const std::string& claim) {
+    Event e = MakeEvent(id, "page_viewed", at);
+    e.context.url = "https://site.example/p";
+    e.context.path = "/p";
+    e.context.channel = claim;
+    return e;
+  };
+  Event forged = event("a", kT0, "Paid Search");  // no campaign, no referrer: no landing
+  Event contradicted = event("b", kT0 + kHour, "Email");
+  contradicted.context.campaign = {{"utm_source", "google"}, {"utm_medium", "cpc"}};
+  Event direct = event("c", kT0 + 2 * kHour, "Direct");
+  Event internal = event("d", kT0 + 3 * kHour, "Organic Social");
+  internal.context.referrer = "https://site.example/other";  // our own site
+  for (Engine* engine : {&collector, &browser}) {
+    for (const Event& e : {forged, contradicted, direct, internal}) engine->Track(e);
+  }
+  std::vector<std::string> seen;
+  for (const auto& tp : collector.log()) seen.push_back(tp.event.context.channel);
+  EXPECT_EQ(seen, (std::vector<std::string>{"", "Paid Search", "Direct", ""}));
+  seen.clear();
+  for (const auto& tp : browser.log()) seen.push_back(tp.event.context.channel);
+  EXPECT_EQ(seen, (std::vector<std::string>{"Paid Search", "Email", "Direct", "Organic Social"}));
+  EXPECT_EQ(LandingChannel({}, "https://site.example/x", "https://site.example/p"), "");
+  EXPECT_EQ(LandingChannel({}, "https://www.bing.com/", "https://site.example/p"),
+            "Organic Search");
 }
 
 }  // namespace

@@ -31,7 +31,21 @@ std::string HostOf(std::string_view url);
 std::string ClassifyChannel(const std::map<std::string, std::string>& campaign,
                             std::string_view referrer, std::string_view page_host);
 
+/// The channel of a landing, or "" when the page view is no landing: a landing carries campaign
+/// parameters or an external referrer (one outside the page's site, see ClassifyChannel); internal
+/// navigation and a visit without either are not touches. The one owner of that test: the engine
+/// (browser and collector) and the stats call it.
+std::string LandingChannel(const std::map<std::string, std::string>& campaign,
+                           std::string_view referrer, std::string_view page_url);
+
 /// All channel names the classifier can return, in display order.
 const std::vector<std::string>& ChannelNames();
+
+/// GA4's published source categories (core/data/ga4-source-categories.csv, compiled in).
+enum class SourceCategory { kNone, kSearch, kSocial, kShopping, kVideo };
+
+/// The category GA4 lists `source` under, compared case-insensitively and exactly (a source is a
+/// utm_source value or a referrer host without "www."); kNone when the list does not name it.
+SourceCategory Ga4SourceCategory(std::string_view source);
 
 }  // namespace waymark

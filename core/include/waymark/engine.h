@@ -111,6 +111,10 @@ struct EngineOptions {
   bool build_outbound = true;
   EventLimits limits;
   std::size_t transition_cap = 256;  ///< transition records kept (oldest dropped)
+  /// Whether an event's context.channel is taken as sent. The browser trusts its own SDK; the
+  /// collector does not: it keeps only "Direct" on an event that is no landing and classifies
+  /// every landing from its stored context (Engine::Track).
+  bool trust_channel = true;
 };
 
 class Engine {
