@@ -86,6 +86,10 @@ Usage: waymark-collector [options]
   --max-connections N    open connections; when full, the oldest idle keep-alive
                          connections are closed first (default 10000)
   --keep-alive SECONDS   idle keep-alive timeout (default 60)
+  --advance-interval SECONDS
+                         how often idle profiles whose timed transitions fell due
+                         (dormancy, churn) are advanced to now (default 60; 0: off, time
+                         then passes for a profile only with its next event)
   --metrics-token TOKEN  GET /metrics needs Authorization: Bearer TOKEN (or the admin key);
                          without it /metrics is public (counts only, no visitor data)
   --static DIR           serve this folder at / (the dashboard)
@@ -210,6 +214,13 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
       if (auto e = count("body_timeout_seconds", &c->limits.body_timeout_seconds)) return e;
       if (auto e = count("write_timeout_seconds", &c->limits.write_timeout_seconds)) return e;
       if (auto e = count("keep_alive_seconds", &c->limits.keep_alive_seconds)) return e;
+      if (const json* a = Member(v, "advance_interval_seconds")) {
+        if (!a->is_number_integer() || a->get<std::int64_t>() < 0 ||
+            a->get<std::int64_t>() > 86400) {
+          return std::string("config: limits.advance_interval_seconds: expected 0 to 86400");
+        }
+        c->limits.advance_interval_seconds = static_cast<int>(a->get<std::int64_t>());
+      }
       if (auto e = count("io_threads", &c->limits.io_threads)) return e;
       if (auto e = count("worker_threads", &c->limits.worker_threads)) return e;
       for (auto [name, out] : {std::pair<const char*, double*>{"client_rate_per_second",
@@ -295,6 +306,9 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
     } else if (flag == "--max-connections") {
       if (!ParseInt(v, 16, 1000000, &n)) return "--max-connections: expected 16 to 1000000";
       c->limits.max_connections = static_cast<std::size_t>(n);
+    } else if (flag == "--advance-interval") {
+      if (!ParseInt(v, 0, 86400, &n)) return "--advance-interval: expected 0 to 86400 seconds";
+      c->limits.advance_interval_seconds = static_cast<int>(n);
     } else if (flag == "--keep-alive") {
       if (!ParseInt(v, 1, 3600, &n)) return "--keep-alive: expected 1 to 3600 seconds";
       c->limits.keep_alive_seconds = static_cast<int>(n);

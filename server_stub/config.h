@@ -48,7 +48,10 @@ struct Limits {
   double client_rate_per_second = 20;
   double client_burst = 100;
   std::size_t max_pending_events = 20000;  ///< ingest queue bound; above it requests get 503
-  std::int64_t outbox_ready_max = 10000;   ///< /readyz fails above this many pending deliveries
+  /// How often idle profiles whose timed transitions fell due (dormancy, churn) are advanced to
+  /// the current time; 0 turns it off (then time passes for a profile only with its next event).
+  int advance_interval_seconds = 60;
+  std::int64_t outbox_ready_max = 10000;  ///< /readyz fails above this many pending deliveries
 };
 
 enum class IpMode { kTruncate, kHash, kDrop };

@@ -212,12 +212,23 @@ void Ingestor::Loop() {
   // Events from before a restart may still wait for projection.
   bool projection_pending = true;
   auto last_projection = std::chrono::steady_clock::now();
+  // Time passes for idle visitors too: every advance interval, profiles whose next timed
+  // transition fell due are marked dirty, and projection advances them to now.
+  const auto advance_every = std::chrono::seconds(config_.limits.advance_interval_seconds);
+  auto last_advance = std::chrono::steady_clock::now() - advance_every;
   for (;;) {
     std::vector<std::unique_ptr<Job>> batch;
     bool stopping = false;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      if (!projection_pending) cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      auto ready = [&] { return stopping_ || !queue_.empty(); };
+      if (!projection_pending) {
+        if (advance_every.count() > 0) {
+          cv_.wait_until(lock, last_advance + advance_every, ready);
+        } else {
+          cv_.wait(lock, ready);
+        }
+      }
       stopping = stopping_;
       // Take every waiting job (up to a commit size): concurrent requests share one commit.
       std::size_t events = 0;
@@ -252,6 +263,11 @@ void Ingestor::Loop() {
       if (queue_.empty()) return;
       continue;
     }
+    if (advance_every.count() > 0 &&
+        std::chrono::steady_clock::now() - last_advance >= advance_every) {
+      last_advance = std::chrono::steady_clock::now();
+      if (MarkDueProfiles()) projection_pending = true;
+    }
     if (!projection_pending) continue;
     // Acknowledgements come first: projection runs while no request waits and stops after the
     // profile during which one arrives, so a request waits at most for one profile and a commit
@@ -266,6 +282,35 @@ void Ingestor::Loop() {
       last_projection = now;
     }
   }
+}
+
+bool Ingestor::MarkDueProfiles() {
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  std::optional<std::string> err = CheckFileIdentity();
+  if (!err) err = db_.Exec("BEGIN IMMEDIATE");
+  bool marked = false;
+  if (!err) {
+    // Bounded per pass; the rest follow on the next one.
+    auto mark = db_.Prepare(
+        "INSERT OR IGNORE INTO dirty_profiles (profile_id) SELECT profile_id FROM profiles "
+        "WHERE next_due IS NOT NULL AND next_due <= ? LIMIT 10000");
+    mark.Bind(1, now);
+    if (!mark.Run()) err = "advance: " + mark.error();
+    marked = !err && db_.Changes() > 0;
+  }
+  if (!err) err = db_.Exec("COMMIT");
+  if (err) {
+    db_.Exec("ROLLBACK");
+    std::string line =
+        DumpJson(
+            json{{"level", "error"}, {"msg", "advancing idle profiles failed"}, {"error", *err}}) +
+        "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return false;
+  }
+  return marked;
 }
 
 bool Ingestor::RequestsWaiting() const {

@@ -119,6 +119,8 @@ class Ingestor {
   /// Projects up to `max_profiles` dirty profiles in one transaction; with `yield_to_requests`
   /// it stops after the profile during which a request arrived. True when dirty ones remain.
   bool ProjectSlice(std::size_t max_profiles, bool yield_to_requests);
+  // Marks profiles whose next timed transition fell due dirty (Loop, every advance interval).
+  bool MarkDueProfiles();
   bool RequestsWaiting() const;
   void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
   std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,

@@ -29,7 +29,7 @@ class ReadTransaction {
 }  // namespace
 
 json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
-                std::size_t limit, std::string* error) {
+                std::size_t limit, std::int64_t advance_to, std::string* error) {
   auto fail = [&](const std::string& message) {
     if (error != nullptr && error->empty()) *error = message;
   };
@@ -71,7 +71,8 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
     events.clear();
     for (StoredEvent& s : loaded) events.push_back(std::move(s.event));
     events_read += static_cast<std::int64_t>(events.size());
-    const Engine engine = Engine::Replay(draft, events, options);
+    Engine engine = Engine::Replay(draft, events, options);
+    if (advance_to >= 0) engine.Advance(advance_to);
     if (engine.last_activity() >= 0) draft_journeys.push_back(SummarizeJourney(engine));
 
     std::string read_error;

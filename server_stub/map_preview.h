@@ -26,7 +26,9 @@ constexpr std::int64_t kPreviewMaxProfiles = 20000;
 /// none of a profile's events leaves it out of the draft funnel, as projection stores no
 /// profile for it), `profiles` the number replayed, `events` the stored events read, and
 /// `truncated` whether more profiles exist. On a query failure *error gets the message.
+/// `advance_to` (ms, or -1): the time each replay is advanced to afterwards, as projection
+/// advances idle profiles (the collector passes now when --advance-interval is on).
 json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
-                std::size_t limit, std::string* error);
+                std::size_t limit, std::int64_t advance_to, std::string* error);
 
 }  // namespace waymark::collector

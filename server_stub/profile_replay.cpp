@@ -44,7 +44,7 @@ struct ProfileProjector::Statements {
         save(db.Prepare(
             "INSERT OR REPLACE INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
-            "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")),
+            "updated_at, next_due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")),
         clear_transitions(db.Prepare("DELETE FROM transitions WHERE profile_id = ?")),
         transition(db.Prepare(
             "INSERT OR REPLACE INTO transitions (profile_id, position, from_stage, to_stage, at, "
@@ -197,9 +197,10 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   std::vector<StoredEvent> events;
   if (!full) {
     if (auto err = load(st.new_events, &events)) return err;
-    // An event older than the journey's last activity changes history: replay it all.
+    // An event older than the journey's last activity, or than a timed transition the server
+    // already applied (the stage was entered later), changes history: replay it all.
     if (!events.empty() && engine.last_activity() >= 0 &&
-        events.front().event.time < engine.last_activity()) {
+        events.front().event.time < std::max(engine.last_activity(), engine.stage_entered_at())) {
       full = true;
       events.clear();
       engine = Engine(map.map, options);
@@ -219,6 +220,45 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   const TimeMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
+  // Conversions credited and webhook deliveries queued for what a step (an event, or time passing)
+  // did.
+  auto record = [&](const std::vector<TransitionRecord>& transitions,
+                    const std::vector<FiredTrigger>& triggers) -> std::optional<std::string> {
+    for (const auto& t : transitions) {
+      const auto& conversions = map.map->attribution.conversions;
+      if (std::find(conversions.begin(), conversions.end(), t.to) == conversions.end()) continue;
+      for (AttributionModel model : AllModels()) {
+        for (const auto& credit : engine.Attribute(model, t.at)) {
+          st.conversion.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, ModelName(model));
+          st.conversion.Bind(5, credit.channel).Bind(6, credit.credit);
+          if (!st.conversion.Run()) return "projection: " + st.conversion.error();
+        }
+      }
+    }
+    for (const auto& trig : triggers) {
+      for (const auto& endpoint : config_.webhooks) {
+        if (!TriggerWanted(endpoint, trig.trigger)) continue;
+        json payload = {{"type", "trigger"},
+                        {"trigger", trig.trigger},
+                        {"profile_id", profile_id},
+                        {"user_id", engine.user_id()},
+                        {"anonymous_id", engine.anonymous_id()},
+                        {"from", trig.from},
+                        {"to", trig.to},
+                        {"rule", trig.rule},
+                        {"at", trig.at},
+                        {"event_id", trig.event_id},
+                        {"map_version", map.version}};
+        st.outbox.Bind(1, DeliveryKey(profile_id, trig, endpoint.id)).Bind(2, endpoint.id);
+        st.outbox.Bind(3, trig.trigger).Bind(4, profile_id).Bind(5, DumpJson(payload));
+        st.outbox.Bind(6, now).Bind(7, now);
+        if (!st.outbox.Run()) return "outbox: " + st.outbox.error();
+        if (db_.Changes() > 0) *outbox_added = true;
+      }
+    }
+    return std::nullopt;
+  };
+
   for (auto& s : events) {
     const std::string id = s.event.id;
     std::optional<Event> unfiltered;
@@ -253,38 +293,16 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     st.mark.Bind(3, id);
     if (!st.mark.Run()) return "projection: " + st.mark.error();
 
-    for (const auto& t : out.transitions) {
-      const auto& conversions = map.map->attribution.conversions;
-      if (std::find(conversions.begin(), conversions.end(), t.to) == conversions.end()) continue;
-      for (AttributionModel model : AllModels()) {
-        for (const auto& credit : engine.Attribute(model, t.at)) {
-          st.conversion.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, ModelName(model));
-          st.conversion.Bind(5, credit.channel).Bind(6, credit.credit);
-          if (!st.conversion.Run()) return "projection: " + st.conversion.error();
-        }
-      }
-    }
-    for (const auto& trig : out.triggers) {
-      for (const auto& endpoint : config_.webhooks) {
-        if (!TriggerWanted(endpoint, trig.trigger)) continue;
-        json payload = {{"type", "trigger"},
-                        {"trigger", trig.trigger},
-                        {"profile_id", profile_id},
-                        {"user_id", engine.user_id()},
-                        {"anonymous_id", engine.anonymous_id()},
-                        {"from", trig.from},
-                        {"to", trig.to},
-                        {"rule", trig.rule},
-                        {"at", trig.at},
-                        {"event_id", trig.event_id},
-                        {"map_version", map.version}};
-        st.outbox.Bind(1, DeliveryKey(profile_id, trig, endpoint.id)).Bind(2, endpoint.id);
-        st.outbox.Bind(3, trig.trigger).Bind(4, profile_id).Bind(5, DumpJson(payload));
-        st.outbox.Bind(6, now).Bind(7, now);
-        if (!st.outbox.Run()) return "outbox: " + st.outbox.error();
-        if (db_.Changes() > 0) *outbox_added = true;
-      }
-    }
+    if (auto err = record(out.transitions, out.triggers)) return err;
+  }
+
+  // Time passes on the server too: timed transitions that fell due since the last activity
+  // (dormancy, churn) land at the times they fell due, with their triggers (deduplicated as
+  // always); the periodic pass (Ingestor) marks profiles dirty once their next_due has come.
+  const bool advancing = config_.limits.advance_interval_seconds > 0;
+  if (advancing) {
+    AdvanceOutcome timed = engine.Advance(now);
+    if (auto err = record(timed.transitions, timed.triggers)) return err;
   }
 
   st.clean.Bind(1, profile_id);
@@ -306,8 +324,20 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   }
   st.save.Bind(3, engine.stage()).Bind(4, engine.stage_entered_at()).Bind(5, engine.Score(last));
   st.save.Bind(6, first_seen).Bind(7, last).Bind(8, event_count).Bind(9, mismatches);
+  // A stage entered by time passing (after the last activity) is read at its own entry time.
+  const TimeMs until = std::max(last, engine.stage_entered_at());
   st.save.Bind(10, map.version).Bind(11, engine.Snapshot());
-  st.save.Bind(12, DumpJson(engine.StateJson(last))).Bind(13, now);
+  st.save.Bind(12, DumpJson(engine.StateJson(until))).Bind(13, now);
+  TimeMs next_due = advancing ? engine.NextTimedDue() : -1;
+  // Due, yet held back by the rest of its condition: look again after the next interval.
+  if (next_due >= 0 && next_due <= now) {
+    next_due = now + static_cast<TimeMs>(config_.limits.advance_interval_seconds) * 1000;
+  }
+  if (next_due < 0) {
+    st.save.BindNull(14);
+  } else {
+    st.save.Bind(14, next_due);
+  }
   if (!st.save.Run()) return "profile save: " + st.save.error();
 
   // Transitions: only the new ones when the history just grew; rewritten after a full replay or
@@ -330,7 +360,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     st.clear_stage_times.Bind(1, profile_id);
     if (!st.clear_stage_times.Run()) return "projection: " + st.clear_stage_times.error();
   }
-  for (const auto& [stage, t] : engine.StageTimes(last)) {
+  for (const auto& [stage, t] : engine.StageTimes(until)) {
     if (t.visits <= 0) continue;
     st.stage_time.Bind(1, profile_id).Bind(2, stage).Bind(3, t.total).Bind(4, t.visits);
     if (!st.stage_time.Run()) return "stage times: " + st.stage_time.error();

@@ -76,7 +76,9 @@ CREATE TABLE IF NOT EXISTS profiles (
   map_version INTEGER NOT NULL,
   snapshot TEXT NOT NULL,
   state TEXT NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  -- when a timed transition (dormancy, churn) may fall due without a new event; NULL: never
+  next_due INTEGER
 );
 CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (stage);
 
@@ -134,17 +136,38 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 )sql";
 
-// Columns added after version 1, for databases created before them.
+// Columns added after version 1, for databases created before them, and what depends on them.
+struct AddedColumn {
+  const char* table;
+  const char* column;
+  const char* add;    ///< the ALTER TABLE statement
+  const char* after;  ///< run once the column exists (an index), or nullptr
+};
+constexpr AddedColumn kAddedColumns[] = {
+    {"events", "unfiltered", "ALTER TABLE events ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0",
+     nullptr},
+    {"profiles", "next_due", "ALTER TABLE profiles ADD COLUMN next_due INTEGER",
+     "CREATE INDEX IF NOT EXISTS profiles_due ON profiles (next_due) WHERE next_due IS NOT NULL"},
+};
+
 std::optional<std::string> AddMissingColumns(Database& db) {
-  auto column = db.Prepare("SELECT 1 FROM pragma_table_info('events') WHERE name = 'unfiltered'");
-  if (!column.ok()) return column.error();
-  const bool present = column.Step();
-  const bool failed = column.failed();
-  std::string error = column.error();
-  column.Reset();
-  if (failed) return error;
-  if (present) return std::nullopt;
-  return db.Exec("ALTER TABLE events ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0");
+  for (const AddedColumn& c : kAddedColumns) {
+    auto column = db.Prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+    if (!column.ok()) return column.error();
+    column.Bind(1, c.table).Bind(2, c.column);
+    const bool present = column.Step();
+    const bool failed = column.failed();
+    std::string error = column.error();
+    column.Reset();
+    if (failed) return error;
+    if (!present) {
+      if (auto err = db.Exec(c.add)) return err;
+    }
+    if (c.after != nullptr) {
+      if (auto err = db.Exec(c.after)) return err;
+    }
+  }
+  return std::nullopt;
 }
 }  // namespace
 

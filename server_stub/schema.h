@@ -9,7 +9,7 @@
 
 namespace waymark::collector {
 
-constexpr int kSchemaVersion = 2;  // 2: events.unfiltered
+constexpr int kSchemaVersion = 3;  // 2: events.unfiltered; 3: profiles.next_due
 
 /// Creates or upgrades the schema. Returns an error message on failure.
 std::optional<std::string> MigrateSchema(Database& db);

@@ -246,7 +246,10 @@ JourneySummary SummarizeJourney(const Engine& engine) {
   JourneySummary out;
   out.stage = engine.stage();
   for (const TransitionRecord& t : engine.transitions()) out.entered.push_back(t.to);
-  for (const auto& [stage, t] : engine.StageTimes(engine.last_activity())) {
+  // Up to the last activity, or to the entry of a stage time moved the visitor into (as the
+  // projection stores them, profile_replay.cpp).
+  const TimeMs until = std::max(engine.last_activity(), engine.stage_entered_at());
+  for (const auto& [stage, t] : engine.StageTimes(until)) {
     if (t.visits > 0) out.time_in_stage_ms[stage] = t.total;
   }
   return out;

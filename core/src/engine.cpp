@@ -151,6 +151,19 @@ std::optional<json> Engine::SyncedEnvelope(const Event& event) const {
   return Outbound(event, *filter);
 }
 
+TimeMs Engine::NextTimedDue() const {
+  if (last_activity_ < 0) return -1;
+  TimeMs next = -1;
+  for (const auto& t : map_->transitions) {
+    if (!t.timed || !AllowedFrom(t)) continue;
+    const std::string& target = t.to == "$previous" ? previous_stage_ : t.to;
+    if (target.empty() || target == stage_) continue;
+    const TimeMs due = std::max(last_activity_ + t.longest_inactivity, stage_entered_);
+    if (next < 0 || due < next) next = due;
+  }
+  return next;
+}
+
 AdvanceOutcome Engine::Advance(TimeMs now) {
   AdvanceOutcome out;
   if (last_activity_ < 0) return out;

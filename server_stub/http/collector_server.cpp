@@ -654,8 +654,10 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
   // Replayed here, on this worker's read connection: the writer keeps ingesting meanwhile.
   auto live = ingestor_->map();
   std::string error;
-  json body =
-      PreviewMap(ReadDb(), parsed.value(), *live->map, static_cast<std::size_t>(limit), &error);
+  // Advanced to now like the live profiles are, when time passes on this collector.
+  const std::int64_t advance_to = config_.limits.advance_interval_seconds > 0 ? NowMs() : -1;
+  json body = PreviewMap(ReadDb(), parsed.value(), *live->map, static_cast<std::size_t>(limit),
+                         advance_to, &error);
   if (!error.empty()) {
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", "preview: " + error);

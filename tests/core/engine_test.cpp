@@ -397,3 +397,26 @@ TEST(Engine, AnUntrustedSenderCannotChooseTheChannel) {
 
 }  // namespace
 }  // namespace waymark
+
+namespace waymark {
+namespace {
+
+// When time alone can move the visitor on: the collector stores it and advances the profile then.
+TEST(Engine, NextTimedDueIsWhenAdvanceWouldFirstChangeSomething) {
+  Engine engine(DefaultMap());
+  EXPECT_EQ(engine.NextTimedDue(), -1) << "no activity yet";
+  engine.Track(MakeEvent("a", "pricing_viewed", kT0));
+  ASSERT_EQ(engine.stage(), "engaged");
+  const TimeMs due = engine.NextTimedDue();
+  EXPECT_EQ(due, kT0 + 30 * kDay);  // go_dormant: inactive for 30 days
+  EXPECT_TRUE(engine.Advance(due - 1).transitions.empty());
+  auto out = engine.Advance(due + kDay);
+  ASSERT_EQ(out.transitions.size(), 1u);
+  EXPECT_EQ(out.transitions[0].at, due);
+  EXPECT_EQ(engine.stage(), "dormant");
+  // From dormant nothing is timed in the default map: only an event moves the visitor on.
+  EXPECT_EQ(engine.NextTimedDue(), -1);
+}
+
+}  // namespace
+}  // namespace waymark

@@ -132,6 +132,11 @@ class Engine {
 
   /// Applies timed transitions (inactivity) due at or before `now`, at the time they fell due.
   AdvanceOutcome Advance(TimeMs now);
+  /// The earliest time a timed transition from the current stage can fall due (its inactivity
+  /// elapsed since the last activity, and not before the stage was entered), or -1 when none can
+  /// without a new event. Advance(t) for an earlier t changes nothing. The collector uses it to
+  /// advance idle visitors while time passes.
+  TimeMs NextTimedDue() const;
 
   /// Ties the visitor to a known user. Errors: `invalid_user_id` (guard list),
   /// `identity_conflict` (already identified as a different user; call Reset first).
