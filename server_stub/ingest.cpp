@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <thread>
@@ -51,6 +52,11 @@ constexpr std::int64_t kCommitFailureMemoryMs = 5000;
 std::string AnonymousProfile(const std::string& anonymous_id) { return "a:" + anonymous_id; }
 
 }  // namespace
+
+TimeMs StableClockOffset(std::optional<TimeMs> stored, TimeMs batch_offset) {
+  if (stored && std::llabs(*stored - batch_offset) <= kClockChangeMs) return *stored;
+  return batch_offset;
+}
 
 CorrectedTime CorrectTime(TimeMs device, TimeMs sent, TimeMs received, TimeMs max_future_ms) {
   CorrectedTime out;
@@ -433,7 +439,11 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   auto mark_dirty = db_.Prepare(
       "INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) ON CONFLICT (profile_id) "
       "DO UPDATE SET full_replay = MAX(full_replay, excluded.full_replay)");
-  for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty}) {
+  auto find_clock = db_.Prepare("SELECT offset_ms FROM device_clocks WHERE anonymous_id = ?");
+  auto save_clock = db_.Prepare(
+      "INSERT OR REPLACE INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?)");
+  for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty, &find_clock,
+                  &save_clock}) {
     if (!s->ok()) return "prepare: " + s->error();
   }
 
@@ -476,7 +486,22 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       } else {
         insert.BindNull(9);
       }
-      insert.Bind(10, in.received_at).Bind(11, in.corrected_time);
+      // One offset per device: its events keep their order and spacing across batches.
+      TimeMs corrected = in.corrected_time;
+      if (in.sent_at > 0 && !in.clamped) {
+        const TimeMs batch_offset = in.received_at - in.sent_at;
+        std::optional<TimeMs> stored;
+        find_clock.Bind(1, e.anonymous_id);
+        if (find_clock.Step()) stored = find_clock.Int(0);
+        find_clock.Reset();
+        const TimeMs offset = StableClockOffset(stored, batch_offset);
+        if (!stored || offset != *stored) {
+          save_clock.Bind(1, e.anonymous_id).Bind(2, offset).Bind(3, in.received_at);
+          if (!save_clock.Run()) return "device clock: " + save_clock.error();
+        }
+        corrected = std::min(e.time + offset, in.received_at + config_.limits.future_skew_ms);
+      }
+      insert.Bind(10, in.received_at).Bind(11, corrected);
       insert.BindNull(12);  // channel: set after the engine classified the landing
       if (in.browser_stage.empty()) {
         insert.BindNull(13);

@@ -39,6 +39,7 @@ struct IncomingEvent {
   TimeMs sent_at = 0;  ///< 0 when missing or ignored as garbage
   TimeMs received_at = 0;
   TimeMs corrected_time = 0;
+  bool clamped = false;  ///< corrected_time was clamped to received_at (a far-future time)
   std::string site_key;
   std::string ip;
 };
@@ -162,6 +163,16 @@ struct CorrectedTime {
   TimeMs sent_at = 0;  ///< the sent time used, 0 when missing or ignored as garbage
   bool clamped = false;
 };
+
+/// A device's clock offset differs between its batches by their time on the network (and by any
+/// real change of the device's clock); up to this much is taken as the network's, and the offset
+/// the device's first batch gave is kept.
+inline constexpr TimeMs kClockChangeMs = 60 * 1000;
+
+/// The offset (server time minus device time) to shift a device's events by: the stored one
+/// while a batch's own offset stays within kClockChangeMs of it, else the batch's (the device's
+/// clock was changed). So a device's events keep their order and spacing across batches.
+TimeMs StableClockOffset(std::optional<TimeMs> stored, TimeMs batch_offset);
 
 /// An event's time on the server's clock: received + (device - sent) when the sent time is
 /// plausible (within kSentAtTolerance of `received`), else the device time; a result later than

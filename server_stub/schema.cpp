@@ -54,6 +54,15 @@ CREATE TABLE IF NOT EXISTS dirty_profiles (
   full_replay INTEGER NOT NULL DEFAULT 0
 );
 
+-- Each device's clock offset (server time minus device time, from its first batch's sent_at):
+-- a device's events are shifted together by it, so their order and spacing survive batches
+-- that took different times on the way (ingest.cpp, StableCorrectedTime).
+CREATE TABLE IF NOT EXISTS device_clocks (
+  anonymous_id TEXT PRIMARY KEY,
+  offset_ms INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
 -- The identity graph: each anonymous id belongs to at most one known user.
 CREATE TABLE IF NOT EXISTS identities (
   anonymous_id TEXT PRIMARY KEY,

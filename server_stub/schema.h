@@ -9,7 +9,8 @@
 
 namespace waymark::collector {
 
-constexpr int kSchemaVersion = 3;  // 2: events.unfiltered; 3: profiles.next_due
+// 2: events.unfiltered; 3: profiles.next_due; 4: device_clocks
+constexpr int kSchemaVersion = 4;
 
 /// Creates or upgrades the schema. Returns an error message on failure.
 std::optional<std::string> MigrateSchema(Database& db);

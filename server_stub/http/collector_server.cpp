@@ -868,6 +868,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
     }
     in.sent_at = corrected.sent_at;
     in.corrected_time = corrected.time;
+    in.clamped = corrected.clamped;
     if (corrected.clamped) metrics_.Add("waymark_events_clamped_total", {});
     in.received_at = received;
     in.site_key = key->key;
