@@ -458,18 +458,16 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       EventResult r{in.index, e.id, "accepted", "", ""};
 
       Placement place;
-      const bool known_user = !e.user_id.empty() && !IsBlockedId(e.user_id, map.blocked_ids);
       find_link.Bind(1, e.anonymous_id);
       std::string linked = find_link.Step() ? find_link.Text(0) : std::string();
       find_link.Reset();
-      bool conflicting_user = false;
+      // The core's rule (waymark/identity.h): never merge two known users.
+      const UserLink link = LinkUser(linked, e.user_id, map.blocked_ids);
+      const bool known_user = link != UserLink::kNoUser;
+      const bool conflicting_user = link == UserLink::kConflict;  // the device keeps its first
       if (known_user) {
         place.profile_id = UserProfile(e.user_id);
-        if (linked.empty()) {
-          place.link_user = e.user_id;
-        } else if (linked != e.user_id) {
-          conflicting_user = true;  // never merge two known users: the device keeps its first
-        }
+        if (link == UserLink::kLink) place.link_user = e.user_id;
       } else {
         place.profile_id = linked.empty() ? AnonymousProfile(e.anonymous_id) : UserProfile(linked);
       }

@@ -72,6 +72,7 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
                                             std::vector<StoredEvent>* out) {
   if (!query.ok()) return query.error().empty() ? std::string("prepare failed") : query.error();
   query.Bind(1, profile_id);
+  const std::size_t first = out->size();
   while (query.Step()) {
     auto parsed = ParseEvent(query.Text(1));
     if (!parsed) continue;  // stored bodies were validated on the way in
@@ -86,6 +87,11 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
   std::string error = query.error();
   query.Reset();
   if (failed) return error;
+  // The core owns the order of a journey's events (waymark/identity.h, as MergeLogs uses it); the
+  // query's ORDER BY only makes this sort cheap (its input is almost always in order already).
+  std::stable_sort(
+      out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
+      [](const StoredEvent& a, const StoredEvent& b) { return EventOrderLess(a.event, b.event); });
   return std::nullopt;
 }
 

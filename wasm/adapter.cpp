@@ -159,15 +159,7 @@ std::string WasmEngine::restore(const std::string& snapshot) {
 std::string WasmEngine::loadMap(std::size_t length) {
   auto map = LoadCompiledMap(std::string_view(input_).substr(0, length));
   if (!map) return Fail(map.error());
-  std::vector<Event> log;
-  for (const auto& tp : engine_->log()) log.push_back(tp.event);
-  std::string anonymous_id = engine_->anonymous_id();
-  std::string user_id = engine_->user_id();
-  json traits = engine_->traits();
-  auto next = std::make_unique<Engine>(Engine::Replay(map.value(), log, options_));
-  if (!user_id.empty()) next->Identify(user_id, traits);
-  if (!anonymous_id.empty()) next->SetAnonymousId(anonymous_id);
-  engine_ = std::move(next);
+  engine_ = std::make_unique<Engine>(engine_->SwitchedTo(map.value()));
   return Ok(json{{"stage", engine_->stage()}, {"version", engine_->map().version}});
 }
 

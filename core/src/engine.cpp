@@ -437,6 +437,17 @@ Engine Engine::Replay(std::shared_ptr<const JourneyMap> map, const std::vector<E
   return engine;
 }
 
+Engine Engine::SwitchedTo(std::shared_ptr<const JourneyMap> map) const {
+  std::vector<Event> events;
+  events.reserve(log_.size());
+  for (const auto& tp : log_) events.push_back(tp.event);
+  Engine next = Replay(std::move(map), events, options_);
+  if (!user_id_.empty()) next.Identify(user_id_, traits_);
+  if (!anonymous_id_.empty()) next.SetAnonymousId(anonymous_id_);
+  for (const auto& alias : aliases_) next.Alias(alias);
+  return next;
+}
+
 json Engine::StateJson(TimeMs now) const {
   json out = json::object();
   out["map"] = {{"id", map_->id}, {"version", map_->version}};

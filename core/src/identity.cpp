@@ -63,6 +63,13 @@ bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra) {
   return false;
 }
 
+UserLink LinkUser(std::string_view linked_user, std::string_view event_user,
+                  const std::vector<std::string>& blocked) {
+  if (event_user.empty() || IsBlockedId(event_user, blocked)) return UserLink::kNoUser;
+  if (linked_user.empty()) return UserLink::kLink;
+  return linked_user == event_user ? UserLink::kSameUser : UserLink::kConflict;
+}
+
 bool EventOrderLess(const Event& a, const Event& b) {
   if (a.time != b.time) return a.time < b.time;
   if (a.anonymous_id != b.anonymous_id) return a.anonymous_id < b.anonymous_id;
@@ -72,16 +79,24 @@ bool EventOrderLess(const Event& a, const Event& b) {
 
 Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b,
                                      const std::vector<std::string>& blocked) {
-  std::set<std::string> users;
+  std::string user;  // the first known user met
   for (const auto* log : {&a, &b}) {
     for (const auto& e : *log) {
-      if (!e.user_id.empty() && !IsBlockedId(e.user_id, blocked)) users.insert(e.user_id);
+      switch (LinkUser(user, e.user_id, blocked)) {
+        case UserLink::kLink:
+          user = e.user_id;
+          break;
+        case UserLink::kConflict: {
+          const auto [first, second] = std::minmax(user, e.user_id);
+          return MakeError("identity_conflict", "the logs belong to different known users (\"" +
+                                                    first + "\" and \"" + second +
+                                                    "\"); known users are never merged");
+        }
+        case UserLink::kNoUser:
+        case UserLink::kSameUser:
+          break;
+      }
     }
-  }
-  if (users.size() > 1) {
-    return MakeError("identity_conflict", "the logs belong to different known users (\"" +
-                                              *users.begin() + "\" and \"" + *users.rbegin() +
-                                              "\"); known users are never merged");
   }
   std::vector<Event> merged;
   merged.reserve(a.size() + b.size());

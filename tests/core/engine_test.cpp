@@ -420,3 +420,34 @@ TEST(Engine, NextTimedDueIsWhenAdvanceWouldFirstChangeSomething) {
 
 }  // namespace
 }  // namespace waymark
+
+namespace waymark {
+namespace {
+
+// A map switch keeps who the visitor is: the log is replayed under the new map and the identity
+// (user, traits, aliases, anonymous id) carried over.
+TEST(Engine, SwitchedToKeepsTheIdentityAndReplaysTheLog) {
+  Engine engine(DefaultMap());
+  engine.Track(MakeEvent("a", "page_viewed", kT0));
+  engine.Track(MakeEvent("b", "lead_submitted", kT0 + kMinute));
+  ASSERT_TRUE(engine.Identify("user-9", json{{"plan", "pro"}}).ok());
+  ASSERT_TRUE(engine.Alias("anon-other").ok());
+  auto doc = ParseJson(DefaultMapJson(), 1 << 20, 64).value();
+  doc["version"] = 5;
+  for (auto& t : doc["transitions"]) {
+    if (t["id"] == "capture_lead") t["when"] = json{{"event", "nothing_happened"}};
+  }
+  auto other = ParseJourneyMap(doc.dump());
+  ASSERT_TRUE(other.ok()) << other.error().message;
+  Engine next = engine.SwitchedTo(other.value());
+  EXPECT_EQ(next.map().version, 5);
+  EXPECT_NE(next.stage(), "lead") << "replayed under the new rules";
+  EXPECT_EQ(next.log().size(), 2u);
+  EXPECT_EQ(next.user_id(), "user-9");
+  EXPECT_EQ(next.traits(), (json{{"plan", "pro"}}));
+  EXPECT_EQ(next.aliases(), std::vector<std::string>{"anon-other"});
+  EXPECT_EQ(next.anonymous_id(), "anon-1");
+}
+
+}  // namespace
+}  // namespace waymark

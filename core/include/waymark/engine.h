@@ -187,6 +187,12 @@ class Engine {
   static Engine Replay(std::shared_ptr<const JourneyMap> map, const std::vector<Event>& events,
                        EngineOptions options = EngineOptions());
 
+  /// This visitor under another map: the touchpoint log replayed under `map`, the identity kept
+  /// (anonymous id, user id and traits, aliases). The one way a map switch happens in the browser
+  /// (its log is bounded by noise.log_cap); the collector replays every stored event of the
+  /// profile instead, so past log_cap events the two histories differ (docs/journey-map.md).
+  Engine SwitchedTo(std::shared_ptr<const JourneyMap> map) const;
+
   /// Forgets everything (a new visitor on this device keeps nothing of the old one).
   void Reset();
 

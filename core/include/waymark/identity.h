@@ -15,6 +15,15 @@ namespace waymark {
 /// the nil UUID (compared case-insensitively, trimmed), or one of `extra` (the map's list).
 bool IsBlockedId(std::string_view id, const std::vector<std::string>& extra = {});
 
+/// What an event's user id does to the device (anonymous id) that sent it, given the known user
+/// the device is linked to ("" for none): kNoUser (no id, or a placeholder: the device stays as
+/// it is), kSameUser, kLink (the device's first known user: link it), kConflict (another known
+/// user than the device's: never merged; the device keeps its first user). The collector's
+/// identity graph and MergeLogs apply this one rule.
+enum class UserLink { kNoUser, kSameUser, kLink, kConflict };
+UserLink LinkUser(std::string_view linked_user, std::string_view event_user,
+                  const std::vector<std::string>& blocked = {});
+
 /// Merges two visitors' event logs into one, ordered by (time, anonymous id as the device,
 /// sequence, event id), with duplicate event ids dropped. Deterministic whatever the argument
 /// order. Error `identity_conflict` when the logs carry two different known user ids: two known
