@@ -84,3 +84,20 @@ TEST(Identity, MergedLogReplaysToTheCombinedJourney) {
 
 }  // namespace
 }  // namespace waymark
+
+namespace waymark {
+namespace {
+
+// The one rule for linking a device to a known user (the collector's identity graph and
+// MergeLogs both apply it).
+TEST(LinkUser, NeverTwoKnownUsers) {
+  EXPECT_EQ(LinkUser("", ""), UserLink::kNoUser);
+  EXPECT_EQ(LinkUser("", "null"), UserLink::kNoUser) << "a placeholder is no identity";
+  EXPECT_EQ(LinkUser("u-1", "guest-42", {"guest-42"}), UserLink::kNoUser) << "the map's list";
+  EXPECT_EQ(LinkUser("", "u-1"), UserLink::kLink);
+  EXPECT_EQ(LinkUser("u-1", "u-1"), UserLink::kSameUser);
+  EXPECT_EQ(LinkUser("u-1", "u-2"), UserLink::kConflict);
+}
+
+}  // namespace
+}  // namespace waymark
