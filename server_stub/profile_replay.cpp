@@ -334,11 +334,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   const TimeMs until = std::max(last, engine.stage_entered_at());
   st.save.Bind(10, map.version).Bind(11, engine.Snapshot());
   st.save.Bind(12, DumpJson(engine.StateJson(until))).Bind(13, now);
-  TimeMs next_due = advancing ? engine.NextTimedDue() : -1;
-  // Due, yet held back by the rest of its condition: look again after the next interval.
-  if (next_due >= 0 && next_due <= now) {
-    next_due = now + static_cast<TimeMs>(config_.limits.advance_interval_seconds) * 1000;
-  }
+  // Only what falls due after now: a transition due earlier was judged by Advance(now) above.
+  const TimeMs next_due = advancing ? engine.NextTimedDue(now) : -1;
   if (next_due < 0) {
     st.save.BindNull(14);
   } else {

@@ -149,14 +149,18 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 struct AddedColumn {
   const char* table;
   const char* column;
-  const char* add;    ///< the ALTER TABLE statement
-  const char* after;  ///< run once the column exists (an index), or nullptr
+  const char* add;       ///< the ALTER TABLE statement
+  const char* after;     ///< run once the column exists (an index), or nullptr
+  const char* backfill;  ///< run right after the ALTER TABLE only, or nullptr
 };
 constexpr AddedColumn kAddedColumns[] = {
     {"events", "unfiltered", "ALTER TABLE events ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0",
-     nullptr},
+     nullptr, nullptr},
+    // Profiles stored before time passed on the server are all looked at once (due at 0): the
+    // periodic pass advances them, 10 000 per interval, and stores their real next_due.
     {"profiles", "next_due", "ALTER TABLE profiles ADD COLUMN next_due INTEGER",
-     "CREATE INDEX IF NOT EXISTS profiles_due ON profiles (next_due) WHERE next_due IS NOT NULL"},
+     "CREATE INDEX IF NOT EXISTS profiles_due ON profiles (next_due) WHERE next_due IS NOT NULL",
+     "UPDATE profiles SET next_due = 0"},
 };
 
 std::optional<std::string> AddMissingColumns(Database& db) {
@@ -171,6 +175,9 @@ std::optional<std::string> AddMissingColumns(Database& db) {
     if (failed) return error;
     if (!present) {
       if (auto err = db.Exec(c.add)) return err;
+      if (c.backfill != nullptr) {
+        if (auto err = db.Exec(c.backfill)) return err;
+      }
     }
     if (c.after != nullptr) {
       if (auto err = db.Exec(c.after)) return err;

@@ -493,8 +493,46 @@ void ReadPayload(Reader& r, JourneyMap* m) {
 
 Error Corrupt(const std::string& what) { return MakeError("map_corrupt", "compiled map: " + what); }
 
-// What the engine relies on without checking again (indices, the initial stage, stage masks):
-// checked once here, so crafted bytes with a good checksum still cannot misdirect it.
+bool InRange(TimeMs d) { return d >= 0 && d <= kMaxDuration; }
+
+// Every duration of a condition tree within what parsing allows.
+bool ConditionDurationsInRange(const Condition& c) {
+  if (!InRange(c.within) || !InRange(c.duration)) return false;
+  for (const auto& child : c.children) {
+    if (!ConditionDurationsInRange(child)) return false;
+  }
+  return true;
+}
+
+bool DurationsInRange(const JourneyMap& m) {
+  if (!InRange(m.scoring.half_life) || !InRange(m.noise.fold_window) ||
+      !InRange(m.attribution.lookback) || !InRange(m.attribution.half_life)) {
+    return false;
+  }
+  for (const auto& t : m.noise.throttles) {
+    if (!InRange(t.per)) return false;
+  }
+  for (const auto& t : m.transitions) {
+    if (!InRange(t.longest_inactivity) || !ConditionDurationsInRange(t.when)) return false;
+  }
+  for (const auto& r : m.scoring.rules) {
+    if (!ConditionDurationsInRange(r.when)) return false;
+  }
+  for (const auto& slot : m.slots) {
+    for (const auto& v : slot.variants) {
+      if (!ConditionDurationsInRange(v.when)) return false;
+    }
+    if (slot.fallback && !ConditionDurationsInRange(slot.fallback->when)) return false;
+  }
+  for (const auto& t : m.triggers) {
+    if (t.when && !ConditionDurationsInRange(*t.when)) return false;
+  }
+  return true;
+}
+
+// What the engine relies on without checking again (indices, the initial stage, stage masks,
+// durations that time arithmetic adds): checked once here, so crafted bytes with a good checksum
+// still cannot misdirect it.
 Status CheckReferences(const JourneyMap& m) {
   if (m.stages.empty() || m.stages.size() > 64) return Corrupt("1 to 64 stages expected");
   if (m.FindStage(m.initial) == nullptr) return Corrupt("the initial stage is not a stage");
@@ -512,6 +550,7 @@ Status CheckReferences(const JourneyMap& m) {
     }
   }
   if (m.noise.log_cap == 0) return Corrupt("the log cap is 0");
+  if (!DurationsInRange(m)) return Corrupt("a duration is negative or longer than 100 years");
   return {};
 }
 

@@ -7,7 +7,6 @@ namespace waymark {
 namespace {
 // A century is far beyond any window a journey map needs; refusing more keeps every sum of
 // times well inside int64.
-constexpr TimeMs kMaxDuration = 100LL * 366 * kDay;
 
 Error DurationError() {
   return MakeError("invalid_duration",

@@ -151,7 +151,7 @@ std::optional<json> Engine::SyncedEnvelope(const Event& event) const {
   return Outbound(event, *filter);
 }
 
-TimeMs Engine::NextTimedDue() const {
+TimeMs Engine::NextTimedDue(TimeMs after) const {
   if (last_activity_ < 0) return -1;
   TimeMs next = -1;
   for (const auto& t : map_->transitions) {
@@ -159,6 +159,7 @@ TimeMs Engine::NextTimedDue() const {
     const std::string& target = t.to == "$previous" ? previous_stage_ : t.to;
     if (target.empty() || target == stage_) continue;
     const TimeMs due = std::max(last_activity_ + t.longest_inactivity, stage_entered_);
+    if (due <= after) continue;
     if (next < 0 || due < next) next = due;
   }
   return next;

@@ -46,6 +46,9 @@ function hash53(text) {
 // them), their depth, and whether every string is within the limit. null when something cannot be
 // typed (the core then checks the JSON text itself).
 function canonical(value, depth, facts) {
+  // Every value counts at its own depth, as the core's check does (the properties object is 1).
+  if (depth > facts.depth) facts.depth = depth;
+  if (depth > MAX_DEPTH) return null;
   if (value === null || typeof value === 'boolean') return String(value);
   if (typeof value === 'number') return Number.isFinite(value) ? String(value) : 'null';
   if (typeof value === 'string') {
@@ -53,8 +56,6 @@ function canonical(value, depth, facts) {
     return JSON.stringify(value);
   }
   if (typeof value !== 'object') return null;
-  if (depth > facts.depth) facts.depth = depth;
-  if (depth > MAX_DEPTH) return null;
   let out = '';
   if (Array.isArray(value)) {
     for (const item of value) {
@@ -179,7 +180,7 @@ function writeValue(w, value) {
 
 function writeTyped(w, e, info, props, propsText, facts) {
   w.u8(0);
-  w.str(e.id); w.str(e.name); w.str(e.type == null ? 'track' : e.type); w.str(e.anonymous_id); w.str(e.user_id);
+  w.str(e.id); w.str(e.name); w.str(e.type || 'track'); w.str(e.anonymous_id); w.str(e.user_id);
   w.f64(e.time); w.f64(e.sent_at == null ? 0 : e.sent_at); w.f64(e.seq == null ? 0 : e.seq);
   const c = e.context || {};
   w.str(c.url); w.str(c.path); w.str(c.title); w.str(c.referrer); w.str(c.channel);

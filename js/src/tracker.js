@@ -26,6 +26,9 @@ const MAX_OVERFLOW_EVENTS = 10000; // events waiting in memory for room in the s
 // enforces it when it runs, this SDK only for events it sends without the engine.
 const MAX_EVENT_BYTES = 32 * 1024;
 const COMPILED_MAP_TYPE = 'application/vnd.waymark.map'; // GET /v1/map's compiled form
+// The compiled-map format this engine reads (kCompiledMapVersion): a collector with another one
+// answers JSON, which the compiler module compiles.
+const COMPILED_MAP_ACCEPT = `${COMPILED_MAP_TYPE}; v=1`;
 const DRAIN_BATCH = 20; // envelopes per engine call (a slice checks its time budget between calls)
 const DRAIN_SLICE_MS = 8; // main-thread time one slice of engine work may take
 // Touchpoints the store may drop first when its budget is full (see storage.js).
@@ -464,7 +467,8 @@ export class Tracker {
 
   /** A map as compiled bytes: as given, or JSON compiled by the on-demand compiler module. */
   async _compiledFrom(map) {
-    if (isCompiledMap(map)) return compiledBytes(map);
+    // A copy: the page may reuse or transfer its buffer, and reset() rebuilds the engine from it.
+    if (isCompiledMap(map)) return compiledBytes(map).slice();
     const compiler = await this._compiler();
     return compiler.compile(map);
   }
@@ -531,7 +535,7 @@ export class Tracker {
     try {
       // The compiled form: the engine loads it as is (a collector that only has JSON answers JSON,
       // which the compiler module then compiles).
-      const headers = { Accept: COMPILED_MAP_TYPE };
+      const headers = { Accept: COMPILED_MAP_ACCEPT };
       if (this._mapEtag) headers['If-None-Match'] = this._mapEtag;
       const response = await fetchFn(`${this.options.endpoint}/v1/map`, { headers, credentials: 'omit' });
       if (response.status !== 200) return; // 304: the cached map is current
@@ -555,6 +559,9 @@ export class Tracker {
       this._report({ code: 'engine_unavailable', message: 'setMap(): the journey engine is not running, so no map can be applied (see the error reported by init())' });
       return false;
     }
+    // Calls apply in the order they were made: one that had to wait for the compiler never lands
+    // on top of a later one that did not.
+    const call = (this._mapCalls = (this._mapCalls || 0) + 1);
     let bytes;
     try {
       bytes = await this._compiledFrom(map);
@@ -564,6 +571,10 @@ export class Tracker {
     }
     // A map the site set wins over a collector answer that arrives after it.
     if (!this._engine || (!bySite && this._mapSetBySite)) return false;
+    if (call !== this._mapCalls) {
+      this._debug('setMap(): a later setMap() call replaced this map before it was applied');
+      return false;
+    }
     return this._applyMap(bytes, etag, bySite);
   }
 

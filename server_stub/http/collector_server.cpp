@@ -94,6 +94,18 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
 
 constexpr const char* kCompiledMapType = "application/vnd.waymark.map";
 
+// Whether an Accept header asks for the compiled form this collector writes: the media type with
+// no `v` parameter, or with v equal to kCompiledMapVersion (an SDK that reads another format
+// version gets the JSON document, which it can compile itself).
+bool WantsCompiledMap(const std::string& accept) {
+  const std::size_t at = accept.find(kCompiledMapType);
+  if (at == std::string::npos) return false;
+  const std::string range = accept.substr(at, accept.find(',', at) - at);
+  const std::size_t v = range.find("v=");
+  if (v == std::string::npos) return true;
+  return std::atoi(range.c_str() + v + 2) == kCompiledMapVersion;
+}
+
 // The compiled form's ETag: the document's with "-c" inside the quotes.
 std::string CompiledEtag(const std::string& etag) {
   return etag.size() >= 2 ? etag.substr(0, etag.size() - 1) + "-c\"" : etag;
@@ -435,7 +447,7 @@ void CollectorServer::Routes() {
   // browser SDK), the compiled bytes its engine loads without a JSON parser. Each has its own ETag.
   router_.Add("GET", "/v1/map", [this](Request& req, Response& res) {
     auto state = ingestor_->map();
-    const bool compiled = req.Header("Accept").find(kCompiledMapType) != std::string::npos;
+    const bool compiled = WantsCompiledMap(req.Header("Accept"));
     const std::string etag = compiled ? CompiledEtag(state->etag) : state->etag;
     res.SetHeader("ETag", etag);
     res.SetHeader("Cache-Control", "no-cache");

@@ -56,7 +56,7 @@ test('the collector map is used, cached with its ETag, and a new version is pick
   // The compiled form (its own ETag): the engine loads it without a JSON parser, and no compiler
   // module is fetched on any of these pages.
   assert.match(await revalidation.headerValue('if-none-match'), /^"v2-[0-9a-f]{8}-c"$/);
-  assert.equal(await revalidation.headerValue('accept'), 'application/vnd.waymark.map');
+  assert.equal(await revalidation.headerValue('accept'), 'application/vnd.waymark.map; v=1');
 
   // A new version on the collector reaches the next page view.
   await publish(mapWithHero(3, 'Hero from map version 3'));

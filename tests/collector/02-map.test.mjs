@@ -117,6 +117,11 @@ describe('GET /v1/map, compiled', () => {
     assert.equal(gz.headers['content-encoding'], 'gzip');
     assert.deepEqual(zlib.gunzipSync(gz.bytes), res.bytes);
     assert.equal((await get(ctx.srv, '/v1/map', { Accept: COMPILED, 'If-None-Match': res.headers.etag })).status, 304);
+    // A format version this collector writes is served compiled; another one gets the JSON.
+    assert.equal((await get(ctx.srv, '/v1/map', { Accept: `${COMPILED}; v=1` })).headers['content-type'], COMPILED);
+    const other = await get(ctx.srv, '/v1/map', { Accept: `${COMPILED}; v=9, application/json;q=0.5` });
+    assert.equal(other.headers['content-type'], 'application/json');
+    assert.equal(other.headers.etag, json.headers.etag);
     // The ETags of the two forms never answer for each other.
     assert.equal((await get(ctx.srv, '/v1/map', { Accept: COMPILED, 'If-None-Match': json.headers.etag })).status, 200);
     assert.equal((await get(ctx.srv, '/v1/map', { 'If-None-Match': res.headers.etag })).status, 200);

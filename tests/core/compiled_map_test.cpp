@@ -154,6 +154,13 @@ TEST(CompiledMap, CraftedPayloadsWithAGoodChecksumAreRefused) {
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.error().message, "compiled map: transition order is not a permutation");
   map = *DefaultMap();
+  map.scoring.half_life = TimeMs{1} << 62;  // would overflow time arithmetic
+  EXPECT_EQ(LoadCompiledMap(CompileMap(map)).error().message,
+            "compiled map: a duration is negative or longer than 100 years");
+  map = *DefaultMap();
+  map.transitions.front().when.within = -5;
+  EXPECT_FALSE(LoadCompiledMap(CompileMap(map)).ok());
+  map = *DefaultMap();
   map.initial = "nowhere";
   EXPECT_EQ(LoadCompiledMap(CompileMap(map)).error().message,
             "compiled map: the initial stage is not a stage");

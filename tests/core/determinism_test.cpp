@@ -181,6 +181,9 @@ TEST(Determinism, Exp2IsAccurate) {
   // -10.3 is not exact in binary: within a few ulp of 2^-10.3 (the input's own rounding shows).
   EXPECT_NEAR(Exp2(-10.3), 7.932152308166362525e-4, 1e-18);
   EXPECT_EQ(Exp2(-2000), 0.0);
+  // Just below an integer, x - floor(x) rounds up to 1: the table is never read past its end.
+  EXPECT_EQ(Exp2(-1e-17), 1.0);
+  EXPECT_NEAR(Exp2(std::nextafter(3.0, 0.0)), 8.0, 1e-14);
   EXPECT_TRUE(std::isinf(Exp2(2000)));
   double previous = 0;
   for (int i = -64000; i <= 64000; ++i) {

@@ -451,3 +451,31 @@ TEST(Engine, SwitchedToKeepsTheIdentityAndReplaysTheLog) {
 
 }  // namespace
 }  // namespace waymark
+
+namespace waymark {
+namespace {
+
+// A timed transition held back by the rest of its condition at its due time stays held (the
+// condition is judged at that fixed time): after Advance(now) nothing more is due, so the
+// collector does not look at the profile again until an event comes.
+TEST(Engine, NextTimedDueSkipsWhatAdvanceAlreadyJudged) {
+  auto doc = ParseJson(DefaultMapJson(), 1 << 20, 64).value();
+  for (auto& t : doc["transitions"]) {
+    if (t["id"] == "go_dormant") {
+      t["when"] = json{
+          {"all", json::array({json{{"inactive_for", "30d"}}, json{{"score", {{"gte", 1000}}}}})}};
+    }
+  }
+  auto map = ParseJourneyMap(doc.dump());
+  ASSERT_TRUE(map.ok()) << map.error().message;
+  Engine engine(map.value());
+  engine.Track(MakeEvent("a", "pricing_viewed", kT0));
+  const TimeMs due = engine.NextTimedDue();
+  EXPECT_EQ(due, kT0 + 30 * kDay);
+  EXPECT_TRUE(engine.Advance(due + kDay).transitions.empty()) << "the score is far below 1000";
+  EXPECT_EQ(engine.NextTimedDue(due + kDay), -1);
+  EXPECT_EQ(engine.NextTimedDue(due - 1), due);
+}
+
+}  // namespace
+}  // namespace waymark

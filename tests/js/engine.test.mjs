@@ -173,6 +173,9 @@ test('the typed boundary agrees with the JSON boundary event by event', () => {
     { id: 'a14', name: 'trial_started', time: t0 + 140, user_id: 'u-1', type: 'track', seq: 4, sent_at: t0 + 200 },
     { id: 'a15', name: 'trial_started', time: t0 + 150, user_id: 'u-2' },
     { id: 'a16', name: 'page_viewed', time: t0 + 160, context: { automation: true, title: 'Ünïcode ✓', campaign: { utm_source: 'news', utm_medium: '' } } },
+    { id: 'a17', name: 'page_viewed', time: t0 + 170, properties: { a: { b: { c: { d: 1 } } } } }, // a scalar at depth 5
+    { id: 'a18', name: 'feature_used', time: t0 + 180, type: '' }, // an empty type is "track"
+    { id: 'a19', name: 'feature_used', time: t0 + 190, properties: { big: 'x'.repeat(70000) } }, // over 64 KB
   ].map((e) => ({ ...base, ...e }));
   const a = typed.track(envelopes);
   const b = extra.trackJson(json, envelopes);
@@ -193,7 +196,7 @@ test('the typed boundary agrees with the JSON boundary event by event', () => {
     assert.equal(r.send, w.send, `${where}: send`);
     assert.deepEqual(pick(r.outbound), pick(w.outbound), `${where}: outbound`);
   });
-  assert.deepEqual(a.map((r) => r.status).filter((s) => s !== 'accepted').sort(), ['folded', ...Array(10).fill('rejected')]);
+  assert.deepEqual(a.map((r) => r.status).filter((s) => s !== 'accepted').sort(), ['folded', ...Array(12).fill('rejected')]);
   assert.equal(typed.score(t0 + 200), json.score(t0 + 200));
   assert.deepEqual(typed.state(t0 + 200).counters, json.state(t0 + 200).counters);
   typed.dispose();

@@ -8,7 +8,8 @@
 
 namespace waymark {
 
-/// 2^x, within 1 ulp of the true value; 0 below -1022 (no subnormals), +inf from 1024, NaN for NaN.
+/// 2^x, within about 2 ulp of the true value; 0 below -1022 (no subnormals), +inf from 1024, NaN
+/// for NaN.
 /// Decay by a half-life is Exp2(-elapsed / half_life).
 double Exp2(double x);
 

@@ -132,11 +132,12 @@ class Engine {
 
   /// Applies timed transitions (inactivity) due at or before `now`, at the time they fell due.
   AdvanceOutcome Advance(TimeMs now);
-  /// The earliest time a timed transition from the current stage can fall due (its inactivity
-  /// elapsed since the last activity, and not before the stage was entered), or -1 when none can
-  /// without a new event. Advance(t) for an earlier t changes nothing. The collector uses it to
-  /// advance idle visitors while time passes.
-  TimeMs NextTimedDue() const;
+  /// The earliest time after `after` at which a timed transition from the current stage falls
+  /// due (its inactivity elapsed since the last activity, and not before the stage was entered),
+  /// or -1 when none will without a new event. One due at or before `after` was already judged by
+  /// Advance(after) and, held back by the rest of its condition, stays held until an event comes
+  /// (a condition is evaluated at its fixed due time). The collector advances idle visitors then.
+  TimeMs NextTimedDue(TimeMs after = -1) const;
 
   /// Ties the visitor to a known user. Errors: `invalid_user_id` (guard list),
   /// `identity_conflict` (already identified as a different user; call Reset first).
