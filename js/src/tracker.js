@@ -559,9 +559,9 @@ export class Tracker {
       this._report({ code: 'engine_unavailable', message: 'setMap(): the journey engine is not running, so no map can be applied (see the error reported by init())' });
       return false;
     }
-    // Calls apply in the order they were made: one that had to wait for the compiler never lands
-    // on top of a later one that did not.
-    const call = (this._mapCalls = (this._mapCalls || 0) + 1);
+    // The site's calls apply in the order they were made: one that had to wait for the compiler
+    // never lands on top of a later one that did not. The collector's answer never counts as one.
+    const call = bySite ? (this._mapCalls = (this._mapCalls || 0) + 1) : 0;
     let bytes;
     try {
       bytes = await this._compiledFrom(map);
@@ -569,9 +569,9 @@ export class Tracker {
       this._report({ code: err.code || 'invalid_map', message: `map refused, keeping version ${this._engine ? this._engine.map.version : '?'}: ${err.message}` });
       return false;
     }
-    // A map the site set wins over a collector answer that arrives after it.
-    if (!this._engine || (!bySite && this._mapSetBySite)) return false;
-    if (call !== this._mapCalls) {
+    // A map the site set (or is setting) wins over a collector answer that arrives after it.
+    if (!this._engine || (!bySite && (this._mapSetBySite || this._mapCalls))) return false;
+    if (bySite && call !== this._mapCalls) {
       this._debug('setMap(): a later setMap() call replaced this map before it was applied');
       return false;
     }
