@@ -87,11 +87,16 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
   std::string error = query.error();
   query.Reset();
   if (failed) return error;
-  // The core owns the order of a journey's events (waymark/identity.h, as MergeLogs uses it); the
-  // query's ORDER BY only makes this sort cheap (its input is almost always in order already).
-  std::stable_sort(
-      out->begin() + static_cast<std::ptrdiff_t>(first), out->end(),
-      [](const StoredEvent& a, const StoredEvent& b) { return EventOrderLess(a.event, b.event); });
+  // The core owns the order of a journey's events (waymark/identity.h, JourneyOrder); the query's
+  // ORDER BY only makes it cheap (its input is almost always in order already).
+  std::vector<const Event*> loaded;
+  loaded.reserve(out->size() - first);
+  for (std::size_t i = first; i < out->size(); ++i) loaded.push_back(&(*out)[i].event);
+  const std::vector<std::size_t> order = JourneyOrder(loaded);
+  std::vector<StoredEvent> sorted;
+  sorted.reserve(order.size());
+  for (std::size_t i : order) sorted.push_back(std::move((*out)[first + i]));
+  std::move(sorted.begin(), sorted.end(), out->begin() + static_cast<std::ptrdiff_t>(first));
   return std::nullopt;
 }
 
@@ -205,8 +210,10 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     if (auto err = load(st.new_events, &events)) return err;
     // An event older than the journey's last activity, or than a timed transition the server
     // already applied (the stage was entered later), changes history: replay it all.
-    if (!events.empty() && engine.last_activity() >= 0 &&
-        events.front().event.time < std::max(engine.last_activity(), engine.stage_entered_at())) {
+    const TimeMs settled = std::max(engine.last_activity(), engine.stage_entered_at());
+    if (engine.last_activity() >= 0 &&
+        std::any_of(events.begin(), events.end(),
+                    [&](const StoredEvent& s) { return s.event.time < settled; })) {
       full = true;
       events.clear();
       engine = Engine(map.map, options);

@@ -27,9 +27,9 @@ struct StoredEvent {
   bool unfiltered = false;  ///< sent without the browser's engine: the sync filter is still due
 };
 
-/// A profile's stored events, ?1 the profile id, ordered as the core orders a journey
-/// (EventOrderLess: corrected time, anonymous id, seq, id) so that LoadStoredEvents' sort, which
-/// decides, finds them in order. Its columns are what LoadStoredEvents reads.
+/// A profile's stored events, ?1 the profile id, roughly as the core orders a journey (by time);
+/// LoadStoredEvents puts them in JourneyOrder, which decides. Its columns are what
+/// LoadStoredEvents reads.
 inline constexpr const char* kProfileEventsSql =
     "SELECT id, body, corrected_time, browser_stage, unfiltered FROM events WHERE profile_id = ? "
     "ORDER BY corrected_time, anonymous_id, seq, id";

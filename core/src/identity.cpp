@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
+#include <map>
+#include <queue>
 #include <set>
+#include <tuple>
 
 namespace waymark {
 
@@ -70,11 +74,36 @@ UserLink LinkUser(std::string_view linked_user, std::string_view event_user,
   return linked_user == event_user ? UserLink::kSameUser : UserLink::kConflict;
 }
 
-bool EventOrderLess(const Event& a, const Event& b) {
-  if (a.time != b.time) return a.time < b.time;
-  if (a.anonymous_id != b.anonymous_id) return a.anonymous_id < b.anonymous_id;
-  if (a.seq != b.seq) return a.seq < b.seq;
-  return a.id < b.id;
+std::vector<std::size_t> JourneyOrder(const std::vector<const Event*>& events) {
+  // Each device's events in the order it made them.
+  std::map<std::string_view, std::vector<std::size_t>> devices;
+  for (std::size_t i = 0; i < events.size(); ++i) devices[events[i]->anonymous_id].push_back(i);
+  std::vector<std::vector<std::size_t>*> queues;
+  for (auto& [device, list] : devices) {
+    std::stable_sort(list.begin(), list.end(), [&](std::size_t x, std::size_t y) {
+      const Event& a = *events[x];
+      const Event& b = *events[y];
+      if (a.seq != b.seq) return a.seq < b.seq;
+      if (a.time != b.time) return a.time < b.time;
+      return a.id < b.id;
+    });
+    queues.push_back(&list);
+  }
+  // The devices interleaved: the earliest next event first (queues are in anonymous id order, so
+  // a tie goes to the smaller id). A heap of (time, queue, position).
+  using Head = std::tuple<TimeMs, std::size_t, std::size_t>;
+  std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heads;
+  for (std::size_t q = 0; q < queues.size(); ++q)
+    heads.emplace(events[(*queues[q])[0]]->time, q, 0);
+  std::vector<std::size_t> order;
+  order.reserve(events.size());
+  while (!heads.empty()) {
+    auto [time, q, pos] = heads.top();
+    heads.pop();
+    order.push_back((*queues[q])[pos]);
+    if (pos + 1 < queues[q]->size()) heads.emplace(events[(*queues[q])[pos + 1]]->time, q, pos + 1);
+  }
+  return order;
 }
 
 Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b,
@@ -98,16 +127,16 @@ Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vec
       }
     }
   }
-  std::vector<Event> merged;
-  merged.reserve(a.size() + b.size());
-  merged.insert(merged.end(), a.begin(), a.end());
-  merged.insert(merged.end(), b.begin(), b.end());
-  std::stable_sort(merged.begin(), merged.end(), EventOrderLess);
+  std::vector<const Event*> all;
+  all.reserve(a.size() + b.size());
+  for (const auto* log : {&a, &b}) {
+    for (const auto& e : *log) all.push_back(&e);
+  }
   std::set<std::string> seen;
   std::vector<Event> out;
-  out.reserve(merged.size());
-  for (auto& e : merged) {
-    if (seen.insert(e.id).second) out.push_back(std::move(e));
+  out.reserve(all.size());
+  for (std::size_t i : JourneyOrder(all)) {
+    if (seen.insert(all[i]->id).second) out.push_back(*all[i]);
   }
   return out;
 }

@@ -48,6 +48,7 @@ function envelopes(v, tag) {
     if (!('track' in s)) return; // a step that only checks
     const e = { ...s.track };
     e.id = `${tag}-${e.id ?? `v${n}`}`; // one prefix for all: the id order of ties is kept
+    if (e.seq === undefined) e.seq = n; // the order the vector makes them in, as an SDK numbers them
     n += 1;
     e.anonymous_id = `${tag}-${e.anonymous_id ?? 'anon-1'}`;
     if (typeof e.user_id === 'string' && e.user_id !== '') e.user_id = `${tag}-${e.user_id}`;

@@ -101,3 +101,31 @@ TEST(LinkUser, NeverTwoKnownUsers) {
 
 }  // namespace
 }  // namespace waymark
+
+namespace waymark {
+namespace {
+
+// A device's events stay in the order it made them, even when one arrives with an earlier clock;
+// devices interleave by time.
+TEST(JourneyOrder, KeepsEachDevicesSequenceAndInterleavesDevicesByTime) {
+  auto event = [](const char* id, const char* device, std::int64_t seq, TimeMs time) {
+    Event e;
+    e.id = id;
+    e.anonymous_id = device;
+    e.seq = seq;
+    e.time = time;
+    return e;
+  };
+  const std::vector<Event> events = {
+      event("a3", "dev-a", 3, 1000),  // made last, but its clock says earliest
+      event("b1", "dev-b", 1, 1500), event("a1", "dev-a", 1, 2000), event("a2", "dev-a", 2, 3000),
+      event("b2", "dev-b", 2, 2500)};
+  std::vector<const Event*> pointers;
+  for (const auto& e : events) pointers.push_back(&e);
+  std::vector<std::string> ids;
+  for (std::size_t i : JourneyOrder(pointers)) ids.push_back(events[i].id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"b1", "a1", "b2", "a2", "a3"}));
+}
+
+}  // namespace
+}  // namespace waymark

@@ -24,15 +24,18 @@ enum class UserLink { kNoUser, kSameUser, kLink, kConflict };
 UserLink LinkUser(std::string_view linked_user, std::string_view event_user,
                   const std::vector<std::string>& blocked = {});
 
-/// Merges two visitors' event logs into one, ordered by (time, anonymous id as the device,
-/// sequence, event id), with duplicate event ids dropped. Deterministic whatever the argument
-/// order. Error `identity_conflict` when the logs carry two different known user ids: two known
-/// users are never merged. Ids in `blocked` (the map's identity.blocked_ids) count as no identity,
-/// like the built-in placeholders.
+/// Merges two visitors' event logs into one, in JourneyOrder, with duplicate event ids dropped.
+/// Deterministic whatever the argument order. Error `identity_conflict` when the logs carry two
+/// different known user ids: two known users are never merged. Ids in `blocked` (the map's
+/// identity.blocked_ids) count as no identity, like the built-in placeholders.
 Result<std::vector<Event>> MergeLogs(const std::vector<Event>& a, const std::vector<Event>& b,
                                      const std::vector<std::string>& blocked = {});
 
-/// The order MergeLogs uses; the collector sorts a profile's events the same way before replay.
-bool EventOrderLess(const Event& a, const Event& b);
+/// The order a journey's events are replayed in, as indices into `events`: each device's (anonymous
+/// id's) events in the order the device made them (sequence number, then time, then id), and the
+/// devices interleaved by time (the device whose next event is the earliest goes first, ties by
+/// anonymous id). So a device's event that arrives late with an earlier clock stays after what the
+/// device made before it, as in the browser. MergeLogs and the collector's replays use it.
+std::vector<std::size_t> JourneyOrder(const std::vector<const Event*>& events);
 
 }  // namespace waymark
