@@ -43,6 +43,7 @@ const native = readJson('core-native.json');
 const wasm = readJson('core-wasm.json');
 const collector = readJson('collector.json');
 const browser = readJson('browser.json');
+const walkthrough = readJson('walkthrough.json');
 
 // ---------------------------------------------------------------------------------------------
 // Machine and versions
@@ -230,6 +231,14 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
     r != null && rn != null && r >= 0.5 && rn < 0.5
       ? `in Chromium, where the SDK runs, it is met (${fmt(r, 2)}×); Node ${wasm?.node ?? ''} (V8 ${wasm?.v8 ?? process.versions.v8}) runs the same module at ${fmt(core.wasmNodeJson.eventsPerSecond / core.wasmChromiumJson.eventsPerSecond, 2)}× Chromium's speed, so the gap is in the Node host's older V8, not in the module`
       : 'the same C++ built -O2 -flto, no exceptions, emmalloc (wasm/CMakeLists.txt); the native and wasm runs are seconds apart on a shared machine, so check the spread before reading much into a small miss');
+}
+{
+  // Issue 13: the browser's stage and the collector's, event by event, over the demo walk-through.
+  const w = walkthrough;
+  const met = w ? w.completed === w.runs && w.mismatches === 0 && w.finalStageDisagreements === 0 : null;
+  aim('walkthrough', `0 stage mismatches between browser and collector over ${w?.runs ?? 20} demo walk-throughs (bench/walkthrough_bench.mjs)`,
+    w ? `${w.mismatches} mismatched events of ${w.events}, ${w.finalStageDisagreements} final stages differing, ${w.completed}/${w.runs} walk-throughs completed${w.failed?.length ? ` (failed: ${w.failed.slice(0, 2).join('; ')})` : ''}` : 'n/a',
+    met, w ? `${w.mismatches} events` : '', 'each profile counts the events whose stage as the browser reported it differs from the collector\'s (stage_mismatches)');
 }
 {
   // Issue 10: 2 000 browsers, each on its own keep-alive connection, against the same schedule over

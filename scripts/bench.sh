@@ -107,6 +107,13 @@ if [[ "${WAYMARK_BENCH_BROWSER:-1}" != 0 ]]; then
   mv -f "$RESULTS/browser.json.tmp" "$RESULTS/browser.json"
 fi
 
+# 5b. Browser and collector on the same journey: the demo walk-through, 20 visitors.
+if [[ "${WAYMARK_BENCH_WALKTHROUGH:-1}" != 0 ]]; then
+  stage "walk-through: bench/walkthrough_bench.mjs"
+  node bench/walkthrough_bench.mjs --runs "${WAYMARK_WALKTHROUGH_RUNS:-20}" --out "$RESULTS/walkthrough.json.tmp"
+  mv -f "$RESULTS/walkthrough.json.tmp" "$RESULTS/walkthrough.json"
+fi
+
 # 6. The table.
 stage "report: bench/report.mjs"
 node bench/report.mjs --results "$RESULTS" --started "$STARTED" --load-start "$LOAD_START"
