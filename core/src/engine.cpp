@@ -249,14 +249,17 @@ TrackOutcome Engine::Track(Event event) {
   // (the collector's view of a browser) keeps only that "Direct" on an event that is no landing:
   // any other claim is replaced by what the context itself classifies to, so a page holding a
   // site key cannot steer attribution.
-  if (!event.context.channel.empty() || !event.context.campaign.empty() ||
-      !event.context.referrer.empty()) {
-    std::string landing =
-        LandingChannel(event.context.campaign, event.context.referrer, event.context.url);
-    if (event.context.channel.empty()) {
-      event.context.channel = std::move(landing);
-    } else if (!options_.trust_channel && (!landing.empty() || event.context.channel != "Direct")) {
-      event.context.channel = std::move(landing);
+  // A trusted claim is kept without classifying anything (the browser's own events, replays).
+  const bool claimed = !event.context.channel.empty();
+  if (!claimed || !options_.trust_channel) {
+    if (!event.context.campaign.empty() || !event.context.referrer.empty()) {
+      std::string landing =
+          LandingChannel(event.context.campaign, event.context.referrer, event.context.url);
+      if (!claimed || !landing.empty() || event.context.channel != "Direct") {
+        event.context.channel = std::move(landing);
+      }
+    } else if (claimed && event.context.channel != "Direct") {
+      event.context.channel.clear();  // an untrusted claim on an event that is no landing
     }
   }
 

@@ -190,7 +190,7 @@ function writeTyped(w, e, info, props, propsText, facts) {
   for (const key of campaign) { w.str(key); w.str(c.campaign[key]); }
   w.f64(hash53(propsText));
   w.u32(facts.bytes);
-  w.u16(Object.keys(props).length);
+  w.u16(facts.properties);
   w.u8(facts.depth);
   const countAt = w.pos;
   w.u16(0);
@@ -226,8 +226,8 @@ export function writeRecords(w, envelopes, info) {
   w.u32(envelopes.length);
   for (const e of envelopes) {
     const props = e && isPlainObject(e.properties) ? e.properties : {};
-    const facts = { depth: 1, bytes: 0 };
-    const propsText = typedShape(e) && Object.keys(props).length <= MAX_PROPERTIES ? canonical(props, 1, facts) : null;
+    const facts = { depth: 1, bytes: 0, properties: Object.keys(props).length };
+    const propsText = typedShape(e) && facts.properties <= MAX_PROPERTIES ? canonical(props, 1, facts) : null;
     if (propsText !== null) facts.bytes = sizeBound(e, propsText);
     if (propsText === null || facts.depth > MAX_DEPTH || facts.bytes > MAX_EVENT_BYTES) {
       w.u8(1);
