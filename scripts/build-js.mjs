@@ -11,6 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
+import { writeLimits } from './gen-limits.mjs';
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const wasmDir = process.env.WAYMARK_WASM_DIR || path.join(root, 'build', 'wasm', 'wasm');
 const out = path.join(root, 'dist');
@@ -21,6 +23,7 @@ for (const file of [path.join(wasmDir, 'waymark.wasm'), path.join(wasmDir, 'waym
   }
 }
 fs.mkdirSync(out, { recursive: true });
+writeLimits(); // js/src/limits.js from the core's limits.h, before bundling reads it
 
 const version = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version;
 const common = {

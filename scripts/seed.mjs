@@ -27,11 +27,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { MAX_BATCH_EVENTS } from '../js/src/limits.js';
+
 const MINUTE = 60 * 1000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const SITE = 'https://www.beacon.example';
-const MAX_BATCH_EVENTS = 500; // the collector's limit per batch
 const MAX_BATCH_BYTES = 400 * 1024; // under its 512 KB body limit
 
 // ---- deterministic randomness -------------------------------------------------------------

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "waymark/limits.h"
+
 namespace waymark::collector {
 
 struct SiteKey {
@@ -29,8 +31,8 @@ struct WebhookEndpoint {
 struct Limits {
   std::size_t body_bytes = 512 * 1024;  ///< raw (possibly compressed) body
   std::size_t decompressed_bytes = 2 * 1024 * 1024;
-  std::size_t events_per_batch = 500;
-  std::size_t event_bytes = 32 * 1024;
+  std::size_t events_per_batch = kMaxBatchEvents;  ///< the SDK packs at most this many
+  std::size_t event_bytes = kMaxEventBytes;
   std::int64_t future_skew_ms =
       5 * 60 * 1000;               ///< corrected times later than now + this are clamped
   int head_timeout_seconds = 10;   ///< the whole request line and headers, from the first byte

@@ -123,7 +123,7 @@ bool ReadValue(Reader& in, json* value) {
       return in.ok();
     case 5: {
       // An object or array the map compares whole (rare): parsed, with the event limits' depth.
-      auto parsed = ParseJson(in.Str(), 32 * 1024, 8);
+      auto parsed = ParseJson(in.Str(), kMaxEventBytes, 8);
       if (!in.ok() || !parsed) return false;
       *value = std::move(parsed).value();
       return true;

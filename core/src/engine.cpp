@@ -235,13 +235,17 @@ TrackOutcome Engine::Track(Event event) {
   if (!event.user_id.empty()) {
     if (IsBlockedId(event.user_id, map_->blocked_ids)) {
       event.user_id.clear();  // a placeholder is no identity; the event itself is still good
-    } else if (user_id_.empty()) {
-      user_id_ = event.user_id;
-    } else if (user_id_ != event.user_id) {
+    } else if (!user_id_.empty() && user_id_ != event.user_id) {
       return reject(
           MakeError("identity_conflict", "user_id: the journey belongs to another known user"));
     }
   }
+  // An identify() call's traits ride on its event: merged here, before this event's conditions,
+  // as the browser merged them in Identify (a repeat merge changes nothing).
+  if (!event.traits.is_null()) {
+    if (Status merged = MergeTraits(event.traits); !merged) return reject(merged.error());
+  }
+  if (!event.user_id.empty() && user_id_.empty()) user_id_ = event.user_id;
   if (anonymous_id_.empty()) anonymous_id_ = event.anonymous_id;
   // A landing that carries a campaign or an external referrer is a touch: classify it here so
   // the browser and the collector derive the same channel. Internal navigation is no touch; the
@@ -341,32 +345,25 @@ Status Engine::Identify(const std::string& user_id, const json& traits) {
   if (!user_id_.empty() && user_id_ != user_id) {
     return MakeError("identity_conflict", "already identified as another user; reset first");
   }
-  if (!traits.is_null()) {
-    if (!traits.is_object()) return MakeError("invalid_traits", "traits: expected an object");
-    if (traits.size() > options_.limits.max_properties ||
-        JsonDepth(traits, options_.limits.max_property_depth + 1) >
-            options_.limits.max_property_depth ||
-        DumpJson(traits).size() > 16 * 1024) {
-      return MakeError("invalid_traits",
-                       "traits: at most " + std::to_string(options_.limits.max_properties) +
-                           " keys, depth " + std::to_string(options_.limits.max_property_depth) +
-                           " and 16 KB");
-    }
-  }
-  if (traits.is_object()) {
-    // Check the merged size first: a refused call changes nothing.
-    std::size_t added = 0;
-    for (auto it = traits.begin(); it != traits.end(); ++it) {
-      if (!traits_.contains(it.key())) ++added;
-    }
-    if (traits_.size() + added > options_.limits.max_properties * 2) {
-      return MakeError("invalid_traits", "traits: more than " +
-                                             std::to_string(options_.limits.max_properties * 2) +
-                                             " keys in total");
-    }
-    for (auto it = traits.begin(); it != traits.end(); ++it) traits_[it.key()] = it.value();
-  }
+  if (Status merged = MergeTraits(traits); !merged) return merged;
   user_id_ = user_id;
+  return {};
+}
+
+Status Engine::MergeTraits(const json& traits) {
+  if (Status valid = CheckTraits(traits, options_.limits); !valid) return valid;
+  if (!traits.is_object()) return {};
+  // Check the merged size first: a refused call changes nothing.
+  std::size_t added = 0;
+  for (auto it = traits.begin(); it != traits.end(); ++it) {
+    if (!traits_.contains(it.key())) ++added;
+  }
+  if (traits_.size() + added > options_.limits.max_properties * 2) {
+    return MakeError("invalid_traits", "traits: more than " +
+                                           std::to_string(options_.limits.max_properties * 2) +
+                                           " keys in total");
+  }
+  for (auto it = traits.begin(); it != traits.end(); ++it) traits_[it.key()] = it.value();
   return {};
 }
 
@@ -457,6 +454,7 @@ json Engine::StateJson(TimeMs now) const {
   out["map"] = {{"id", map_->id}, {"version", map_->version}};
   out["anonymous_id"] = anonymous_id_;
   out["user_id"] = user_id_.empty() ? json(nullptr) : json(user_id_);
+  out["traits"] = traits_;
   out["stage"] = stage_;
   const Stage* st = map_->FindStage(stage_);
   out["stage_name"] = st != nullptr ? st->name : stage_;

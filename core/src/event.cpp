@@ -157,6 +157,10 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
     if (!(s = CheckValue(*props, "properties", 1, limits))) return s.error();
     e.properties = *props;
   }
+  if (const json* traits = Member(value, "traits"); traits != nullptr && !traits->is_null()) {
+    if (!(s = CheckTraits(*traits, limits))) return s.error();
+    e.traits = *traits;
+  }
   if (const json* ctx = Member(value, "context"); ctx != nullptr && !ctx->is_null()) {
     if (!ctx->is_object()) return Invalid("context", "expected an object, got " + TypeName(*ctx));
     const std::size_t max = limits.max_string_length;
@@ -196,6 +200,20 @@ Result<Event> EventFromJson(const json& value, const EventLimits& limits) {
     return TooLarge(bytes, limits);
   }
   return e;
+}
+
+Status CheckTraits(const json& traits, const EventLimits& limits) {
+  if (traits.is_null()) return {};
+  if (!traits.is_object()) return MakeError("invalid_traits", "traits: expected an object");
+  if (traits.size() > limits.max_properties ||
+      JsonDepth(traits, limits.max_property_depth + 1) > limits.max_property_depth ||
+      SerializedSize(traits) > kMaxTraitsBytes) {
+    return MakeError("invalid_traits", "traits: at most " + std::to_string(limits.max_properties) +
+                                           " keys, depth " +
+                                           std::to_string(limits.max_property_depth) + " and " +
+                                           std::to_string(kMaxTraitsBytes / 1024) + " KB");
+  }
+  return {};
 }
 
 Status CheckEnvelopeFacts(const EnvelopeFacts& facts, const EventLimits& limits) {
@@ -267,6 +285,7 @@ json EventToJson(const Event& e) {
   out["time"] = e.time;
   if (e.sent_at != 0) out["sent_at"] = e.sent_at;
   if (!e.properties.empty()) out["properties"] = e.properties;
+  if (!e.traits.is_null()) out["traits"] = e.traits;  // stored and replayed with the event
   json ctx = json::object();
   if (!e.context.url.empty()) ctx["url"] = e.context.url;
   if (!e.context.path.empty()) ctx["path"] = e.context.path;

@@ -4,15 +4,14 @@
 // the map's conditions read, plus a fingerprint of all of them (the fold check); the envelope stays
 // here, and the core's sync decision (send or not, which filter) is applied to it here.
 
+import { MAX_EVENT_BYTES, MAX_PROPERTIES, MAX_PROPERTY_DEPTH as MAX_DEPTH, MAX_STRING_LENGTH as MAX_STRING_BYTES } from './limits.js';
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-// Sizes the core checks exactly (EventLimits); an envelope near one goes as JSON text instead, so
-// the core's JSON validation gives its precise error (the rule stays in the core).
-const MAX_EVENT_BYTES = 32 * 1024;
-const MAX_STRING_BYTES = 2048;
-const MAX_PROPERTIES = 64;
-const MAX_DEPTH = 4;
+// The limits are the core's (limits.js is generated from core/include/waymark/limits.h); an
+// envelope near one goes as JSON text instead, so the core's JSON validation gives its precise
+// error (the rule stays in the core).
 
 const STATUS = ['accepted', 'folded', 'throttled', 'rejected'];
 const NO_FILTER = 0xffff;
@@ -81,6 +80,7 @@ function typedShape(e) {
   if (!optional(e.type, 'string') || !optional(e.anonymous_id, 'string') || !optional(e.user_id, 'string')) return false;
   if (!isWhole(e.time) || !(e.sent_at == null || isWhole(e.sent_at)) || !(e.seq == null || isWhole(e.seq))) return false;
   if (!(e.properties == null || isPlainObject(e.properties))) return false;
+  if (e.traits != null) return false; // identify()'s traits: the core checks and merges them (JSON text)
   const c = e.context;
   if (c == null) return true;
   if (!isPlainObject(c)) return false;

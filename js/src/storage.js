@@ -18,6 +18,8 @@
 // so tabs sharing the store never lose each other's events (see `unsaved` below); kv values are
 // in store `kv` or under `<name>:k:<key>`.
 
+import { MAX_BATCH_BYTES, MAX_BATCH_EVENTS } from './limits.js';
+
 const WRITE_CHUNK = 100; // queue events per storage transaction
 // Queue rows reach storage this long after they were queued: most events are delivered within
 // it, and then neither their write nor their delete ever happens (a row per event costs the main
@@ -574,7 +576,7 @@ export async function openStore(options = {}) {
      * first item is returned even when it alone is larger, so it can be sent and refused rather
      * than block the queue). In-flight items are skipped unless includeInFlight.
      */
-    peek({ maxEvents = 500, maxBytes = 60000, includeInFlight = false } = {}) {
+    peek({ maxEvents = MAX_BATCH_EVENTS, maxBytes = MAX_BATCH_BYTES, includeInFlight = false } = {}) {
       const out = [];
       let bytes = 0;
       for (const it of queue) {

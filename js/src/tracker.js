@@ -5,6 +5,7 @@
 // (decisions cached by the last visit are applied while the page parses); the engine, storage and
 // transport come up asynchronously, and calls made meanwhile are queued and replayed in order.
 import { JourneyEngine } from './engine.js';
+import { MAX_EVENT_BYTES } from './limits.js';
 import { compiledBytes, isCompiledMap } from './compiler.js';
 import { WaymarkError } from './errors.js';
 import { Emitter } from './emitter.js';
@@ -22,9 +23,8 @@ import { createTransport, sendOnce } from './transport.js';
 const SNAPSHOT_DELAY_MS = 1000;
 const MAX_HELD_EVENTS = 500; // events held in memory while consent is pending
 const MAX_OVERFLOW_EVENTS = 10000; // events waiting in memory for room in the storage budget
-// The collector's limit on one event (limits.event_bytes, docs/collector-api.md); the engine
-// enforces it when it runs, this SDK only for events it sends without the engine.
-const MAX_EVENT_BYTES = 32 * 1024;
+// MAX_EVENT_BYTES (limits.js, the core's): the engine enforces it when it runs, this SDK only for
+// events it sends without the engine.
 const COMPILED_MAP_TYPE = 'application/vnd.waymark.map'; // GET /v1/map's compiled form
 // The compiled-map format this engine reads (kCompiledMapVersion): a collector with another one
 // answers JSON, which the compiler module compiles.
@@ -756,8 +756,10 @@ export class Tracker {
   // few milliseconds, so a burst of calls never becomes one long task. Every read (stage(),
   // score(), context(), flush(), identify(), ...) first processes what is waiting, so it is
   // always up to date.
-  _track(name, properties, type, time, landing = false) {
+  _track(name, properties, type, time, landing = false, traits = null) {
     const { envelope, problems } = this._checkedEnvelope(name, properties, type, time, landing);
+    // identify()'s traits go with its event: the collector's engine merges them as this one did.
+    if (traits && Object.keys(traits).length > 0) envelope.traits = traits;
     this._inbox.push(envelope);
     this._scheduleDrain();
     // What was dropped or cut is said here too, so the caller need not listen for `error`.
@@ -924,7 +926,7 @@ export class Tracker {
     this._userId = userId;
     if (this._store) this._store.set('user_id', userId);
     // The collector links the anonymous id to the user through this event's user_id.
-    return this._track('user_identified', {}, 'identify', time);
+    return this._track('user_identified', {}, 'identify', time, false, cleanTraits);
   }
 
   _reset() {

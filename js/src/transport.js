@@ -10,11 +10,12 @@
 // (`/v1/batch?key=...&encoding=gzip`), not in a Content-Encoding header, which would cost every
 // send a CORS preflight. The page-hide send stays text: it must call fetch synchronously and
 // cannot wait for the compressor.
+import { KEEPALIVE_BUDGET, MAX_BATCH_BYTES, MAX_BATCH_EVENTS as MAX_EVENTS } from './limits.js';
 import { utf8Length } from './storage.js';
 
-const MAX_EVENTS = 500; // the collector's events_per_batch
-const MAX_BATCH_BYTES = 60000; // under the browsers' 64 KB keepalive budget
-const KEEPALIVE_BUDGET = 65536; // shared by every keepalive request in flight in the page
+// Batch sizes are the core's (limits.js, generated from core/include/waymark/limits.h): at most
+// the collector's default events per batch, under the keepalive budget shared by every keepalive
+// request of the page.
 const ENVELOPE_BYTES = 1024; // {"site_key","sent_at","events":[]} and the commas between events
 const MAX_RETRY_AFTER_MS = 86400000;
 const TIMEOUT = {};

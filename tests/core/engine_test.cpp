@@ -269,6 +269,61 @@ TEST(Engine, IdentityGuardsAndConflicts) {
   EXPECT_TRUE(engine.Identify("user-43", json()).ok());
 }
 
+// The collector never sees identify() calls, only their user_identified events: the traits ride
+// on the event, so a map that reads traits gives the same journey on both sides.
+TEST(Engine, TraitsCarriedByAnEventAreMergedLikeIdentify) {
+  auto map = testing_util::MapOrNull(R"({"id": "t", "version": 1,
+    "stages": [{"id": "visitor"}, {"id": "pro"}],
+    "transitions": [{"id": "pro_seen", "from": "visitor", "to": "pro",
+      "when": {"all": [{"event": "page_viewed"}, {"field": "traits.plan", "equals": "pro"}]}}]})");
+  ASSERT_NE(map, nullptr);
+  Engine browser(map);
+  Engine collector(map);
+  ASSERT_TRUE(browser.Identify("user-7", json{{"plan", "pro"}}).ok());
+  auto envelope = json::parse(R"({"id": "i1", "name": "user_identified", "type": "identify",
+    "anonymous_id": "anon-1", "user_id": "user-7", "time": 1700000000000,
+    "traits": {"plan": "pro"}})");
+  for (Engine* e : {&browser, &collector}) {
+    ASSERT_EQ(e->TrackJson(envelope).status, TrackStatus::kAccepted);
+    Event view = MakeEvent("p1", "page_viewed", kT0 + kMinute);
+    EXPECT_EQ(e->Track(view).transitions.size(), 1u);
+    EXPECT_EQ(e->stage(), "pro");
+    EXPECT_EQ(e->user_id(), "user-7");
+    EXPECT_EQ(e->traits(), json({{"plan", "pro"}}));
+  }
+  // Stored and replayed with the event.
+  ASSERT_FALSE(collector.log().empty());
+  EXPECT_EQ(EventToJson(collector.log().front().event)["traits"], json({{"plan", "pro"}}));
+
+  // Bad traits refuse the event with identify()'s error and change nothing, not even the user.
+  Engine fresh(map);
+  auto bad = envelope;
+  bad["traits"] = "pro";
+  auto parsed = fresh.TrackJson(bad);
+  EXPECT_EQ(parsed.status, TrackStatus::kRejected);
+  EXPECT_EQ(parsed.error.code, "invalid_traits");
+  json many = json::object();
+  for (int i = 0; i < 65; ++i) many["k" + std::to_string(i)] = i;
+  bad["traits"] = many;
+  EXPECT_EQ(fresh.TrackJson(bad).error.code, "invalid_traits");
+  json deep = {{"a", {{"b", {{"c", {{"d", {{"e", 1}}}}}}}}}};
+  bad["traits"] = deep;
+  EXPECT_EQ(fresh.TrackJson(bad).error.code, "invalid_traits");
+  EXPECT_TRUE(fresh.user_id().empty());
+  EXPECT_TRUE(fresh.traits().empty());
+  // The total cap (twice the per-call keys) holds across events as across identify() calls.
+  json half = json::object();
+  for (int i = 0; i < 64; ++i) half["a" + std::to_string(i)] = i;
+  ASSERT_TRUE(fresh.Identify("user-7", half).ok());
+  half = json::object();
+  for (int i = 0; i < 64; ++i) half["b" + std::to_string(i)] = i;
+  ASSERT_TRUE(fresh.Identify("user-7", half).ok());
+  auto over = envelope;
+  over["traits"] = {{"c", 1}};
+  EXPECT_EQ(fresh.TrackJson(over).error.code, "invalid_traits");
+  EXPECT_EQ(fresh.traits().size(), 128u);
+}
+
 TEST(Engine, OutboundFollowsSyncFiltersAndLocalOnly) {
   Engine engine(DefaultMap());
   auto out =

@@ -40,6 +40,28 @@ async function oneEventThrough(waymark, label) {
   return waymark;
 }
 
+test("identify(userId, traits): the collector gets the traits with the user_identified event and its engine holds the browser's traits", async () => {
+  const mod = await import(path.join(dist, 'node.mjs'));
+  const waymark = mod.createApi({ win: null, loadModule: (o) => mod.default._tracker._platform.loadModule(o), loadCompiler: (o) => mod.default._tracker._platform.loadCompiler(o) });
+  const errors = [];
+  waymark.on('error', (e) => errors.push(e));
+  const ready = await waymark.init({ key: SITE_KEY, endpoint: ctx.srv.url, mapFromCollector: false, batchDelayMs: 10 });
+  assert.equal(ready.ok, true, JSON.stringify(ready));
+  const user = `user-traits-${process.pid}`;
+  waymark.identify(user, { plan: 'pro', company: { size: 250 } });
+  waymark.track('pricing_viewed', { plan: 'pro' });
+  const flushed = await waymark.flush({ timeoutMs: 10000 });
+  assert.equal(flushed.pending, 0, JSON.stringify(flushed));
+  const profile = await waitFor(async () => {
+    const r = await getProfile(ctx.srv, ready.anonymousId);
+    return r.status === 200 && r.json.state?.traits?.plan ? r.json : null;
+  }, { what: 'profile with the traits' });
+  assert.equal(profile.user_id, user);
+  assert.deepEqual(profile.state.traits, { plan: 'pro', company: { size: 250 } });
+  assert.deepEqual(errors, []);
+  waymark.destroy();
+});
+
 test('ESM: import the Node entry, init, one event delivered to the collector', async () => {
   const mod = await import(path.join(dist, 'node.mjs'));
   const waymark = await oneEventThrough(mod.default, 'esm');

@@ -498,11 +498,12 @@ describe('storage: IndexedDB in headless Chromium', { skip: !CHROMIUM || !playwr
   let server;
   let origin;
   before(async () => {
-    const source = fs.readFileSync(path.join(ROOT, 'js', 'src', 'storage.js'));
+    // storage.js and the modules it imports (limits.js), as they are in js/src.
+    const modules = new Map(['storage.js', 'limits.js'].map((f) => [`/${f}`, fs.readFileSync(path.join(ROOT, 'js', 'src', f))]));
     server = http.createServer((req, res) => {
-      if (req.url === '/storage.js') {
+      if (modules.has(req.url)) {
         res.writeHead(200, { 'Content-Type': 'text/javascript' });
-        res.end(source);
+        res.end(modules.get(req.url));
       } else {
         res.writeHead(200, { 'Content-Type': 'text/html' });
         res.end('<!doctype html><title>storage</title>');

@@ -210,6 +210,9 @@ class Engine {
   };
   struct ConditionScope;
 
+  /// Merges an identify() call's traits (CheckTraits, at most twice max_properties keys in all);
+  /// refused traits change nothing.
+  Status MergeTraits(const json& traits);
   bool Evaluate(const Condition& c, const ConditionScope& scope) const;
   bool CountMatches(const Condition& c, const ConditionScope& scope) const;
   double DecayFactor(TimeMs now) const;

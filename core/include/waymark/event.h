@@ -8,6 +8,7 @@
 
 #include "waymark/duration.h"
 #include "waymark/json_util.h"
+#include "waymark/limits.h"
 #include "waymark/result.h"
 
 namespace waymark {
@@ -43,16 +44,20 @@ struct Event {
   /// where `properties` holds only the values the map reads; 0 when unknown. The fold check
   /// compares it instead of the properties (SameProperties).
   std::uint64_t fingerprint = 0;
+  /// Traits an identify() call gave, carried by its `user_identified` event so that the collector
+  /// merges the same traits into the journey as the browser did (null when none). The engine
+  /// merges them on Track (before the event's conditions); a replay merges them again.
+  json traits;
 };
 
 /// Limits every event is checked against. Defaults are the documented product limits.
 struct EventLimits {
-  std::size_t max_name_length = 64;
-  std::size_t max_id_length = 64;
-  std::size_t max_properties = 64;
-  int max_property_depth = 4;  ///< properties object itself is depth 1
-  std::size_t max_string_length = 2048;
-  std::size_t max_event_bytes = 32 * 1024;
+  std::size_t max_name_length = kMaxNameLength;
+  std::size_t max_id_length = kMaxIdLength;
+  std::size_t max_properties = kMaxProperties;
+  int max_property_depth = static_cast<int>(kMaxPropertyDepth);  ///< properties itself is depth 1
+  std::size_t max_string_length = kMaxStringLength;
+  std::size_t max_event_bytes = kMaxEventBytes;
 };
 
 /// What the sender measured of an envelope it did not hand over whole (the browser's typed path):
@@ -65,6 +70,10 @@ struct EnvelopeFacts {
 
 /// `event_too_large`, `too_many_properties` or `too_deep` when the facts break the limits.
 Status CheckEnvelopeFacts(const EnvelopeFacts& facts, const EventLimits& limits);
+
+/// `invalid_traits` unless `traits` is null or an object of at most max_properties keys, depth
+/// max_property_depth and 16 KB serialized: what one identify() call (or its event) may carry.
+Status CheckTraits(const json& traits, const EventLimits& limits);
 
 /// Checks the fields of an event built from typed data, with EventFromJson's errors: id and name
 /// required, lengths, type, UTF-8. Properties are checked by the sender's facts instead.
