@@ -20,8 +20,8 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "sqlite.h"
-#include "wal_checkpointer.h"
+#include "storage/database.h"
+#include "storage/wal_checkpointer.h"
 #include "waymark/engine.h"
 
 namespace waymark::collector {

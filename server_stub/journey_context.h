@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "sqlite.h"
+#include "storage/database.h"
 #include "waymark/journey_map.h"
 #include "waymark/json_util.h"
 

@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "sqlite.h"
+#include "storage/database.h"
 #include "waymark/journey_map.h"
 #include "waymark/json_util.h"
 

@@ -15,7 +15,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "metrics.h"
-#include "sqlite.h"
+#include "storage/database.h"
 
 namespace waymark::collector {
 

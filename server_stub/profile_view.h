@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "sqlite.h"
+#include "storage/database.h"
 #include "waymark/journey_map.h"
 
 namespace waymark::collector {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "sqlite.h"
+#include "storage/database.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "sqlite.h"
+#include "storage/database.h"
 #include "waymark/engine.h"
 #include "waymark/journey_map.h"
 #include "waymark/json_util.h"

@@ -29,7 +29,7 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "sqlite.h"
+#include "storage/database.h"
 
 namespace httplib {
 class ClientImpl;

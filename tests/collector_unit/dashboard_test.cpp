@@ -13,8 +13,8 @@
 #include "map_preview.h"
 #include "profile_replay.h"
 #include "recent_events.h"
-#include "schema.h"
 #include "stats.h"
+#include "storage/schema.h"
 #include "waymark/default_map.h"
 #include "waymark/json_util.h"
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "schema.h"
+#include "storage/schema.h"
 #include "waymark/default_map.h"
 #include "waymark/engine.h"
 #include "waymark/json_util.h"

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "schema.h"
+#include "storage/schema.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {

@@ -22,8 +22,8 @@
 #include <thread>
 #include <vector>
 
-#include "schema.h"
-#include "sqlite.h"
+#include "storage/database.h"
+#include "storage/schema.h"
 
 namespace waymark::collector {
 namespace {

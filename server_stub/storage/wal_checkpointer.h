@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "sqlite.h"
+#include "storage/database.h"
 
 namespace waymark::collector {
 

@@ -1,4 +1,4 @@
-#include "wal_checkpointer.h"
+#include "storage/wal_checkpointer.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "sqlite.h"
+#include "storage/database.h"
 
 #include <utility>
 

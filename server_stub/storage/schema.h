@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "sqlite.h"
+#include "storage/database.h"
 
 namespace waymark::collector {
 
