@@ -22,6 +22,7 @@ APT_PACKAGES=(
   nlohmann-json3-dev libcpp-httplib-dev libboost-dev libbrotli-dev
   libgtest-dev googletest libbenchmark-dev
   libsqlite3-dev sqlite3 zlib1g-dev
+  postgresql libpq-dev
   clang-format
   chromium
 )

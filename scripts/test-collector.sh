@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The collector's end-to-end tier: tests/collector/*.test.mjs run with Node's built-in test runner
 # against the real waymark-collector binary, over real HTTP on loopback (one temporary database per
-# server, servers on free ports).
+# server, servers on free ports), once on SQLite and once on PostgreSQL (a throwaway server from
+# Debian's postgresql package, run as the postgres user: tests/collector/postgres.mjs).
 #
 #   scripts/test-collector.sh [extra node --test arguments, e.g. --test-name-pattern=webhooks]
 #
@@ -41,37 +42,57 @@ if ((node_major < 20)); then
 fi
 
 mkdir -p "$LOG_DIR"
-rm -f "$TAP"
 export WAYMARK_COLLECTOR="$BIN"
-echo "==> collector tests: node --test --test-concurrency=1 tests/collector/ ($BIN)"
-start=$SECONDS
-rc=0
-timeout --kill-after=10 "$TIMEOUT" node --test --test-concurrency=1 \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=tap --test-reporter-destination="$TAP" \
-  "$@" tests/collector/ || rc=$?
-secs=$((SECONDS - start))
 
-# The run's totals are the last unindented "# pass N" / "# fail N" lines of the TAP report.
-count() { sed -nE "s/^# $1 ([0-9]+)$/\\1/p" "$TAP" 2>/dev/null | tail -n 1; }
-passed="$(count pass)"
-failed="$(count fail)"
-cancelled="$(count cancelled)"
-total="$(count tests)"
+# The run's totals are the last unindented "# pass N" / "# fail N" lines of a TAP report.
+count() { sed -nE "s/^# $1 ([0-9]+)$/\\1/p" "$2" 2>/dev/null | tail -n 1; }
 
-if ((rc == 124 || rc == 137)); then
-  summary "collector: FAILED: timed out after ${TIMEOUT} s (${passed:-0} passed before)"
-  exit 1
+# The whole suite once per storage backend: SQLite files, then databases on a throwaway
+# PostgreSQL server per test file (WAYMARK_TEST_BACKEND, tests/collector/helpers.mjs). Prints
+# one result line; returns non-zero on any failure.
+run_suite() {
+  local backend="$1" tap="$LOG_DIR/collector-$1.tap" rc=0 start=$SECONDS
+  rm -f "$tap"
+  echo "==> collector tests on $backend: node --test --test-concurrency=1 tests/collector/ ($BIN)"
+  WAYMARK_TEST_BACKEND="$backend" timeout --kill-after=10 "$TIMEOUT" node --test --test-concurrency=1 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$tap" \
+    "${EXTRA[@]}" tests/collector/ || rc=$?
+  local secs=$((SECONDS - start)) passed failed cancelled total
+  passed="$(count pass "$tap")"
+  failed="$(count fail "$tap")"
+  cancelled="$(count cancelled "$tap")"
+  total="$(count tests "$tap")"
+  if ((rc == 124 || rc == 137)); then
+    RESULT="$backend: FAILED: timed out after ${TIMEOUT} s (${passed:-0} passed before)"
+    return 1
+  fi
+  if [[ -z "$total" ]]; then
+    RESULT="$backend: FAILED: no test summary (exit code $rc)"
+    return 1
+  fi
+  if ((rc == 0 && ${failed:-0} == 0 && ${cancelled:-0} == 0 && total > 0)); then
+    RESULT="$passed passed on $backend (${secs} s)"
+    return 0
+  fi
+  RESULT="$backend: FAILED: $passed passed, ${failed:-0} failed"
+  if ((${cancelled:-0} > 0)); then RESULT+=", $cancelled cancelled"; fi
+  RESULT+=" (${secs} s)"
+  return 1
+}
+
+EXTRA=("$@")
+status=0
+results=()
+for backend in sqlite postgres; do
+  run_suite "$backend" || status=1
+  results+=("$RESULT")
+done
+cp "$LOG_DIR/collector-sqlite.tap" "$TAP" 2>/dev/null || true
+joined="$(printf '%s; ' "${results[@]}")"
+if ((status == 0)); then
+  summary "collector: ${joined%; }"
+else
+  summary "collector: FAILED: ${joined%; }"
 fi
-if [[ -z "$total" ]]; then
-  summary "collector: FAILED: no test summary (exit code $rc)"
-  exit 1
-fi
-if ((rc == 0 && ${failed:-0} == 0 && ${cancelled:-0} == 0 && total > 0)); then
-  summary "collector: $passed tests passed (${secs} s)"
-  exit 0
-fi
-text="collector: FAILED: $passed passed, ${failed:-0} failed"
-if ((${cancelled:-0} > 0)); then text+=", $cancelled cancelled"; fi
-summary "$text (${secs} s)"
-exit 1
+exit "$status"

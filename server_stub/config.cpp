@@ -61,7 +61,8 @@ Usage: waymark-collector [options]
                          flags given after it override its values
   --bind ADDRESS         address to listen on (default 127.0.0.1)
   --port N               port (default 8787; 0 picks a free port, printed on start)
-  --db PATH              SQLite database file, created if missing (default data/waymark.db)
+  --db PATH|URL          SQLite database file, created if missing (default data/waymark.db),
+                         or a PostgreSQL URL (postgres://user@host:port/dbname)
   --map FILE             journey map to publish on start if it differs from the stored one
                          (default: the stored current map, else the built-in default map)
   --admin-key KEY        key for reading profiles/stats and for PUT /v1/map

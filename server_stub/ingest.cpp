@@ -104,20 +104,24 @@ Ingestor::~Ingestor() { Stop(); }
 
 std::optional<std::string> Ingestor::Start() {
   if (auto err = db_.Open(database_path_, config_.synchronous_full)) return err;
-  // Checkpoints run beside the writer, never inside its commits (wal_checkpointer.h).
-  if (auto err = db_.Exec("PRAGMA wal_autocheckpoint=0")) return err;
-  checkpointer_ = std::make_unique<WalCheckpointer>(database_path_);
-  if (auto err = checkpointer_->Start()) return err;
-  struct stat st {};
-  if (::stat(database_path_.c_str(), &st) != 0) return "database: cannot stat " + database_path_;
-  file_device_ = st.st_dev;
-  file_inode_ = st.st_ino;
+  if (db_.dialect() == Dialect::kSqlite) {
+    // Checkpoints run beside the writer, never inside its commits (wal_checkpointer.h).
+    if (auto err = db_.Exec("PRAGMA wal_autocheckpoint=0")) return err;
+    checkpointer_ = std::make_unique<WalCheckpointer>(database_path_);
+    if (auto err = checkpointer_->Start()) return err;
+    struct stat st {};
+    if (::stat(database_path_.c_str(), &st) != 0) return "database: cannot stat " + database_path_;
+    file_device_ = st.st_dev;
+    file_inode_ = st.st_ino;
+    database_is_file_ = true;
+  }
   projector_ = std::make_unique<ProfileProjector>(db_, config_, metrics_);
   thread_ = std::thread([this] { Loop(); });
   return std::nullopt;
 }
 
 std::optional<std::string> Ingestor::CheckFileIdentity() const {
+  if (!database_is_file_) return std::nullopt;  // PostgreSQL: its server keeps its own files
   struct stat st {};
   if (::stat(database_path_.c_str(), &st) != 0) {
     return "database file " + database_path_ +
@@ -137,14 +141,16 @@ std::optional<std::string> Ingestor::CheckWritable() {
   const std::size_t slash = folder.rfind('/');
   folder = slash == std::string::npos ? "." : slash == 0 ? "/" : folder.substr(0, slash);
   struct statvfs fs {};
-  if (::statvfs(folder.c_str(), &fs) == 0) {
+  if (database_is_file_ && ::statvfs(folder.c_str(), &fs) == 0) {
     const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
     if (free_bytes < kMinFreeBytes) {
       return "disk full: " + std::to_string(free_bytes) + " bytes free where the database is";
     }
   }
   auto err = RunWrite([](Database& db) -> std::optional<std::string> {
-    auto q = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_check', ?)");
+    auto q = db.Prepare(
+        "INSERT INTO meta (key, value) VALUES ('ready_check', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     q.Bind(1, std::to_string(SteadyMs()));
     if (!q.Run()) return q.error();
     return std::nullopt;
@@ -249,7 +255,7 @@ void Ingestor::Loop() {
     if (batch.size() == 1 && batch[0]->write) {
       Job& job = *batch[0];
       std::optional<std::string> err = CheckFileIdentity();
-      if (!err) err = db_.Exec("BEGIN IMMEDIATE");
+      if (!err) err = db_.BeginWrite();
       if (!err) err = job.write(db_);
       if (!err) {
         err = db_.Exec("COMMIT");
@@ -295,13 +301,14 @@ bool Ingestor::MarkDueProfiles() {
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
   std::optional<std::string> err = CheckFileIdentity();
-  if (!err) err = db_.Exec("BEGIN IMMEDIATE");
+  if (!err) err = db_.BeginWrite();
   bool marked = false;
   if (!err) {
     // Bounded per pass; the rest follow on the next one.
     auto mark = db_.Prepare(
-        "INSERT OR IGNORE INTO dirty_profiles (profile_id) SELECT profile_id FROM profiles "
-        "WHERE next_due IS NOT NULL AND next_due <= ? LIMIT 10000");
+        "INSERT INTO dirty_profiles (profile_id) SELECT profile_id FROM profiles "
+        "WHERE next_due IS NOT NULL AND next_due <= ? LIMIT 10000 "
+        "ON CONFLICT (profile_id) DO NOTHING");
     mark.Bind(1, now);
     if (!mark.Run()) err = "advance: " + mark.error();
     marked = !err && db_.Changes() > 0;
@@ -334,14 +341,18 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   // durable, and its dirty marks go with it, so if an OS crash loses it the profiles are simply
   // projected again. The WAL is sequential, so the next fsynced commit (a batch, a webhook
   // delivery record) makes it durable before anything that depends on it.
-  if (config_.synchronous_full) db_.Exec("PRAGMA synchronous=NORMAL");
+  // PostgreSQL: the same for this transaction only (synchronous_commit off: a crash may lose it,
+  // never corrupt anything).
+  const bool sqlite = db_.dialect() == Dialect::kSqlite;
+  if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=NORMAL");
   std::optional<std::string> err = CheckFileIdentity();
-  if (!err) err = db_.Exec("BEGIN IMMEDIATE");
+  if (!err) err = db_.BeginWrite();
+  if (!err && !sqlite) err = db_.Exec("SET LOCAL synchronous_commit = off");
   if (!err) {
     err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early);
   }
   if (!err) err = db_.Exec("COMMIT");
-  if (config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
+  if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
   if (err) {
     db_.Exec("ROLLBACK");
     std::string line =
@@ -391,7 +402,7 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   std::vector<std::vector<EventResult>> results(jobs.size());
   bool outbox_added = false;
   std::optional<std::string> err = CheckFileIdentity();
-  if (!err) err = db_.Exec("BEGIN IMMEDIATE");
+  if (!err) err = db_.BeginWrite();
   if (!err) err = ProcessEvents(jobs, &results, &outbox_added);
   if (!err) err = db_.Exec("COMMIT");
   if (err) {
@@ -428,20 +439,23 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   const JourneyMap& map = *state->map;
   auto find = db_.Prepare("SELECT content_hash FROM events WHERE id = ?");
   auto insert = db_.Prepare(
-      "INSERT OR IGNORE INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
+      "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
       "device_time,"
       " sent_at, received_at, corrected_time, channel, browser_stage, content_hash, ip, body,"
-      " unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+      " unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING");
   auto find_link = db_.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?");
   auto add_link =
       db_.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)");
   auto move_events = db_.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?");
   auto mark_dirty = db_.Prepare(
       "INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) ON CONFLICT (profile_id) "
-      "DO UPDATE SET full_replay = MAX(full_replay, excluded.full_replay)");
+      "DO UPDATE SET full_replay = excluded.full_replay "
+      "WHERE excluded.full_replay > dirty_profiles.full_replay");
   auto find_clock = db_.Prepare("SELECT offset_ms FROM device_clocks WHERE anonymous_id = ?");
   auto save_clock = db_.Prepare(
-      "INSERT OR REPLACE INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?)");
+      "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
+      "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
+      "updated_at = excluded.updated_at");
   for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty, &find_clock,
                   &save_clock}) {
     if (!s->ok()) return "prepare: " + s->error();

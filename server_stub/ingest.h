@@ -135,6 +135,7 @@ class Ingestor {
   std::unique_ptr<WalCheckpointer> checkpointer_;
   std::uint64_t file_device_ = 0;
   std::uint64_t file_inode_ = 0;
+  bool database_is_file_ = false;  ///< SQLite: the file must stay the one opened
   std::atomic<std::int64_t> last_commit_failure_ms_{0};  ///< steady-clock ms, 0: none
   std::unique_ptr<ProfileProjector> projector_;
   std::atomic<std::int64_t> projection_backlog_{0};

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/sql_dialect.h"
 #include "waymark/engine.h"
 
 namespace waymark::collector {
@@ -186,17 +187,17 @@ std::vector<json> NextStages(const std::string& stage, const std::vector<Leaving
   return out;
 }
 
-// The latest variant the SDK reported per slot. The CASE guards keep one malformed body
-// (json_extract raises an error on it) from failing the query.
+// The latest variant the SDK reported per slot. One malformed body never fails the query
+// (JsonStringSql); non-string slots and variants are skipped.
 std::vector<json> ContentShown(Database& db, const std::string& profile_id, std::string* error) {
+  const Dialect d = db.dialect();
   Statement stmt = db.Prepare(
-      "WITH shown AS ("
-      "SELECT CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.slot') END AS slot,"
-      " CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.variant') END AS variant,"
-      " corrected_time AS at, seq, id FROM events WHERE profile_id = ?1 AND name = ?2), "
-      "ranked AS (SELECT slot, variant, at, ROW_NUMBER() OVER ("
+      "WITH shown AS (SELECT " + JsonStringSql(d, "body", {"properties", "slot"}) + " AS slot, " +
+      JsonStringSql(d, "body", {"properties", "variant"}) +
+      " AS variant, corrected_time AS at, seq, id FROM events WHERE profile_id = ?1 AND name = "
+      "?2), ranked AS (SELECT slot, variant, at, ROW_NUMBER() OVER ("
       "PARTITION BY slot ORDER BY at DESC, seq DESC, id DESC) AS rn FROM shown "
-      "WHERE typeof(slot) = 'text' AND typeof(variant) = 'text') "
+      "WHERE slot IS NOT NULL AND variant IS NOT NULL) "
       "SELECT slot, variant, at FROM ranked WHERE rn = 1 ORDER BY at DESC, slot LIMIT ?3");
   stmt.Bind(1, profile_id).Bind(2, std::string_view(kContentShown)).Bind(3, kMaxSlots);
   std::vector<json> out;
@@ -213,15 +214,14 @@ std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
                               std::size_t budget, std::string* error) {
   const auto candidates = static_cast<std::int64_t>(budget / kMinTouchpointBytes + 1);
   const std::string names = DumpJson(json(relevant));
-  const char* kColumns =
-      "SELECT name, corrected_time, channel, CASE WHEN json_valid(body) THEN "
-      "CASE WHEN json_type(body, '$.context.path') = 'text' THEN "
-      "json_extract(body, '$.context.path') END END FROM events "
-      "WHERE profile_id = ?1 AND name <> ?2 AND ";
+  const Dialect d = db.dialect();
+  const std::string columns = "SELECT name, corrected_time, channel, " +
+                              JsonStringSql(d, "body", {"context", "path"}) +
+                              " FROM events WHERE profile_id = ?1 AND name <> ?2 AND ";
   const char* kOrder = " ORDER BY corrected_time DESC, seq DESC, id DESC LIMIT ?5";
   std::vector<json> out;
   auto read = [&](const std::string& filter) {
-    Statement stmt = db.Prepare(std::string(kColumns) + filter + kOrder);
+    Statement stmt = db.Prepare(columns + filter + kOrder);
     stmt.Bind(1, profile_id).Bind(2, std::string_view(kContentShown));
     stmt.Bind(3, any_relevant ? 1 : 0).Bind(4, names).Bind(5, candidates);
     ForEachRow(stmt, error, [&](Statement& s) {
@@ -231,8 +231,8 @@ std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
       out.push_back(std::move(tp));
     });
   };
-  read("(?3 = 1 OR name IN (SELECT value FROM json_each(?4)))");
-  read("?3 = 0 AND name NOT IN (SELECT value FROM json_each(?4))");
+  read("(?3 = 1 OR name IN (" + JsonArrayTextsSql(d, 4) + "))");
+  read("?3 = 0 AND name NOT IN (" + JsonArrayTextsSql(d, 4) + ")");
   return out;
 }
 

@@ -8,10 +8,12 @@
 #include "compile_map_command.h"
 #include "config.h"
 #include "http/collector_server.h"
+#include "storage/database.h"
 
 int main(int argc, char** argv) {
   using waymark::collector::CollectorServer;
   using waymark::collector::Config;
+  using waymark::collector::Database;
   if (argc > 1 && std::strcmp(argv[1], "compile-map") == 0) {
     return waymark::collector::RunCompileMap(argc, argv);
   }
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("{\"level\":\"info\",\"msg\":\"listening\",\"url\":\"http://%s:%d\",\"db\":\"%s\"}\n",
-              config.bind.c_str(), server.port(), config.database.c_str());
+              config.bind.c_str(), server.port(), Database::Loggable(config.database).c_str());
   std::fflush(stdout);
   std::thread watcher([&server, signals] {
     int sig = 0;

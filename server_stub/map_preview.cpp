@@ -15,7 +15,7 @@ namespace {
 // journeys come from the same snapshot. Always ended, whatever happens in between.
 class ReadTransaction {
  public:
-  explicit ReadTransaction(Database& db) : db_(db), error_(db.Exec("BEGIN")) {}
+  explicit ReadTransaction(Database& db) : db_(db), error_(db.BeginRead()) {}
   ~ReadTransaction() {
     if (!error_) db_.Exec("COMMIT");
   }
@@ -43,8 +43,8 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
   Statement count = db.Prepare("SELECT COUNT(*) FROM profiles");
   ForEachRow(count, error, [&](Statement& s) { total = s.Int(0); });
   std::vector<std::string> profiles;
-  Statement recent =
-      db.Prepare("SELECT profile_id FROM profiles ORDER BY last_seen DESC, profile_id LIMIT ?");
+  Statement recent = db.Prepare(
+      "SELECT profile_id FROM profiles ORDER BY last_seen DESC NULLS LAST, profile_id LIMIT ?");
   recent.Bind(1, static_cast<std::int64_t>(limit));
   ForEachRow(recent, error, [&](Statement& s) { profiles.push_back(s.Text(0)); });
   if (error != nullptr && !error->empty()) return nullptr;

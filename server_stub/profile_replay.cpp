@@ -34,25 +34,38 @@ struct ProfileProjector::Statements {
         filter_body(db.Prepare("UPDATE events SET body = ?, unfiltered = 0 WHERE id = ?")),
         mark(db.Prepare(
             "UPDATE events SET server_stage = ?, channel = ?, projected = 1 WHERE id = ?")),
-        outbox(db.Prepare(
-            "INSERT OR IGNORE INTO outbox (dedupe_key, endpoint, trigger_id, profile_id, payload, "
-            "created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?)")),
-        conversion(db.Prepare(
-            "INSERT OR REPLACE INTO conversions (profile_id, stage, at, model, channel, credit) "
-            "VALUES (?,?,?,?,?,?)")),
+        outbox(
+            db.Prepare("INSERT INTO outbox (dedupe_key, endpoint, trigger_id, profile_id, payload, "
+                       "created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?) "
+                       "ON CONFLICT (dedupe_key) DO NOTHING")),
+        conversion(
+            db.Prepare("INSERT INTO conversions (profile_id, stage, at, model, channel, credit) "
+                       "VALUES (?,?,?,?,?,?) ON CONFLICT (profile_id, stage, at, model, channel) "
+                       "DO UPDATE SET credit = excluded.credit")),
         clear_conversions(db.Prepare("DELETE FROM conversions WHERE profile_id = ?")),
         save(db.Prepare(
-            "INSERT OR REPLACE INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
+            "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
-            "updated_at, next_due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")),
+            "updated_at, next_due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (profile_id) DO UPDATE SET user_id = excluded.user_id, "
+            "stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, "
+            "score = excluded.score, first_seen = excluded.first_seen, "
+            "last_seen = excluded.last_seen, event_count = excluded.event_count, "
+            "stage_mismatches = excluded.stage_mismatches, map_version = excluded.map_version, "
+            "snapshot = excluded.snapshot, state = excluded.state, "
+            "updated_at = excluded.updated_at, next_due = excluded.next_due")),
         clear_transitions(db.Prepare("DELETE FROM transitions WHERE profile_id = ?")),
         transition(db.Prepare(
-            "INSERT OR REPLACE INTO transitions (profile_id, position, from_stage, to_stage, at, "
-            "event_id, rule, map_version) VALUES (?,?,?,?,?,?,?,?)")),
+            "INSERT INTO transitions (profile_id, position, from_stage, to_stage, at, "
+            "event_id, rule, map_version) VALUES (?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (profile_id, position) DO UPDATE SET from_stage = excluded.from_stage, "
+            "to_stage = excluded.to_stage, at = excluded.at, event_id = excluded.event_id, "
+            "rule = excluded.rule, map_version = excluded.map_version")),
         clear_stage_times(db.Prepare("DELETE FROM stage_times WHERE profile_id = ?")),
         stage_time(db.Prepare(
-            "INSERT OR REPLACE INTO stage_times (profile_id, stage, total_ms, visits) VALUES "
-            "(?,?,?,?)")) {}
+            "INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?) "
+            "ON CONFLICT (profile_id, stage) DO UPDATE SET total_ms = excluded.total_ms, "
+            "visits = excluded.visits")) {}
 
   bool ok() const {
     for (const Statement* s : {&dirty, &dirty_one, &clean, &load_profile, &all_events, &new_events,

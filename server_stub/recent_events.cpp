@@ -2,17 +2,20 @@
 
 #include <algorithm>
 
+#include "storage/sql_dialect.h"
+
 namespace waymark::collector {
 
 namespace {
 
-// `path` comes from the stored body; the CASE guards keep a malformed body (json_type and
-// json_extract raise an error on one) from failing the whole answer, and only a string is taken.
-constexpr const char* kColumns =
-    "SELECT rowid, id, name, anonymous_id, user_id, profile_id, corrected_time, received_at, "
-    "channel, CASE WHEN json_valid(body) THEN CASE WHEN json_type(body, '$.context.path') = "
-    "'text' THEN json_extract(body, '$.context.path') END END, browser_stage, server_stage "
-    "FROM events ";
+// `path` comes from the stored body: only a string, and a malformed body never fails the whole
+// answer (JsonStringSql). `rowid`: SQLite's own, a column of that name on PostgreSQL.
+std::string Columns(Dialect dialect) {
+  return "SELECT rowid, id, name, anonymous_id, user_id, profile_id, corrected_time, "
+         "received_at, channel, " +
+         JsonStringSql(dialect, "body", {"context", "path"}) +
+         ", browser_stage, server_stage FROM events ";
+}
 
 json NullableText(const Statement& s, int column) {
   return s.IsNull(column) ? json(nullptr) : json(s.Text(column));
@@ -24,10 +27,10 @@ json RecentEvents(Database& db, std::optional<std::int64_t> after, std::int64_t 
                   std::string* error) {
   limit = std::clamp<std::int64_t>(limit, 1, kRecentEventsMaxLimit);
   Statement stmt =
-      db.Prepare(std::string(kColumns) + (after ? "WHERE rowid > ?1 ORDER BY rowid LIMIT ?2"
-                                                : "ORDER BY rowid DESC LIMIT ?2"));
-  if (after) stmt.Bind(1, *after);
-  stmt.Bind(2, limit);
+      db.Prepare(Columns(db.dialect()) + (after ? "WHERE rowid > ?2 ORDER BY rowid LIMIT ?1"
+                                                : "ORDER BY rowid DESC LIMIT ?1"));
+  stmt.Bind(1, limit);
+  if (after) stmt.Bind(2, *after);
   json events = json::array();
   std::int64_t cursor = after.value_or(0);
   ForEachRow(stmt, error, [&](Statement& s) {

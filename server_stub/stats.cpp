@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "storage/sql_dialect.h"
 #include "waymark/attribution.h"
 
 namespace waymark::collector {
@@ -66,7 +67,8 @@ Counts ReachedByStage(Database& db, const JourneyMap& map, std::int64_t total_pr
   Counts reached = QueryCounts(db,
                                "SELECT stage, COUNT(*) FROM ("
                                "SELECT to_stage AS stage, profile_id FROM transitions "
-                               "UNION SELECT stage, profile_id FROM profiles) GROUP BY stage",
+                               "UNION SELECT stage, profile_id FROM profiles) AS reached "
+                               "GROUP BY stage",
                                error);
   reached[map.initial] = total_profiles;
   return reached;
@@ -418,7 +420,7 @@ json TransitionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
   });
   Statement by_rule = db.Prepare(
       "SELECT from_stage, to_stage, rule, COUNT(*) FROM transitions "
-      "GROUP BY from_stage, to_stage, rule");
+      "GROUP BY from_stage, to_stage, rule ORDER BY from_stage, to_stage, rule");
   ForEachRow(by_rule, error, [&](Statement& s) {
     edges[{s.Text(0), s.Text(1)}].rules.emplace_back(s.Text(2), s.Int(3));
   });
@@ -488,7 +490,7 @@ json AttributionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms
   const std::int64_t conversions =
       QueryCount(db,
                  "SELECT COUNT(*) FROM (SELECT DISTINCT profile_id, stage, at FROM conversions "
-                 "WHERE ?1 = '' OR stage = ?1)",
+                 "WHERE ?1 = '' OR stage = ?1) AS entries",
                  error, conversion_stage);
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
@@ -543,16 +545,16 @@ json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
 
   // What the SDK reports it showed, in the stage the visitor was in when it was shown: the
   // server's stage for that event, else the browser's, else a `stage` property (older senders).
-  // The CASE guards keep a malformed body (json_extract raises an error on one) from failing the
-  // whole report; non-string stage or slot values are skipped.
+  // A malformed body never fails the whole report; non-string stage or slot values are skipped
+  // (JsonStringSql).
   std::map<std::string, Counts> shown;
+  const Dialect d = db.dialect();
   Statement shown_stmt = db.Prepare(
-      "SELECT stage, slot, COUNT(*) FROM ("
-      "SELECT COALESCE(server_stage, browser_stage, CASE WHEN json_valid(body) THEN "
-      "json_extract(body, '$.properties.stage') END) AS stage, "
-      "CASE WHEN json_valid(body) THEN json_extract(body, '$.properties.slot') END AS slot "
-      "FROM events WHERE name = ?1) "
-      "WHERE typeof(stage) = 'text' AND typeof(slot) = 'text' GROUP BY stage, slot");
+      "SELECT stage, slot, COUNT(*) FROM (SELECT COALESCE(server_stage, browser_stage, " +
+      JsonStringSql(d, "body", {"properties", "stage"}) + ") AS stage, " +
+      JsonStringSql(d, "body", {"properties", "slot"}) +
+      " AS slot FROM events WHERE name = ?1) AS shown "
+      "WHERE stage IS NOT NULL AND slot IS NOT NULL GROUP BY stage, slot");
   shown_stmt.Bind(1, std::string_view("content_shown"));
   ForEachRow(shown_stmt, error, [&](Statement& s) { shown[s.Text(0)][s.Text(1)] = s.Int(2); });
 

@@ -134,12 +134,16 @@ CollectorServer::~CollectorServer() { Shutdown(); }
 
 Database& CollectorServer::ReadDb() {
   // One read connection per worker thread: WAL readers never block the writer.
+  // A connection that could not be opened (PostgreSQL down for a moment) is tried again, at most
+  // once a second per thread; until then the routes answer 503 from the failed statement.
   thread_local Database db;
   thread_local std::string opened;
-  if (opened != config_.database) {
+  thread_local std::int64_t last_try_ms = 0;
+  if (opened != config_.database || (!db.is_open() && NowMs() - last_try_ms >= 1000)) {
     db = Database();
     db.Open(config_.database, config_.synchronous_full, /*cache_kib=*/8192);
     opened = config_.database;
+    last_try_ms = NowMs();
   }
   return db;
 }
@@ -196,6 +200,11 @@ std::optional<std::string> CollectorServer::Start() {
     Database db;
     if (auto err = db.Open(config_.database, config_.synchronous_full)) return err;
     if (auto err = MigrateSchema(db)) return err;
+    if (auto warning = CollationWarning(db)) {
+      std::fprintf(
+          stderr, "%s\n",
+          DumpJson({{"level", "warn"}, {"msg", "collation"}, {"detail", *warning}}).c_str());
+    }
   }
   ingestor_ = std::make_unique<Ingestor>(config_.database, config_, &metrics_);
   // A placeholder map until LoadMap runs, so the writer never sees a null map.

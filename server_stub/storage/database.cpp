@@ -2,109 +2,119 @@
 
 #include <utility>
 
+#include "storage/backends.h"
+
 namespace waymark::collector {
 
-Database::~Database() {
-  if (db_ != nullptr) sqlite3_close_v2(db_);
+Database::Database() = default;
+Database::~Database() = default;
+Database::Database(Database&& other) noexcept = default;
+Database& Database::operator=(Database&& other) noexcept = default;
+
+bool Database::IsPostgresLocation(std::string_view location) {
+  return location.rfind("postgres://", 0) == 0 || location.rfind("postgresql://", 0) == 0;
 }
 
-Database::Database(Database&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
-
-Database& Database::operator=(Database&& other) noexcept {
-  if (this != &other) {
-    if (db_ != nullptr) sqlite3_close_v2(db_);
-    db_ = std::exchange(other.db_, nullptr);
+std::string Database::Loggable(std::string_view location) {
+  std::string out(location);
+  if (!IsPostgresLocation(out)) return out;
+  // postgres://user:password@host/...: the password is between the first ':' after the scheme
+  // and the '@' that ends the user part.
+  const std::size_t start = out.find("://") + 3;
+  const std::size_t at = out.find('@', start);
+  const std::size_t colon = out.find(':', start);
+  if (at != std::string::npos && colon != std::string::npos && colon < at) {
+    out.replace(colon + 1, at - colon - 1, "***");
   }
-  return *this;
+  // ...?password=...&: a password given as a parameter.
+  for (std::size_t p = out.find("password="); p != std::string::npos;
+       p = out.find("password=", p + 1)) {
+    const std::size_t value = p + 9;
+    const std::size_t end = out.find('&', value);
+    out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+  }
+  return out;
 }
 
-std::optional<std::string> Database::Open(const std::string& path, bool synchronous_full,
+std::optional<std::string> Database::Open(const std::string& location, bool synchronous_full,
                                           int cache_kib) {
-  int rc =
-      sqlite3_open_v2(path.c_str(), &db_,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
-    return "cannot open database " + path + ": " + msg;
-  }
-  sqlite3_busy_timeout(db_, 5000);
-  // A large page cache for the writer and memory-mapped reads: random event ids make inserts
-  // touch pages all over the primary-key index, and the default 2 MB cache turned that into reads
-  // from disk. Read connections (one per worker thread) take a smaller cache.
-  std::string pragmas =
-      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-" +
-      std::to_string(cache_kib > 0 ? cache_kib : 2048) +
-      "; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY; PRAGMA synchronous=";
-  pragmas += synchronous_full ? "FULL;" : "NORMAL;";
-  return Exec(pragmas);
-}
-
-std::optional<std::string> Database::Exec(const std::string& sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err != nullptr ? err : "unknown error";
-    sqlite3_free(err);
-    return msg;
-  }
+  conn_.reset();
+  std::string error;
+  conn_ = IsPostgresLocation(location) ? OpenPostgres(location, &error)
+                                       : OpenSqlite(location, synchronous_full, cache_kib, &error);
+  if (conn_ == nullptr) return error.empty() ? std::string("cannot open the database") : error;
   return std::nullopt;
 }
 
-Statement Database::Prepare(std::string_view sql) { return Statement(db_, sql); }
+Dialect Database::dialect() const { return conn_ ? conn_->dialect() : Dialect::kSqlite; }
 
-std::string Database::LastError() const { return db_ != nullptr ? sqlite3_errmsg(db_) : "closed"; }
-
-std::int64_t Database::Changes() const { return sqlite3_changes(db_); }
-
-Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
-      SQLITE_OK) {
-    error_ = sqlite3_errmsg(db);
-    stmt_ = nullptr;
-  }
+std::optional<std::string> Database::Exec(const std::string& sql) {
+  if (!conn_) return std::string("the database is not open");
+  return conn_->Exec(sql);
 }
 
-Statement::~Statement() {
-  if (stmt_ != nullptr) sqlite3_finalize(stmt_);
+std::optional<std::string> Database::BeginWrite() {
+  return Exec(dialect() == Dialect::kSqlite ? "BEGIN IMMEDIATE" : "BEGIN");
 }
+
+std::optional<std::string> Database::BeginRead() {
+  return Exec(dialect() == Dialect::kSqlite ? "BEGIN"
+                                            : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+}
+
+Statement Database::Prepare(std::string_view sql) {
+  if (!conn_) return Statement(nullptr, "the database is not open");
+  std::string error;
+  std::unique_ptr<StatementBackend> stmt = conn_->Prepare(sql, &error);
+  return Statement(std::move(stmt), std::move(error));
+}
+
+sqlite3* Database::sqlite_handle() const { return conn_ ? conn_->sqlite_handle() : nullptr; }
+
+std::string Database::LastError() const { return conn_ ? conn_->LastError() : "closed"; }
+
+std::int64_t Database::Changes() const { return conn_ ? conn_->Changes() : 0; }
+
+Statement::Statement(std::unique_ptr<StatementBackend> backend, std::string error)
+    : backend_(std::move(backend)), error_(std::move(error)) {}
+
+Statement::~Statement() = default;
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_),
-      stmt_(std::exchange(other.stmt_, nullptr)),
+    : backend_(std::move(other.backend_)),
       error_(std::move(other.error_)),
       failed_(other.failed_) {}
 
 Statement& Statement::Bind(int index, std::string_view text) {
-  if (stmt_ != nullptr) {
-    sqlite3_bind_text(stmt_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-  }
+  if (backend_) backend_->BindText(index, text);
   return *this;
 }
 
 Statement& Statement::Bind(int index, std::int64_t value) {
-  if (stmt_ != nullptr) sqlite3_bind_int64(stmt_, index, value);
+  if (backend_) backend_->BindInt(index, value);
   return *this;
 }
 
 Statement& Statement::Bind(int index, double value) {
-  if (stmt_ != nullptr) sqlite3_bind_double(stmt_, index, value);
+  if (backend_) backend_->BindDouble(index, value);
   return *this;
 }
 
 Statement& Statement::BindNull(int index) {
-  if (stmt_ != nullptr) sqlite3_bind_null(stmt_, index);
+  if (backend_) backend_->BindNull(index);
   return *this;
 }
 
 bool Statement::Step() {
-  if (stmt_ == nullptr) {
+  if (!backend_) {
     failed_ = true;
     return false;
   }
-  int rc = sqlite3_step(stmt_);
-  if (rc == SQLITE_ROW) return true;
-  if (rc != SQLITE_DONE) {
+  std::string error;
+  if (backend_->Step(&error)) return true;
+  if (!error.empty()) {
     failed_ = true;
-    error_ = sqlite3_errmsg(db_);
+    error_ = std::move(error);
   }
   return false;
 }
@@ -117,23 +127,15 @@ bool Statement::Run() {
 }
 
 void Statement::Reset() {
-  if (stmt_ != nullptr) {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
+  if (backend_) backend_->Reset();
   failed_ = false;
 }
 
-std::int64_t Statement::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
-double Statement::Double(int column) const { return sqlite3_column_double(stmt_, column); }
+std::int64_t Statement::Int(int column) const { return backend_ ? backend_->Int(column) : 0; }
+double Statement::Double(int column) const { return backend_ ? backend_->Double(column) : 0; }
 std::string Statement::Text(int column) const {
-  const unsigned char* t = sqlite3_column_text(stmt_, column);
-  if (t == nullptr) return std::string();
-  return std::string(reinterpret_cast<const char*>(t),
-                     static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)));
+  return backend_ ? backend_->Text(column) : std::string();
 }
-bool Statement::IsNull(int column) const {
-  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
-}
+bool Statement::IsNull(int column) const { return backend_ ? backend_->IsNull(column) : true; }
 
 }  // namespace waymark::collector

@@ -1,60 +1,122 @@
-// A thin RAII layer over SQLite's C API: a connection and prepared statements with bound
-// parameters only (no SQL is ever built from request data).
+// The collector's SQL layer: a connection (Database) and prepared statements with bound
+// parameters only (no SQL is ever built from request data), over one of two backends chosen by
+// the location given to Open: a SQLite file (the embedded default) or a PostgreSQL URL
+// (`postgres://...`, many collectors on one database).
+//
+// The SQL text is shared: `?` placeholders (the PostgreSQL backend numbers them) and the subset
+// of SQL both engines run the same way (INSERT ... ON CONFLICT, CASE instead of the scalar
+// MAX/MIN, BIGINT columns, ...). Where the dialects differ, the caller asks dialect(). A
+// connection is used by one thread at a time.
 #pragma once
 
-#include <sqlite3.h>
-
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
+struct sqlite3;
+
 namespace waymark::collector {
+
+enum class Dialect { kSqlite, kPostgres };
+
+/// A backend's prepared statement (storage/sqlite_backend.cpp, storage/postgres_backend.cpp).
+class StatementBackend {
+ public:
+  virtual ~StatementBackend() = default;
+  virtual void BindText(int index, std::string_view text) = 0;
+  virtual void BindInt(int index, std::int64_t value) = 0;
+  virtual void BindDouble(int index, double value) = 0;
+  virtual void BindNull(int index) = 0;
+  /// Executes on the first call after a Reset, then moves row by row: true while a row is there.
+  /// On failure: false, with *error set.
+  virtual bool Step(std::string* error) = 0;
+  /// Ends the current execution and clears the bindings.
+  virtual void Reset() = 0;
+  virtual std::int64_t Int(int column) const = 0;
+  virtual double Double(int column) const = 0;
+  virtual std::string Text(int column) const = 0;
+  virtual bool IsNull(int column) const = 0;
+};
+
+/// A backend's connection.
+class ConnectionBackend {
+ public:
+  virtual ~ConnectionBackend() = default;
+  virtual Dialect dialect() const = 0;
+  virtual std::optional<std::string> Exec(const std::string& sql) = 0;
+  /// A prepared statement, or nullptr with *error set.
+  virtual std::unique_ptr<StatementBackend> Prepare(std::string_view sql, std::string* error) = 0;
+  virtual std::string LastError() const = 0;
+  /// Rows changed by the last statement that ran on this connection.
+  virtual std::int64_t Changes() const = 0;
+  virtual sqlite3* sqlite_handle() const { return nullptr; }
+};
 
 class Statement;
 
 class Database {
  public:
-  Database() = default;
+  Database();
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
   Database(Database&& other) noexcept;
   Database& operator=(Database&& other) noexcept;
 
-  /// Opens (creating) a database file in WAL mode with a page cache of `cache_kib` KiB.
-  /// Returns an error message on failure.
-  std::optional<std::string> Open(const std::string& path, bool synchronous_full,
+  /// True for a location Open gives to PostgreSQL (`postgres://` or `postgresql://`).
+  static bool IsPostgresLocation(std::string_view location);
+  /// The location as it may be logged: a PostgreSQL URL's password replaced by `***`.
+  static std::string Loggable(std::string_view location);
+
+  /// Opens a SQLite file (created in WAL mode, with a page cache of `cache_kib` KiB) or connects
+  /// to PostgreSQL. `synchronous_full`: every commit is flushed (SQLite synchronous=FULL; on
+  /// PostgreSQL synchronous_commit is on either way). Returns an error message on failure.
+  std::optional<std::string> Open(const std::string& location, bool synchronous_full,
                                   int cache_kib = 65536);
+  bool is_open() const { return conn_ != nullptr; }
+  Dialect dialect() const;
   /// Runs one or more statements without parameters (schema, pragmas). Error message on failure.
   std::optional<std::string> Exec(const std::string& sql);
+  /// Starts a write transaction: SQLite takes the write lock at once (BEGIN IMMEDIATE), so it
+  /// never fails half-way on a busy lock; PostgreSQL locks rows as they are written.
+  std::optional<std::string> BeginWrite();
+  /// Starts a read-only transaction whose statements all see one snapshot (SQLite's WAL reader;
+  /// PostgreSQL's REPEATABLE READ).
+  std::optional<std::string> BeginRead();
   Statement Prepare(std::string_view sql);
-  sqlite3* handle() const { return db_; }
+  /// The SQLite connection (the WAL checkpointer), or nullptr on PostgreSQL.
+  sqlite3* sqlite_handle() const;
   std::string LastError() const;
   std::int64_t Changes() const;
 
  private:
-  sqlite3* db_ = nullptr;
+  std::unique_ptr<ConnectionBackend> conn_;
 };
 
 class Statement {
  public:
-  Statement(sqlite3* db, std::string_view sql);
+  Statement(std::unique_ptr<StatementBackend> backend, std::string error);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
   Statement(Statement&& other) noexcept;
 
-  bool ok() const { return stmt_ != nullptr; }
+  bool ok() const { return backend_ != nullptr; }
   const std::string& error() const { return error_; }
 
   Statement& Bind(int index, std::string_view text);
+  Statement& Bind(int index, const char* text) { return Bind(index, std::string_view(text)); }
+  Statement& Bind(int index, const std::string& text) {
+    return Bind(index, std::string_view(text));
+  }
   Statement& Bind(int index, std::int64_t value);
   Statement& Bind(int index, int value) { return Bind(index, static_cast<std::int64_t>(value)); }
   Statement& Bind(int index, double value);
   Statement& BindNull(int index);
 
-  /// Steps once: true while a row is available. Check done()/failed() after false.
+  /// Steps once: true while a row is available. Check failed() after false.
   bool Step();
   bool failed() const { return failed_; }
   /// Runs a statement that returns no rows; false on error (see error()).
@@ -67,8 +129,7 @@ class Statement {
   bool IsNull(int column) const;
 
  private:
-  sqlite3* db_ = nullptr;
-  sqlite3_stmt* stmt_ = nullptr;
+  std::unique_ptr<StatementBackend> backend_;
   std::string error_;
   bool failed_ = false;
 };

@@ -163,9 +163,48 @@ constexpr AddedColumn kAddedColumns[] = {
      "UPDATE profiles SET next_due = 0"},
 };
 
+/// The schema in PostgreSQL's types: its INTEGER is 32 bits (times are milliseconds) and its REAL
+/// 4 bytes; SQLite reads BIGINT and DOUBLE PRECISION as the same INTEGER and REAL, but its rowid
+/// alias must be spelled INTEGER PRIMARY KEY, so the SQLite text is the source.
+std::string PostgresSchema() {
+  std::string out = kSchema;
+  auto replace_all = [&out](const std::string& from, const std::string& to) {
+    for (std::size_t at = out.find(from); at != std::string::npos;
+         at = out.find(from, at + to.size())) {
+      out.replace(at, from.size(), to);
+    }
+  };
+  replace_all("INTEGER PRIMARY KEY AUTOINCREMENT",
+              "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY");
+  replace_all(" INTEGER", " BIGINT");
+  replace_all(" REAL", " DOUBLE PRECISION");
+  // SQLite's implicit rowid is the recent-events cursor (recent_events.cpp): the same name here.
+  replace_all(
+      "CREATE TABLE IF NOT EXISTS events (\n",
+      "CREATE TABLE IF NOT EXISTS events (\n  rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,\n");
+  // The guarded JSON string read that SQLite's json_valid/json_type/json_extract give
+  // (storage/sql_dialect.h): NULL for anything but a string, and for a body PostgreSQL cannot read.
+  out += R"sql(
+CREATE OR REPLACE FUNCTION waymark_json_string(doc text, VARIADIC path text[]) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE v json;
+BEGIN
+  v := doc::json #> path;
+  IF json_typeof(v) = 'string' THEN RETURN v #>> '{}'; END IF;
+  RETURN NULL;
+EXCEPTION WHEN others THEN
+  RETURN NULL;
+END $$;
+)sql";
+  return out;
+}
+
 std::optional<std::string> AddMissingColumns(Database& db) {
   for (const AddedColumn& c : kAddedColumns) {
-    auto column = db.Prepare("SELECT 1 FROM pragma_table_info(?) WHERE name = ?");
+    auto column = db.Prepare(db.dialect() == Dialect::kSqlite
+                                 ? "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
+                                 : "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                                   "current_schema() AND table_name = ? AND column_name = ?");
     if (!column.ok()) return column.error();
     column.Bind(1, c.table).Bind(2, c.column);
     const bool present = column.Step();
@@ -185,15 +224,41 @@ std::optional<std::string> AddMissingColumns(Database& db) {
   }
   return std::nullopt;
 }
-}  // namespace
 
-std::optional<std::string> MigrateSchema(Database& db) {
-  if (auto err = db.Exec(kSchema)) return "schema: " + *err;
+std::optional<std::string> Migrate(Database& db) {
+  if (auto err =
+          db.Exec(db.dialect() == Dialect::kSqlite ? std::string(kSchema) : PostgresSchema())) {
+    return "schema: " + *err;
+  }
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;
-  auto stmt = db.Prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)");
+  auto stmt = db.Prepare(
+      "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
   stmt.Bind(1, std::to_string(kSchemaVersion));
   if (!stmt.Run()) return "schema: " + stmt.error();
   return std::nullopt;
+}
+}  // namespace
+
+std::optional<std::string> CollationWarning(Database& db) {
+  if (db.dialect() != Dialect::kPostgres) return std::nullopt;
+  auto q = db.Prepare("SELECT datcollate FROM pg_database WHERE datname = current_database()");
+  if (!q.Step()) return std::nullopt;
+  const std::string collation = q.Text(0);
+  if (collation == "C" || collation == "POSIX") return std::nullopt;
+  return "the database's collation is " + collation +
+         ", not C: text sorts differently from SQLite (create it with TEMPLATE template0 "
+         "LC_COLLATE 'C' LC_CTYPE 'C'; docs/deploy.md)";
+}
+
+std::optional<std::string> MigrateSchema(Database& db) {
+  if (db.dialect() == Dialect::kSqlite) return Migrate(db);
+  // Collectors starting together on one PostgreSQL migrate one at a time (CREATE ... IF NOT EXISTS
+  // is not safe against a concurrent CREATE of the same table).
+  if (auto err = db.Exec("SELECT pg_advisory_lock(7411001)")) return "schema: " + *err;
+  std::optional<std::string> err = Migrate(db);
+  db.Exec("SELECT pg_advisory_unlock(7411001)");
+  return err;
 }
 
 }  // namespace waymark::collector

@@ -15,4 +15,8 @@ constexpr int kSchemaVersion = 4;
 /// Creates or upgrades the schema. Returns an error message on failure.
 std::optional<std::string> MigrateSchema(Database& db);
 
+/// A warning when a PostgreSQL database does not order text bytewise (collation C) as SQLite does:
+/// ties in reports and the order of a profile's anonymous ids would differ. nullopt when it does.
+std::optional<std::string> CollationWarning(Database& db);
+
 }  // namespace waymark::collector

@@ -55,8 +55,8 @@ void WalCheckpointer::Checkpoint() {
   // PASSIVE copies what it can without waiting for any lock: a busy writer is never held up.
   // A failure (a full disk, a deleted file) is retried on the next pass; the writer and /readyz
   // report those conditions themselves.
-  if (sqlite3_wal_checkpoint_v2(db_.handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log_frames,
-                                &copied) == SQLITE_OK) {
+  if (sqlite3_wal_checkpoint_v2(db_.sqlite_handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE,
+                                &log_frames, &copied) == SQLITE_OK) {
     pending_frames_ = log_frames >= copied ? log_frames - copied : 0;
   }
 }
