@@ -91,6 +91,8 @@ Usage: waymark-collector [options]
                          how often idle profiles whose timed transitions fell due
                          (dormancy, churn) are advanced to now (default 60; 0: off, time
                          then passes for a profile only with its next event)
+  --map-poll-ms MS       PostgreSQL: how often to look for a map another collector
+                         published (default 2000; 100 to 600000)
   --metrics-token TOKEN  GET /metrics needs Authorization: Bearer TOKEN (or the admin key);
                          without it /metrics is public (counts only, no visitor data)
   --static DIR           serve this folder at / (the dashboard)
@@ -215,6 +217,13 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
       if (auto e = count("body_timeout_seconds", &c->limits.body_timeout_seconds)) return e;
       if (auto e = count("write_timeout_seconds", &c->limits.write_timeout_seconds)) return e;
       if (auto e = count("keep_alive_seconds", &c->limits.keep_alive_seconds)) return e;
+      if (const json* p = Member(v, "map_poll_ms")) {
+        if (!p->is_number_integer() || p->get<std::int64_t>() < 100 ||
+            p->get<std::int64_t>() > 600000) {
+          return std::string("config: limits.map_poll_ms: expected 100 to 600000");
+        }
+        c->limits.map_poll_ms = static_cast<int>(p->get<std::int64_t>());
+      }
       if (const json* a = Member(v, "advance_interval_seconds")) {
         if (!a->is_number_integer() || a->get<std::int64_t>() < 0 ||
             a->get<std::int64_t>() > 86400) {
@@ -307,6 +316,9 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
     } else if (flag == "--max-connections") {
       if (!ParseInt(v, 16, 1000000, &n)) return "--max-connections: expected 16 to 1000000";
       c->limits.max_connections = static_cast<std::size_t>(n);
+    } else if (flag == "--map-poll-ms") {
+      if (!ParseInt(v, 100, 600000, &n)) return "--map-poll-ms: expected 100 to 600000";
+      c->limits.map_poll_ms = static_cast<int>(n);
     } else if (flag == "--advance-interval") {
       if (!ParseInt(v, 0, 86400, &n)) return "--advance-interval: expected 0 to 86400 seconds";
       c->limits.advance_interval_seconds = static_cast<int>(n);

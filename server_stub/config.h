@@ -53,6 +53,8 @@ struct Limits {
   /// How often idle profiles whose timed transitions fell due (dormancy, churn) are advanced to
   /// the current time; 0 turns it off (then time passes for a profile only with its next event).
   int advance_interval_seconds = 60;
+  /// PostgreSQL: how often a collector looks for a map another collector published.
+  int map_poll_ms = 2000;
   std::int64_t outbox_ready_max = 10000;  ///< /readyz fails above this many pending deliveries
 };
 

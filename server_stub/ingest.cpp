@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "profile_replay.h"
+#include "storage/device_locks.h"
 #include "waymark/attribution.h"
 #include "waymark/identity.h"
 
@@ -465,6 +466,13 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   // projector also replays fully when an event is older than the stored journey).
   std::map<std::string, bool> touched;  // profile -> full replay
   std::set<std::string> removed_profiles;
+
+  // Other collectors on the same PostgreSQL: this commit's devices are ours until it ends.
+  std::vector<std::string> devices;
+  for (const auto& job : jobs) {
+    for (const auto& in : job->events) devices.push_back(in.event.anonymous_id);
+  }
+  if (auto err = LockDevices(db_, std::move(devices))) return err;
 
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     for (const auto& in : jobs[j]->events) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "storage/device_locks.h"
 #include "waymark/attribution.h"
 #include "waymark/identity.h"
 
@@ -15,13 +16,24 @@ bool TriggerWanted(const WebhookEndpoint& endpoint, const std::string& trigger) 
                                                 trigger) != endpoint.triggers.end();
 }
 
+const char* LockSkippingLocked(const Database& db) {
+  return db.dialect() == Dialect::kPostgres ? " FOR UPDATE SKIP LOCKED" : "";
+}
+
 }  // namespace
 
 // Prepared once per connection: compiling SQL per profile cost a fifth of the writer's time.
 struct ProfileProjector::Statements {
   explicit Statements(Database& db)
-      : dirty(db.Prepare("SELECT profile_id, full_replay FROM dirty_profiles LIMIT ?")),
-        dirty_one(db.Prepare("SELECT full_replay FROM dirty_profiles WHERE profile_id = ?")),
+      // Several collectors on one PostgreSQL each project what is dirty: a profile's dirty row
+      // stays locked by the transaction projecting it, and the others skip it (one projection
+      // of a profile at a time; an event stored meanwhile marks it dirty again after that
+      // commit). SQLite has one writer.
+      : dirty(db.Prepare(std::string("SELECT profile_id, full_replay FROM dirty_profiles LIMIT ?") +
+                         LockSkippingLocked(db))),
+        dirty_one(
+            db.Prepare(std::string("SELECT full_replay FROM dirty_profiles WHERE profile_id = ?") +
+                       LockSkippingLocked(db))),
         clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ?")),
         load_profile(db.Prepare(
             "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count "
@@ -143,7 +155,14 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
   *remaining = max_profiles != 0 && work.size() > max_profiles;
   if (*remaining) work.pop_back();
   for (std::size_t i = 0; i < work.size(); ++i) {
-    if (auto err = Project(map, work[i].first, work[i].second, outbox_added)) return err;
+    // An anonymous journey being linked to a user by another collector right now: left dirty for
+    // a later pass (storage/device_locks.h).
+    const std::string& id = work[i].first;
+    if (id.rfind("a:", 0) == 0 && !TryLockDevice(db_, id.substr(2))) {
+      *remaining = true;
+      continue;
+    }
+    if (auto err = Project(map, id, work[i].second, outbox_added)) return err;
     if (i + 1 < work.size() && stop_early && stop_early()) {
       *remaining = true;
       break;

@@ -451,8 +451,8 @@ bool WebhookSender::RunPass(Database& db) {
   };
   std::vector<Row> rows;
   {
-    // Rows left 'inflight' by a crash match too: their next_attempt_at is in the past, so they are
-    // re-sent after a restart. The outbox holds at most one delivery row per (transition,
+    // Rows left 'inflight' by a crash match too once their claim's lease has ended (below), so
+    // they are re-sent after a restart. The outbox holds at most one delivery row per (transition,
     // endpoint); a crash between POST and commit can repeat a POST, with the same Waymark-Id,
     // which receivers use to drop repeats.
     Statement select = db.Prepare(
@@ -470,8 +470,21 @@ bool WebhookSender::RunPass(Database& db) {
     }
   }
 
+  // The claim: one statement moves a due row to 'inflight' with a lease (next_attempt_at in the
+  // future), so of several collectors on one database exactly one gets it; the others find it not
+  // due. On PostgreSQL a row another collector is claiming right now is skipped, not waited for
+  // (FOR UPDATE SKIP LOCKED). A collector that dies mid-POST leaves the row to be claimed again
+  // once its lease ends.
+  const bool postgres = db.dialect() == Dialect::kPostgres;
   Statement mark_inflight = db.Prepare(
-      "UPDATE outbox SET status = 'inflight' WHERE id = ? AND status IN ('pending','inflight')");
+      std::string("UPDATE outbox SET status = 'inflight', next_attempt_at = ?1 WHERE id = "
+                  "(SELECT id FROM outbox WHERE id = ?2 AND status IN ('pending','inflight') "
+                  "AND next_attempt_at <= ?3") +
+      (postgres ? " FOR UPDATE SKIP LOCKED)" : ")"));
+  const std::int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    options_.connection_timeout + 2 * options_.read_write_timeout)
+                                    .count() +
+                                5000;
   Statement mark_delivered = db.Prepare(
       "UPDATE outbox SET status = 'delivered', delivered_at = ?, attempts = ?, last_status = ?, "
       "last_error = NULL WHERE id = ?");
@@ -542,12 +555,14 @@ bool WebhookSender::RunPass(Database& db) {
     }
 
     // Committed before the POST so that a crash mid-POST leaves evidence in the table.
-    mark_inflight.Bind(1, row.id);
+    const std::int64_t claimed_at = now_ms_();
+    mark_inflight.Bind(1, claimed_at + lease_ms).Bind(2, row.id).Bind(3, claimed_at);
     if (!mark_inflight.Run()) {
       LogOnce("marking a delivery in flight: " + mark_inflight.error());
       return false;
     }
-    if (db.Changes() == 0) continue;  // delivered or cancelled since the SELECT
+    if (db.Changes() == 0)
+      continue;  // delivered, or claimed by another collector, since the SELECT
 
     Outcome outcome = Post(*endpoint, WebhookDeliveryId(row.dedupe_key), row.payload);
     if (outcome.interrupted) {

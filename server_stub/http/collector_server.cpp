@@ -217,6 +217,9 @@ std::optional<std::string> CollectorServer::Start() {
   webhooks_ = std::make_unique<WebhookSender>(config_.database, config_.webhooks, &metrics_);
   ingestor_->SetOutboxListener([this] { webhooks_->Wake(); });
   webhooks_->Start();
+  if (Database::IsPostgresLocation(config_.database)) {
+    map_watcher_ = std::thread([this] { WatchMaps(); });
+  }
 
   Routes();
   HttpServerOptions http;
@@ -243,6 +246,14 @@ std::optional<std::string> CollectorServer::Start() {
 
 void CollectorServer::Run() {
   if (http_) http_->Run();
+  if (map_watcher_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(map_watch_mu_);
+      map_watch_stop_ = true;
+    }
+    map_watch_cv_.notify_all();
+    map_watcher_.join();
+  }
   // Requests in flight have been answered; commit what is queued, stop sending.
   if (ingestor_) ingestor_->Stop();
   if (webhooks_) webhooks_->Stop();
@@ -617,6 +628,40 @@ void CollectorServer::Routes() {
   });
 }
 
+bool CollectorServer::RefreshMap(Database& db) {
+  auto q = db.Prepare("SELECT version, body FROM maps ORDER BY version DESC LIMIT 1");
+  if (!q.Step()) return false;
+  const std::int64_t version = q.Int(0);
+  if (version <= ingestor_->map()->version) return false;
+  std::string body = q.Text(1);
+  auto parsed = ParseJourneyMap(body);
+  if (!parsed) return false;  // stored by a collector that validated it; not expected
+  auto state = std::make_shared<MapState>();
+  state->map = parsed.value();
+  state->body = std::move(body);
+  state->compiled = CompileMap(*state->map);
+  state->version = version;
+  state->etag = Etag(version, state->body);
+  ingestor_->SetMap(state);
+  return true;
+}
+
+void CollectorServer::WatchMaps() {
+  // Polling one indexed row is cheap and needs no listener connection that a restart of the
+  // database would silently drop (LISTEN/NOTIFY would); browsers see a new map within
+  // map_poll_ms plus their own refresh interval.
+  Database db;
+  std::unique_lock<std::mutex> lock(map_watch_mu_);
+  while (!map_watch_stop_) {
+    lock.unlock();
+    if (!db.is_open()) db.Open(config_.database, config_.synchronous_full);
+    if (db.is_open()) RefreshMap(db);
+    lock.lock();
+    map_watch_cv_.wait_for(lock, std::chrono::milliseconds(config_.limits.map_poll_ms),
+                           [this] { return map_watch_stop_; });
+  }
+}
+
 void CollectorServer::HandlePutMap(const Request& req, Response& res) {
   if (!RequireAdmin(req, res)) return;
   auto parsed = ParseJourneyMap(req.body);
@@ -624,6 +669,9 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
     SendError(res, 400, parsed.error().code, parsed.error().message);
     return;
   }
+  // Another collector may have published since the last poll: the version check is against the
+  // newest stored map.
+  if (map_watcher_.joinable()) RefreshMap(ReadDb());
   auto current = ingestor_->map();
   if (parsed.value()->version <= current->map->version && current->version > 0) {
     SendError(res, 409, "version_conflict",

@@ -3,10 +3,12 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "config.h"
 #include "http/http_message.h"
@@ -52,6 +54,11 @@ class CollectorServer {
   static std::string BatchKeyFromRequest(const HttpRequest& req);
   Database& ReadDb();
   std::optional<std::string> LoadMap();
+  /// Takes the newest stored map when another collector on the same database published it
+  /// (PostgreSQL); true when the current map changed.
+  bool RefreshMap(Database& db);
+  /// The map watcher's loop: RefreshMap every limits.map_poll_ms until Run() ends.
+  void WatchMaps();
   /// The current map's body (or its compiled form) gzip-compressed, once per map version and
   /// form; null when zlib fails.
   std::shared_ptr<const std::string> GzippedMap(const MapState& state, bool compiled);
@@ -69,6 +76,10 @@ class CollectorServer {
   std::mutex map_gzip_mu_;
   std::string map_gzip_etag_[2];  // [0] the JSON body, [1] the compiled form
   std::shared_ptr<const std::string> map_gzip_[2];
+  std::thread map_watcher_;  ///< PostgreSQL only: maps published by other collectors
+  std::mutex map_watch_mu_;
+  std::condition_variable map_watch_cv_;
+  bool map_watch_stop_ = false;
 };
 
 }  // namespace waymark::collector

@@ -545,7 +545,7 @@ export function verifyWebhook(secret, headers, rawBody) {
 }
 
 /** A webhook receiver on loopback; records every POST (headers, raw body, parsed JSON, signature check). */
-export async function startReceiver({ port = 0, secret, status = 200 } = {}) {
+export async function startReceiver({ port = 0, secret, status = 200, delayMs = 0 } = {}) {
   const deliveries = [];
   const server = http.createServer((req, res) => {
     const chunks = [];
@@ -567,8 +567,12 @@ export async function startReceiver({ port = 0, secret, status = 200 } = {}) {
         validSignature: secret ? verifyWebhook(secret, req.headers, raw) : undefined,
         at: Date.now(),
       });
-      res.writeHead(status, { 'Content-Type': 'text/plain' });
-      res.end('ok');
+      const answer = () => {
+        res.writeHead(status, { 'Content-Type': 'text/plain' });
+        res.end('ok');
+      };
+      if (delayMs > 0) setTimeout(answer, delayMs);
+      else answer();
     });
   });
   await new Promise((resolve, reject) => {
