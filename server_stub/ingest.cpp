@@ -433,34 +433,61 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   if (outbox_added && on_outbox_) on_outbox_();
 }
 
+// The statements of a group commit, prepared once per connection (PostgreSQL prepares on the
+// server: a round trip each, which per commit cost more than the inserts of a small batch).
+struct Ingestor::Statements {
+  explicit Statements(Database& db)
+      : find(db.Prepare("SELECT content_hash FROM events WHERE id = ?")),
+        insert(db.Prepare(
+            "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
+            "device_time, sent_at, received_at, corrected_time, channel, browser_stage, "
+            "content_hash, ip, body, unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (id) DO NOTHING")),
+        find_link(db.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?")),
+        add_link(
+            db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)")),
+        move_events(db.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?")),
+        mark_dirty(
+            db.Prepare("INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) "
+                       "ON CONFLICT (profile_id) DO UPDATE SET full_replay = excluded.full_replay "
+                       "WHERE excluded.full_replay > dirty_profiles.full_replay")),
+        find_clock(db.Prepare("SELECT offset_ms FROM device_clocks WHERE anonymous_id = ?")),
+        save_clock(db.Prepare(
+            "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
+            "updated_at = excluded.updated_at")) {}
+
+  /// The first statement that failed to prepare, or nullopt.
+  std::optional<std::string> Error() const {
+    for (const Statement* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty,
+                               &find_clock, &save_clock}) {
+      if (!s->ok()) return "prepare: " + s->error();
+    }
+    return std::nullopt;
+  }
+
+  Statement find, insert, find_link, add_link, move_events, mark_dirty, find_clock, save_clock;
+};
+
 std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                                    std::vector<std::vector<EventResult>>* results,
                                                    bool* outbox_added) {
   auto state = map();
   const JourneyMap& map = *state->map;
-  auto find = db_.Prepare("SELECT content_hash FROM events WHERE id = ?");
-  auto insert = db_.Prepare(
-      "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
-      "device_time,"
-      " sent_at, received_at, corrected_time, channel, browser_stage, content_hash, ip, body,"
-      " unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING");
-  auto find_link = db_.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?");
-  auto add_link =
-      db_.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)");
-  auto move_events = db_.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?");
-  auto mark_dirty = db_.Prepare(
-      "INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) ON CONFLICT (profile_id) "
-      "DO UPDATE SET full_replay = excluded.full_replay "
-      "WHERE excluded.full_replay > dirty_profiles.full_replay");
-  auto find_clock = db_.Prepare("SELECT offset_ms FROM device_clocks WHERE anonymous_id = ?");
-  auto save_clock = db_.Prepare(
-      "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
-      "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
-      "updated_at = excluded.updated_at");
-  for (auto* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty, &find_clock,
-                  &save_clock}) {
-    if (!s->ok()) return "prepare: " + s->error();
+  if (!statements_) statements_ = std::make_unique<Statements>(db_);
+  if (auto err = statements_->Error()) {
+    statements_.reset();  // prepared again next time (the database may be back)
+    return err;
   }
+  Statements& st = *statements_;
+  auto& find = st.find;
+  auto& insert = st.insert;
+  auto& find_link = st.find_link;
+  auto& add_link = st.add_link;
+  auto& move_events = st.move_events;
+  auto& mark_dirty = st.mark_dirty;
+  auto& find_clock = st.find_clock;
+  auto& save_clock = st.save_clock;
 
   // Profiles whose events changed, and whether a merge of two journeys needs a full replay (the
   // projector also replays fully when an event is older than the stored journey).

@@ -138,6 +138,8 @@ class Ingestor {
   bool database_is_file_ = false;  ///< SQLite: the file must stay the one opened
   std::atomic<std::int64_t> last_commit_failure_ms_{0};  ///< steady-clock ms, 0: none
   std::unique_ptr<ProfileProjector> projector_;
+  struct Statements;
+  std::unique_ptr<Statements> statements_;  ///< the group commit's, on db_
   std::atomic<std::int64_t> projection_backlog_{0};
   std::chrono::steady_clock::time_point last_backlog_count_{};
 

@@ -57,6 +57,11 @@ Status CheckString(const std::string& s, std::size_t max, const std::string& fie
                                             " bytes, the limit is " + std::to_string(max));
   }
   if (!IsValidUtf8(s)) return MakeError("invalid_utf8", field + ": not valid UTF-8");
+  // Ids, names and page context become columns; PostgreSQL's text cannot hold a NUL, and no real
+  // id or URL has one. (Property values keep theirs: they are stored as JSON text, escaped.)
+  if (s.find('\0') != std::string::npos) {
+    return MakeError("invalid_event", field + ": contains a NUL character");
+  }
   return {};
 }
 

@@ -908,7 +908,9 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
       continue;
     }
     if (const json* st = Member(raw, "stage"); st != nullptr && !st->is_null()) {
-      if (!st->is_string() || st->get_ref<const std::string&>().size() > 64) {
+      if (!st->is_string() || st->get_ref<const std::string&>().size() > 64 ||
+          !IsValidUtf8(st->get_ref<const std::string&>()) ||
+          st->get_ref<const std::string&>().find('\0') != std::string::npos) {
         reject("invalid_event", "stage: expected a stage id");
         continue;
       }
