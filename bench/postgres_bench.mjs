@@ -137,8 +137,10 @@ async function collectorsPhase(pg, n) {
   const visitors = Array.from({ length: 2000 }, (_, i) => ({ id: `bv-${n}-${i}`, seq: 0 }));
   // Warm-up: connections, prepared statements, the first pages of each index.
   await Promise.all(collectors.map((c) => post(c, makeBatch(visitors))));
-  const pids = () => [...collectors.map((c) => c.proc.pid), ...postgresPids(pg)];
-  const cpu0 = cpuSeconds(pids());
+  const collectorPids = collectors.map((c) => c.proc.pid);
+  const cpu0 = cpuSeconds(collectorPids);
+  const pgCpu0 = cpuSeconds(postgresPids(pg));
+  const clientCpu0 = process.cpuUsage();
   const started = performance.now();
   const deadline = started + SECONDS * 1000;
   let acknowledged = 0;
@@ -152,9 +154,18 @@ async function collectorsPhase(pg, n) {
     }
   }));
   const seconds = (performance.now() - started) / 1000;
-  const cpu = cpuSeconds(pids()) - cpu0;
+  const collectorCpu = cpuSeconds(collectorPids) - cpu0;
+  const postgresCpu = cpuSeconds(postgresPids(pg)) - pgCpu0;
+  const clientUse = process.cpuUsage(clientCpu0);
+  const clientCpu = (clientUse.user + clientUse.system) / 1e6;
+  const cpu = collectorCpu + postgresCpu;
   for (const c of collectors) await stopCollector(c);
-  return { collectors: n, events: acknowledged, refused_requests: refused, seconds, events_per_second: acknowledged / seconds, cpu_seconds: cpu, cpu_us_per_event: (cpu / acknowledged) * 1e6, url };
+  const perEvent = (x) => (x / acknowledged) * 1e6;
+  return {
+    collectors: n, events: acknowledged, refused_requests: refused, seconds, events_per_second: acknowledged / seconds,
+    cpu_seconds: cpu, cpu_us_per_event: perEvent(cpu), collector_cpu_us_per_event: perEvent(collectorCpu),
+    postgres_cpu_us_per_event: perEvent(postgresCpu), client_cpu_us_per_event: perEvent(clientCpu), url,
+  };
 }
 
 /** SQL literal for one CSV-decoded value (NULL for null). */
@@ -243,7 +254,7 @@ try {
   for (const n of [1, 2, 3]) {
     const p = await collectorsPhase(pg, n);
     phases.push(p);
-    console.log(`postgres bench: ${n} collector(s): ${Math.round(p.events_per_second)} events/s, ${p.cpu_us_per_event.toFixed(0)} µs CPU per event (collectors + PostgreSQL), ${p.refused_requests} refused`);
+    console.log(`postgres bench: ${n} collector(s): ${Math.round(p.events_per_second)} events/s, ${p.cpu_us_per_event.toFixed(0)} µs CPU per event (collectors ${p.collector_cpu_us_per_event.toFixed(0)} + PostgreSQL ${p.postgres_cpu_us_per_event.toFixed(0)}; the load generator ${p.client_cpu_us_per_event.toFixed(0)}), ${p.refused_requests} refused`);
   }
   const raw = await rawPhase(pg, phases[0].url, phases[0].events);
   console.log(`postgres bench: raw inserts of the same rows: ${Math.round(raw.rows_per_second)} rows/s (${BATCH} rows per transaction, ${CLIENTS} sessions), ${raw.cpu_us_per_row.toFixed(0)} µs PostgreSQL CPU per row`);

@@ -13,6 +13,7 @@
 
 #include "profile_replay.h"
 #include "storage/device_locks.h"
+#include "storage/sql_dialect.h"
 #include "waymark/attribution.h"
 #include "waymark/identity.h"
 
@@ -434,16 +435,39 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
 }
 
 // The statements of a group commit, prepared once per connection (PostgreSQL prepares on the
-// server: a round trip each, which per commit cost more than the inserts of a small batch).
+// server: a round trip each). What a commit needs to know of its events and devices is read with
+// one query each (ids already stored, user links, clock offsets), not once per event: on
+// PostgreSQL a round trip per event per lookup cost more than the inserts.
 struct Ingestor::Statements {
   explicit Statements(Database& db)
-      : find(db.Prepare("SELECT content_hash FROM events WHERE id = ?")),
+      : stored(db.Prepare("SELECT id, content_hash FROM events WHERE id IN (" +
+                          JsonArrayTextsSql(db.dialect(), 1) + ")")),
+        links(db.Prepare("SELECT anonymous_id, user_id FROM identities WHERE anonymous_id IN (" +
+                         JsonArrayTextsSql(db.dialect(), 1) + ")")),
+        clocks(
+            db.Prepare("SELECT anonymous_id, offset_ms FROM device_clocks WHERE anonymous_id IN (" +
+                       JsonArrayTextsSql(db.dialect(), 1) + ")")),
+        find(db.Prepare("SELECT content_hash FROM events WHERE id = ?")),
         insert(db.Prepare(
             "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
             "device_time, sent_at, received_at, corrected_time, channel, browser_stage, "
             "content_hash, ip, body, unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (id) DO NOTHING")),
-        find_link(db.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?")),
+        // PostgreSQL: every row of the commit in one statement; RETURNING names those stored.
+        insert_all(
+            db.dialect() != Dialect::kPostgres
+                ? Statement(nullptr, "")
+                : db.Prepare("INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, "
+                             "name, seq, device_time, sent_at, received_at, corrected_time, "
+                             "browser_stage, content_hash, ip, body, unfiltered) SELECT id, "
+                             "site_key, profile_id, anonymous_id, user_id, name, seq, device_time, "
+                             "sent_at, received_at, corrected_time, browser_stage, content_hash, "
+                             "ip, body, unfiltered FROM json_to_recordset(CAST(?1 AS json)) AS "
+                             "x(id text, site_key text, profile_id text, anonymous_id text, "
+                             "user_id text, name text, seq bigint, device_time bigint, sent_at "
+                             "bigint, received_at bigint, corrected_time bigint, browser_stage "
+                             "text, content_hash text, ip text, body text, unfiltered bigint) "
+                             "ON CONFLICT (id) DO NOTHING RETURNING id")),
         add_link(
             db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)")),
         move_events(db.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?")),
@@ -451,23 +475,53 @@ struct Ingestor::Statements {
             db.Prepare("INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) "
                        "ON CONFLICT (profile_id) DO UPDATE SET full_replay = excluded.full_replay "
                        "WHERE excluded.full_replay > dirty_profiles.full_replay")),
-        find_clock(db.Prepare("SELECT offset_ms FROM device_clocks WHERE anonymous_id = ?")),
         save_clock(db.Prepare(
             "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
             "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
-            "updated_at = excluded.updated_at")) {}
+            "updated_at = excluded.updated_at")),
+        bulk(db.dialect() == Dialect::kPostgres) {}
 
   /// The first statement that failed to prepare, or nullopt.
   std::optional<std::string> Error() const {
-    for (const Statement* s : {&find, &insert, &find_link, &add_link, &move_events, &mark_dirty,
-                               &find_clock, &save_clock}) {
+    for (const Statement* s : {&stored, &links, &clocks, &find, &insert, &add_link, &move_events,
+                               &mark_dirty, &save_clock}) {
       if (!s->ok()) return "prepare: " + s->error();
     }
+    if (bulk && !insert_all.ok()) return "prepare: " + insert_all.error();
     return std::nullopt;
   }
 
-  Statement find, insert, find_link, add_link, move_events, mark_dirty, find_clock, save_clock;
+  Statement stored, links, clocks, find, insert, insert_all, add_link, move_events, mark_dirty,
+      save_clock;
+  const bool bulk;
 };
+
+namespace {
+
+/// Runs a two-column lookup bound to a JSON array of keys; calls row(text0, stmt) per row.
+template <typename RowFn>
+std::optional<std::string> Lookup(Statement& q, const std::vector<std::string>& keys,
+                                  const char* what, RowFn&& row) {
+  q.Bind(1, DumpJson(json(keys)));
+  while (q.Step()) row(q);
+  const bool failed = q.failed();
+  std::string error = q.error();
+  q.Reset();
+  if (failed) return std::string(what) + ": " + error;
+  return std::nullopt;
+}
+
+/// An event of the commit that is to be stored, with where it goes.
+struct NewRow {
+  const IncomingEvent* in;
+  std::size_t job;
+  std::size_t slot;  ///< its place in the job's results
+  std::string profile_id;
+  bool known_user;
+  TimeMs corrected;
+};
+
+}  // namespace
 
 std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                                    std::vector<std::vector<EventResult>>* results,
@@ -480,49 +534,161 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     return err;
   }
   Statements& st = *statements_;
-  auto& find = st.find;
-  auto& insert = st.insert;
-  auto& find_link = st.find_link;
-  auto& add_link = st.add_link;
-  auto& move_events = st.move_events;
-  auto& mark_dirty = st.mark_dirty;
-  auto& find_clock = st.find_clock;
-  auto& save_clock = st.save_clock;
 
   // Profiles whose events changed, and whether a merge of two journeys needs a full replay (the
   // projector also replays fully when an event is older than the stored journey).
   std::map<std::string, bool> touched;  // profile -> full replay
   std::set<std::string> removed_profiles;
 
-  // Other collectors on the same PostgreSQL: this commit's devices are ours until it ends.
   std::vector<std::string> devices;
+  std::vector<std::string> ids;
   for (const auto& job : jobs) {
-    for (const auto& in : job->events) devices.push_back(in.event.anonymous_id);
+    for (const auto& in : job->events) {
+      devices.push_back(in.event.anonymous_id);
+      ids.push_back(in.event.id);
+    }
   }
-  if (auto err = LockDevices(db_, std::move(devices))) return err;
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+  // Other collectors on the same PostgreSQL: this commit's devices are ours until it ends.
+  if (auto err = LockDevices(db_, devices)) return err;
 
+  std::map<std::string, std::string> stored;  // id -> content hash, stored before this commit
+  std::map<std::string, std::string> links;   // anonymous id -> user
+  std::map<std::string, TimeMs> clocks;       // anonymous id -> offset
+  if (auto err = Lookup(st.stored, ids, "stored ids",
+                        [&](Statement& q) { stored[q.Text(0)] = q.Text(1); })) {
+    return err;
+  }
+  if (auto err = Lookup(st.links, devices, "identity links",
+                        [&](Statement& q) { links[q.Text(0)] = q.Text(1); })) {
+    return err;
+  }
+  if (auto err = Lookup(st.clocks, devices, "device clocks",
+                        [&](Statement& q) { clocks[q.Text(0)] = q.Int(1); })) {
+    return err;
+  }
+
+  std::vector<NewRow> rows;
   for (std::size_t j = 0; j < jobs.size(); ++j) {
-    for (const auto& in : jobs[j]->events) {
+    (*results)[j].resize(jobs[j]->events.size());
+    for (std::size_t k = 0; k < jobs[j]->events.size(); ++k) {
+      const IncomingEvent& in = jobs[j]->events[k];
       const Event& e = in.event;
-      EventResult r{in.index, e.id, "accepted", "", ""};
+      EventResult& r = (*results)[j][k];
+      r = EventResult{in.index, e.id, "accepted", "", ""};
 
-      Placement place;
-      find_link.Bind(1, e.anonymous_id);
-      std::string linked = find_link.Step() ? find_link.Text(0) : std::string();
-      find_link.Reset();
+      // An id stored before, or earlier in this commit: the same content is a duplicate, other
+      // content a conflict; either way it changes nothing.
+      auto known = stored.find(e.id);
+      if (known != stored.end()) {
+        const bool same = known->second == in.content_hash;
+        r.status = same ? "duplicate" : "rejected";
+        if (!same) {
+          r.reason = "id_conflict";
+          r.message = "id: an event with this id and other content was stored before";
+        }
+        continue;
+      }
+      stored.emplace(e.id, in.content_hash);
+
+      auto linked_it = links.find(e.anonymous_id);
+      const std::string linked = linked_it != links.end() ? linked_it->second : std::string();
       // The core's rule (waymark/identity.h): never merge two known users.
       const UserLink link = LinkUser(linked, e.user_id, map.blocked_ids);
       const bool known_user = link != UserLink::kNoUser;
-      const bool conflicting_user = link == UserLink::kConflict;  // the device keeps its first
+      NewRow row{&in, j, k, "", known_user, in.corrected_time};
       if (known_user) {
-        place.profile_id = UserProfile(e.user_id);
-        if (link == UserLink::kLink) place.link_user = e.user_id;
+        row.profile_id = UserProfile(e.user_id);
       } else {
-        place.profile_id = linked.empty() ? AnonymousProfile(e.anonymous_id) : UserProfile(linked);
+        row.profile_id = linked.empty() ? AnonymousProfile(e.anonymous_id) : UserProfile(linked);
+      }
+      if (link == UserLink::kConflict && metrics_ != nullptr) {
+        metrics_->Add("waymark_identity_conflicts_total", {});  // the device keeps its first
       }
 
-      insert.Bind(1, e.id).Bind(2, in.site_key).Bind(3, place.profile_id).Bind(4, e.anonymous_id);
-      if (known_user) {
+      // One offset per device: its events keep their order and spacing across batches.
+      if (in.sent_at > 0 && !in.clamped) {
+        const TimeMs batch_offset = in.received_at - in.sent_at;
+        auto clock = clocks.find(e.anonymous_id);
+        std::optional<TimeMs> known_offset;
+        if (clock != clocks.end()) known_offset = clock->second;
+        const TimeMs offset = StableClockOffset(known_offset, batch_offset);
+        if (!known_offset || offset != *known_offset) {
+          st.save_clock.Bind(1, e.anonymous_id).Bind(2, offset).Bind(3, in.received_at);
+          if (!st.save_clock.Run()) return "device clock: " + st.save_clock.error();
+          clocks[e.anonymous_id] = offset;
+        }
+        row.corrected = std::min(e.time + offset, in.received_at + config_.limits.future_skew_ms);
+      }
+
+      if (link == UserLink::kLink) {
+        // The device becomes the user's: its stored anonymous journey moves into the user's, and
+        // so do its events earlier in this commit.
+        links[e.anonymous_id] = e.user_id;
+        st.add_link.Bind(1, e.anonymous_id).Bind(2, e.user_id).Bind(3, in.received_at);
+        if (!st.add_link.Run()) return "identity link: " + st.add_link.error();
+        const std::string from = AnonymousProfile(e.anonymous_id);
+        st.move_events.Bind(1, row.profile_id).Bind(2, from);
+        if (!st.move_events.Run()) return "identity merge: " + st.move_events.error();
+        bool moved = db_.Changes() > 0;
+        for (NewRow& earlier : rows) {
+          if (earlier.profile_id == from) {
+            earlier.profile_id = row.profile_id;
+            moved = true;
+          }
+        }
+        if (moved || touched.count(from) != 0) {
+          removed_profiles.insert(from);
+          touched.erase(from);
+          touched[row.profile_id] = true;  // two journeys merged: replay the whole log
+        }
+      }
+      touched.emplace(row.profile_id, false);
+      rows.push_back(std::move(row));
+    }
+  }
+
+  // The rows themselves. One that is not stored after all (another collector stored that id for
+  // another device a moment ago: ids are unique across devices) is a duplicate or a conflict; what
+  // its placement did to links stays, as for any event of that device.
+  std::set<std::string> inserted;
+  if (st.bulk && !rows.empty()) {
+    json all = json::array();
+    for (const NewRow& row : rows) {
+      const IncomingEvent& in = *row.in;
+      const Event& e = in.event;
+      all.push_back(
+          {{"id", e.id},
+           {"site_key", in.site_key},
+           {"profile_id", row.profile_id},
+           {"anonymous_id", e.anonymous_id},
+           {"user_id", row.known_user ? json(e.user_id) : json(nullptr)},
+           {"name", e.name},
+           {"seq", e.seq},
+           {"device_time", e.time},
+           {"sent_at", in.sent_at > 0 ? json(in.sent_at) : json(nullptr)},
+           {"received_at", in.received_at},
+           {"corrected_time", row.corrected},
+           {"browser_stage", in.browser_stage.empty() ? json(nullptr) : json(in.browser_stage)},
+           {"content_hash", in.content_hash},
+           {"ip", in.ip.empty() ? json(nullptr) : json(in.ip)},
+           {"body", in.body},
+           {"unfiltered", in.unfiltered ? 1 : 0}});
+    }
+    st.insert_all.Bind(1, DumpJson(all));
+    while (st.insert_all.Step()) inserted.insert(st.insert_all.Text(0));
+    const bool failed = st.insert_all.failed();
+    std::string error = st.insert_all.error();
+    st.insert_all.Reset();
+    if (failed) return "events insert: " + error;
+  } else {
+    for (const NewRow& row : rows) {
+      const IncomingEvent& in = *row.in;
+      const Event& e = in.event;
+      Statement& insert = st.insert;
+      insert.Bind(1, e.id).Bind(2, in.site_key).Bind(3, row.profile_id).Bind(4, e.anonymous_id);
+      if (row.known_user) {
         insert.Bind(5, e.user_id);
       } else {
         insert.BindNull(5);
@@ -533,22 +699,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       } else {
         insert.BindNull(9);
       }
-      // One offset per device: its events keep their order and spacing across batches.
-      TimeMs corrected = in.corrected_time;
-      if (in.sent_at > 0 && !in.clamped) {
-        const TimeMs batch_offset = in.received_at - in.sent_at;
-        std::optional<TimeMs> stored;
-        find_clock.Bind(1, e.anonymous_id);
-        if (find_clock.Step()) stored = find_clock.Int(0);
-        find_clock.Reset();
-        const TimeMs offset = StableClockOffset(stored, batch_offset);
-        if (!stored || offset != *stored) {
-          save_clock.Bind(1, e.anonymous_id).Bind(2, offset).Bind(3, in.received_at);
-          if (!save_clock.Run()) return "device clock: " + save_clock.error();
-        }
-        corrected = std::min(e.time + offset, in.received_at + config_.limits.future_skew_ms);
-      }
-      insert.Bind(10, in.received_at).Bind(11, corrected);
+      insert.Bind(10, in.received_at).Bind(11, row.corrected);
       insert.BindNull(12);  // channel: set after the engine classified the landing
       if (in.browser_stage.empty()) {
         insert.BindNull(13);
@@ -563,38 +714,20 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       }
       insert.Bind(16, in.body).Bind(17, static_cast<std::int64_t>(in.unfiltered ? 1 : 0));
       if (!insert.Run()) return "events insert: " + insert.error();
-      if (db_.Changes() == 0) {
-        // The id is stored already: the same content is a duplicate, other content a conflict.
-        // (Trying the insert first saves a lookup for every new event, the common case.)
-        find.Bind(1, e.id);
-        bool same = find.Step() && find.Text(0) == in.content_hash;
-        find.Reset();
-        r.status = same ? "duplicate" : "rejected";
-        if (!same) {
-          r.reason = "id_conflict";
-          r.message = "id: an event with this id and other content was stored before";
-        }
-        (*results)[j].push_back(r);
-        continue;
-      }
-      if (conflicting_user && metrics_ != nullptr) {
-        metrics_->Add("waymark_identity_conflicts_total", {});
-      }
-      if (!place.link_user.empty()) {
-        add_link.Bind(1, e.anonymous_id).Bind(2, place.link_user).Bind(3, in.received_at);
-        if (!add_link.Run()) return "identity link: " + add_link.error();
-        const std::string from = AnonymousProfile(e.anonymous_id);
-        move_events.Bind(1, place.profile_id).Bind(2, from);
-        if (!move_events.Run()) return "identity merge: " + move_events.error();
-        if (db_.Changes() > 0 || touched.count(from) != 0) {
-          removed_profiles.insert(from);
-          touched.erase(from);
-          touched[place.profile_id] = true;  // two journeys merged: replay the whole log
-        }
-      }
-      (*results)[j].push_back(r);
-
-      touched.emplace(place.profile_id, false);
+      if (db_.Changes() > 0) inserted.insert(e.id);
+    }
+  }
+  for (const NewRow& row : rows) {
+    const Event& e = row.in->event;
+    if (inserted.count(e.id) != 0) continue;
+    st.find.Bind(1, e.id);
+    const bool same = st.find.Step() && st.find.Text(0) == row.in->content_hash;
+    st.find.Reset();
+    EventResult& r = (*results)[row.job][row.slot];
+    r.status = same ? "duplicate" : "rejected";
+    if (!same) {
+      r.reason = "id_conflict";
+      r.message = "id: an event with this id and other content was stored before";
     }
   }
 
@@ -610,8 +743,8 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     }
   }
   for (const auto& [profile, full] : touched) {
-    mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0);
-    if (!mark_dirty.Run()) return "dirty profiles: " + mark_dirty.error();
+    st.mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0);
+    if (!st.mark_dirty.Run()) return "dirty profiles: " + st.mark_dirty.error();
   }
   (void)outbox_added;  // deliveries are written by the projector
   return std::nullopt;

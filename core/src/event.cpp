@@ -60,7 +60,8 @@ Status CheckString(const std::string& s, std::size_t max, const std::string& fie
   // Ids, names and page context become columns; PostgreSQL's text cannot hold a NUL, and no real
   // id or URL has one. (Property values keep theirs: they are stored as JSON text, escaped.)
   if (s.find('\0') != std::string::npos) {
-    return MakeError("invalid_event", field + ": contains a NUL character");
+    return MakeError(field == "name" ? "invalid_event_name" : "invalid_event",
+                     field + ": contains a NUL character");
   }
   return {};
 }
