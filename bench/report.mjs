@@ -44,6 +44,7 @@ const wasm = readJson('core-wasm.json');
 const collector = readJson('collector.json');
 const browser = readJson('browser.json');
 const walkthrough = readJson('walkthrough.json');
+const postgres = readJson('postgres.json');
 
 // ---------------------------------------------------------------------------------------------
 // Machine and versions
@@ -239,6 +240,22 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   aim('walkthrough', `0 stage mismatches between browser and collector over ${w?.runs ?? 20} demo walk-throughs (bench/walkthrough_bench.mjs)`,
     w ? `${w.mismatches} mismatched events of ${w.events}, ${w.finalStageDisagreements} final stages differing, ${w.completed}/${w.runs} walk-throughs completed${w.failed?.length ? ` (failed: ${w.failed.slice(0, 2).join('; ')})` : ''}` : 'n/a',
     met, w ? `${w.mismatches} events` : '', 'each profile counts the events whose stage as the browser reported it differs from the collector\'s (stage_mismatches)');
+}
+{
+  // Issue 14: ingestion with 1, 2 and 3 collectors on one PostgreSQL against raw inserts.
+  const p = postgres;
+  const one = p?.phases?.find((x) => x.collectors === 1);
+  const three = p?.phases?.find((x) => x.collectors === 3);
+  const r = p?.ratio_one_collector_to_raw;
+  const cpu = (x) => (x ? `${fmt(x.cpu_us_per_event, 0)} µs CPU per event (collectors ${fmt(x.collector_cpu_us_per_event, 0)}, PostgreSQL ${fmt(x.postgres_cpu_us_per_event, 0)})` : 'n/a');
+  aim('postgres', 'collectors on PostgreSQL ≥ 0.5× raw PostgreSQL inserts of the same rows (synchronous_commit on)',
+    p ? `${p.phases.map((x) => `${x.collectors} collector${x.collectors > 1 ? 's' : ''} ${fmtRate(x.events_per_second)}`).join(', ')} (events) vs raw inserts ${fmtRate(p.raw.rows_per_second)} (rows; ${p.raw.rows_per_transaction} rows per transaction, ${p.raw.sessions} sessions): ${fmt(r, 2)}×; one collector ${cpu(one)} vs ${fmt(p.raw.cpu_us_per_row, 0)} µs per raw row; ${fmt(p.storage_bytes_per_event, 0)} bytes per event stored` : 'n/a',
+    r != null ? r >= 0.5 : null, r != null ? `${fmt(0.5 - r, 2)}×` : '',
+    "PostgreSQL spends about twice the raw insert's CPU per event: besides the insert, the projection updates each event (its server stage, projected) and upserts each profile and its transitions per batch; the next step is to keep projection state off the events table");
+  const s = p?.ratio_three_to_one;
+  aim('postgres-scale', '3 collectors ≥ 2× one collector on one PostgreSQL', p ? `${fmtRate(three?.events_per_second)} vs ${fmtRate(one?.events_per_second)} events: ${fmt(s, 2)}× on ${p.machine.cores} cores shared by the load generator, the collectors and PostgreSQL; ${cpu(three)}` : 'n/a',
+    s != null ? s >= 2 : null, s != null ? `${fmt(2 - s, 2)}×` : '',
+    'with 2 cores the three collectors and PostgreSQL compete for the same CPU, so adding collectors adds contention (locks, connections), not capacity; the CPU per event is the figure to compare across machines');
 }
 {
   // Issue 10: 2 000 browsers, each on its own keep-alive connection, against the same schedule over

@@ -13,6 +13,8 @@
 #    connections against the same schedule over 8 (issue 10's aims; about 2 minutes);
 # 5. the browser: waymark, Snowplow, Segment, PostHog, Amplitude, GrowthBook and a no-op floor in one
 #    headless Chromium (bench/browser_bench.mjs) -> browser.json;
+# 5c. 1, 2 and 3 collectors on one throwaway PostgreSQL against raw inserts (bench/postgres_bench.mjs)
+#    -> postgres.json (WAYMARK_BENCH_POSTGRES=0 skips it, WAYMARK_POSTGRES_BENCH_ARGS passes flags);
 # 6. bench/report.mjs: bench/results/latest.json and latest.md (machine, versions, date, the aims).
 #
 # Every piece writes to a .tmp file first, so a failed run leaves the previous results in place.
@@ -112,6 +114,13 @@ if [[ "${WAYMARK_BENCH_WALKTHROUGH:-1}" != 0 ]]; then
   stage "walk-through: bench/walkthrough_bench.mjs"
   node bench/walkthrough_bench.mjs --runs "${WAYMARK_WALKTHROUGH_RUNS:-20}" --out "$RESULTS/walkthrough.json.tmp"
   mv -f "$RESULTS/walkthrough.json.tmp" "$RESULTS/walkthrough.json"
+fi
+
+# 5c. Several collectors on one PostgreSQL against raw inserts of the same rows (issue 14).
+if [[ "${WAYMARK_BENCH_POSTGRES:-1}" != 0 ]]; then
+  stage "postgres: bench/postgres_bench.mjs"
+  # shellcheck disable=SC2086 # a list of flags
+  node bench/postgres_bench.mjs --out "$RESULTS/postgres.json" ${WAYMARK_POSTGRES_BENCH_ARGS:-}
 fi
 
 # 6. The table.

@@ -265,6 +265,8 @@ void Ingestor::Loop() {
         db_.Exec("ROLLBACK");
       }
       job.write_done.set_value(err);
+      // A write may leave profiles to project (a map publish marks them all).
+      projection_pending = true;
       continue;
     }
     if (!batch.empty()) {
@@ -392,7 +394,9 @@ std::optional<std::string> Ingestor::FlushAll() {
     auto state = map();
     bool remaining = false;
     // Bounded so an admin read never waits on an unbounded backlog; the rest follows shortly.
-    return projector_->ProjectDirty(*state, 5000, &outbox_added, &remaining);
+    // Profiles waiting only for the background re-projection of a new map are left to it.
+    return projector_->ProjectDirty(*state, 5000, &outbox_added, &remaining, nullptr,
+                                    /*urgent_only=*/true);
   });
   if (outbox_added && on_outbox_) on_outbox_();
   return result;
@@ -472,9 +476,9 @@ struct Ingestor::Statements {
             db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)")),
         move_events(db.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?")),
         mark_dirty(
-            db.Prepare("INSERT INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?) "
-                       "ON CONFLICT (profile_id) DO UPDATE SET full_replay = excluded.full_replay "
-                       "WHERE excluded.full_replay > dirty_profiles.full_replay")),
+            db.Prepare(std::string("INSERT INTO dirty_profiles (profile_id, full_replay) VALUES "
+                                   "(?, ?) ON CONFLICT (profile_id) DO UPDATE SET ") +
+                       kCombineDirtyMarks)),
         save_clock(db.Prepare(
             "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
             "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "

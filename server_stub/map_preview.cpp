@@ -1,5 +1,6 @@
 #include "map_preview.h"
 
+#include <chrono>
 #include <utility>
 #include <vector>
 
@@ -29,7 +30,10 @@ class ReadTransaction {
 }  // namespace
 
 json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
-                std::size_t limit, std::int64_t advance_to, std::string* error) {
+                std::size_t limit, std::int64_t advance_to, std::string* error,
+                std::int64_t max_ms) {
+  const auto started = std::chrono::steady_clock::now();
+  bool time_capped = false;
   auto fail = [&](const std::string& message) {
     if (error != nullptr && error->empty()) *error = message;
   };
@@ -62,7 +66,14 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
   std::int64_t events_read = 0;
   std::vector<StoredEvent> loaded;
   std::vector<Event> events;
+  std::size_t replayed = 0;
   for (const std::string& profile_id : profiles) {
+    if (max_ms > 0 && replayed > 0 &&
+        std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(max_ms)) {
+      time_capped = true;
+      break;
+    }
+    ++replayed;
     loaded.clear();
     if (auto err = LoadStoredEvents(events_stmt, profile_id, &loaded)) {
       fail(*err);
@@ -91,9 +102,10 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
           {"live",
            {{"map", ref(live)},
             {"funnel", FunnelReport(live, FunnelCountsFromJourneys(live, live_journeys))}}},
-          {"profiles", static_cast<std::int64_t>(profiles.size())},
+          {"profiles", static_cast<std::int64_t>(replayed)},
           {"events", events_read},
-          {"truncated", total > static_cast<std::int64_t>(profiles.size())}};
+          {"truncated", total > static_cast<std::int64_t>(replayed)},
+          {"time_capped", time_capped}};
 }
 
 }  // namespace waymark::collector

@@ -28,7 +28,15 @@ constexpr std::int64_t kPreviewMaxProfiles = 20000;
 /// `truncated` whether more profiles exist. On a query failure *error gets the message.
 /// `advance_to` (ms, or -1): the time each replay is advanced to afterwards, as projection
 /// advances idle profiles (the collector passes now when --advance-interval is on).
+/// `max_ms` (> 0): replay stops once that much time has passed (at least one profile is replayed);
+/// the answer then has `time_capped: true` and `profiles` says how many made it, so a draft on a
+/// large site answers within seconds.
 json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
-                std::size_t limit, std::int64_t advance_to, std::string* error);
+                std::size_t limit, std::int64_t advance_to, std::string* error,
+                std::int64_t max_ms = 0);
+
+/// The preview's default time cap, and the largest a request may ask for (`max_ms`).
+constexpr std::int64_t kPreviewDefaultMaxMs = 5000;
+constexpr std::int64_t kPreviewMaxMs = 60000;
 
 }  // namespace waymark::collector

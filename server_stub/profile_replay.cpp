@@ -29,8 +29,12 @@ struct ProfileProjector::Statements {
       // stays locked by the transaction projecting it, and the others skip it (one projection
       // of a profile at a time; an event stored meanwhile marks it dirty again after that
       // commit). SQLite has one writer.
-      : dirty(db.Prepare(std::string("SELECT profile_id, full_replay FROM dirty_profiles LIMIT ?") +
+      : dirty(db.Prepare(std::string("SELECT profile_id, full_replay FROM dirty_profiles "
+                                     "ORDER BY (full_replay & 2) LIMIT ?") +
                          LockSkippingLocked(db))),
+        dirty_urgent(db.Prepare(std::string("SELECT profile_id, full_replay FROM dirty_profiles "
+                                            "WHERE (full_replay & 2) = 0 LIMIT ?") +
+                                LockSkippingLocked(db))),
         dirty_one(
             db.Prepare(std::string("SELECT full_replay FROM dirty_profiles WHERE profile_id = ?") +
                        LockSkippingLocked(db))),
@@ -80,17 +84,18 @@ struct ProfileProjector::Statements {
             "visits = excluded.visits")) {}
 
   bool ok() const {
-    for (const Statement* s : {&dirty, &dirty_one, &clean, &load_profile, &all_events, &new_events,
-                               &filter_body, &mark, &outbox, &conversion, &clear_conversions, &save,
-                               &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
+    for (const Statement* s :
+         {&dirty, &dirty_urgent, &dirty_one, &clean, &load_profile, &all_events, &new_events,
+          &filter_body, &mark, &outbox, &conversion, &clear_conversions, &save, &clear_transitions,
+          &transition, &clear_stage_times, &stage_time}) {
       if (!s->ok()) return false;
     }
     return true;
   }
 
-  Statement dirty, dirty_one, clean, load_profile, all_events, new_events, filter_body, mark,
-      outbox, conversion, clear_conversions, save, clear_transitions, transition, clear_stage_times,
-      stage_time;
+  Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
+      filter_body, mark, outbox, conversion, clear_conversions, save, clear_transitions, transition,
+      clear_stage_times, stage_time;
 };
 
 std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
@@ -125,6 +130,16 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
   return std::nullopt;
 }
 
+std::optional<std::string> MarkForReprojection(Database& db, std::int64_t map_version) {
+  Statement mark = db.Prepare(
+      std::string("INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM "
+                  "profiles WHERE map_version <> ? ON CONFLICT (profile_id) DO UPDATE SET ") +
+      kCombineDirtyMarks);
+  mark.Bind(1, map_version);
+  if (!mark.Run()) return "re-projection: " + mark.error();
+  return std::nullopt;
+}
+
 std::string DeliveryKey(const std::string& profile_id, const FiredTrigger& t,
                         const std::string& endpoint_id) {
   // Timed transitions have no event; their profile, time and target identify them.
@@ -141,16 +156,18 @@ ProfileProjector::~ProfileProjector() = default;
 std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
                                                           std::size_t max_profiles,
                                                           bool* outbox_added, bool* remaining,
-                                                          const std::function<bool()>& stop_early) {
+                                                          const std::function<bool()>& stop_early,
+                                                          bool urgent_only) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
   std::vector<std::pair<std::string, bool>> work;
   const std::int64_t limit =
       max_profiles == 0 ? INT64_MAX : static_cast<std::int64_t>(max_profiles) + 1;
-  st_->dirty.Bind(1, limit);
-  while (st_->dirty.Step()) work.emplace_back(st_->dirty.Text(0), st_->dirty.Int(1) != 0);
-  bool failed = st_->dirty.failed();
-  std::string error = st_->dirty.error();
-  st_->dirty.Reset();
+  Statement& dirty = urgent_only ? st_->dirty_urgent : st_->dirty;
+  dirty.Bind(1, limit);
+  while (dirty.Step()) work.emplace_back(dirty.Text(0), (dirty.Int(1) & kReplayFull) != 0);
+  bool failed = dirty.failed();
+  std::string error = dirty.error();
+  dirty.Reset();
   if (failed) return "projection: " + error;
   *remaining = max_profiles != 0 && work.size() > max_profiles;
   if (*remaining) work.pop_back();
@@ -177,7 +194,7 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
   st_->dirty_one.Bind(1, profile_id);
   bool dirty = st_->dirty_one.Step();
-  bool full = dirty && st_->dirty_one.Int(0) != 0;
+  bool full = dirty && (st_->dirty_one.Int(0) & kReplayFull) != 0;
   st_->dirty_one.Reset();
   if (!dirty) return std::nullopt;
   return Project(map, profile_id, full, outbox_added);

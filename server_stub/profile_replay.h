@@ -40,17 +40,34 @@ inline constexpr const char* kProfileEventsSql =
 std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
                                             std::vector<StoredEvent>* out);
 
+/// Marks in dirty_profiles.full_replay: bit 1 replays the whole journey, bit 2 says the mark is
+/// only the background re-projection of a new map version (FlushAll leaves those to the
+/// projector's slices). Two marks of one profile combine: full if either is, background only if
+/// both are.
+constexpr int kReplayFull = 1;
+constexpr int kReplayInBackground = 2;
+/// The SQL that combines an existing mark with a new one in an upsert (ON CONFLICT ... DO UPDATE).
+constexpr const char* kCombineDirtyMarks =
+    "full_replay = ((dirty_profiles.full_replay | excluded.full_replay) & 1) | "
+    "((dirty_profiles.full_replay & excluded.full_replay) & 2)";
+
+/// After a new map version is published: every profile computed under another version is marked
+/// for a full replay in the background. Runs inside the caller's (the publish's) transaction.
+std::optional<std::string> MarkForReprojection(Database& db, std::int64_t map_version);
+
 class ProfileProjector {
  public:
   ProfileProjector(Database& db, const Config& config, Metrics* metrics);
   ~ProfileProjector();
 
   /// Projects up to `max_profiles` dirty profiles (all when 0) inside the caller's transaction,
-  /// stopping early after any profile for which `stop_early` (when given) says true. Sets
-  /// *remaining when more are left.
+  /// those with new events first, stopping early after any profile for which `stop_early` (when
+  /// given) says true. Sets *remaining when more are left. `urgent_only`: leave the profiles
+  /// marked only for a background re-projection.
   std::optional<std::string> ProjectDirty(const MapState& map, std::size_t max_profiles,
                                           bool* outbox_added, bool* remaining,
-                                          const std::function<bool()>& stop_early = nullptr);
+                                          const std::function<bool()>& stop_early = nullptr,
+                                          bool urgent_only = false);
   /// Projects one profile now if it is dirty (read-your-writes for profile reads).
   std::optional<std::string> ProjectIfDirty(const MapState& map, const std::string& profile_id,
                                             bool* outbox_added);

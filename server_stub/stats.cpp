@@ -670,10 +670,14 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
           {"recent_failures", std::move(failures)}};
 }
 
-json OverviewStats(Database& db, const JourneyMap& map, std::int64_t now_ms, std::string* error) {
+json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
+                   std::int64_t now_ms, std::string* error) {
   const std::int64_t events = QueryCount(db, "SELECT COUNT(*) FROM events", error);
   const std::int64_t recent =
-      QueryCount(db, "SELECT COUNT(*) FROM events WHERE received_at > ?1", error, now_ms - kDayMs);
+      // By when the events happened (corrected time), not when they arrived: after a backfill of
+      // last month, "last 24 h" is still the last 24 hours.
+      QueryCount(db, "SELECT COUNT(*) FROM events WHERE corrected_time > ?1", error,
+                 now_ms - kDayMs);
 
   Statement profiles_stmt = db.Prepare(
       "SELECT COUNT(*), "
@@ -688,13 +692,35 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t now_ms, std
     mismatches = s.Int(2);
   });
 
-  return {{"map", {{"id", map.id}, {"version", map.version}}},
-          {"now", now_ms},
-          {"events", events},
-          {"events_last_24h", recent},
+  json out = {{"map", {{"id", map.id}, {"version", map.version}}},
+              {"now", now_ms},
+              {"events", events},
+              {"events_last_24h", recent},
+              {"profiles", profiles},
+              {"identified_profiles", identified},
+              {"stage_mismatches", mismatches}};
+  out["reprojection"] = ReprojectionProgress(db, map_version, error);
+  return out;
+}
+
+json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error) {
+  std::int64_t profiles = 0;
+  std::int64_t current = 0;
+  Statement count = db.Prepare(
+      "SELECT COUNT(*), COALESCE(SUM(CASE WHEN map_version = ?1 THEN 1 ELSE 0 END), 0) "
+      "FROM profiles");
+  count.Bind(1, map_version);
+  ForEachRow(count, error, [&](Statement& s) {
+    profiles = s.Int(0);
+    current = s.Int(1);
+  });
+  const std::int64_t waiting =
+      QueryCount(db, "SELECT COUNT(*) FROM dirty_profiles WHERE (full_replay & 2) <> 0", error);
+  return {{"map_version", map_version},
           {"profiles", profiles},
-          {"identified_profiles", identified},
-          {"stage_mismatches", mismatches}};
+          {"profiles_on_this_version", current},
+          {"waiting", waiting},
+          {"done", waiting == 0}};
 }
 
 }  // namespace waymark::collector

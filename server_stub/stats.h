@@ -121,7 +121,13 @@ json WebhookStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
 
 /// Totals: events, events received in the last 24 hours, profiles, identified profiles and
 /// stage mismatches between browser and collector.
-json OverviewStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
-                   std::string* error = nullptr);
+/// `map_version` is the stored version of the current map (MapState::version): the
+/// `reprojection` member says how many profiles are computed under it and how many wait for the
+/// background re-projection that publishing it started.
+json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
+                   std::int64_t now_ms, std::string* error = nullptr);
+
+/// {map_version, profiles, profiles_on_this_version, waiting, done}.
+json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error = nullptr);
 
 }  // namespace waymark::collector

@@ -16,6 +16,7 @@
 #include "http/static_files.h"
 #include "journey_context.h"
 #include "map_preview.h"
+#include "profile_replay.h"
 #include "profile_view.h"
 #include "recent_events.h"
 #include "stats.h"
@@ -185,6 +186,8 @@ std::optional<std::string> CollectorServer::LoadMap() {
       ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, body).Bind(4, state->etag);
       ins.Bind(5, NowMs());
       if (!ins.Run()) return ins.error();
+      if (auto marked = MarkForReprojection(db, state->version)) return marked;
+      ingestor_->SetMap(state);  // before the writer's next projection
       return std::nullopt;
     });
     if (err) return "map: " + *err;
@@ -610,7 +613,7 @@ void CollectorServer::Routes() {
     } else if (which == "webhooks") {
       body = WebhookStats(db, map, now, &error);
     } else if (which == "overview") {
-      body = OverviewStats(db, map, now, &error);
+      body = OverviewStats(db, map, map_state->version, now, &error);
     } else if (which == "paths") {
       body = PathStats(db, map, now, static_cast<std::size_t>(path_limit), &error);
     } else {
@@ -691,9 +694,15 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
     ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, req.body).Bind(4, state->etag);
     ins.Bind(5, NowMs());
     if (!ins.Run()) return ins.error();
+    // History is recomputed under the new version in the background (stats overview shows how
+    // far it got), not only when each visitor's next event arrives.
+    if (auto marked = MarkForReprojection(db, state->version)) return marked;
+    // Current from here on the writer thread: its next projection must use the new map.
+    ingestor_->SetMap(state);
     return std::nullopt;
   });
   if (err) {
+    ingestor_->SetMap(current);  // the commit failed: the stored map is still the current one
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", *err);
     return;
@@ -712,6 +721,12 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
               "limit: expected an integer from 1 to " + std::to_string(kPreviewMaxProfiles));
     return;
   }
+  std::int64_t max_ms = kPreviewDefaultMaxMs;
+  if (!IntParam(req, "max_ms", 1, kPreviewMaxMs, &max_ms)) {
+    SendError(res, 400, "invalid_max_ms",
+              "max_ms: expected an integer from 1 to " + std::to_string(kPreviewMaxMs));
+    return;
+  }
   // The same validation as PUT /v1/map: the core's code and path-precise message.
   auto parsed = ParseJourneyMap(req.body);
   if (!parsed) {
@@ -726,7 +741,7 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
   // Advanced to now like the live profiles are, when time passes on this collector.
   const std::int64_t advance_to = config_.limits.advance_interval_seconds > 0 ? NowMs() : -1;
   json body = PreviewMap(ReadDb(), parsed.value(), *live->map, static_cast<std::size_t>(limit),
-                         advance_to, &error);
+                         advance_to, &error, max_ms);
   if (!error.empty()) {
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", "preview: " + error);

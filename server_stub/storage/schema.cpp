@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_profile ON events (profile_id, corrected_time);
 CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (anonymous_id);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (received_at);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (corrected_time);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name);
 CREATE INDEX IF NOT EXISTS events_unprojected ON events (profile_id) WHERE projected = 0;
 
@@ -51,6 +52,9 @@ CREATE INDEX IF NOT EXISTS events_unprojected ON events (profile_id) WHERE proje
 -- the events, so a crash between ingestion and projection loses nothing: the projector resumes.
 CREATE TABLE IF NOT EXISTS dirty_profiles (
   profile_id TEXT PRIMARY KEY,
+  -- bit 1: replay the whole journey; bit 2: only for a new map version (the background
+  -- re-projection after a publish, which reads of the stats do not wait for). Marks combine with
+  -- kCombineDirtyMarks (profile_replay.h).
   full_replay INTEGER NOT NULL DEFAULT 0
 );
 

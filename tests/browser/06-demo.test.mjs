@@ -169,6 +169,11 @@ test('walk-through: e-mail campaign → read → lead → trial → customer →
     await reached.waitFor();
     assert.ok(Number((await reached.textContent()).replace(/\D/g, '')) >= 1);
     assert.equal((await (await echarts).allHeaders())['content-encoding'], 'br', 'echarts.min.js is sent as its .br sibling');
+    // Every stored journey is computed under the current map (no publish waits for re-projection).
+    const reprojection = dash.locator('[data-testid="overview-reprojection"] + dd');
+    await reprojection.waitFor();
+    assert.match(await reprojection.textContent(), /map version \d+: up to date/);
+    assert.equal((await dash.locator('[data-testid="overview-reprojection"]').textContent()).trim(), '100%');
     await dash.screenshot({ path: path.join(SHOTS, 'dashboard-overview.png'), fullPage: true });
     for (const id of ['journey-map', 'funnel', 'paths', 'attribution', 'content-gaps']) {
       await dash.locator(`#${id}`).screenshot({ path: path.join(SHOTS, `dashboard-${id}.png`) });

@@ -369,11 +369,22 @@ describe('POST /v1/map/preview', () => {
     }
   });
 
+  it('a bad time cap: 400 invalid_max_ms; a good one is honoured', async () => {
+    for (const ms of ['0', '60001', 'soon', '']) {
+      checkError(await preview(draft(), `?max_ms=${ms}`), 400, 'invalid_max_ms', 'max_ms: expected an integer from 1 to 60000');
+    }
+    const res = await preview(draft(), '?max_ms=60000');
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.time_capped, false);
+    assert.equal(res.json.profiles, 5);
+  });
+
   it('replays the stored history under the draft: its funnel moves, the live one equals /v1/stats/funnel', async () => {
     const res = await preview(draft());
     assert.equal(res.status, 200, res.text);
     const body = res.json;
-    assert.deepEqual(Object.keys(body).sort(), ['draft', 'events', 'live', 'ms', 'profiles', 'truncated']);
+    assert.deepEqual(Object.keys(body).sort(), ['draft', 'events', 'live', 'ms', 'profiles', 'time_capped', 'truncated']);
+    assert.equal(body.time_capped, false, 'five profiles replay well within the default 5 s cap');
     assert.equal(body.profiles, 5);
     assert.equal(body.truncated, false);
     assert.equal(body.events, Object.values(people).reduce((n, p) => n + p.names.length, 0));

@@ -179,6 +179,18 @@ TEST_F(DashboardTest, PreviewUnderADraftAndOfTheMostRecentProfiles) {
   EXPECT_EQ(two["live"]["funnel"]["stages"][5]["id"], "customer");
   EXPECT_EQ(two["live"]["funnel"]["stages"][5]["reached"], 1);
 
+  EXPECT_EQ(two["time_capped"], false);
+
+  // A time cap reached at once still replays one profile, and says it stopped for time.
+  json capped = PreviewMap(db_, draft.value(), *map_, 20000, NowForTests(), &error,
+                           /*max_ms=*/1);
+  EXPECT_EQ(error, "");
+  EXPECT_GE(capped["profiles"], 1);
+  // Stopped for time exactly when fewer were replayed than without a cap.
+  const bool fewer = capped["profiles"].get<int>() < out["profiles"].get<int>();
+  EXPECT_EQ(capped["time_capped"].get<bool>(), fewer);
+  if (fewer) EXPECT_EQ(capped["truncated"], true);
+
   // Nothing was written, and the read transaction is closed (a write can start).
   EXPECT_FALSE(db_.Exec("BEGIN IMMEDIATE; COMMIT").has_value());
   auto left = db_.Prepare("SELECT COUNT(*) FROM profiles WHERE map_version <> 1");

@@ -264,7 +264,7 @@ TEST_F(StatsTest, EmptyDatabaseGivesZeros) {
   json hooks = WebhookStats(db_, *map_, kNow, &error);
   EXPECT_EQ(Int(hooks, "total"), 0);
   EXPECT_TRUE(hooks["oldest_pending_created_at"].is_null());
-  json overview = OverviewStats(db_, *map_, kNow, &error);
+  json overview = OverviewStats(db_, *map_, 1, kNow, &error);
   EXPECT_EQ(Int(overview, "events"), 0);
   EXPECT_EQ(Int(overview, "stage_mismatches"), 0);
   EXPECT_EQ(error, "");
@@ -607,7 +607,7 @@ TEST_F(StatsTest, Overview) {
   Shown("s2", "a:7", "hero", "trial", kNow - 25 * kHour);
 
   std::string error;
-  json out = OverviewStats(db_, *map_, kNow, &error);
+  json out = OverviewStats(db_, *map_, 1, kNow, &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "events"), 4);
   EXPECT_EQ(Int(out, "events_last_24h"), 2);
@@ -615,6 +615,17 @@ TEST_F(StatsTest, Overview) {
   EXPECT_EQ(Int(out, "identified_profiles"), 2);  // u:3, u:4 (a:5's user id is empty)
   EXPECT_EQ(Int(out, "stage_mismatches"), 3);
   EXPECT_EQ(Int(out, "now"), kNow);
+
+  // A backfill: received now, happened ten days ago. "Last 24 h" counts by when it happened.
+  auto backfill = db_.Prepare(
+      "INSERT INTO events (id, site_key, profile_id, anonymous_id, name, seq, device_time, "
+      "received_at, corrected_time, content_hash, body) VALUES ('old', 'k', 'a:9', 'anon', "
+      "'page_viewed', 1, ?, ?, ?, 'h', '{}')");
+  backfill.Bind(1, kNow - 240 * kHour).Bind(2, kNow).Bind(3, kNow - 240 * kHour);
+  ASSERT_TRUE(backfill.Run()) << backfill.error();
+  json later = OverviewStats(db_, *map_, 1, kNow, &error);
+  EXPECT_EQ(Int(later, "events"), 5);
+  EXPECT_EQ(Int(later, "events_last_24h"), 2);
 }
 
 TEST_F(StatsTest, QueryFailureIsReportedThroughError) {

@@ -10,6 +10,7 @@ const METRICS = [
   ['profiles', 'Visitors (profiles)'],
   ['identified_profiles', 'Identified visitors'],
   ['stage_mismatches', 'Stage mismatches'],
+  ['reprojection', 'Journeys on the current map'],
   ['webhooks', 'Webhooks'],
 ];
 
@@ -36,6 +37,15 @@ export function render({ overview, webhooks }) {
     const mm = els.values.get('stage_mismatches');
     mm.parentElement.classList.toggle('kpi-alert', overview.stage_mismatches > 0);
     els.notes.get('stage_mismatches').textContent = overview.stage_mismatches > 0 ? 'browser and server disagreed' : 'browser and server agree';
+    // After a map is published, stored journeys are recomputed under it in the background.
+    const r = overview.reprojection;
+    if (r) {
+      els.values.get('reprojection').textContent = r.profiles ? pct(r.profiles_on_this_version / r.profiles, 0) : '—';
+      els.values.get('reprojection').parentElement.classList.toggle('kpi-alert', !r.done);
+      els.notes.get('reprojection').textContent = r.done
+        ? `map version ${r.map_version}: up to date`
+        : `recomputing under version ${r.map_version}: ${num(r.waiting)} waiting`;
+    }
   }
   const hooks = els.values.get('webhooks');
   const hooksNote = els.notes.get('webhooks');

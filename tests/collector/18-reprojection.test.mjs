@@ -1,0 +1,73 @@
+// Publishing a map recomputes history in the background: every stored journey is replayed under
+// the new version without waiting for the visitor's next event, the overview says how far it
+// got, and the reports follow.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+
+import { ROOT, adminGet, adminHeaders, anonId, getProfile, makeEvent, postBatch, request, useCollector, waitFor } from './helpers.mjs';
+
+const DEFAULT_MAP = JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
+const VISITORS = 40;
+
+// Time passing would move these visitors on by itself; this test is about the map only.
+const ctx = useCollector({ extraArgs: ['--advance-interval', '0'] });
+
+describe('map publish re-projects history in the background', () => {
+  const visitors = Array.from({ length: VISITORS }, () => anonId('reproj'));
+
+  it('visitors who viewed pricing are engaged under the first map', async () => {
+    const now = Date.now();
+    const res = await postBatch(ctx.srv, {
+      sent_at: now,
+      events: visitors.flatMap((a, i) => [
+        makeEvent({ anonymous_id: a, name: 'page_viewed', time: now - 60000 + i }),
+        makeEvent({ anonymous_id: a, name: 'pricing_viewed', time: now - 30000 + i }),
+      ]),
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.accepted, VISITORS * 2);
+    const funnel = await adminGet(ctx.srv, '/v1/stats/funnel');
+    assert.equal(funnel.status, 200, funnel.text);
+    const engaged = funnel.json.stages.find((s) => s.id === 'engaged');
+    assert.equal(engaged.reached, VISITORS, JSON.stringify(funnel.json.stages));
+  });
+
+  it('a map where pricing no longer engages: every stored journey recomputed with no new event', async () => {
+    const map = structuredClone(DEFAULT_MAP);
+    map.version = (DEFAULT_MAP.version ?? 1) + 1;
+    const engage = map.transitions.find((t) => t.id === 'engage');
+    engage.when = { event: 'demo_requested' }; // pricing_viewed is no longer enough
+    const put = await request(ctx.srv, {
+      method: 'PUT',
+      path: '/v1/map',
+      headers: { 'Content-Type': 'application/json', ...adminHeaders() },
+      body: JSON.stringify(map),
+    });
+    assert.equal(put.status, 200, put.text);
+    const version = put.json.version;
+
+    const progress = await waitFor(
+      async () => {
+        const o = await adminGet(ctx.srv, '/v1/stats/overview');
+        return o.status === 200 && o.json.reprojection.done ? o.json.reprojection : null;
+      },
+      { timeoutMs: 20000, what: 'the re-projection to finish' },
+    );
+    assert.equal(progress.map_version, version);
+    assert.equal(progress.waiting, 0);
+    assert.equal(progress.profiles_on_this_version, progress.profiles, 'every profile on the new version');
+    assert.ok(progress.profiles >= VISITORS);
+
+    for (const a of visitors.slice(0, 5)) {
+      const p = await getProfile(ctx.srv, a);
+      assert.equal(p.status, 200, p.text);
+      assert.equal(p.json.map_version, version);
+      assert.equal(p.json.stage, 'awareness', `${a} is no longer engaged`);
+    }
+    const funnel = await adminGet(ctx.srv, '/v1/stats/funnel');
+    const engaged = funnel.json.stages.find((s) => s.id === 'engaged');
+    assert.equal(engaged.reached, 0, 'the funnel follows the new map');
+  });
+});
