@@ -311,7 +311,7 @@ bool Ingestor::MarkDueProfiles() {
     // Bounded per pass; the rest follow on the next one.
     auto mark = db_.Prepare(
         "INSERT INTO dirty_profiles (profile_id) SELECT profile_id FROM profiles "
-        "WHERE next_due IS NOT NULL AND next_due <= ? LIMIT 10000 "
+        "WHERE next_due IS NOT NULL AND next_due <= ? ORDER BY profile_id LIMIT 10000 "
         "ON CONFLICT (profile_id) DO NOTHING");
     mark.Bind(1, now);
     if (!mark.Run()) err = "advance: " + mark.error();
@@ -658,8 +658,16 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   // its placement did to links stays, as for any event of that device.
   std::set<std::string> inserted;
   if (st.bulk && !rows.empty()) {
+    // In id order: two commits inserting the same ids (one batch sent to two collectors) then
+    // take the unique index's locks in one order and cannot deadlock.
+    std::vector<const NewRow*> by_id;
+    by_id.reserve(rows.size());
+    for (const NewRow& row : rows) by_id.push_back(&row);
+    std::sort(by_id.begin(), by_id.end(),
+              [](const NewRow* a, const NewRow* b) { return a->in->event.id < b->in->event.id; });
     json all = json::array();
-    for (const NewRow& row : rows) {
+    for (const NewRow* ordered : by_id) {
+      const NewRow& row = *ordered;
       const IncomingEvent& in = *row.in;
       const Event& e = in.event;
       all.push_back(

@@ -133,7 +133,8 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
 std::optional<std::string> MarkForReprojection(Database& db, std::int64_t map_version) {
   Statement mark = db.Prepare(
       std::string("INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM "
-                  "profiles WHERE map_version <> ? ON CONFLICT (profile_id) DO UPDATE SET ") +
+                  "profiles WHERE map_version <> ? ORDER BY profile_id "
+                  "ON CONFLICT (profile_id) DO UPDATE SET ") +
       kCombineDirtyMarks);
   mark.Bind(1, map_version);
   if (!mark.Run()) return "re-projection: " + mark.error();
@@ -192,6 +193,10 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
                                                             const std::string& profile_id,
                                                             bool* outbox_added) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
+  // As in ProjectDirty: an anonymous journey another collector is linking right now waits.
+  if (profile_id.rfind("a:", 0) == 0 && !TryLockDevice(db_, profile_id.substr(2))) {
+    return std::nullopt;
+  }
   st_->dirty_one.Bind(1, profile_id);
   bool dirty = st_->dirty_one.Step();
   bool full = dirty && (st_->dirty_one.Int(0) & kReplayFull) != 0;

@@ -485,15 +485,20 @@ bool WebhookSender::RunPass(Database& db) {
                                     options_.connection_timeout + 2 * options_.read_write_timeout)
                                     .count() +
                                 5000;
+  // The outcome of a POST is written only while this sender still holds the claim (its lease
+  // end is the token): a POST slower than the lease may have been claimed and delivered by
+  // another collector meanwhile, and must not turn that 'delivered' back into 'pending'.
   Statement mark_delivered = db.Prepare(
       "UPDATE outbox SET status = 'delivered', delivered_at = ?, attempts = ?, last_status = ?, "
-      "last_error = NULL WHERE id = ?");
+      "last_error = NULL WHERE id = ? AND status = 'inflight' AND next_attempt_at = ?");
   Statement mark_retry = db.Prepare(
       "UPDATE outbox SET status = 'pending', attempts = ?, next_attempt_at = ?, last_error = ?, "
-      "last_status = ? WHERE id = ?");
+      "last_status = ? WHERE id = ? AND status = 'inflight' AND next_attempt_at = ?");
+  // Token 0: a row this sender never claimed (its endpoint is gone from the configuration).
   Statement mark_failed = db.Prepare(
-      "UPDATE outbox SET status = 'failed', attempts = ?, last_error = ?, last_status = ? "
-      "WHERE id = ?");
+      "UPDATE outbox SET status = 'failed', attempts = ?1, last_error = ?2, last_status = ?3 "
+      "WHERE id = ?4 AND (CAST(?5 AS BIGINT) = 0 OR (status = 'inflight' AND "
+      "next_attempt_at = ?5))");
   for (Statement* s : {&mark_inflight, &mark_delivered, &mark_retry, &mark_failed}) {
     if (!s->ok()) {
       LogOnce("preparing outbox updates: " + s->error());
@@ -509,14 +514,14 @@ bool WebhookSender::RunPass(Database& db) {
     }
   };
   auto finish_failed = [&](const Row& row, std::int64_t attempts, const std::string& error,
-                           int status) {
+                           int status, std::int64_t token) {
     mark_failed.Bind(1, attempts).Bind(2, error);
     if (status > 0) {
       mark_failed.Bind(3, status);
     } else {
       mark_failed.BindNull(3);
     }
-    mark_failed.Bind(4, row.id);
+    mark_failed.Bind(4, row.id).Bind(5, token);
     if (!mark_failed.Run()) {
       LogOnce("recording a failed delivery: " + mark_failed.error());
       return false;
@@ -545,8 +550,14 @@ bool WebhookSender::RunPass(Database& db) {
       if (e.id == row.endpoint) endpoint = &e;
     }
     if (endpoint == nullptr) {
+      // Several collectors on one database may be configured apart for a while (a rolling
+      // deploy): a row for an endpoint this one does not know is left to one that does.
+      if (db.dialect() == Dialect::kPostgres) {
+        skipped = true;
+        continue;
+      }
       // Kept, not deleted: the row is the record of a delivery that never happened.
-      if (!finish_failed(row, row.attempts, "endpoint removed", 0)) return false;
+      if (!finish_failed(row, row.attempts, "endpoint removed", 0, 0)) return false;
       continue;
     }
     if (unreachable.count(row.endpoint) > 0) {
@@ -556,7 +567,8 @@ bool WebhookSender::RunPass(Database& db) {
 
     // Committed before the POST so that a crash mid-POST leaves evidence in the table.
     const std::int64_t claimed_at = now_ms_();
-    mark_inflight.Bind(1, claimed_at + lease_ms).Bind(2, row.id).Bind(3, claimed_at);
+    const std::int64_t token = claimed_at + lease_ms;
+    mark_inflight.Bind(1, token).Bind(2, row.id).Bind(3, claimed_at);
     if (!mark_inflight.Run()) {
       LogOnce("marking a delivery in flight: " + mark_inflight.error());
       return false;
@@ -572,6 +584,7 @@ bool WebhookSender::RunPass(Database& db) {
     std::int64_t attempts = row.attempts + 1;
     if (outcome.delivered) {
       mark_delivered.Bind(1, now_ms_()).Bind(2, attempts).Bind(3, outcome.status).Bind(4, row.id);
+      mark_delivered.Bind(5, token);
       if (!mark_delivered.Run()) {
         // The row stays 'inflight' and is POSTed again next pass with the same Waymark-Id.
         LogOnce("recording a delivery: " + mark_delivered.error());
@@ -582,7 +595,7 @@ bool WebhookSender::RunPass(Database& db) {
     }
     if (outcome.transport_error) unreachable.insert(row.endpoint);
     if (attempts >= options_.max_attempts) {
-      if (!finish_failed(row, attempts, outcome.error, outcome.status)) return false;
+      if (!finish_failed(row, attempts, outcome.error, outcome.status, token)) return false;
       continue;
     }
     std::int64_t delay = WebhookRetryDelayMs(static_cast<int>(attempts), options_.base_backoff,
@@ -593,7 +606,7 @@ bool WebhookSender::RunPass(Database& db) {
     } else {
       mark_retry.BindNull(4);
     }
-    mark_retry.Bind(5, row.id);
+    mark_retry.Bind(5, row.id).Bind(6, token);
     if (!mark_retry.Run()) {
       LogOnce("recording a retry: " + mark_retry.error());
       return false;

@@ -131,7 +131,20 @@ CollectorServer::CollectorServer(Config config)
       rate_limiter_(config_.limits.client_rate_per_second, config_.limits.client_burst),
       static_files_(config_.static_dir) {}
 
-CollectorServer::~CollectorServer() { Shutdown(); }
+CollectorServer::~CollectorServer() {
+  Shutdown();
+  StopMapWatcher();
+}
+
+void CollectorServer::StopMapWatcher() {
+  if (!map_watcher_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lock(map_watch_mu_);
+    map_watch_stop_ = true;
+  }
+  map_watch_cv_.notify_all();
+  map_watcher_.join();
+}
 
 Database& CollectorServer::ReadDb() {
   // One read connection per worker thread: WAL readers never block the writer.
@@ -220,9 +233,6 @@ std::optional<std::string> CollectorServer::Start() {
   webhooks_ = std::make_unique<WebhookSender>(config_.database, config_.webhooks, &metrics_);
   ingestor_->SetOutboxListener([this] { webhooks_->Wake(); });
   webhooks_->Start();
-  if (Database::IsPostgresLocation(config_.database)) {
-    map_watcher_ = std::thread([this] { WatchMaps(); });
-  }
 
   Routes();
   HttpServerOptions http;
@@ -243,20 +253,17 @@ std::optional<std::string> CollectorServer::Start() {
                                        [this](Request& req, Response& res) { Dispatch(req, res); });
   if (auto err = http_->Bind()) return err;
   port_ = http_->port();
+  // Last: a Start() that fails returns before any thread the destructor would have to join.
+  if (Database::IsPostgresLocation(config_.database)) {
+    map_watcher_ = std::thread([this] { WatchMaps(); });
+  }
   running_ = true;
   return std::nullopt;
 }
 
 void CollectorServer::Run() {
   if (http_) http_->Run();
-  if (map_watcher_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(map_watch_mu_);
-      map_watch_stop_ = true;
-    }
-    map_watch_cv_.notify_all();
-    map_watcher_.join();
-  }
+  StopMapWatcher();
   // Requests in flight have been answered; commit what is queued, stop sending.
   if (ingestor_) ingestor_->Stop();
   if (webhooks_) webhooks_->Stop();

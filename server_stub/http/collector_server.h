@@ -59,6 +59,7 @@ class CollectorServer {
   bool RefreshMap(Database& db);
   /// The map watcher's loop: RefreshMap every limits.map_poll_ms until Run() ends.
   void WatchMaps();
+  void StopMapWatcher();
   /// The current map's body (or its compiled form) gzip-compressed, once per map version and
   /// form; null when zlib fails.
   std::shared_ptr<const std::string> GzippedMap(const MapState& state, bool compiled);

@@ -13,6 +13,9 @@
 
 namespace waymark::collector {
 
+/// Devices are locked in this many buckets (a power of two); see LockDevices.
+constexpr int kDeviceLockBuckets = 256;
+
 /// Waits for the locks of these devices, taken in one fixed order (so two ingest transactions
 /// never deadlock), held until the transaction ends. An error message on failure.
 std::optional<std::string> LockDevices(Database& db, std::vector<std::string> anonymous_ids);

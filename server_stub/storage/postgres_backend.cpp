@@ -160,13 +160,24 @@ class PostgresConnection final : public ConnectionBackend {
   Dialect dialect() const override { return Dialect::kPostgres; }
 
   std::optional<std::string> Exec(const std::string& sql) override {
+    const bool begin = sql.rfind("BEGIN", 0) == 0;
+    const bool commit = sql == "COMMIT";
+    const bool rollback = sql == "ROLLBACK";
+    if (in_transaction_ && PQstatus(conn_) != CONNECTION_OK) {
+      // The connection died inside a transaction: nothing of it was stored. COMMIT must say so;
+      // ROLLBACK ends it, and the next statement reconnects.
+      if (commit || rollback) in_transaction_ = false;
+      if (rollback) return std::nullopt;
+      return std::string("the connection to PostgreSQL was lost; the transaction was not stored");
+    }
     if (!EnsureConnected()) return LastError();
     PGresult* res = PQexec(conn_, sql.c_str());
     const ExecStatusType status = PQresultStatus(res);
     std::optional<std::string> error;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-      error = Trimmed(PQresultErrorMessage(res));
-    } else if (sql == "COMMIT" && std::string_view(PQcmdStatus(res)) == "ROLLBACK") {
+      error = PQstatus(conn_) == CONNECTION_BAD ? Trimmed(PQerrorMessage(conn_))
+                                                : Trimmed(PQresultErrorMessage(res));
+    } else if (commit && std::string_view(PQcmdStatus(res)) == "ROLLBACK") {
       // PostgreSQL answers the COMMIT of a transaction that failed earlier with a rollback and
       // no error: the caller must learn that nothing was stored.
       error = "the transaction failed earlier and was rolled back";
@@ -174,6 +185,11 @@ class PostgresConnection final : public ConnectionBackend {
       changes_ = std::atoll(PQcmdTuples(res));
     }
     PQclear(res);
+    if (begin && !error) in_transaction_ = true;
+    if (commit || rollback) {
+      in_transaction_ = false;
+      DeallocateDropped();
+    }
     return error;
   }
 
@@ -245,23 +261,59 @@ class PostgresConnection final : public ConnectionBackend {
         break;
       }
     }
-    // A statement dropped inside a failed transaction stays until the connection ends.
-    if (s->prepared_name_.empty() || PQstatus(conn_) != CONNECTION_OK ||
-        PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+    if (s->prepared_name_.empty() || PQstatus(conn_) != CONNECTION_OK) return;
+    // Inside a failed transaction DEALLOCATE fails too: done once the transaction has ended.
+    if (PQtransactionStatus(conn_) == PQTRANS_INERROR) {
+      dropped_.push_back(s->prepared_name_);
       return;
     }
     PGresult* res = PQexec(conn_, ("DEALLOCATE " + s->prepared_name_).c_str());
     PQclear(res);
   }
 
+  /// Session settings, on a new connection and again after a reconnect (the server forgets
+  /// them with the session).
+  std::optional<std::string> SetUpSession() {
+    PGresult* res = PQexec(conn_,
+                           "SET client_encoding = 'UTF8'; SET synchronous_commit = on; "
+                           "SET client_min_messages = warning");
+    std::optional<std::string> error;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) error = Trimmed(PQresultErrorMessage(res));
+    PQclear(res);
+    return error;
+  }
+
  private:
-  /// Reconnects a lost connection (outside a transaction the caller can no longer finish anyway).
+  /// Reconnects a lost connection, never inside a transaction: what runs after a reconnect would
+  /// run outside it, and its COMMIT would report a success it never had.
   bool EnsureConnected() {
-    if (PQstatus(conn_) == CONNECTION_OK) return true;
-    PQreset(conn_);
-    if (PQstatus(conn_) != CONNECTION_OK) return false;
-    for (PostgresStatement* s : statements_) s->Forget();
+    if (PQstatus(conn_) == CONNECTION_OK && !needs_session_) return true;
+    if (PQstatus(conn_) != CONNECTION_OK) {
+      if (in_transaction_) {
+        last_error_ = "the connection to PostgreSQL was lost inside a transaction";
+        return false;
+      }
+      PQreset(conn_);
+      if (PQstatus(conn_) != CONNECTION_OK) return false;
+      for (PostgresStatement* s : statements_) s->Forget();
+      dropped_.clear();  // the old session's statements went with it
+      needs_session_ = true;
+    }
+    if (auto err = SetUpSession()) {
+      last_error_ = "PostgreSQL session: " + *err;
+      return false;
+    }
+    needs_session_ = false;
     return true;
+  }
+
+  void DeallocateDropped() {
+    if (dropped_.empty() || PQstatus(conn_) != CONNECTION_OK) return;
+    for (const std::string& name : dropped_) {
+      PGresult* res = PQexec(conn_, ("DEALLOCATE " + name).c_str());
+      PQclear(res);
+    }
+    dropped_.clear();
   }
 
   PGconn* conn_;
@@ -270,6 +322,9 @@ class PostgresConnection final : public ConnectionBackend {
   std::uint64_t statement_counter_ = 0;
   std::int64_t changes_ = 0;
   std::string last_error_;
+  bool in_transaction_ = false;       ///< between a BEGIN that succeeded and its COMMIT or ROLLBACK
+  bool needs_session_ = false;        ///< reconnected, session settings not yet applied
+  std::vector<std::string> dropped_;  ///< statements to DEALLOCATE once the transaction ends
 };
 
 PostgresStatement::~PostgresStatement() {
@@ -299,7 +354,14 @@ bool PostgresStatement::Step(std::string* error) {
 }  // namespace
 
 std::unique_ptr<ConnectionBackend> OpenPostgres(const std::string& url, std::string* error) {
-  PGconn* conn = PQconnectdb(url.c_str());
+  // A connect that hangs (a server that drops packets) must not hang a writer or a request
+  // thread: 5 s unless the URL says otherwise; TCP keepalives find a dead peer.
+  std::string location = url;
+  if (location.find("connect_timeout=") == std::string::npos) {
+    location += location.find('?') == std::string::npos ? "?" : "&";
+    location += "connect_timeout=5&keepalives=1&keepalives_idle=30";
+  }
+  PGconn* conn = PQconnectdb(location.c_str());
   if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
     *error = "cannot connect to PostgreSQL: " +
              (conn != nullptr ? Trimmed(PQerrorMessage(conn)) : std::string("out of memory"));
@@ -307,9 +369,8 @@ std::unique_ptr<ConnectionBackend> OpenPostgres(const std::string& url, std::str
     return nullptr;
   }
   auto backend = std::make_unique<PostgresConnection>(conn, url);
-  // Times are milliseconds in BIGINT columns; text in UTF-8; durability as PostgreSQL's default.
-  if (auto err = backend->Exec("SET client_encoding = 'UTF8'; SET synchronous_commit = on; "
-                               "SET client_min_messages = warning")) {
+  // Text in UTF-8; every commit durable (synchronous_commit on, whatever the server's default).
+  if (auto err = backend->SetUpSession()) {
     *error = "PostgreSQL session: " + *err;
     return nullptr;
   }

@@ -11,6 +11,7 @@ import {
   BACKEND,
   adminGet,
   anonId,
+  getProfile,
   killCollector,
   makeEvent,
   makeTempDir,
@@ -122,6 +123,18 @@ describe('kill -9 of a collector and a PostgreSQL restart under load', { skip },
     const ids = await psql({ ...pg, url: survivor.db }, 'SELECT id FROM events');
     assert.deepEqual(new Set(ids.split('\n')), sent, 'exactly the events sent');
 
+    // The journeys were projected through the faults: every visitor is a lead with its 4 events.
+    const overview = await adminGet(survivor, '/v1/stats/overview');
+    assert.equal(overview.json.profiles, leads.size, 'one profile per visitor');
+    for (const anon of [...leads].filter((_, i) => i % 10 === 0)) {
+      const p = await waitFor(async () => {
+        const r = await getProfile(survivor, anon);
+        return r.status === 200 && r.json.event_count === EVENTS_PER_BATCH ? r.json : null;
+      }, { what: `${anon}'s journey with its ${EVENTS_PER_BATCH} events` });
+      assert.equal(p.stage, 'lead', `${anon}: ${p.stage}`);
+      assert.equal(p.transitions.at(-1).to, 'lead');
+    }
+
     // Every lead moment delivered; the webhook of a moment whose POST a killed collector left
     // unrecorded comes again after its lease, with the same delivery id.
     const mine = () => receiver.deliveries.filter((d) => leads.has(d.body?.anonymous_id));
@@ -141,5 +154,84 @@ describe('kill -9 of a collector and a PostgreSQL restart under load', { skip },
       `# faults: ${expected} events, ${stats.retries} retried sends ${JSON.stringify(stats.answers)}, ` +
         `${mine().length} deliveries for ${leads.size} moments`,
     );
+  });
+});
+
+// A connection cut inside a transaction must fail that transaction, never finish it on a new
+// connection: the events answered 200 must all be stored. PostgreSQL's pg_terminate_backend cuts
+// every connection of the collector's database, again and again, while clients send.
+describe('connections cut inside transactions (pg_terminate_backend) under load', { skip }, () => {
+  let srv;
+  let pg;
+
+  before(async () => {
+    pg = await testPostgres();
+    srv = await startCollector({ dir: makeTempDir('cut') });
+  });
+
+  after(async () => {
+    if (srv && !srv.exited) await stopCollector(srv);
+  });
+
+  it('every event answered 200 is stored, and the collector recovers', async () => {
+    const { psql } = await import('./postgres.mjs');
+    const database = srv.db.slice(srv.db.lastIndexOf('/') + 1);
+    const acknowledged = new Set();
+    const sent = new Set();
+    let cuts = 0;
+    let failures = 0;
+    let sending = true;
+    const clients = Array.from({ length: 4 }, async (_, c) => {
+      for (let b = 0; b < 30; b++) {
+        const anon = anonId(`cut-${c}`);
+        const now = Date.now();
+        const events = Array.from({ length: 5 }, (_, i) => makeEvent({ anonymous_id: anon, name: 'page_viewed', time: now - 1000 + i }));
+        for (const e of events) sent.add(e.id);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const res = await postBatch(srv, { sent_at: now, events });
+            if (res.status === 200) {
+              for (const e of events) acknowledged.add(e.id);
+              break;
+            }
+          } catch {
+            // retried like any failed send
+          }
+          failures += 1;
+          assert.ok(attempt < 200, 'a batch was never stored');
+          await sleep(50);
+        }
+        await sleep(40);
+      }
+    });
+    const cutter = (async () => {
+      while (sending) {
+        await sleep(150);
+        await psql(pg, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}' AND pid <> pg_backend_pid()`);
+        cuts += 1;
+      }
+    })();
+    await Promise.all(clients);
+    sending = false;
+    await cutter;
+
+    assert.ok(cuts >= 5, `connections cut ${cuts} times during the load`);
+    assert.equal(acknowledged.size, sent.size);
+    const stored = new Set(
+      (await waitFor(async () => {
+        const ids = await psql({ ...pg, url: srv.db }, 'SELECT id FROM events');
+        const set = new Set(ids.split('\n').filter(Boolean));
+        return set.size >= sent.size ? set : null;
+      }, { timeoutMs: 20000, what: `${sent.size} stored events` })),
+    );
+    for (const id of acknowledged) assert.ok(stored.has(id), `event ${id} was answered 200 but is not stored`);
+    assert.equal(stored.size, sent.size, 'and nothing else');
+    // The collector answers normally afterwards (its connections came back by themselves).
+    const overview = await waitFor(async () => {
+      const o = await adminGet(srv, '/v1/stats/overview');
+      return o.status === 200 && o.json.events === sent.size ? o.json : null;
+    }, { timeoutMs: 20000, what: 'the overview after the cuts' });
+    assert.equal(overview.profiles, 120);
+    console.log(`# cuts: ${cuts} rounds of pg_terminate_backend, ${failures} failed sends retried, ${sent.size} events stored once`);
   });
 });
