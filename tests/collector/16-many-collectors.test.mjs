@@ -16,6 +16,7 @@ import {
   makeEvent,
   makeTempDir,
   postBatch,
+  putMap,
   request,
   sleep,
   startCollector,
@@ -148,12 +149,7 @@ describe('three collectors on one PostgreSQL', { skip }, () => {
     assert.equal(current.status, 200, current.text);
     const map = JSON.parse(current.text);
     map.version = (map.version ?? 1) + 10;
-    const put = await request(collectors[0], {
-      method: 'PUT',
-      path: '/v1/map',
-      headers: { 'Content-Type': 'application/json', ...adminHeaders() },
-      body: JSON.stringify(map),
-    });
+    const put = await putMap(collectors[0], map);
     assert.equal(put.status, 200, put.text);
     const published = put.json.version;
     for (const srv of collectors.slice(1)) {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 
-import { ROOT, adminGet, adminHeaders, anonId, getProfile, makeEvent, postBatch, request, useCollector, waitFor } from './helpers.mjs';
+import { ROOT, adminGet, anonId, getProfile, makeEvent, postBatch, putMap, useCollector, waitFor } from './helpers.mjs';
 
 const DEFAULT_MAP = JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
 const VISITORS = 40;
@@ -39,12 +39,7 @@ describe('map publish re-projects history in the background', () => {
     map.version = (DEFAULT_MAP.version ?? 1) + 1;
     const engage = map.transitions.find((t) => t.id === 'engage');
     engage.when = { event: 'demo_requested' }; // pricing_viewed is no longer enough
-    const put = await request(ctx.srv, {
-      method: 'PUT',
-      path: '/v1/map',
-      headers: { 'Content-Type': 'application/json', ...adminHeaders() },
-      body: JSON.stringify(map),
-    });
+    const put = await putMap(ctx.srv, map);
     assert.equal(put.status, 200, put.text);
     const version = put.json.version;
 

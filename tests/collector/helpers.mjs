@@ -11,6 +11,10 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
+import { freePort } from './ports.mjs';
+
+export { freePort };
+
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = process.env.WAYMARK_COLLECTOR
   ? path.resolve(process.env.WAYMARK_COLLECTOR)
@@ -77,18 +81,6 @@ export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = '
   }
 }
 
-/** A free TCP port on loopback (nothing listens on it once this returns). */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const tempDirs = [];
 const children = [];
@@ -325,6 +317,9 @@ export const adminHeaders = (key = ADMIN) => ({ Authorization: `Bearer ${key}` }
 
 export const get = (srv, p, headers = {}) => request(srv, { method: 'GET', path: p, headers });
 export const adminGet = (srv, p) => get(srv, p, adminHeaders());
+/** PUT /v1/map with the admin key: publishes `map` (an object) as the current journey map. */
+export const putMap = (srv, map) =>
+  request(srv, { method: 'PUT', path: '/v1/map', headers: { 'Content-Type': 'application/json', ...adminHeaders() }, body: JSON.stringify(map) });
 
 /** POST /v1/batch. `batch` is an object (serialized) or raw text/Buffer. Adds X-Waymark-Key unless key === null. */
 export function postBatch(srv, batch, { key = SITE_KEY, headers = {}, query = '', agent } = {}) {

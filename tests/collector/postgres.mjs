@@ -17,9 +17,10 @@
 // then). Set WAYMARK_KEEP_TEST_DIRS=1 to keep the folders of such servers for a look at the log.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+
+import { freePort } from './ports.mjs';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 const USER = 'waymark';
@@ -68,18 +69,6 @@ function run(file, args, { cwd, timeoutMs = 120000 } = {}) {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (nothing listens on it once this returns). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function logTail(st, lines = 30) {
   try {
