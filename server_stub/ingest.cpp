@@ -444,13 +444,12 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
 // PostgreSQL a round trip per event per lookup cost more than the inserts.
 struct Ingestor::Statements {
   explicit Statements(Database& db)
-      : stored(db.Prepare("SELECT id, content_hash FROM events WHERE id IN (" +
-                          JsonArrayTextsSql(db.dialect(), 1) + ")")),
-        links(db.Prepare("SELECT anonymous_id, user_id FROM identities WHERE anonymous_id IN (" +
-                         JsonArrayTextsSql(db.dialect(), 1) + ")")),
-        clocks(
-            db.Prepare("SELECT anonymous_id, offset_ms FROM device_clocks WHERE anonymous_id IN (" +
-                       JsonArrayTextsSql(db.dialect(), 1) + ")")),
+      : stored(db.Prepare("SELECT id, content_hash FROM events WHERE " +
+                          InJsonArraySql(db.dialect(), "id", 1))),
+        links(db.Prepare("SELECT anonymous_id, user_id FROM identities WHERE " +
+                         InJsonArraySql(db.dialect(), "anonymous_id", 1))),
+        clocks(db.Prepare("SELECT anonymous_id, offset_ms FROM device_clocks WHERE " +
+                          InJsonArraySql(db.dialect(), "anonymous_id", 1))),
         find(db.Prepare("SELECT content_hash FROM events WHERE id = ?")),
         insert(db.Prepare(
             "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "

@@ -17,6 +17,14 @@ std::string JsonStringSql(Dialect dialect, std::string_view column,
          ") = 'text' THEN json_extract(" + col + ", " + json_path + ") END END";
 }
 
+std::string InJsonArraySql(Dialect dialect, std::string_view column, int param) {
+  const std::string col(column);
+  if (dialect == Dialect::kPostgres) {
+    return col + " = ANY (ARRAY(" + JsonArrayTextsSql(dialect, param) + "))";
+  }
+  return col + " IN (" + JsonArrayTextsSql(dialect, param) + ")";
+}
+
 std::string JsonArrayTextsSql(Dialect dialect, int param) {
   const std::string p = "?" + std::to_string(param);
   return dialect == Dialect::kPostgres ? "SELECT json_array_elements_text(CAST(" + p + " AS json))"

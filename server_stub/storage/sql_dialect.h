@@ -20,4 +20,9 @@ std::string JsonStringSql(Dialect dialect, std::string_view column,
 /// A subquery giving the text values of a JSON array bound as parameter `?<param>`.
 std::string JsonArrayTextsSql(Dialect dialect, int param);
 
+/// "`column` is one of the texts in the JSON array bound as `?<param>`", in a form each database
+/// answers with its index on `column`. (PostgreSQL plans `IN (SELECT json_array_elements_text
+/// ...)` as a join that scans the whole table: `= ANY (ARRAY(...))` probes the index.)
+std::string InJsonArraySql(Dialect dialect, std::string_view column, int param);
+
 }  // namespace waymark::collector
