@@ -130,10 +130,12 @@ function makeBatch(visitors) {
   return JSON.stringify({ sent_at: now, events });
 }
 
-async function collectorsPhase(pg, n) {
-  const url = await createDatabase(pg, `bench_c${n}`);
+async function collectorsPhase(pg, n, name = `bench_c${n}`) {
+  const url = await createDatabase(pg, name);
   const collectors = [];
-  for (let i = 0; i < n; i++) collectors.push(await startCollector(url));
+  // n = 0: the warm-up, one collector.
+  for (let i = 0; i < Math.max(n, 1); i++) collectors.push(await startCollector(url));
+  n = collectors.length;
   const visitors = Array.from({ length: 2000 }, (_, i) => ({ id: `bv-${n}-${i}`, seq: 0 }));
   // Warm-up: connections, prepared statements, the first pages of each index.
   await Promise.all(collectors.map((c) => post(c, makeBatch(visitors))));
@@ -250,6 +252,10 @@ async function bytesPerEvent(pg, url, events) {
 
 const pg = await startPostgres();
 try {
+  // A fresh server's first seconds cost more (WAL segments created, the first checkpoint, cold
+  // caches): a discarded warm-up phase keeps that out of the first measured one.
+  const warm = await collectorsPhase(pg, 0, 'bench_warmup');
+  console.log(`postgres bench: warm-up ${Math.round(warm.events_per_second)} events/s (not counted)`);
   const phases = [];
   for (const n of [1, 2, 3]) {
     const p = await collectorsPhase(pg, n);
