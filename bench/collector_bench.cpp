@@ -2173,6 +2173,14 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Storage per event (issue 14's figure): the collector's database file and its WAL, over the
+  // events it holds, projections included.
+  auto file_bytes = [](const std::string& path) -> std::int64_t {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
+  };
+  const std::int64_t storage_bytes = file_bytes(collector_db) + file_bytes(collector_db + "-wal");
+
   // 5: raw SQLite with the collector's rows, after the collector has stopped (its disk is idle).
   RowSet rows;
   SqliteResult matched, one, thousand;
@@ -2376,6 +2384,11 @@ int main(int argc, char** argv) {
     << ", \"collector_with_duplicates\": " << Num(phases[1].cpu.other_cores, 2)
     << ", \"hello_world\": " << Num(hello_cpu.other_cores, 2)
     << ", \"raw_sqlite\": " << Num(sqlite_cpu.other_cores, 2) << "},\n"
+    << "  \"storage\": {\"bytes\": " << storage_bytes << ", \"events\": " << rows.rows
+    << ", \"bytes_per_event\": "
+    << Num(rows.rows > 0 ? static_cast<double>(storage_bytes) / static_cast<double>(rows.rows) : 0,
+           1)
+    << "},\n"
     << "  \"raw_sqlite\": {\"rows_available\": " << rows.rows
     << ", \"avg_row_bytes\": " << Num(rows.avg_row_bytes, 1)
     << ", \"matched\": " << SqliteJson(matched) << ", \"one_row\": " << SqliteJson(one)
