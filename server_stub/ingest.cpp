@@ -482,7 +482,8 @@ struct Ingestor::Statements {
             "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
             "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
             "updated_at = excluded.updated_at")),
-        bulk(db.dialect() == Dialect::kPostgres) {}
+        bulk(db.dialect() == Dialect::kPostgres),
+        locks(db) {}
 
   /// The first statement that failed to prepare, or nullopt.
   std::optional<std::string> Error() const {
@@ -497,6 +498,7 @@ struct Ingestor::Statements {
   Statement stored, links, clocks, find, insert, insert_all, add_link, move_events, mark_dirty,
       save_clock;
   const bool bulk;
+  DeviceLocks locks;
 };
 
 namespace {
@@ -554,7 +556,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   std::sort(devices.begin(), devices.end());
   devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
   // Other collectors on the same PostgreSQL: this commit's devices are ours until it ends.
-  if (auto err = LockDevices(db_, devices)) return err;
+  if (auto err = st.locks.LockAll(devices)) return err;
 
   std::map<std::string, std::string> stored;  // id -> content hash, stored before this commit
   std::map<std::string, std::string> links;   // anonymous id -> user

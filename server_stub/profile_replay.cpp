@@ -81,7 +81,8 @@ struct ProfileProjector::Statements {
         stage_time(db.Prepare(
             "INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?) "
             "ON CONFLICT (profile_id, stage) DO UPDATE SET total_ms = excluded.total_ms, "
-            "visits = excluded.visits")) {}
+            "visits = excluded.visits")),
+        locks(db) {}
 
   bool ok() const {
     for (const Statement* s :
@@ -96,6 +97,7 @@ struct ProfileProjector::Statements {
   Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
       filter_body, mark, outbox, conversion, clear_conversions, save, clear_transitions, transition,
       clear_stage_times, stage_time;
+  DeviceLocks locks;  ///< several collectors: anonymous journeys being linked elsewhere wait
 };
 
 std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
@@ -176,7 +178,7 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
     // An anonymous journey being linked to a user by another collector right now: left dirty for
     // a later pass (storage/device_locks.h).
     const std::string& id = work[i].first;
-    if (id.rfind("a:", 0) == 0 && !TryLockDevice(db_, id.substr(2))) {
+    if (id.rfind("a:", 0) == 0 && !st_->locks.TryLock(id.substr(2))) {
       *remaining = true;
       continue;
     }
@@ -194,7 +196,7 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
                                                             bool* outbox_added) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
   // As in ProjectDirty: an anonymous journey another collector is linking right now waits.
-  if (profile_id.rfind("a:", 0) == 0 && !TryLockDevice(db_, profile_id.substr(2))) {
+  if (profile_id.rfind("a:", 0) == 0 && !st_->locks.TryLock(profile_id.substr(2))) {
     return std::nullopt;
   }
   st_->dirty_one.Bind(1, profile_id);

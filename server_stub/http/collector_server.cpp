@@ -185,30 +185,43 @@ std::optional<std::string> CollectorServer::LoadMap() {
   }
   auto parsed = ParseJourneyMap(body);
   if (!parsed) return "map: " + parsed.error().message;
-  auto state = std::make_shared<MapState>();
-  state->map = parsed.value();
-  state->body = body;
-  state->compiled = CompileMap(*state->map);
-  state->version = stored_version;
-  if (body != stored_body) {
-    state->version = std::max(stored_version + 1, parsed.value()->version);
-    state->etag = Etag(state->version, body);
-    auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
-      auto ins = db.Prepare(
-          "INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
-      ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, body).Bind(4, state->etag);
-      ins.Bind(5, NowMs());
-      if (!ins.Run()) return ins.error();
-      if (auto marked = MarkForReprojection(db, state->version)) return marked;
-      ingestor_->SetMap(state);  // before the writer's next projection
-      return std::nullopt;
-    });
-    if (err) return "map: " + *err;
-  } else {
-    state->etag = Etag(state->version, body);
+  if (body == stored_body) {
+    ingestor_->SetMap(MakeMapState(parsed.value(), body, stored_version));
+    return std::nullopt;
   }
-  ingestor_->SetMap(state);
+  const std::int64_t version = std::max(stored_version + 1, parsed.value()->version);
+  if (auto err = PublishMap(MakeMapState(parsed.value(), body, version))) return "map: " + *err;
   return std::nullopt;
+}
+
+std::shared_ptr<MapState> CollectorServer::MakeMapState(std::shared_ptr<const JourneyMap> map,
+                                                        std::string body, std::int64_t version) {
+  auto state = std::make_shared<MapState>();
+  state->map = std::move(map);
+  state->body = std::move(body);
+  state->compiled = CompileMap(*state->map);
+  state->version = version;
+  state->etag = Etag(version, state->body);
+  return state;
+}
+
+std::optional<std::string> CollectorServer::PublishMap(std::shared_ptr<MapState> state) {
+  const auto previous = ingestor_->map();
+  auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
+    auto ins =
+        db.Prepare("INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
+    ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, state->body);
+    ins.Bind(4, state->etag).Bind(5, NowMs());
+    if (!ins.Run()) return ins.error();
+    // History is recomputed under the new version in the background (stats overview shows how
+    // far it got), not only when each visitor's next event arrives.
+    if (auto marked = MarkForReprojection(db, state->version)) return marked;
+    // Current from here on the writer thread: its next projection must use the new map.
+    ingestor_->SetMap(state);
+    return std::nullopt;
+  });
+  if (err) ingestor_->SetMap(previous);  // the commit failed: the stored map is still current
+  return err;
 }
 
 std::optional<std::string> CollectorServer::Start() {
@@ -646,13 +659,7 @@ bool CollectorServer::RefreshMap(Database& db) {
   std::string body = q.Text(1);
   auto parsed = ParseJourneyMap(body);
   if (!parsed) return false;  // stored by a collector that validated it; not expected
-  auto state = std::make_shared<MapState>();
-  state->map = parsed.value();
-  state->body = std::move(body);
-  state->compiled = CompileMap(*state->map);
-  state->version = version;
-  state->etag = Etag(version, state->body);
-  ingestor_->SetMap(state);
+  ingestor_->SetMap(MakeMapState(parsed.value(), std::move(body), version));
   return true;
 }
 
@@ -689,32 +696,13 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
                   std::to_string(current->map->version));
     return;
   }
-  auto state = std::make_shared<MapState>();
-  state->map = parsed.value();
-  state->body = req.body;
-  state->compiled = CompileMap(*state->map);
-  state->version = std::max(current->version + 1, parsed.value()->version);
-  state->etag = Etag(state->version, req.body);
-  auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
-    auto ins =
-        db.Prepare("INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
-    ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, req.body).Bind(4, state->etag);
-    ins.Bind(5, NowMs());
-    if (!ins.Run()) return ins.error();
-    // History is recomputed under the new version in the background (stats overview shows how
-    // far it got), not only when each visitor's next event arrives.
-    if (auto marked = MarkForReprojection(db, state->version)) return marked;
-    // Current from here on the writer thread: its next projection must use the new map.
-    ingestor_->SetMap(state);
-    return std::nullopt;
-  });
-  if (err) {
-    ingestor_->SetMap(current);  // the commit failed: the stored map is still the current one
+  auto state = MakeMapState(parsed.value(), req.body,
+                            std::max(current->version + 1, parsed.value()->version));
+  if (auto err = PublishMap(state)) {
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", *err);
     return;
   }
-  ingestor_->SetMap(state);
   res.SetHeader("ETag", state->etag);
   SendJson(res, 200,
            json{{"version", state->version}, {"map_id", state->map->id}, {"etag", state->etag}});

@@ -54,6 +54,12 @@ class CollectorServer {
   static std::string BatchKeyFromRequest(const HttpRequest& req);
   Database& ReadDb();
   std::optional<std::string> LoadMap();
+  /// A map ready to serve: compiled form and ETag for its stored version.
+  static std::shared_ptr<MapState> MakeMapState(std::shared_ptr<const JourneyMap> map,
+                                                std::string body, std::int64_t version);
+  /// Stores `state` as the newest version, marks history for re-projection and makes it current
+  /// (on the writer thread, before its next projection). An error message when not stored.
+  std::optional<std::string> PublishMap(std::shared_ptr<MapState> state);
   /// Takes the newest stored map when another collector on the same database published it
   /// (PostgreSQL); true when the current map changed.
   bool RefreshMap(Database& db);

@@ -13,15 +13,27 @@
 
 namespace waymark::collector {
 
-/// Devices are locked in this many buckets (a power of two); see LockDevices.
+/// Devices are locked in this many buckets (a power of two); see LockAll.
 constexpr int kDeviceLockBuckets = 256;
 
-/// Waits for the locks of these devices, taken in one fixed order (so two ingest transactions
-/// never deadlock), held until the transaction ends. An error message on failure.
-std::optional<std::string> LockDevices(Database& db, std::vector<std::string> anonymous_ids);
+/// The lock statements of one connection, prepared once (they run once per group commit and
+/// once per anonymous journey projected).
+class DeviceLocks {
+ public:
+  explicit DeviceLocks(Database& db);
 
-/// Takes one device's lock if no other transaction holds it (never waits, so a projection that
-/// visits profiles in any order cannot deadlock with ingestion); false when it is busy.
-bool TryLockDevice(Database& db, const std::string& anonymous_id);
+  /// Waits for the locks of these devices, taken in one fixed order (so two ingest transactions
+  /// never deadlock), held until the transaction ends. An error message on failure.
+  std::optional<std::string> LockAll(const std::vector<std::string>& anonymous_ids);
+
+  /// Takes one device's lock if no other transaction holds it (never waits, so a projection that
+  /// visits profiles in any order cannot deadlock with ingestion); false when it is busy.
+  bool TryLock(const std::string& anonymous_id);
+
+ private:
+  bool active_;  ///< PostgreSQL
+  Statement lock_all_;
+  Statement try_lock_;
+};
 
 }  // namespace waymark::collector
