@@ -1,4 +1,4 @@
-# Unit tests of the stats reports, the journey context and the dashboard endpoints, included from
+# Unit tests of the stats reports and their rollups, the journey context and the dashboard endpoints, included from
 # server_stub/CMakeLists.txt. They need only SQLite (in-memory databases) and the core, both
 # reached through waymark_collector_lib.
 if(NOT WAYMARK_BUILD_TESTS)
@@ -9,6 +9,7 @@ set(WAYMARK_STATS_TEST_SOURCES
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/stats_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/journey_context_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/dashboard_test.cpp"
+  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/rollups_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/http_layer_test.cpp")
 
 list(APPEND WAYMARK_COLLECTOR_UNIT_TEST_SOURCES ${WAYMARK_STATS_TEST_SOURCES})

@@ -13,6 +13,7 @@
 
 #include "profile_replay.h"
 #include "storage/device_locks.h"
+#include "storage/rollups.h"
 #include "storage/sql_dialect.h"
 #include "waymark/attribution.h"
 #include "waymark/identity.h"
@@ -483,7 +484,9 @@ struct Ingestor::Statements {
             "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
             "updated_at = excluded.updated_at")),
         bulk(db.dialect() == Dialect::kPostgres),
-        locks(db) {}
+        locks(db),
+        rollups(db),
+        facts(db) {}
 
   /// The first statement that failed to prepare, or nullopt.
   std::optional<std::string> Error() const {
@@ -499,6 +502,8 @@ struct Ingestor::Statements {
       save_clock;
   const bool bulk;
   DeviceLocks locks;
+  RollupWriter rollups;
+  StoredFactsReader facts;  ///< a merged-away journey's contribution, to take out of the rollups
 };
 
 namespace {
@@ -744,7 +749,17 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     }
   }
 
+  RollupDelta delta;
+  for (const NewRow& row : rows) {
+    if (inserted.count(row.in->event.id) != 0) delta.AddEvent(row.corrected, row.in->event.name, +1);
+  }
   for (const auto& gone : removed_profiles) {
+    // The journey and conversions of a profile merged into another leave the rollups with its
+    // rows; the merged journey's replay adds them back under the surviving profile.
+    std::string error;
+    if (auto facts = st.facts.Journey(gone, &error)) delta.AddJourney(*facts, -1);
+    if (error.empty()) st.facts.SubtractConversions(gone, &delta, &error);
+    if (!error.empty()) return "merge cleanup: " + error;
     for (const char* sql : {"DELETE FROM profiles WHERE profile_id = ?",
                             "DELETE FROM transitions WHERE profile_id = ?",
                             "DELETE FROM stage_times WHERE profile_id = ?",
@@ -759,6 +774,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     st.mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0);
     if (!st.mark_dirty.Run()) return "dirty profiles: " + st.mark_dirty.error();
   }
+  if (auto err = st.rollups.Flush(delta)) return err;
   (void)outbox_added;  // deliveries are written by the projector
   return std::nullopt;
 }

@@ -8,6 +8,7 @@
 #include "compile_map_command.h"
 #include "config.h"
 #include "http/collector_server.h"
+#include "rollups_command.h"
 #include "storage/database.h"
 
 int main(int argc, char** argv) {
@@ -16,6 +17,9 @@ int main(int argc, char** argv) {
   using waymark::collector::Database;
   if (argc > 1 && std::strcmp(argv[1], "compile-map") == 0) {
     return waymark::collector::RunCompileMap(argc, argv);
+  }
+  if (argc > 1 && std::strcmp(argv[1], "rollups") == 0) {
+    return waymark::collector::RunRollups(argc, argv);
   }
   Config config;
   bool help = false;

@@ -44,12 +44,14 @@ struct ProfileProjector::Statements {
             "FROM profiles WHERE profile_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
-            "SELECT id, body, corrected_time, browser_stage, unfiltered FROM events WHERE "
-            "profile_id = ? AND "
-            "projected = 0 ORDER BY corrected_time, anonymous_id, seq, id")),
+            "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
+            "WHERE profile_id = ? AND projected = 0 "
+            "ORDER BY corrected_time, anonymous_id, seq, id")),
         filter_body(db.Prepare("UPDATE events SET body = ?, unfiltered = 0 WHERE id = ?")),
         mark(db.Prepare(
             "UPDATE events SET server_stage = ?, channel = ?, projected = 1 WHERE id = ?")),
+        conversion_exists(db.Prepare(
+            "SELECT 1 FROM conversions WHERE profile_id = ? AND stage = ? AND at = ? LIMIT 1")),
         outbox(
             db.Prepare("INSERT INTO outbox (dedupe_key, endpoint, trigger_id, profile_id, payload, "
                        "created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?) "
@@ -57,7 +59,7 @@ struct ProfileProjector::Statements {
         conversion(
             db.Prepare("INSERT INTO conversions (profile_id, stage, at, model, channel, credit) "
                        "VALUES (?,?,?,?,?,?) ON CONFLICT (profile_id, stage, at, model, channel) "
-                       "DO UPDATE SET credit = excluded.credit")),
+                       "DO NOTHING")),
         clear_conversions(db.Prepare("DELETE FROM conversions WHERE profile_id = ?")),
         save(db.Prepare(
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
@@ -82,22 +84,27 @@ struct ProfileProjector::Statements {
             "INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?) "
             "ON CONFLICT (profile_id, stage) DO UPDATE SET total_ms = excluded.total_ms, "
             "visits = excluded.visits")),
-        locks(db) {}
+        locks(db),
+        rollups(db),
+        facts(db) {}
 
   bool ok() const {
     for (const Statement* s :
          {&dirty, &dirty_urgent, &dirty_one, &clean, &load_profile, &all_events, &new_events,
-          &filter_body, &mark, &outbox, &conversion, &clear_conversions, &save, &clear_transitions,
-          &transition, &clear_stage_times, &stage_time}) {
+          &filter_body, &mark, &conversion_exists, &outbox, &conversion, &clear_conversions, &save,
+          &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
       if (!s->ok()) return false;
     }
     return true;
   }
 
   Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
-      filter_body, mark, outbox, conversion, clear_conversions, save, clear_transitions, transition,
-      clear_stage_times, stage_time;
+      filter_body, mark, conversion_exists, outbox, conversion, clear_conversions, save,
+      clear_transitions, transition, clear_stage_times, stage_time;
   DeviceLocks locks;  ///< several collectors: anonymous journeys being linked elsewhere wait
+  RollupWriter rollups;
+  StoredFactsReader facts;  ///< a stored journey's contribution, before a full replay replaces it
+  RollupDelta delta;        ///< what this pass changed, written before its transaction commits
 };
 
 std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
@@ -113,6 +120,7 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
     s.event.time = query.Int(2);
     s.browser_stage = query.IsNull(3) ? "" : query.Text(3);
     s.unfiltered = query.Int(4) != 0;
+    if (!query.IsNull(5)) s.server_stage = query.Text(5);
     out->push_back(std::move(s));
   }
   const bool failed = query.failed();
@@ -182,13 +190,16 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
       *remaining = true;
       continue;
     }
-    if (auto err = Project(map, id, work[i].second, outbox_added)) return err;
+    if (auto err = Project(map, id, work[i].second, outbox_added)) {
+      st_->delta.Clear();  // the caller rolls the pass back
+      return err;
+    }
     if (i + 1 < work.size() && stop_early && stop_early()) {
       *remaining = true;
       break;
     }
   }
-  return std::nullopt;
+  return st_->rollups.Flush(st_->delta);
 }
 
 std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
@@ -204,7 +215,11 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
   bool full = dirty && (st_->dirty_one.Int(0) & kReplayFull) != 0;
   st_->dirty_one.Reset();
   if (!dirty) return std::nullopt;
-  return Project(map, profile_id, full, outbox_added);
+  if (auto err = Project(map, profile_id, full, outbox_added)) {
+    st_->delta.Clear();
+    return err;
+  }
+  return st_->rollups.Flush(st_->delta);
 }
 
 // An event a browser sent without its engine keeps what the sync filter of the stage after it
@@ -214,13 +229,16 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
 // later replays see what is stored, as when the browser filters (its engine saw the whole event).
 // The row stays, so a copy sent again is still a duplicate.
 std::optional<std::string> ProfileProjector::ApplySyncFilter(const Engine& engine,
-                                                             const Event& event, bool rejected) {
+                                                             const Event& event, bool rejected,
+                                                             json* properties) {
   std::optional<json> synced = rejected ? std::nullopt : engine.SyncedEnvelope(event);
   json body = synced ? std::move(*synced) : EventToJson(event);
   if (!synced) {
     body.erase("properties");
     body.erase("context");
   }
+  auto kept = body.find("properties");
+  *properties = kept != body.end() ? *kept : json();
   st_->filter_body.Bind(1, DumpJson(body)).Bind(2, event.id);
   if (!st_->filter_body.Run()) return "projection: " + st_->filter_body.error();
   return std::nullopt;
@@ -238,22 +256,34 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   std::int64_t first_seen = -1;
   std::int64_t event_count = 0;
   std::size_t transitions_before = 0;
+  // What the stored journey counts in the rollups now; replaced by what it counts after.
+  std::optional<JourneyFacts> before;
 
-  if (!full) {
-    st.load_profile.Bind(1, profile_id);
-    if (st.load_profile.Step()) {
-      // A profile computed under another map version is recomputed under the current one.
-      if (st.load_profile.Int(1) != map.version || !engine.Restore(st.load_profile.Text(0)).ok()) {
-        full = true;
-        engine = Engine(map.map, options);
-      } else {
-        mismatches = st.load_profile.Int(2);
-        first_seen = st.load_profile.IsNull(3) ? -1 : st.load_profile.Int(3);
-        event_count = st.load_profile.Int(5);
-        transitions_before = engine.transitions().size();
-      }
+  st.load_profile.Bind(1, profile_id);
+  const bool stored = st.load_profile.Step();
+  if (stored && !full) {
+    // A profile computed under another map version is recomputed under the current one.
+    if (st.load_profile.Int(1) != map.version || !engine.Restore(st.load_profile.Text(0)).ok()) {
+      full = true;
+      engine = Engine(map.map, options);
+    } else {
+      mismatches = st.load_profile.Int(2);
+      first_seen = st.load_profile.IsNull(3) ? -1 : st.load_profile.Int(3);
+      event_count = st.load_profile.Int(5);
+      transitions_before = engine.transitions().size();
+      // The stored rows are what the projection wrote from this very state.
+      before = FactsFromEngine(engine, std::max<std::int64_t>(first_seen, 0), map.version,
+                               mismatches,
+                               std::max(engine.last_activity(), engine.stage_entered_at()));
     }
-    st.load_profile.Reset();
+  }
+  const bool load_failed = st.load_profile.failed();
+  st.load_profile.Reset();
+  if (load_failed) return "projection: " + st.load_profile.error();
+  if (stored && !before) {
+    std::string error;
+    before = st.facts.Journey(profile_id, &error);
+    if (!error.empty()) return "projection: " + error;
   }
 
   auto load = [&](Statement& q, std::vector<StoredEvent>* out) -> std::optional<std::string> {
@@ -281,6 +311,10 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     transitions_before = 0;
     if (auto err = load(st.all_events, &events)) return err;
     event_count = 0;
+    std::string error;
+    if (!st.facts.SubtractConversions(profile_id, &st.delta, &error)) {
+      return "projection: " + error;
+    }
     st.clear_conversions.Bind(1, profile_id);
     if (!st.clear_conversions.Run()) return "projection: " + st.clear_conversions.error();
   }
@@ -296,13 +330,27 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     for (const auto& t : transitions) {
       const auto& conversions = map.map->attribution.conversions;
       if (std::find(conversions.begin(), conversions.end(), t.to) == conversions.end()) continue;
+      // One conversion per (stage, at), as the report counts them: a second entry into the same
+      // stage at the same millisecond keeps the first one's credits.
+      st.conversion_exists.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at);
+      const bool known = st.conversion_exists.Step();
+      const bool failed = st.conversion_exists.failed();
+      st.conversion_exists.Reset();
+      if (failed) return "projection: " + st.conversion_exists.error();
+      if (known) continue;
+      bool credited = false;
       for (AttributionModel model : AllModels()) {
         for (const auto& credit : engine.Attribute(model, t.at)) {
           st.conversion.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, ModelName(model));
           st.conversion.Bind(5, credit.channel).Bind(6, credit.credit);
           if (!st.conversion.Run()) return "projection: " + st.conversion.error();
+          if (db_.Changes() == 0) continue;
+          credited = true;
+          st.delta.AddCredit(t.at, t.to, ModelName(model), credit.channel,
+                             CreditMicros(credit.credit));
         }
       }
+      if (credited) st.delta.AddConversion(t.at, t.to, +1);
     }
     for (const auto& trig : triggers) {
       for (const auto& endpoint : config_.webhooks) {
@@ -330,6 +378,16 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
 
   for (auto& s : events) {
     const std::string id = s.event.id;
+    const TimeMs at = s.event.time;
+    // content_shown counts in rollup_content under the event's server stage, by the slot and
+    // variant its stored body names: out with the old stage, in with the new one.
+    const bool shown = s.event.name == "content_shown";
+    json shown_properties = shown ? s.event.properties : json();
+    if (shown && s.server_stage) {
+      if (auto key = ShownContent(shown_properties)) {
+        st.delta.AddContentShown(at, *s.server_stage, key->first, key->second, -1);
+      }
+    }
     std::optional<Event> unfiltered;
     if (s.unfiltered) unfiltered = s.event;
     TrackOutcome out = engine.Track(std::move(s.event));
@@ -337,9 +395,14 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       // As the engine recorded it (channel classified), when it is in the log.
       const bool rejected = out.status == TrackStatus::kRejected;
       const bool logged = !rejected && !engine.log().empty() && engine.log().back().event.id == id;
-      if (auto err =
-              ApplySyncFilter(engine, logged ? engine.log().back().event : *unfiltered, rejected)) {
+      if (auto err = ApplySyncFilter(engine, logged ? engine.log().back().event : *unfiltered,
+                                     rejected, &shown_properties)) {
         return err;
+      }
+    }
+    if (shown) {
+      if (auto key = ShownContent(shown_properties)) {
+        st.delta.AddContentShown(at, engine.stage(), key->first, key->second, +1);
       }
     }
     std::string channel;
@@ -431,6 +494,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     st.stage_time.Bind(1, profile_id).Bind(2, stage).Bind(3, t.total).Bind(4, t.visits);
     if (!st.stage_time.Run()) return "stage times: " + st.stage_time.error();
   }
+  if (before) st.delta.AddJourney(*before, -1);
+  st.delta.AddJourney(FactsFromEngine(engine, first_seen, map.version, mismatches, until), +1);
   return std::nullopt;
 }
 

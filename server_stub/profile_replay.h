@@ -16,6 +16,7 @@
 #include "ingest.h"
 #include "metrics.h"
 #include "storage/database.h"
+#include "storage/rollups.h"
 
 namespace waymark::collector {
 
@@ -25,14 +26,17 @@ struct StoredEvent {
   Event event;
   std::string browser_stage;
   bool unfiltered = false;  ///< sent without the browser's engine: the sync filter is still due
+  /// The stage a projection stored for it (what the rollups counted it under); nothing before
+  /// its first projection.
+  std::optional<std::string> server_stage;
 };
 
 /// A profile's stored events, ?1 the profile id, roughly as the core orders a journey (by time);
 /// LoadStoredEvents puts them in JourneyOrder, which decides. Its columns are what
 /// LoadStoredEvents reads.
 inline constexpr const char* kProfileEventsSql =
-    "SELECT id, body, corrected_time, browser_stage, unfiltered FROM events WHERE profile_id = ? "
-    "ORDER BY corrected_time, anonymous_id, seq, id";
+    "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
+    "WHERE profile_id = ? ORDER BY corrected_time, anonymous_id, seq, id";
 
 /// Runs `query` (kProfileEventsSql, or another query with its columns) for `profile_id` and
 /// appends the events to *out (a body that no longer parses is skipped: stored bodies were
@@ -76,8 +80,9 @@ class ProfileProjector {
   struct Statements;
   std::optional<std::string> Project(const MapState& map, const std::string& profile_id, bool full,
                                      bool* outbox_added);
+  /// Stores what the sync filter keeps of `event`; *properties gets the stored properties.
   std::optional<std::string> ApplySyncFilter(const Engine& engine, const Event& event,
-                                             bool rejected);
+                                             bool rejected, json* properties);
 
   Database& db_;
   const Config& config_;

@@ -8,34 +8,30 @@
 #include <tuple>
 #include <utility>
 
-#include "storage/sql_dialect.h"
+#include "storage/rollups.h"
 #include "waymark/attribution.h"
 
 namespace waymark::collector {
 
 namespace {
 
-constexpr std::int64_t kDayMs = 24 * 60 * 60 * 1000;
 constexpr int kRecentFailures = 20;
+
+// Every rollup query is limited to the range's days: ?1 first day, ?2 last day.
+constexpr const char* kInRange = " WHERE day >= ?1 AND day <= ?2";
 
 using Counts = std::map<std::string, std::int64_t>;
 
-// A single COUNT(*)-style number; `bind` is ?1 for queries with one parameter.
+// A single COUNT(*)-style number; `bind` are ?1, ?2, ... in order.
 template <typename... Bound>
 std::int64_t QueryCount(Database& db, std::string_view sql, std::string* error,
                         const Bound&... bind) {
   Statement stmt = db.Prepare(sql);
-  (stmt.Bind(1, bind), ...);
+  int index = 0;
+  (stmt.Bind(++index, bind), ...);
   std::int64_t n = 0;
   ForEachRow(stmt, error, [&](Statement& s) { n = s.Int(0); });
   return n;
-}
-
-Counts QueryCounts(Database& db, std::string_view sql, std::string* error) {
-  Statement stmt = db.Prepare(sql);
-  Counts out;
-  ForEachRow(stmt, error, [&](Statement& s) { out[s.Text(0)] = s.Int(1); });
-  return out;
 }
 
 std::int64_t Get(const Counts& counts, const std::string& key) {
@@ -59,61 +55,66 @@ json StageHeader(const Stage& stage) {
           {"phase", PhaseName(stage.phase)}};
 }
 
-// A profile reached a stage when a transition entered it or when it sits there now (which also
-// covers a history recorded before the stage existed in the map); everyone starts in the initial
-// stage, which is why it is not read from the tables.
-Counts ReachedByStage(Database& db, const JourneyMap& map, std::int64_t total_profiles,
-                      std::string* error) {
-  Counts reached = QueryCounts(db,
-                               "SELECT stage, COUNT(*) FROM ("
-                               "SELECT to_stage AS stage, profile_id FROM transitions "
-                               "UNION SELECT stage, profile_id FROM profiles) AS reached "
-                               "GROUP BY stage",
-                               error);
-  reached[map.initial] = total_profiles;
-  return reached;
+Statement RangeQuery(Database& db, const std::string& sql, const ReportRange& range) {
+  Statement stmt = db.Prepare(sql);
+  stmt.Bind(1, range.first_day).Bind(2, range.last_day);
+  return stmt;
 }
 
-Counts CurrentByStage(Database& db, std::string* error) {
-  return QueryCounts(db, "SELECT stage, COUNT(*) FROM profiles GROUP BY stage", error);
-}
-
-// A self-loop leaves the visitor where they were, so it is not an exit.
-Counts ExitsByStage(Database& db, std::string* error) {
-  return QueryCounts(db,
-                     "SELECT from_stage, COUNT(*) FROM transitions WHERE from_stage <> to_stage "
-                     "GROUP BY from_stage",
-                     error);
-}
-
-struct TimeSamples {
-  std::vector<std::int64_t> totals;  // ascending
-  std::int64_t visits = 0;
+// Per stage, over the cohorts in range: profiles that reached it (a transition entered it, or
+// they sit in it now: that also covers a history recorded before the stage existed in the map),
+// sit in it, left it (a self-loop is not an exit), and the time spent in it.
+struct StageRow {
+  std::int64_t reached = 0, current = 0, exits = 0, timed_profiles = 0, visits = 0, total_ms = 0;
 };
-
-// Rows with no visit are profiles that never entered the stage; counting them would pull every
-// median toward zero.
-std::map<std::string, TimeSamples> StageTimeSamples(Database& db, std::string* error) {
-  Statement stmt = db.Prepare(
-      "SELECT stage, total_ms, visits FROM stage_times WHERE visits > 0 "
-      "ORDER BY stage, total_ms");
-  std::map<std::string, TimeSamples> out;
+std::map<std::string, StageRow> StageRows(Database& db, const ReportRange& range,
+                                          std::string* error) {
+  Statement stmt = RangeQuery(
+      db,
+      std::string("SELECT stage, SUM(reached), SUM(current_profiles), SUM(exits), "
+                  "SUM(timed_profiles), SUM(visits), SUM(total_ms) FROM rollup_stages") +
+          kInRange + " GROUP BY stage",
+      range);
+  std::map<std::string, StageRow> out;
   ForEachRow(stmt, error, [&](Statement& s) {
-    TimeSamples& samples = out[s.Text(0)];
-    samples.totals.push_back(s.Int(1));
-    samples.visits += s.Int(2);
+    out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3), s.Int(4), s.Int(5), s.Int(6)};
   });
   return out;
 }
 
-json Median(const std::map<std::string, TimeSamples>& samples, const std::string& stage) {
-  auto it = samples.find(stage);
-  if (it == samples.end() || it->second.totals.empty()) return nullptr;
-  return NearestRankPercentile(it->second.totals, 50);
+Counts Column(const std::map<std::string, StageRow>& rows, std::int64_t StageRow::*field) {
+  Counts out;
+  for (const auto& [stage, row] : rows) {
+    if (row.*field != 0) out[stage] = row.*field;
+  }
+  return out;
 }
 
-std::int64_t TotalProfiles(Database& db, std::string* error) {
-  return QueryCount(db, "SELECT COUNT(*) FROM profiles", error);
+// Per stage, the profiles' total times in it (rounded), ascending.
+std::map<std::string, TimeHistogram> StageTimeHistograms(Database& db, const ReportRange& range,
+                                                         std::string* error) {
+  Statement stmt = RangeQuery(db,
+                              std::string("SELECT stage, total_ms, SUM(profiles) FROM "
+                                          "rollup_stage_times") +
+                                  kInRange + " GROUP BY stage, total_ms ORDER BY stage, total_ms",
+                              range);
+  std::map<std::string, TimeHistogram> out;
+  ForEachRow(stmt, error, [&](Statement& s) {
+    if (s.Int(2) > 0) out[s.Text(0)].emplace_back(s.Int(1), s.Int(2));
+  });
+  return out;
+}
+
+json Median(const std::map<std::string, TimeHistogram>& histograms, const std::string& stage) {
+  auto it = histograms.find(stage);
+  if (it == histograms.end() || it->second.empty()) return nullptr;
+  return HistogramPercentile(it->second, 50);
+}
+
+std::int64_t TotalProfiles(Database& db, const ReportRange& range, std::string* error) {
+  return QueryCount(db, std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") +
+                            " WHERE day >= ?1 AND day <= ?2",
+                    error, range.first_day, range.last_day);
 }
 
 // Stages a condition selects visitors by. A stage under an odd number of `not`s is excluded
@@ -157,14 +158,109 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
   return sorted[rank - 1];
 }
 
-FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, std::string* error) {
-  FunnelCounts counts;
-  counts.total_profiles = TotalProfiles(db, error);
-  counts.reached = ReachedByStage(db, map, counts.total_profiles, error);
-  counts.current = CurrentByStage(db, error);
-  for (auto& [stage, samples] : StageTimeSamples(db, error)) {
-    counts.time_in_stage_ms[stage] = std::move(samples.totals);
+std::int64_t HistogramPercentile(const TimeHistogram& histogram, int percent) {
+  std::int64_t n = 0;
+  for (const auto& [value, count] : histogram) n += count;
+  if (n <= 0) return 0;
+  percent = std::clamp(percent, 1, 100);
+  const std::int64_t rank = (percent * n + 99) / 100;
+  std::int64_t seen = 0;
+  for (const auto& [value, count] : histogram) {
+    seen += count;
+    if (seen >= rank) return value;
   }
+  return histogram.back().first;
+}
+
+namespace {
+// Days from 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t DaysFromCivil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool IsLeap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+// "YYYY-MM-DD" (years 1970 to 9999) to a day number.
+std::optional<std::int64_t> ParseDate(const std::string& text) {
+  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  for (std::size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+  }
+  const int y = std::stoi(text.substr(0, 4));
+  const int m = std::stoi(text.substr(5, 2));
+  const int d = std::stoi(text.substr(8, 2));
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1970 || m < 1 || m > 12 || d < 1) return std::nullopt;
+  if (d > kDays[m - 1] + (m == 2 && IsLeap(y) ? 1 : 0)) return std::nullopt;
+  return DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
+}
+}  // namespace
+
+std::string DayToDate(std::int64_t day) {
+  // H. Hinnant's civil_from_days.
+  const std::int64_t z = day + 719468;
+  const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
+  char out[32];
+  std::snprintf(out, sizeof out, "%04lld-%02u-%02u", static_cast<long long>(y), m, d);
+  return out;
+}
+
+ReportRange AllTime(std::int64_t now_ms) {
+  // Wide enough for any stored time, small enough for every backend's integers.
+  return {now_ms, -(std::int64_t{1} << 40), std::int64_t{1} << 40};
+}
+
+std::optional<std::string> ParseReportRange(const std::string* from, const std::string* to,
+                                            std::int64_t now_ms, ReportRange* out) {
+  out->now_ms = now_ms;
+  out->last_day = DayOf(now_ms);
+  if (to != nullptr) {
+    auto day = ParseDate(*to);
+    if (!day) return "to: expected a date YYYY-MM-DD (UTC, from 1970-01-01)";
+    out->last_day = *day;
+  }
+  out->first_day = out->last_day - (kDefaultRangeDays - 1);
+  if (from != nullptr) {
+    auto day = ParseDate(*from);
+    if (!day) return "from: expected a date YYYY-MM-DD (UTC, from 1970-01-01)";
+    out->first_day = *day;
+  }
+  if (out->first_day > out->last_day) return "from: after to";
+  if (out->last_day - out->first_day + 1 > kMaxRangeDays) {
+    return "from: the range is longer than " + std::to_string(kMaxRangeDays) + " days";
+  }
+  return std::nullopt;
+}
+
+json RangeJson(const ReportRange& range) {
+  if (range.last_day - range.first_day + 1 > kMaxRangeDays) return {{"all_time", true}};
+  return {{"from", DayToDate(range.first_day)},
+          {"to", DayToDate(range.last_day)},
+          {"days", range.last_day - range.first_day + 1}};
+}
+
+FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
+                                    std::string* error) {
+  FunnelCounts counts;
+  counts.total_profiles = TotalProfiles(db, range, error);
+  const auto rows = StageRows(db, range, error);
+  counts.reached = Column(rows, &StageRow::reached);
+  // Everyone starts in the initial stage, which is why it is not read from the tables.
+  counts.reached[map.initial] = counts.total_profiles;
+  counts.current = Column(rows, &StageRow::current);
+  counts.time_in_stage_ms = StageTimeHistograms(db, range, error);
   return counts;
 }
 
@@ -173,17 +269,29 @@ FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
   FunnelCounts counts;
   counts.total_profiles = static_cast<std::int64_t>(journeys.size());
   for (const JourneySummary& j : journeys) {
-    // As ReachedByStage: the distinct stages among the transitions' targets and the current one.
+    // As the rollups count them (RollupDelta::AddJourney): the distinct stages among the transitions' targets and the current one.
     std::set<std::string> reached(j.entered.begin(), j.entered.end());
     reached.insert(j.stage);
     for (const auto& stage : reached) ++counts.reached[stage];
     ++counts.current[j.stage];
     for (const auto& [stage, total] : j.time_in_stage_ms) {
-      counts.time_in_stage_ms[stage].push_back(total);
+      counts.time_in_stage_ms[stage].emplace_back(RoundToTwoDigits(total), 1);
     }
   }
   counts.reached[map.initial] = counts.total_profiles;
-  for (auto& [stage, totals] : counts.time_in_stage_ms) std::sort(totals.begin(), totals.end());
+  // Rounded and merged into a histogram, as the rollups keep them.
+  for (auto& [stage, histogram] : counts.time_in_stage_ms) {
+    std::sort(histogram.begin(), histogram.end());
+    TimeHistogram merged;
+    for (const auto& [value, n] : histogram) {
+      if (!merged.empty() && merged.back().first == value) {
+        merged.back().second += n;
+      } else {
+        merged.emplace_back(value, n);
+      }
+    }
+    histogram = std::move(merged);
+  }
   return counts;
 }
 
@@ -191,7 +299,7 @@ json FunnelReport(const JourneyMap& map, const FunnelCounts& counts) {
   auto median = [&](const std::string& stage) -> json {
     auto it = counts.time_in_stage_ms.find(stage);
     if (it == counts.time_in_stage_ms.end() || it->second.empty()) return nullptr;
-    return NearestRankPercentile(it->second, 50);
+    return HistogramPercentile(it->second, 50);
   };
 
   std::vector<const Stage*> funnel;
@@ -238,8 +346,11 @@ json FunnelReport(const JourneyMap& map, const FunnelCounts& counts) {
           {"side_stages", std::move(side_stages)}};
 }
 
-json FunnelStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std::string* error) {
-  return FunnelReport(map, FunnelCountsFromTables(db, map, error));
+json FunnelStats(Database& db, const JourneyMap& map, const ReportRange& range,
+                 std::string* error) {
+  json out = FunnelReport(map, FunnelCountsFromTables(db, map, range, error));
+  out["range"] = RangeJson(range);
+  return out;
 }
 
 JourneySummary SummarizeJourney(const Engine& engine) {
@@ -287,57 +398,46 @@ std::optional<JourneySummary> StoredJourneyReader::Read(const std::string& profi
   return out;
 }
 
-json PathStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std::size_t limit,
-               std::string* error) {
+json PathStats(Database& db, const JourneyMap& map, const ReportRange& range,
+               std::size_t limit, std::string* error) {
   using Path = std::pair<std::vector<std::string>, bool>;  // stages, truncated
   std::map<Path, std::int64_t> paths;
   std::map<std::pair<std::size_t, std::string>, std::int64_t> nodes;  // (step, stage) -> visitors
   std::map<std::tuple<std::size_t, std::string, std::string>, std::int64_t> links;
   std::int64_t profiles = 0;
 
-  std::vector<std::string> stages;
-  std::string last;  // the last stage entered, kept beyond the cut to collapse repeats
-  bool truncated = false;
-  auto finish = [&] {
-    ++profiles;
-    for (std::size_t i = 0; i < stages.size(); ++i) {
-      ++nodes[{i, stages[i]}];
-      if (i > 0) ++links[{i - 1, stages[i - 1], stages[i]}];
-    }
-    ++paths[{stages, truncated}];
-  };
-  auto begin = [&] {
-    stages.assign(1, map.initial);
-    last = map.initial;
-    truncated = false;
-  };
-
-  // Profiles in key order, each with its transitions in order (both from primary keys, so the
-  // join streams without a sort); a profile with no transitions has one row with a NULL stage.
-  Statement stmt = db.Prepare(
-      "SELECT p.profile_id, t.to_stage FROM profiles p "
-      "LEFT JOIN transitions t ON t.profile_id = p.profile_id ORDER BY p.profile_id, t.position");
-  std::string profile;
-  bool open = false;
+  // Stored paths are the stages entered (storage/rollups.h); the map's initial stage goes in
+  // front, a first entry into it collapsing as any repeat does, and the cut applies to the whole.
+  Statement stmt = RangeQuery(db,
+                              std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") +
+                                  kInRange + " GROUP BY path, truncated",
+                              range);
   ForEachRow(stmt, error, [&](Statement& s) {
-    std::string id = s.Text(0);
-    if (!open || id != profile) {
-      if (open) finish();
-      profile = std::move(id);
-      open = true;
-      begin();
+    const std::int64_t visitors = s.Int(2);
+    if (visitors <= 0) return;
+    json entered = json::parse(s.Text(0), nullptr, false);
+    if (!entered.is_array()) return;
+    Path path{{map.initial}, s.Int(1) != 0};
+    for (const auto& stage : entered) {
+      if (!stage.is_string()) continue;
+      std::string to = stage.get<std::string>();
+      if (to == path.first.back()) continue;
+      if (path.first.size() < kPathMaxStages) {
+        path.first.push_back(std::move(to));
+      } else {
+        path.second = true;
+      }
     }
-    if (s.IsNull(1)) return;
-    std::string to = s.Text(1);
-    if (to == last) return;  // a self-loop, or a return to where the cut path already ends
-    last = to;
-    if (stages.size() < kPathMaxStages) {
-      stages.push_back(std::move(to));
-    } else {
-      truncated = true;
-    }
+    paths[path] += visitors;
   });
-  if (open) finish();
+  for (const auto& [path, visitors] : paths) {
+    profiles += visitors;
+    const auto& stages = path.first;
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      nodes[{i, stages[i]}] += visitors;
+      if (i > 0) links[{i - 1, stages[i - 1], stages[i]}] += visitors;
+    }
+  }
 
   // Stage order for nodes: map order, stages no longer in the map after it by name.
   std::map<std::string, std::size_t> order;
@@ -394,6 +494,7 @@ json PathStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std
   }
 
   return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"range", RangeJson(range)},
           {"profiles", profiles},
           {"distinct_paths", paths.size()},
           {"paths", std::move(out_paths)},
@@ -401,7 +502,7 @@ json PathStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/, std
           {"links", std::move(out_links)}};
 }
 
-json TransitionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/,
+json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error) {
   struct Edge {
     std::int64_t count = 0;
@@ -410,19 +511,26 @@ json TransitionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
   };
   std::map<std::pair<std::string, std::string>, Edge> edges;
 
-  Statement by_edge = db.Prepare(
-      "SELECT from_stage, to_stage, COUNT(*), COUNT(DISTINCT profile_id) FROM transitions "
-      "GROUP BY from_stage, to_stage");
+  Statement by_edge = RangeQuery(
+      db,
+      std::string("SELECT from_stage, to_stage, SUM(transitions), SUM(profiles) FROM rollup_edges") +
+          kInRange + " GROUP BY from_stage, to_stage",
+      range);
   ForEachRow(by_edge, error, [&](Statement& s) {
+    if (s.Int(2) <= 0) return;
     Edge& e = edges[{s.Text(0), s.Text(1)}];
     e.count = s.Int(2);
     e.profiles = s.Int(3);
   });
-  Statement by_rule = db.Prepare(
-      "SELECT from_stage, to_stage, rule, COUNT(*) FROM transitions "
-      "GROUP BY from_stage, to_stage, rule ORDER BY from_stage, to_stage, rule");
+  Statement by_rule = RangeQuery(
+      db,
+      std::string("SELECT from_stage, to_stage, rule, SUM(transitions) FROM rollup_edge_rules") +
+          kInRange + " GROUP BY from_stage, to_stage, rule ORDER BY from_stage, to_stage, rule",
+      range);
   ForEachRow(by_rule, error, [&](Statement& s) {
-    edges[{s.Text(0), s.Text(1)}].rules.emplace_back(s.Text(2), s.Int(3));
+    if (s.Int(3) <= 0) return;
+    auto edge = edges.find({s.Text(0), s.Text(1)});
+    if (edge != edges.end()) edge->second.rules.emplace_back(s.Text(2), s.Int(3));
   });
 
   std::vector<std::pair<const std::pair<std::string, std::string>*, Edge*>> order;
@@ -451,55 +559,65 @@ json TransitionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
                          {"rules", std::move(rules)}});
   }
   return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"range", RangeJson(range)},
           {"total", total},
           {"edges", std::move(out_edges)}};
 }
 
-json TimeInStageStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/,
+json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       std::string* error) {
-  const auto samples = StageTimeSamples(db, error);
+  const auto histograms = StageTimeHistograms(db, range, error);
+  const auto rows = StageRows(db, range, error);
   json stages = json::array();
   for (const Stage& s : map.stages) {
     json row = StageHeader(s);
-    auto it = samples.find(s.id);
-    if (it == samples.end() || it->second.totals.empty()) {
+    auto it = histograms.find(s.id);
+    auto totals = rows.find(s.id);
+    if (it == histograms.end() || it->second.empty() || totals == rows.end() ||
+        totals->second.timed_profiles <= 0) {
       row["profiles"] = 0;
       for (const char* key : {"median_ms", "p75_ms", "p90_ms", "mean_ms", "mean_visits"}) {
         row[key] = nullptr;
       }
     } else {
-      const auto& totals = it->second.totals;
-      double sum = 0;
-      for (std::int64_t v : totals) sum += static_cast<double>(v);
-      const double n = static_cast<double>(totals.size());
-      row["profiles"] = totals.size();
-      row["median_ms"] = NearestRankPercentile(totals, 50);
-      row["p75_ms"] = NearestRankPercentile(totals, 75);
-      row["p90_ms"] = NearestRankPercentile(totals, 90);
-      row["mean_ms"] = Round(sum / n, 1);
-      row["mean_visits"] = Round(static_cast<double>(it->second.visits) / n, 2);
+      // Percentiles from the rounded histogram; the mean from the exact sums.
+      const StageRow& t = totals->second;
+      const double n = static_cast<double>(t.timed_profiles);
+      row["profiles"] = t.timed_profiles;
+      row["median_ms"] = HistogramPercentile(it->second, 50);
+      row["p75_ms"] = HistogramPercentile(it->second, 75);
+      row["p90_ms"] = HistogramPercentile(it->second, 90);
+      row["mean_ms"] = Round(static_cast<double>(t.total_ms) / n, 1);
+      row["mean_visits"] = Round(static_cast<double>(t.visits) / n, 2);
     }
     stages.push_back(std::move(row));
   }
-  return {{"map", {{"id", map.id}, {"version", map.version}}}, {"stages", std::move(stages)}};
+  return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"range", RangeJson(range)},
+          {"stages", std::move(stages)}};
 }
 
-json AttributionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/,
+json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       const std::string& conversion_stage, std::string* error) {
-  // One conversion is one entry into a conversion stage: (profile, stage, at).
+  // One conversion is one entry into a conversion stage: (profile, stage, at), on its own day.
   const std::int64_t conversions =
       QueryCount(db,
-                 "SELECT COUNT(*) FROM (SELECT DISTINCT profile_id, stage, at FROM conversions "
-                 "WHERE ?1 = '' OR stage = ?1) AS entries",
-                 error, conversion_stage);
+                 "SELECT COALESCE(SUM(conversions), 0) FROM rollup_conversions "
+                 "WHERE day >= ?1 AND day <= ?2 AND (?3 = '' OR stage = ?3)",
+                 error, range.first_day, range.last_day, conversion_stage);
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
-  Statement credit_stmt = db.Prepare(
-      "SELECT model, channel, SUM(credit) FROM conversions WHERE ?1 = '' OR stage = ?1 "
-      "GROUP BY model, channel ORDER BY model, channel");
-  credit_stmt.Bind(1, conversion_stage);
-  ForEachRow(credit_stmt, error,
-             [&](Statement& s) { by_model[s.Text(0)].emplace_back(s.Text(1), s.Double(2)); });
+  Statement credit_stmt = RangeQuery(
+      db,
+      "SELECT model, channel, SUM(credit_micros) FROM rollup_credits "
+      "WHERE day >= ?1 AND day <= ?2 AND (?3 = '' OR stage = ?3) "
+      "GROUP BY model, channel ORDER BY model, channel",
+      range);
+  credit_stmt.Bind(3, conversion_stage);
+  ForEachRow(credit_stmt, error, [&](Statement& s) {
+    if (s.Int(2) == 0) return;
+    by_model[s.Text(0)].emplace_back(s.Text(1), static_cast<double>(s.Int(2)) / 1e6);
+  });
 
   json models = json::array();
   for (AttributionModel model : AllModels()) {
@@ -518,19 +636,22 @@ json AttributionStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms
     models.push_back({{"model", name}, {"channels", std::move(channels)}});
   }
   return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"range", RangeJson(range)},
           {"conversion_stages", map.attribution.conversions},
           {"stage", conversion_stage.empty() ? json(nullptr) : json(conversion_stage)},
           {"conversions", conversions},
           {"models", std::move(models)}};
 }
 
-json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*/,
+json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error) {
-  const std::int64_t total = TotalProfiles(db, error);
-  const Counts reached = ReachedByStage(db, map, total, error);
-  const Counts current = CurrentByStage(db, error);
-  const Counts exits = ExitsByStage(db, error);
-  const auto samples = StageTimeSamples(db, error);
+  const std::int64_t total = TotalProfiles(db, range, error);
+  const auto stage_rows = StageRows(db, range, error);
+  Counts reached = Column(stage_rows, &StageRow::reached);
+  reached[map.initial] = total;
+  const Counts current = Column(stage_rows, &StageRow::current);
+  const Counts exits = Column(stage_rows, &StageRow::exits);
+  const auto samples = StageTimeHistograms(db, range, error);
 
   // stage -> (slot, variant) pairs whose condition selects that stage. A slot's default has no
   // condition: it shows to everyone, so it targets nobody.
@@ -543,20 +664,20 @@ json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
     }
   }
 
-  // What the SDK reports it showed, in the stage the visitor was in when it was shown: the
-  // server's stage for that event, else the browser's, else a `stage` property (older senders).
-  // A malformed body never fails the whole report; non-string stage or slot values are skipped
-  // (JsonStringSql).
+  // What the SDK reports it showed, in the stage the collector's engine had the visitor in at
+  // that event (rollup_content, kept by the projection), on the day it was shown.
   std::map<std::string, Counts> shown;
-  const Dialect d = db.dialect();
-  Statement shown_stmt = db.Prepare(
-      "SELECT stage, slot, COUNT(*) FROM (SELECT COALESCE(server_stage, browser_stage, " +
-      JsonStringSql(d, "body", {"properties", "stage"}) + ") AS stage, " +
-      JsonStringSql(d, "body", {"properties", "slot"}) +
-      " AS slot FROM events WHERE name = ?1) AS shown "
-      "WHERE stage IS NOT NULL AND slot IS NOT NULL GROUP BY stage, slot");
-  shown_stmt.Bind(1, std::string_view("content_shown"));
-  ForEachRow(shown_stmt, error, [&](Statement& s) { shown[s.Text(0)][s.Text(1)] = s.Int(2); });
+  std::map<std::string, std::map<std::string, Counts>> shown_variants;  // stage -> slot -> variant
+  Statement shown_stmt = RangeQuery(
+      db,
+      std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") + kInRange +
+          " GROUP BY stage, slot, variant",
+      range);
+  ForEachRow(shown_stmt, error, [&](Statement& s) {
+    if (s.Int(3) <= 0) return;
+    shown[s.Text(0)][s.Text(1)] += s.Int(3);
+    shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(3);
+  });
 
   struct Row {
     json value;
@@ -579,13 +700,18 @@ json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
       }
     }
     const bool targeted = !variants.empty();
-    json shown_row = {{"total", 0}, {"by_slot", json::object()}};
+    json shown_row = {{"total", 0}, {"by_slot", json::object()}, {"by_variant", json::array()}};
     std::int64_t shown_total = 0;
     auto sh = shown.find(s.id);
     if (sh != shown.end()) {
       for (const auto& [slot, n] : sh->second) {
         shown_row["by_slot"][slot] = n;
         shown_total += n;
+      }
+      for (const auto& [slot, variants] : shown_variants[s.id]) {
+        for (const auto& [variant, n] : variants) {
+          shown_row["by_variant"].push_back({{"slot", slot}, {"variant", variant}, {"shown", n}});
+        }
       }
     }
     shown_row["total"] = shown_total;
@@ -611,14 +737,20 @@ json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t /*now_ms*
   json stages = json::array();
   for (auto& row : rows) stages.push_back(std::move(row.value));
   return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"range", RangeJson(range)},
           {"gaps", gaps},
           {"stages", std::move(stages)}};
 }
 
-json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
+json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& range,
                   std::string* error) {
-  const Counts by_status =
-      QueryCounts(db, "SELECT status, COUNT(*) FROM outbox GROUP BY status", error);
+  const std::int64_t now_ms = range.now_ms;
+  Statement status_stmt = db.Prepare(
+      "SELECT status, COUNT(*) FROM outbox WHERE created_at >= ?1 AND created_at < ?2 "
+      "GROUP BY status");
+  status_stmt.Bind(1, range.first_day * kMsPerDay).Bind(2, (range.last_day + 1) * kMsPerDay);
+  Counts by_status;
+  ForEachRow(status_stmt, error, [&](Statement& s) { by_status[s.Text(0)] = s.Int(1); });
   std::int64_t total = 0;
   json statuses = json::object();
   for (const auto& [status, n] : by_status) {
@@ -663,7 +795,8 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
                         {"created_at", s.Int(8)}});
   });
 
-  return {{"total", total},
+  return {{"range", RangeJson(range)},
+          {"total", total},
           {"by_status", std::move(statuses)},
           {"due", due},
           {"oldest_pending_created_at", std::move(oldest_pending)},
@@ -671,18 +804,29 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, std::int64_t now_ms,
 }
 
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
-                   std::int64_t now_ms, std::string* error) {
-  const std::int64_t events = QueryCount(db, "SELECT COUNT(*) FROM events", error);
+                   const ReportRange& range, std::string* error) {
+  const std::int64_t now_ms = range.now_ms;
+  const std::int64_t events =
+      QueryCount(db,
+                 "SELECT COALESCE(SUM(events), 0) FROM rollup_events WHERE day >= ?1 AND day <= ?2",
+                 error, range.first_day, range.last_day);
+  const std::int64_t all_events =
+      QueryCount(db, "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours", error);
+  // By when the events happened (corrected time), not when they arrived: after a backfill of
+  // last month, "last 24 h" is still the last 24 hours. In whole hours: this one and the 23
+  // before it.
   const std::int64_t recent =
-      // By when the events happened (corrected time), not when they arrived: after a backfill of
-      // last month, "last 24 h" is still the last 24 hours.
-      QueryCount(db, "SELECT COUNT(*) FROM events WHERE corrected_time > ?1", error,
-                 now_ms - kDayMs);
+      QueryCount(db,
+                 "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours "
+                 "WHERE hour > ?1 AND hour <= ?2",
+                 error, HourOf(now_ms) - 24, HourOf(now_ms));
 
-  Statement profiles_stmt = db.Prepare(
-      "SELECT COUNT(*), "
-      "COALESCE(SUM(CASE WHEN user_id IS NOT NULL AND user_id <> '' THEN 1 ELSE 0 END), 0), "
-      "COALESCE(SUM(stage_mismatches), 0) FROM profiles");
+  Statement profiles_stmt = RangeQuery(
+      db,
+      std::string("SELECT COALESCE(SUM(profiles), 0), COALESCE(SUM(identified), 0), "
+                  "COALESCE(SUM(mismatches), 0) FROM rollup_cohorts") +
+          kInRange,
+      range);
   std::int64_t profiles = 0;
   std::int64_t identified = 0;
   std::int64_t mismatches = 0;
@@ -693,8 +837,10 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version
   });
 
   json out = {{"map", {{"id", map.id}, {"version", map.version}}},
+              {"range", RangeJson(range)},
               {"now", now_ms},
               {"events", events},
+              {"events_all_time", all_events},
               {"events_last_24h", recent},
               {"profiles", profiles},
               {"identified_profiles", identified},
@@ -706,9 +852,11 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version
 json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error) {
   std::int64_t profiles = 0;
   std::int64_t current = 0;
+  // Every cohort day's profiles per version: a few rows per day, not a row per profile.
   Statement count = db.Prepare(
-      "SELECT COUNT(*), COALESCE(SUM(CASE WHEN map_version = ?1 THEN 1 ELSE 0 END), 0) "
-      "FROM profiles");
+      "SELECT COALESCE(SUM(profiles), 0), "
+      "COALESCE(SUM(CASE WHEN map_version = ?1 THEN profiles ELSE 0 END), 0) "
+      "FROM rollup_cohorts");
   count.Bind(1, map_version);
   ForEachRow(count, error, [&](Statement& s) {
     profiles = s.Int(0);

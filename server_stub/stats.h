@@ -1,9 +1,11 @@
 // Reports behind GET /v1/stats/...: the funnel, the transition graph, time in stage, attribution,
-// content gaps, webhook deliveries, top paths and an overview. They read only the tables ingest
-// keeps current (profiles, transitions, stage_times, conversions, events, outbox), so a report
-// never replays the engine and costs a handful of grouped queries whatever the number of
-// profiles. The funnel can also be computed from journeys held in memory (a map preview replays
-// stored events under a draft map): both paths meet in FunnelCounts and FunnelReport.
+// content gaps, webhook deliveries, top paths and an overview, over a range of UTC days. They
+// read the rollups (storage/rollups.h), never the events: a report sums a few rows per day of
+// its range, so it costs the same at a million events as at ten thousand. Journeys count on their
+// cohort day (the day of the profile's first event): "the visitors who arrived in the range, and
+// how far they got"; events, content impressions and conversions count on the day they happened.
+// The funnel can also be computed from journeys held in memory (a map preview replays stored
+// events under a draft map): both paths meet in FunnelCounts and FunnelReport.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +22,34 @@
 
 namespace waymark::collector {
 
+/// The days a report covers (UTC days since 1970-01-01, both ends included) and the time it is
+/// made at.
+struct ReportRange {
+  std::int64_t now_ms = 0;
+  std::int64_t first_day = 0;
+  std::int64_t last_day = 0;
+};
+/// Every day there is.
+ReportRange AllTime(std::int64_t now_ms);
+/// Default of the API: the last 30 days up to today.
+constexpr std::int64_t kDefaultRangeDays = 30;
+/// Longest range the API takes, in days (about 20 years).
+constexpr std::int64_t kMaxRangeDays = 7320;
+/// Parses the API's `from` and `to` ("YYYY-MM-DD", UTC, both included; nullptr when absent:
+/// `to` defaults to today, `from` to kDefaultRangeDays days ending at `to`). An error message
+/// naming the parameter when one is not a valid date or the range is reversed or too long.
+std::optional<std::string> ParseReportRange(const std::string* from, const std::string* to,
+                                            std::int64_t now_ms, ReportRange* out);
+/// "YYYY-MM-DD" of a UTC day number.
+std::string DayToDate(std::int64_t day);
+/// {"from", "to", "days"} of a range, as every report carries it.
+json RangeJson(const ReportRange& range);
+
+/// Values with how many profiles had each, ascending by value.
+using TimeHistogram = std::vector<std::pair<std::int64_t, std::int64_t>>;
+/// Nearest-rank percentile over a histogram (see NearestRankPercentile); 0 when empty.
+std::int64_t HistogramPercentile(const TimeHistogram& histogram, int percent);
+
 /// One profile's journey as the funnel counts it, whether read from the tables or taken from an
 /// engine: the stage it is in, the stage each recorded transition entered (in order), and its
 /// total time per stage for the stages it visited (the stage_times rows).
@@ -35,12 +65,13 @@ struct FunnelCounts {
   /// Profiles that entered the stage or sit in it now; the map's initial stage counts everyone.
   std::map<std::string, std::int64_t> reached;
   std::map<std::string, std::int64_t> current;
-  /// Per stage, every visiting profile's total time in it, ascending.
-  std::map<std::string, std::vector<std::int64_t>> time_in_stage_ms;
+  /// Per stage, the visiting profiles' total times in it, rounded as the rollups keep them
+  /// (RoundToTwoDigits).
+  std::map<std::string, TimeHistogram> time_in_stage_ms;
 };
 
-/// The counts over every stored profile (a few grouped queries).
-FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map,
+/// The counts over the profiles whose cohort day is in the range (from the rollups).
+FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
                                     std::string* error = nullptr);
 /// The same counts over the given journeys, so that a funnel of replayed or selected profiles
 /// agrees with the stored one by construction.
@@ -79,7 +110,7 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
 /// The map's stages with rank >= 0 in rank order (ties in map order), each with `reached`,
 /// `current`, `conversion_from_previous`, `drop_off` and `median_time_in_stage_ms`; side stages
 /// (rank < 0) separately with `reached` and `current`; and `total_profiles`.
-json FunnelStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
+json FunnelStats(Database& db, const JourneyMap& map, const ReportRange& range,
                  std::string* error = nullptr);
 
 /// Most stages a path keeps (GET /v1/stats/paths); longer journeys are cut and flagged.
@@ -91,41 +122,43 @@ constexpr std::size_t kPathMaxStages = 8;
 /// first `limit`), `distinct_paths` counts them all; `nodes` ("<step>:<stage>") and `links`
 /// (source, target, value) cover every profile's sequence, acyclic by construction (each link
 /// goes from step i to step i + 1), for a Sankey diagram.
-json PathStats(Database& db, const JourneyMap& map, std::int64_t now_ms, std::size_t limit,
+json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, std::size_t limit,
                std::string* error = nullptr);
 
 /// Every (from, to) edge in the stored histories with `count`, distinct `profiles`, the `rules`
 /// that produced it and its `kind` (forward, backward, loop; unknown for stages not in the map).
-json TransitionStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
+json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error = nullptr);
 
 /// Per stage (map order): profiles that spent time in it and the median, p75, p90 and mean of
 /// their total time, and their mean number of visits.
-json TimeInStageStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
+json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       std::string* error = nullptr);
 
 /// Credit per channel for every attribution model (AllModels order), channels by credit
 /// descending, and the number of distinct conversions. `conversion_stage` empty: all stages.
-json AttributionStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
+json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       const std::string& conversion_stage = "", std::string* error = nullptr);
 
 /// Per stage: visitors, current, exits, median time, whether a content variant targets it
 /// (and which), content_shown counts, and `gap` (traffic that leaves, with no content for it).
 /// Gaps come first.
-json ContentGapStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
+json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error = nullptr);
 
-/// Outbox deliveries by status, how many are due, and the 20 most recent failing deliveries.
-json WebhookStats(Database& db, const JourneyMap& map, std::int64_t now_ms,
+/// Outbox deliveries created in the range by status; how many are due now, the oldest waiting
+/// and the 20 most recent failing deliveries (whatever their day: they need attention now).
+json WebhookStats(Database& db, const JourneyMap& map, const ReportRange& range,
                   std::string* error = nullptr);
 
-/// Totals: events, events received in the last 24 hours, profiles, identified profiles and
-/// stage mismatches between browser and collector.
+/// Totals: events in the range and ever, events of the last 24 hours (by event time, in whole
+/// hours), profiles first seen in the range, of them identified, and their stage mismatches
+/// between browser and collector.
 /// `map_version` is the stored version of the current map (MapState::version): the
 /// `reprojection` member says how many profiles are computed under it and how many wait for the
 /// background re-projection that publishing it started.
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
-                   std::int64_t now_ms, std::string* error = nullptr);
+                   const ReportRange& range, std::string* error = nullptr);
 
 /// {map_version, profiles, profiles_on_this_version, waiting, done}.
 json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error = nullptr);

@@ -611,31 +611,38 @@ void CollectorServer::Routes() {
       SendError(res, 400, "invalid_limit", "limit: expected an integer from 1 to 100");
       return;
     }
+    const std::string from = req.HasParam("from") ? req.Param("from") : "";
+    const std::string to = req.HasParam("to") ? req.Param("to") : "";
+    ReportRange range;
+    if (auto err = ParseReportRange(req.HasParam("from") ? &from : nullptr,
+                                    req.HasParam("to") ? &to : nullptr, NowMs(), &range)) {
+      SendError(res, 400, "invalid_range", *err);
+      return;
+    }
     ingestor_->FlushAll();  // stats include every event acknowledged so far
     Database& db = ReadDb();
     // Held for the whole report: a concurrent PUT /v1/map may swap the current map meanwhile.
     const auto map_state = ingestor_->map();
     const JourneyMap& map = *map_state->map;
-    const std::int64_t now = NowMs();
     json body;
     std::string error;
     if (which == "funnel") {
-      body = FunnelStats(db, map, now, &error);
+      body = FunnelStats(db, map, range, &error);
     } else if (which == "transitions") {
-      body = TransitionStats(db, map, now, &error);
+      body = TransitionStats(db, map, range, &error);
     } else if (which == "time-in-stage") {
-      body = TimeInStageStats(db, map, now, &error);
+      body = TimeInStageStats(db, map, range, &error);
     } else if (which == "attribution") {
       std::string stage = req.HasParam("stage") ? req.Param("stage") : "";
-      body = AttributionStats(db, map, now, stage, &error);
+      body = AttributionStats(db, map, range, stage, &error);
     } else if (which == "content-gaps") {
-      body = ContentGapStats(db, map, now, &error);
+      body = ContentGapStats(db, map, range, &error);
     } else if (which == "webhooks") {
-      body = WebhookStats(db, map, now, &error);
+      body = WebhookStats(db, map, range, &error);
     } else if (which == "overview") {
-      body = OverviewStats(db, map, map_state->version, now, &error);
+      body = OverviewStats(db, map, map_state->version, range, &error);
     } else if (which == "paths") {
-      body = PathStats(db, map, now, static_cast<std::size_t>(path_limit), &error);
+      body = PathStats(db, map, range, static_cast<std::size_t>(path_limit), &error);
     } else {
       SendError(res, 404, "not_found",
                 "stats: funnel, transitions, time-in-stage, attribution, content-gaps, "

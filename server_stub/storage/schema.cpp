@@ -1,8 +1,13 @@
 #include "storage/schema.h"
 
+#include "storage/rollups.h"
+
 namespace waymark::collector {
 
 namespace {
+// Bumped when what a rollup counts changes: the collector then recounts them at start.
+constexpr int kRollupsVersion = 1;
+
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
 constexpr const char* kSchema = R"sql(
@@ -147,6 +152,51 @@ CREATE TABLE IF NOT EXISTS outbox (
   delivered_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+
+-- Rollups (storage/rollups.h): what the reports read, kept in the transactions that change what
+-- they count. day: UTC days since 1970-01-01; a profile counts on its cohort day (its first
+-- event's), an event or a conversion on the day it happened.
+CREATE TABLE IF NOT EXISTS rollup_events (
+  day INTEGER NOT NULL, name TEXT NOT NULL, events INTEGER NOT NULL,
+  PRIMARY KEY (day, name));
+CREATE TABLE IF NOT EXISTS rollup_event_hours (
+  hour INTEGER PRIMARY KEY, events INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS rollup_cohorts (
+  day INTEGER NOT NULL, map_version INTEGER NOT NULL, profiles INTEGER NOT NULL,
+  identified INTEGER NOT NULL, mismatches INTEGER NOT NULL,
+  PRIMARY KEY (day, map_version));
+CREATE TABLE IF NOT EXISTS rollup_stages (
+  day INTEGER NOT NULL, stage TEXT NOT NULL,
+  reached INTEGER NOT NULL, current_profiles INTEGER NOT NULL, exits INTEGER NOT NULL,
+  timed_profiles INTEGER NOT NULL, visits INTEGER NOT NULL, total_ms INTEGER NOT NULL,
+  PRIMARY KEY (day, stage));
+-- Profiles by their total time in a stage, rounded to two significant digits.
+CREATE TABLE IF NOT EXISTS rollup_stage_times (
+  day INTEGER NOT NULL, stage TEXT NOT NULL, total_ms INTEGER NOT NULL, profiles INTEGER NOT NULL,
+  PRIMARY KEY (day, stage, total_ms));
+CREATE TABLE IF NOT EXISTS rollup_edges (
+  day INTEGER NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL,
+  transitions INTEGER NOT NULL, profiles INTEGER NOT NULL,
+  PRIMARY KEY (day, from_stage, to_stage));
+CREATE TABLE IF NOT EXISTS rollup_edge_rules (
+  day INTEGER NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL, rule TEXT NOT NULL,
+  transitions INTEGER NOT NULL,
+  PRIMARY KEY (day, from_stage, to_stage, rule));
+-- path: a JSON array of the stages entered (the map's initial stage is put in front on reading).
+CREATE TABLE IF NOT EXISTS rollup_paths (
+  day INTEGER NOT NULL, path TEXT NOT NULL, truncated INTEGER NOT NULL, visitors INTEGER NOT NULL,
+  PRIMARY KEY (day, path, truncated));
+CREATE TABLE IF NOT EXISTS rollup_content (
+  day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL, variant TEXT NOT NULL,
+  shown INTEGER NOT NULL,
+  PRIMARY KEY (day, stage, slot, variant));
+CREATE TABLE IF NOT EXISTS rollup_conversions (
+  day INTEGER NOT NULL, stage TEXT NOT NULL, conversions INTEGER NOT NULL,
+  PRIMARY KEY (day, stage));
+CREATE TABLE IF NOT EXISTS rollup_credits (
+  day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL, channel TEXT NOT NULL,
+  credit_micros INTEGER NOT NULL,
+  PRIMARY KEY (day, stage, model, channel));
 )sql";
 
 // Columns added after version 1, for databases created before them, and what depends on them.
@@ -235,6 +285,27 @@ std::optional<std::string> Migrate(Database& db) {
     return "schema: " + *err;
   }
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;
+  // A database made before rollups (or by a release that kept others) gets them counted once.
+  auto rollups = db.Prepare("SELECT value FROM meta WHERE key = 'rollups_version'");
+  const bool current = rollups.Step() && rollups.Text(0) == std::to_string(kRollupsVersion);
+  rollups.Reset();
+  if (!current) {
+    // One transaction: a recount stopped half-way is never taken for a finished one.
+    if (auto err = db.BeginWrite()) return "schema: " + *err;
+    std::optional<std::string> err = RebuildRollups(db);
+    if (!err) {
+      auto mark = db.Prepare(
+          "INSERT INTO meta (key, value) VALUES ('rollups_version', ?) "
+          "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+      mark.Bind(1, std::to_string(kRollupsVersion));
+      if (!mark.Run()) err = mark.error();
+    }
+    if (!err) err = db.Exec("COMMIT");
+    if (err) {
+      db.Exec("ROLLBACK");
+      return "schema: " + *err;
+    }
+  }
   auto stmt = db.Prepare(
       "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
       "ON CONFLICT (key) DO UPDATE SET value = excluded.value");

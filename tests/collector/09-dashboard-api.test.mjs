@@ -26,6 +26,8 @@ const DEFAULT_MAP = fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.jso
 const VECTORS = path.join(ROOT, 'tests', 'vectors');
 const MINUTE = 60 * 1000;
 const DAY = 24 * 60 * MINUTE;
+/** A report's `from` parameter: the UTC day `days` days ago. */
+const since = (days) => `from=${new Date(Date.now() - days * DAY).toISOString().slice(0, 10)}`;
 
 /** Posts events and checks that every one of them was accepted. */
 async function store(srv, events, extra = {}) {
@@ -211,8 +213,18 @@ describe('GET /v1/stats/paths', () => {
     }
   });
 
+  it('counts each visitor on the day of their first event: the default 30 days leave out one who came 40 days ago', async () => {
+    const body = (await adminGet(ctx.srv, '/v1/stats/paths')).json;
+    assert.equal(body.profiles, visitors.length);
+    assert.equal(body.range.days, 30);
+    assert.equal(body.paths.find((p) => p.stages.includes('dormant')), undefined);
+    const wider = (await adminGet(ctx.srv, `/v1/stats/paths?${since(45)}`)).json;
+    assert.equal(wider.profiles, visitors.length + 1);
+    assert.equal(wider.range.days, 46);
+  });
+
   it('groups identical stage sequences: visitors descending, then lexicographically; long ones cut at 8', async () => {
-    const res = await adminGet(ctx.srv, '/v1/stats/paths');
+    const res = await adminGet(ctx.srv, `/v1/stats/paths?${since(60)}`);
     assert.equal(res.status, 200, res.text);
     const body = res.json;
     assert.deepEqual(body.map, { id: 'default', version: 1 });
@@ -230,14 +242,14 @@ describe('GET /v1/stats/paths', () => {
     const long = body.paths.find((p) => p.truncated);
     assert.equal(long.stages.length, 8);
 
-    const top = await adminGet(ctx.srv, '/v1/stats/paths?limit=2');
+    const top = await adminGet(ctx.srv, `/v1/stats/paths?limit=2&${since(60)}`);
     assert.deepEqual(top.json.paths, expected.slice(0, 2));
     assert.equal(top.json.distinct_paths, expected.length);
     assert.deepEqual(top.json.links, body.links, 'links cover every profile whatever the limit');
   });
 
   it('Sankey nodes and links are step-indexed, so loops become an acyclic graph', async () => {
-    const body = (await adminGet(ctx.srv, '/v1/stats/paths')).json;
+    const body = (await adminGet(ctx.srv, `/v1/stats/paths?${since(60)}`)).json;
     const links = new Map();
     const nodes = new Map();
     for (const v of [...visitors, dormant]) {
@@ -394,7 +406,9 @@ describe('POST /v1/map/preview', () => {
     assert.deepEqual(body.live.map, { id: 'default', version: 1 });
     assert.deepEqual(body.draft.funnel.map, { id: 'default', version: 2 });
 
-    assert.deepEqual(body.live.funnel, funnelBefore, 'live is the stored funnel of the same (all) profiles');
+    const { range, ...storedFunnel } = funnelBefore;
+    assert.equal(range.days, 30);
+    assert.deepEqual(body.live.funnel, storedFunnel, 'live is the stored funnel of the same (all) profiles');
 
     const count = (side, stage) => Object.values(people).filter((p) => p[side] === stage).length;
     const live = byStage(body.live.funnel);

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/rollups.h"
 #include "storage/schema.h"
 #include "waymark/json_util.h"
 
@@ -60,6 +61,12 @@ constexpr const char* kTestMap = R"json({
 
 class StatsTest : public ::testing::Test {
  protected:
+  // Fixtures write the journey tables directly: the reports read rollups, recounted from them.
+  Database& Recount() {
+    EXPECT_FALSE(RebuildRollups(db_).has_value());
+    return db_;
+  }
+
   void SetUp() override {
     ASSERT_FALSE(db_.Open(":memory:", false).has_value());
     ASSERT_FALSE(MigrateSchema(db_).has_value());
@@ -140,6 +147,10 @@ class StatsTest : public ::testing::Test {
                  {"name", "content_shown"},
                  {"properties", {{"slot", slot}, {"variant", slot + "_x"}, {"stage", stage}}}};
     StoreEvent(id, profile, "content_shown", received_at, DumpJson(body));
+    // The projection's stage for the event: what rollup_content counts it under.
+    auto stage_of = db_.Prepare("UPDATE events SET server_stage = ? WHERE id = ?");
+    stage_of.Bind(1, stage).Bind(2, id);
+    ASSERT_TRUE(stage_of.Run()) << stage_of.error();
   }
 
   void Delivery(std::int64_t id, const std::string& status, std::int64_t attempts,
@@ -249,22 +260,22 @@ TEST(NearestRankPercentileTest, PicksObservedValues) {
 
 TEST_F(StatsTest, EmptyDatabaseGivesZeros) {
   std::string error;
-  json funnel = FunnelStats(db_, *map_, kNow, &error);
+  json funnel = FunnelStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(funnel, "total_profiles"), 0);
   ASSERT_EQ(funnel["stages"].size(), 5u);
   EXPECT_EQ(Int(funnel["stages"][0], "reached"), 0);
   EXPECT_TRUE(funnel["stages"][1]["conversion_from_previous"].is_null());
   EXPECT_TRUE(funnel["stages"][0]["median_time_in_stage_ms"].is_null());
-  json attribution = AttributionStats(db_, *map_, kNow, "", &error);
+  json attribution = AttributionStats(Recount(), *map_, AllTime(kNow), "", &error);
   EXPECT_EQ(Int(attribution, "conversions"), 0);
   EXPECT_EQ(attribution["models"].size(), 6u);
-  json gaps = ContentGapStats(db_, *map_, kNow, &error);
+  json gaps = ContentGapStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(Int(gaps, "gaps"), 0);
-  json hooks = WebhookStats(db_, *map_, kNow, &error);
+  json hooks = WebhookStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(Int(hooks, "total"), 0);
   EXPECT_TRUE(hooks["oldest_pending_created_at"].is_null());
-  json overview = OverviewStats(db_, *map_, 1, kNow, &error);
+  json overview = OverviewStats(Recount(), *map_, 1, AllTime(kNow), &error);
   EXPECT_EQ(Int(overview, "events"), 0);
   EXPECT_EQ(Int(overview, "stage_mismatches"), 0);
   EXPECT_EQ(error, "");
@@ -273,7 +284,7 @@ TEST_F(StatsTest, EmptyDatabaseGivesZeros) {
 TEST_F(StatsTest, Funnel) {
   Seed();
   std::string error;
-  json out = FunnelStats(db_, *map_, kNow, &error);
+  json out = FunnelStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "total_profiles"), 7);
   EXPECT_EQ(out["map"]["id"], "test");
@@ -327,7 +338,7 @@ TEST_F(StatsTest, Funnel) {
 TEST_F(StatsTest, FunnelCountsProfilesSittingInAStageWithoutATransitionIntoIt) {
   // A history recorded before the stage was on the path still counts the profile there.
   Profile("a:9", nullptr, "trial");
-  json out = FunnelStats(db_, *map_, kNow);
+  json out = FunnelStats(Recount(), *map_, AllTime(kNow));
   EXPECT_EQ(Int(out["stages"][2], "reached"), 1);
   EXPECT_EQ(Int(out["stages"][0], "reached"), 1);
 }
@@ -335,7 +346,7 @@ TEST_F(StatsTest, FunnelCountsProfilesSittingInAStageWithoutATransitionIntoIt) {
 TEST_F(StatsTest, Transitions) {
   Seed();
   std::string error;
-  json out = TransitionStats(db_, *map_, kNow, &error);
+  json out = TransitionStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "total"), 14);
   const json& edges = out["edges"];
@@ -372,7 +383,7 @@ TEST_F(StatsTest, TransitionKindForStagesOutsideTheMapAndEqualRanks) {
   ASSERT_TRUE(parsed.ok());
   Profile("a:1", nullptr, "b");
   History("a:1", {{"a", "b", "r"}, {"b", "gone", "r"}});
-  json out = TransitionStats(db_, *parsed.value(), kNow);
+  json out = TransitionStats(Recount(), *parsed.value(), AllTime(kNow));
   EXPECT_EQ(Find(out["edges"], "to", "b")["kind"], "loop");  // equal ranks
   EXPECT_EQ(Find(out["edges"], "to", "gone")["kind"], "unknown");
 }
@@ -380,7 +391,7 @@ TEST_F(StatsTest, TransitionKindForStagesOutsideTheMapAndEqualRanks) {
 TEST_F(StatsTest, TimeInStage) {
   Seed();
   std::string error;
-  json out = TimeInStageStats(db_, *map_, kNow, &error);
+  json out = TimeInStageStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   const json& stages = out["stages"];
   ASSERT_EQ(stages.size(), 6u);  // every stage, map order
@@ -457,7 +468,7 @@ TEST_F(StatsTest, Attribution) {
   AddCredit("a:5", "customer", 300, "made_up_model", "Email", 1);  // not a model: ignored
 
   std::string error;
-  json out = AttributionStats(db_, *map_, kNow, "", &error);
+  json out = AttributionStats(Recount(), *map_, AllTime(kNow), "", &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "conversions"), 3);
   EXPECT_TRUE(out["stage"].is_null());
@@ -485,14 +496,14 @@ TEST_F(StatsTest, Attribution) {
   EXPECT_DOUBLE_EQ(first["channels"][0]["share"].get<double>(), 0.6667);
   EXPECT_DOUBLE_EQ(first["channels"][1]["share"].get<double>(), 0.3333);
 
-  json customer = AttributionStats(db_, *map_, kNow, "customer");
+  json customer = AttributionStats(Recount(), *map_, AllTime(kNow), "customer");
   EXPECT_EQ(Int(customer, "conversions"), 3);
   EXPECT_EQ(customer["stage"], "customer");
-  json other = AttributionStats(db_, *map_, kNow, "dormant");
+  json other = AttributionStats(Recount(), *map_, AllTime(kNow), "dormant");
   EXPECT_EQ(Int(other, "conversions"), 0);
   EXPECT_TRUE(Find(other["models"], "model", "linear")["channels"].empty());
   // The filter is a bound value, never SQL.
-  json injected = AttributionStats(db_, *map_, kNow, "x' OR '1'='1", &error);
+  json injected = AttributionStats(Recount(), *map_, AllTime(kNow), "x' OR '1'='1", &error);
   EXPECT_EQ(Int(injected, "conversions"), 0);
   EXPECT_EQ(error, "");
 }
@@ -505,10 +516,10 @@ TEST_F(StatsTest, ContentGaps) {
   Shown("s4", "a:7", "hero", "trial", kNow - 25 * kHour);
   StoreEvent("s5", "a:7", "content_shown", kNow - kHour, "not json");  // skipped, not a failure
   StoreEvent("s6", "a:7", "content_shown", kNow - kHour,
-             R"({"properties":{"slot":"hero","stage":5}})");  // a non-string stage is skipped
+             R"({"properties":{"slot":"hero","stage":5}})");  // never projected: no stage yet
 
   std::string error;
-  json out = ContentGapStats(db_, *map_, kNow, &error);
+  json out = ContentGapStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "gaps"), 2);
   const json& stages = out["stages"];
@@ -532,6 +543,9 @@ TEST_F(StatsTest, ContentGaps) {
   EXPECT_EQ(Int(interested, "exits"), 4);
   EXPECT_EQ(Int(interested["shown"], "total"), 3);
   EXPECT_EQ(interested["shown"]["by_slot"], json::parse(R"({"hero":2,"cta":1})"));
+  EXPECT_EQ(interested["shown"]["by_variant"],
+            json::parse(R"([{"slot":"cta","variant":"cta_x","shown":1},
+                            {"slot":"hero","variant":"hero_x","shown":2}])"));
 
   const json& trial = stages[2];
   EXPECT_FALSE(trial["gap"].get<bool>());
@@ -570,7 +584,7 @@ TEST_F(StatsTest, Webhooks) {
   Delivery(6, "inflight", 1, kNow - 10, nullptr, std::nullopt);              // due (claimed)
 
   std::string error;
-  json out = WebhookStats(db_, *map_, kNow, &error);
+  json out = WebhookStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "total"), 6);
   EXPECT_EQ(out["by_status"],
@@ -593,7 +607,7 @@ TEST_F(StatsTest, Webhooks) {
 
 TEST_F(StatsTest, WebhookFailuresAreCappedAtTwenty) {
   for (int i = 1; i <= 25; ++i) Delivery(i, "failed", 10, kNow, "HTTP 502", 502);
-  json out = WebhookStats(db_, *map_, kNow);
+  json out = WebhookStats(Recount(), *map_, AllTime(kNow));
   ASSERT_EQ(out["recent_failures"].size(), 20u);
   EXPECT_EQ(Int(out["recent_failures"][0], "id"), 25);
   EXPECT_EQ(Int(out["recent_failures"][19], "id"), 6);
@@ -607,7 +621,7 @@ TEST_F(StatsTest, Overview) {
   Shown("s2", "a:7", "hero", "trial", kNow - 25 * kHour);
 
   std::string error;
-  json out = OverviewStats(db_, *map_, 1, kNow, &error);
+  json out = OverviewStats(Recount(), *map_, 1, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "events"), 4);
   EXPECT_EQ(Int(out, "events_last_24h"), 2);
@@ -623,16 +637,16 @@ TEST_F(StatsTest, Overview) {
       "'page_viewed', 1, ?, ?, ?, 'h', '{}')");
   backfill.Bind(1, kNow - 240 * kHour).Bind(2, kNow).Bind(3, kNow - 240 * kHour);
   ASSERT_TRUE(backfill.Run()) << backfill.error();
-  json later = OverviewStats(db_, *map_, 1, kNow, &error);
+  json later = OverviewStats(Recount(), *map_, 1, AllTime(kNow), &error);
   EXPECT_EQ(Int(later, "events"), 5);
   EXPECT_EQ(Int(later, "events_last_24h"), 2);
 }
 
 TEST_F(StatsTest, QueryFailureIsReportedThroughError) {
-  ASSERT_FALSE(db_.Exec("DROP TABLE stage_times").has_value());
+  ASSERT_FALSE(db_.Exec("DROP TABLE rollup_stage_times").has_value());
   std::string error;
-  json out = FunnelStats(db_, *map_, kNow, &error);
-  EXPECT_NE(error.find("stage_times"), std::string::npos) << error;
+  json out = FunnelStats(db_, *map_, AllTime(kNow), &error);
+  EXPECT_NE(error.find("rollup_stage_times"), std::string::npos) << error;
   EXPECT_TRUE(out.is_object());  // what could be read is still there
   EXPECT_EQ(Int(out, "total_profiles"), 0);
 }
@@ -651,8 +665,9 @@ TEST_F(StatsTest, FunnelFromStoredJourneysMatchesTheTables) {
   }
   EXPECT_FALSE(reader.Read("a:404", &error).has_value());
   EXPECT_EQ(error, "");
-  EXPECT_EQ(FunnelReport(*map_, FunnelCountsFromJourneys(*map_, journeys)),
-            FunnelStats(db_, *map_, kNow));
+  json from_tables = FunnelStats(Recount(), *map_, AllTime(kNow));
+  from_tables.erase("range");
+  EXPECT_EQ(FunnelReport(*map_, FunnelCountsFromJourneys(*map_, journeys)), from_tables);
 
   const JourneySummary& u3 = journeys[2];
   EXPECT_EQ(u3.stage, "customer");
@@ -706,7 +721,7 @@ TEST_F(StatsTest, PathsCollapseRepeatsCutLongJourneysAndStayAcyclic) {
                         {"dormant", "trial", "start"}}));
 
   std::string error;
-  json out = PathStats(db_, *map_, kNow, 20, &error);
+  json out = PathStats(Recount(), *map_, AllTime(kNow), 20, &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(out["map"], (json{{"id", "test"}, {"version", 3}}));
   EXPECT_EQ(Int(out, "profiles"), 11);
@@ -757,7 +772,7 @@ TEST_F(StatsTest, PathsCollapseRepeatsCutLongJourneysAndStayAcyclic) {
   EXPECT_EQ(out["nodes"][3]["name"], "1:customer");
   for (const auto& n : out["nodes"]) EXPECT_LT(n["step"].get<int>(), 8);
 
-  json top = PathStats(db_, *map_, kNow, 2, &error);
+  json top = PathStats(Recount(), *map_, AllTime(kNow), 2, &error);
   EXPECT_EQ(top["paths"].size(), 2u);
   EXPECT_EQ(Int(top, "distinct_paths"), 9);
   EXPECT_EQ(top["links"], out["links"]);
@@ -765,7 +780,7 @@ TEST_F(StatsTest, PathsCollapseRepeatsCutLongJourneysAndStayAcyclic) {
 
 TEST_F(StatsTest, PathsOfAnEmptyStore) {
   std::string error;
-  json out = PathStats(db_, *map_, kNow, 20, &error);
+  json out = PathStats(Recount(), *map_, AllTime(kNow), 20, &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(Int(out, "profiles"), 0);
   EXPECT_EQ(out["paths"], json::array());

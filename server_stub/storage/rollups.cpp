@@ -1,0 +1,469 @@
+#include "storage/rollups.h"
+
+#include <cmath>
+#include <set>
+
+#include "waymark/json_util.h"
+
+namespace waymark::collector {
+
+namespace {
+
+std::int64_t FloorDiv(std::int64_t a, std::int64_t b) {
+  std::int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+std::string PathKey(const std::vector<std::string>& stages) { return DumpJson(json(stages)); }
+
+// Upsert statements: "INSERT ... ON CONFLICT (keys) DO UPDATE SET v = t.v + excluded.v, ...".
+std::string AddingUpsert(const std::string& table, const std::vector<std::string>& keys,
+                         const std::vector<std::string>& values) {
+  std::string cols;
+  std::string marks;
+  for (const auto* list : {&keys, &values}) {
+    for (const auto& c : *list) {
+      cols += (cols.empty() ? "" : ", ") + c;
+      marks += marks.empty() ? "?" : ", ?";
+    }
+  }
+  std::string conflict;
+  for (const auto& k : keys) conflict += (conflict.empty() ? "" : ", ") + k;
+  std::string set;
+  for (const auto& v : values) {
+    set += (set.empty() ? "" : ", ") + v + " = " + table + "." + v + " + excluded." + v;
+  }
+  return "INSERT INTO " + table + " (" + cols + ") VALUES (" + marks + ") ON CONFLICT (" +
+         conflict + ") DO UPDATE SET " + set;
+}
+
+template <std::size_t N>
+bool AllZero(const std::array<std::int64_t, N>& values) {
+  for (std::int64_t v : values) {
+    if (v != 0) return false;
+  }
+  return true;
+}
+
+struct RollupTable {
+  const char* name;
+  const char* keys;
+  const char* values;
+};
+constexpr RollupTable kRollupTables[] = {
+    {"rollup_events", "day, name", "events"},
+    {"rollup_event_hours", "hour", "events"},
+    {"rollup_cohorts", "day, map_version", "profiles, identified, mismatches"},
+    {"rollup_stages", "day, stage",
+     "reached, current_profiles, exits, timed_profiles, visits, total_ms"},
+    {"rollup_stage_times", "day, stage, total_ms", "profiles"},
+    {"rollup_edges", "day, from_stage, to_stage", "transitions, profiles"},
+    {"rollup_edge_rules", "day, from_stage, to_stage, rule", "transitions"},
+    {"rollup_paths", "day, path, truncated", "visitors"},
+    {"rollup_content", "day, stage, slot, variant", "shown"},
+    {"rollup_conversions", "day, stage", "conversions"},
+    {"rollup_credits", "day, stage, model, channel", "credit_micros"}};
+
+std::size_t ColumnCount(const char* list) {
+  std::size_t n = 1;
+  for (const char* c = list; *c != '\0'; ++c) n += *c == ',' ? 1 : 0;
+  return n;
+}
+
+// Every non-zero row of every rollup table: "table (key | ...)" -> "value, ...".
+std::optional<std::string> Snapshot(Database& db, std::map<std::string, std::string>* out) {
+  for (const RollupTable& t : kRollupTables) {
+    const std::size_t keys = ColumnCount(t.keys);
+    const std::size_t values = ColumnCount(t.values);
+    Statement stmt =
+        db.Prepare(std::string("SELECT ") + t.keys + ", " + t.values + " FROM " + t.name);
+    std::string error;
+    ForEachRow(stmt, &error, [&](Statement& s) {
+      std::string key = std::string(t.name) + " (";
+      std::string value;
+      bool zero = true;
+      for (std::size_t i = 0; i < keys + values; ++i) {
+        const std::string text = s.Text(static_cast<int>(i));
+        if (i < keys) {
+          key += (i == 0 ? "" : " | ") + text;
+        } else {
+          value += (i == keys ? "" : ", ") + text;
+          zero = zero && text == "0";
+        }
+      }
+      if (!zero) (*out)[key + ")"] = value;
+    });
+    if (!error.empty()) return "rollups: " + error;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::int64_t DayOf(std::int64_t ms) { return FloorDiv(ms, kMsPerDay); }
+std::int64_t HourOf(std::int64_t ms) { return FloorDiv(ms, kMsPerHour); }
+
+std::int64_t RoundToTwoDigits(std::int64_t ms) {
+  if (ms < 100) return ms < 0 ? 0 : ms;
+  std::int64_t scale = 1;
+  while (ms / scale >= 100) scale *= 10;
+  // Half up: 125 -> 130, 124 -> 120.
+  return (ms + scale / 2) / scale * scale;
+}
+
+std::int64_t CreditMicros(double credit) { return std::llround(credit * 1e6); }
+
+std::optional<std::pair<std::string, std::string>> ShownContent(const json& properties) {
+  if (!properties.is_object()) return std::nullopt;
+  auto slot = properties.find("slot");
+  if (slot == properties.end() || !slot->is_string()) return std::nullopt;
+  auto variant = properties.find("variant");
+  std::string v = variant != properties.end() && variant->is_string() ? variant->get<std::string>()
+                                                                       : std::string();
+  return std::make_pair(slot->get<std::string>(), std::move(v));
+}
+
+JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
+                             std::int64_t map_version, std::int64_t mismatches, TimeMs until) {
+  JourneyFacts f;
+  f.first_seen = first_seen;
+  f.stage = engine.stage();
+  f.map_version = map_version;
+  f.identified = !engine.user_id().empty();
+  f.mismatches = mismatches;
+  for (const auto& t : engine.transitions()) f.transitions.push_back({t.from, t.to, t.rule});
+  for (const auto& [stage, t] : engine.StageTimes(until)) {
+    if (t.visits > 0) f.stage_times.push_back({stage, t.total, t.visits});
+  }
+  return f;
+}
+
+StoredPath PathOfTransitions(const std::vector<JourneyFacts::Transition>& transitions) {
+  StoredPath path;
+  for (const auto& t : transitions) {
+    if (!path.stages.empty() && path.stages.back() == t.to) continue;
+    if (path.stages.size() == kStoredPathStages) {
+      path.truncated = true;
+      break;
+    }
+    path.stages.push_back(t.to);
+  }
+  return path;
+}
+
+void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
+  const Day day = DayOf(f.first_seen);
+  auto& cohort = cohorts_[{day, f.map_version}];
+  cohort[0] += sign;
+  cohort[1] += f.identified ? sign : 0;
+  cohort[2] += sign * f.mismatches;
+
+  // reached: every stage entered, and the current one (see ReachedByStage in stats.cpp).
+  std::set<std::string> reached{f.stage};
+  std::map<std::tuple<Day, std::string, std::string>, bool> edges_seen;
+  for (const auto& t : f.transitions) {
+    reached.insert(t.to);
+    if (t.from != t.to) stages_[{day, t.from}][2] += sign;  // an exit
+    auto& edge = edges_[{day, t.from, t.to}];
+    edge[0] += sign;
+    if (!edges_seen[{day, t.from, t.to}]) {
+      edges_seen[{day, t.from, t.to}] = true;
+      edge[1] += sign;  // distinct profiles on the edge
+    }
+    edge_rules_[{day, t.from, t.to, t.rule}] += sign;
+  }
+  for (const auto& stage : reached) stages_[{day, stage}][0] += sign;
+  stages_[{day, f.stage}][1] += sign;
+  for (const auto& t : f.stage_times) {
+    auto& row = stages_[{day, t.stage}];
+    row[3] += sign;
+    row[4] += sign * t.visits;
+    row[5] += sign * t.total_ms;
+    stage_times_[{day, t.stage, RoundToTwoDigits(t.total_ms)}] += sign;
+  }
+  const StoredPath path = PathOfTransitions(f.transitions);
+  paths_[{day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
+}
+
+void RollupDelta::AddEvent(std::int64_t time_ms, const std::string& name, int sign) {
+  events_[{DayOf(time_ms), name}] += sign;
+  event_hours_[HourOf(time_ms)] += sign;
+}
+
+void RollupDelta::AddContentShown(std::int64_t time_ms, const std::string& stage,
+                                  const std::string& slot, const std::string& variant, int sign) {
+  content_[{DayOf(time_ms), stage, slot, variant}] += sign;
+}
+
+void RollupDelta::AddConversion(std::int64_t at_ms, const std::string& stage, int sign) {
+  conversions_[{DayOf(at_ms), stage}] += sign;
+}
+
+void RollupDelta::AddCredit(std::int64_t at_ms, const std::string& stage, const std::string& model,
+                            const std::string& channel, std::int64_t micros) {
+  credits_[{DayOf(at_ms), stage, model, channel}] += micros;
+}
+
+bool RollupDelta::empty() const {
+  return events_.empty() && event_hours_.empty() && cohorts_.empty() && stages_.empty() &&
+         stage_times_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
+         content_.empty() && conversions_.empty() && credits_.empty();
+}
+
+void RollupDelta::Clear() { *this = RollupDelta(); }
+
+struct RollupWriter::Statements {
+  explicit Statements(Database& db)
+      : events(db.Prepare(AddingUpsert("rollup_events", {"day", "name"}, {"events"}))),
+        event_hours(db.Prepare(AddingUpsert("rollup_event_hours", {"hour"}, {"events"}))),
+        cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"day", "map_version"},
+                                        {"profiles", "identified", "mismatches"}))),
+        stages(db.Prepare(AddingUpsert(
+            "rollup_stages", {"day", "stage"},
+            {"reached", "current_profiles", "exits", "timed_profiles", "visits", "total_ms"}))),
+        stage_times(db.Prepare(
+            AddingUpsert("rollup_stage_times", {"day", "stage", "total_ms"}, {"profiles"}))),
+        edges(db.Prepare(AddingUpsert("rollup_edges", {"day", "from_stage", "to_stage"},
+                                      {"transitions", "profiles"}))),
+        edge_rules(db.Prepare(AddingUpsert(
+            "rollup_edge_rules", {"day", "from_stage", "to_stage", "rule"}, {"transitions"}))),
+        paths(db.Prepare(
+            AddingUpsert("rollup_paths", {"day", "path", "truncated"}, {"visitors"}))),
+        content(db.Prepare(
+            AddingUpsert("rollup_content", {"day", "stage", "slot", "variant"}, {"shown"}))),
+        conversions(
+            db.Prepare(AddingUpsert("rollup_conversions", {"day", "stage"}, {"conversions"}))),
+        credits(db.Prepare(AddingUpsert("rollup_credits", {"day", "stage", "model", "channel"},
+                                        {"credit_micros"}))) {}
+
+  Statement events, event_hours, cohorts, stages, stage_times, edges, edge_rules, paths, content,
+      conversions, credits;
+};
+
+RollupWriter::RollupWriter(Database& db) : db_(db) {}
+RollupWriter::~RollupWriter() = default;
+
+std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
+  if (d.empty()) return std::nullopt;
+  if (!st_) st_ = std::make_unique<Statements>(db_);
+  std::optional<std::string> failure;
+  auto run = [&](Statement& s, const char* what) {
+    if (failure) return;
+    if (!s.ok() || !s.Run()) {
+      failure = std::string("rollups (") + what + "): " + s.error();
+      st_.reset();  // prepared again next time (the database may be back)
+    }
+  };
+  for (const auto& [k, n] : d.events_) {
+    if (failure || n == 0) continue;
+    st_->events.Bind(1, k.first).Bind(2, k.second).Bind(3, n);
+    run(st_->events, "events");
+  }
+  for (const auto& [hour, n] : d.event_hours_) {
+    if (failure || n == 0) continue;
+    st_->event_hours.Bind(1, hour).Bind(2, n);
+    run(st_->event_hours, "event hours");
+  }
+  for (const auto& [k, v] : d.cohorts_) {
+    if (failure || AllZero(v)) continue;
+    st_->cohorts.Bind(1, k.first).Bind(2, k.second);
+    for (int i = 0; i < 3; ++i) st_->cohorts.Bind(3 + i, v[i]);
+    run(st_->cohorts, "cohorts");
+  }
+  for (const auto& [k, v] : d.stages_) {
+    if (failure || AllZero(v)) continue;
+    st_->stages.Bind(1, k.first).Bind(2, k.second);
+    for (int i = 0; i < 6; ++i) st_->stages.Bind(3 + i, v[i]);
+    run(st_->stages, "stages");
+  }
+  for (const auto& [k, n] : d.stage_times_) {
+    if (failure || n == 0) continue;
+    st_->stage_times.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->stage_times.Bind(4, n);
+    run(st_->stage_times, "stage times");
+  }
+  for (const auto& [k, v] : d.edges_) {
+    if (failure || AllZero(v)) continue;
+    st_->edges.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->edges.Bind(4, v[0]).Bind(5, v[1]);
+    run(st_->edges, "edges");
+  }
+  for (const auto& [k, n] : d.edge_rules_) {
+    if (failure || n == 0) continue;
+    st_->edge_rules.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->edge_rules.Bind(4, std::get<3>(k)).Bind(5, n);
+    run(st_->edge_rules, "edge rules");
+  }
+  for (const auto& [k, n] : d.paths_) {
+    if (failure || n == 0) continue;
+    st_->paths.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->paths.Bind(4, n);
+    run(st_->paths, "paths");
+  }
+  for (const auto& [k, n] : d.content_) {
+    if (failure || n == 0) continue;
+    st_->content.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->content.Bind(4, std::get<3>(k)).Bind(5, n);
+    run(st_->content, "content");
+  }
+  for (const auto& [k, n] : d.conversions_) {
+    if (failure || n == 0) continue;
+    st_->conversions.Bind(1, k.first).Bind(2, k.second).Bind(3, n);
+    run(st_->conversions, "conversions");
+  }
+  for (const auto& [k, n] : d.credits_) {
+    if (failure || n == 0) continue;
+    st_->credits.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->credits.Bind(4, std::get<3>(k)).Bind(5, n);
+    run(st_->credits, "credits");
+  }
+  d.Clear();
+  return failure;
+}
+
+struct StoredFactsReader::Statements {
+  explicit Statements(Database& db)
+      : profile(db.Prepare(
+            "SELECT first_seen, stage, map_version, user_id, stage_mismatches FROM profiles "
+            "WHERE profile_id = ?")),
+        transitions(db.Prepare("SELECT from_stage, to_stage, rule FROM transitions "
+                               "WHERE profile_id = ? ORDER BY position")),
+        times(db.Prepare("SELECT stage, total_ms, visits FROM stage_times "
+                         "WHERE profile_id = ? AND visits > 0 ORDER BY stage")),
+        conversions(db.Prepare("SELECT stage, at, model, channel, credit FROM conversions "
+                               "WHERE profile_id = ? ORDER BY stage, at")) {}
+  Statement profile, transitions, times, conversions;
+};
+
+StoredFactsReader::StoredFactsReader(Database& db) : st_(std::make_unique<Statements>(db)) {}
+StoredFactsReader::~StoredFactsReader() = default;
+
+namespace {
+// Runs `stmt` bound to `id`, calling row per result; resets it. False on failure.
+template <typename RowFn>
+bool RunFor(Statement& stmt, const std::string& id, std::string* error, RowFn&& row) {
+  if (stmt.ok()) stmt.Bind(1, id);
+  const bool ok = ForEachRow(stmt, error, row);
+  if (stmt.ok()) stmt.Reset();
+  return ok;
+}
+}  // namespace
+
+std::optional<JourneyFacts> StoredFactsReader::Journey(const std::string& profile_id,
+                                                       std::string* error) {
+  JourneyFacts f;
+  bool found = false;
+  if (!RunFor(st_->profile, profile_id, error, [&](Statement& s) {
+        found = true;
+        f.first_seen = s.IsNull(0) ? 0 : s.Int(0);
+        f.stage = s.Text(1);
+        f.map_version = s.Int(2);
+        f.identified = !s.IsNull(3) && !s.Text(3).empty();
+        f.mismatches = s.Int(4);
+      })) {
+    return std::nullopt;
+  }
+  if (!found) return std::nullopt;
+  if (!RunFor(st_->transitions, profile_id, error, [&](Statement& s) {
+        f.transitions.push_back({s.Text(0), s.Text(1), s.Text(2)});
+      })) {
+    return std::nullopt;
+  }
+  if (!RunFor(st_->times, profile_id, error, [&](Statement& s) {
+        f.stage_times.push_back({s.Text(0), s.Int(1), s.Int(2)});
+      })) {
+    return std::nullopt;
+  }
+  return f;
+}
+
+bool StoredFactsReader::SubtractConversions(const std::string& profile_id, RollupDelta* delta,
+                                            std::string* error) {
+  std::set<std::pair<std::string, std::int64_t>> seen;  // one conversion per (stage, at)
+  return RunFor(st_->conversions, profile_id, error, [&](Statement& s) {
+    const std::string stage = s.Text(0);
+    const std::int64_t at = s.Int(1);
+    if (seen.emplace(stage, at).second) delta->AddConversion(at, stage, -1);
+    delta->AddCredit(at, stage, s.Text(2), s.Text(3), -CreditMicros(s.Double(4)));
+  });
+}
+
+std::optional<std::string> RebuildRollups(Database& db) {
+  for (const RollupTable& table : kRollupTables) {
+    if (auto err = db.Exec(std::string("DELETE FROM ") + table.name)) return "rollups: " + *err;
+  }
+  RollupWriter writer(db);
+  RollupDelta delta;
+  std::string error;
+  auto flush_every = [&](std::size_t n, std::size_t every) -> std::optional<std::string> {
+    if (n % every != 0) return std::nullopt;
+    return writer.Flush(delta);
+  };
+
+  std::size_t n = 0;
+  Statement events = db.Prepare("SELECT corrected_time, name FROM events");
+  std::optional<std::string> failure;
+  ForEachRow(events, &error, [&](Statement& s) {
+    delta.AddEvent(s.Int(0), s.Text(1), +1);
+    if (!failure) failure = flush_every(++n, 50000);
+  });
+  Statement shown = db.Prepare(
+      "SELECT corrected_time, server_stage, body FROM events "
+      "WHERE name = 'content_shown' AND server_stage IS NOT NULL");
+  ForEachRow(shown, &error, [&](Statement& s) {
+    json body = json::parse(s.Text(2), nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("properties")) return;
+    if (auto key = ShownContent(body["properties"])) {
+      delta.AddContentShown(s.Int(0), s.Text(1), key->first, key->second, +1);
+    }
+  });
+  if (!error.empty()) return "rollups: " + error;
+  if (failure) return failure;
+
+  std::vector<std::string> ids;
+  Statement profiles = db.Prepare("SELECT profile_id FROM profiles ORDER BY profile_id");
+  ForEachRow(profiles, &error, [&](Statement& s) { ids.push_back(s.Text(0)); });
+  if (!error.empty()) return "rollups: " + error;
+  StoredFactsReader reader(db);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto facts = reader.Journey(ids[i], &error);
+    if (!error.empty()) return "rollups: " + error;
+    if (facts) delta.AddJourney(*facts, +1);
+    if (auto err = flush_every(i + 1, 5000)) return err;
+  }
+
+  Statement conversions =
+      db.Prepare("SELECT profile_id, stage, at, model, channel, credit FROM conversions");
+  std::set<std::tuple<std::string, std::string, std::int64_t>> seen;
+  ForEachRow(conversions, &error, [&](Statement& s) {
+    const std::string stage = s.Text(1);
+    const std::int64_t at = s.Int(2);
+    if (seen.emplace(s.Text(0), stage, at).second) delta.AddConversion(at, stage, +1);
+    delta.AddCredit(at, stage, s.Text(3), s.Text(4), CreditMicros(s.Double(5)));
+  });
+  if (!error.empty()) return "rollups: " + error;
+  return writer.Flush(delta);
+}
+
+std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences) {
+  if (auto err = db.BeginWrite()) return "rollups: " + *err;
+  std::map<std::string, std::string> kept;
+  std::map<std::string, std::string> recounted;
+  std::optional<std::string> err = Snapshot(db, &kept);
+  if (!err) err = RebuildRollups(db);
+  if (!err) err = Snapshot(db, &recounted);
+  db.Exec("ROLLBACK");  // a verification changes nothing
+  if (err) return err;
+  for (const auto& [key, value] : kept) {
+    auto it = recounted.find(key);
+    const std::string other = it == recounted.end() ? "absent" : it->second;
+    if (other != value) differences->push_back(key + ": kept " + value + ", recounted " + other);
+  }
+  for (const auto& [key, value] : recounted) {
+    if (kept.count(key) == 0) differences->push_back(key + ": kept absent, recounted " + value);
+  }
+  return std::nullopt;
+}
+
+}  // namespace waymark::collector

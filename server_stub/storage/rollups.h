@@ -1,0 +1,162 @@
+// Rollups: what the reports read instead of scanning events. Each rollup row is a sum, per UTC
+// day, of what stored rows contribute, kept current in the same transaction as those rows:
+//
+// - per event, by the day it happened (corrected time): rollup_events (day, name) and
+//   rollup_event_hours (hour), written at ingest (an event's name and time never change);
+//   rollup_content (day, stage, slot, variant) for `content_shown`, written when the projection
+//   sets the event's server stage;
+// - per profile, by its *cohort day* (the day of its first event): rollup_cohorts, rollup_stages,
+//   rollup_stage_times, rollup_edges, rollup_edge_rules and rollup_paths. A profile lives in one
+//   cohort day, so a count of distinct profiles over a date range is a plain sum. The projection
+//   subtracts what the profile's stored journey contributed before and adds what it contributes
+//   after (JourneyFacts), so a full replay or a merge never counts a journey twice;
+// - per conversion, by the day it happened: rollup_conversions and rollup_credits (integer
+//   millionths of a credit, so adding and subtracting is exact).
+//
+// RebuildRollups recomputes every table from the stored rows (a migration of a database made
+// before rollups, and the tests' proof that the kept rollups equal a recount).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "storage/database.h"
+#include "waymark/engine.h"
+#include "waymark/json_util.h"
+
+namespace waymark::collector {
+
+constexpr std::int64_t kMsPerDay = 24 * 60 * 60 * 1000;
+constexpr std::int64_t kMsPerHour = 60 * 60 * 1000;
+
+/// UTC days since 1970-01-01 (floored, so a time before 1970 falls on a negative day).
+std::int64_t DayOf(std::int64_t ms);
+/// Hours since the epoch, floored.
+std::int64_t HourOf(std::int64_t ms);
+
+/// Time in stage is kept rounded to two significant digits (at most 5 % off: 1 234 567 ms is
+/// 1 200 000), so that a day's histogram has few rows whatever the traffic. Rounding keeps the
+/// order, so a percentile of the rounded values is the rounded percentile.
+std::int64_t RoundToTwoDigits(std::int64_t ms);
+
+/// A credit (0..1) in integer millionths.
+std::int64_t CreditMicros(double credit);
+
+/// The (slot, variant) a `content_shown` event's properties name; nothing without a string
+/// slot. A variant that is not a string counts as "".
+std::optional<std::pair<std::string, std::string>> ShownContent(const json& properties);
+
+/// What a profile's stored journey (its rows in profiles, transitions and stage_times) adds to
+/// the per-profile rollups.
+struct JourneyFacts {
+  struct Transition {
+    std::string from, to, rule;
+  };
+  struct StageTime {
+    std::string stage;
+    std::int64_t total_ms = 0;
+    std::int64_t visits = 0;
+  };
+  std::int64_t first_seen = 0;
+  std::string stage;
+  std::int64_t map_version = 0;
+  bool identified = false;
+  std::int64_t mismatches = 0;
+  std::vector<Transition> transitions;  ///< in position order
+  std::vector<StageTime> stage_times;   ///< visited stages only (visits > 0)
+};
+
+/// The facts of a journey as the projection stores it from `engine` (profile_replay.cpp): its
+/// transition history and StageTimes(until) for visited stages.
+JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
+                             std::int64_t map_version, std::int64_t mismatches, TimeMs until);
+
+/// A path as rollup_paths keeps it: the stages a journey entered in order, consecutive repeats
+/// collapsed, at most kStoredPathStages (then truncated). The report puts the map's initial
+/// stage in front (PathFromStored), so a stored path does not depend on the map it was made
+/// under.
+constexpr std::size_t kStoredPathStages = 8;
+struct StoredPath {
+  std::vector<std::string> stages;
+  bool truncated = false;
+};
+StoredPath PathOfTransitions(const std::vector<JourneyFacts::Transition>& transitions);
+
+/// Changes to the rollups, summed in memory over a commit and written by RollupWriter in key
+/// order (several collectors on PostgreSQL then lock rollup rows in one order: no deadlock).
+class RollupDelta {
+ public:
+  /// Adds (sign +1) or removes (-1) a journey's contribution.
+  void AddJourney(const JourneyFacts& facts, int sign);
+  void AddEvent(std::int64_t time_ms, const std::string& name, int sign);
+  void AddContentShown(std::int64_t time_ms, const std::string& stage, const std::string& slot,
+                       const std::string& variant, int sign);
+  void AddConversion(std::int64_t at_ms, const std::string& stage, int sign);
+  void AddCredit(std::int64_t at_ms, const std::string& stage, const std::string& model,
+                 const std::string& channel, std::int64_t micros);
+  bool empty() const;
+  void Clear();
+
+ private:
+  friend class RollupWriter;
+  using Day = std::int64_t;
+  std::map<std::pair<Day, std::string>, std::int64_t> events_;
+  std::map<std::int64_t, std::int64_t> event_hours_;
+  std::map<std::pair<Day, std::int64_t>, std::array<std::int64_t, 3>> cohorts_;
+  std::map<std::pair<Day, std::string>, std::array<std::int64_t, 6>> stages_;
+  std::map<std::tuple<Day, std::string, std::int64_t>, std::int64_t> stage_times_;
+  std::map<std::tuple<Day, std::string, std::string>, std::array<std::int64_t, 2>> edges_;
+  std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> edge_rules_;
+  std::map<std::tuple<Day, std::string, int>, std::int64_t> paths_;
+  std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> content_;
+  std::map<std::pair<Day, std::string>, std::int64_t> conversions_;
+  std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> credits_;
+};
+
+/// Writes deltas with statements prepared once per connection.
+class RollupWriter {
+ public:
+  explicit RollupWriter(Database& db);
+  ~RollupWriter();
+  /// Adds `delta` to the tables (inside the caller's transaction) and clears it.
+  std::optional<std::string> Flush(RollupDelta& delta);
+
+ private:
+  struct Statements;
+  Database& db_;
+  std::unique_ptr<Statements> st_;
+};
+
+/// Reads a profile's stored journey facts and conversions, statements prepared once.
+class StoredFactsReader {
+ public:
+  explicit StoredFactsReader(Database& db);
+  ~StoredFactsReader();
+  /// The facts of the stored profile; nothing when it has no row. *error on a failed query.
+  std::optional<JourneyFacts> Journey(const std::string& profile_id, std::string* error);
+  /// Subtracts the profile's stored conversions and credits from `delta` (before they are
+  /// deleted). False with *error on a failed query.
+  bool SubtractConversions(const std::string& profile_id, RollupDelta* delta, std::string* error);
+
+ private:
+  struct Statements;
+  std::unique_ptr<Statements> st_;
+};
+
+/// Empties every rollup table and recounts it from the stored rows, inside the caller's
+/// transaction.
+std::optional<std::string> RebuildRollups(Database& db);
+
+/// Recounts the rollups in a transaction it rolls back, and lists where the kept ones differ
+/// ("table key: kept K, recounted R"; rows of zeros count as absent). An error message when a
+/// query fails.
+std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences);
+
+}  // namespace waymark::collector

@@ -1,0 +1,247 @@
+// The rollups' arithmetic (days, rounding, paths, date ranges) and the proof that what the
+// projector keeps equals a recount of the stored rows, through full replays, content
+// impressions, conversions and a new map version.
+#include "storage/rollups.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "profile_replay.h"
+#include "stats.h"
+#include "storage/schema.h"
+#include "waymark/default_map.h"
+#include "waymark/json_util.h"
+
+namespace waymark::collector {
+namespace {
+
+constexpr std::int64_t kDay = kMsPerDay;
+constexpr std::int64_t kStart = 1700000000000;  // 2023-11-14 22:13:20 UTC
+
+TEST(RollupArithmetic, DaysAndHoursFloor) {
+  EXPECT_EQ(DayOf(0), 0);
+  EXPECT_EQ(DayOf(kDay - 1), 0);
+  EXPECT_EQ(DayOf(kDay), 1);
+  EXPECT_EQ(DayOf(-1), -1);  // 1969-12-31, not day 0
+  EXPECT_EQ(HourOf(-1), -1);
+  EXPECT_EQ(DayToDate(DayOf(kStart)), "2023-11-14");
+  EXPECT_EQ(DayToDate(0), "1970-01-01");
+  EXPECT_EQ(DayToDate(19782), "2024-02-29");
+}
+
+TEST(RollupArithmetic, TimesKeepTwoSignificantDigits) {
+  EXPECT_EQ(RoundToTwoDigits(0), 0);
+  EXPECT_EQ(RoundToTwoDigits(99), 99);
+  EXPECT_EQ(RoundToTwoDigits(124), 120);
+  EXPECT_EQ(RoundToTwoDigits(125), 130);
+  EXPECT_EQ(RoundToTwoDigits(995), 1000);
+  EXPECT_EQ(RoundToTwoDigits(1234567), 1200000);
+  EXPECT_EQ(RoundToTwoDigits(-5), 0);
+  // At most 5 % off, and the order is kept, so a percentile of rounded values is the rounded
+  // percentile: the histogram's median equals the exact median, rounded.
+  std::mt19937_64 rng(7);
+  std::vector<std::int64_t> values;
+  TimeHistogram histogram;
+  for (int i = 0; i < 2000; ++i) {
+    const std::int64_t v = static_cast<std::int64_t>(rng() % 100000000);
+    values.push_back(v);
+    const double err = std::abs(static_cast<double>(RoundToTwoDigits(v) - v));
+    EXPECT_LE(err, 0.05 * static_cast<double>(v) + 0.5) << v;
+  }
+  std::sort(values.begin(), values.end());
+  for (std::int64_t v : values) {
+    const std::int64_t r = RoundToTwoDigits(v);
+    if (!histogram.empty() && histogram.back().first == r) {
+      ++histogram.back().second;
+    } else {
+      histogram.emplace_back(r, 1);
+    }
+  }
+  for (int p : {1, 25, 50, 75, 90, 99, 100}) {
+    EXPECT_EQ(HistogramPercentile(histogram, p),
+              RoundToTwoDigits(NearestRankPercentile(values, p)))
+        << p;
+  }
+  EXPECT_EQ(HistogramPercentile({}, 50), 0);
+}
+
+TEST(RollupArithmetic, CreditsInMillionths) {
+  EXPECT_EQ(CreditMicros(1.0), 1000000);
+  EXPECT_EQ(CreditMicros(1.0 / 3.0), 333333);
+  EXPECT_EQ(CreditMicros(0.0), 0);
+}
+
+TEST(RollupArithmetic, PathsCollapseRepeatsAndStopAtEightStages) {
+  using T = JourneyFacts::Transition;
+  StoredPath p = PathOfTransitions({T{"a", "b", "r"}, T{"b", "b", "loop"}, T{"b", "c", "r"}});
+  EXPECT_EQ(p.stages, (std::vector<std::string>{"b", "c"}));
+  EXPECT_FALSE(p.truncated);
+  std::vector<T> long_one;
+  for (int i = 0; i < 12; ++i) long_one.push_back(T{"", i % 2 == 0 ? "x" : "y", "r"});
+  p = PathOfTransitions(long_one);
+  EXPECT_EQ(p.stages.size(), kStoredPathStages);
+  EXPECT_TRUE(p.truncated);
+}
+
+TEST(ReportRangeTest, DefaultsToTheLastThirtyDays) {
+  ReportRange r;
+  ASSERT_FALSE(ParseReportRange(nullptr, nullptr, kStart, &r).has_value());
+  EXPECT_EQ(r.last_day, DayOf(kStart));
+  EXPECT_EQ(r.last_day - r.first_day + 1, kDefaultRangeDays);
+  EXPECT_EQ(RangeJson(r), (json{{"from", "2023-10-16"}, {"to", "2023-11-14"}, {"days", 30}}));
+  const std::string to = "2024-03-01";
+  ASSERT_FALSE(ParseReportRange(nullptr, &to, kStart, &r).has_value());
+  EXPECT_EQ(DayToDate(r.first_day), "2024-02-01");  // 30 days: 29 of a leap February
+  const std::string from = "2024-02-29";
+  ASSERT_FALSE(ParseReportRange(&from, &to, kStart, &r).has_value());
+  EXPECT_EQ(r.last_day - r.first_day + 1, 2);
+}
+
+TEST(ReportRangeTest, RefusesWhatIsNotADateOrARange) {
+  ReportRange r;
+  auto refuse = [&](const std::string& from, const std::string& to) {
+    auto err = ParseReportRange(from.empty() ? nullptr : &from, to.empty() ? nullptr : &to, kStart,
+                                &r);
+    return err.value_or("");
+  };
+  EXPECT_EQ(refuse("2023-02-29", ""), "from: expected a date YYYY-MM-DD (UTC, from 1970-01-01)");
+  EXPECT_EQ(refuse("", "2023-13-01"), "to: expected a date YYYY-MM-DD (UTC, from 1970-01-01)");
+  EXPECT_EQ(refuse("1969-12-31", "").substr(0, 5), "from:");
+  EXPECT_EQ(refuse("2023-1-01", "").substr(0, 5), "from:");
+  EXPECT_EQ(refuse("2023-01-0x", "").substr(0, 5), "from:");
+  EXPECT_EQ(refuse("2023-02-02", "2023-02-01"), "from: after to");
+  EXPECT_EQ(refuse("1970-01-01", "2023-01-01"), "from: the range is longer than 7320 days");
+}
+
+class RollupsKeptTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(db_.Open(":memory:", false).has_value());
+    ASSERT_FALSE(MigrateSchema(db_).has_value());
+    auto parsed = ParseJourneyMap(DefaultMapJson());
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    map_ = parsed.value();
+  }
+
+  // Stores an event as ingestion does: the row, its count in rollup_events, its profile dirty.
+  void Store(const std::string& anonymous_id, const std::string& name, std::int64_t time,
+             const json& properties = json::object(), bool full = true,
+             const std::string& referrer = "") {
+    ++seq_;
+    json envelope = {{"id", "ev-" + std::to_string(seq_)}, {"seq", seq_},
+                     {"anonymous_id", anonymous_id},       {"name", name},
+                     {"type", "track"},                    {"time", time},
+                     {"properties", properties}};
+    if (!referrer.empty()) {
+      envelope["context"] = {{"url", "https://shop.example/"}, {"referrer", referrer}};
+    }
+    auto event = ParseEvent(DumpJson(envelope));
+    ASSERT_TRUE(event.ok()) << event.error().message;
+    auto ins = db_.Prepare(
+        "INSERT INTO events (id, site_key, profile_id, anonymous_id, name, seq, device_time, "
+        "received_at, corrected_time, content_hash, body) VALUES (?,'k',?,?,?,?,?,?,?,'h',?)");
+    ins.Bind(1, event.value().id).Bind(2, "a:" + anonymous_id).Bind(3, anonymous_id);
+    ins.Bind(4, name).Bind(5, seq_).Bind(6, time).Bind(7, time).Bind(8, time);
+    ins.Bind(9, DumpJson(EventToJson(event.value())));
+    ASSERT_TRUE(ins.Run()) << ins.error();
+    RollupDelta delta;
+    delta.AddEvent(time, name, +1);
+    RollupWriter writer(db_);
+    ASSERT_FALSE(writer.Flush(delta).has_value());
+    auto dirty = db_.Prepare(
+        "INSERT OR REPLACE INTO dirty_profiles (profile_id, full_replay) VALUES (?, ?)");
+    dirty.Bind(1, "a:" + anonymous_id).Bind(2, full ? 1 : 0);
+    ASSERT_TRUE(dirty.Run()) << dirty.error();
+  }
+
+  void Project(std::int64_t version) {
+    MapState state;
+    state.map = map_;
+    state.version = version;
+    ProfileProjector projector(db_, config_, nullptr);
+    bool outbox = false;
+    bool remaining = false;
+    ASSERT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
+    ASSERT_FALSE(projector.ProjectDirty(state, 0, &outbox, &remaining).has_value());
+    ASSERT_FALSE(db_.Exec("COMMIT").has_value());
+  }
+
+  std::vector<std::string> Differences() {
+    std::vector<std::string> out;
+    EXPECT_FALSE(VerifyRollups(db_, &out).has_value());
+    return out;
+  }
+
+  Database db_;
+  Config config_;
+  std::shared_ptr<const JourneyMap> map_;
+  std::int64_t seq_ = 0;
+};
+
+TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
+  const json hero = {{"slot", "hero"}, {"variant", "hero_engaged"}};
+  std::mt19937_64 rng(11);
+  const std::vector<std::string> names = {"page_viewed",  "pricing_viewed", "lead_submitted",
+                                          "content_shown", "order_completed", "plan_upgraded",
+                                          "demo_requested"};
+  // 40 visitors over 20 days, events arriving in bursts, some older than what was projected
+  // (full replays), projected after every burst (incremental continuations).
+  for (int round = 0; round < 6; ++round) {
+    for (int v = 0; v < 40; ++v) {
+      const std::string who = "v" + std::to_string(v);
+      const int events = static_cast<int>(rng() % 4);
+      for (int e = 0; e < events; ++e) {
+        const std::string& name = names[rng() % names.size()];
+        const std::int64_t at = kStart + static_cast<std::int64_t>(rng() % (20 * kDay));
+        // Some arrive from campaigns, so conversions have channels to credit.
+        const char* referrers[] = {"", "https://www.google.com/", "https://news.example.org/"};
+        Store(who, name, at, name == "content_shown" ? hero : json::object(), rng() % 3 == 0,
+              referrers[rng() % 3]);
+      }
+    }
+    Project(1);
+    EXPECT_EQ(Differences(), std::vector<std::string>{}) << "round " << round;
+  }
+  // Something to count in every table.
+  json kept;
+  for (const char* table : {"rollup_events", "rollup_cohorts", "rollup_stages",
+                            "rollup_stage_times", "rollup_edges", "rollup_edge_rules",
+                            "rollup_paths", "rollup_content", "rollup_conversions",
+                            "rollup_credits"}) {
+    auto count = db_.Prepare(std::string("SELECT COUNT(*) FROM ") + table);
+    ASSERT_TRUE(count.Step()) << table;
+    EXPECT_GT(count.Int(0), 0) << table;
+  }
+  // A new map version: every profile replayed in full, each counted once.
+  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  Project(2);
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+  json overview = OverviewStats(db_, *map_, 2, AllTime(kStart));
+  EXPECT_EQ(overview["profiles"], 40);
+  EXPECT_EQ(overview["reprojection"]["profiles_on_this_version"], 40);
+  EXPECT_EQ(overview["events_all_time"], seq_);
+}
+
+TEST_F(RollupsKeptTest, AHandEditIsFoundAndARebuildRepairsIt) {
+  Store("a", "page_viewed", kStart);
+  Store("a", "lead_submitted", kStart + 1000);
+  Project(1);
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+  ASSERT_FALSE(db_.Exec("UPDATE rollup_cohorts SET profiles = 5").has_value());
+  const auto found = Differences();
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].find("rollup_cohorts"), std::string::npos) << found[0];
+  EXPECT_NE(found[0].find("kept 5, 0, 0, recounted 1, 0, 0"), std::string::npos) << found[0];
+  // The verification rolled its recount back: the edit is still there.
+  EXPECT_EQ(Differences().size(), 1u);
+  ASSERT_FALSE(RebuildRollups(db_).has_value());
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+}
+
+}  // namespace
+}  // namespace waymark::collector
