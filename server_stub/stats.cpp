@@ -1,6 +1,7 @@
 #include "stats.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <set>
@@ -63,21 +64,29 @@ Statement RangeQuery(Database& db, const std::string& sql, const ReportRange& ra
 
 // Per stage, over the cohorts in range: profiles that reached it (a transition entered it, or
 // they sit in it now: that also covers a history recorded before the stage existed in the map),
-// sit in it, left it (a self-loop is not an exit), and the time spent in it.
+// sit in it, left it (a self-loop is not an exit), and the time spent in it (with its histogram).
 struct StageRow {
   std::int64_t reached = 0, current = 0, exits = 0, timed_profiles = 0, visits = 0, total_ms = 0;
+  std::array<std::int64_t, kTimeBuckets> buckets{};
 };
 std::map<std::string, StageRow> StageRows(Database& db, const ReportRange& range,
                                           std::string* error) {
+  std::string sums =
+      "SUM(reached), SUM(current_profiles), SUM(exits), SUM(timed_profiles), SUM(visits), "
+      "SUM(total_ms)";
+  for (int k = 0; k < kTimeBuckets; ++k) sums += ", SUM(h" + std::to_string(k) + ")";
   Statement stmt = RangeQuery(
-      db,
-      std::string("SELECT stage, SUM(reached), SUM(current_profiles), SUM(exits), "
-                  "SUM(timed_profiles), SUM(visits), SUM(total_ms) FROM rollup_stages") +
-          kInRange + " GROUP BY stage",
-      range);
+      db, "SELECT stage, " + sums + " FROM rollup_stages" + kInRange + " GROUP BY stage", range);
   std::map<std::string, StageRow> out;
   ForEachRow(stmt, error, [&](Statement& s) {
-    out[s.Text(0)] = {s.Int(1), s.Int(2), s.Int(3), s.Int(4), s.Int(5), s.Int(6)};
+    StageRow& row = out[s.Text(0)];
+    row.reached = s.Int(1);
+    row.current = s.Int(2);
+    row.exits = s.Int(3);
+    row.timed_profiles = s.Int(4);
+    row.visits = s.Int(5);
+    row.total_ms = s.Int(6);
+    for (int k = 0; k < kTimeBuckets; ++k) row.buckets[static_cast<std::size_t>(k)] = s.Int(7 + k);
   });
   return out;
 }
@@ -90,18 +99,16 @@ Counts Column(const std::map<std::string, StageRow>& rows, std::int64_t StageRow
   return out;
 }
 
-// Per stage, the profiles' total times in it (rounded), ascending.
-std::map<std::string, TimeHistogram> StageTimeHistograms(Database& db, const ReportRange& range,
-                                                         std::string* error) {
-  Statement stmt = RangeQuery(db,
-                              std::string("SELECT stage, total_ms, SUM(profiles) FROM "
-                                          "rollup_stage_times") +
-                                  kInRange + " GROUP BY stage, total_ms ORDER BY stage, total_ms",
-                              range);
+// Per stage, the profiles' total times in it as bucket values (storage/rollups.h), ascending.
+std::map<std::string, TimeHistogram> StageTimeHistograms(
+    const std::map<std::string, StageRow>& rows) {
   std::map<std::string, TimeHistogram> out;
-  ForEachRow(stmt, error, [&](Statement& s) {
-    if (s.Int(2) > 0) out[s.Text(0)].emplace_back(s.Int(1), s.Int(2));
-  });
+  for (const auto& [stage, row] : rows) {
+    for (int k = 0; k < kTimeBuckets; ++k) {
+      const std::int64_t n = row.buckets[static_cast<std::size_t>(k)];
+      if (n > 0) out[stage].emplace_back(TimeBucketValue(k), n);
+    }
+  }
   return out;
 }
 
@@ -260,7 +267,7 @@ FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const R
   // Everyone starts in the initial stage, which is why it is not read from the tables.
   counts.reached[map.initial] = counts.total_profiles;
   counts.current = Column(rows, &StageRow::current);
-  counts.time_in_stage_ms = StageTimeHistograms(db, range, error);
+  counts.time_in_stage_ms = StageTimeHistograms(rows);
   return counts;
 }
 
@@ -275,11 +282,11 @@ FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
     for (const auto& stage : reached) ++counts.reached[stage];
     ++counts.current[j.stage];
     for (const auto& [stage, total] : j.time_in_stage_ms) {
-      counts.time_in_stage_ms[stage].emplace_back(RoundToTwoDigits(total), 1);
+      counts.time_in_stage_ms[stage].emplace_back(TimeBucketValue(TimeBucket(total)), 1);
     }
   }
   counts.reached[map.initial] = counts.total_profiles;
-  // Rounded and merged into a histogram, as the rollups keep them.
+  // Bucketed and merged into a histogram, as the rollups keep them.
   for (auto& [stage, histogram] : counts.time_in_stage_ms) {
     std::sort(histogram.begin(), histogram.end());
     TimeHistogram merged;
@@ -566,8 +573,8 @@ json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& ran
 
 json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       std::string* error) {
-  const auto histograms = StageTimeHistograms(db, range, error);
   const auto rows = StageRows(db, range, error);
+  const auto histograms = StageTimeHistograms(rows);
   json stages = json::array();
   for (const Stage& s : map.stages) {
     json row = StageHeader(s);
@@ -651,7 +658,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   reached[map.initial] = total;
   const Counts current = Column(stage_rows, &StageRow::current);
   const Counts exits = Column(stage_rows, &StageRow::exits);
-  const auto samples = StageTimeHistograms(db, range, error);
+  const auto samples = StageTimeHistograms(stage_rows);
 
   // stage -> (slot, variant) pairs whose condition selects that stage. A slot's default has no
   // condition: it shows to everyone, so it targets nobody.

@@ -65,8 +65,8 @@ struct FunnelCounts {
   /// Profiles that entered the stage or sit in it now; the map's initial stage counts everyone.
   std::map<std::string, std::int64_t> reached;
   std::map<std::string, std::int64_t> current;
-  /// Per stage, the visiting profiles' total times in it, rounded as the rollups keep them
-  /// (RoundToTwoDigits).
+  /// Per stage, the visiting profiles' total times in it, bucketed as the rollups keep them
+  /// (TimeBucket, TimeBucketValue).
   std::map<std::string, TimeHistogram> time_in_stage_ms;
 };
 

@@ -1,5 +1,6 @@
 #include "storage/rollups.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -46,18 +47,33 @@ bool AllZero(const std::array<std::int64_t, N>& values) {
   return true;
 }
 
+// rollup_stages' value columns: the counts, then h0 .. h83 (the time buckets).
+std::vector<std::string> StageValueColumns() {
+  std::vector<std::string> out = {"reached", "current_profiles", "exits",
+                                  "timed_profiles", "visits", "total_ms"};
+  for (int k = 0; k < kTimeBuckets; ++k) out.push_back("h" + std::to_string(k));
+  return out;
+}
+
+std::string JoinColumns(const std::vector<std::string>& columns) {
+  std::string out;
+  for (const auto& c : columns) out += (out.empty() ? "" : ", ") + c;
+  return out;
+}
+
+const std::string kStageValueColumnsText = JoinColumns(StageValueColumns());
+const char* const kStageValueColumns = kStageValueColumnsText.c_str();
+
 struct RollupTable {
   const char* name;
   const char* keys;
   const char* values;
 };
-constexpr RollupTable kRollupTables[] = {
+const RollupTable kRollupTables[] = {
     {"rollup_events", "day, name", "events"},
     {"rollup_event_hours", "hour", "events"},
     {"rollup_cohorts", "day, map_version", "profiles, identified, mismatches"},
-    {"rollup_stages", "day, stage",
-     "reached, current_profiles, exits, timed_profiles, visits, total_ms"},
-    {"rollup_stage_times", "day, stage, total_ms", "profiles"},
+    {"rollup_stages", "day, stage", kStageValueColumns},
     {"rollup_edges", "day, from_stage, to_stage", "transitions, profiles"},
     {"rollup_edge_rules", "day, from_stage, to_stage, rule", "transitions"},
     {"rollup_paths", "day, path, truncated", "visitors"},
@@ -104,12 +120,33 @@ std::optional<std::string> Snapshot(Database& db, std::map<std::string, std::str
 std::int64_t DayOf(std::int64_t ms) { return FloorDiv(ms, kMsPerDay); }
 std::int64_t HourOf(std::int64_t ms) { return FloorDiv(ms, kMsPerHour); }
 
-std::int64_t RoundToTwoDigits(std::int64_t ms) {
-  if (ms < 100) return ms < 0 ? 0 : ms;
-  std::int64_t scale = 1;
-  while (ms / scale >= 100) scale *= 10;
-  // Half up: 125 -> 130, 124 -> 120.
-  return (ms + scale / 2) / scale * scale;
+namespace {
+// Upper bounds of buckets 0 .. kTimeBuckets - 2 in whole milliseconds, computed once: every
+// bucketing is an integer comparison against the same table.
+const std::array<std::int64_t, kTimeBuckets - 1>& TimeBounds() {
+  static const auto bounds = [] {
+    std::array<std::int64_t, kTimeBuckets - 1> b{};
+    for (int k = 0; k < kTimeBuckets - 1; ++k) {
+      b[static_cast<std::size_t>(k)] = std::llround(1000.0 * std::pow(2.0, k / 3.0));
+    }
+    return b;
+  }();
+  return bounds;
+}
+}  // namespace
+
+int TimeBucket(std::int64_t ms) {
+  const auto& bounds = TimeBounds();
+  return static_cast<int>(std::upper_bound(bounds.begin(), bounds.end(), ms) - bounds.begin());
+}
+
+std::int64_t TimeBucketValue(int bucket) {
+  const auto& bounds = TimeBounds();
+  if (bucket <= 0) return 0;
+  if (bucket >= kTimeBuckets - 1) return bounds.back();
+  const double low = static_cast<double>(bounds[static_cast<std::size_t>(bucket - 1)]);
+  const double high = static_cast<double>(bounds[static_cast<std::size_t>(bucket)]);
+  return std::llround(std::sqrt(low * high));
 }
 
 std::int64_t CreditMicros(double credit) { return std::llround(credit * 1e6); }
@@ -180,7 +217,7 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
     row[3] += sign;
     row[4] += sign * t.visits;
     row[5] += sign * t.total_ms;
-    stage_times_[{day, t.stage, RoundToTwoDigits(t.total_ms)}] += sign;
+    row[6 + static_cast<std::size_t>(TimeBucket(t.total_ms))] += sign;
   }
   const StoredPath path = PathOfTransitions(f.transitions);
   paths_[{day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
@@ -207,7 +244,7 @@ void RollupDelta::AddCredit(std::int64_t at_ms, const std::string& stage, const 
 
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && cohorts_.empty() && stages_.empty() &&
-         stage_times_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
+         edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          content_.empty() && conversions_.empty() && credits_.empty();
 }
 
@@ -219,11 +256,7 @@ struct RollupWriter::Statements {
         event_hours(db.Prepare(AddingUpsert("rollup_event_hours", {"hour"}, {"events"}))),
         cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"day", "map_version"},
                                         {"profiles", "identified", "mismatches"}))),
-        stages(db.Prepare(AddingUpsert(
-            "rollup_stages", {"day", "stage"},
-            {"reached", "current_profiles", "exits", "timed_profiles", "visits", "total_ms"}))),
-        stage_times(db.Prepare(
-            AddingUpsert("rollup_stage_times", {"day", "stage", "total_ms"}, {"profiles"}))),
+        stages(db.Prepare(AddingUpsert("rollup_stages", {"day", "stage"}, StageValueColumns()))),
         edges(db.Prepare(AddingUpsert("rollup_edges", {"day", "from_stage", "to_stage"},
                                       {"transitions", "profiles"}))),
         edge_rules(db.Prepare(AddingUpsert(
@@ -237,7 +270,7 @@ struct RollupWriter::Statements {
         credits(db.Prepare(AddingUpsert("rollup_credits", {"day", "stage", "model", "channel"},
                                         {"credit_micros"}))) {}
 
-  Statement events, event_hours, cohorts, stages, stage_times, edges, edge_rules, paths, content,
+  Statement events, event_hours, cohorts, stages, edges, edge_rules, paths, content,
       conversions, credits;
 };
 
@@ -274,14 +307,10 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   for (const auto& [k, v] : d.stages_) {
     if (failure || AllZero(v)) continue;
     st_->stages.Bind(1, k.first).Bind(2, k.second);
-    for (int i = 0; i < 6; ++i) st_->stages.Bind(3 + i, v[i]);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      st_->stages.Bind(3 + static_cast<int>(i), v[i]);
+    }
     run(st_->stages, "stages");
-  }
-  for (const auto& [k, n] : d.stage_times_) {
-    if (failure || n == 0) continue;
-    st_->stage_times.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
-    st_->stage_times.Bind(4, n);
-    run(st_->stage_times, "stage times");
   }
   for (const auto& [k, v] : d.edges_) {
     if (failure || AllZero(v)) continue;

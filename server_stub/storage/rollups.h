@@ -6,7 +6,7 @@
 //   rollup_content (day, stage, slot, variant) for `content_shown`, written when the projection
 //   sets the event's server stage;
 // - per profile, by its *cohort day* (the day of its first event): rollup_cohorts, rollup_stages,
-//   rollup_stage_times, rollup_edges, rollup_edge_rules and rollup_paths. A profile lives in one
+//   rollup_edges, rollup_edge_rules and rollup_paths. A profile lives in one
 //   cohort day, so a count of distinct profiles over a date range is a plain sum. The projection
 //   subtracts what the profile's stored journey contributed before and adds what it contributes
 //   after (JourneyFacts), so a full replay or a merge never counts a journey twice;
@@ -41,10 +41,17 @@ std::int64_t DayOf(std::int64_t ms);
 /// Hours since the epoch, floored.
 std::int64_t HourOf(std::int64_t ms);
 
-/// Time in stage is kept rounded to two significant digits (at most 5 % off: 1 234 567 ms is
-/// 1 200 000), so that a day's histogram has few rows whatever the traffic. Rounding keeps the
-/// order, so a percentile of the rounded values is the rounded percentile.
-std::int64_t RoundToTwoDigits(std::int64_t ms);
+/// Time in stage is kept as a histogram of kTimeBuckets buckets in each rollup_stages row (one row
+/// per day and stage, whatever the traffic, so a report reads the same number of rows at a
+/// million events as at ten thousand). Bucket 0 holds visits under a second; bucket k >= 1 holds
+/// [1 s * 2^((k-1)/3), 1 s * 2^(k/3)), each about 26 % wider than the one before; the last one is
+/// open (from about 5 years). A percentile is read as its bucket's value: within 13 % of the
+/// exact one.
+constexpr int kTimeBuckets = 84;
+int TimeBucket(std::int64_t ms);
+/// What a bucket reads as: 0 for bucket 0, the geometric middle of its bounds for the others (at
+/// most 12.3 % from any value in it), the lower bound for the last.
+std::int64_t TimeBucketValue(int bucket);
 
 /// A credit (0..1) in integer millionths.
 std::int64_t CreditMicros(double credit);
@@ -110,8 +117,9 @@ class RollupDelta {
   std::map<std::pair<Day, std::string>, std::int64_t> events_;
   std::map<std::int64_t, std::int64_t> event_hours_;
   std::map<std::pair<Day, std::int64_t>, std::array<std::int64_t, 3>> cohorts_;
-  std::map<std::pair<Day, std::string>, std::array<std::int64_t, 6>> stages_;
-  std::map<std::tuple<Day, std::string, std::int64_t>, std::int64_t> stage_times_;
+  /// reached, current, exits, timed profiles, visits, total ms, then the time buckets.
+  static constexpr std::size_t kStageValues = 6 + kTimeBuckets;
+  std::map<std::pair<Day, std::string>, std::array<std::int64_t, kStageValues>> stages_;
   std::map<std::tuple<Day, std::string, std::string>, std::array<std::int64_t, 2>> edges_;
   std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> edge_rules_;
   std::map<std::tuple<Day, std::string, int>, std::int64_t> paths_;

@@ -165,15 +165,14 @@ CREATE TABLE IF NOT EXISTS rollup_cohorts (
   day INTEGER NOT NULL, map_version INTEGER NOT NULL, profiles INTEGER NOT NULL,
   identified INTEGER NOT NULL, mismatches INTEGER NOT NULL,
   PRIMARY KEY (day, map_version));
+-- h0 .. h83: profiles by their total time in the stage (storage/rollups.h, TimeBucket); the
+-- columns are added by StageTimeColumnsSql below.
 CREATE TABLE IF NOT EXISTS rollup_stages (
   day INTEGER NOT NULL, stage TEXT NOT NULL,
   reached INTEGER NOT NULL, current_profiles INTEGER NOT NULL, exits INTEGER NOT NULL,
   timed_profiles INTEGER NOT NULL, visits INTEGER NOT NULL, total_ms INTEGER NOT NULL,
+  @TIME_BUCKETS@
   PRIMARY KEY (day, stage));
--- Profiles by their total time in a stage, rounded to two significant digits.
-CREATE TABLE IF NOT EXISTS rollup_stage_times (
-  day INTEGER NOT NULL, stage TEXT NOT NULL, total_ms INTEGER NOT NULL, profiles INTEGER NOT NULL,
-  PRIMARY KEY (day, stage, total_ms));
 CREATE TABLE IF NOT EXISTS rollup_edges (
   day INTEGER NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL,
   transitions INTEGER NOT NULL, profiles INTEGER NOT NULL,
@@ -217,11 +216,24 @@ constexpr AddedColumn kAddedColumns[] = {
      "UPDATE profiles SET next_due = 0"},
 };
 
+/// The schema text with rollup_stages' time-bucket columns written out.
+std::string SqliteSchema() {
+  std::string columns;
+  for (int k = 0; k < kTimeBuckets; ++k) {
+    columns += "h" + std::to_string(k) + " INTEGER NOT NULL DEFAULT 0,";
+    columns += (k % 6 == 5) ? "\n  " : " ";
+  }
+  std::string out = kSchema;
+  const std::string marker = "@TIME_BUCKETS@";
+  out.replace(out.find(marker), marker.size(), columns);
+  return out;
+}
+
 /// The schema in PostgreSQL's types: its INTEGER is 32 bits (times are milliseconds) and its REAL
 /// 4 bytes; SQLite reads BIGINT and DOUBLE PRECISION as the same INTEGER and REAL, but its rowid
 /// alias must be spelled INTEGER PRIMARY KEY, so the SQLite text is the source.
 std::string PostgresSchema() {
-  std::string out = kSchema;
+  std::string out = SqliteSchema();
   auto replace_all = [&out](const std::string& from, const std::string& to) {
     for (std::size_t at = out.find(from); at != std::string::npos;
          at = out.find(from, at + to.size())) {
@@ -281,7 +293,7 @@ std::optional<std::string> AddMissingColumns(Database& db) {
 
 std::optional<std::string> Migrate(Database& db) {
   if (auto err =
-          db.Exec(db.dialect() == Dialect::kSqlite ? std::string(kSchema) : PostgresSchema())) {
+          db.Exec(db.dialect() == Dialect::kSqlite ? SqliteSchema() : PostgresSchema())) {
     return "schema: " + *err;
   }
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;

@@ -34,28 +34,31 @@ TEST(RollupArithmetic, DaysAndHoursFloor) {
   EXPECT_EQ(DayToDate(19782), "2024-02-29");
 }
 
-TEST(RollupArithmetic, TimesKeepTwoSignificantDigits) {
-  EXPECT_EQ(RoundToTwoDigits(0), 0);
-  EXPECT_EQ(RoundToTwoDigits(99), 99);
-  EXPECT_EQ(RoundToTwoDigits(124), 120);
-  EXPECT_EQ(RoundToTwoDigits(125), 130);
-  EXPECT_EQ(RoundToTwoDigits(995), 1000);
-  EXPECT_EQ(RoundToTwoDigits(1234567), 1200000);
-  EXPECT_EQ(RoundToTwoDigits(-5), 0);
-  // At most 5 % off, and the order is kept, so a percentile of rounded values is the rounded
-  // percentile: the histogram's median equals the exact median, rounded.
+TEST(RollupArithmetic, TimeBucketsAreWithinThirteenPercent) {
+  EXPECT_EQ(TimeBucket(0), 0);
+  EXPECT_EQ(TimeBucket(999), 0);
+  EXPECT_EQ(TimeBucket(1000), 1);
+  EXPECT_EQ(TimeBucketValue(0), 0);
+  EXPECT_EQ(TimeBucket(INT64_MAX), kTimeBuckets - 1);
+  EXPECT_GT(TimeBucketValue(kTimeBuckets - 1), 4LL * 365 * kDay);  // the open bucket: years
+  for (int k = 1; k < kTimeBuckets - 1; ++k) {
+    EXPECT_EQ(TimeBucket(TimeBucketValue(k)), k) << k;  // a bucket's value lies in it
+    EXPECT_LT(TimeBucketValue(k - 1), TimeBucketValue(k)) << k;
+  }
+  // Bucketing keeps the order, so a percentile of bucket values is the bucket of the exact
+  // percentile, and every value it stands for is within 13 %.
   std::mt19937_64 rng(7);
   std::vector<std::int64_t> values;
-  TimeHistogram histogram;
   for (int i = 0; i < 2000; ++i) {
-    const std::int64_t v = static_cast<std::int64_t>(rng() % 100000000);
+    const std::int64_t v = 1000 + static_cast<std::int64_t>(rng() % (400 * kDay));
     values.push_back(v);
-    const double err = std::abs(static_cast<double>(RoundToTwoDigits(v) - v));
-    EXPECT_LE(err, 0.05 * static_cast<double>(v) + 0.5) << v;
+    const double read = static_cast<double>(TimeBucketValue(TimeBucket(v)));
+    EXPECT_LE(std::abs(read - static_cast<double>(v)), 0.13 * static_cast<double>(v)) << v;
   }
   std::sort(values.begin(), values.end());
+  TimeHistogram histogram;
   for (std::int64_t v : values) {
-    const std::int64_t r = RoundToTwoDigits(v);
+    const std::int64_t r = TimeBucketValue(TimeBucket(v));
     if (!histogram.empty() && histogram.back().first == r) {
       ++histogram.back().second;
     } else {
@@ -64,7 +67,7 @@ TEST(RollupArithmetic, TimesKeepTwoSignificantDigits) {
   }
   for (int p : {1, 25, 50, 75, 90, 99, 100}) {
     EXPECT_EQ(HistogramPercentile(histogram, p),
-              RoundToTwoDigits(NearestRankPercentile(values, p)))
+              TimeBucketValue(TimeBucket(NearestRankPercentile(values, p))))
         << p;
   }
   EXPECT_EQ(HistogramPercentile({}, 50), 0);
@@ -210,7 +213,7 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   // Something to count in every table.
   json kept;
   for (const char* table : {"rollup_events", "rollup_cohorts", "rollup_stages",
-                            "rollup_stage_times", "rollup_edges", "rollup_edge_rules",
+                            "rollup_edges", "rollup_edge_rules",
                             "rollup_paths", "rollup_content", "rollup_conversions",
                             "rollup_credits"}) {
     auto count = db_.Prepare(std::string("SELECT COUNT(*) FROM ") + table);

@@ -1,0 +1,158 @@
+// The dashboard's reports at 10 k and at 1 M events (issue 14's aim: at most 2x), on SQLite and on
+// PostgreSQL, in one run.
+//
+//   node bench/stats_bench.mjs [--small 10000] [--large 1000000] [--runs 7] [--backends sqlite,postgres]
+//                              [--out bench/results/stats.json]
+//
+// Each database is loaded by bench/stats_seed.cpp through the collector's ingestion and projection
+// code (no HTTP: it keeps the bench short), visitors spread over the last 29 days. Then the real
+// collector serves it and every GET /v1/stats/... the dashboard calls is timed over keep-alive HTTP
+// on loopback (default range: the last 30 days, so every event is in it): one warm-up, then the
+// median of `runs`. Also timed: all of them at once, as the dashboard fetches them.
+import { execFile, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { psql, startPostgres } from '../tests/collector/postgres.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BIN = process.env.WAYMARK_COLLECTOR || path.join(ROOT, 'build', 'native', 'bin', 'waymark-collector');
+const SEED = path.join(ROOT, 'build', 'native', 'bench', 'waymark_stats_seed');
+const ENDPOINTS = ['overview', 'funnel', 'transitions', 'time-in-stage', 'attribution', 'content-gaps', 'paths', 'webhooks'];
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+const SMALL = Number(option('small', '10000'));
+const LARGE = Number(option('large', '1000000'));
+const RUNS = Number(option('runs', '7'));
+const BACKENDS = option('backends', 'sqlite,postgres').split(',').filter(Boolean);
+const OUT = option('out', path.join(ROOT, 'bench', 'results', 'stats.json'));
+
+function startCollector(db) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, ['--db', db, '--port', '0', '--quiet', '--admin-key', 'bench', '--advance-interval', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    proc.stderr.on('data', (d) => { err += d; });
+    proc.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/"url":"(http:\/\/[^"]+)"/);
+      if (m) resolve({ proc, url: m[1], agent: new http.Agent({ keepAlive: true, maxSockets: 16 }) });
+    });
+    proc.on('exit', (code) => reject(new Error(`collector exited (${code}): ${err}`)));
+  });
+}
+
+function stopCollector(c) {
+  c.agent.destroy();
+  return new Promise((resolve) => {
+    c.proc.removeAllListeners('exit');
+    c.proc.on('exit', resolve);
+    c.proc.kill('SIGTERM');
+  });
+}
+
+function get(c, p) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const req = http.get(new URL(p, c.url), { agent: c.agent, headers: { Authorization: 'Bearer bench' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        if (res.statusCode !== 200) reject(new Error(`${p}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+        else resolve({ ms, json: JSON.parse(text) });
+      });
+    });
+    req.on('socket', (s) => s.setNoDelay(true));
+    req.on('error', reject);
+  });
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const round = (x, places = 2) => Math.round(x * 10 ** places) / 10 ** places;
+
+async function measure(db, events) {
+  // The collector creates the schema and stores its map; the seeder needs both.
+  await stopCollector(await startCollector(db));
+  const { stdout } = await promisify(execFile)(SEED, ['--db', db, '--events', String(events)], { maxBuffer: 1 << 20 });
+  const seeded = JSON.parse(stdout.trim().split('\n').pop());
+  const c = await startCollector(db);
+  try {
+    const times = Object.fromEntries(ENDPOINTS.map((e) => [e, []]));
+    const together = [];
+    let overview = null;
+    for (let run = 0; run <= RUNS; run++) {
+      for (const e of ENDPOINTS) {
+        const r = await get(c, `/v1/stats/${e}`);
+        if (run > 0) times[e].push(r.ms);
+        if (e === 'overview') overview = r.json;
+      }
+      const started = process.hrtime.bigint();
+      await Promise.all(ENDPOINTS.map((e) => get(c, `/v1/stats/${e}`)));
+      if (run > 0) together.push(Number(process.hrtime.bigint() - started) / 1e6);
+    }
+    if (overview.events !== events) throw new Error(`overview counts ${overview.events} events in range, ${events} were loaded`);
+    return {
+      events,
+      visitors: seeded.visitors,
+      load_events_per_second: seeded.events_per_second,
+      profiles_in_range: overview.profiles,
+      median_ms: Object.fromEntries(ENDPOINTS.map((e) => [e, round(median(times[e]))])),
+      all_at_once_ms: round(median(together)),
+    };
+  } finally {
+    await stopCollector(c);
+  }
+}
+
+async function main() {
+  const results = { cores: os.cpus().length, runs: RUNS, backends: {} };
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'waymark-stats-bench-'));
+  let pg = null;
+  try {
+    for (const backend of BACKENDS) {
+      let location;
+      if (backend === 'postgres') {
+        pg = await startPostgres();
+        location = async (name) => {
+          await psql(pg, `CREATE DATABASE ${name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
+          return pg.url.replace(/\/[^/]*$/, `/${name}`);
+        };
+      } else {
+        location = async (name) => path.join(tmp, `${name}.db`);
+      }
+      const small = await measure(await location('small'), SMALL);
+      process.stderr.write(`stats bench: ${backend} ${SMALL} events: ${JSON.stringify(small.median_ms)}\n`);
+      const large = await measure(await location('large'), LARGE);
+      process.stderr.write(`stats bench: ${backend} ${LARGE} events: ${JSON.stringify(large.median_ms)}\n`);
+      const ratio = Object.fromEntries(ENDPOINTS.map((e) => [e, round(large.median_ms[e] / small.median_ms[e])]));
+      ratio.all_at_once = round(large.all_at_once_ms / small.all_at_once_ms);
+      results.backends[backend] = { small, large, ratio, worst_ratio: Math.max(...Object.values(ratio)) };
+      if (pg) {
+        await pg.stop();
+        pg = null;
+      }
+    }
+  } finally {
+    if (pg) await pg.stop();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  fs.mkdirSync(path.dirname(OUT), { recursive: true });
+  fs.writeFileSync(`${OUT}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+  fs.renameSync(`${OUT}.tmp`, OUT);
+  console.log(JSON.stringify(results, null, 2));
+}
+
+main().catch((err) => {
+  console.error(`stats bench: ${err.stack || err}`);
+  process.exit(1);
+});
