@@ -1,7 +1,7 @@
 // Helpers for the collector's end-to-end tests: the real waymark-collector binary, real HTTP on
 // loopback, a temporary SQLite database per server. No npm dependencies.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import { freePort } from './ports.mjs';
 
@@ -337,11 +338,31 @@ export async function getProfile(srv, id) {
   return adminGet(srv, `/v1/profiles/${encodeURIComponent(id)}`);
 }
 
-/** Total stored events (GET /v1/stats/overview). */
+/** Total stored events, whatever their day (GET /v1/stats/overview: events_all_time). */
 export async function storedEventCount(srv) {
   const r = await adminGet(srv, '/v1/stats/overview');
   if (r.status !== 200) throw new Error(`overview: HTTP ${r.status} ${r.text}`);
-  return r.json.events;
+  return r.json.events_all_time;
+}
+
+/** Runs SQL on a collector's database (sqlite3 on its file, psql on its PostgreSQL database). */
+export async function runSql(srv, sql) {
+  if (BACKEND === 'sqlite') {
+    const { stdout } = await promisify(execFile)('sqlite3', [srv.db, sql]);
+    return stdout.trim();
+  }
+  const { psql } = await import('./postgres.mjs');
+  return psql({ url: srv.db }, sql);
+}
+
+/** `waymark-collector rollups verify` on a collector's database: { code, out }. */
+export async function verifyRollups(srv) {
+  try {
+    const { stdout } = await promisify(execFile)(BIN, ['rollups', 'verify', '--db', srv.db]);
+    return { code: 0, out: stdout };
+  } catch (err) {
+    return { code: err.code, out: `${err.stdout ?? ''}${err.stderr ?? ''}` };
+  }
 }
 
 /** Prometheus text -> Map(series key -> value), keys exactly as printed ("name{a=\"x\"}"). */

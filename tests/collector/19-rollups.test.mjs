@@ -1,0 +1,233 @@
+// Reports read rollups kept at ingest and projection (server_stub/storage/rollups.h). What the
+// collector keeps must equal a recount of its stored rows after everything it does: late events
+// (full replays), identity merges, events sent without the engine, content impressions,
+// conversions, a new map version. Every report takes a date range. A database made before the
+// rollups existed is recounted when the collector starts on it.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+
+import {
+  BIN,
+  ROOT,
+  adminGet,
+  anonId,
+  makeEvent,
+  postBatch,
+  putMap,
+  runSql,
+  startCollector,
+  stopCollector,
+  verifyRollups,
+  waitFor,
+} from './helpers.mjs';
+
+const DAY = 24 * 60 * 60 * 1000;
+const DEFAULT_MAP = JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
+const REPORTS = ['overview', 'funnel', 'transitions', 'time-in-stage', 'attribution', 'content-gaps', 'paths', 'webhooks'];
+const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+async function send(srv, events) {
+  for (let i = 0; i < events.length; i += 200) {
+    const res = await postBatch(srv, { sent_at: Date.now(), events: events.slice(i, i + 200) });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.rejected, 0, res.text);
+  }
+}
+
+// A day's worth of visitors: a landing from a channel, content shown, some leads and orders.
+function visitors(count, { start, tag }) {
+  const events = [];
+  const referrers = ['https://www.google.com/', 'https://news.example.org/', undefined];
+  for (let v = 0; v < count; v++) {
+    const anon = anonId(tag);
+    let t = start + v * 1000;
+    const next = (fields) => {
+      t += 60000;
+      events.push(makeEvent({ anonymous_id: anon, time: t, ...fields }));
+    };
+    next({ name: 'page_viewed', context: { url: 'https://allowed.example/', path: '/', referrer: referrers[v % 3] } });
+    next({ name: 'content_shown', properties: { slot: 'hero', variant: v % 2 ? 'hero_default' : 'hero_engaged' } });
+    next({ name: 'pricing_viewed' });
+    if (v % 3 === 0) next({ name: 'lead_submitted' });
+    if (v % 4 === 0) next({ name: 'order_completed' });
+  }
+  return events;
+}
+
+describe('rollups equal a recount after everything a collector does', () => {
+  let srv;
+  const now = Date.now();
+  const recent = visitors(24, { start: now - 3 * DAY, tag: 'recent' });
+  const old = visitors(6, { start: now - 40 * DAY, tag: 'old' });
+  before(async () => {
+    srv = await startCollector();
+  });
+  after(async () => {
+    if (srv) await stopCollector(srv);
+  });
+
+  it('counts by event time: a backfill of 40 days ago is outside the default 30 days and the last 24 h', async () => {
+    await send(srv, recent);
+    await send(srv, old);
+    const overview = (await adminGet(srv, '/v1/stats/overview')).json;
+    assert.equal(overview.events, recent.length);
+    assert.equal(overview.events_all_time, recent.length + old.length);
+    assert.equal(overview.events_last_24h, 0);
+    assert.equal(overview.profiles, 24, 'visitors first seen in the range');
+    assert.equal(overview.range.days, 30);
+    const wide = (await adminGet(srv, `/v1/stats/overview?from=${isoDay(now - 45 * DAY)}`)).json;
+    assert.equal(wide.events, recent.length + old.length);
+    assert.equal(wide.profiles, 30);
+    const funnel = (await adminGet(srv, `/v1/stats/funnel?from=${isoDay(now - 45 * DAY)}&to=${isoDay(now - 35 * DAY)}`)).json;
+    assert.equal(funnel.total_profiles, 6, 'only the visitors who arrived 40 days ago');
+    assert.deepEqual(funnel.range, { from: isoDay(now - 45 * DAY), to: isoDay(now - 35 * DAY), days: 11 });
+  });
+
+  it('late events, merges and engine-less events change journeys; the rollups follow', async () => {
+    // Events older than what was projected: full replays.
+    const late = recent.slice(0, 40).filter((e) => e.name === 'page_viewed').map((e) =>
+      makeEvent({ anonymous_id: e.anonymous_id, name: 'demo_requested', time: e.time - 30 * 60000 }));
+    // Two devices of one user: their journeys merge into the user's.
+    const user = `u-${anonId('user')}`;
+    const [d1, d2] = [recent[0].anonymous_id, recent[8].anonymous_id];
+    const merges = [
+      makeEvent({ anonymous_id: d1, user_id: user, name: 'user_identified', type: 'identify', time: now - DAY }),
+      makeEvent({ anonymous_id: d2, user_id: user, name: 'user_identified', type: 'identify', time: now - DAY + 1000 }),
+    ];
+    // A browser without the engine: the collector applies the sync filter.
+    const bare = anonId('bare');
+    const engineless = [
+      makeEvent({ anonymous_id: bare, name: 'page_viewed', time: now - 2 * DAY, unfiltered: true }),
+      makeEvent({ anonymous_id: bare, name: 'content_shown', time: now - 2 * DAY + 1000, properties: { slot: 'cta', variant: 'cta_default' }, unfiltered: true }),
+    ];
+    await send(srv, [...late, ...merges, ...engineless]);
+    const profile = await adminGet(srv, `/v1/profiles/${encodeURIComponent(d2)}`);
+    assert.equal(profile.status, 200, profile.text);
+    assert.equal(profile.json.user_id, user);
+    const gaps = (await adminGet(srv, '/v1/stats/content-gaps')).json;
+    const shown = gaps.stages.reduce((n, s) => n + s.shown.total, 0);
+    assert.equal(shown, recent.filter((e) => e.name === 'content_shown').length + 1);
+    // One conversion per entry into the conversion stage that has a channel to credit (a merged
+    // user who ordered on both devices converted once; a visitor with no referrer or campaign
+    // has nothing to attribute), on the day it happened.
+    const attribution = (await adminGet(srv, '/v1/stats/attribution')).json;
+    const transitions = (await adminGet(srv, '/v1/stats/transitions')).json;
+    const entries = transitions.edges.filter((e) => e.to === 'customer').reduce((n, e) => n + e.count, 0);
+    assert.ok(attribution.conversions > 0 && attribution.conversions <= entries, `${attribution.conversions} of ${entries}`);
+    for (const model of attribution.models) {
+      const total = model.channels.reduce((n, c) => n + c.credit, 0);
+      assert.ok(Math.abs(total - attribution.conversions) < 1e-4, `${model.model}: credits ${total} for ${attribution.conversions} conversions`);
+    }
+  });
+
+  it('a new map version replays every journey in the background; reports switch to it', async () => {
+    const map = structuredClone(DEFAULT_MAP);
+    map.version = (DEFAULT_MAP.version ?? 1) + 1;
+    map.transitions.find((t) => t.id === 'engage').when = { event: 'demo_requested' };
+    const put = await putMap(srv, map);
+    assert.equal(put.status, 200, put.text);
+    await waitFor(async () => (await adminGet(srv, '/v1/stats/overview')).json.reprojection.done, { timeoutMs: 20000, what: 're-projection' });
+    const funnel = (await adminGet(srv, `/v1/stats/funnel?from=${isoDay(now - 45 * DAY)}`)).json;
+    const engaged = funnel.stages.find((s) => s.id === 'engaged');
+    const demos = new Set(recent.filter((e, i) => i < 40 && e.name === 'page_viewed').map((e) => e.anonymous_id));
+    assert.ok(engaged.reached <= demos.size, `only visitors with a demo request are engaged now: ${engaged.reached}`);
+  });
+
+  it('what the collector kept equals a recount (waymark-collector rollups verify)', async () => {
+    await stopCollector(srv);
+    const verified = await verifyRollups(srv);
+    assert.equal(verified.code, 0, verified.out);
+    assert.match(verified.out, /agree with a recount/);
+    srv = await startCollector({ dir: srv.dir });
+  });
+
+  it('a hand edit is found, and rollups rebuild repairs it', async () => {
+    await stopCollector(srv);
+    await runSql(srv, 'UPDATE rollup_cohorts SET profiles = profiles + 7');
+    const broken = await verifyRollups(srv);
+    assert.equal(broken.code, 1, broken.out);
+    assert.match(broken.out, /rollup_cohorts \(/);
+    await promisify(execFile)(BIN, ['rollups', 'rebuild', '--db', srv.db]);
+    assert.equal((await verifyRollups(srv)).code, 0);
+    srv = await startCollector({ dir: srv.dir });
+  });
+});
+
+describe('date ranges on every report', () => {
+  let srv;
+  before(async () => {
+    srv = await startCollector();
+  });
+  after(async () => {
+    if (srv) await stopCollector(srv);
+  });
+
+  it('refuses what is not a date or a range with 400 invalid_range', async () => {
+    const cases = [
+      ['from=2026-02-30', 'from: expected a date YYYY-MM-DD (UTC, from 1970-01-01)'],
+      ['to=yesterday', 'to: expected a date YYYY-MM-DD (UTC, from 1970-01-01)'],
+      ['from=2026-03-02&to=2026-03-01', 'from: after to'],
+      ['from=1970-01-01&to=2026-01-01', 'from: the range is longer than 7320 days'],
+    ];
+    for (const report of REPORTS) {
+      for (const [query, message] of cases) {
+        const res = await adminGet(srv, `/v1/stats/${report}?${query}`);
+        assert.equal(res.status, 400, `${report}?${query}: ${res.text}`);
+        assert.equal(res.json.error.code, 'invalid_range');
+        assert.equal(res.json.error.message, message);
+      }
+    }
+  });
+
+  it('counts each day once: ranges that split the data add up', async () => {
+    const now = Date.now();
+    const events = [...visitors(5, { start: now - 10 * DAY, tag: 'ten' }), ...visitors(7, { start: now - 3 * DAY, tag: 'three' })];
+    await send(srv, events);
+    const mid = isoDay(now - 6 * DAY);
+    const before6 = (await adminGet(srv, `/v1/stats/funnel?to=${mid}`)).json;
+    const after6 = (await adminGet(srv, `/v1/stats/funnel?from=${isoDay(now - 5 * DAY)}`)).json;
+    const all = (await adminGet(srv, '/v1/stats/funnel')).json;
+    assert.equal(before6.total_profiles, 5);
+    assert.equal(after6.total_profiles, 7);
+    assert.equal(all.total_profiles, 12);
+    for (const stage of all.stages) {
+      const part = (f) => f.stages.find((s) => s.id === stage.id).reached;
+      assert.equal(part(before6) + part(after6), stage.reached, stage.id);
+    }
+    for (const report of REPORTS) {
+      const res = await adminGet(srv, `/v1/stats/${report}?from=${isoDay(now - 5 * DAY)}&to=${isoDay(now)}`);
+      assert.equal(res.status, 200, `${report}: ${res.text}`);
+      assert.equal(res.json.range.days, 6, report);
+    }
+  });
+});
+
+describe('a database from before rollups', () => {
+  it('is recounted when the collector starts on it: the reports are what they were', async () => {
+    let srv = await startCollector();
+    const now = Date.now();
+    await send(srv, visitors(12, { start: now - 2 * DAY, tag: 'before' }));
+    const reports = {};
+    for (const r of REPORTS) reports[r] = (await adminGet(srv, `/v1/stats/${r}`)).json;
+    await stopCollector(srv);
+    // What a database made by the previous release holds: no rollup tables, no rollups mark.
+    const tables = ['rollup_events', 'rollup_event_hours', 'rollup_cohorts', 'rollup_stages', 'rollup_edges', 'rollup_edge_rules', 'rollup_paths', 'rollup_content', 'rollup_conversions', 'rollup_credits'];
+    await runSql(srv, `${tables.map((t) => `DROP TABLE ${t};`).join(' ')} DELETE FROM meta WHERE key = 'rollups_version';`);
+    srv = await startCollector({ dir: srv.dir });
+    try {
+      for (const r of REPORTS) {
+        const res = await adminGet(srv, `/v1/stats/${r}`);
+        assert.equal(res.status, 200, res.text);
+        const strip = ({ now: _now, ...rest }) => rest;
+        assert.deepEqual(strip(res.json), strip(reports[r]), r);
+      }
+      assert.equal(reports.overview.events, 12 * 3 + 4 + 3); // 3 each, 4 leads, 3 orders
+    } finally {
+      await stopCollector(srv);
+    }
+  });
+});
