@@ -45,6 +45,7 @@ const collector = readJson('collector.json');
 const browser = readJson('browser.json');
 const walkthrough = readJson('walkthrough.json');
 const postgres = readJson('postgres.json');
+const stats = readJson('stats.json');
 
 // ---------------------------------------------------------------------------------------------
 // Machine and versions
@@ -256,6 +257,23 @@ const aim = (id, text, measured, met, missedBy, closing) => aims.push({ id, aim:
   aim('postgres-scale', '3 collectors ≥ 2× one collector on one PostgreSQL', p ? `${fmtRate(three?.events_per_second)} vs ${fmtRate(one?.events_per_second)} events: ${fmt(s, 2)}× on ${p.machine.cores} cores shared by the load generator, the collectors and PostgreSQL; ${cpu(three)}` : 'n/a',
     s != null ? s >= 2 : null, s != null ? `${fmt(2 - s, 2)}×` : '',
     'with 2 cores the three collectors and PostgreSQL compete for the same CPU, so adding collectors adds contention (locks, connections), not capacity; the CPU per event is the figure to compare across machines');
+}
+{
+  // Issue 14: every dashboard report at 1 M events at most 2x its time at 10 k, both backends; the
+  // re-projection after a map publish against Engine::Track.
+  for (const backend of ['sqlite', 'postgres']) {
+    const b = stats?.backends?.[backend];
+    const worst = b ? Object.entries(b.ratio).sort((x, y) => y[1] - x[1])[0] : null;
+    aim(`stats-${backend}`, `every stats endpoint at ${b ? b.large.events.toLocaleString('en') : '1 000 000'} events ≤ 2× its time at ${b ? b.small.events.toLocaleString('en') : '10 000'} (${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}; loaded through the ingestion path)`,
+      b ? `${Object.entries(b.large.median_ms).map(([e, ms]) => `${e} ${fmt(ms, 2)} ms (${fmt(b.ratio[e], 2)}×)`).join(', ')}; all at once ${fmt(b.large.all_at_once_ms, 1)} ms (${fmt(b.ratio.all_at_once, 2)}×); worst ${worst[0]} ${fmt(worst[1], 2)}×` : 'n/a',
+      b ? b.worst_ratio <= 2 : null, b ? `${fmt(b.worst_ratio - 2, 2)}× (${worst[0]})` : '',
+      'the reports sum rollup rows per day and stage; rows that grow with traffic (paths, content variants, channels) are the ones to bound next');
+    const r = b?.reprojection;
+    aim(`reprojection-${backend}`, `map publish re-projection: events replayed per second against Engine::Track natively (${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}; reported, no target)`,
+      r ? `${fmtRate(r.events_per_second)} (${r.events.toLocaleString('en')} events of ${r.profiles.toLocaleString('en')} journeys in ${fmt(r.seconds, 1)} s) vs Engine::Track ${fmtRate(r.engine_events_per_second)}: ${fmt(r.ratio, 3)}×` : 'n/a',
+      null, '', null);
+    if (r) aims[aims.length - 1].verdict = 'reported';
+  }
 }
 {
   // Issue 10: 2 000 browsers, each on its own keep-alive connection, against the same schedule over

@@ -6,18 +6,27 @@
 // a lead, a demo, a trial and an order.
 //
 //   waymark_stats_seed --db data.db|postgres://... --events 1000000 [--seed 1]
+//   waymark_stats_seed --db data.db|postgres://... --reproject
 //
 // The database must exist with its map stored (start and stop the collector on it once first).
 // Prints one JSON line: events, visitors, seconds, events_per_second.
+//
+// --reproject measures a map publish on the loaded database instead (issue 14's aim): the stored
+// map again as the next version, every profile marked, and the collector's background
+// re-projection timed until none is left; against the same events replayed by Engine::Track in
+// this process (what the replay costs without storage). Prints replayed events, seconds and both
+// rates.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config.h"
 #include "ingest.h"
+#include "profile_replay.h"
 #include "storage/database.h"
 #include "waymark/json_util.h"
 
@@ -85,11 +94,97 @@ Visitor MakeVisitor(std::mt19937_64& rng, std::int64_t id, std::int64_t now) {
 
 }  // namespace
 
+// Every stored journey's events, read as the projection reads them.
+std::vector<std::vector<Event>> LoadJourneys(Database& db) {
+  std::vector<std::string> ids;
+  auto list = db.Prepare("SELECT profile_id FROM profiles ORDER BY profile_id");
+  while (list.Step()) ids.push_back(list.Text(0));
+  list.Reset();
+  auto query = db.Prepare(kProfileEventsSql);
+  std::vector<std::vector<Event>> out;
+  for (const auto& id : ids) {
+    std::vector<StoredEvent> loaded;
+    if (LoadStoredEvents(query, id, &loaded)) continue;
+    std::vector<Event> events;
+    for (auto& s : loaded) events.push_back(std::move(s.event));
+    out.push_back(std::move(events));
+  }
+  return out;
+}
+
+std::int64_t CountDirty(Database& db) {
+  auto q = db.Prepare("SELECT COUNT(*) FROM dirty_profiles");
+  return q.Step() ? q.Int(0) : -1;
+}
+
+int Reproject(Ingestor& ingestor, Database& db, std::shared_ptr<MapState> state) {
+  // The baseline first: the same journeys through the engine alone, as a full replay runs them.
+  const auto journeys = LoadJourneys(db);
+  std::int64_t events = 0;
+  for (const auto& j : journeys) events += static_cast<std::int64_t>(j.size());
+  EngineOptions options;
+  options.trust_channel = false;
+  options.build_outbound = false;
+  const auto engine_started = std::chrono::steady_clock::now();
+  std::size_t stages = 0;
+  for (const auto& j : journeys) {
+    Engine engine(state->map, options);
+    for (const auto& e : j) engine.Track(e);
+    stages += engine.stage().size();  // keeps the work observable
+  }
+  const double engine_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - engine_started).count();
+
+  auto next = std::make_shared<MapState>(*state);
+  next->version = state->version + 1;
+  next->etag = "\"v" + std::to_string(next->version) + "-bench\"";
+  const auto started = std::chrono::steady_clock::now();
+  auto err = ingestor.RunWrite([&](Database& w) -> std::optional<std::string> {
+    auto ins = w.Prepare(
+        "INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
+    ins.Bind(1, next->version).Bind(2, next->map->id).Bind(3, next->body);
+    ins.Bind(4, next->etag).Bind(5, NowMs());
+    if (!ins.Run()) return ins.error();
+    if (auto marked = MarkForReprojection(w, next->version)) return marked;
+    ingestor.SetMap(next);
+    return std::nullopt;
+  });
+  if (err) {
+    std::fprintf(stderr, "seed: publish: %s\n", err->c_str());
+    return 1;
+  }
+  for (;;) {
+    const std::int64_t left = CountDirty(db);
+    if (left < 0) {
+      std::fputs("seed: counting dirty profiles failed\n", stderr);
+      return 1;
+    }
+    if (left == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::printf(
+      "{\"profiles\":%zu,\"events\":%lld,\"seconds\":%.2f,\"events_per_second\":%.0f,"
+      "\"engine_seconds\":%.2f,\"engine_events_per_second\":%.0f,\"ratio\":%.3f,"
+      "\"checksum\":%zu}\n",
+      journeys.size(), static_cast<long long>(events), seconds,
+      static_cast<double>(events) / seconds, engine_seconds,
+      static_cast<double>(events) / engine_seconds, engine_seconds / seconds, stages);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::string location;
   std::int64_t target = 10000;
   std::uint64_t seed = 1;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  bool reproject = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--reproject") == 0) {
+      reproject = true;
+      continue;
+    }
+    if (i + 1 >= argc) break;
     if (std::strcmp(argv[i], "--db") == 0) {
       location = argv[i + 1];
     } else if (std::strcmp(argv[i], "--events") == 0) {
@@ -97,6 +192,7 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--seed") == 0) {
       seed = std::stoull(argv[i + 1]);
     }
+    ++i;
   }
   if (location.empty() || target <= 0) {
     std::fputs("usage: waymark_stats_seed --db LOCATION --events N [--seed S]\n", stderr);
@@ -112,7 +208,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "seed: %s\n", err->c_str());
     return 1;
   }
-  auto stored = db.Prepare("SELECT version, body FROM maps ORDER BY version DESC LIMIT 1");
+  auto stored = db.Prepare("SELECT version, body, etag FROM maps ORDER BY version DESC LIMIT 1");
   if (!stored.Step()) {
     std::fputs("seed: no stored map: start the collector on this database once first\n", stderr);
     return 1;
@@ -125,6 +221,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   state->map = parsed.value();
+  state->body = stored.Text(1);
+  state->etag = stored.Text(2);
   stored.Reset();
 
   Ingestor ingestor(location, config, nullptr);
@@ -132,6 +230,11 @@ int main(int argc, char** argv) {
   if (auto err = ingestor.Start()) {
     std::fprintf(stderr, "seed: %s\n", err->c_str());
     return 1;
+  }
+  if (reproject) {
+    const int code = Reproject(ingestor, db, state);
+    ingestor.Stop();
+    return code;
   }
   std::mt19937_64 rng(seed);
   const auto started = std::chrono::steady_clock::now();

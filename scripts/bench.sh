@@ -15,6 +15,9 @@
 #    headless Chromium (bench/browser_bench.mjs) -> browser.json;
 # 5c. 1, 2 and 3 collectors on one throwaway PostgreSQL against raw inserts (bench/postgres_bench.mjs)
 #    -> postgres.json (WAYMARK_BENCH_POSTGRES=0 skips it, WAYMARK_POSTGRES_BENCH_ARGS passes flags);
+# 5d. every stats endpoint at 10 k and 1 M events on SQLite and PostgreSQL, and a map publish's
+#    re-projection (bench/stats_bench.mjs) -> stats.json (WAYMARK_BENCH_STATS=0 skips it,
+#    WAYMARK_STATS_BENCH_ARGS passes flags; --quick: 100 k events);
 # 6. bench/report.mjs: bench/results/latest.json and latest.md (machine, versions, date, the aims).
 #
 # Every piece writes to a .tmp file first, so a failed run leaves the previous results in place.
@@ -40,10 +43,12 @@ if ((QUICK)); then
   COLLECTOR_ARGS_DEFAULT="--duration 3 --hello-seconds 2 --sqlite-seconds 3 --half-rate-seconds 5 --browser-seconds 12"
   BROWSER_ARGS_DEFAULT="--rounds 2 --exit-rounds 1"
   WASM_ARGS_DEFAULT="--seconds 1"
+  STATS_ARGS_DEFAULT="--large 100000 --runs 3"
 else
   COLLECTOR_ARGS_DEFAULT="--duration 5 --hello-seconds 2 --sqlite-seconds 4 --half-rate-seconds 10 --browser-seconds 30"
   BROWSER_ARGS_DEFAULT="--rounds 5 --exit-rounds 2"
   WASM_ARGS_DEFAULT="--seconds 2"
+  STATS_ARGS_DEFAULT="--large 1000000 --runs 7"
 fi
 
 RESULTS=bench/results
@@ -61,7 +66,7 @@ is_configured() { [[ -f "$1/CMakeCache.txt" ]] && { [[ -f "$1/Makefile" ]] || [[
 stage "build: native (core benchmark, collector, collector benchmark)"
 # Configured exactly as scripts/build.sh does, so both share build/native and build/wasm.
 is_configured build/native || cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release
-cmake --build build/native -j"$JOBS" --target waymark_core_bench waymark-collector waymark_collector_bench
+cmake --build build/native -j"$JOBS" --target waymark_core_bench waymark-collector waymark_collector_bench waymark_stats_seed
 stage "build: wasm engine and the SDK's dist/"
 is_configured build/wasm || emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_CROSSCOMPILING_EMULATOR=$(command -v node);--no-experimental-fetch"
@@ -121,6 +126,14 @@ if [[ "${WAYMARK_BENCH_POSTGRES:-1}" != 0 ]]; then
   stage "postgres: bench/postgres_bench.mjs"
   # shellcheck disable=SC2086 # a list of flags
   node bench/postgres_bench.mjs --out "$RESULTS/postgres.json" ${WAYMARK_POSTGRES_BENCH_ARGS:-}
+fi
+
+# 5d. The dashboard's reports at 10 k and at 1 M events on both backends, and the re-projection of a
+#     map publish (issue 14).
+if [[ "${WAYMARK_BENCH_STATS:-1}" != 0 ]]; then
+  stage "stats: bench/stats_bench.mjs"
+  # shellcheck disable=SC2086 # a list of flags
+  node bench/stats_bench.mjs --out "$RESULTS/stats.json" ${WAYMARK_STATS_BENCH_ARGS:-$STATS_ARGS_DEFAULT}
 fi
 
 # 6. The table.
