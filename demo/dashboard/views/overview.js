@@ -5,9 +5,9 @@ import { h, replace, num, pct } from '../format.js';
 let els = null;
 
 const METRICS = [
-  ['events', 'Events'],
+  ['events', 'Events, last 30 days'],
   ['events_last_24h', 'Events, last 24 h'],
-  ['profiles', 'Visitors (profiles)'],
+  ['profiles', 'New visitors, last 30 days'],
   ['identified_profiles', 'Identified visitors'],
   ['stage_mismatches', 'Stage mismatches'],
   ['reprojection', 'Journeys on the current map'],
@@ -32,7 +32,8 @@ export function render({ overview, webhooks }) {
     for (const key of ['events', 'events_last_24h', 'profiles', 'identified_profiles', 'stage_mismatches']) {
       els.values.get(key).textContent = num(overview[key]);
     }
-    els.notes.get('events_last_24h').textContent = overview.events ? `${pct(overview.events_last_24h / overview.events, 0)} of all` : '';
+    els.notes.get('events').textContent = overview.events_all_time > overview.events ? `${num(overview.events_all_time)} in all` : '';
+    els.notes.get('events_last_24h').textContent = overview.events ? `${pct(overview.events_last_24h / overview.events, 0)} of the 30 days` : '';
     els.notes.get('identified_profiles').textContent = overview.profiles ? `${pct(overview.identified_profiles / overview.profiles, 0)} of visitors` : '';
     const mm = els.values.get('stage_mismatches');
     mm.parentElement.classList.toggle('kpi-alert', overview.stage_mismatches > 0);
