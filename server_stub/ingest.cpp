@@ -356,6 +356,10 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   if (!err) {
     err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early);
   }
+  // Nothing left to replay: if a publish's re-projection just finished, the reports switch to
+  // the new version (storage/rollups.h).
+  bool switched = false;
+  if (!err && !remaining) err = FinishReprojection(db_, state->version, &switched);
   if (!err) err = db_.Exec("COMMIT");
   if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
   if (err) {
@@ -474,7 +478,13 @@ struct Ingestor::Statements {
                              "ON CONFLICT (id) DO NOTHING RETURNING id")),
         add_link(
             db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)")),
-        move_events(db.Prepare("UPDATE events SET profile_id = ? WHERE profile_id = ?")),
+        // The moved events' stages were counted under the journey they leave (its contribution
+        // is taken out on the move): cleared, the merged journey's replay counts them again.
+        move_events(db.Prepare(
+            "UPDATE events SET profile_id = ?, server_stage = NULL WHERE profile_id = ?")),
+        merged_content(db.Prepare(
+            "SELECT corrected_time, server_stage, body FROM events WHERE profile_id = ? AND "
+            "name = 'content_shown' AND server_stage IS NOT NULL")),
         mark_dirty(
             db.Prepare(std::string("INSERT INTO dirty_profiles (profile_id, full_replay) VALUES "
                                    "(?, ?) ON CONFLICT (profile_id) DO UPDATE SET ") +
@@ -491,15 +501,15 @@ struct Ingestor::Statements {
   /// The first statement that failed to prepare, or nullopt.
   std::optional<std::string> Error() const {
     for (const Statement* s : {&stored, &links, &clocks, &find, &insert, &add_link, &move_events,
-                               &mark_dirty, &save_clock}) {
+                               &merged_content, &mark_dirty, &save_clock}) {
       if (!s->ok()) return "prepare: " + s->error();
     }
     if (bulk && !insert_all.ok()) return "prepare: " + insert_all.error();
     return std::nullopt;
   }
 
-  Statement stored, links, clocks, find, insert, insert_all, add_link, move_events, mark_dirty,
-      save_clock;
+  Statement stored, links, clocks, find, insert, insert_all, add_link, move_events, merged_content,
+      mark_dirty, save_clock;
   const bool bulk;
   DeviceLocks locks;
   RollupWriter rollups;
@@ -533,6 +543,42 @@ struct NewRow {
 
 }  // namespace
 
+// The journey, conversions and content impressions of a profile about to be merged into another
+// leave the rollups; the merged journey's replay adds them back under the surviving profile. A
+// journey still on an older map version only leaves that version's profile count (its rows stay
+// as they were until the re-projection switches the reports: storage/rollups.h).
+std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile_id,
+                                                      std::int64_t current_version,
+                                                      RollupDelta* delta) {
+  Statements& st = *statements_;
+  std::string error;
+  auto facts = st.facts.Journey(profile_id, &error);
+  if (!error.empty()) return "identity merge: " + error;
+  if (!facts) return std::nullopt;
+  if (facts->map_version != current_version) {
+    delta->AddVersionProfiles(facts->map_version, -1);
+    return std::nullopt;
+  }
+  delta->AddJourney(*facts, -1);
+  if (!st.facts.SubtractConversions(profile_id, current_version, delta, &error)) {
+    return "identity merge: " + error;
+  }
+  st.merged_content.Bind(1, profile_id);
+  while (st.merged_content.Step()) {
+    json body = json::parse(st.merged_content.Text(2), nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("properties")) continue;
+    if (auto key = ShownContent(body["properties"])) {
+      delta->AddContentShown(current_version, st.merged_content.Int(0),
+                             st.merged_content.Text(1), key->first, key->second, -1);
+    }
+  }
+  const bool failed = st.merged_content.failed();
+  error = st.merged_content.error();
+  st.merged_content.Reset();
+  if (failed) return "identity merge: " + error;
+  return std::nullopt;
+}
+
 std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                                    std::vector<std::vector<EventResult>>* results,
                                                    bool* outbox_added) {
@@ -549,6 +595,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   // projector also replays fully when an event is older than the stored journey).
   std::map<std::string, bool> touched;  // profile -> full replay
   std::set<std::string> removed_profiles;
+  RollupDelta delta;
 
   std::vector<std::string> devices;
   std::vector<std::string> ids;
@@ -639,6 +686,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
         st.add_link.Bind(1, e.anonymous_id).Bind(2, e.user_id).Bind(3, in.received_at);
         if (!st.add_link.Run()) return "identity link: " + st.add_link.error();
         const std::string from = AnonymousProfile(e.anonymous_id);
+        if (auto err = TakeOutOfRollups(from, state->version, &delta)) return err;
         st.move_events.Bind(1, row.profile_id).Bind(2, from);
         if (!st.move_events.Run()) return "identity merge: " + st.move_events.error();
         bool moved = db_.Changes() > 0;
@@ -749,17 +797,10 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
     }
   }
 
-  RollupDelta delta;
   for (const NewRow& row : rows) {
     if (inserted.count(row.in->event.id) != 0) delta.AddEvent(row.corrected, row.in->event.name, +1);
   }
   for (const auto& gone : removed_profiles) {
-    // The journey and conversions of a profile merged into another leave the rollups with its
-    // rows; the merged journey's replay adds them back under the surviving profile.
-    std::string error;
-    if (auto facts = st.facts.Journey(gone, &error)) delta.AddJourney(*facts, -1);
-    if (error.empty()) st.facts.SubtractConversions(gone, &delta, &error);
-    if (!error.empty()) return "merge cleanup: " + error;
     for (const char* sql : {"DELETE FROM profiles WHERE profile_id = ?",
                             "DELETE FROM transitions WHERE profile_id = ?",
                             "DELETE FROM stage_times WHERE profile_id = ?",

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "storage/database.h"
+#include "storage/rollups.h"
 #include "storage/wal_checkpointer.h"
 #include "waymark/engine.h"
 
@@ -124,6 +125,8 @@ class Ingestor {
   bool MarkDueProfiles();
   bool RequestsWaiting() const;
   void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
+  std::optional<std::string> TakeOutOfRollups(const std::string& profile_id,
+                                              std::int64_t current_version, RollupDelta* delta);
   std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                            std::vector<std::vector<EventResult>>* results,
                                            bool* outbox_added);

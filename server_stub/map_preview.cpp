@@ -10,24 +10,6 @@
 
 namespace waymark::collector {
 
-namespace {
-
-// One read transaction for the whole preview, so that the replayed events and the stored
-// journeys come from the same snapshot. Always ended, whatever happens in between.
-class ReadTransaction {
- public:
-  explicit ReadTransaction(Database& db) : db_(db), error_(db.BeginRead()) {}
-  ~ReadTransaction() {
-    if (!error_) db_.Exec("COMMIT");
-  }
-  const std::optional<std::string>& error() const { return error_; }
-
- private:
-  Database& db_;
-  std::optional<std::string> error_;
-};
-
-}  // namespace
 
 json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
                 std::size_t limit, std::int64_t advance_to, std::string* error,

@@ -61,6 +61,7 @@ struct ProfileProjector::Statements {
                        "VALUES (?,?,?,?,?,?) ON CONFLICT (profile_id, stage, at, model, channel) "
                        "DO NOTHING")),
         clear_conversions(db.Prepare("DELETE FROM conversions WHERE profile_id = ?")),
+        drop_profile(db.Prepare("DELETE FROM profiles WHERE profile_id = ?")),
         save(db.Prepare(
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
@@ -91,7 +92,8 @@ struct ProfileProjector::Statements {
   bool ok() const {
     for (const Statement* s :
          {&dirty, &dirty_urgent, &dirty_one, &clean, &load_profile, &all_events, &new_events,
-          &filter_body, &mark, &conversion_exists, &outbox, &conversion, &clear_conversions, &save,
+          &filter_body, &mark, &conversion_exists, &outbox, &conversion, &clear_conversions,
+          &drop_profile, &save,
           &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
       if (!s->ok()) return false;
     }
@@ -99,7 +101,7 @@ struct ProfileProjector::Statements {
   }
 
   Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
-      filter_body, mark, conversion_exists, outbox, conversion, clear_conversions, save,
+      filter_body, mark, conversion_exists, outbox, conversion, clear_conversions, drop_profile, save,
       clear_transitions, transition, clear_stage_times, stage_time;
   DeviceLocks locks;  ///< several collectors: anonymous journeys being linked elsewhere wait
   RollupWriter rollups;
@@ -285,6 +287,11 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     before = st.facts.Journey(profile_id, &error);
     if (!error.empty()) return "projection: " + error;
   }
+  // A replay under a new map version leaves what the journey counted under the old one as it was
+  // (the reports read the old version's rollups until the re-projection is done); otherwise the
+  // old contribution is taken out before the new one is added (storage/rollups.h).
+  const bool switching = before && before->map_version != map.version;
+  const bool replacing = before && !switching;
 
   auto load = [&](Statement& q, std::vector<StoredEvent>* out) -> std::optional<std::string> {
     if (auto err = LoadStoredEvents(q, profile_id, out)) return "projection: " + *err;
@@ -312,7 +319,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     if (auto err = load(st.all_events, &events)) return err;
     event_count = 0;
     std::string error;
-    if (!st.facts.SubtractConversions(profile_id, &st.delta, &error)) {
+    if (replacing && !st.facts.SubtractConversions(profile_id, map.version, &st.delta, &error)) {
       return "projection: " + error;
     }
     st.clear_conversions.Bind(1, profile_id);
@@ -346,11 +353,11 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
           if (!st.conversion.Run()) return "projection: " + st.conversion.error();
           if (db_.Changes() == 0) continue;
           credited = true;
-          st.delta.AddCredit(t.at, t.to, ModelName(model), credit.channel,
+          st.delta.AddCredit(map.version, t.at, t.to, ModelName(model), credit.channel,
                              CreditMicros(credit.credit));
         }
       }
-      if (credited) st.delta.AddConversion(t.at, t.to, +1);
+      if (credited) st.delta.AddConversion(map.version, t.at, t.to, +1);
     }
     for (const auto& trig : triggers) {
       for (const auto& endpoint : config_.webhooks) {
@@ -376,6 +383,14 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     return std::nullopt;
   };
 
+  // content_shown counts, applied once the journey is stored (one that stores no profile counts
+  // nowhere, as a recount would have it).
+  struct ShownCount {
+    TimeMs at;
+    std::string stage, slot, variant;
+    int sign;
+  };
+  std::vector<ShownCount> shown_counts;
   for (auto& s : events) {
     const std::string id = s.event.id;
     const TimeMs at = s.event.time;
@@ -383,9 +398,11 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     // variant its stored body names: out with the old stage, in with the new one.
     const bool shown = s.event.name == "content_shown";
     json shown_properties = shown ? s.event.properties : json();
-    if (shown && s.server_stage) {
+    // Its stored stage was counted under this journey's version (a merge clears the stage of
+    // the events it moves: ingest.cpp).
+    if (shown && s.server_stage && replacing) {
       if (auto key = ShownContent(shown_properties)) {
-        st.delta.AddContentShown(at, *s.server_stage, key->first, key->second, -1);
+        shown_counts.push_back({at, *s.server_stage, key->first, key->second, -1});
       }
     }
     std::optional<Event> unfiltered;
@@ -402,7 +419,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     }
     if (shown) {
       if (auto key = ShownContent(shown_properties)) {
-        st.delta.AddContentShown(at, engine.stage(), key->first, key->second, +1);
+        shown_counts.push_back({at, engine.stage(), key->first, key->second, +1});
       }
     }
     std::string channel;
@@ -440,7 +457,25 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   st.clean.Bind(1, profile_id);
   if (!st.clean.Run()) return "projection: " + st.clean.error();
   const TimeMs last = engine.last_activity();
-  if (last < 0) return std::nullopt;  // nothing was accepted
+  if (last < 0) {
+    // Nothing was accepted: under this map there is no journey. A profile stored before (under
+    // another map) is removed, so that no profile stays on an old version.
+    if (!stored) return std::nullopt;
+    for (Statement* clear : {&st.drop_profile, &st.clear_transitions, &st.clear_stage_times,
+                             &st.clear_conversions}) {
+      clear->Bind(1, profile_id);
+      if (!clear->Run()) return "projection: " + clear->error();
+    }
+    if (replacing) {
+      st.delta.AddJourney(*before, -1);
+    } else if (switching) {
+      st.delta.AddVersionProfiles(before->map_version, -1);
+    }
+    return std::nullopt;
+  }
+  for (const ShownCount& c : shown_counts) {
+    st.delta.AddContentShown(map.version, c.at, c.stage, c.slot, c.variant, c.sign);
+  }
   if (first_seen < 0) {
     first_seen = engine.log().empty() ? last : engine.log().front().at;
     if (!engine.transitions().empty()) {
@@ -494,7 +529,11 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     st.stage_time.Bind(1, profile_id).Bind(2, stage).Bind(3, t.total).Bind(4, t.visits);
     if (!st.stage_time.Run()) return "stage times: " + st.stage_time.error();
   }
-  if (before) st.delta.AddJourney(*before, -1);
+  if (replacing) {
+    st.delta.AddJourney(*before, -1);
+  } else if (switching) {
+    st.delta.AddVersionProfiles(before->map_version, -1);
+  }
   st.delta.AddJourney(FactsFromEngine(engine, first_seen, map.version, mismatches, until), +1);
   return std::nullopt;
 }

@@ -18,8 +18,11 @@ namespace {
 
 constexpr int kRecentFailures = 20;
 
-// Every rollup query is limited to the range's days: ?1 first day, ?2 last day.
-constexpr const char* kInRange = " WHERE day >= ?1 AND day <= ?2";
+// Every journey rollup query is limited to the range's days and the version the reports read:
+// ?1 first day, ?2 last day, ?3 map version (< 0: any).
+constexpr const char* kInRange =
+    " WHERE day >= ?1 AND day <= ?2 AND (CAST(?3 AS BIGINT) < 0 OR map_version = CAST(?3 AS "
+    "BIGINT))";
 
 using Counts = std::map<std::string, std::int64_t>;
 
@@ -58,7 +61,7 @@ json StageHeader(const Stage& stage) {
 
 Statement RangeQuery(Database& db, const std::string& sql, const ReportRange& range) {
   Statement stmt = db.Prepare(sql);
-  stmt.Bind(1, range.first_day).Bind(2, range.last_day);
+  stmt.Bind(1, range.first_day).Bind(2, range.last_day).Bind(3, range.map_version);
   return stmt;
 }
 
@@ -120,8 +123,8 @@ json Median(const std::map<std::string, TimeHistogram>& histograms, const std::s
 
 std::int64_t TotalProfiles(Database& db, const ReportRange& range, std::string* error) {
   return QueryCount(db, std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") +
-                            " WHERE day >= ?1 AND day <= ?2",
-                    error, range.first_day, range.last_day);
+                            kInRange,
+                    error, range.first_day, range.last_day, range.map_version);
 }
 
 // Stages a condition selects visitors by. A stage under an odd number of `not`s is excluded
@@ -609,18 +612,17 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   // One conversion is one entry into a conversion stage: (profile, stage, at), on its own day.
   const std::int64_t conversions =
       QueryCount(db,
-                 "SELECT COALESCE(SUM(conversions), 0) FROM rollup_conversions "
-                 "WHERE day >= ?1 AND day <= ?2 AND (?3 = '' OR stage = ?3)",
-                 error, range.first_day, range.last_day, conversion_stage);
+                 std::string("SELECT COALESCE(SUM(conversions), 0) FROM rollup_conversions") +
+                     kInRange + " AND (?4 = '' OR stage = ?4)",
+                 error, range.first_day, range.last_day, range.map_version, conversion_stage);
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
   Statement credit_stmt = RangeQuery(
       db,
-      "SELECT model, channel, SUM(credit_micros) FROM rollup_credits "
-      "WHERE day >= ?1 AND day <= ?2 AND (?3 = '' OR stage = ?3) "
-      "GROUP BY model, channel ORDER BY model, channel",
+      std::string("SELECT model, channel, SUM(credit_micros) FROM rollup_credits") + kInRange +
+          " AND (?4 = '' OR stage = ?4) GROUP BY model, channel ORDER BY model, channel",
       range);
-  credit_stmt.Bind(3, conversion_stage);
+  credit_stmt.Bind(4, conversion_stage);
   ForEachRow(credit_stmt, error, [&](Statement& s) {
     if (s.Int(2) == 0) return;
     by_model[s.Text(0)].emplace_back(s.Text(1), static_cast<double>(s.Int(2)) / 1e6);
@@ -859,11 +861,11 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version
 json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error) {
   std::int64_t profiles = 0;
   std::int64_t current = 0;
-  // Every cohort day's profiles per version: a few rows per day, not a row per profile.
+  // Profiles per map version: a row per version, not a row per profile.
   Statement count = db.Prepare(
       "SELECT COALESCE(SUM(profiles), 0), "
       "COALESCE(SUM(CASE WHEN map_version = ?1 THEN profiles ELSE 0 END), 0) "
-      "FROM rollup_cohorts");
+      "FROM rollup_versions");
   count.Bind(1, map_version);
   ForEachRow(count, error, [&](Statement& s) {
     profiles = s.Int(0);
@@ -871,11 +873,13 @@ json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* e
   });
   const std::int64_t waiting =
       QueryCount(db, "SELECT COUNT(*) FROM dirty_profiles WHERE (full_replay & 2) <> 0", error);
+  const std::int64_t shown = ReportsVersion(db, map_version, error);
   return {{"map_version", map_version},
           {"profiles", profiles},
           {"profiles_on_this_version", current},
           {"waiting", waiting},
-          {"done", waiting == 0}};
+          {"reports_version", shown},
+          {"done", waiting == 0 && shown == map_version}};
 }
 
 }  // namespace waymark::collector

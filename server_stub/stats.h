@@ -28,6 +28,9 @@ struct ReportRange {
   std::int64_t now_ms = 0;
   std::int64_t first_day = 0;
   std::int64_t last_day = 0;
+  /// The map version whose journey rollups are read (storage/rollups.h, ReportsVersion); < 0:
+  /// every version (a database whose profiles are all on one version reads the same).
+  std::int64_t map_version = -1;
 };
 /// Every day there is.
 ReportRange AllTime(std::int64_t now_ms);
@@ -160,7 +163,8 @@ json WebhookStats(Database& db, const JourneyMap& map, const ReportRange& range,
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
                    const ReportRange& range, std::string* error = nullptr);
 
-/// {map_version, profiles, profiles_on_this_version, waiting, done}.
+/// {map_version, profiles, profiles_on_this_version, waiting, reports_version (the version the
+/// reports read until the re-projection is done), done}.
 json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error = nullptr);
 
 }  // namespace waymark::collector

@@ -214,7 +214,11 @@ std::optional<std::string> CollectorServer::PublishMap(std::shared_ptr<MapState>
     ins.Bind(4, state->etag).Bind(5, NowMs());
     if (!ins.Run()) return ins.error();
     // History is recomputed under the new version in the background (stats overview shows how
-    // far it got), not only when each visitor's next event arrives.
+    // far it got), not only when each visitor's next event arrives. The reports keep reading
+    // the previous version until it is done.
+    if (previous && previous->version > 0) {
+      if (auto held = HoldReportsVersion(db, previous->version)) return held;
+    }
     if (auto marked = MarkForReprojection(db, state->version)) return marked;
     // Current from here on the writer thread: its next projection must use the new map.
     ingestor_->SetMap(state);
@@ -621,9 +625,24 @@ void CollectorServer::Routes() {
     }
     ingestor_->FlushAll();  // stats include every event acknowledged so far
     Database& db = ReadDb();
+    // One snapshot for the report's queries: the switch to a new map version (or any commit)
+    // never shows half-way.
+    ReadTransaction snapshot(db);
+    if (snapshot.error()) {
+      res.SetHeader("Retry-After", "1");
+      SendError(res, 503, "storage_unavailable", "stats: " + *snapshot.error());
+      return;
+    }
     // Held for the whole report: a concurrent PUT /v1/map may swap the current map meanwhile.
     const auto map_state = ingestor_->map();
-    const JourneyMap& map = *map_state->map;
+    // Until a publish's re-projection is done, the journey reports are the previous version's,
+    // under that version's map (storage/rollups.h).
+    std::string version_error;
+    range.map_version = ReportsVersion(db, map_state->version, &version_error);
+    const auto shown_map = range.map_version == map_state->version
+                               ? map_state->map
+                               : StoredMap(db, range.map_version);
+    const JourneyMap& map = shown_map ? *shown_map : *map_state->map;
     json body;
     std::string error;
     if (which == "funnel") {
@@ -649,6 +668,7 @@ void CollectorServer::Routes() {
                 "webhooks, overview or paths");
       return;
     }
+    if (error.empty()) error = version_error;
     if (!error.empty()) {
       res.SetHeader("Retry-After", "1");
       SendError(res, 503, "storage_unavailable", "stats: " + error);
@@ -656,6 +676,25 @@ void CollectorServer::Routes() {
     }
     SendJson(res, 200, body);
   });
+}
+
+std::shared_ptr<const JourneyMap> CollectorServer::StoredMap(Database& db, std::int64_t version) {
+  {
+    std::lock_guard<std::mutex> lock(stored_maps_mu_);
+    auto it = stored_maps_.find(version);
+    if (it != stored_maps_.end()) return it->second;
+  }
+  auto q = db.Prepare("SELECT body FROM maps WHERE version = ?");
+  q.Bind(1, version);
+  if (!q.Step()) return nullptr;
+  auto parsed = ParseJourneyMap(q.Text(0));
+  q.Reset();
+  if (!parsed) return nullptr;
+  std::lock_guard<std::mutex> lock(stored_maps_mu_);
+  // Stored versions never change; a few are ever read (the one before the current).
+  if (stored_maps_.size() >= 8) stored_maps_.clear();
+  stored_maps_[version] = parsed.value();
+  return parsed.value();
 }
 
 bool CollectorServer::RefreshMap(Database& db) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -63,6 +64,9 @@ class CollectorServer {
   /// Takes the newest stored map when another collector on the same database published it
   /// (PostgreSQL); true when the current map changed.
   bool RefreshMap(Database& db);
+  /// A stored map version, parsed once (the reports read the previous version's map until a
+  /// publish's re-projection is done); null when the version is not stored.
+  std::shared_ptr<const JourneyMap> StoredMap(Database& db, std::int64_t version);
   /// The map watcher's loop: RefreshMap every limits.map_poll_ms until Run() ends.
   void WatchMaps();
   void StopMapWatcher();
@@ -83,6 +87,8 @@ class CollectorServer {
   std::mutex map_gzip_mu_;
   std::string map_gzip_etag_[2];  // [0] the JSON body, [1] the compiled form
   std::shared_ptr<const std::string> map_gzip_[2];
+  std::mutex stored_maps_mu_;
+  std::map<std::int64_t, std::shared_ptr<const JourneyMap>> stored_maps_;
   std::thread map_watcher_;  ///< PostgreSQL only: maps published by other collectors
   std::mutex map_watch_mu_;
   std::condition_variable map_watch_cv_;

@@ -157,4 +157,22 @@ bool ForEachRow(Statement& stmt, std::string* error, RowFn&& row) {
   return true;
 }
 
+/// A read transaction for the life of the object (Database::BeginRead): every statement in between
+/// sees one snapshot, so a report made of several queries never mixes two states of the data.
+/// Always ended, whatever happens in between.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Database& db) : db_(db), error_(db.BeginRead()) {}
+  ~ReadTransaction() {
+    if (!error_) db_.Exec("COMMIT");
+  }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+  const std::optional<std::string>& error() const { return error_; }
+
+ private:
+  Database& db_;
+  std::optional<std::string> error_;
+};
+
 }  // namespace waymark::collector

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <tuple>
 
 #include "waymark/json_util.h"
 
@@ -64,22 +65,25 @@ std::string JoinColumns(const std::vector<std::string>& columns) {
 const std::string kStageValueColumnsText = JoinColumns(StageValueColumns());
 const char* const kStageValueColumns = kStageValueColumnsText.c_str();
 
-struct RollupTable {
+// versioned: keyed by map_version, dropped for old versions when a re-projection finishes.
+struct RollupTableInfo {
   const char* name;
   const char* keys;
   const char* values;
+  bool versioned;
 };
-const RollupTable kRollupTables[] = {
-    {"rollup_events", "day, name", "events"},
-    {"rollup_event_hours", "hour", "events"},
-    {"rollup_cohorts", "day, map_version", "profiles, identified, mismatches"},
-    {"rollup_stages", "day, stage", kStageValueColumns},
-    {"rollup_edges", "day, from_stage, to_stage", "transitions, profiles"},
-    {"rollup_edge_rules", "day, from_stage, to_stage, rule", "transitions"},
-    {"rollup_paths", "day, path, truncated", "visitors"},
-    {"rollup_content", "day, stage, slot, variant", "shown"},
-    {"rollup_conversions", "day, stage", "conversions"},
-    {"rollup_credits", "day, stage, model, channel", "credit_micros"}};
+const RollupTableInfo kRollupTables[] = {
+    {"rollup_events", "day, name", "events", false},
+    {"rollup_event_hours", "hour", "events", false},
+    {"rollup_versions", "map_version", "profiles", false},
+    {"rollup_cohorts", "map_version, day", "profiles, identified, mismatches", true},
+    {"rollup_stages", "map_version, day, stage", kStageValueColumns, true},
+    {"rollup_edges", "map_version, day, from_stage, to_stage", "transitions, profiles", true},
+    {"rollup_edge_rules", "map_version, day, from_stage, to_stage, rule", "transitions", true},
+    {"rollup_paths", "map_version, day, path, truncated", "visitors", true},
+    {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
+    {"rollup_conversions", "map_version, day, stage", "conversions", true},
+    {"rollup_credits", "map_version, day, stage, model, channel", "credit_micros", true}};
 
 std::size_t ColumnCount(const char* list) {
   std::size_t n = 1;
@@ -89,7 +93,7 @@ std::size_t ColumnCount(const char* list) {
 
 // Every non-zero row of every rollup table: "table (key | ...)" -> "value, ...".
 std::optional<std::string> Snapshot(Database& db, std::map<std::string, std::string>* out) {
-  for (const RollupTable& t : kRollupTables) {
+  for (const RollupTableInfo& t : kRollupTables) {
     const std::size_t keys = ColumnCount(t.keys);
     const std::size_t values = ColumnCount(t.values);
     Statement stmt =
@@ -189,38 +193,41 @@ StoredPath PathOfTransitions(const std::vector<JourneyFacts::Transition>& transi
   return path;
 }
 
+void RollupDelta::AddVersionProfiles(std::int64_t map_version, int sign) {
+  versions_[map_version] += sign;
+}
+
 void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
   const Day day = DayOf(f.first_seen);
-  auto& cohort = cohorts_[{day, f.map_version}];
+  const Version v = f.map_version;
+  versions_[v] += sign;
+  auto& cohort = cohorts_[{v, day}];
   cohort[0] += sign;
   cohort[1] += f.identified ? sign : 0;
   cohort[2] += sign * f.mismatches;
 
   // reached: every stage entered, and the current one (see ReachedByStage in stats.cpp).
   std::set<std::string> reached{f.stage};
-  std::map<std::tuple<Day, std::string, std::string>, bool> edges_seen;
+  std::set<std::pair<std::string, std::string>> edges_seen;
   for (const auto& t : f.transitions) {
     reached.insert(t.to);
-    if (t.from != t.to) stages_[{day, t.from}][2] += sign;  // an exit
-    auto& edge = edges_[{day, t.from, t.to}];
+    if (t.from != t.to) stages_[{v, day, t.from}][2] += sign;  // an exit
+    auto& edge = edges_[{v, day, t.from, t.to}];
     edge[0] += sign;
-    if (!edges_seen[{day, t.from, t.to}]) {
-      edges_seen[{day, t.from, t.to}] = true;
-      edge[1] += sign;  // distinct profiles on the edge
-    }
-    edge_rules_[{day, t.from, t.to, t.rule}] += sign;
+    if (edges_seen.emplace(t.from, t.to).second) edge[1] += sign;  // distinct profiles on it
+    edge_rules_[{v, day, t.from, t.to, t.rule}] += sign;
   }
-  for (const auto& stage : reached) stages_[{day, stage}][0] += sign;
-  stages_[{day, f.stage}][1] += sign;
+  for (const auto& stage : reached) stages_[{v, day, stage}][0] += sign;
+  stages_[{v, day, f.stage}][1] += sign;
   for (const auto& t : f.stage_times) {
-    auto& row = stages_[{day, t.stage}];
+    auto& row = stages_[{v, day, t.stage}];
     row[3] += sign;
     row[4] += sign * t.visits;
     row[5] += sign * t.total_ms;
     row[6 + static_cast<std::size_t>(TimeBucket(t.total_ms))] += sign;
   }
   const StoredPath path = PathOfTransitions(f.transitions);
-  paths_[{day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
+  paths_[{v, day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
 }
 
 void RollupDelta::AddEvent(std::int64_t time_ms, const std::string& name, int sign) {
@@ -228,22 +235,26 @@ void RollupDelta::AddEvent(std::int64_t time_ms, const std::string& name, int si
   event_hours_[HourOf(time_ms)] += sign;
 }
 
-void RollupDelta::AddContentShown(std::int64_t time_ms, const std::string& stage,
-                                  const std::string& slot, const std::string& variant, int sign) {
-  content_[{DayOf(time_ms), stage, slot, variant}] += sign;
+void RollupDelta::AddContentShown(std::int64_t map_version, std::int64_t time_ms,
+                                  const std::string& stage, const std::string& slot,
+                                  const std::string& variant, int sign) {
+  content_[{map_version, DayOf(time_ms), stage, slot, variant}] += sign;
 }
 
-void RollupDelta::AddConversion(std::int64_t at_ms, const std::string& stage, int sign) {
-  conversions_[{DayOf(at_ms), stage}] += sign;
+void RollupDelta::AddConversion(std::int64_t map_version, std::int64_t at_ms,
+                                const std::string& stage, int sign) {
+  conversions_[{map_version, DayOf(at_ms), stage}] += sign;
 }
 
-void RollupDelta::AddCredit(std::int64_t at_ms, const std::string& stage, const std::string& model,
-                            const std::string& channel, std::int64_t micros) {
-  credits_[{DayOf(at_ms), stage, model, channel}] += micros;
+void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
+                            const std::string& model, const std::string& channel,
+                            std::int64_t micros) {
+  credits_[{map_version, DayOf(at_ms), stage, model, channel}] += micros;
 }
 
 bool RollupDelta::empty() const {
-  return events_.empty() && event_hours_.empty() && cohorts_.empty() && stages_.empty() &&
+  return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
+         stages_.empty() &&
          edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          content_.empty() && conversions_.empty() && credits_.empty();
 }
@@ -254,23 +265,29 @@ struct RollupWriter::Statements {
   explicit Statements(Database& db)
       : events(db.Prepare(AddingUpsert("rollup_events", {"day", "name"}, {"events"}))),
         event_hours(db.Prepare(AddingUpsert("rollup_event_hours", {"hour"}, {"events"}))),
-        cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"day", "map_version"},
+        versions(db.Prepare(AddingUpsert("rollup_versions", {"map_version"}, {"profiles"}))),
+        cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"map_version", "day"},
                                         {"profiles", "identified", "mismatches"}))),
-        stages(db.Prepare(AddingUpsert("rollup_stages", {"day", "stage"}, StageValueColumns()))),
-        edges(db.Prepare(AddingUpsert("rollup_edges", {"day", "from_stage", "to_stage"},
+        stages(db.Prepare(
+            AddingUpsert("rollup_stages", {"map_version", "day", "stage"}, StageValueColumns()))),
+        edges(db.Prepare(AddingUpsert("rollup_edges",
+                                      {"map_version", "day", "from_stage", "to_stage"},
                                       {"transitions", "profiles"}))),
-        edge_rules(db.Prepare(AddingUpsert(
-            "rollup_edge_rules", {"day", "from_stage", "to_stage", "rule"}, {"transitions"}))),
-        paths(db.Prepare(
-            AddingUpsert("rollup_paths", {"day", "path", "truncated"}, {"visitors"}))),
-        content(db.Prepare(
-            AddingUpsert("rollup_content", {"day", "stage", "slot", "variant"}, {"shown"}))),
-        conversions(
-            db.Prepare(AddingUpsert("rollup_conversions", {"day", "stage"}, {"conversions"}))),
-        credits(db.Prepare(AddingUpsert("rollup_credits", {"day", "stage", "model", "channel"},
+        edge_rules(db.Prepare(AddingUpsert("rollup_edge_rules",
+                                           {"map_version", "day", "from_stage", "to_stage", "rule"},
+                                           {"transitions"}))),
+        paths(db.Prepare(AddingUpsert("rollup_paths", {"map_version", "day", "path", "truncated"},
+                                      {"visitors"}))),
+        content(db.Prepare(AddingUpsert("rollup_content",
+                                        {"map_version", "day", "stage", "slot", "variant"},
+                                        {"shown"}))),
+        conversions(db.Prepare(
+            AddingUpsert("rollup_conversions", {"map_version", "day", "stage"}, {"conversions"}))),
+        credits(db.Prepare(AddingUpsert("rollup_credits",
+                                        {"map_version", "day", "stage", "model", "channel"},
                                         {"credit_micros"}))) {}
 
-  Statement events, event_hours, cohorts, stages, edges, edge_rules, paths, content,
+  Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, paths, content,
       conversions, credits;
 };
 
@@ -298,55 +315,40 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
     st_->event_hours.Bind(1, hour).Bind(2, n);
     run(st_->event_hours, "event hours");
   }
-  for (const auto& [k, v] : d.cohorts_) {
-    if (failure || AllZero(v)) continue;
-    st_->cohorts.Bind(1, k.first).Bind(2, k.second);
-    for (int i = 0; i < 3; ++i) st_->cohorts.Bind(3 + i, v[i]);
-    run(st_->cohorts, "cohorts");
+  for (const auto& [version, n] : d.versions_) {
+    if (failure || n == 0) continue;
+    st_->versions.Bind(1, version).Bind(2, n);
+    run(st_->versions, "versions");
   }
-  for (const auto& [k, v] : d.stages_) {
-    if (failure || AllZero(v)) continue;
-    st_->stages.Bind(1, k.first).Bind(2, k.second);
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      st_->stages.Bind(3 + static_cast<int>(i), v[i]);
+  // Binds a tuple key's parts from 1 on, then returns the next index.
+  auto bind_key = [](Statement& stmt, const auto& key) {
+    int i = 0;
+    std::apply([&](const auto&... part) { (stmt.Bind(++i, part), ...); }, key);
+    return i + 1;
+  };
+  auto write_counts = [&](auto& rows, Statement& stmt, const char* what) {
+    for (const auto& [k, v] : rows) {
+      if (failure || AllZero(v)) continue;
+      int next = bind_key(stmt, k);
+      for (std::int64_t value : v) stmt.Bind(next++, value);
+      run(stmt, what);
     }
-    run(st_->stages, "stages");
-  }
-  for (const auto& [k, v] : d.edges_) {
-    if (failure || AllZero(v)) continue;
-    st_->edges.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
-    st_->edges.Bind(4, v[0]).Bind(5, v[1]);
-    run(st_->edges, "edges");
-  }
-  for (const auto& [k, n] : d.edge_rules_) {
-    if (failure || n == 0) continue;
-    st_->edge_rules.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
-    st_->edge_rules.Bind(4, std::get<3>(k)).Bind(5, n);
-    run(st_->edge_rules, "edge rules");
-  }
-  for (const auto& [k, n] : d.paths_) {
-    if (failure || n == 0) continue;
-    st_->paths.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
-    st_->paths.Bind(4, n);
-    run(st_->paths, "paths");
-  }
-  for (const auto& [k, n] : d.content_) {
-    if (failure || n == 0) continue;
-    st_->content.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
-    st_->content.Bind(4, std::get<3>(k)).Bind(5, n);
-    run(st_->content, "content");
-  }
-  for (const auto& [k, n] : d.conversions_) {
-    if (failure || n == 0) continue;
-    st_->conversions.Bind(1, k.first).Bind(2, k.second).Bind(3, n);
-    run(st_->conversions, "conversions");
-  }
-  for (const auto& [k, n] : d.credits_) {
-    if (failure || n == 0) continue;
-    st_->credits.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
-    st_->credits.Bind(4, std::get<3>(k)).Bind(5, n);
-    run(st_->credits, "credits");
-  }
+  };
+  auto write_count = [&](auto& rows, Statement& stmt, const char* what) {
+    for (const auto& [k, n] : rows) {
+      if (failure || n == 0) continue;
+      stmt.Bind(bind_key(stmt, k), n);
+      run(stmt, what);
+    }
+  };
+  write_counts(d.cohorts_, st_->cohorts, "cohorts");
+  write_counts(d.stages_, st_->stages, "stages");
+  write_counts(d.edges_, st_->edges, "edges");
+  write_count(d.edge_rules_, st_->edge_rules, "edge rules");
+  write_count(d.paths_, st_->paths, "paths");
+  write_count(d.content_, st_->content, "content");
+  write_count(d.conversions_, st_->conversions, "conversions");
+  write_count(d.credits_, st_->credits, "credits");
   d.Clear();
   return failure;
 }
@@ -407,19 +409,20 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const std::string& profil
   return f;
 }
 
-bool StoredFactsReader::SubtractConversions(const std::string& profile_id, RollupDelta* delta,
+bool StoredFactsReader::SubtractConversions(const std::string& profile_id,
+                                            std::int64_t map_version, RollupDelta* delta,
                                             std::string* error) {
   std::set<std::pair<std::string, std::int64_t>> seen;  // one conversion per (stage, at)
   return RunFor(st_->conversions, profile_id, error, [&](Statement& s) {
     const std::string stage = s.Text(0);
     const std::int64_t at = s.Int(1);
-    if (seen.emplace(stage, at).second) delta->AddConversion(at, stage, -1);
-    delta->AddCredit(at, stage, s.Text(2), s.Text(3), -CreditMicros(s.Double(4)));
+    if (seen.emplace(stage, at).second) delta->AddConversion(map_version, at, stage, -1);
+    delta->AddCredit(map_version, at, stage, s.Text(2), s.Text(3), -CreditMicros(s.Double(4)));
   });
 }
 
 std::optional<std::string> RebuildRollups(Database& db) {
-  for (const RollupTable& table : kRollupTables) {
+  for (const RollupTableInfo& table : kRollupTables) {
     if (auto err = db.Exec(std::string("DELETE FROM ") + table.name)) return "rollups: " + *err;
   }
   RollupWriter writer(db);
@@ -437,14 +440,17 @@ std::optional<std::string> RebuildRollups(Database& db) {
     delta.AddEvent(s.Int(0), s.Text(1), +1);
     if (!failure) failure = flush_every(++n, 50000);
   });
+  // Under the version of the journey they belong to (an event whose journey stored no profile,
+  // every event of it refused, counts nowhere).
   Statement shown = db.Prepare(
-      "SELECT corrected_time, server_stage, body FROM events "
-      "WHERE name = 'content_shown' AND server_stage IS NOT NULL");
+      "SELECT e.corrected_time, e.server_stage, e.body, p.map_version FROM events e "
+      "JOIN profiles p ON p.profile_id = e.profile_id "
+      "WHERE e.name = 'content_shown' AND e.server_stage IS NOT NULL");
   ForEachRow(shown, &error, [&](Statement& s) {
     json body = json::parse(s.Text(2), nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("properties")) return;
     if (auto key = ShownContent(body["properties"])) {
-      delta.AddContentShown(s.Int(0), s.Text(1), key->first, key->second, +1);
+      delta.AddContentShown(s.Int(3), s.Int(0), s.Text(1), key->first, key->second, +1);
     }
   });
   if (!error.empty()) return "rollups: " + error;
@@ -462,20 +468,33 @@ std::optional<std::string> RebuildRollups(Database& db) {
     if (auto err = flush_every(i + 1, 5000)) return err;
   }
 
-  Statement conversions =
-      db.Prepare("SELECT profile_id, stage, at, model, channel, credit FROM conversions");
+  Statement conversions = db.Prepare(
+      "SELECT c.profile_id, c.stage, c.at, c.model, c.channel, c.credit, p.map_version "
+      "FROM conversions c JOIN profiles p ON p.profile_id = c.profile_id");
   std::set<std::tuple<std::string, std::string, std::int64_t>> seen;
   ForEachRow(conversions, &error, [&](Statement& s) {
     const std::string stage = s.Text(1);
     const std::int64_t at = s.Int(2);
-    if (seen.emplace(s.Text(0), stage, at).second) delta.AddConversion(at, stage, +1);
-    delta.AddCredit(at, stage, s.Text(3), s.Text(4), CreditMicros(s.Double(5)));
+    const std::int64_t version = s.Int(6);
+    if (seen.emplace(s.Text(0), stage, at).second) delta.AddConversion(version, at, stage, +1);
+    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), CreditMicros(s.Double(5)));
   });
   if (!error.empty()) return "rollups: " + error;
   return writer.Flush(delta);
 }
 
 std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences) {
+  std::string error;
+  std::int64_t newest = -1;
+  auto maps = db.Prepare("SELECT version FROM maps ORDER BY version DESC LIMIT 1");
+  ForEachRow(maps, &error, [&](Statement& s) { newest = s.Int(0); });
+  const std::int64_t shown = ReportsVersion(db, newest, &error);
+  if (!error.empty()) return "rollups: " + error;
+  if (shown != newest) {
+    return "rollups: the re-projection of map version " + std::to_string(newest) +
+           " is still running (the reports show version " + std::to_string(shown) +
+           "); verify once it is done";
+  }
   if (auto err = db.BeginWrite()) return "rollups: " + *err;
   std::map<std::string, std::string> kept;
   std::map<std::string, std::string> recounted;
@@ -492,6 +511,52 @@ std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>*
   for (const auto& [key, value] : recounted) {
     if (kept.count(key) == 0) differences->push_back(key + ": kept absent, recounted " + value);
   }
+  return std::nullopt;
+}
+
+std::vector<std::string> RollupTableNames() {
+  std::vector<std::string> out;
+  for (const RollupTableInfo& t : kRollupTables) out.emplace_back(t.name);
+  return out;
+}
+
+std::int64_t ReportsVersion(Database& db, std::int64_t current, std::string* error) {
+  std::int64_t out = current;
+  auto q = db.Prepare("SELECT value FROM meta WHERE key = 'reports_version'");
+  ForEachRow(q, error, [&](Statement& s) { out = std::stoll(s.Text(0)); });
+  return out;
+}
+
+std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previous) {
+  auto hold = db.Prepare(
+      "INSERT INTO meta (key, value) VALUES ('reports_version', ?) ON CONFLICT (key) DO NOTHING");
+  hold.Bind(1, std::to_string(previous));
+  if (!hold.Run()) return "reports version: " + hold.error();
+  return std::nullopt;
+}
+
+std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched) {
+  *switched = false;
+  std::string error;
+  const std::int64_t shown = ReportsVersion(db, version, &error);
+  if (!error.empty()) return "reports version: " + error;
+  if (shown == version) return std::nullopt;
+  std::int64_t elsewhere = 0;
+  auto left = db.Prepare(
+      "SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?");
+  left.Bind(1, version);
+  ForEachRow(left, &error, [&](Statement& s) { elsewhere = s.Int(0); });
+  if (!error.empty()) return "reports version: " + error;
+  if (elsewhere != 0) return std::nullopt;
+  for (const RollupTableInfo& t : kRollupTables) {
+    if (!t.versioned && std::string(t.name) != "rollup_versions") continue;
+    auto drop = db.Prepare(std::string("DELETE FROM ") + t.name + " WHERE map_version <> ?");
+    drop.Bind(1, version);
+    if (!drop.Run()) return "reports version: " + drop.error();
+  }
+  auto done = db.Prepare("DELETE FROM meta WHERE key = 'reports_version'");
+  if (!done.Run()) return "reports version: " + done.error();
+  *switched = true;
   return std::nullopt;
 }
 

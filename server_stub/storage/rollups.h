@@ -13,6 +13,12 @@
 // - per conversion, by the day it happened: rollup_conversions and rollup_credits (integer
 //   millionths of a credit, so adding and subtracting is exact).
 //
+// Journey rollups (all but the event counts) are kept per map version. The reports read the
+// version whose history is complete (ReportsVersion): after a publish, profiles replayed under
+// the new version count in its rows while the old version's rows stay as they were (a replay
+// that switches version does not take the old contribution out), so the reports show the old
+// map's complete picture until FinishReprojection switches them and drops the old rows.
+//
 // RebuildRollups recomputes every table from the stored rows (a migration of a database made
 // before rollups, and the tests' proof that the kept rollups equal a recount).
 #pragma once
@@ -100,32 +106,42 @@ StoredPath PathOfTransitions(const std::vector<JourneyFacts::Transition>& transi
 /// order (several collectors on PostgreSQL then lock rollup rows in one order: no deadlock).
 class RollupDelta {
  public:
-  /// Adds (sign +1) or removes (-1) a journey's contribution.
+  /// Adds (sign +1) or removes (-1) a journey's contribution, under its map version.
   void AddJourney(const JourneyFacts& facts, int sign);
+  /// Only the profile count of a version (a journey leaving a version whose rows stay as they
+  /// were until the switch).
+  void AddVersionProfiles(std::int64_t map_version, int sign);
   void AddEvent(std::int64_t time_ms, const std::string& name, int sign);
-  void AddContentShown(std::int64_t time_ms, const std::string& stage, const std::string& slot,
-                       const std::string& variant, int sign);
-  void AddConversion(std::int64_t at_ms, const std::string& stage, int sign);
-  void AddCredit(std::int64_t at_ms, const std::string& stage, const std::string& model,
-                 const std::string& channel, std::int64_t micros);
+  void AddContentShown(std::int64_t map_version, std::int64_t time_ms, const std::string& stage,
+                       const std::string& slot, const std::string& variant, int sign);
+  void AddConversion(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
+                     int sign);
+  void AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
+                 const std::string& model, const std::string& channel, std::int64_t micros);
   bool empty() const;
   void Clear();
 
  private:
   friend class RollupWriter;
   using Day = std::int64_t;
+  using Version = std::int64_t;
   std::map<std::pair<Day, std::string>, std::int64_t> events_;
   std::map<std::int64_t, std::int64_t> event_hours_;
-  std::map<std::pair<Day, std::int64_t>, std::array<std::int64_t, 3>> cohorts_;
+  std::map<Version, std::int64_t> versions_;
+  std::map<std::pair<Version, Day>, std::array<std::int64_t, 3>> cohorts_;
   /// reached, current, exits, timed profiles, visits, total ms, then the time buckets.
   static constexpr std::size_t kStageValues = 6 + kTimeBuckets;
-  std::map<std::pair<Day, std::string>, std::array<std::int64_t, kStageValues>> stages_;
-  std::map<std::tuple<Day, std::string, std::string>, std::array<std::int64_t, 2>> edges_;
-  std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> edge_rules_;
-  std::map<std::tuple<Day, std::string, int>, std::int64_t> paths_;
-  std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> content_;
-  std::map<std::pair<Day, std::string>, std::int64_t> conversions_;
-  std::map<std::tuple<Day, std::string, std::string, std::string>, std::int64_t> credits_;
+  std::map<std::tuple<Version, Day, std::string>, std::array<std::int64_t, kStageValues>> stages_;
+  std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
+      edges_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
+      edge_rules_;
+  std::map<std::tuple<Version, Day, std::string, int>, std::int64_t> paths_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
+      content_;
+  std::map<std::tuple<Version, Day, std::string>, std::int64_t> conversions_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
+      credits_;
 };
 
 /// Writes deltas with statements prepared once per connection.
@@ -149,9 +165,10 @@ class StoredFactsReader {
   ~StoredFactsReader();
   /// The facts of the stored profile; nothing when it has no row. *error on a failed query.
   std::optional<JourneyFacts> Journey(const std::string& profile_id, std::string* error);
-  /// Subtracts the profile's stored conversions and credits from `delta` (before they are
-  /// deleted). False with *error on a failed query.
-  bool SubtractConversions(const std::string& profile_id, RollupDelta* delta, std::string* error);
+  /// Subtracts the profile's stored conversions and credits (counted under `map_version`) from
+  /// `delta`, before they are deleted. False with *error on a failed query.
+  bool SubtractConversions(const std::string& profile_id, std::int64_t map_version,
+                           RollupDelta* delta, std::string* error);
 
  private:
   struct Statements;
@@ -164,7 +181,24 @@ std::optional<std::string> RebuildRollups(Database& db);
 
 /// Recounts the rollups in a transaction it rolls back, and lists where the kept ones differ
 /// ("table key: kept K, recounted R"; rows of zeros count as absent). An error message when a
-/// query fails.
+/// query fails or a re-projection is still running (the old version's rows are then kept on
+/// purpose: a recount cannot know them).
 std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences);
+
+/// Every rollup table's name.
+std::vector<std::string> RollupTableNames();
+
+/// The map version the reports read: the last one whose re-projection finished; `current` when
+/// no publish is pending (or the database never recorded one). *error on a failed query.
+std::int64_t ReportsVersion(Database& db, std::int64_t current, std::string* error);
+
+/// After publishing `version`: records the version the reports read until its re-projection is
+/// done (unless one is already recorded). Inside the publish's transaction.
+std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previous);
+
+/// When every profile is on `version`: the reports switch to it and the rollup rows of other
+/// versions are dropped (*switched). Nothing while a profile is still on another version. Inside
+/// the caller's transaction.
+std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched);
 
 }  // namespace waymark::collector

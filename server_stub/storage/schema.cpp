@@ -6,7 +6,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 1;
+constexpr int kRollupsVersion = 2;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -155,47 +155,52 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 
 -- Rollups (storage/rollups.h): what the reports read, kept in the transactions that change what
 -- they count. day: UTC days since 1970-01-01; a profile counts on its cohort day (its first
--- event's), an event or a conversion on the day it happened.
+-- event's), an event or a conversion on the day it happened. Journey rollups are kept per map
+-- version: the reports read the version whose re-projection finished (meta reports_version).
 CREATE TABLE IF NOT EXISTS rollup_events (
   day INTEGER NOT NULL, name TEXT NOT NULL, events INTEGER NOT NULL,
   PRIMARY KEY (day, name));
 CREATE TABLE IF NOT EXISTS rollup_event_hours (
   hour INTEGER PRIMARY KEY, events INTEGER NOT NULL);
+-- Profiles per map version, whatever their day: how far a re-projection got.
+CREATE TABLE IF NOT EXISTS rollup_versions (
+  map_version INTEGER PRIMARY KEY, profiles INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS rollup_cohorts (
-  day INTEGER NOT NULL, map_version INTEGER NOT NULL, profiles INTEGER NOT NULL,
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, profiles INTEGER NOT NULL,
   identified INTEGER NOT NULL, mismatches INTEGER NOT NULL,
-  PRIMARY KEY (day, map_version));
--- h0 .. h83: profiles by their total time in the stage (storage/rollups.h, TimeBucket); the
--- columns are added by StageTimeColumnsSql below.
+  PRIMARY KEY (map_version, day));
+-- h0 .. h83: profiles by their total time in the stage (storage/rollups.h, TimeBucket).
 CREATE TABLE IF NOT EXISTS rollup_stages (
-  day INTEGER NOT NULL, stage TEXT NOT NULL,
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL,
   reached INTEGER NOT NULL, current_profiles INTEGER NOT NULL, exits INTEGER NOT NULL,
   timed_profiles INTEGER NOT NULL, visits INTEGER NOT NULL, total_ms INTEGER NOT NULL,
   @TIME_BUCKETS@
-  PRIMARY KEY (day, stage));
+  PRIMARY KEY (map_version, day, stage));
 CREATE TABLE IF NOT EXISTS rollup_edges (
-  day INTEGER NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL,
-  transitions INTEGER NOT NULL, profiles INTEGER NOT NULL,
-  PRIMARY KEY (day, from_stage, to_stage));
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, from_stage TEXT NOT NULL,
+  to_stage TEXT NOT NULL, transitions INTEGER NOT NULL, profiles INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, from_stage, to_stage));
 CREATE TABLE IF NOT EXISTS rollup_edge_rules (
-  day INTEGER NOT NULL, from_stage TEXT NOT NULL, to_stage TEXT NOT NULL, rule TEXT NOT NULL,
-  transitions INTEGER NOT NULL,
-  PRIMARY KEY (day, from_stage, to_stage, rule));
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, from_stage TEXT NOT NULL,
+  to_stage TEXT NOT NULL, rule TEXT NOT NULL, transitions INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, from_stage, to_stage, rule));
 -- path: a JSON array of the stages entered (the map's initial stage is put in front on reading).
 CREATE TABLE IF NOT EXISTS rollup_paths (
-  day INTEGER NOT NULL, path TEXT NOT NULL, truncated INTEGER NOT NULL, visitors INTEGER NOT NULL,
-  PRIMARY KEY (day, path, truncated));
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, path TEXT NOT NULL,
+  truncated INTEGER NOT NULL, visitors INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, path, truncated));
 CREATE TABLE IF NOT EXISTS rollup_content (
-  day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL, variant TEXT NOT NULL,
-  shown INTEGER NOT NULL,
-  PRIMARY KEY (day, stage, slot, variant));
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
+  variant TEXT NOT NULL, shown INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, slot, variant));
 CREATE TABLE IF NOT EXISTS rollup_conversions (
-  day INTEGER NOT NULL, stage TEXT NOT NULL, conversions INTEGER NOT NULL,
-  PRIMARY KEY (day, stage));
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL,
+  conversions INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage));
 CREATE TABLE IF NOT EXISTS rollup_credits (
-  day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL, channel TEXT NOT NULL,
-  credit_micros INTEGER NOT NULL,
-  PRIMARY KEY (day, stage, model, channel));
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
+  channel TEXT NOT NULL, credit_micros INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, model, channel));
 )sql";
 
 // Columns added after version 1, for databases created before them, and what depends on them.
@@ -302,9 +307,17 @@ std::optional<std::string> Migrate(Database& db) {
   const bool current = rollups.Step() && rollups.Text(0) == std::to_string(kRollupsVersion);
   rollups.Reset();
   if (!current) {
-    // One transaction: a recount stopped half-way is never taken for a finished one.
+    // One transaction: a recount stopped half-way is never taken for a finished one. Tables of
+    // another rollups version may have other keys: they are made again.
     if (auto err = db.BeginWrite()) return "schema: " + *err;
-    std::optional<std::string> err = RebuildRollups(db);
+    std::optional<std::string> err;
+    for (const std::string& table : RollupTableNames()) {
+      if (!err) err = db.Exec("DROP TABLE IF EXISTS " + table);
+    }
+    if (!err) {
+      err = db.Exec(db.dialect() == Dialect::kSqlite ? SqliteSchema() : PostgresSchema());
+    }
+    if (!err) err = RebuildRollups(db);
     if (!err) {
       auto mark = db.Prepare(
           "INSERT INTO meta (key, value) VALUES ('rollups_version', ?) "

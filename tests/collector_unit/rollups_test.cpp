@@ -162,7 +162,8 @@ class RollupsKeptTest : public ::testing::Test {
     ASSERT_TRUE(dirty.Run()) << dirty.error();
   }
 
-  void Project(std::int64_t version) {
+  // Projects up to `max_profiles` dirty profiles (0: all) under `version`.
+  void Project(std::int64_t version, std::size_t max_profiles = 0) {
     MapState state;
     state.map = map_;
     state.version = version;
@@ -170,8 +171,22 @@ class RollupsKeptTest : public ::testing::Test {
     bool outbox = false;
     bool remaining = false;
     ASSERT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
-    ASSERT_FALSE(projector.ProjectDirty(state, 0, &outbox, &remaining).has_value());
+    ASSERT_FALSE(projector.ProjectDirty(state, max_profiles, &outbox, &remaining).has_value());
     ASSERT_FALSE(db_.Exec("COMMIT").has_value());
+  }
+
+  bool Finish(std::int64_t version) {
+    bool switched = false;
+    EXPECT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
+    EXPECT_FALSE(FinishReprojection(db_, version, &switched).has_value());
+    EXPECT_FALSE(db_.Exec("COMMIT").has_value());
+    return switched;
+  }
+
+  ReportRange Version(std::int64_t version) {
+    ReportRange range = AllTime(kStart);
+    range.map_version = version;
+    return range;
   }
 
   std::vector<std::string> Differences() {
@@ -220,14 +235,41 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
     ASSERT_TRUE(count.Step()) << table;
     EXPECT_GT(count.Int(0), 0) << table;
   }
-  // A new map version: every profile replayed in full, each counted once.
+  // A new map version: every profile replayed in full, each counted once. The reports read
+  // version 1 until the re-projection is done, unchanged while it runs.
+  const json funnel = FunnelStats(db_, *map_, Version(1));
+  const json paths = PathStats(db_, *map_, Version(1), 20);
+  ASSERT_FALSE(HoldReportsVersion(db_, 1).has_value());
   ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  Project(2, 15);
+  std::string error;
+  EXPECT_EQ(ReportsVersion(db_, 2, &error), 1);
+  EXPECT_FALSE(Finish(2)) << "25 profiles are still on version 1";
+  EXPECT_EQ(FunnelStats(db_, *map_, Version(1)), funnel);
+  EXPECT_EQ(PathStats(db_, *map_, Version(1), 20), paths);
+  json progress = ReprojectionProgress(db_, 2);
+  EXPECT_EQ(progress["profiles"], 40);
+  EXPECT_EQ(progress["profiles_on_this_version"], 15);
+  EXPECT_EQ(progress["reports_version"], 1);
+  EXPECT_EQ(progress["done"], false);
+  std::vector<std::string> ignored;
+  EXPECT_NE(VerifyRollups(db_, &ignored), std::nullopt);  // refused while it runs
   Project(2);
+  EXPECT_TRUE(Finish(2));
+  EXPECT_EQ(ReportsVersion(db_, 2, &error), 2);
   EXPECT_EQ(Differences(), std::vector<std::string>{});
-  json overview = OverviewStats(db_, *map_, 2, AllTime(kStart));
+  // The same journeys under the same map: the same funnel, now read from version 2's rows.
+  json switched = FunnelStats(db_, *map_, Version(2));
+  EXPECT_EQ(switched["total_profiles"], funnel["total_profiles"]);
+  EXPECT_EQ(switched["stages"], funnel["stages"]);
+  json overview = OverviewStats(db_, *map_, 2, Version(2));
   EXPECT_EQ(overview["profiles"], 40);
   EXPECT_EQ(overview["reprojection"]["profiles_on_this_version"], 40);
+  EXPECT_EQ(overview["reprojection"]["done"], true);
   EXPECT_EQ(overview["events_all_time"], seq_);
+  auto old_rows = db_.Prepare("SELECT COUNT(*) FROM rollup_stages WHERE map_version = 1");
+  ASSERT_TRUE(old_rows.Step());
+  EXPECT_EQ(old_rows.Int(0), 0) << "the old version's rows are dropped at the switch";
 }
 
 TEST_F(RollupsKeptTest, AHandEditIsFoundAndARebuildRepairsIt) {
