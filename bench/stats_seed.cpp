@@ -56,8 +56,12 @@ Visitor MakeVisitor(std::mt19937_64& rng, std::int64_t id, std::int64_t now) {
   std::int64_t seq = 0;
   Visitor v;
   auto add = [&](const std::string& name, json properties, json context) {
-    json e = {{"id", anon + "-" + std::to_string(seq)}, {"seq", seq},   {"anonymous_id", anon},
-              {"name", name},                          {"type", "track"}, {"time", t},
+    json e = {{"id", anon + "-" + std::to_string(seq)},
+              {"seq", seq},
+              {"anonymous_id", anon},
+              {"name", name},
+              {"type", "track"},
+              {"time", t},
               {"properties", std::move(properties)}};
     if (!context.is_null()) e["context"] = std::move(context);
     v.events.push_back(std::move(e));
@@ -140,8 +144,8 @@ int Reproject(Ingestor& ingestor, Database& db, std::shared_ptr<MapState> state)
   next->etag = "\"v" + std::to_string(next->version) + "-bench\"";
   const auto started = std::chrono::steady_clock::now();
   auto err = ingestor.RunWrite([&](Database& w) -> std::optional<std::string> {
-    auto ins = w.Prepare(
-        "INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
+    auto ins =
+        w.Prepare("INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
     ins.Bind(1, next->version).Bind(2, next->map->id).Bind(3, next->body);
     ins.Bind(4, next->etag).Bind(5, NowMs());
     if (!ins.Run()) return ins.error();

@@ -568,8 +568,8 @@ std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile
     json body = json::parse(st.merged_content.Text(2), nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("properties")) continue;
     if (auto key = ShownContent(body["properties"])) {
-      delta->AddContentShown(current_version, st.merged_content.Int(0),
-                             st.merged_content.Text(1), key->first, key->second, -1);
+      delta->AddContentShown(current_version, st.merged_content.Int(0), st.merged_content.Text(1),
+                             key->first, key->second, -1);
     }
   }
   const bool failed = st.merged_content.failed();
@@ -798,7 +798,8 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   }
 
   for (const NewRow& row : rows) {
-    if (inserted.count(row.in->event.id) != 0) delta.AddEvent(row.corrected, row.in->event.name, +1);
+    if (inserted.count(row.in->event.id) != 0)
+      delta.AddEvent(row.corrected, row.in->event.name, +1);
   }
   for (const auto& gone : removed_profiles) {
     for (const char* sql : {"DELETE FROM profiles WHERE profile_id = ?",

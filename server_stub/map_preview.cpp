@@ -10,7 +10,6 @@
 
 namespace waymark::collector {
 
-
 json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
                 std::size_t limit, std::int64_t advance_to, std::string* error,
                 std::int64_t max_ms) {

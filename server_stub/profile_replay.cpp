@@ -93,16 +93,15 @@ struct ProfileProjector::Statements {
     for (const Statement* s :
          {&dirty, &dirty_urgent, &dirty_one, &clean, &load_profile, &all_events, &new_events,
           &filter_body, &mark, &conversion_exists, &outbox, &conversion, &clear_conversions,
-          &drop_profile, &save,
-          &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
+          &drop_profile, &save, &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
       if (!s->ok()) return false;
     }
     return true;
   }
 
   Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
-      filter_body, mark, conversion_exists, outbox, conversion, clear_conversions, drop_profile, save,
-      clear_transitions, transition, clear_stage_times, stage_time;
+      filter_body, mark, conversion_exists, outbox, conversion, clear_conversions, drop_profile,
+      save, clear_transitions, transition, clear_stage_times, stage_time;
   DeviceLocks locks;  ///< several collectors: anonymous journeys being linked elsewhere wait
   RollupWriter rollups;
   StoredFactsReader facts;  ///< a stored journey's contribution, before a full replay replaces it
@@ -274,9 +273,9 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       event_count = st.load_profile.Int(5);
       transitions_before = engine.transitions().size();
       // The stored rows are what the projection wrote from this very state.
-      before = FactsFromEngine(engine, std::max<std::int64_t>(first_seen, 0), map.version,
-                               mismatches,
-                               std::max(engine.last_activity(), engine.stage_entered_at()));
+      before =
+          FactsFromEngine(engine, std::max<std::int64_t>(first_seen, 0), map.version, mismatches,
+                          std::max(engine.last_activity(), engine.stage_entered_at()));
     }
   }
   const bool load_failed = st.load_profile.failed();
@@ -461,8 +460,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     // Nothing was accepted: under this map there is no journey. A profile stored before (under
     // another map) is removed, so that no profile stays on an old version.
     if (!stored) return std::nullopt;
-    for (Statement* clear : {&st.drop_profile, &st.clear_transitions, &st.clear_stage_times,
-                             &st.clear_conversions}) {
+    for (Statement* clear :
+         {&st.drop_profile, &st.clear_transitions, &st.clear_stage_times, &st.clear_conversions}) {
       clear->Bind(1, profile_id);
       if (!clear->Run()) return "projection: " + clear->error();
     }

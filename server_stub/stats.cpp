@@ -122,8 +122,8 @@ json Median(const std::map<std::string, TimeHistogram>& histograms, const std::s
 }
 
 std::int64_t TotalProfiles(Database& db, const ReportRange& range, std::string* error) {
-  return QueryCount(db, std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") +
-                            kInRange,
+  return QueryCount(db,
+                    std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") + kInRange,
                     error, range.first_day, range.last_day, range.map_version);
 }
 
@@ -279,7 +279,8 @@ FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
   FunnelCounts counts;
   counts.total_profiles = static_cast<std::int64_t>(journeys.size());
   for (const JourneySummary& j : journeys) {
-    // As the rollups count them (RollupDelta::AddJourney): the distinct stages among the transitions' targets and the current one.
+    // As the rollups count them (RollupDelta::AddJourney): the distinct stages among the
+    // transitions' targets and the current one.
     std::set<std::string> reached(j.entered.begin(), j.entered.end());
     reached.insert(j.stage);
     for (const auto& stage : reached) ++counts.reached[stage];
@@ -408,8 +409,8 @@ std::optional<JourneySummary> StoredJourneyReader::Read(const std::string& profi
   return out;
 }
 
-json PathStats(Database& db, const JourneyMap& map, const ReportRange& range,
-               std::size_t limit, std::string* error) {
+json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, std::size_t limit,
+               std::string* error) {
   using Path = std::pair<std::vector<std::string>, bool>;  // stages, truncated
   std::map<Path, std::int64_t> paths;
   std::map<std::pair<std::size_t, std::string>, std::int64_t> nodes;  // (step, stage) -> visitors
@@ -418,10 +419,11 @@ json PathStats(Database& db, const JourneyMap& map, const ReportRange& range,
 
   // Stored paths are the stages entered (storage/rollups.h); the map's initial stage goes in
   // front, a first entry into it collapsing as any repeat does, and the cut applies to the whole.
-  Statement stmt = RangeQuery(db,
-                              std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") +
-                                  kInRange + " GROUP BY path, truncated",
-                              range);
+  Statement stmt =
+      RangeQuery(db,
+                 std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") + kInRange +
+                     " GROUP BY path, truncated",
+                 range);
   ForEachRow(stmt, error, [&](Statement& s) {
     const std::int64_t visitors = s.Int(2);
     if (visitors <= 0) return;
@@ -523,7 +525,8 @@ json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& ran
 
   Statement by_edge = RangeQuery(
       db,
-      std::string("SELECT from_stage, to_stage, SUM(transitions), SUM(profiles) FROM rollup_edges") +
+      std::string(
+          "SELECT from_stage, to_stage, SUM(transitions), SUM(profiles) FROM rollup_edges") +
           kInRange + " GROUP BY from_stage, to_stage",
       range);
   ForEachRow(by_edge, error, [&](Statement& s) {
@@ -677,11 +680,11 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   // that event (rollup_content, kept by the projection), on the day it was shown.
   std::map<std::string, Counts> shown;
   std::map<std::string, std::map<std::string, Counts>> shown_variants;  // stage -> slot -> variant
-  Statement shown_stmt = RangeQuery(
-      db,
-      std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") + kInRange +
-          " GROUP BY stage, slot, variant",
-      range);
+  Statement shown_stmt =
+      RangeQuery(db,
+                 std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") +
+                     kInRange + " GROUP BY stage, slot, variant",
+                 range);
   ForEachRow(shown_stmt, error, [&](Statement& s) {
     if (s.Int(3) <= 0) return;
     shown[s.Text(0)][s.Text(1)] += s.Int(3);
@@ -815,27 +818,25 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& ra
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
                    const ReportRange& range, std::string* error) {
   const std::int64_t now_ms = range.now_ms;
-  const std::int64_t events =
-      QueryCount(db,
-                 "SELECT COALESCE(SUM(events), 0) FROM rollup_events WHERE day >= ?1 AND day <= ?2",
-                 error, range.first_day, range.last_day);
+  const std::int64_t events = QueryCount(
+      db, "SELECT COALESCE(SUM(events), 0) FROM rollup_events WHERE day >= ?1 AND day <= ?2", error,
+      range.first_day, range.last_day);
   const std::int64_t all_events =
       QueryCount(db, "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours", error);
   // By when the events happened (corrected time), not when they arrived: after a backfill of
   // last month, "last 24 h" is still the last 24 hours. In whole hours: this one and the 23
   // before it.
-  const std::int64_t recent =
-      QueryCount(db,
-                 "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours "
-                 "WHERE hour > ?1 AND hour <= ?2",
-                 error, HourOf(now_ms) - 24, HourOf(now_ms));
+  const std::int64_t recent = QueryCount(db,
+                                         "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours "
+                                         "WHERE hour > ?1 AND hour <= ?2",
+                                         error, HourOf(now_ms) - 24, HourOf(now_ms));
 
-  Statement profiles_stmt = RangeQuery(
-      db,
-      std::string("SELECT COALESCE(SUM(profiles), 0), COALESCE(SUM(identified), 0), "
-                  "COALESCE(SUM(mismatches), 0) FROM rollup_cohorts") +
-          kInRange,
-      range);
+  Statement profiles_stmt =
+      RangeQuery(db,
+                 std::string("SELECT COALESCE(SUM(profiles), 0), COALESCE(SUM(identified), 0), "
+                             "COALESCE(SUM(mismatches), 0) FROM rollup_cohorts") +
+                     kInRange,
+                 range);
   std::int64_t profiles = 0;
   std::int64_t identified = 0;
   std::int64_t mismatches = 0;

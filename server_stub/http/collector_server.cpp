@@ -639,9 +639,8 @@ void CollectorServer::Routes() {
     // under that version's map (storage/rollups.h).
     std::string version_error;
     range.map_version = ReportsVersion(db, map_state->version, &version_error);
-    const auto shown_map = range.map_version == map_state->version
-                               ? map_state->map
-                               : StoredMap(db, range.map_version);
+    const auto shown_map =
+        range.map_version == map_state->version ? map_state->map : StoredMap(db, range.map_version);
     const JourneyMap& map = shown_map ? *shown_map : *map_state->map;
     json body;
     std::string error;

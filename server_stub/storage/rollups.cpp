@@ -50,8 +50,8 @@ bool AllZero(const std::array<std::int64_t, N>& values) {
 
 // rollup_stages' value columns: the counts, then h0 .. h83 (the time buckets).
 std::vector<std::string> StageValueColumns() {
-  std::vector<std::string> out = {"reached", "current_profiles", "exits",
-                                  "timed_profiles", "visits", "total_ms"};
+  std::vector<std::string> out = {"reached",        "current_profiles", "exits",
+                                  "timed_profiles", "visits",           "total_ms"};
   for (int k = 0; k < kTimeBuckets; ++k) out.push_back("h" + std::to_string(k));
   return out;
 }
@@ -161,7 +161,7 @@ std::optional<std::pair<std::string, std::string>> ShownContent(const json& prop
   if (slot == properties.end() || !slot->is_string()) return std::nullopt;
   auto variant = properties.find("variant");
   std::string v = variant != properties.end() && variant->is_string() ? variant->get<std::string>()
-                                                                       : std::string();
+                                                                      : std::string();
   return std::make_pair(slot->get<std::string>(), std::move(v));
 }
 
@@ -254,8 +254,7 @@ void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const 
 
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
-         stages_.empty() &&
-         edges_.empty() && edge_rules_.empty() && paths_.empty() &&
+         stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          content_.empty() && conversions_.empty() && credits_.empty();
 }
 
@@ -278,9 +277,8 @@ struct RollupWriter::Statements {
                                            {"transitions"}))),
         paths(db.Prepare(AddingUpsert("rollup_paths", {"map_version", "day", "path", "truncated"},
                                       {"visitors"}))),
-        content(db.Prepare(AddingUpsert("rollup_content",
-                                        {"map_version", "day", "stage", "slot", "variant"},
-                                        {"shown"}))),
+        content(db.Prepare(AddingUpsert(
+            "rollup_content", {"map_version", "day", "stage", "slot", "variant"}, {"shown"}))),
         conversions(db.Prepare(
             AddingUpsert("rollup_conversions", {"map_version", "day", "stage"}, {"conversions"}))),
         credits(db.Prepare(AddingUpsert("rollup_credits",
@@ -409,9 +407,8 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const std::string& profil
   return f;
 }
 
-bool StoredFactsReader::SubtractConversions(const std::string& profile_id,
-                                            std::int64_t map_version, RollupDelta* delta,
-                                            std::string* error) {
+bool StoredFactsReader::SubtractConversions(const std::string& profile_id, std::int64_t map_version,
+                                            RollupDelta* delta, std::string* error) {
   std::set<std::pair<std::string, std::int64_t>> seen;  // one conversion per (stage, at)
   return RunFor(st_->conversions, profile_id, error, [&](Statement& s) {
     const std::string stage = s.Text(0);
@@ -542,8 +539,8 @@ std::optional<std::string> FinishReprojection(Database& db, std::int64_t version
   if (!error.empty()) return "reports version: " + error;
   if (shown == version) return std::nullopt;
   std::int64_t elsewhere = 0;
-  auto left = db.Prepare(
-      "SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?");
+  auto left =
+      db.Prepare("SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?");
   left.Bind(1, version);
   ForEachRow(left, &error, [&](Statement& s) { elsewhere = s.Int(0); });
   if (!error.empty()) return "reports version: " + error;

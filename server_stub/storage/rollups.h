@@ -132,16 +132,13 @@ class RollupDelta {
   /// reached, current, exits, timed profiles, visits, total ms, then the time buckets.
   static constexpr std::size_t kStageValues = 6 + kTimeBuckets;
   std::map<std::tuple<Version, Day, std::string>, std::array<std::int64_t, kStageValues>> stages_;
-  std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
-      edges_;
+  std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>> edges_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
       edge_rules_;
   std::map<std::tuple<Version, Day, std::string, int>, std::int64_t> paths_;
-  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
-      content_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;
   std::map<std::tuple<Version, Day, std::string>, std::int64_t> conversions_;
-  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
-      credits_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> credits_;
 };
 
 /// Writes deltas with statements prepared once per connection.

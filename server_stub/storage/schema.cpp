@@ -297,8 +297,7 @@ std::optional<std::string> AddMissingColumns(Database& db) {
 }
 
 std::optional<std::string> Migrate(Database& db) {
-  if (auto err =
-          db.Exec(db.dialect() == Dialect::kSqlite ? SqliteSchema() : PostgresSchema())) {
+  if (auto err = db.Exec(db.dialect() == Dialect::kSqlite ? SqliteSchema() : PostgresSchema())) {
     return "schema: " + *err;
   }
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;

@@ -108,8 +108,8 @@ TEST(ReportRangeTest, DefaultsToTheLastThirtyDays) {
 TEST(ReportRangeTest, RefusesWhatIsNotADateOrARange) {
   ReportRange r;
   auto refuse = [&](const std::string& from, const std::string& to) {
-    auto err = ParseReportRange(from.empty() ? nullptr : &from, to.empty() ? nullptr : &to, kStart,
-                                &r);
+    auto err =
+        ParseReportRange(from.empty() ? nullptr : &from, to.empty() ? nullptr : &to, kStart, &r);
     return err.value_or("");
   };
   EXPECT_EQ(refuse("2023-02-29", ""), "from: expected a date YYYY-MM-DD (UTC, from 1970-01-01)");
@@ -136,9 +136,12 @@ class RollupsKeptTest : public ::testing::Test {
              const json& properties = json::object(), bool full = true,
              const std::string& referrer = "") {
     ++seq_;
-    json envelope = {{"id", "ev-" + std::to_string(seq_)}, {"seq", seq_},
-                     {"anonymous_id", anonymous_id},       {"name", name},
-                     {"type", "track"},                    {"time", time},
+    json envelope = {{"id", "ev-" + std::to_string(seq_)},
+                     {"seq", seq_},
+                     {"anonymous_id", anonymous_id},
+                     {"name", name},
+                     {"type", "track"},
+                     {"time", time},
                      {"properties", properties}};
     if (!referrer.empty()) {
       envelope["context"] = {{"url", "https://shop.example/"}, {"referrer", referrer}};
@@ -204,7 +207,7 @@ class RollupsKeptTest : public ::testing::Test {
 TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   const json hero = {{"slot", "hero"}, {"variant", "hero_engaged"}};
   std::mt19937_64 rng(11);
-  const std::vector<std::string> names = {"page_viewed",  "pricing_viewed", "lead_submitted",
+  const std::vector<std::string> names = {"page_viewed",   "pricing_viewed",  "lead_submitted",
                                           "content_shown", "order_completed", "plan_upgraded",
                                           "demo_requested"};
   // 40 visitors over 20 days, events arriving in bursts, some older than what was projected
@@ -227,10 +230,9 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   }
   // Something to count in every table.
   json kept;
-  for (const char* table : {"rollup_events", "rollup_cohorts", "rollup_stages",
-                            "rollup_edges", "rollup_edge_rules",
-                            "rollup_paths", "rollup_content", "rollup_conversions",
-                            "rollup_credits"}) {
+  for (const char* table :
+       {"rollup_events", "rollup_cohorts", "rollup_stages", "rollup_edges", "rollup_edge_rules",
+        "rollup_paths", "rollup_content", "rollup_conversions", "rollup_credits"}) {
     auto count = db_.Prepare(std::string("SELECT COUNT(*) FROM ") + table);
     ASSERT_TRUE(count.Step()) << table;
     EXPECT_GT(count.Int(0), 0) << table;

@@ -317,7 +317,8 @@ TEST_F(StatsTest, Funnel) {
   EXPECT_EQ(Int(stages[2], "current"), 1);
   EXPECT_DOUBLE_EQ(stages[2]["conversion_from_previous"].get<double>(), 0.75);
   EXPECT_EQ(Int(stages[2], "drop_off"), 1);
-  EXPECT_EQ(Int(stages[2], "median_time_in_stage_ms"), Bucketed(4000));  // 3000,4000,6000 (0/0 ignored)
+  EXPECT_EQ(Int(stages[2], "median_time_in_stage_ms"),
+            Bucketed(4000));  // 3000,4000,6000 (0/0 ignored)
   // customer: u:3, a:5. 2 / 3.
   EXPECT_EQ(Int(stages[3], "reached"), 2);
   EXPECT_EQ(Int(stages[3], "current"), 2);
@@ -402,8 +403,8 @@ TEST_F(StatsTest, TimeInStage) {
   const json& visitor = Find(stages, "id", "visitor");
   EXPECT_EQ(Int(visitor, "profiles"), 7);
   EXPECT_EQ(Int(visitor, "median_ms"), Bucketed(1500));
-  EXPECT_EQ(Int(visitor, "p75_ms"), Bucketed(2500));                     // rank ceil(5.25) = 6
-  EXPECT_EQ(Int(visitor, "p90_ms"), Bucketed(3000));                     // rank ceil(6.3) = 7
+  EXPECT_EQ(Int(visitor, "p75_ms"), Bucketed(2500));           // rank ceil(5.25) = 6
+  EXPECT_EQ(Int(visitor, "p90_ms"), Bucketed(3000));           // rank ceil(6.3) = 7
   EXPECT_DOUBLE_EQ(visitor["mean_ms"].get<double>(), 1642.9);  // 11500 / 7
   EXPECT_DOUBLE_EQ(visitor["mean_visits"].get<double>(), 1.0);
 
