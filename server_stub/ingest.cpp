@@ -340,6 +340,13 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   bool outbox_added = false;
   bool remaining = false;
   auto state = map();
+  // The placeholder map the server sets before it has read the stored one (version 0): nothing
+  // is projected under it, or journeys left dirty by the last run would be stored under a
+  // version that does not exist. The stored map arrives within milliseconds of the start.
+  if (state->version <= 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return true;
+  }
   std::function<bool()> stop_early;
   if (yield_to_requests) stop_early = [this] { return RequestsWaiting(); };
   // A projection commit needs no fsync of its own: it only derives state from events already

@@ -40,8 +40,8 @@ struct ProfileProjector::Statements {
                        LockSkippingLocked(db))),
         clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ?")),
         load_profile(db.Prepare(
-            "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count "
-            "FROM profiles WHERE profile_id = ?")),
+            "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count, "
+            "channel, campaign FROM profiles WHERE profile_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
             "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
@@ -65,14 +65,17 @@ struct ProfileProjector::Statements {
         save(db.Prepare(
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
-            "updated_at, next_due) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "updated_at, next_due, channel, campaign, converted) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (profile_id) DO UPDATE SET user_id = excluded.user_id, "
             "stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, "
             "score = excluded.score, first_seen = excluded.first_seen, "
             "last_seen = excluded.last_seen, event_count = excluded.event_count, "
             "stage_mismatches = excluded.stage_mismatches, map_version = excluded.map_version, "
             "snapshot = excluded.snapshot, state = excluded.state, "
-            "updated_at = excluded.updated_at, next_due = excluded.next_due")),
+            "updated_at = excluded.updated_at, next_due = excluded.next_due, "
+            "channel = excluded.channel, campaign = excluded.campaign, "
+            "converted = excluded.converted")),
         clear_transitions(db.Prepare("DELETE FROM transitions WHERE profile_id = ?")),
         transition(db.Prepare(
             "INSERT INTO transitions (profile_id, position, from_stage, to_stage, at, "
@@ -259,6 +262,9 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   std::size_t transitions_before = 0;
   // What the stored journey counts in the rollups now; replaced by what it counts after.
   std::optional<JourneyFacts> before;
+  // The channel and campaign of the journey's first touch, kept across incremental passes.
+  Acquisition acquisition;
+  const std::vector<std::string>& conversion_stages = map.map->attribution.conversions;
 
   st.load_profile.Bind(1, profile_id);
   const bool stored = st.load_profile.Step();
@@ -271,11 +277,13 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       mismatches = st.load_profile.Int(2);
       first_seen = st.load_profile.IsNull(3) ? -1 : st.load_profile.Int(3);
       event_count = st.load_profile.Int(5);
+      acquisition = {st.load_profile.Text(6), st.load_profile.Text(7)};
       transitions_before = engine.transitions().size();
       // The stored rows are what the projection wrote from this very state.
       before =
           FactsFromEngine(engine, std::max<std::int64_t>(first_seen, 0), map.version, mismatches,
-                          std::max(engine.last_activity(), engine.stage_entered_at()));
+                          std::max(engine.last_activity(), engine.stage_entered_at()), acquisition,
+                          conversion_stages);
     }
   }
   const bool load_failed = st.load_profile.failed();
@@ -315,6 +323,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     mismatches = 0;
     first_seen = -1;
     transitions_before = 0;
+    acquisition = Acquisition();
     if (auto err = load(st.all_events, &events)) return err;
     event_count = 0;
     std::string error;
@@ -430,6 +439,12 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       if (out.status == TrackStatus::kAccepted && !engine.log().empty() &&
           engine.log().back().event.id == id) {
         channel = engine.log().back().event.context.channel;
+        // The first touch: where the journey came from (rollup_acquisition).
+        if (acquisition.channel.empty() && !channel.empty()) {
+          const auto& campaign = engine.log().back().event.context.campaign;
+          auto utm = campaign.find("utm_campaign");
+          acquisition = {channel, utm == campaign.end() ? std::string() : utm->second};
+        }
       }
     }
     st.mark.Bind(1, engine.stage());
@@ -482,6 +497,9 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     }
   }
 
+  const JourneyFacts after =
+      FactsFromEngine(engine, first_seen, map.version, mismatches,
+                      std::max(last, engine.stage_entered_at()), acquisition, conversion_stages);
   st.save.Bind(1, profile_id);
   if (engine.user_id().empty()) {
     st.save.BindNull(2);
@@ -501,6 +519,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   } else {
     st.save.Bind(14, next_due);
   }
+  st.save.Bind(15, acquisition.channel).Bind(16, acquisition.campaign);
+  st.save.Bind(17, static_cast<std::int64_t>(after.converted ? 1 : 0));
   if (!st.save.Run()) return "profile save: " + st.save.error();
 
   // Transitions: only the new ones when the history just grew; rewritten after a full replay or
@@ -533,7 +553,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   } else if (switching) {
     st.delta.AddVersionProfiles(before->map_version, -1);
   }
-  st.delta.AddJourney(FactsFromEngine(engine, first_seen, map.version, mismatches, until), +1);
+  st.delta.AddJourney(after, +1);
   return std::nullopt;
 }
 

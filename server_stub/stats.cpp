@@ -754,6 +754,60 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
           {"stages", std::move(stages)}};
 }
 
+json ChannelStats(Database& db, const JourneyMap& map, const ReportRange& range,
+                  std::string* error) {
+  struct Row {
+    std::string channel, campaign;
+    std::int64_t visitors = 0, converted = 0;
+  };
+  std::vector<Row> rows;
+  std::map<std::string, Row> channels;
+  Statement stmt =
+      RangeQuery(db,
+                 std::string("SELECT channel, campaign, SUM(visitors), SUM(converted) FROM "
+                             "rollup_acquisition") +
+                     kInRange + " GROUP BY channel, campaign ORDER BY channel, campaign",
+                 range);
+  ForEachRow(stmt, error, [&](Statement& s) {
+    if (s.Int(2) <= 0) return;
+    rows.push_back({s.Text(0), s.Text(1), s.Int(2), s.Int(3)});
+    Row& total = channels[s.Text(0)];
+    total.channel = s.Text(0);
+    total.visitors += s.Int(2);
+    total.converted += s.Int(3);
+  });
+  auto rate = [](const Row& r) -> json {
+    return r.visitors > 0
+               ? json(Round(static_cast<double>(r.converted) / static_cast<double>(r.visitors), 4))
+               : json(nullptr);
+  };
+  auto by_visitors = [](const Row& a, const Row& b) { return a.visitors > b.visitors; };
+  std::stable_sort(rows.begin(), rows.end(), by_visitors);
+  json out_rows = json::array();
+  for (const Row& r : rows) {
+    out_rows.push_back({{"channel", r.channel},
+                        {"campaign", r.campaign},
+                        {"visitors", r.visitors},
+                        {"converted", r.converted},
+                        {"conversion_rate", rate(r)}});
+  }
+  std::vector<Row> per_channel;
+  for (auto& [name, r] : channels) per_channel.push_back(r);
+  std::stable_sort(per_channel.begin(), per_channel.end(), by_visitors);
+  json out_channels = json::array();
+  for (const Row& r : per_channel) {
+    out_channels.push_back({{"channel", r.channel},
+                            {"visitors", r.visitors},
+                            {"converted", r.converted},
+                            {"conversion_rate", rate(r)}});
+  }
+  return {{"map", {{"id", map.id}, {"version", map.version}}},
+          {"range", RangeJson(range)},
+          {"conversion_stages", map.attribution.conversions},
+          {"channels", std::move(out_channels)},
+          {"campaigns", std::move(out_rows)}};
+}
+
 json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& range,
                   std::string* error) {
   const std::int64_t now_ms = range.now_ms;

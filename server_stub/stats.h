@@ -149,6 +149,12 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
 json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error = nullptr);
 
+/// Where the visitors who arrived in the range came from: per channel and utm_campaign of their
+/// first touch ("" when none), `visitors`, `converted` (reached a conversion stage) and
+/// `conversion_rate`; by visitors, then channel and campaign. `channels` sums them per channel.
+json ChannelStats(Database& db, const JourneyMap& map, const ReportRange& range,
+                  std::string* error = nullptr);
+
 /// Outbox deliveries created in the range by status; how many are due now, the oldest waiting
 /// and the 20 most recent failing deliveries (whatever their day: they need attention now).
 json WebhookStats(Database& db, const JourneyMap& map, const ReportRange& range,

@@ -655,6 +655,8 @@ void CollectorServer::Routes() {
       body = AttributionStats(db, map, range, stage, &error);
     } else if (which == "content-gaps") {
       body = ContentGapStats(db, map, range, &error);
+    } else if (which == "channels") {
+      body = ChannelStats(db, map, range, &error);
     } else if (which == "webhooks") {
       body = WebhookStats(db, map, range, &error);
     } else if (which == "overview") {
@@ -664,7 +666,7 @@ void CollectorServer::Routes() {
     } else {
       SendError(res, 404, "not_found",
                 "stats: funnel, transitions, time-in-stage, attribution, content-gaps, "
-                "webhooks, overview or paths");
+                "channels, webhooks, overview or paths");
       return;
     }
     if (error.empty()) error = version_error;

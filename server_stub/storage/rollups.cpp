@@ -81,6 +81,7 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_edges", "map_version, day, from_stage, to_stage", "transitions, profiles", true},
     {"rollup_edge_rules", "map_version, day, from_stage, to_stage, rule", "transitions", true},
     {"rollup_paths", "map_version, day, path, truncated", "visitors", true},
+    {"rollup_acquisition", "map_version, day, channel, campaign", "visitors, converted", true},
     {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
     {"rollup_conversions", "map_version, day, stage", "conversions", true},
     {"rollup_credits", "map_version, day, stage, model, channel", "credit_micros", true}};
@@ -166,14 +167,26 @@ std::optional<std::pair<std::string, std::string>> ShownContent(const json& prop
 }
 
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
-                             std::int64_t map_version, std::int64_t mismatches, TimeMs until) {
+                             std::int64_t map_version, std::int64_t mismatches, TimeMs until,
+                             const Acquisition& acquisition,
+                             const std::vector<std::string>& conversion_stages) {
   JourneyFacts f;
   f.first_seen = first_seen;
   f.stage = engine.stage();
   f.map_version = map_version;
   f.identified = !engine.user_id().empty();
   f.mismatches = mismatches;
-  for (const auto& t : engine.transitions()) f.transitions.push_back({t.from, t.to, t.rule});
+  f.channel = acquisition.channel;
+  f.campaign = acquisition.campaign;
+  auto is_conversion = [&](const std::string& stage) {
+    return std::find(conversion_stages.begin(), conversion_stages.end(), stage) !=
+           conversion_stages.end();
+  };
+  f.converted = is_conversion(f.stage);
+  for (const auto& t : engine.transitions()) {
+    f.transitions.push_back({t.from, t.to, t.rule});
+    f.converted = f.converted || is_conversion(t.to);
+  }
   for (const auto& [stage, t] : engine.StageTimes(until)) {
     if (t.visits > 0) f.stage_times.push_back({stage, t.total, t.visits});
   }
@@ -228,6 +241,9 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
   }
   const StoredPath path = PathOfTransitions(f.transitions);
   paths_[{v, day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
+  auto& acquired = acquisition_[{v, day, f.channel, f.campaign}];
+  acquired[0] += sign;
+  acquired[1] += f.converted ? sign : 0;
 }
 
 void RollupDelta::AddEvent(std::int64_t time_ms, const std::string& name, int sign) {
@@ -255,7 +271,7 @@ void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const 
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
-         content_.empty() && conversions_.empty() && credits_.empty();
+         acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -277,6 +293,9 @@ struct RollupWriter::Statements {
                                            {"transitions"}))),
         paths(db.Prepare(AddingUpsert("rollup_paths", {"map_version", "day", "path", "truncated"},
                                       {"visitors"}))),
+        acquisition(db.Prepare(AddingUpsert("rollup_acquisition",
+                                            {"map_version", "day", "channel", "campaign"},
+                                            {"visitors", "converted"}))),
         content(db.Prepare(AddingUpsert(
             "rollup_content", {"map_version", "day", "stage", "slot", "variant"}, {"shown"}))),
         conversions(db.Prepare(
@@ -285,8 +304,8 @@ struct RollupWriter::Statements {
                                         {"map_version", "day", "stage", "model", "channel"},
                                         {"credit_micros"}))) {}
 
-  Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, paths, content,
-      conversions, credits;
+  Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, paths, acquisition,
+      content, conversions, credits;
 };
 
 RollupWriter::RollupWriter(Database& db) : db_(db) {}
@@ -344,6 +363,7 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_counts(d.edges_, st_->edges, "edges");
   write_count(d.edge_rules_, st_->edge_rules, "edge rules");
   write_count(d.paths_, st_->paths, "paths");
+  write_counts(d.acquisition_, st_->acquisition, "acquisition");
   write_count(d.content_, st_->content, "content");
   write_count(d.conversions_, st_->conversions, "conversions");
   write_count(d.credits_, st_->credits, "credits");
@@ -354,8 +374,8 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
 struct StoredFactsReader::Statements {
   explicit Statements(Database& db)
       : profile(db.Prepare(
-            "SELECT first_seen, stage, map_version, user_id, stage_mismatches FROM profiles "
-            "WHERE profile_id = ?")),
+            "SELECT first_seen, stage, map_version, user_id, stage_mismatches, channel, campaign, "
+            "converted FROM profiles WHERE profile_id = ?")),
         transitions(db.Prepare("SELECT from_stage, to_stage, rule FROM transitions "
                                "WHERE profile_id = ? ORDER BY position")),
         times(db.Prepare("SELECT stage, total_ms, visits FROM stage_times "
@@ -390,6 +410,9 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const std::string& profil
         f.map_version = s.Int(2);
         f.identified = !s.IsNull(3) && !s.Text(3).empty();
         f.mismatches = s.Int(4);
+        f.channel = s.Text(5);
+        f.campaign = s.Text(6);
+        f.converted = s.Int(7) != 0;
       })) {
     return std::nullopt;
   }

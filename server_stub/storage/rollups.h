@@ -82,14 +82,26 @@ struct JourneyFacts {
   std::int64_t map_version = 0;
   bool identified = false;
   std::int64_t mismatches = 0;
+  std::string channel;                  ///< of the first touch; "" when none
+  std::string campaign;                 ///< utm_campaign of the first touch; "" when none
+  bool converted = false;               ///< reached a conversion stage of its map
   std::vector<Transition> transitions;  ///< in position order
   std::vector<StageTime> stage_times;   ///< visited stages only (visits > 0)
 };
 
+/// Where a journey came from: the channel and campaign of its first touch.
+struct Acquisition {
+  std::string channel;
+  std::string campaign;
+};
+
 /// The facts of a journey as the projection stores it from `engine` (profile_replay.cpp): its
-/// transition history and StageTimes(until) for visited stages.
+/// transition history and StageTimes(until) for visited stages; `converted` when its stage or a
+/// transition's target is one of the map's conversion stages.
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
-                             std::int64_t map_version, std::int64_t mismatches, TimeMs until);
+                             std::int64_t map_version, std::int64_t mismatches, TimeMs until,
+                             const Acquisition& acquisition,
+                             const std::vector<std::string>& conversion_stages);
 
 /// A path as rollup_paths keeps it: the stages a journey entered in order, consecutive repeats
 /// collapsed, at most kStoredPathStages (then truncated). The report puts the map's initial
@@ -136,6 +148,8 @@ class RollupDelta {
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
       edge_rules_;
   std::map<std::tuple<Version, Day, std::string, int>, std::int64_t> paths_;
+  std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
+      acquisition_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;
   std::map<std::tuple<Version, Day, std::string>, std::int64_t> conversions_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> credits_;

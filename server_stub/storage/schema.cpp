@@ -6,7 +6,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 2;
+constexpr int kRollupsVersion = 3;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -80,7 +80,10 @@ CREATE TABLE IF NOT EXISTS identities (
 );
 CREATE INDEX IF NOT EXISTS identities_by_user ON identities (user_id);
 
--- The authoritative journey state per profile, as the server's engine computed it.
+-- The authoritative journey state per profile, as the server's engine computed it. channel,
+-- campaign: the channel and utm_campaign of the journey's first touch (empty when none);
+-- converted: it reached a conversion stage of the map it was computed under. (Comments between
+-- columns stay out of the table: SQLite keeps that text and edits it on ALTER TABLE.)
 CREATE TABLE IF NOT EXISTS profiles (
   profile_id TEXT PRIMARY KEY,
   user_id TEXT,
@@ -96,7 +99,10 @@ CREATE TABLE IF NOT EXISTS profiles (
   state TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
   -- when a timed transition (dormancy, churn) may fall due without a new event; NULL: never
-  next_due INTEGER
+  next_due INTEGER,
+  channel TEXT NOT NULL DEFAULT '',
+  campaign TEXT NOT NULL DEFAULT '',
+  converted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (stage);
 
@@ -193,6 +199,12 @@ CREATE TABLE IF NOT EXISTS rollup_content (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
   variant TEXT NOT NULL, shown INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stage, slot, variant));
+-- Visitors by the channel and campaign of their first touch ('' when none), and how many of them
+-- reached a conversion stage.
+CREATE TABLE IF NOT EXISTS rollup_acquisition (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, channel TEXT NOT NULL,
+  campaign TEXT NOT NULL, visitors INTEGER NOT NULL, converted INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, channel, campaign));
 CREATE TABLE IF NOT EXISTS rollup_conversions (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL,
   conversions INTEGER NOT NULL,
@@ -219,6 +231,16 @@ constexpr AddedColumn kAddedColumns[] = {
     {"profiles", "next_due", "ALTER TABLE profiles ADD COLUMN next_due INTEGER",
      "CREATE INDEX IF NOT EXISTS profiles_due ON profiles (next_due) WHERE next_due IS NOT NULL",
      "UPDATE profiles SET next_due = 0"},
+    // Journeys stored before these are replayed in the background to fill them in (as after a
+    // map publish: the reports do not wait for it).
+    {"profiles", "channel", "ALTER TABLE profiles ADD COLUMN channel TEXT NOT NULL DEFAULT ''",
+     nullptr,
+     "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
+     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3"},
+    {"profiles", "campaign", "ALTER TABLE profiles ADD COLUMN campaign TEXT NOT NULL DEFAULT ''",
+     nullptr, nullptr},
+    {"profiles", "converted",
+     "ALTER TABLE profiles ADD COLUMN converted INTEGER NOT NULL DEFAULT 0", nullptr, nullptr},
 };
 
 /// The schema text with rollup_stages' time-bucket columns written out.

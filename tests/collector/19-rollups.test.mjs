@@ -27,7 +27,7 @@ import {
 
 const DAY = 24 * 60 * 60 * 1000;
 const DEFAULT_MAP = JSON.parse(fs.readFileSync(path.join(ROOT, 'core', 'maps', 'default.json'), 'utf8'));
-const REPORTS = ['overview', 'funnel', 'transitions', 'time-in-stage', 'attribution', 'content-gaps', 'paths', 'webhooks'];
+const REPORTS = ['overview', 'funnel', 'transitions', 'time-in-stage', 'attribution', 'content-gaps', 'channels', 'paths', 'webhooks'];
 const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
 
 async function send(srv, events) {
@@ -49,7 +49,9 @@ function visitors(count, { start, tag }) {
       t += 60000;
       events.push(makeEvent({ anonymous_id: anon, time: t, ...fields }));
     };
-    next({ name: 'page_viewed', context: { url: 'https://allowed.example/', path: '/', referrer: referrers[v % 3] } });
+    // Every fifth arrives from the spring newsletter.
+    const campaign = v % 5 === 0 ? { utm_source: 'newsletter', utm_medium: 'email', utm_campaign: 'spring' } : undefined;
+    next({ name: 'page_viewed', context: { url: 'https://allowed.example/', path: '/', referrer: referrers[v % 3], campaign } });
     next({ name: 'content_shown', properties: { slot: 'hero', variant: v % 2 ? 'hero_default' : 'hero_engaged' } });
     next({ name: 'pricing_viewed' });
     if (v % 3 === 0) next({ name: 'lead_submitted' });
@@ -204,6 +206,24 @@ describe('date ranges on every report', () => {
       assert.equal(res.json.range.days, 6, report);
     }
   });
+
+  it('channels: where the visitors of the range came from (their first touch), and how many converted', async () => {
+    const now = Date.now();
+    const body = (await adminGet(srv, '/v1/stats/channels')).json;
+    const sum = (rows, key) => rows.reduce((n, r) => n + r[key], 0);
+    assert.equal(sum(body.campaigns, 'visitors'), 12);
+    assert.equal(sum(body.channels, 'visitors'), 12);
+    // v % 5 === 0 of 5 and of 7 visitors: 3 from the newsletter, classified as Email.
+    const spring = body.campaigns.filter((r) => r.campaign === 'spring');
+    assert.deepEqual(spring.map((r) => [r.channel, r.visitors]), [['Email', 3]]);
+    const organic = body.channels.find((r) => r.channel === 'Organic Search');
+    assert.ok(organic && organic.visitors > 0, JSON.stringify(body.channels));
+    // Orders (v % 4 === 0) convert: v = 0, 4 of 5 and v = 0, 4 of 7.
+    assert.equal(sum(body.channels, 'converted'), 4);
+    for (const r of body.channels) assert.equal(r.conversion_rate, Math.round((r.converted / r.visitors) * 1e4) / 1e4);
+    const older = (await adminGet(srv, `/v1/stats/channels?to=${isoDay(now - 6 * DAY)}`)).json;
+    assert.equal(sum(older.channels, 'visitors'), 5);
+  });
 });
 
 describe('a database from before rollups', () => {
@@ -215,10 +235,13 @@ describe('a database from before rollups', () => {
     for (const r of REPORTS) reports[r] = (await adminGet(srv, `/v1/stats/${r}`)).json;
     await stopCollector(srv);
     // What a database made by the previous release holds: no rollup tables, no rollups mark.
-    const tables = ['rollup_events', 'rollup_event_hours', 'rollup_cohorts', 'rollup_stages', 'rollup_edges', 'rollup_edge_rules', 'rollup_paths', 'rollup_content', 'rollup_conversions', 'rollup_credits'];
-    await runSql(srv, `${tables.map((t) => `DROP TABLE ${t};`).join(' ')} DELETE FROM meta WHERE key = 'rollups_version';`);
+    const tables = ['rollup_events', 'rollup_event_hours', 'rollup_versions', 'rollup_cohorts', 'rollup_stages', 'rollup_edges', 'rollup_edge_rules', 'rollup_paths', 'rollup_acquisition', 'rollup_content', 'rollup_conversions', 'rollup_credits'];
+    const columns = ['channel', 'campaign', 'converted'].map((c) => `ALTER TABLE profiles DROP COLUMN ${c};`);
+    await runSql(srv, `${tables.map((t) => `DROP TABLE ${t};`).join(' ')} ${columns.join(' ')} DELETE FROM meta WHERE key = 'rollups_version';`);
     srv = await startCollector({ dir: srv.dir });
     try {
+      // The journeys are replayed in the background to learn where they came from.
+      await waitFor(async () => (await adminGet(srv, '/v1/stats/overview')).json.reprojection.done, { timeoutMs: 20000, what: 'the replay after the upgrade' });
       for (const r of REPORTS) {
         const res = await adminGet(srv, `/v1/stats/${r}`);
         assert.equal(res.status, 200, res.text);
