@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -231,12 +232,24 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   // Something to count in every table.
   json kept;
   for (const char* table :
-       {"rollup_events", "rollup_cohorts", "rollup_stages", "rollup_edges", "rollup_edge_rules",
-        "rollup_paths", "rollup_content", "rollup_conversions", "rollup_credits"}) {
+       {"rollup_events", "rollup_event_hours", "rollup_versions", "rollup_acquisition",
+        "rollup_cohorts", "rollup_stages", "rollup_edges", "rollup_edge_rules", "rollup_paths",
+        "rollup_content", "rollup_conversions", "rollup_credits"}) {
     auto count = db_.Prepare(std::string("SELECT COUNT(*) FROM ") + table);
     ASSERT_TRUE(count.Step()) << table;
     EXPECT_GT(count.Int(0), 0) << table;
   }
+  // Every visitor counted once by where they came from; the referrers classify to channels.
+  json channels = ChannelStats(db_, *map_, Version(1));
+  std::int64_t visitors = 0;
+  std::set<std::string> seen_channels;
+  for (const auto& row : channels["channels"]) {
+    visitors += row["visitors"].get<std::int64_t>();
+    seen_channels.insert(row["channel"].get<std::string>());
+  }
+  EXPECT_EQ(visitors, 40);
+  EXPECT_EQ(seen_channels.count("Organic Search"), 1u) << channels.dump();
+  EXPECT_EQ(seen_channels.count("Referral"), 1u) << channels.dump();
   // A new map version: every profile replayed in full, each counted once. The reports read
   // version 1 until the re-projection is done, unchanged while it runs.
   const json funnel = FunnelStats(db_, *map_, Version(1));
