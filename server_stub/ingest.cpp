@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -339,6 +340,7 @@ bool Ingestor::RequestsWaiting() const {
 bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   bool outbox_added = false;
   bool remaining = false;
+  bool stale_map = false;
   auto state = map();
   // The placeholder map the server sets before it has read the stored one (version 0): nothing
   // is projected under it, or journeys left dirty by the last run would be stored under a
@@ -361,7 +363,8 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   if (!err) err = db_.BeginWrite();
   if (!err && !sqlite) err = db_.Exec("SET LOCAL synchronous_commit = off");
   if (!err) {
-    err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early);
+    err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early,
+                                   /*urgent_only=*/false, &stale_map);
   }
   // Nothing left to replay: if a publish's re-projection just finished, the reports switch to
   // the new version (storage/rollups.h).
@@ -379,6 +382,9 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     return true;
   }
+  // Another collector published a newer map than this one has: take it now rather than at the
+  // next poll, and project under it.
+  if (stale_map && map_refresher_) map_refresher_();
   if (outbox_added && on_outbox_) on_outbox_();
   // The backlog gauge counts rows: refreshed at most every 250 ms, not after every slice.
   const auto now = std::chrono::steady_clock::now();
@@ -502,7 +508,11 @@ struct Ingestor::Statements {
             "updated_at = excluded.updated_at")),
         bulk(db.dialect() == Dialect::kPostgres),
         locks(db),
-        rollups(db),
+        // Each collector's ingest counts events in a shard of its own (PostgreSQL: no queue on
+        // the current day's row); one writer on SQLite needs one.
+        rollups(db, db.dialect() == Dialect::kPostgres
+                        ? static_cast<int>(std::random_device()() % kEventShards)
+                        : 0),
         facts(db) {}
 
   /// The first statement that failed to prepare, or nullopt.
@@ -562,12 +572,16 @@ std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile
   auto facts = st.facts.Journey(profile_id, &error);
   if (!error.empty()) return "identity merge: " + error;
   if (!facts) return std::nullopt;
-  if (facts->map_version != current_version) {
+  // A journey on an older version leaves only that version's count (its rows are dropped at the
+  // switch); one on this or a newer version (stored by a collector that has a newer map) leaves
+  // its version's rows.
+  if (facts->map_version < current_version) {
     delta->AddVersionProfiles(facts->map_version, -1);
     return std::nullopt;
   }
+  const std::int64_t version = facts->map_version;
   delta->AddJourney(*facts, -1);
-  if (!st.facts.SubtractConversions(profile_id, current_version, delta, &error)) {
+  if (!st.facts.SubtractConversions(profile_id, version, delta, &error)) {
     return "identity merge: " + error;
   }
   st.merged_content.Bind(1, profile_id);
@@ -575,7 +589,7 @@ std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile
     json body = json::parse(st.merged_content.Text(2), nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("properties")) continue;
     if (auto key = ShownContent(body["properties"])) {
-      delta->AddContentShown(current_version, st.merged_content.Int(0), st.merged_content.Text(1),
+      delta->AddContentShown(version, st.merged_content.Int(0), st.merged_content.Text(1),
                              key->first, key->second, -1);
     }
   }

@@ -86,6 +86,9 @@ class Ingestor {
 
   /// Called after a commit that added outbox rows (the webhook sender's Wake).
   void SetOutboxListener(std::function<void()> listener) { on_outbox_ = std::move(listener); }
+  /// Called on the writer thread when the database holds a newer map than this collector's
+  /// (several collectors on PostgreSQL): it should take it (SetMap). Set before Start().
+  void SetMapRefresher(std::function<void()> refresh) { map_refresher_ = std::move(refresh); }
 
   std::size_t pending_events() const;
 
@@ -156,6 +159,7 @@ class Ingestor {
   mutable std::mutex map_mu_;
   std::shared_ptr<const MapState> map_;
   std::function<void()> on_outbox_;
+  std::function<void()> map_refresher_;
 };
 
 /// Device times before 2000-01-01 are seconds sent as milliseconds, or garbage.

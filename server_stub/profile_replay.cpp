@@ -62,6 +62,8 @@ struct ProfileProjector::Statements {
                        "DO NOTHING")),
         clear_conversions(db.Prepare("DELETE FROM conversions WHERE profile_id = ?")),
         drop_profile(db.Prepare("DELETE FROM profiles WHERE profile_id = ?")),
+        unstage_events(db.Prepare("UPDATE events SET server_stage = NULL WHERE profile_id = ?")),
+        newest_map(db.Prepare("SELECT MAX(version) FROM maps")),
         save(db.Prepare(
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
@@ -94,9 +96,11 @@ struct ProfileProjector::Statements {
 
   bool ok() const {
     for (const Statement* s :
-         {&dirty, &dirty_urgent, &dirty_one, &clean, &load_profile, &all_events, &new_events,
-          &filter_body, &mark, &conversion_exists, &outbox, &conversion, &clear_conversions,
-          &drop_profile, &save, &clear_transitions, &transition, &clear_stage_times, &stage_time}) {
+         {&dirty,      &dirty_urgent, &dirty_one,         &clean,        &load_profile,
+          &all_events, &new_events,   &filter_body,       &mark,         &conversion_exists,
+          &outbox,     &conversion,   &clear_conversions, &drop_profile, &unstage_events,
+          &newest_map, &save,         &clear_transitions, &transition,   &clear_stage_times,
+          &stage_time}) {
       if (!s->ok()) return false;
     }
     return true;
@@ -104,7 +108,8 @@ struct ProfileProjector::Statements {
 
   Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
       filter_body, mark, conversion_exists, outbox, conversion, clear_conversions, drop_profile,
-      save, clear_transitions, transition, clear_stage_times, stage_time;
+      unstage_events, newest_map, save, clear_transitions, transition, clear_stage_times,
+      stage_time;
   DeviceLocks locks;  ///< several collectors: anonymous journeys being linked elsewhere wait
   RollupWriter rollups;
   StoredFactsReader facts;  ///< a stored journey's contribution, before a full replay replaces it
@@ -172,7 +177,7 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
                                                           std::size_t max_profiles,
                                                           bool* outbox_added, bool* remaining,
                                                           const std::function<bool()>& stop_early,
-                                                          bool urgent_only) {
+                                                          bool urgent_only, bool* stale_map) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
   std::vector<std::pair<std::string, bool>> work;
   const std::int64_t limit =
@@ -186,6 +191,21 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
   if (failed) return "projection: " + error;
   *remaining = max_profiles != 0 && work.size() > max_profiles;
   if (*remaining) work.pop_back();
+  // Read after the claim: a publish whose marks were claimed is visible here (storage/rollups.h).
+  // Only another collector on the same PostgreSQL can be ahead; one MAX on the primary key.
+  if (!work.empty()) {
+    std::int64_t newest = 0;
+    if (st_->newest_map.Step() && !st_->newest_map.IsNull(0)) newest = st_->newest_map.Int(0);
+    failed = st_->newest_map.failed();
+    error = st_->newest_map.error();
+    st_->newest_map.Reset();
+    if (failed) return "projection: " + error;
+    if (newest > map.version) {
+      if (stale_map != nullptr) *stale_map = true;
+      *remaining = true;
+      return std::nullopt;
+    }
+  }
   for (std::size_t i = 0; i < work.size(); ++i) {
     // An anonymous journey being linked to a user by another collector right now: left dirty for
     // a later pass (storage/device_locks.h).
@@ -268,6 +288,12 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
 
   st.load_profile.Bind(1, profile_id);
   const bool stored = st.load_profile.Step();
+  if (stored && st.load_profile.Int(1) > map.version) {
+    // Computed under a newer map than this collector has yet (several collectors): left dirty
+    // for when it has it.
+    st.load_profile.Reset();
+    return std::nullopt;
+  }
   if (stored && !full) {
     // A profile computed under another map version is recomputed under the current one.
     if (st.load_profile.Int(1) != map.version || !engine.Restore(st.load_profile.Text(0)).ok()) {
@@ -297,7 +323,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   // A replay under a new map version leaves what the journey counted under the old one as it was
   // (the reports read the old version's rollups until the re-projection is done); otherwise the
   // old contribution is taken out before the new one is added (storage/rollups.h).
-  const bool switching = before && before->map_version != map.version;
+  const bool switching = before && before->map_version < map.version;
   const bool replacing = before && !switching;
 
   auto load = [&](Statement& q, std::vector<StoredEvent>* out) -> std::optional<std::string> {
@@ -399,6 +425,9 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     int sign;
   };
   std::vector<ShownCount> shown_counts;
+  // The first accepted event's time: the journey's cohort day (the engine's log is capped, so a
+  // long journey's log no longer starts there).
+  TimeMs first_accepted = -1;
   for (auto& s : events) {
     const std::string id = s.event.id;
     const TimeMs at = s.event.time;
@@ -431,6 +460,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       }
     }
     std::string channel;
+    if (out.status != TrackStatus::kRejected && first_accepted < 0) first_accepted = at;
     if (out.status != TrackStatus::kRejected) {
       if (!s.browser_stage.empty() && s.browser_stage != engine.stage()) {
         ++mismatches;
@@ -475,8 +505,12 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     // Nothing was accepted: under this map there is no journey. A profile stored before (under
     // another map) is removed, so that no profile stays on an old version.
     if (!stored) return std::nullopt;
-    for (Statement* clear :
-         {&st.drop_profile, &st.clear_transitions, &st.clear_stage_times, &st.clear_conversions}) {
+    // Its events' stages no longer count anywhere (a recount skips events with no stage).
+    for (const ShownCount& c : shown_counts) {
+      if (c.sign < 0) st.delta.AddContentShown(map.version, c.at, c.stage, c.slot, c.variant, -1);
+    }
+    for (Statement* clear : {&st.drop_profile, &st.clear_transitions, &st.clear_stage_times,
+                             &st.clear_conversions, &st.unstage_events}) {
       clear->Bind(1, profile_id);
       if (!clear->Run()) return "projection: " + clear->error();
     }
@@ -490,6 +524,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   for (const ShownCount& c : shown_counts) {
     st.delta.AddContentShown(map.version, c.at, c.stage, c.slot, c.variant, c.sign);
   }
+  if (first_seen < 0 && first_accepted >= 0) first_seen = first_accepted;
   if (first_seen < 0) {
     first_seen = engine.log().empty() ? last : engine.log().front().at;
     if (!engine.transitions().empty()) {

@@ -68,10 +68,13 @@ class ProfileProjector {
   /// those with new events first, stopping early after any profile for which `stop_early` (when
   /// given) says true. Sets *remaining when more are left. `urgent_only`: leave the profiles
   /// marked only for a background re-projection.
+  /// On PostgreSQL a collector learns of a map another one published by polling: when a newer
+  /// version is stored than `map`, nothing is projected (replaying those journeys under the old
+  /// map would undo the re-projection), *stale_map is set (when given) and *remaining too.
   std::optional<std::string> ProjectDirty(const MapState& map, std::size_t max_profiles,
                                           bool* outbox_added, bool* remaining,
                                           const std::function<bool()>& stop_early = nullptr,
-                                          bool urgent_only = false);
+                                          bool urgent_only = false, bool* stale_map = nullptr);
   /// Projects one profile now if it is dirty (read-your-writes for profile reads).
   std::optional<std::string> ProjectIfDirty(const MapState& map, const std::string& profile_id,
                                             bool* outbox_added);

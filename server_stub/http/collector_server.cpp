@@ -208,6 +208,13 @@ std::shared_ptr<MapState> CollectorServer::MakeMapState(std::shared_ptr<const Jo
 std::optional<std::string> CollectorServer::PublishMap(std::shared_ptr<MapState> state) {
   const auto previous = ingestor_->map();
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
+    // The version the reports read until this one's re-projection is done: the newest stored
+    // (not this collector's map, which is a placeholder at start and may lag other collectors).
+    std::int64_t stored = 0;
+    auto newest = db.Prepare("SELECT MAX(version) FROM maps");
+    if (newest.Step() && !newest.IsNull(0)) stored = newest.Int(0);
+    if (newest.failed()) return newest.error();
+    newest.Reset();
     auto ins =
         db.Prepare("INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
     ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, state->body);
@@ -216,8 +223,8 @@ std::optional<std::string> CollectorServer::PublishMap(std::shared_ptr<MapState>
     // History is recomputed under the new version in the background (stats overview shows how
     // far it got), not only when each visitor's next event arrives. The reports keep reading
     // the previous version until it is done.
-    if (previous && previous->version > 0) {
-      if (auto held = HoldReportsVersion(db, previous->version)) return held;
+    if (stored > 0) {
+      if (auto held = HoldReportsVersion(db, stored)) return held;
     }
     if (auto marked = MarkForReprojection(db, state->version)) return marked;
     // Current from here on the writer thread: its next projection must use the new map.
@@ -244,6 +251,8 @@ std::optional<std::string> CollectorServer::Start() {
   auto initial = std::make_shared<MapState>();
   initial->map = ParseJourneyMap(DefaultMapJson()).value();
   ingestor_->SetMap(initial);
+  // Several collectors: the writer takes a map another one published as soon as it meets it.
+  ingestor_->SetMapRefresher([this] { RefreshMap(ReadDb()); });
   if (auto err = ingestor_->Start()) return err;
   if (auto err = LoadMap()) return err;
 

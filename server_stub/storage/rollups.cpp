@@ -73,7 +73,7 @@ struct RollupTableInfo {
   bool versioned;
 };
 const RollupTableInfo kRollupTables[] = {
-    {"rollup_events", "day, name", "events", false},
+    {"rollup_events", "day, name", "events", false},  // summed over shard
     {"rollup_event_hours", "hour", "events", false},
     {"rollup_versions", "map_version", "profiles", false},
     {"rollup_cohorts", "map_version, day", "profiles, identified, mismatches", true},
@@ -97,8 +97,19 @@ std::optional<std::string> Snapshot(Database& db, std::map<std::string, std::str
   for (const RollupTableInfo& t : kRollupTables) {
     const std::size_t keys = ColumnCount(t.keys);
     const std::size_t values = ColumnCount(t.values);
-    Statement stmt =
-        db.Prepare(std::string("SELECT ") + t.keys + ", " + t.values + " FROM " + t.name);
+    // Values summed per key: the event counts are kept in shards.
+    std::string sums;
+    for (std::size_t i = 0, start = 0; i < values; ++i) {
+      const std::string list = t.values;
+      std::size_t end = list.find(',', start);
+      if (end == std::string::npos) end = list.size();
+      std::string column = list.substr(start, end - start);
+      column.erase(0, column.find_first_not_of(' '));
+      sums += (i == 0 ? "SUM(" : ", SUM(") + column + ")";
+      start = end + 1;
+    }
+    Statement stmt = db.Prepare(std::string("SELECT ") + t.keys + ", " + sums + " FROM " + t.name +
+                                " GROUP BY " + t.keys);
     std::string error;
     ForEachRow(stmt, &error, [&](Statement& s) {
       std::string key = std::string(t.name) + " (";
@@ -278,8 +289,8 @@ void RollupDelta::Clear() { *this = RollupDelta(); }
 
 struct RollupWriter::Statements {
   explicit Statements(Database& db)
-      : events(db.Prepare(AddingUpsert("rollup_events", {"day", "name"}, {"events"}))),
-        event_hours(db.Prepare(AddingUpsert("rollup_event_hours", {"hour"}, {"events"}))),
+      : events(db.Prepare(AddingUpsert("rollup_events", {"day", "name", "shard"}, {"events"}))),
+        event_hours(db.Prepare(AddingUpsert("rollup_event_hours", {"hour", "shard"}, {"events"}))),
         versions(db.Prepare(AddingUpsert("rollup_versions", {"map_version"}, {"profiles"}))),
         cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"map_version", "day"},
                                         {"profiles", "identified", "mismatches"}))),
@@ -308,7 +319,7 @@ struct RollupWriter::Statements {
       content, conversions, credits;
 };
 
-RollupWriter::RollupWriter(Database& db) : db_(db) {}
+RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
 RollupWriter::~RollupWriter() = default;
 
 std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
@@ -324,12 +335,12 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   };
   for (const auto& [k, n] : d.events_) {
     if (failure || n == 0) continue;
-    st_->events.Bind(1, k.first).Bind(2, k.second).Bind(3, n);
+    st_->events.Bind(1, k.first).Bind(2, k.second).Bind(3, shard_).Bind(4, n);
     run(st_->events, "events");
   }
   for (const auto& [hour, n] : d.event_hours_) {
     if (failure || n == 0) continue;
-    st_->event_hours.Bind(1, hour).Bind(2, n);
+    st_->event_hours.Bind(1, hour).Bind(2, shard_).Bind(3, n);
     run(st_->event_hours, "event hours");
   }
   for (const auto& [version, n] : d.versions_) {
@@ -441,7 +452,21 @@ bool StoredFactsReader::SubtractConversions(const std::string& profile_id, std::
   });
 }
 
+namespace {
+std::optional<std::string> LockRollups(Database& db) {
+  if (db.dialect() != Dialect::kPostgres) return std::nullopt;  // BEGIN IMMEDIATE already is
+  // Writers of the rollups wait until this transaction ends, and with them the commits of what
+  // the rollups count: a recount sees the stored rows hold still.
+  std::string tables;
+  for (const RollupTableInfo& t : kRollupTables)
+    tables += (tables.empty() ? "" : ", ") + std::string(t.name);
+  if (auto err = db.Exec("LOCK TABLE " + tables + " IN EXCLUSIVE MODE")) return "rollups: " + *err;
+  return std::nullopt;
+}
+}  // namespace
+
 std::optional<std::string> RebuildRollups(Database& db) {
+  if (auto err = LockRollups(db)) return err;
   for (const RollupTableInfo& table : kRollupTables) {
     if (auto err = db.Exec(std::string("DELETE FROM ") + table.name)) return "rollups: " + *err;
   }
@@ -516,6 +541,10 @@ std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>*
            "); verify once it is done";
   }
   if (auto err = db.BeginWrite()) return "rollups: " + *err;
+  if (auto err = LockRollups(db)) {
+    db.Exec("ROLLBACK");
+    return err;
+  }
   std::map<std::string, std::string> kept;
   std::map<std::string, std::string> recounted;
   std::optional<std::string> err = Snapshot(db, &kept);
@@ -560,7 +589,16 @@ std::optional<std::string> FinishReprojection(Database& db, std::int64_t version
   std::string error;
   const std::int64_t shown = ReportsVersion(db, version, &error);
   if (!error.empty()) return "reports version: " + error;
-  if (shown == version) return std::nullopt;
+  if (shown == version) {
+    // Nothing held; rows of another version can still be left (a database recounted during a
+    // re-projection): dropped below once no profile is on it.
+    bool other = false;
+    auto probe = db.Prepare("SELECT 1 FROM rollup_cohorts WHERE map_version <> ? LIMIT 1");
+    probe.Bind(1, version);
+    ForEachRow(probe, &error, [&](Statement&) { other = true; });
+    if (!error.empty()) return "reports version: " + error;
+    if (!other) return std::nullopt;
+  }
   std::int64_t elsewhere = 0;
   auto left =
       db.Prepare("SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?");
@@ -576,7 +614,7 @@ std::optional<std::string> FinishReprojection(Database& db, std::int64_t version
   }
   auto done = db.Prepare("DELETE FROM meta WHERE key = 'reports_version'");
   if (!done.Run()) return "reports version: " + done.error();
-  *switched = true;
+  *switched = shown != version;
   return std::nullopt;
 }
 

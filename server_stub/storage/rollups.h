@@ -155,10 +155,12 @@ class RollupDelta {
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> credits_;
 };
 
-/// Writes deltas with statements prepared once per connection.
+/// Writes deltas with statements prepared once per connection. Event counts go to the writer's
+/// `shard` (kEventShards of them; reads sum them): the ingest of each collector writes its own.
+constexpr int kEventShards = 16;
 class RollupWriter {
  public:
-  explicit RollupWriter(Database& db);
+  explicit RollupWriter(Database& db, int shard = 0);
   ~RollupWriter();
   /// Adds `delta` to the tables (inside the caller's transaction) and clears it.
   std::optional<std::string> Flush(RollupDelta& delta);
@@ -166,6 +168,7 @@ class RollupWriter {
  private:
   struct Statements;
   Database& db_;
+  int shard_;
   std::unique_ptr<Statements> st_;
 };
 

@@ -6,7 +6,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 3;
+constexpr int kRollupsVersion = 4;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -163,11 +163,14 @@ CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 -- they count. day: UTC days since 1970-01-01; a profile counts on its cohort day (its first
 -- event's), an event or a conversion on the day it happened. Journey rollups are kept per map
 -- version: the reports read the version whose re-projection finished (meta reports_version).
+-- shard: each collector writes its own rows of the event counts (reads sum them), so collectors
+-- on one PostgreSQL do not queue on the row of the current day and hour.
 CREATE TABLE IF NOT EXISTS rollup_events (
-  day INTEGER NOT NULL, name TEXT NOT NULL, events INTEGER NOT NULL,
-  PRIMARY KEY (day, name));
+  day INTEGER NOT NULL, name TEXT NOT NULL, shard INTEGER NOT NULL, events INTEGER NOT NULL,
+  PRIMARY KEY (day, name, shard));
 CREATE TABLE IF NOT EXISTS rollup_event_hours (
-  hour INTEGER PRIMARY KEY, events INTEGER NOT NULL);
+  hour INTEGER NOT NULL, shard INTEGER NOT NULL, events INTEGER NOT NULL,
+  PRIMARY KEY (hour, shard));
 -- Profiles per map version, whatever their day: how far a re-projection got.
 CREATE TABLE IF NOT EXISTS rollup_versions (
   map_version INTEGER PRIMARY KEY, profiles INTEGER NOT NULL);

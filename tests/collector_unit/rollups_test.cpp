@@ -179,6 +179,14 @@ class RollupsKeptTest : public ::testing::Test {
     ASSERT_FALSE(db_.Exec("COMMIT").has_value());
   }
 
+  void StoreMap(std::int64_t version) {
+    auto ins = db_.Prepare(
+        "INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?, 'default', ?, "
+        "'e', 0)");
+    ins.Bind(1, version).Bind(2, std::string(DefaultMapJson()));
+    ASSERT_TRUE(ins.Run()) << ins.error();
+  }
+
   bool Finish(std::int64_t version) {
     bool switched = false;
     EXPECT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
@@ -300,6 +308,70 @@ TEST_F(RollupsKeptTest, AHandEditIsFoundAndARebuildRepairsIt) {
   // The verification rolled its recount back: the edit is still there.
   EXPECT_EQ(Differences().size(), 1u);
   ASSERT_FALSE(RebuildRollups(db_).has_value());
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+}
+
+// Several collectors: one that has not polled the new map yet must not replay journeys under the
+// old one (they would stay on it and the reports would never switch), nor touch journeys already
+// on the new one.
+TEST_F(RollupsKeptTest, ACollectorBehindOnTheMapProjectsNothing) {
+  for (int v = 0; v < 40; ++v) {
+    Store("s" + std::to_string(v), "page_viewed", kStart + v * 1000);
+    Store("s" + std::to_string(v), "pricing_viewed", kStart + v * 1000 + 500);
+  }
+  StoreMap(1);
+  Project(1);
+  const json before = FunnelStats(db_, *map_, Version(1));
+  StoreMap(2);
+  ASSERT_FALSE(HoldReportsVersion(db_, 1).has_value());
+  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  Project(2, 15);  // collector A, on version 2
+  Project(1);      // collector B, still on version 1: projects nothing
+  EXPECT_EQ(FunnelStats(db_, *map_, Version(1)), before) << "the first version's rows hold";
+  json progress = ReprojectionProgress(db_, 2);
+  EXPECT_EQ(progress["profiles_on_this_version"], 15);
+  Project(2);  // A again
+  EXPECT_TRUE(Finish(2));
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+  EXPECT_EQ(FunnelStats(db_, *map_, Version(2))["total_profiles"], 40);
+}
+
+// A journey the new map accepts nothing of is removed; its content impressions leave the rollups
+// with it, and come back when the visitor's next event stores the journey again.
+TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
+  Store("x", "content_shown", kStart, json{{"slot", "hero"}, {"variant", "hero_engaged"}});
+  Project(1);
+  json doc = json::parse(DefaultMapJson());
+  doc["unknown_events"] = "reject";
+  doc["events"].erase("content_shown");
+  json throttles = json::array();
+  for (const auto& t : doc["noise"]["throttles"]) {
+    if (t.value("event", "") != "content_shown") throttles.push_back(t);
+  }
+  doc["noise"]["throttles"] = throttles;
+  auto strict = ParseJourneyMap(DumpJson(doc));
+  ASSERT_TRUE(strict.ok()) << strict.error().message;
+  map_ = strict.value();
+  ASSERT_FALSE(HoldReportsVersion(db_, 1).has_value());
+  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  Project(2);
+  EXPECT_TRUE(Finish(2));
+  EXPECT_EQ(Differences(), std::vector<std::string>{}) << "after the switch";
+  Store("x", "page_viewed", kStart + 5000, json::object(), false);
+  Project(2);
+  EXPECT_EQ(Differences(), std::vector<std::string>{}) << "once the journey is stored again";
+}
+
+// Rows of an older version are dropped once no journey is on it, even when no publish held the
+// reports (a database recounted during a re-projection).
+TEST_F(RollupsKeptTest, OldVersionRowsGoWhenTheLastJourneyLeaves) {
+  for (int v = 0; v < 10; ++v) Store("h" + std::to_string(v), "pricing_viewed", kStart + v);
+  Project(1);
+  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  Project(2, 3);
+  EXPECT_FALSE(Finish(2)) << "seven journeys are still on version 1";
+  Project(2);
+  Finish(2);
   EXPECT_EQ(Differences(), std::vector<std::string>{});
 }
 
