@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "config.h"
-#include "ingest.h"
-#include "profile_replay.h"
+#include "pipeline/ingest.h"
+#include "pipeline/profile_replay.h"
 #include "storage/database.h"
 #include "waymark/json_util.h"
 

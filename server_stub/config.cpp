@@ -4,8 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "pipeline/webhooks.h"
 #include "waymark/json_util.h"
-#include "webhooks.h"
 
 namespace waymark::collector {
 

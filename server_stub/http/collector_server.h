@@ -17,9 +17,9 @@
 #include "http/request_guard.h"
 #include "http/router.h"
 #include "http/static_files.h"
-#include "ingest.h"
 #include "metrics.h"
-#include "webhooks.h"
+#include "pipeline/ingest.h"
+#include "pipeline/webhooks.h"
 
 namespace waymark::collector {
 

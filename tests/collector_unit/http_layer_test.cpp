@@ -13,7 +13,7 @@
 #include "http/http_message.h"
 #include "http/request_guard.h"
 #include "http/router.h"
-#include "ingest.h"
+#include "pipeline/ingest.h"
 
 namespace waymark::collector {
 namespace {

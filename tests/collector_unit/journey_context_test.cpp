@@ -1,7 +1,7 @@
 // The journey context: profiles are built the way ingest builds them (the core engine run over
 // the events, its state and history written to the tables), then the context is checked for
 // content, order, priorities under a byte budget, and safety with hostile profile ids.
-#include "journey_context.h"
+#include "reports/journey_context.h"
 
 #include <gtest/gtest.h>
 

@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "config.h"
-#include "profile_replay.h"
-#include "stats.h"
+#include "pipeline/profile_replay.h"
+#include "reports/stats.h"
 #include "storage/schema.h"
 #include "waymark/default_map.h"
 #include "waymark/json_util.h"

@@ -1,7 +1,7 @@
 // The /v1/stats reports over a hand-built database: seven profiles under a small map with a
 // side stage, a self-loop, a "$previous" return, skipped stages and content that targets some
 // stages and not others. Every expected number below is worked out by hand in the comments.
-#include "stats.h"
+#include "reports/stats.h"
 
 #include <gtest/gtest.h>
 

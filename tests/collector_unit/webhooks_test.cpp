@@ -1,4 +1,4 @@
-#include "webhooks.h"
+#include "pipeline/webhooks.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

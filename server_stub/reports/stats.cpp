@@ -1,4 +1,4 @@
-#include "stats.h"
+#include "reports/stats.h"
 
 #include <algorithm>
 #include <array>

@@ -1,4 +1,4 @@
-#include "ingest.h"
+#include "pipeline/ingest.h"
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -12,7 +12,7 @@
 #include <set>
 #include <thread>
 
-#include "profile_replay.h"
+#include "pipeline/profile_replay.h"
 #include "storage/device_locks.h"
 #include "storage/rollups.h"
 #include "storage/sql_dialect.h"

@@ -1,4 +1,4 @@
-#include "profile_replay.h"
+#include "pipeline/profile_replay.h"
 
 #include <algorithm>
 #include <chrono>

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config.h"
-#include "ingest.h"
 #include "metrics.h"
+#include "pipeline/ingest.h"
 #include "storage/database.h"
 #include "storage/rollups.h"
 

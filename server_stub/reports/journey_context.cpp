@@ -1,4 +1,4 @@
-#include "journey_context.h"
+#include "reports/journey_context.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "webhooks.h"
+#include "pipeline/webhooks.h"
 
 #include <httplib.h>
 #include <openssl/crypto.h>

@@ -1,11 +1,11 @@
-#include "map_preview.h"
+#include "reports/map_preview.h"
 
 #include <chrono>
 #include <utility>
 #include <vector>
 
-#include "profile_replay.h"
-#include "stats.h"
+#include "pipeline/profile_replay.h"
+#include "reports/stats.h"
 #include "waymark/engine.h"
 
 namespace waymark::collector {

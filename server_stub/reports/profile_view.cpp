@@ -1,4 +1,4 @@
-#include "profile_view.h"
+#include "reports/profile_view.h"
 
 #include "waymark/engine.h"
 

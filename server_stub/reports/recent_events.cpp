@@ -1,4 +1,4 @@
-#include "recent_events.h"
+#include "reports/recent_events.h"
 
 #include <algorithm>
 
