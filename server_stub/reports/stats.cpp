@@ -19,10 +19,14 @@ namespace {
 constexpr int kRecentFailures = 20;
 
 // Every journey rollup query is limited to the range's days and the version the reports read:
-// ?1 first day, ?2 last day, ?3 map version (< 0: any).
-constexpr const char* kInRange =
-    " WHERE day >= ?1 AND day <= ?2 AND (CAST(?3 AS BIGINT) < 0 OR map_version = CAST(?3 AS "
-    "BIGINT))";
+// ?1 first day, ?2 last day, ?3 map version. With a version the condition is one range of the
+// primary key's prefix (map_version, day): PostgreSQL reads only those rows' pages, however many
+// dead row versions the counters' updates left in the table. A version < 0 (fixtures, tests)
+// reads every version.
+std::string InRange(const ReportRange& range) {
+  return range.map_version >= 0 ? " WHERE map_version = ?3 AND day >= ?1 AND day <= ?2"
+                                : " WHERE day >= ?1 AND day <= ?2 AND CAST(?3 AS BIGINT) < 0";
+}
 
 using Counts = std::map<std::string, std::int64_t>;
 
@@ -79,7 +83,8 @@ std::map<std::string, StageRow> StageRows(Database& db, const ReportRange& range
       "SUM(total_ms)";
   for (int k = 0; k < kTimeBuckets; ++k) sums += ", SUM(h" + std::to_string(k) + ")";
   Statement stmt = RangeQuery(
-      db, "SELECT stage, " + sums + " FROM rollup_stages" + kInRange + " GROUP BY stage", range);
+      db, "SELECT stage, " + sums + " FROM rollup_stages" + InRange(range) + " GROUP BY stage",
+      range);
   std::map<std::string, StageRow> out;
   ForEachRow(stmt, error, [&](Statement& s) {
     StageRow& row = out[s.Text(0)];
@@ -122,9 +127,9 @@ json Median(const std::map<std::string, TimeHistogram>& histograms, const std::s
 }
 
 std::int64_t TotalProfiles(Database& db, const ReportRange& range, std::string* error) {
-  return QueryCount(db,
-                    std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") + kInRange,
-                    error, range.first_day, range.last_day, range.map_version);
+  return QueryCount(
+      db, std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") + InRange(range),
+      error, range.first_day, range.last_day, range.map_version);
 }
 
 // Stages a condition selects visitors by. A stage under an odd number of `not`s is excluded
@@ -421,8 +426,8 @@ json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, st
   // front, a first entry into it collapsing as any repeat does, and the cut applies to the whole.
   Statement stmt =
       RangeQuery(db,
-                 std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") + kInRange +
-                     " GROUP BY path, truncated",
+                 std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") +
+                     InRange(range) + " GROUP BY path, truncated",
                  range);
   ForEachRow(stmt, error, [&](Statement& s) {
     const std::int64_t visitors = s.Int(2);
@@ -527,7 +532,7 @@ json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& ran
       db,
       std::string(
           "SELECT from_stage, to_stage, SUM(transitions), SUM(profiles) FROM rollup_edges") +
-          kInRange + " GROUP BY from_stage, to_stage",
+          InRange(range) + " GROUP BY from_stage, to_stage",
       range);
   ForEachRow(by_edge, error, [&](Statement& s) {
     if (s.Int(2) <= 0) return;
@@ -538,7 +543,8 @@ json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& ran
   Statement by_rule = RangeQuery(
       db,
       std::string("SELECT from_stage, to_stage, rule, SUM(transitions) FROM rollup_edge_rules") +
-          kInRange + " GROUP BY from_stage, to_stage, rule ORDER BY from_stage, to_stage, rule",
+          InRange(range) +
+          " GROUP BY from_stage, to_stage, rule ORDER BY from_stage, to_stage, rule",
       range);
   ForEachRow(by_rule, error, [&](Statement& s) {
     if (s.Int(3) <= 0) return;
@@ -616,15 +622,16 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   const std::int64_t conversions =
       QueryCount(db,
                  std::string("SELECT COALESCE(SUM(conversions), 0) FROM rollup_conversions") +
-                     kInRange + " AND (?4 = '' OR stage = ?4)",
+                     InRange(range) + " AND (?4 = '' OR stage = ?4)",
                  error, range.first_day, range.last_day, range.map_version, conversion_stage);
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
-  Statement credit_stmt = RangeQuery(
-      db,
-      std::string("SELECT model, channel, SUM(credit_micros) FROM rollup_credits") + kInRange +
-          " AND (?4 = '' OR stage = ?4) GROUP BY model, channel ORDER BY model, channel",
-      range);
+  Statement credit_stmt =
+      RangeQuery(db,
+                 std::string("SELECT model, channel, SUM(credit_micros) FROM rollup_credits") +
+                     InRange(range) +
+                     " AND (?4 = '' OR stage = ?4) GROUP BY model, channel ORDER BY model, channel",
+                 range);
   credit_stmt.Bind(4, conversion_stage);
   ForEachRow(credit_stmt, error, [&](Statement& s) {
     if (s.Int(2) == 0) return;
@@ -683,7 +690,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   Statement shown_stmt =
       RangeQuery(db,
                  std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") +
-                     kInRange + " GROUP BY stage, slot, variant",
+                     InRange(range) + " GROUP BY stage, slot, variant",
                  range);
   ForEachRow(shown_stmt, error, [&](Statement& s) {
     if (s.Int(3) <= 0) return;
@@ -766,7 +773,7 @@ json ChannelStats(Database& db, const JourneyMap& map, const ReportRange& range,
       RangeQuery(db,
                  std::string("SELECT channel, campaign, SUM(visitors), SUM(converted) FROM "
                              "rollup_acquisition") +
-                     kInRange + " GROUP BY channel, campaign ORDER BY channel, campaign",
+                     InRange(range) + " GROUP BY channel, campaign ORDER BY channel, campaign",
                  range);
   ForEachRow(stmt, error, [&](Statement& s) {
     if (s.Int(2) <= 0) return;
@@ -889,7 +896,7 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version
       RangeQuery(db,
                  std::string("SELECT COALESCE(SUM(profiles), 0), COALESCE(SUM(identified), 0), "
                              "COALESCE(SUM(mismatches), 0) FROM rollup_cohorts") +
-                     kInRange,
+                     InRange(range),
                  range);
   std::int64_t profiles = 0;
   std::int64_t identified = 0;

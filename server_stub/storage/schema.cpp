@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS dirty_profiles (
   -- kCombineDirtyMarks (profile_replay.h).
   full_replay INTEGER NOT NULL DEFAULT 0
 );
+-- The background re-projection's marks, counted by the overview without reading the others.
+CREATE INDEX IF NOT EXISTS dirty_in_background ON dirty_profiles (profile_id)
+  WHERE (full_replay & 2) <> 0;
 
 -- Each device's clock offset (server time minus device time, from its first batch's sent_at):
 -- a device's events are shifted together by it, so their order and spacing survive batches
@@ -326,6 +329,15 @@ std::optional<std::string> Migrate(Database& db) {
     return "schema: " + *err;
   }
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;
+  if (db.dialect() == Dialect::kPostgres) {
+    // Rollup rows are counters updated in place: room on their pages lets PostgreSQL update
+    // them without new index entries (HOT), which keeps the tables and their keys compact.
+    for (const std::string& table : RollupTableNames()) {
+      if (auto err = db.Exec("ALTER TABLE " + table + " SET (fillfactor = 70)")) {
+        return "schema: " + *err;
+      }
+    }
+  }
   // A database made before rollups (or by a release that kept others) gets them counted once.
   auto rollups = db.Prepare("SELECT value FROM meta WHERE key = 'rollups_version'");
   const bool current = rollups.Step() && rollups.Text(0) == std::to_string(kRollupsVersion);
