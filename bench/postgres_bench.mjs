@@ -11,7 +11,7 @@
 // is at least that), into a fresh table with the events table's own definition. CPU per event is
 // the CPU time of the collectors and of every PostgreSQL process over the phase, per event. The
 // clients run on the same cores: the machine's core count is in the result.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -20,9 +20,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { psql, startPostgres } from '../tests/collector/postgres.mjs';
+import { startCollector as startCollectorAt, stopCollector } from './collector_process.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = process.env.WAYMARK_COLLECTOR || path.join(ROOT, 'build', 'native', 'bin', 'waymark-collector');
 const KEY = 'bench-key';
 
 function option(name, fallback) {
@@ -72,31 +72,8 @@ async function createDatabase(pg, name) {
   return pg.url.replace(/\/[^/]*$/, `/${name}`);
 }
 
-function startCollector(url) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['--db', url, '--port', '0', '--quiet', '--admin-key', 'bench', '--site-key', KEY,
-      '--server-side', KEY, '--rate-limit', '1000000', '--client-rate-limit', '1000000', '--advance-interval', '0'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d) => { err += d; });
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/"url":"(http:\/\/[^"]+)"/);
-      if (m) resolve({ proc, url: m[1], agent: new http.Agent({ keepAlive: true, maxSockets: 64 }) });
-    });
-    proc.on('exit', (code) => reject(new Error(`collector exited (${code}): ${err}`)));
-  });
-}
-
-function stopCollector(c) {
-  c.agent.destroy();
-  return new Promise((resolve) => {
-    c.proc.removeAllListeners('exit');
-    c.proc.on('exit', resolve);
-    c.proc.kill('SIGTERM');
-  });
-}
+const startCollector = (url) => startCollectorAt(url, ['--admin-key', 'bench', '--site-key', KEY,
+  '--server-side', KEY, '--rate-limit', '1000000', '--client-rate-limit', '1000000', '--advance-interval', '0']);
 
 function post(c, body) {
   return new Promise((resolve, reject) => {

@@ -15,7 +15,7 @@
 // Then, on the large database, a map publish: the stored map again as the next version, and the
 // collector's background re-projection timed until every journey is replayed, against the same
 // events through Engine::Track in one process (bench/stats_seed.cpp --reproject).
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -24,9 +24,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 import { psql, startPostgres } from '../tests/collector/postgres.mjs';
+import { startCollector as startCollectorAt, stopCollector } from './collector_process.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = process.env.WAYMARK_COLLECTOR || path.join(ROOT, 'build', 'native', 'bin', 'waymark-collector');
 const SEED = path.join(ROOT, 'build', 'native', 'bench', 'waymark_stats_seed');
 const ENDPOINTS = ['overview', 'funnel', 'transitions', 'time-in-stage', 'attribution', 'content-gaps', 'paths', 'webhooks'];
 
@@ -40,30 +40,7 @@ const RUNS = Number(option('runs', '7'));
 const BACKENDS = option('backends', 'sqlite,postgres').split(',').filter(Boolean);
 const OUT = option('out', path.join(ROOT, 'bench', 'results', 'stats.json'));
 
-function startCollector(db) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, ['--db', db, '--port', '0', '--quiet', '--admin-key', 'bench', '--advance-interval', '0'],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d) => { err += d; });
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/"url":"(http:\/\/[^"]+)"/);
-      if (m) resolve({ proc, url: m[1], agent: new http.Agent({ keepAlive: true, maxSockets: 16 }) });
-    });
-    proc.on('exit', (code) => reject(new Error(`collector exited (${code}): ${err}`)));
-  });
-}
-
-function stopCollector(c) {
-  c.agent.destroy();
-  return new Promise((resolve) => {
-    c.proc.removeAllListeners('exit');
-    c.proc.on('exit', resolve);
-    c.proc.kill('SIGTERM');
-  });
-}
+const startCollector = (db) => startCollectorAt(db, ['--admin-key', 'bench', '--advance-interval', '0'], { maxSockets: 16 });
 
 function get(c, p) {
   return new Promise((resolve, reject) => {

@@ -123,9 +123,10 @@ class RollupDelta {
   /// Only the profile count of a version (a journey leaving a version whose rows stay as they
   /// were until the switch).
   void AddVersionProfiles(std::int64_t map_version, int sign);
-  void AddEvent(std::int64_t time_ms, const std::string& name, int sign);
+  /// `n` events (negative: taken out), and impressions likewise.
+  void AddEvent(std::int64_t time_ms, const std::string& name, std::int64_t n);
   void AddContentShown(std::int64_t map_version, std::int64_t time_ms, const std::string& stage,
-                       const std::string& slot, const std::string& variant, int sign);
+                       const std::string& slot, const std::string& variant, std::int64_t n);
   void AddConversion(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
                      int sign);
   void AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,

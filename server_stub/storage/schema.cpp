@@ -161,6 +161,8 @@ CREATE TABLE IF NOT EXISTS outbox (
   delivered_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+-- The webhook report counts the deliveries created in its date range.
+CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (created_at);
 
 -- Rollups (storage/rollups.h): what the reports read, kept in the transactions that change what
 -- they count. day: UTC days since 1970-01-01; a profile counts on its cohort day (its first
