@@ -13,7 +13,8 @@ enable_testing()
 
 set(WAYMARK_WEBHOOK_METRICS_TEST_SOURCES
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/metrics_test.cpp"
-  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/webhooks_test.cpp")
+  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/webhooks_test.cpp"
+  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/throttled_log_test.cpp")
 
 # Another fragment may have created the target first; then these sources join it, so the
 # collector keeps one unit-test binary whichever fragment comes first.

@@ -322,11 +322,7 @@ bool Ingestor::MarkDueProfiles() {
   if (!err) err = db_.Exec("COMMIT");
   if (err) {
     db_.Exec("ROLLBACK");
-    std::string line =
-        DumpJson(
-            json{{"level", "error"}, {"msg", "advancing idle profiles failed"}, {"error", *err}}) +
-        "\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    log_.Error("advancing idle profiles failed", *err);
     return false;
   }
   return marked;
@@ -374,9 +370,7 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
   if (err) {
     db_.Exec("ROLLBACK");
-    std::string line =
-        DumpJson(json{{"level", "error"}, {"msg", "projection failed"}, {"error", *err}}) + "\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    log_.Error("projection failed", *err);
     if (metrics_ != nullptr) metrics_->Add("waymark_projection_failures_total", {});
     // Retried on the next pass; a short pause keeps a persistent failure from spinning.
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -439,9 +433,7 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
                                          "the event could not be stored: " + *err});
       }
     }
-    std::string line =
-        DumpJson(json{{"level", "error"}, {"msg", "commit failed"}, {"error", *err}}) + "\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    log_.Error("commit failed", *err);
     if (metrics_ != nullptr) metrics_->Add("waymark_commit_failures_total", {});
     last_commit_failure_ms_ = SteadyMs();
   } else {

@@ -23,6 +23,7 @@
 #include "storage/database.h"
 #include "storage/rollups.h"
 #include "storage/wal_checkpointer.h"
+#include "throttled_log.h"
 #include "waymark/engine.h"
 
 namespace waymark::collector {
@@ -160,6 +161,7 @@ class Ingestor {
   std::shared_ptr<const MapState> map_;
   std::function<void()> on_outbox_;
   std::function<void()> map_refresher_;
+  ThrottledLog log_;  ///< a database that is down fails every pass: one line per 5 s
 };
 
 /// Device times before 2000-01-01 are seconds sent as milliseconds, or garbage.
