@@ -46,6 +46,26 @@ int RunRollups(int argc, char** argv) {
     return 1;
   }
   if (action == "rebuild") {
+    // Not while a re-projection runs: the version the reports hold would be recounted from the
+    // journeys not replayed yet, a part of its picture.
+    std::string error;
+    std::int64_t newest = -1;
+    auto maps = db.Prepare("SELECT MAX(version) FROM maps");
+    ForEachRow(maps, &error, [&](Statement& s) {
+      if (!s.IsNull(0)) newest = s.Int(0);
+    });
+    const std::int64_t shown = ReportsVersion(db, newest, &error);
+    if (!error.empty()) {
+      std::fprintf(stderr, "rollups: %s\n", error.c_str());
+      return 1;
+    }
+    if (shown != newest) {
+      std::fprintf(stderr,
+                   "rollups: the re-projection of map version %lld is still running; rebuild "
+                   "once it is done\n",
+                   static_cast<long long>(newest));
+      return 1;
+    }
     std::optional<std::string> err = db.BeginWrite();
     if (!err) err = RebuildRollups(db);
     if (!err) err = db.Exec("COMMIT");

@@ -646,8 +646,14 @@ void CollectorServer::Routes() {
     const auto map_state = ingestor_->map();
     // Until a publish's re-projection is done, the journey reports are the previous version's,
     // under that version's map (storage/rollups.h).
+    // Absent a hold, the newest stored version (this collector's map may lag another's publish).
     std::string version_error;
-    range.map_version = ReportsVersion(db, map_state->version, &version_error);
+    std::int64_t newest = map_state->version;
+    auto stored = db.Prepare("SELECT MAX(version) FROM maps");
+    ForEachRow(stored, &version_error, [&](Statement& s) {
+      if (!s.IsNull(0)) newest = s.Int(0);
+    });
+    range.map_version = ReportsVersion(db, newest, &version_error);
     const auto shown_map =
         range.map_version == map_state->version ? map_state->map : StoredMap(db, range.map_version);
     const JourneyMap& map = shown_map ? *shown_map : *map_state->map;

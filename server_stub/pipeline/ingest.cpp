@@ -378,7 +378,15 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   }
   // Another collector published a newer map than this one has: take it now rather than at the
   // next poll, and project under it.
-  if (stale_map && map_refresher_) map_refresher_();
+  if (stale_map) {
+    if (map_refresher_) map_refresher_();
+    if (map()->version == state->version) {
+      // Not taken (a map this release cannot read, the database gone): wait rather than claim
+      // and release the same journeys thousands of times a second.
+      log_.Error("projection waits", "a newer map version is stored than this collector can use");
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
   if (outbox_added && on_outbox_) on_outbox_();
   // The backlog gauge counts rows: refreshed at most every 250 ms, not after every slice.
   const auto now = std::chrono::steady_clock::now();

@@ -194,13 +194,9 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
   // Read after the claim: a publish whose marks were claimed is visible here (storage/rollups.h).
   // Only another collector on the same PostgreSQL can be ahead; one MAX on the primary key.
   if (!work.empty()) {
-    std::int64_t newest = 0;
-    if (st_->newest_map.Step() && !st_->newest_map.IsNull(0)) newest = st_->newest_map.Int(0);
-    failed = st_->newest_map.failed();
-    error = st_->newest_map.error();
-    st_->newest_map.Reset();
-    if (failed) return "projection: " + error;
-    if (newest > map.version) {
+    bool behind = false;
+    if (auto err = BehindTheStoredMap(map, &behind)) return err;
+    if (behind) {
       if (stale_map != nullptr) *stale_map = true;
       *remaining = true;
       return std::nullopt;
@@ -239,11 +235,26 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
   bool full = dirty && (st_->dirty_one.Int(0) & kReplayFull) != 0;
   st_->dirty_one.Reset();
   if (!dirty) return std::nullopt;
+  // As in ProjectDirty: a collector behind the stored map leaves the journey to the new one.
+  bool behind = false;
+  if (auto err = BehindTheStoredMap(map, &behind)) return err;
+  if (behind) return std::nullopt;
   if (auto err = Project(map, profile_id, full, outbox_added)) {
     st_->delta.Clear();
     return err;
   }
   return st_->rollups.Flush(st_->delta);
+}
+
+std::optional<std::string> ProfileProjector::BehindTheStoredMap(const MapState& map, bool* behind) {
+  std::int64_t newest = 0;
+  if (st_->newest_map.Step() && !st_->newest_map.IsNull(0)) newest = st_->newest_map.Int(0);
+  const bool failed = st_->newest_map.failed();
+  const std::string error = st_->newest_map.error();
+  st_->newest_map.Reset();
+  if (failed) return "projection: " + error;
+  *behind = newest > map.version;
+  return std::nullopt;
 }
 
 // An event a browser sent without its engine keeps what the sync filter of the stage after it

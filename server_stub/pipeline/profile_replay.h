@@ -83,6 +83,8 @@ class ProfileProjector {
   struct Statements;
   std::optional<std::string> Project(const MapState& map, const std::string& profile_id, bool full,
                                      bool* outbox_added);
+  /// Whether a newer map version than `map` is stored (another collector published it).
+  std::optional<std::string> BehindTheStoredMap(const MapState& map, bool* behind);
   /// Stores what the sync filter keeps of `event`; *properties gets the stored properties.
   std::optional<std::string> ApplySyncFilter(const Engine& engine, const Event& event,
                                              bool rejected, json* properties);

@@ -168,8 +168,29 @@ std::int64_t TimeBucketValue(int bucket) {
 
 std::int64_t CreditMicros(double credit) { return std::llround(credit * 1e6); }
 
+namespace {
+// A NUL character anywhere in the properties (keys or strings): the only place a stored event
+// can hold one (the core refuses them elsewhere), written "\u0000" in its stored body.
+bool HoldsNul(const json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
+  if (value.is_object()) {
+    for (auto it = value.begin(); it != value.end(); ++it) {
+      if (it.key().find('\0') != std::string::npos || HoldsNul(it.value())) return true;
+    }
+  }
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (HoldsNul(item)) return true;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 std::optional<std::pair<std::string, std::string>> ShownContent(const json& properties) {
   if (!properties.is_object()) return std::nullopt;
+  // Not counted: PostgreSQL cannot hold the text, SQLite's JSON functions cut it at the NUL.
+  if (HoldsNul(properties)) return std::nullopt;
   auto slot = properties.find("slot");
   if (slot == properties.end() || !slot->is_string()) return std::nullopt;
   auto variant = properties.find("variant");
@@ -497,7 +518,8 @@ std::optional<std::string> RebuildRollups(Database& db) {
       "SELECT p.map_version, e.corrected_time / 86400000 AS day, e.server_stage, " + slot +
       " AS slot, COALESCE(" + variant +
       ", '') AS variant, COUNT(*) FROM events e JOIN profiles p ON p.profile_id = e.profile_id "
-      "WHERE e.name = 'content_shown' AND e.server_stage IS NOT NULL AND " +
+      "WHERE e.name = 'content_shown' AND e.server_stage IS NOT NULL AND "
+      "e.body NOT LIKE '%\\u0000%' ESCAPE '!' AND " +
       slot + " IS NOT NULL GROUP BY p.map_version, day, e.server_stage, " + slot + ", COALESCE(" +
       variant + ", '')");
   ForEachRow(shown, &error, [&](Statement& s) {
@@ -593,6 +615,14 @@ std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previou
 std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched) {
   *switched = false;
   std::string error;
+  // A collector behind the stored map (several collectors) decides nothing about versions.
+  std::int64_t newest = version;
+  auto maps = db.Prepare("SELECT MAX(version) FROM maps");
+  ForEachRow(maps, &error, [&](Statement& s) {
+    if (!s.IsNull(0)) newest = s.Int(0);
+  });
+  if (!error.empty()) return "reports version: " + error;
+  if (newest > version) return std::nullopt;
   const std::int64_t shown = ReportsVersion(db, version, &error);
   if (!error.empty()) return "reports version: " + error;
   if (shown == version) {

@@ -6,7 +6,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 4;
+constexpr int kRollupsVersion = 5;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -279,6 +279,19 @@ std::string PostgresSchema() {
               "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY");
   replace_all(" INTEGER", " BIGINT");
   replace_all(" REAL", " DOUBLE PRECISION");
+  // Rollup rows are counters updated in place: room on their pages lets PostgreSQL update them
+  // without new index entries (HOT), which keeps the tables and their keys compact.
+  for (std::size_t at = out.find("CREATE TABLE IF NOT EXISTS rollup_"); at != std::string::npos;
+       at = out.find("CREATE TABLE IF NOT EXISTS rollup_", at + 1)) {
+    std::size_t open = out.find('(', at);
+    int depth = 0;
+    std::size_t close = open;
+    for (; close < out.size(); ++close) {
+      if (out[close] == '(') ++depth;
+      if (out[close] == ')' && --depth == 0) break;
+    }
+    out.insert(close + 1, " WITH (fillfactor = 70)");
+  }
   // SQLite's implicit rowid is the recent-events cursor (recent_events.cpp): the same name here.
   replace_all(
       "CREATE TABLE IF NOT EXISTS events (\n",
@@ -331,15 +344,6 @@ std::optional<std::string> Migrate(Database& db) {
     return "schema: " + *err;
   }
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;
-  if (db.dialect() == Dialect::kPostgres) {
-    // Rollup rows are counters updated in place: room on their pages lets PostgreSQL update
-    // them without new index entries (HOT), which keeps the tables and their keys compact.
-    for (const std::string& table : RollupTableNames()) {
-      if (auto err = db.Exec("ALTER TABLE " + table + " SET (fillfactor = 70)")) {
-        return "schema: " + *err;
-      }
-    }
-  }
   // A database made before rollups (or by a release that kept others) gets them counted once.
   auto rollups = db.Prepare("SELECT value FROM meta WHERE key = 'rollups_version'");
   const bool current = rollups.Step() && rollups.Text(0) == std::to_string(kRollupsVersion);

@@ -106,7 +106,9 @@ describe('rollups equal a recount after everything a collector does', () => {
       makeEvent({ anonymous_id: bare, name: 'page_viewed', time: now - 2 * DAY, unfiltered: true }),
       makeEvent({ anonymous_id: bare, name: 'content_shown', time: now - 2 * DAY + 1000, properties: { slot: 'cta', variant: 'cta_default' }, unfiltered: true }),
     ];
-    await send(srv, [...late, ...merges, ...engineless]);
+    // An impression whose slot holds a NUL character counts nowhere (and stalls nothing).
+    const nul = makeEvent({ anonymous_id: recent[4].anonymous_id, name: 'content_shown', time: now - DAY, properties: { slot: 'he\u0000ro', variant: 'x' } });
+    await send(srv, [...late, ...merges, ...engineless, nul]);
     const profile = await adminGet(srv, `/v1/profiles/${encodeURIComponent(d2)}`);
     assert.equal(profile.status, 200, profile.text);
     assert.equal(profile.json.user_id, user);

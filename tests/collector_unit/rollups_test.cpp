@@ -362,6 +362,44 @@ TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
   EXPECT_EQ(Differences(), std::vector<std::string>{}) << "once the journey is stored again";
 }
 
+// A NUL character in a content impression's properties: not counted (PostgreSQL cannot hold the
+// text, SQLite's JSON functions cut it), the same way by the projection and by a recount.
+TEST_F(RollupsKeptTest, ContentWithANulCharacterCountsNowhere) {
+  Store("n", "page_viewed", kStart);
+  Store("n", "content_shown", kStart + 1000,
+        json{{"slot", std::string("he\0ro", 5)}, {"variant", "v"}});
+  Store("n", "content_shown", kStart + 2000,
+        json{{"slot", "hero"}, {"variant", std::string("v\0", 2)}});
+  Store("n", "content_shown", kStart + 3000, json{{"slot", "hero"}, {"variant", "fine"}});
+  Project(1);
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+  auto rows = db_.Prepare("SELECT COALESCE(SUM(shown), 0) FROM rollup_content");
+  ASSERT_TRUE(rows.Step());
+  EXPECT_EQ(rows.Int(0), 1) << "only the impression without a NUL";
+}
+
+// A profile read (read-your-writes projection of one journey) by a collector behind the stored
+// map leaves the journey to the new map.
+TEST_F(RollupsKeptTest, AProfileReadBehindTheMapProjectsNothing) {
+  Store("r", "pricing_viewed", kStart);
+  StoreMap(1);
+  StoreMap(2);
+  MapState state;
+  state.map = map_;
+  state.version = 1;
+  ProfileProjector projector(db_, config_, nullptr);
+  bool outbox = false;
+  ASSERT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
+  ASSERT_FALSE(projector.ProjectIfDirty(state, "a:r", &outbox).has_value());
+  ASSERT_FALSE(db_.Exec("COMMIT").has_value());
+  auto stored = db_.Prepare("SELECT COUNT(*) FROM profiles");
+  ASSERT_TRUE(stored.Step());
+  EXPECT_EQ(stored.Int(0), 0);
+  auto dirty = db_.Prepare("SELECT COUNT(*) FROM dirty_profiles");
+  ASSERT_TRUE(dirty.Step());
+  EXPECT_EQ(dirty.Int(0), 1) << "still dirty, for the new map";
+}
+
 // Rows of an older version are dropped once no journey is on it, even when no publish held the
 // reports (a database recounted during a re-projection).
 TEST_F(RollupsKeptTest, OldVersionRowsGoWhenTheLastJourneyLeaves) {
