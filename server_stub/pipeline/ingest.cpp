@@ -362,11 +362,17 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
     err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early,
                                    /*urgent_only=*/false, &stale_map);
   }
-  // Nothing left to replay: if a publish's re-projection just finished, the reports switch to
-  // the new version (storage/rollups.h).
-  bool switched = false;
-  if (!err && !remaining) err = FinishReprojection(db_, state->version, &switched);
   if (!err) err = db_.Exec("COMMIT");
+  // Nothing left to replay: if a publish's re-projection just finished, the reports switch to
+  // the new version (storage/rollups.h). In a transaction of its own: its deletes go back to
+  // rollup tables the projection's flush passed, which against a recount's table locks (taken
+  // in table order) could deadlock.
+  bool switched = false;
+  if (!err && !remaining) {
+    err = db_.BeginWrite();
+    if (!err) err = FinishReprojection(db_, state->version, &switched);
+    if (!err) err = db_.Exec("COMMIT");
+  }
   if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
   if (err) {
     db_.Exec("ROLLBACK");
