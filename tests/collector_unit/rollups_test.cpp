@@ -362,6 +362,30 @@ TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
   EXPECT_EQ(Differences(), std::vector<std::string>{}) << "once the journey is stored again";
 }
 
+// Collectors' ingests count events in shards of their own; reports and a recount sum them.
+TEST_F(RollupsKeptTest, EventCountsInShardsAddUp) {
+  Store("a", "page_viewed", kStart);  // shard 0, as Store writes
+  RollupDelta delta;
+  delta.AddEvent(kStart, "page_viewed", 2);
+  RollupWriter other(db_, 7);  // another collector's shard
+  ASSERT_FALSE(other.Flush(delta).has_value());
+  auto ins = db_.Prepare(
+      "INSERT INTO events (id, site_key, profile_id, anonymous_id, name, seq, device_time, "
+      "received_at, corrected_time, content_hash, body) VALUES (?,'k','a:b','b','page_viewed',?,"
+      "?,?,?,'h','{}')");
+  for (int i = 0; i < 2; ++i) {
+    ins.Bind(1, "shard-" + std::to_string(i)).Bind(2, i).Bind(3, kStart).Bind(4, kStart);
+    ins.Bind(5, kStart);
+    ASSERT_TRUE(ins.Run()) << ins.error();
+    ins.Reset();
+  }
+  auto shards = db_.Prepare("SELECT COUNT(DISTINCT shard) FROM rollup_events");
+  ASSERT_TRUE(shards.Step());
+  EXPECT_EQ(shards.Int(0), 2);
+  EXPECT_EQ(OverviewStats(db_, *map_, 1, AllTime(kStart))["events"], 3);
+  EXPECT_EQ(Differences(), std::vector<std::string>{}) << "the recount's one shard equals the sum";
+}
+
 // A NUL character in a content impression's properties: not counted (PostgreSQL cannot hold the
 // text, SQLite's JSON functions cut it), the same way by the projection and by a recount.
 TEST_F(RollupsKeptTest, ContentWithANulCharacterCountsNowhere) {
