@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config.h"
+#include "default_map_database_test.h"
 #include "http/static_files.h"
 #include "pipeline/ingest.h"
 #include "pipeline/profile_replay.h"
@@ -32,20 +33,12 @@ std::int64_t NowForTests() {
       .count();
 }
 
-class DashboardTest : public ::testing::Test {
+class DashboardTest : public DefaultMapDatabaseTest {
  protected:
   // Fixtures write the journey tables directly: the reports read rollups, recounted from them.
   Database& Recount() {
     EXPECT_FALSE(RebuildRollups(db_).has_value());
     return db_;
-  }
-
-  void SetUp() override {
-    ASSERT_FALSE(db_.Open(":memory:", false).has_value());
-    ASSERT_FALSE(MigrateSchema(db_).has_value());
-    auto parsed = ParseJourneyMap(DefaultMapJson());
-    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
-    map_ = parsed.value();
   }
 
   // Stores one event as ingestion does (body = the canonical envelope) and marks its profile for
@@ -105,9 +98,7 @@ class DashboardTest : public ::testing::Test {
     Project();
   }
 
-  Database db_;
   Config config_;
-  std::shared_ptr<const JourneyMap> map_;
   std::int64_t seq_ = 0;
 };
 

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "default_map_database_test.h"
 #include "storage/schema.h"
 #include "waymark/default_map.h"
 #include "waymark/engine.h"
@@ -64,16 +65,8 @@ std::size_t Size(const json& doc, const char* key) {
   return v != nullptr && v->is_array() ? v->size() : 0;
 }
 
-class JourneyContextTest : public ::testing::Test {
+class JourneyContextTest : public DefaultMapDatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(db_.Open(":memory:", false).has_value());
-    ASSERT_FALSE(MigrateSchema(db_).has_value());
-    auto parsed = ParseJourneyMap(DefaultMapJson());
-    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
-    map_ = parsed.value();
-  }
-
   // Runs the events through the engine and stores the result as ingest does.
   Engine Store(const std::string& profile_id, std::vector<Event> events,
                const std::string& user_id = "") {
@@ -175,9 +168,6 @@ class JourneyContextTest : public ::testing::Test {
     events.push_back(MakeEvent("b102", "button_clicked", kT0 + 1002 * kMinute, "/", "Email"));
     return Store("u:big", std::move(events), "big");
   }
-
-  Database db_;
-  std::shared_ptr<const JourneyMap> map_;
 };
 
 TEST_F(JourneyContextTest, UnknownProfileIsNull) {

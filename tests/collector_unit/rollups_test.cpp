@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config.h"
+#include "default_map_database_test.h"
 #include "pipeline/profile_replay.h"
 #include "reports/stats.h"
 #include "storage/schema.h"
@@ -122,16 +123,8 @@ TEST(ReportRangeTest, RefusesWhatIsNotADateOrARange) {
   EXPECT_EQ(refuse("1970-01-01", "2023-01-01"), "from: the range is longer than 7320 days");
 }
 
-class RollupsKeptTest : public ::testing::Test {
+class RollupsKeptTest : public DefaultMapDatabaseTest {
  protected:
-  void SetUp() override {
-    ASSERT_FALSE(db_.Open(":memory:", false).has_value());
-    ASSERT_FALSE(MigrateSchema(db_).has_value());
-    auto parsed = ParseJourneyMap(DefaultMapJson());
-    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
-    map_ = parsed.value();
-  }
-
   // Stores an event as ingestion does: the row, its count in rollup_events, its profile dirty.
   void Store(const std::string& anonymous_id, const std::string& name, std::int64_t time,
              const json& properties = json::object(), bool full = true,
@@ -207,9 +200,7 @@ class RollupsKeptTest : public ::testing::Test {
     return out;
   }
 
-  Database db_;
   Config config_;
-  std::shared_ptr<const JourneyMap> map_;
   std::int64_t seq_ = 0;
 };
 
