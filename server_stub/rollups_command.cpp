@@ -49,11 +49,7 @@ int RunRollups(int argc, char** argv) {
     // Not while a re-projection runs: the version the reports hold would be recounted from the
     // journeys not replayed yet, a part of its picture.
     std::string error;
-    std::int64_t newest = -1;
-    auto maps = db.Prepare("SELECT MAX(version) FROM maps");
-    ForEachRow(maps, &error, [&](Statement& s) {
-      if (!s.IsNull(0)) newest = s.Int(0);
-    });
+    const std::int64_t newest = NewestMapVersion(db, -1, &error);
     const std::int64_t shown = ReportsVersion(db, newest, &error);
     if (!error.empty()) {
       std::fprintf(stderr, "rollups: %s\n", error.c_str());

@@ -210,11 +210,9 @@ std::optional<std::string> CollectorServer::PublishMap(std::shared_ptr<MapState>
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
     // The version the reports read until this one's re-projection is done: the newest stored
     // (not this collector's map, which is a placeholder at start and may lag other collectors).
-    std::int64_t stored = 0;
-    auto newest = db.Prepare("SELECT MAX(version) FROM maps");
-    if (newest.Step() && !newest.IsNull(0)) stored = newest.Int(0);
-    if (newest.failed()) return newest.error();
-    newest.Reset();
+    std::string error;
+    const std::int64_t stored = NewestMapVersion(db, 0, &error);
+    if (!error.empty()) return error;
     auto ins =
         db.Prepare("INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
     ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, state->body);
@@ -648,11 +646,7 @@ void CollectorServer::Routes() {
     // under that version's map (storage/rollups.h).
     // Absent a hold, the newest stored version (this collector's map may lag another's publish).
     std::string version_error;
-    std::int64_t newest = map_state->version;
-    auto stored = db.Prepare("SELECT MAX(version) FROM maps");
-    ForEachRow(stored, &version_error, [&](Statement& s) {
-      if (!s.IsNull(0)) newest = s.Int(0);
-    });
+    const std::int64_t newest = NewestMapVersion(db, map_state->version, &version_error);
     range.map_version = ReportsVersion(db, newest, &version_error);
     const auto shown_map =
         range.map_version == map_state->version ? map_state->map : StoredMap(db, range.map_version);

@@ -370,7 +370,10 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   bool switched = false;
   if (!err && !remaining) {
     err = db_.BeginWrite();
-    if (!err) err = FinishReprojection(db_, state->version, &switched);
+    if (!err) {
+      if (!finisher_) finisher_ = std::make_unique<ReprojectionFinisher>(db_);
+      err = finisher_->Finish(state->version, &switched);
+    }
     if (!err) err = db_.Exec("COMMIT");
   }
   if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
@@ -462,6 +465,18 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   if (outbox_added && on_outbox_) on_outbox_();
 }
 
+namespace {
+// The rows of a journey merged into another (its events moved to the survivor first).
+std::vector<Statement> ForgetProfileStatements(Database& db) {
+  std::vector<Statement> out;
+  for (const char* table :
+       {"profiles", "transitions", "stage_times", "conversions", "dirty_profiles"}) {
+    out.push_back(db.Prepare(std::string("DELETE FROM ") + table + " WHERE profile_id = ?"));
+  }
+  return out;
+}
+}  // namespace
+
 // The statements of a group commit, prepared once per connection (PostgreSQL prepares on the
 // server: a round trip each). What a commit needs to know of its events and devices is read with
 // one query each (ids already stored, user links, clock offsets), not once per event: on
@@ -513,6 +528,7 @@ struct Ingestor::Statements {
             "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
             "updated_at = excluded.updated_at")),
         bulk(db.dialect() == Dialect::kPostgres),
+        forget_profile(ForgetProfileStatements(db)),
         locks(db),
         // Each collector's ingest counts events in a shard of its own (PostgreSQL: no queue on
         // the current day's row); one writer on SQLite needs one.
@@ -528,12 +544,17 @@ struct Ingestor::Statements {
       if (!s->ok()) return "prepare: " + s->error();
     }
     if (bulk && !insert_all.ok()) return "prepare: " + insert_all.error();
+    for (const Statement& s : forget_profile) {
+      if (!s.ok()) return "prepare: " + s.error();
+    }
     return std::nullopt;
   }
 
   Statement stored, links, clocks, find, insert, insert_all, add_link, move_events, merged_content,
       mark_dirty, save_clock;
   const bool bulk;
+  /// A journey merged into another: its rows go (ForgetProfileStatements).
+  std::vector<Statement> forget_profile;
   DeviceLocks locks;
   RollupWriter rollups;
   StoredFactsReader facts;  ///< a merged-away journey's contribution, to take out of the rollups
@@ -829,12 +850,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
       delta.AddEvent(row.corrected, row.in->event.name, +1);
   }
   for (const auto& gone : removed_profiles) {
-    for (const char* sql : {"DELETE FROM profiles WHERE profile_id = ?",
-                            "DELETE FROM transitions WHERE profile_id = ?",
-                            "DELETE FROM stage_times WHERE profile_id = ?",
-                            "DELETE FROM conversions WHERE profile_id = ?",
-                            "DELETE FROM dirty_profiles WHERE profile_id = ?"}) {
-      auto del = db_.Prepare(sql);
+    for (Statement& del : st.forget_profile) {
       del.Bind(1, gone);
       if (!del.Run()) return std::string("merge cleanup: ") + del.error();
     }

@@ -162,6 +162,7 @@ class Ingestor {
   std::function<void()> on_outbox_;
   std::function<void()> map_refresher_;
   ThrottledLog log_;  ///< a database that is down fails every pass: one line per 5 s
+  std::unique_ptr<ReprojectionFinisher> finisher_;  ///< on the writer's connection
 };
 
 /// Device times before 2000-01-01 are seconds sent as milliseconds, or garbage.

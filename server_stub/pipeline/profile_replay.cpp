@@ -336,6 +336,13 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   // old contribution is taken out before the new one is added (storage/rollups.h).
   const bool switching = before && before->map_version < map.version;
   const bool replacing = before && !switching;
+  auto take_out_before = [&] {
+    if (replacing) {
+      st.delta.AddJourney(*before, -1);
+    } else if (switching) {
+      st.delta.AddVersionProfiles(before->map_version, -1);
+    }
+  };
 
   auto load = [&](Statement& q, std::vector<StoredEvent>* out) -> std::optional<std::string> {
     if (auto err = LoadStoredEvents(q, profile_id, out)) return "projection: " + *err;
@@ -525,11 +532,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       clear->Bind(1, profile_id);
       if (!clear->Run()) return "projection: " + clear->error();
     }
-    if (replacing) {
-      st.delta.AddJourney(*before, -1);
-    } else if (switching) {
-      st.delta.AddVersionProfiles(before->map_version, -1);
-    }
+    take_out_before();
     return std::nullopt;
   }
   for (const ShownCount& c : shown_counts) {
@@ -543,9 +546,10 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     }
   }
 
-  const JourneyFacts after =
-      FactsFromEngine(engine, first_seen, map.version, mismatches,
-                      std::max(last, engine.stage_entered_at()), acquisition, conversion_stages);
+  // A stage entered by time passing (after the last activity) is read at its own entry time.
+  const TimeMs until = std::max(last, engine.stage_entered_at());
+  const JourneyFacts after = FactsFromEngine(engine, first_seen, map.version, mismatches, until,
+                                             acquisition, conversion_stages);
   st.save.Bind(1, profile_id);
   if (engine.user_id().empty()) {
     st.save.BindNull(2);
@@ -554,8 +558,6 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   }
   st.save.Bind(3, engine.stage()).Bind(4, engine.stage_entered_at()).Bind(5, engine.Score(last));
   st.save.Bind(6, first_seen).Bind(7, last).Bind(8, event_count).Bind(9, mismatches);
-  // A stage entered by time passing (after the last activity) is read at its own entry time.
-  const TimeMs until = std::max(last, engine.stage_entered_at());
   st.save.Bind(10, map.version).Bind(11, engine.Snapshot());
   st.save.Bind(12, DumpJson(engine.StateJson(until))).Bind(13, now);
   // Only what falls due after now: a transition due earlier was judged by Advance(now) above.
@@ -589,16 +591,11 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     st.clear_stage_times.Bind(1, profile_id);
     if (!st.clear_stage_times.Run()) return "projection: " + st.clear_stage_times.error();
   }
-  for (const auto& [stage, t] : engine.StageTimes(until)) {
-    if (t.visits <= 0) continue;
-    st.stage_time.Bind(1, profile_id).Bind(2, stage).Bind(3, t.total).Bind(4, t.visits);
+  for (const auto& t : after.stage_times) {  // the visited stages, as stored
+    st.stage_time.Bind(1, profile_id).Bind(2, t.stage).Bind(3, t.total_ms).Bind(4, t.visits);
     if (!st.stage_time.Run()) return "stage times: " + st.stage_time.error();
   }
-  if (replacing) {
-    st.delta.AddJourney(*before, -1);
-  } else if (switching) {
-    st.delta.AddVersionProfiles(before->map_version, -1);
-  }
+  take_out_before();
   st.delta.AddJourney(after, +1);
   return std::nullopt;
 }

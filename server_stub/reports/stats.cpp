@@ -312,11 +312,7 @@ FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
 }
 
 json FunnelReport(const JourneyMap& map, const FunnelCounts& counts) {
-  auto median = [&](const std::string& stage) -> json {
-    auto it = counts.time_in_stage_ms.find(stage);
-    if (it == counts.time_in_stage_ms.end() || it->second.empty()) return nullptr;
-    return HistogramPercentile(it->second, 50);
-  };
+  auto median = [&](const std::string& stage) { return Median(counts.time_in_stage_ms, stage); };
 
   std::vector<const Stage*> funnel;
   std::vector<const Stage*> side;

@@ -76,7 +76,7 @@ struct RollupTableInfo {
 const RollupTableInfo kRollupTables[] = {
     {"rollup_events", "day, name", "events", false},  // summed over shard
     {"rollup_event_hours", "hour", "events", false},
-    {"rollup_versions", "map_version", "profiles", false},
+    {"rollup_versions", "map_version", "profiles", true},
     {"rollup_cohorts", "map_version, day", "profiles, identified, mismatches", true},
     {"rollup_stages", "map_version, day, stage", kStageValueColumns, true},
     {"rollup_edges", "map_version, day, from_stage, to_stage", "transitions, profiles", true},
@@ -352,7 +352,6 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
     if (failure) return;
     if (!s.ok() || !s.Run()) {
       failure = std::string("rollups (") + what + "): " + s.error();
-      st_.reset();  // prepared again next time (the database may be back)
     }
   };
   for (const auto& [k, n] : d.events_) {
@@ -401,6 +400,7 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.conversions_, st_->conversions, "conversions");
   write_count(d.credits_, st_->credits, "credits");
   d.Clear();
+  if (failure) st_.reset();  // prepared again next time (the database may be back)
   return failure;
 }
 
@@ -558,9 +558,7 @@ std::optional<std::string> RebuildRollups(Database& db) {
 
 std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences) {
   std::string error;
-  std::int64_t newest = -1;
-  auto maps = db.Prepare("SELECT version FROM maps ORDER BY version DESC LIMIT 1");
-  ForEachRow(maps, &error, [&](Statement& s) { newest = s.Int(0); });
+  const std::int64_t newest = NewestMapVersion(db, -1, &error);
   const std::int64_t shown = ReportsVersion(db, newest, &error);
   if (!error.empty()) return "rollups: " + error;
   if (shown != newest) {
@@ -612,46 +610,86 @@ std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previou
   return std::nullopt;
 }
 
-std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched) {
+struct ReprojectionFinisher::Statements {
+  explicit Statements(Database& db)
+      : newest(db.Prepare("SELECT MAX(version) FROM maps")),
+        shown(db.Prepare("SELECT value FROM meta WHERE key = 'reports_version'")),
+        other(db.Prepare("SELECT 1 FROM rollup_cohorts WHERE map_version <> ? LIMIT 1")),
+        elsewhere(db.Prepare(
+            "SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?")) {}
+  Statement newest, shown, other, elsewhere;
+};
+
+ReprojectionFinisher::ReprojectionFinisher(Database& db) : db_(db) {}
+ReprojectionFinisher::~ReprojectionFinisher() = default;
+
+std::optional<std::string> ReprojectionFinisher::Finish(std::int64_t version, bool* switched) {
   *switched = false;
+  if (!st_) st_ = std::make_unique<Statements>(db_);
   std::string error;
+  // Runs a prepared check, resetting it after; the statements are prepared again after a failure
+  // (the database may be back).
+  auto check = [&](Statement& stmt, auto&& row) {
+    if (!error.empty()) return;
+    ForEachRow(stmt, &error, row);
+    if (stmt.ok()) stmt.Reset();
+  };
   // A collector behind the stored map (several collectors) decides nothing about versions.
   std::int64_t newest = version;
-  auto maps = db.Prepare("SELECT MAX(version) FROM maps");
-  ForEachRow(maps, &error, [&](Statement& s) {
+  check(st_->newest, [&](Statement& s) {
     if (!s.IsNull(0)) newest = s.Int(0);
   });
-  if (!error.empty()) return "reports version: " + error;
+  std::int64_t shown = version;
+  check(st_->shown, [&](Statement& s) { shown = std::stoll(s.Text(0)); });
+  if (!error.empty()) {
+    st_.reset();
+    return "reports version: " + error;
+  }
   if (newest > version) return std::nullopt;
-  const std::int64_t shown = ReportsVersion(db, version, &error);
-  if (!error.empty()) return "reports version: " + error;
   if (shown == version) {
     // Nothing held; rows of another version can still be left (a database recounted during a
     // re-projection): dropped below once no profile is on it.
     bool other = false;
-    auto probe = db.Prepare("SELECT 1 FROM rollup_cohorts WHERE map_version <> ? LIMIT 1");
-    probe.Bind(1, version);
-    ForEachRow(probe, &error, [&](Statement&) { other = true; });
-    if (!error.empty()) return "reports version: " + error;
+    if (st_->other.ok()) st_->other.Bind(1, version);
+    check(st_->other, [&](Statement&) { other = true; });
+    if (!error.empty()) {
+      st_.reset();
+      return "reports version: " + error;
+    }
     if (!other) return std::nullopt;
   }
   std::int64_t elsewhere = 0;
-  auto left =
-      db.Prepare("SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?");
-  left.Bind(1, version);
-  ForEachRow(left, &error, [&](Statement& s) { elsewhere = s.Int(0); });
-  if (!error.empty()) return "reports version: " + error;
+  if (st_->elsewhere.ok()) st_->elsewhere.Bind(1, version);
+  check(st_->elsewhere, [&](Statement& s) { elsewhere = s.Int(0); });
+  if (!error.empty()) {
+    st_.reset();
+    return "reports version: " + error;
+  }
   if (elsewhere != 0) return std::nullopt;
+  // The switch itself is rare: its statements are prepared when it happens.
   for (const RollupTableInfo& t : kRollupTables) {
-    if (!t.versioned && std::string(t.name) != "rollup_versions") continue;
-    auto drop = db.Prepare(std::string("DELETE FROM ") + t.name + " WHERE map_version <> ?");
+    if (!t.versioned) continue;
+    auto drop = db_.Prepare(std::string("DELETE FROM ") + t.name + " WHERE map_version <> ?");
     drop.Bind(1, version);
     if (!drop.Run()) return "reports version: " + drop.error();
   }
-  auto done = db.Prepare("DELETE FROM meta WHERE key = 'reports_version'");
+  auto done = db_.Prepare("DELETE FROM meta WHERE key = 'reports_version'");
   if (!done.Run()) return "reports version: " + done.error();
   *switched = shown != version;
   return std::nullopt;
+}
+
+std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched) {
+  return ReprojectionFinisher(db).Finish(version, switched);
+}
+
+std::int64_t NewestMapVersion(Database& db, std::int64_t fallback, std::string* error) {
+  std::int64_t out = fallback;
+  auto q = db.Prepare("SELECT MAX(version) FROM maps");
+  ForEachRow(q, error, [&](Statement& s) {
+    if (!s.IsNull(0)) out = s.Int(0);
+  });
+  return out;
 }
 
 }  // namespace waymark::collector

@@ -203,6 +203,9 @@ std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>*
 /// Every rollup table's name.
 std::vector<std::string> RollupTableNames();
 
+/// The newest stored map version; `fallback` when none is stored. *error on a failed query.
+std::int64_t NewestMapVersion(Database& db, std::int64_t fallback, std::string* error);
+
 /// The map version the reports read: the last one whose re-projection finished; `current` when
 /// no publish is pending (or the database never recorded one). *error on a failed query.
 std::int64_t ReportsVersion(Database& db, std::int64_t current, std::string* error);
@@ -213,7 +216,21 @@ std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previou
 
 /// When every profile is on `version`: the reports switch to it and the rollup rows of other
 /// versions are dropped (*switched). Nothing while a profile is still on another version. Inside
-/// the caller's transaction.
+/// the caller's transaction. Its checks are prepared once (it runs after every projection pass
+/// that leaves nothing to replay).
+class ReprojectionFinisher {
+ public:
+  explicit ReprojectionFinisher(Database& db);
+  ~ReprojectionFinisher();
+  std::optional<std::string> Finish(std::int64_t version, bool* switched);
+
+ private:
+  struct Statements;
+  Database& db_;
+  std::unique_ptr<Statements> st_;
+};
+
+/// ReprojectionFinisher::Finish with statements prepared for this call.
 std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched);
 
 }  // namespace waymark::collector

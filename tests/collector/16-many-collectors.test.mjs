@@ -9,7 +9,6 @@ import { after, before, describe, it } from 'node:test';
 import {
   BACKEND,
   adminGet,
-  adminHeaders,
   anonId,
   get,
   getProfile,
@@ -17,7 +16,6 @@ import {
   makeTempDir,
   postBatch,
   putMap,
-  request,
   sleep,
   startCollector,
   startReceiver,
@@ -162,12 +160,7 @@ describe('three collectors on one PostgreSQL', { skip }, () => {
       );
     }
     // An older version sent to another collector is refused there too.
-    const stale = await request(collectors[2], {
-      method: 'PUT',
-      path: '/v1/map',
-      headers: { 'Content-Type': 'application/json', ...adminHeaders() },
-      body: JSON.stringify({ ...map, version: map.version - 1 }),
-    });
+    const stale = await putMap(collectors[2], { ...map, version: map.version - 1 });
     assert.equal(stale.status, 409, stale.text);
   });
 });

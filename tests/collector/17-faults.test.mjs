@@ -16,6 +16,7 @@ import {
   makeEvent,
   makeTempDir,
   postBatch,
+  runSql,
   sleep,
   startCollector,
   startReceiver,
@@ -116,11 +117,10 @@ describe('kill -9 of a collector and a PostgreSQL restart under load', { skip },
       },
       { timeoutMs: 20000, what: `${expected} stored events` },
     );
-    const { psql } = await import('./postgres.mjs');
     const database = survivor.db.slice(survivor.db.lastIndexOf('/') + 1);
-    const counts = await psql({ ...pg, url: survivor.db }, 'SELECT COUNT(*) || \',\' || COUNT(DISTINCT id) FROM events');
+    const counts = await runSql(survivor, 'SELECT COUNT(*) || \',\' || COUNT(DISTINCT id) FROM events');
     assert.equal(counts, `${expected},${expected}`, `rows and distinct ids in ${database}`);
-    const ids = await psql({ ...pg, url: survivor.db }, 'SELECT id FROM events');
+    const ids = await runSql(survivor, 'SELECT id FROM events');
     assert.deepEqual(new Set(ids.split('\n')), sent, 'exactly the events sent');
 
     // The journeys were projected through the faults: every visitor is a lead with its 4 events.
@@ -219,7 +219,7 @@ describe('connections cut inside transactions (pg_terminate_backend) under load'
     assert.equal(acknowledged.size, sent.size);
     const stored = new Set(
       (await waitFor(async () => {
-        const ids = await psql({ ...pg, url: srv.db }, 'SELECT id FROM events');
+        const ids = await runSql(srv, 'SELECT id FROM events');
         const set = new Set(ids.split('\n').filter(Boolean));
         return set.size >= sent.size ? set : null;
       }, { timeoutMs: 20000, what: `${sent.size} stored events` })),
