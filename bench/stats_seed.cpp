@@ -108,7 +108,7 @@ std::vector<std::vector<Event>> LoadJourneys(Database& db) {
   std::vector<std::vector<Event>> out;
   for (const auto& id : ids) {
     std::vector<StoredEvent> loaded;
-    if (LoadStoredEvents(query, id, &loaded)) continue;
+    if (LoadStoredEvents(query, {kDefaultProject, id}, &loaded)) continue;
     std::vector<Event> events;
     for (auto& s : loaded) events.push_back(std::move(s.event));
     out.push_back(std::move(events));
@@ -149,7 +149,7 @@ int Reproject(Ingestor& ingestor, Database& db, std::shared_ptr<MapState> state)
     ins.Bind(1, next->version).Bind(2, next->map->id).Bind(3, next->body);
     ins.Bind(4, next->etag).Bind(5, NowMs());
     if (!ins.Run()) return ins.error();
-    if (auto marked = MarkForReprojection(w, next->version)) return marked;
+    if (auto marked = MarkForReprojection(w, kDefaultProject, next->version)) return marked;
     ingestor.SetMap(next);
     return std::nullopt;
   });
@@ -231,6 +231,7 @@ int main(int argc, char** argv) {
 
   Ingestor ingestor(location, config, nullptr);
   ingestor.SetMap(state);
+  ingestor.MapsLoaded();
   if (auto err = ingestor.Start()) {
     std::fprintf(stderr, "seed: %s\n", err->c_str());
     return 1;

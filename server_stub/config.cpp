@@ -65,7 +65,8 @@ Usage: waymark-collector [options]
                          or a PostgreSQL URL (postgres://user@host:port/dbname)
   --map FILE             journey map to publish on start if it differs from the stored one
                          (default: the stored current map, else the built-in default map)
-  --admin-key KEY        key for reading profiles/stats and for PUT /v1/map
+  --admin-key KEY        project "default"'s admin key: profiles, stats, PUT /v1/map
+  --server-key KEY       creates and lists projects (POST/GET /v1/projects); none: off
                          (Authorization: Bearer KEY); required
   --site-key KEY[=ORIGINS]
                          a site key for POST /v1/batch; ORIGINS is a comma-separated
@@ -125,6 +126,8 @@ std::optional<std::string> ParseConfigJson(const std::string& text, Config* c) {
       c->map_path = v.get<std::string>();
     } else if (k == "admin_key" && v.is_string()) {
       c->admin_key = v.get<std::string>();
+    } else if (k == "server_key" && v.is_string()) {
+      c->server_key = v.get<std::string>();
     } else if (k == "static" && v.is_string()) {
       c->static_dir = v.get<std::string>();
     } else if (k == "ip_mode" && v.is_string()) {
@@ -300,6 +303,8 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
       c->map_path = v;
     } else if (flag == "--admin-key") {
       c->admin_key = v;
+    } else if (flag == "--server-key") {
+      c->server_key = v;
     } else if (flag == "--site-key") {
       SiteKey k = SiteKeyFromFlag(v);
       if (k.key.empty()) return "--site-key: expected KEY or KEY=ORIGIN,...";
@@ -374,6 +379,9 @@ std::optional<std::string> ParseConfig(int argc, char** argv, Config* c, bool* h
     }
   }
   if (c->admin_key.empty()) return "an admin key is required (--admin-key or admin_key)";
+  if (!c->server_key.empty() && c->server_key == c->admin_key) {
+    return "the server key must differ from the admin key";
+  }
   for (const auto& w : c->webhooks) {
     std::string why;
     if (!ParseWebhookUrl(w.url, &why)) return "webhook " + w.id + ": url: " + why;

@@ -64,8 +64,10 @@ struct Config {
   std::string bind = "127.0.0.1";
   int port = 8787;
   std::string database = "data/waymark.db";
-  std::string map_path;  ///< empty: the stored current map, else the built-in default map
-  std::string admin_key;
+  std::string map_path;   ///< empty: the stored current map, else the built-in default map
+  std::string admin_key;  ///< project "default"'s
+  /// Creates and lists projects (POST/GET /v1/projects); empty: no project can be created.
+  std::string server_key;
   std::vector<SiteKey> site_keys;
   std::vector<WebhookEndpoint> webhooks;
   Limits limits;

@@ -49,17 +49,19 @@ int RunRollups(int argc, char** argv) {
     // Not while a re-projection runs: the version the reports hold would be recounted from the
     // journeys not replayed yet, a part of its picture.
     std::string error;
-    const std::int64_t newest = NewestMapVersion(db, -1, &error);
-    const std::int64_t shown = ReportsVersion(db, newest, &error);
+    auto held = db.Prepare(
+        "SELECT project_id FROM projects WHERE reports_version IS NOT NULL ORDER BY project_id");
+    std::string running;
+    ForEachRow(held, &error, [&](Statement& q) { running = q.Text(0); });
     if (!error.empty()) {
       std::fprintf(stderr, "rollups: %s\n", error.c_str());
       return 1;
     }
-    if (shown != newest) {
+    if (!running.empty()) {
       std::fprintf(stderr,
-                   "rollups: the re-projection of map version %lld is still running; rebuild "
-                   "once it is done\n",
-                   static_cast<long long>(newest));
+                   "rollups: the re-projection of project %s's new map is still running; "
+                   "rebuild once it is done\n",
+                   running.c_str());
       return 1;
     }
     std::optional<std::string> err = db.BeginWrite();

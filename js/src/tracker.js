@@ -537,7 +537,9 @@ export class Tracker {
       // which the compiler module then compiles).
       const headers = { Accept: COMPILED_MAP_ACCEPT };
       if (this._mapEtag) headers['If-None-Match'] = this._mapEtag;
-      const response = await fetchFn(`${this.options.endpoint}/v1/map`, { headers, credentials: 'omit' });
+      // The key names the project whose map this is (a query parameter: no CORS preflight).
+      const key = this.options.key ? `?key=${encodeURIComponent(this.options.key)}` : '';
+      const response = await fetchFn(`${this.options.endpoint}/v1/map${key}`, { headers, credentials: 'omit' });
       if (response.status !== 200) return; // 304: the cached map is current
       const type = String(response.headers.get('Content-Type') || '');
       const map = type.startsWith(COMPILED_MAP_TYPE) ? new Uint8Array(await response.arrayBuffer()) : await response.text();

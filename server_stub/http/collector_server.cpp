@@ -20,6 +20,7 @@
 #include "reports/profile_view.h"
 #include "reports/recent_events.h"
 #include "reports/stats.h"
+#include "storage/project_store.h"
 #include "storage/schema.h"
 #include "waymark/compiled_map.h"
 #include "waymark/default_map.h"
@@ -63,8 +64,9 @@ std::string RouteOf(const std::string& path) {
       return "/v1/map/versions/{n}";
     }
   }
-  for (const char* known : {"/v1/batch", "/v1/map", "/v1/map/versions", "/v1/map/preview",
-                            "/v1/events/recent", "/healthz", "/readyz", "/metrics"}) {
+  for (const char* known :
+       {"/v1/batch", "/v1/map", "/v1/map/versions", "/v1/map/preview", "/v1/projects",
+        "/v1/events/recent", "/healthz", "/readyz", "/metrics"}) {
     if (path == known) return path;
   }
   return "other";
@@ -162,19 +164,43 @@ Database& CollectorServer::ReadDb() {
   return db;
 }
 
-std::optional<std::string> CollectorServer::LoadMap() {
-  // The stored current map, unless --map gives another document (then it is published).
+std::optional<std::string> CollectorServer::LoadMaps() {
+  std::string error;
+  const std::vector<ProjectSummary> projects = ListProjects(ReadDb(), &error);
+  if (!error.empty()) return "projects: " + error;
+  keys_.Replace(LoadStoredKeys(ReadDb(), &error));
+  if (!error.empty()) return "project keys: " + error;
+  for (const ProjectSummary& project : projects) {
+    if (auto err = LoadProjectMap(project.id)) return err;
+  }
+  ingestor_->MapsLoaded();
+  return std::nullopt;
+}
+
+std::optional<std::string> CollectorServer::LoadProjectMap(const std::string& project) {
+  // The stored current map, unless --map gives another document for project "default" (then it
+  // is published).
   std::string stored_body;
   std::int64_t stored_version = 0;
   {
-    auto q = ReadDb().Prepare("SELECT version, body FROM maps ORDER BY version DESC LIMIT 1");
+    auto q = ReadDb().Prepare(
+        "SELECT version, body FROM maps WHERE project_id = ? ORDER BY version DESC LIMIT 1");
+    q.Bind(1, project);
     if (q.Step()) {
       stored_version = q.Int(0);
       stored_body = q.Text(1);
     }
+    if (q.failed()) return "map: " + q.error();
+  }
+  std::vector<WebhookEndpoint> webhooks = config_.webhooks;
+  if (project != kDefaultProject) {
+    std::string error;
+    webhooks = LoadProjectWebhooks(ReadDb(), project, &error);
+    if (!error.empty()) return "project webhooks: " + error;
+    webhooks_->SetEndpoints(project, webhooks);
   }
   std::string body = stored_body;
-  if (!config_.map_path.empty()) {
+  if (project == kDefaultProject && !config_.map_path.empty()) {
     std::ifstream in(config_.map_path, std::ios::binary);
     if (!in) return "map: cannot read " + config_.map_path;
     std::stringstream ss;
@@ -186,17 +212,23 @@ std::optional<std::string> CollectorServer::LoadMap() {
   auto parsed = ParseJourneyMap(body);
   if (!parsed) return "map: " + parsed.error().message;
   if (body == stored_body) {
-    ingestor_->SetMap(MakeMapState(parsed.value(), body, stored_version));
+    ingestor_->SetMap(
+        MakeMapState(project, parsed.value(), body, stored_version, std::move(webhooks)));
     return std::nullopt;
   }
-  const std::int64_t version = std::max(stored_version + 1, parsed.value()->version);
-  if (auto err = PublishMap(MakeMapState(parsed.value(), body, version))) return "map: " + *err;
+  if (auto err = PublishMap(project, parsed.value(), body, std::move(webhooks), nullptr)) {
+    return "map: " + *err;
+  }
   return std::nullopt;
 }
 
-std::shared_ptr<MapState> CollectorServer::MakeMapState(std::shared_ptr<const JourneyMap> map,
-                                                        std::string body, std::int64_t version) {
+std::shared_ptr<MapState> CollectorServer::MakeMapState(const std::string& project,
+                                                        std::shared_ptr<const JourneyMap> map,
+                                                        std::string body, std::int64_t version,
+                                                        std::vector<WebhookEndpoint> webhooks) {
   auto state = std::make_shared<MapState>();
+  state->project = project;
+  state->webhooks = std::move(webhooks);
   state->map = std::move(map);
   state->body = std::move(body);
   state->compiled = CompileMap(*state->map);
@@ -205,31 +237,43 @@ std::shared_ptr<MapState> CollectorServer::MakeMapState(std::shared_ptr<const Jo
   return state;
 }
 
-std::optional<std::string> CollectorServer::PublishMap(std::shared_ptr<MapState> state) {
-  const auto previous = ingestor_->map();
+std::optional<std::string> CollectorServer::PublishMap(const std::string& project,
+                                                       std::shared_ptr<const JourneyMap> map,
+                                                       const std::string& body,
+                                                       std::vector<WebhookEndpoint> webhooks,
+                                                       std::shared_ptr<const MapState>* published) {
+  const auto previous = ingestor_->map(project);
+  std::shared_ptr<MapState> state;
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
-    // The version the reports read until this one's re-projection is done: the newest stored
-    // (not this collector's map, which is a placeholder at start and may lag other collectors).
+    // Versions are numbered across projects (storage/schema.cpp): the next one after every
+    // stored map, or the document's own when that is higher. The version the reports read until
+    // this one's re-projection is done: the project's newest stored (not this collector's map,
+    // which may lag other collectors).
     std::string error;
-    const std::int64_t stored = NewestMapVersion(db, 0, &error);
+    const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
+    const std::int64_t stored = NewestMapVersion(db, project, 0, &error);
     if (!error.empty()) return error;
-    auto ins =
-        db.Prepare("INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?,?,?,?,?)");
+    state = MakeMapState(project, map, body, std::max(newest + 1, map->version), webhooks);
+    auto ins = db.Prepare(
+        "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
+        "VALUES (?,?,?,?,?,?)");
     ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, state->body);
-    ins.Bind(4, state->etag).Bind(5, NowMs());
+    ins.Bind(4, state->etag).Bind(5, NowMs()).Bind(6, project);
     if (!ins.Run()) return ins.error();
     // History is recomputed under the new version in the background (stats overview shows how
     // far it got), not only when each visitor's next event arrives. The reports keep reading
     // the previous version until it is done.
     if (stored > 0) {
-      if (auto held = HoldReportsVersion(db, stored)) return held;
+      if (auto held = HoldReportsVersion(db, project, stored)) return held;
     }
-    if (auto marked = MarkForReprojection(db, state->version)) return marked;
+    if (auto marked = MarkForReprojection(db, project, state->version)) return marked;
     // Current from here on the writer thread: its next projection must use the new map.
     ingestor_->SetMap(state);
     return std::nullopt;
   });
-  if (err) ingestor_->SetMap(previous);  // the commit failed: the stored map is still current
+  // The commit failed: the stored map is still current.
+  if (err && previous) ingestor_->SetMap(previous);
+  if (!err && published != nullptr) *published = state;
   return err;
 }
 
@@ -245,16 +289,13 @@ std::optional<std::string> CollectorServer::Start() {
     }
   }
   ingestor_ = std::make_unique<Ingestor>(config_.database, config_, &metrics_);
-  // A placeholder map until LoadMap runs, so the writer never sees a null map.
-  auto initial = std::make_shared<MapState>();
-  initial->map = ParseJourneyMap(DefaultMapJson()).value();
-  ingestor_->SetMap(initial);
-  // Several collectors: the writer takes a map another one published as soon as it meets it.
-  ingestor_->SetMapRefresher([this] { RefreshMap(ReadDb()); });
-  if (auto err = ingestor_->Start()) return err;
-  if (auto err = LoadMap()) return err;
-
   webhooks_ = std::make_unique<WebhookSender>(config_.database, config_.webhooks, &metrics_);
+  // Several collectors: the writer takes a map (or a project) another one published as soon as
+  // it meets it.
+  ingestor_->SetMapRefresher([this] { return RefreshMaps(ReadDb()); });
+  if (auto err = ingestor_->Start()) return err;
+  if (auto err = LoadMaps()) return err;
+
   ingestor_->SetOutboxListener([this] { webhooks_->Wake(); });
   webhooks_->Start();
 
@@ -364,13 +405,16 @@ void CollectorServer::Dispatch(Request& req, Response& res) {
 std::shared_ptr<const std::string> CollectorServer::GzippedMap(const MapState& state,
                                                                bool compiled) {
   std::lock_guard<std::mutex> lock(map_gzip_mu_);
-  const int slot = compiled ? 1 : 0;
-  if (map_gzip_etag_[slot] != state.etag) {
-    auto gz = GzipEncode(compiled ? state.compiled : state.body);
-    map_gzip_[slot] = gz ? std::make_shared<const std::string>(std::move(*gz)) : nullptr;
-    map_gzip_etag_[slot] = state.etag;
-  }
-  return map_gzip_[slot];
+  // One entry per project's current map and form; the ETag names the version (unique across
+  // projects). Old versions are dropped wholesale now and then.
+  const std::string key = state.etag + (compiled ? "c" : "j");
+  auto it = map_gzip_.find(key);
+  if (it != map_gzip_.end()) return it->second;
+  if (map_gzip_.size() >= 256) map_gzip_.clear();
+  auto gz = GzipEncode(compiled ? state.compiled : state.body);
+  auto out = gz ? std::make_shared<const std::string>(std::move(*gz)) : nullptr;
+  map_gzip_[key] = out;
+  return out;
 }
 
 void CollectorServer::AnswerProblem(const Request& req, Response& res) {
@@ -380,7 +424,8 @@ void CollectorServer::AnswerProblem(const Request& req, Response& res) {
   const RequestProblem& problem = req.problem;
   if (req.method == "POST" && req.path == "/v1/batch") {
     // A browser must be able to read even this answer to know whether to retry.
-    AllowOrigin(req, res, FindSiteKey(config_, BatchKeyFromRequest(req)));
+    auto key = keys_.Site(BatchKeyFromRequest(req), /*ask_database=*/false);
+    AllowOrigin(req, res, key ? &key->key : nullptr);
     if (problem.status == 413) {
       metrics_.Add("waymark_batches_refused_total", {{"reason", "payload_too_large"}});
     }
@@ -420,10 +465,28 @@ bool CollectorServer::HasBearer(const Request& req, const std::string& secret) {
          ConstantTimeEquals(auth.substr(prefix.size()), secret);
 }
 
-bool CollectorServer::RequireAdmin(const Request& req, Response& res) {
-  if (HasBearer(req, config_.admin_key)) return true;
+std::optional<std::string> CollectorServer::RequireAdmin(const Request& req, Response& res) {
+  const std::string& auth = req.Header("Authorization");
+  const std::string prefix = "Bearer ";
+  if (auth.compare(0, prefix.size(), prefix) == 0) {
+    auto project = keys_.AdminProject(auth.substr(prefix.size()));
+    // A project another collector created is known once its map is (RefreshMaps).
+    if (project && !ingestor_->map(*project)) RefreshMaps(ReadDb());
+    if (project && ingestor_->map(*project)) return project;
+  }
   res.SetHeader("WWW-Authenticate", "Bearer");
-  SendError(res, 401, "unauthorized", "this endpoint needs the admin key (Authorization: Bearer)");
+  SendError(res, 401, "unauthorized",
+            "this endpoint needs a project's admin key (Authorization: Bearer)");
+  return std::nullopt;
+}
+
+bool CollectorServer::RequireServerKey(const Request& req, Response& res) {
+  if (HasBearer(req, config_.server_key)) return true;
+  res.SetHeader("WWW-Authenticate", "Bearer");
+  SendError(res, 401, "unauthorized",
+            config_.server_key.empty()
+                ? "projects are created with the server key, and none is set (--server-key)"
+                : "this endpoint needs the server key (Authorization: Bearer)");
   return false;
 }
 
@@ -475,7 +538,7 @@ void CollectorServer::Routes() {
 
   router_.Add("OPTIONS", "/v1/batch", [this](Request& req, Response& res) {
     std::string origin = req.Header("Origin");
-    if (origin.empty() || !AnyKeyAllowsOrigin(config_, origin)) {
+    if (origin.empty() || !keys_.AnyAllowsOrigin(origin)) {
       SendError(res, 403, "origin_not_allowed", "this origin is not allowed by any site key");
       return;
     }
@@ -487,6 +550,26 @@ void CollectorServer::Routes() {
     res.status = 204;
   });
   router_.Add("POST", "/v1/batch", [this](Request& req, Response& res) { HandleBatch(req, res); });
+
+  router_.Add("POST", "/v1/projects",
+              [this](Request& req, Response& res) { HandleCreateProject(req, res); });
+  router_.Add("GET", "/v1/projects", [this](Request& req, Response& res) {
+    if (!RequireServerKey(req, res)) return;
+    std::string error;
+    json list = json::array();
+    for (const ProjectSummary& p : ListProjects(ReadDb(), &error)) {
+      list.push_back({{"id", p.id},
+                      {"name", p.name},
+                      {"created_at", p.created_at},
+                      {"map_version", p.map_version}});
+    }
+    if (!error.empty()) {
+      res.SetHeader("Retry-After", "1");
+      SendError(res, 503, "storage_unavailable", "projects: " + error);
+      return;
+    }
+    SendJson(res, 200, json{{"projects", list}});
+  });
 
   // The SDK revalidates its cached map with If-None-Match, which is not a CORS-safelisted header:
   // browsers ask first. The map is public, so any origin may.
@@ -500,7 +583,26 @@ void CollectorServer::Routes() {
   // Two forms of one map: the JSON document, and, for `Accept: application/vnd.waymark.map` (the
   // browser SDK), the compiled bytes its engine loads without a JSON parser. Each has its own ETag.
   router_.Add("GET", "/v1/map", [this](Request& req, Response& res) {
-    auto state = ingestor_->map();
+    // The map of the site key's project (header or `key` parameter: the SDK sends the
+    // parameter, which needs no CORS preflight); project "default"'s without a key.
+    std::string project = kDefaultProject;
+    const std::string key_text = BatchKeyFromRequest(req);
+    if (!key_text.empty()) {
+      auto key = keys_.Site(key_text);
+      if (!key) {
+        res.SetHeader("Access-Control-Allow-Origin", "*");
+        SendError(res, 401, "unknown_site_key", "site key: not known to this collector");
+        return;
+      }
+      project = key->project;
+    }
+    auto state = ingestor_->map(project);
+    if (!state && RefreshMaps(ReadDb())) state = ingestor_->map(project);
+    if (!state) {
+      res.SetHeader("Retry-After", "1");
+      SendError(res, 503, "storage_unavailable", "the project's map is not loaded yet");
+      return;
+    }
     const bool compiled = WantsCompiledMap(req.Header("Accept"));
     const std::string etag = compiled ? CompiledEtag(state->etag) : state->etag;
     res.SetHeader("ETag", etag);
@@ -527,10 +629,13 @@ void CollectorServer::Routes() {
   router_.Add("POST", "/v1/map/preview",
               [this](Request& req, Response& res) { HandlePreviewMap(req, res); });
   router_.Add("GET", "/v1/map/versions", [this](Request& req, Response& res) {
-    if (!RequireAdmin(req, res)) return;
+    auto project = RequireAdmin(req, res);
+    if (!project) return;
     json list = json::array();
     auto q = ReadDb().Prepare(
-        "SELECT version, map_id, etag, created_at FROM maps ORDER BY version DESC");
+        "SELECT version, map_id, etag, created_at FROM maps WHERE project_id = ? "
+        "ORDER BY version DESC");
+    q.Bind(1, *project);
     while (q.Step()) {
       list.push_back({{"version", q.Int(0)},
                       {"map_id", q.Text(1)},
@@ -540,9 +645,10 @@ void CollectorServer::Routes() {
     SendJson(res, 200, json{{"versions", list}});
   });
   router_.Add("GET", R"(/v1/map/versions/(\d{1,18}))", [this](Request& req, Response& res) {
-    if (!RequireAdmin(req, res)) return;
-    auto q = ReadDb().Prepare("SELECT body FROM maps WHERE version = ?");
-    q.Bind(1, static_cast<std::int64_t>(std::stoll(req.matches[1])));
+    auto project = RequireAdmin(req, res);
+    if (!project) return;
+    auto q = ReadDb().Prepare("SELECT body FROM maps WHERE version = ? AND project_id = ?");
+    q.Bind(1, static_cast<std::int64_t>(std::stoll(req.matches[1]))).Bind(2, *project);
     if (!q.Step()) {
       SendError(res, 404, "not_found", "no such map version");
       return;
@@ -551,12 +657,14 @@ void CollectorServer::Routes() {
   });
 
   router_.Add("GET", R"(/v1/profiles/([^/]{1,300}))", [this](Request& req, Response& res) {
-    if (!RequireAdmin(req, res)) return;
-    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1]);
-    if (!profile_id.empty()) ingestor_->FlushProfile(profile_id);
-    json profile = profile_id.empty()
-                       ? json(nullptr)
-                       : ProfileJson(ReadDb(), ingestor_->map()->map, profile_id, NowMs());
+    auto project = RequireAdmin(req, res);
+    if (!project) return;
+    std::string profile_id = ResolveProfileId(ReadDb(), *project, req.matches[1]);
+    if (!profile_id.empty()) ingestor_->FlushProfile({*project, profile_id});
+    json profile =
+        profile_id.empty()
+            ? json(nullptr)
+            : ProfileJson(ReadDb(), *project, ingestor_->map(*project)->map, profile_id, NowMs());
     if (profile.is_null()) {
       SendError(res, 404, "not_found", "no profile for this id");
       return;
@@ -564,7 +672,8 @@ void CollectorServer::Routes() {
     SendJson(res, 200, profile);
   });
   router_.Add("GET", R"(/v1/profiles/([^/]{1,300})/context)", [this](Request& req, Response& res) {
-    if (!RequireAdmin(req, res)) return;
+    auto project = RequireAdmin(req, res);
+    if (!project) return;
     std::size_t budget = 2048;
     if (req.HasParam("budget")) {
       std::string b = req.Param("budget");
@@ -576,11 +685,12 @@ void CollectorServer::Routes() {
       }
       budget = static_cast<std::size_t>(v);
     }
-    std::string profile_id = ResolveProfileId(ReadDb(), req.matches[1]);
-    if (!profile_id.empty()) ingestor_->FlushProfile(profile_id);
-    json context = profile_id.empty() ? json(nullptr)
-                                      : BuildJourneyContext(ReadDb(), *ingestor_->map()->map,
-                                                            profile_id, budget, NowMs());
+    std::string profile_id = ResolveProfileId(ReadDb(), *project, req.matches[1]);
+    if (!profile_id.empty()) ingestor_->FlushProfile({*project, profile_id});
+    json context = profile_id.empty()
+                       ? json(nullptr)
+                       : BuildJourneyContext(ReadDb(), *project, *ingestor_->map(*project)->map,
+                                             profile_id, budget, NowMs());
     if (context.is_null()) {
       SendError(res, 404, "not_found", "no profile for this id");
       return;
@@ -589,7 +699,8 @@ void CollectorServer::Routes() {
   });
 
   router_.Add("GET", "/v1/events/recent", [this](Request& req, Response& res) {
-    if (!RequireAdmin(req, res)) return;
+    auto project = RequireAdmin(req, res);
+    if (!project) return;
     std::int64_t after = -1;
     if (!IntParam(req, "after", 0, INT64_MAX, &after)) {
       SendError(res, 400, "invalid_cursor",
@@ -604,8 +715,9 @@ void CollectorServer::Routes() {
     }
     ingestor_->FlushAll();  // so that the events' server_stage and channel are filled in
     std::string error;
-    json body = RecentEvents(
-        ReadDb(), after >= 0 ? std::optional<std::int64_t>(after) : std::nullopt, limit, &error);
+    json body =
+        RecentEvents(ReadDb(), *project,
+                     after >= 0 ? std::optional<std::int64_t>(after) : std::nullopt, limit, &error);
     if (!error.empty()) {
       res.SetHeader("Retry-After", "1");
       SendError(res, 503, "storage_unavailable", "events: " + error);
@@ -615,7 +727,8 @@ void CollectorServer::Routes() {
   });
 
   router_.Add("GET", R"(/v1/stats/([a-z-]{1,32}))", [this](Request& req, Response& res) {
-    if (!RequireAdmin(req, res)) return;
+    auto project = RequireAdmin(req, res);
+    if (!project) return;
     const std::string which = req.matches[1];
     std::int64_t path_limit = 20;
     if (which == "paths" && !IntParam(req, "limit", 1, 100, &path_limit)) {
@@ -630,6 +743,7 @@ void CollectorServer::Routes() {
       SendError(res, 400, "invalid_range", *err);
       return;
     }
+    range.project = *project;
     ingestor_->FlushAll();  // stats include every event acknowledged so far
     Database& db = ReadDb();
     // One snapshot for the report's queries: the switch to a new map version (or any commit)
@@ -641,13 +755,13 @@ void CollectorServer::Routes() {
       return;
     }
     // Held for the whole report: a concurrent PUT /v1/map may swap the current map meanwhile.
-    const auto map_state = ingestor_->map();
+    const auto map_state = ingestor_->map(*project);
     // Until a publish's re-projection is done, the journey reports are the previous version's,
     // under that version's map (storage/rollups.h).
     // Absent a hold, the newest stored version (this collector's map may lag another's publish).
     std::string version_error;
-    const std::int64_t newest = NewestMapVersion(db, map_state->version, &version_error);
-    range.map_version = ReportsVersion(db, newest, &version_error);
+    const std::int64_t newest = NewestMapVersion(db, *project, map_state->version, &version_error);
+    range.map_version = ReportsVersion(db, *project, newest, &version_error);
     const auto shown_map =
         range.map_version == map_state->version ? map_state->map : StoredMap(db, range.map_version);
     const JourneyMap& map = shown_map ? *shown_map : *map_state->map;
@@ -707,16 +821,40 @@ std::shared_ptr<const JourneyMap> CollectorServer::StoredMap(Database& db, std::
   return parsed.value();
 }
 
-bool CollectorServer::RefreshMap(Database& db) {
-  auto q = db.Prepare("SELECT version, body FROM maps ORDER BY version DESC LIMIT 1");
-  if (!q.Step()) return false;
-  const std::int64_t version = q.Int(0);
-  if (version <= ingestor_->map()->version) return false;
-  std::string body = q.Text(1);
-  auto parsed = ParseJourneyMap(body);
-  if (!parsed) return false;  // stored by a collector that validated it; not expected
-  ingestor_->SetMap(MakeMapState(parsed.value(), std::move(body), version));
-  return true;
+bool CollectorServer::RefreshMaps(Database& db) {
+  // Each project's newest version (one row per project, by the maps_by_project index).
+  auto q = db.Prepare(
+      "SELECT m.project_id, m.version, m.body FROM maps m JOIN (SELECT project_id, MAX(version) "
+      "AS newest FROM maps GROUP BY project_id) n ON m.project_id = n.project_id AND "
+      "m.version = n.newest");
+  bool changed = false;
+  while (q.Step()) {
+    const std::string project = q.Text(0);
+    const std::int64_t version = q.Int(1);
+    auto current = ingestor_->map(project);
+    if (current && version <= current->version) continue;
+    std::string body = q.Text(2);
+    auto parsed = ParseJourneyMap(body);
+    if (!parsed) continue;  // stored by a collector that validated it; not expected
+    std::vector<WebhookEndpoint> webhooks;
+    if (current) {
+      webhooks = current->webhooks;
+    } else if (project == kDefaultProject) {
+      webhooks = config_.webhooks;
+    } else {
+      // A project another collector created: its endpoints and keys too.
+      std::string error;
+      webhooks = LoadProjectWebhooks(db, project, &error);
+      if (!error.empty()) continue;
+      webhooks_->SetEndpoints(project, webhooks);
+      auto keys = LoadStoredKeys(db, &error);
+      if (error.empty()) keys_.Replace(keys);
+    }
+    ingestor_->SetMap(
+        MakeMapState(project, parsed.value(), std::move(body), version, std::move(webhooks)));
+    changed = true;
+  }
+  return changed;
 }
 
 void CollectorServer::WatchMaps() {
@@ -728,15 +866,147 @@ void CollectorServer::WatchMaps() {
   while (!map_watch_stop_) {
     lock.unlock();
     if (!db.is_open()) db.Open(config_.database, config_.synchronous_full);
-    if (db.is_open()) RefreshMap(db);
+    if (db.is_open()) RefreshMaps(db);
     lock.lock();
     map_watch_cv_.wait_for(lock, std::chrono::milliseconds(config_.limits.map_poll_ms),
                            [this] { return map_watch_stop_; });
   }
 }
 
+namespace {
+// The body of POST /v1/projects; an error message naming the bad field.
+std::optional<std::string> ParseNewProject(const std::string& text, NewProject* out) {
+  json body = json::parse(text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return "body: expected a JSON object";
+  const json* id = Member(body, "id");
+  if (id == nullptr || !id->is_string() || !ValidProjectId(id->get<std::string>())) {
+    return "id: expected 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or "
+           "digit";
+  }
+  out->id = id->get<std::string>();
+  out->name = out->id;
+  if (const json* name = Member(body, "name"); name != nullptr) {
+    if (!name->is_string() || name->get_ref<const std::string&>().empty() ||
+        name->get_ref<const std::string&>().size() > 200 ||
+        !IsValidUtf8(name->get_ref<const std::string&>())) {
+      return "name: expected text of 1 to 200 bytes";
+    }
+    out->name = name->get<std::string>();
+  }
+  if (const json* origins = Member(body, "origins"); origins != nullptr) {
+    if (!origins->is_array() || origins->size() > 100) return "origins: expected up to 100 origins";
+    for (const json& o : *origins) {
+      if (!o.is_string() || o.get_ref<const std::string&>().empty() ||
+          o.get_ref<const std::string&>().size() > 300) {
+        return "origins: expected strings such as \"https://shop.example\"";
+      }
+      out->origins.push_back(o.get<std::string>());
+    }
+  }
+  if (const json* server = Member(body, "server_side"); server != nullptr) {
+    if (!server->is_boolean()) return "server_side: expected true or false";
+    out->server_side = server->get<bool>();
+  }
+  if (const json* hooks = Member(body, "webhooks"); hooks != nullptr) {
+    if (!hooks->is_array() || hooks->size() > 20) return "webhooks: expected up to 20 endpoints";
+    for (std::size_t i = 0; i < hooks->size(); ++i) {
+      const json& h = (*hooks)[i];
+      const std::string at = "webhooks[" + std::to_string(i) + "]";
+      WebhookEndpoint w;
+      const json* hid = Member(h, "id");
+      const json* url = Member(h, "url");
+      const json* secret = Member(h, "secret");
+      if (hid == nullptr || !hid->is_string() || !ValidProjectId(hid->get<std::string>())) {
+        return at + ".id: expected 1 to 64 characters of a-z, 0-9, '_' and '-'";
+      }
+      std::string why;
+      if (url == nullptr || !url->is_string() || !ParseWebhookUrl(url->get<std::string>(), &why)) {
+        return at + ".url: " + (why.empty() ? "expected an http or https URL" : why);
+      }
+      if (secret == nullptr || !secret->is_string() || secret->get<std::string>().size() < 16 ||
+          secret->get<std::string>().size() > 200) {
+        return at + ".secret: expected 16 to 200 characters (it signs the deliveries)";
+      }
+      w.id = hid->get<std::string>();
+      w.url = url->get<std::string>();
+      w.secret = secret->get<std::string>();
+      if (const json* triggers = Member(h, "triggers"); triggers != nullptr) {
+        if (!triggers->is_array()) return at + ".triggers: expected an array of trigger ids";
+        for (const json& t : *triggers) {
+          if (!t.is_string()) return at + ".triggers: expected an array of trigger ids";
+          w.triggers.push_back(t.get<std::string>());
+        }
+      }
+      for (const WebhookEndpoint& other : out->webhooks) {
+        if (other.id == w.id) return at + ".id: " + w.id + " is used twice";
+      }
+      out->webhooks.push_back(std::move(w));
+    }
+  }
+  return std::nullopt;
+}
+}  // namespace
+
+void CollectorServer::HandleCreateProject(const Request& req, Response& res) {
+  if (!RequireServerKey(req, res)) return;
+  NewProject project;
+  if (auto err = ParseNewProject(req.body, &project)) {
+    SendError(res, 400, "invalid_project", *err);
+    return;
+  }
+  const std::string site_key = NewKey(kSiteKeyPrefix);
+  const std::string admin_key = NewKey(kAdminKeyPrefix);
+  if (site_key.empty() || admin_key.empty()) {
+    SendError(res, 500, "internal", "the random number generator failed");
+    return;
+  }
+  // The project, its keys and its first map (the built-in default) in one transaction: a project
+  // is never stored without a map.
+  auto map = ParseJourneyMap(DefaultMapJson()).value();
+  const std::string body(DefaultMapJson());
+  bool exists = false;
+  std::shared_ptr<MapState> state;
+  auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
+    if (auto e = InsertProject(db, project, site_key, admin_key, NowMs(), &exists)) return e;
+    if (exists) return std::nullopt;
+    std::string error;
+    const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
+    if (!error.empty()) return error;
+    state =
+        MakeMapState(project.id, map, body, std::max(newest + 1, map->version), project.webhooks);
+    auto ins = db.Prepare(
+        "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
+        "VALUES (?,?,?,?,?,?)");
+    ins.Bind(1, state->version).Bind(2, map->id).Bind(3, body).Bind(4, state->etag);
+    ins.Bind(5, NowMs()).Bind(6, project.id);
+    if (!ins.Run()) return "map: " + ins.error();
+    return std::nullopt;
+  });
+  if (err) {
+    res.SetHeader("Retry-After", "1");
+    SendError(res, 503, "storage_unavailable", "project: " + *err);
+    return;
+  }
+  if (exists) {
+    SendError(res, 409, "project_exists", "id: a project " + project.id + " exists already");
+    return;
+  }
+  keys_.Add({KeyHash(site_key), project.id, KeyKind::kSite, project.origins, project.server_side});
+  keys_.Add({KeyHash(admin_key), project.id, KeyKind::kAdmin, {}, false});
+  webhooks_->SetEndpoints(project.id, project.webhooks);
+  ingestor_->SetMap(state);
+  // The keys are shown once: only their hashes are stored.
+  SendJson(res, 201,
+           json{{"id", project.id},
+                {"name", project.name},
+                {"site_key", site_key},
+                {"admin_key", admin_key},
+                {"map_version", state->version}});
+}
+
 void CollectorServer::HandlePutMap(const Request& req, Response& res) {
-  if (!RequireAdmin(req, res)) return;
+  auto project = RequireAdmin(req, res);
+  if (!project) return;
   auto parsed = ParseJourneyMap(req.body);
   if (!parsed) {
     SendError(res, 400, parsed.error().code, parsed.error().message);
@@ -744,17 +1014,16 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
   }
   // Another collector may have published since the last poll: the version check is against the
   // newest stored map.
-  if (map_watcher_.joinable()) RefreshMap(ReadDb());
-  auto current = ingestor_->map();
+  if (map_watcher_.joinable()) RefreshMaps(ReadDb());
+  auto current = ingestor_->map(*project);
   if (parsed.value()->version <= current->map->version && current->version > 0) {
     SendError(res, 409, "version_conflict",
               "version: must be greater than the current map's version " +
                   std::to_string(current->map->version));
     return;
   }
-  auto state = MakeMapState(parsed.value(), req.body,
-                            std::max(current->version + 1, parsed.value()->version));
-  if (auto err = PublishMap(state)) {
+  std::shared_ptr<const MapState> state;
+  if (auto err = PublishMap(*project, parsed.value(), req.body, current->webhooks, &state)) {
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", *err);
     return;
@@ -765,7 +1034,8 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
 }
 
 void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
-  if (!RequireAdmin(req, res)) return;
+  auto project = RequireAdmin(req, res);
+  if (!project) return;
   std::int64_t limit = kPreviewDefaultProfiles;
   if (!IntParam(req, "limit", 1, kPreviewMaxProfiles, &limit)) {
     SendError(res, 400, "invalid_limit",
@@ -787,12 +1057,12 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
   const auto started = std::chrono::steady_clock::now();
   ingestor_->FlushAll();  // the live side includes every event acknowledged so far
   // Replayed here, on this worker's read connection: the writer keeps ingesting meanwhile.
-  auto live = ingestor_->map();
+  auto live = ingestor_->map(*project);
   std::string error;
   // Advanced to now like the live profiles are, when time passes on this collector.
   const std::int64_t advance_to = config_.limits.advance_interval_seconds > 0 ? NowMs() : -1;
-  json body = PreviewMap(ReadDb(), parsed.value(), *live->map, static_cast<std::size_t>(limit),
-                         advance_to, &error, max_ms);
+  json body = PreviewMap(ReadDb(), *project, parsed.value(), *live->map,
+                         static_cast<std::size_t>(limit), advance_to, &error, max_ms);
   if (!error.empty()) {
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", "preview: " + error);
@@ -825,7 +1095,10 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   // CORS first, so that a browser can read even an early error: the key from the header or the
   // query (a sendBeacon body key needs no CORS: beacons do not read answers).
   std::string key_text = BatchKeyFromRequest(req);
-  if (!key_text.empty()) AllowOrigin(req, res, FindSiteKey(config_, key_text));
+  if (!key_text.empty()) {
+    auto early = keys_.Site(key_text, /*ask_database=*/false);
+    AllowOrigin(req, res, early ? &early->key : nullptr);
+  }
 
   // Decoded and held to the decompressed cap by Dispatch.
   const std::string& body = req.body;
@@ -854,7 +1127,8 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
               "body's site_key");
     return;
   }
-  const SiteKey* key = FindSiteKey(config_, key_text);
+  const auto match = keys_.Site(key_text);
+  const SiteKey* key = match ? &match->key : nullptr;
   if (key == nullptr) {
     SendError(res, 401, "unknown_site_key", "site key: not known to this collector");
     return;
@@ -912,7 +1186,13 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   TimeMs batch_sent = 0;
   if (const json* s = Member(batch, "sent_at")) GetInt64(*s, &batch_sent);
 
-  auto map_state = ingestor_->map();
+  auto map_state = ingestor_->map(match->project);
+  if (!map_state && RefreshMaps(ReadDb())) map_state = ingestor_->map(match->project);
+  if (!map_state) {  // a project another collector created a moment ago
+    res.SetHeader("Retry-After", "1");
+    SendError(res, 503, "storage_unavailable", "the project's map is not loaded yet; retry");
+    return;
+  }
   const JourneyMap& map = *map_state->map;
   EventLimits limits;
   limits.max_event_bytes = config_.limits.event_bytes;
@@ -1010,6 +1290,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
     in.received_at = received;
     in.site_key = key->key;
     in.ip = ip;
+    in.project = match->project;
     in.content_hash = ContentHash(in.event, in.browser_stage);
     in.body = DumpJson(EventToJson(in.event));
     valid.push_back(std::move(in));

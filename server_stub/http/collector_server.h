@@ -14,6 +14,7 @@
 #include "config.h"
 #include "http/http_message.h"
 #include "http/http_server.h"
+#include "http/project_keys.h"
 #include "http/request_guard.h"
 #include "http/router.h"
 #include "http/static_files.h"
@@ -47,23 +48,36 @@ class CollectorServer {
   void HandleBatch(const HttpRequest& req, HttpResponse& res);
   void HandlePutMap(const HttpRequest& req, HttpResponse& res);
   void HandlePreviewMap(const HttpRequest& req, HttpResponse& res);
-  bool RequireAdmin(const HttpRequest& req, HttpResponse& res);
+  /// The project whose admin key the request carries; nothing (401 answered) without one.
+  std::optional<std::string> RequireAdmin(const HttpRequest& req, HttpResponse& res);
+  /// Whether the request carries the server key (projects are created with it); 401 otherwise.
+  bool RequireServerKey(const HttpRequest& req, HttpResponse& res);
+  void HandleCreateProject(const HttpRequest& req, HttpResponse& res);
   /// Whether the request carries `Authorization: Bearer <secret>` (compared in constant time).
   static bool HasBearer(const HttpRequest& req, const std::string& secret);
   /// Access-Control-Allow-Origin for a batch whose key allows the request's Origin.
   void AllowOrigin(const HttpRequest& req, HttpResponse& res, const SiteKey* key);
   static std::string BatchKeyFromRequest(const HttpRequest& req);
   Database& ReadDb();
-  std::optional<std::string> LoadMap();
+  /// Every stored project's current map, keys and webhooks, at start.
+  std::optional<std::string> LoadMaps();
+  std::optional<std::string> LoadProjectMap(const std::string& project);
   /// A map ready to serve: compiled form and ETag for its stored version.
-  static std::shared_ptr<MapState> MakeMapState(std::shared_ptr<const JourneyMap> map,
-                                                std::string body, std::int64_t version);
-  /// Stores `state` as the newest version, marks history for re-projection and makes it current
-  /// (on the writer thread, before its next projection). An error message when not stored.
-  std::optional<std::string> PublishMap(std::shared_ptr<MapState> state);
-  /// Takes the newest stored map when another collector on the same database published it
-  /// (PostgreSQL); true when the current map changed.
-  bool RefreshMap(Database& db);
+  static std::shared_ptr<MapState> MakeMapState(const std::string& project,
+                                                std::shared_ptr<const JourneyMap> map,
+                                                std::string body, std::int64_t version,
+                                                std::vector<WebhookEndpoint> webhooks);
+  /// Stores `map` as the project's newest version (numbered after every stored one), marks its
+  /// history for re-projection and makes it current (on the writer thread, before its next
+  /// projection). An error message when not stored; else *published (when given) is the state.
+  std::optional<std::string> PublishMap(const std::string& project,
+                                        std::shared_ptr<const JourneyMap> map,
+                                        const std::string& body,
+                                        std::vector<WebhookEndpoint> webhooks,
+                                        std::shared_ptr<const MapState>* published);
+  /// Takes each project's newest stored map when another collector on the same database
+  /// published it, and projects another collector created (PostgreSQL); true when any changed.
+  bool RefreshMaps(Database& db);
   /// A stored map version, parsed once (the reports read the previous version's map until a
   /// publish's re-projection is done); null when the version is not stored.
   std::shared_ptr<const JourneyMap> StoredMap(Database& db, std::int64_t version);
@@ -84,9 +98,10 @@ class CollectorServer {
   std::unique_ptr<HttpServer> http_;
   int port_ = 0;
   std::atomic<bool> running_{false};
+  ProjectKeys keys_{config_, [this]() -> Database& { return ReadDb(); }};
   std::mutex map_gzip_mu_;
-  std::string map_gzip_etag_[2];  // [0] the JSON body, [1] the compiled form
-  std::shared_ptr<const std::string> map_gzip_[2];
+  /// Gzipped maps by ETag and form.
+  std::map<std::string, std::shared_ptr<const std::string>> map_gzip_;
   std::mutex stored_maps_mu_;
   std::map<std::int64_t, std::shared_ptr<const JourneyMap>> stored_maps_;
   std::thread map_watcher_;  ///< PostgreSQL only: maps published by other collectors

@@ -180,12 +180,13 @@ void Ingestor::Stop() {
 
 void Ingestor::SetMap(std::shared_ptr<const MapState> map) {
   std::lock_guard<std::mutex> lock(map_mu_);
-  map_ = std::move(map);
+  maps_[map->project] = std::move(map);
 }
 
-std::shared_ptr<const MapState> Ingestor::map() const {
+std::shared_ptr<const MapState> Ingestor::map(const std::string& project) const {
   std::lock_guard<std::mutex> lock(map_mu_);
-  return map_;
+  auto it = maps_.find(project);
+  return it == maps_.end() ? nullptr : it->second;
 }
 
 std::size_t Ingestor::pending_events() const {
@@ -312,9 +313,9 @@ bool Ingestor::MarkDueProfiles() {
   if (!err) {
     // Bounded per pass; the rest follow on the next one.
     auto mark = db_.Prepare(
-        "INSERT INTO dirty_profiles (profile_id) SELECT profile_id FROM profiles "
-        "WHERE next_due IS NOT NULL AND next_due <= ? ORDER BY profile_id LIMIT 10000 "
-        "ON CONFLICT (profile_id) DO NOTHING");
+        "INSERT INTO dirty_profiles (project_id, profile_id) SELECT project_id, profile_id FROM "
+        "profiles WHERE next_due IS NOT NULL AND next_due <= ? ORDER BY project_id, profile_id "
+        "LIMIT 10000 ON CONFLICT (project_id, profile_id) DO NOTHING");
     mark.Bind(1, now);
     if (!mark.Run()) err = "advance: " + mark.error();
     marked = !err && db_.Changes() > 0;
@@ -337,14 +338,14 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   bool outbox_added = false;
   bool remaining = false;
   bool stale_map = false;
-  auto state = map();
-  // The placeholder map the server sets before it has read the stored one (version 0): nothing
-  // is projected under it, or journeys left dirty by the last run would be stored under a
-  // version that does not exist. The stored map arrives within milliseconds of the start.
-  if (state->version <= 0) {
+  // Until the server has read the stored maps nothing is projected, or journeys left dirty by
+  // the last run would be stored under a version that does not exist. The maps arrive within
+  // milliseconds of the start.
+  if (!maps_loaded_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
     return true;
   }
+  const MapLookup maps = [this](const std::string& project) { return map(project); };
   std::function<bool()> stop_early;
   if (yield_to_requests) stop_early = [this] { return RequestsWaiting(); };
   // A projection commit needs no fsync of its own: it only derives state from events already
@@ -359,7 +360,7 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   if (!err) err = db_.BeginWrite();
   if (!err && !sqlite) err = db_.Exec("SET LOCAL synchronous_commit = off");
   if (!err) {
-    err = projector_->ProjectDirty(*state, max_profiles, &outbox_added, &remaining, stop_early,
+    err = projector_->ProjectDirty(maps, max_profiles, &outbox_added, &remaining, stop_early,
                                    /*urgent_only=*/false, &stale_map);
   }
   if (!err) err = db_.Exec("COMMIT");
@@ -370,10 +371,7 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   bool switched = false;
   if (!err && !remaining) {
     err = db_.BeginWrite();
-    if (!err) {
-      if (!finisher_) finisher_ = std::make_unique<ReprojectionFinisher>(db_);
-      err = finisher_->Finish(state->version, &switched);
-    }
+    if (!err) err = FinishReprojections(&switched);
     if (!err) err = db_.Exec("COMMIT");
   }
   if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
@@ -388,8 +386,7 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   // Another collector published a newer map than this one has: take it now rather than at the
   // next poll, and project under it.
   if (stale_map) {
-    if (map_refresher_) map_refresher_();
-    if (map()->version == state->version) {
+    if (!map_refresher_ || !map_refresher_()) {
       // Not taken (a map this release cannot read, the database gone): wait rather than claim
       // and release the same journeys thousands of times a second.
       log_.Error("projection waits", "a newer map version is stored than this collector can use");
@@ -407,11 +404,12 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
   return remaining;
 }
 
-std::optional<std::string> Ingestor::FlushProfile(const std::string& profile_id) {
+std::optional<std::string> Ingestor::FlushProfile(const ProfileKey& profile) {
   bool outbox_added = false;
   auto result = RunWrite([&](Database&) -> std::optional<std::string> {
-    auto state = map();
-    return projector_->ProjectIfDirty(*state, profile_id, &outbox_added);
+    auto state = map(profile.project);
+    if (!state) return std::nullopt;
+    return projector_->ProjectIfDirty(*state, profile, &outbox_added);
   });
   if (outbox_added && on_outbox_) on_outbox_();
   return result;
@@ -420,11 +418,11 @@ std::optional<std::string> Ingestor::FlushProfile(const std::string& profile_id)
 std::optional<std::string> Ingestor::FlushAll() {
   bool outbox_added = false;
   auto result = RunWrite([&](Database&) -> std::optional<std::string> {
-    auto state = map();
     bool remaining = false;
     // Bounded so an admin read never waits on an unbounded backlog; the rest follows shortly.
     // Profiles waiting only for the background re-projection of a new map are left to it.
-    return projector_->ProjectDirty(*state, 5000, &outbox_added, &remaining, nullptr,
+    return projector_->ProjectDirty([this](const std::string& p) { return map(p); }, 5000,
+                                    &outbox_added, &remaining, nullptr,
                                     /*urgent_only=*/true);
   });
   if (outbox_added && on_outbox_) on_outbox_();
@@ -471,7 +469,8 @@ std::vector<Statement> ForgetProfileStatements(Database& db) {
   std::vector<Statement> out;
   for (const char* table :
        {"profiles", "transitions", "stage_times", "conversions", "dirty_profiles"}) {
-    out.push_back(db.Prepare(std::string("DELETE FROM ") + table + " WHERE profile_id = ?"));
+    out.push_back(db.Prepare(std::string("DELETE FROM ") + table +
+                             " WHERE profile_id = ? AND project_id = ?"));
   }
   return out;
 }
@@ -483,50 +482,54 @@ std::vector<Statement> ForgetProfileStatements(Database& db) {
 // PostgreSQL a round trip per event per lookup cost more than the inserts.
 struct Ingestor::Statements {
   explicit Statements(Database& db)
+      // A commit's lookups and writes are per project: the project is the last parameter.
       : stored(db.Prepare("SELECT id, content_hash FROM events WHERE " +
-                          InJsonArraySql(db.dialect(), "id", 1))),
+                          InJsonArraySql(db.dialect(), "id", 1) + " AND project_id = ?2")),
         links(db.Prepare("SELECT anonymous_id, user_id FROM identities WHERE " +
-                         InJsonArraySql(db.dialect(), "anonymous_id", 1))),
+                         InJsonArraySql(db.dialect(), "anonymous_id", 1) + " AND project_id = ?2")),
         clocks(db.Prepare("SELECT anonymous_id, offset_ms FROM device_clocks WHERE " +
-                          InJsonArraySql(db.dialect(), "anonymous_id", 1))),
-        find(db.Prepare("SELECT content_hash FROM events WHERE id = ?")),
+                          InJsonArraySql(db.dialect(), "anonymous_id", 1) +
+                          " AND project_id = ?2")),
+        find(db.Prepare("SELECT content_hash FROM events WHERE id = ? AND project_id = ?")),
         insert(db.Prepare(
             "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
             "device_time, sent_at, received_at, corrected_time, channel, browser_stage, "
-            "content_hash, ip, body, unfiltered) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (id) DO NOTHING")),
+            "content_hash, ip, body, unfiltered, project_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (project_id, id) DO NOTHING")),
         // PostgreSQL: every row of the commit in one statement; RETURNING names those stored.
         insert_all(
             db.dialect() != Dialect::kPostgres
                 ? Statement(nullptr, "")
-                : db.Prepare("INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, "
-                             "name, seq, device_time, sent_at, received_at, corrected_time, "
-                             "browser_stage, content_hash, ip, body, unfiltered) SELECT id, "
-                             "site_key, profile_id, anonymous_id, user_id, name, seq, device_time, "
-                             "sent_at, received_at, corrected_time, browser_stage, content_hash, "
-                             "ip, body, unfiltered FROM json_to_recordset(CAST(?1 AS json)) AS "
+                : db.Prepare("INSERT INTO events (project_id, id, site_key, profile_id, "
+                             "anonymous_id, user_id, name, seq, device_time, sent_at, received_at, "
+                             "corrected_time, browser_stage, content_hash, ip, body, unfiltered) "
+                             "SELECT ?2, id, site_key, profile_id, anonymous_id, user_id, name, "
+                             "seq, device_time, sent_at, received_at, corrected_time, "
+                             "browser_stage, content_hash, ip, body, unfiltered FROM "
+                             "json_to_recordset(CAST(?1 AS json)) AS "
                              "x(id text, site_key text, profile_id text, anonymous_id text, "
                              "user_id text, name text, seq bigint, device_time bigint, sent_at "
                              "bigint, received_at bigint, corrected_time bigint, browser_stage "
                              "text, content_hash text, ip text, body text, unfiltered bigint) "
-                             "ON CONFLICT (id) DO NOTHING RETURNING id")),
-        add_link(
-            db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at) VALUES (?,?,?)")),
+                             "ON CONFLICT (project_id, id) DO NOTHING RETURNING id")),
+        add_link(db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at, "
+                            "project_id) VALUES (?,?,?,?)")),
         // The moved events' stages were counted under the journey they leave (its contribution
         // is taken out on the move): cleared, the merged journey's replay counts them again.
-        move_events(db.Prepare(
-            "UPDATE events SET profile_id = ?, server_stage = NULL WHERE profile_id = ?")),
+        move_events(db.Prepare("UPDATE events SET profile_id = ?, server_stage = NULL "
+                               "WHERE profile_id = ? AND project_id = ?")),
         merged_content(db.Prepare(
             "SELECT corrected_time, server_stage, body FROM events WHERE profile_id = ? AND "
-            "name = 'content_shown' AND server_stage IS NOT NULL")),
-        mark_dirty(
-            db.Prepare(std::string("INSERT INTO dirty_profiles (profile_id, full_replay) VALUES "
-                                   "(?, ?) ON CONFLICT (profile_id) DO UPDATE SET ") +
-                       kCombineDirtyMarks)),
+            "project_id = ? AND name = 'content_shown' AND server_stage IS NOT NULL")),
+        mark_dirty(db.Prepare(
+            std::string("INSERT INTO dirty_profiles (profile_id, full_replay, project_id) VALUES "
+                        "(?, ?, ?) ON CONFLICT (project_id, profile_id) DO UPDATE SET ") +
+            kCombineDirtyMarks)),
         save_clock(db.Prepare(
-            "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at) VALUES (?,?,?) "
-            "ON CONFLICT (anonymous_id) DO UPDATE SET offset_ms = excluded.offset_ms, "
-            "updated_at = excluded.updated_at")),
+            "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at, project_id) "
+            "VALUES (?,?,?,?) ON CONFLICT (project_id, anonymous_id) DO UPDATE SET "
+            "offset_ms = excluded.offset_ms, updated_at = excluded.updated_at")),
         bulk(db.dialect() == Dialect::kPostgres),
         forget_profile(ForgetProfileStatements(db)),
         locks(db),
@@ -562,11 +565,11 @@ struct Ingestor::Statements {
 
 namespace {
 
-/// Runs a two-column lookup bound to a JSON array of keys; calls row(text0, stmt) per row.
+/// Runs a lookup bound to a JSON array of keys and a project; calls row(stmt) per row.
 template <typename RowFn>
 std::optional<std::string> Lookup(Statement& q, const std::vector<std::string>& keys,
-                                  const char* what, RowFn&& row) {
-  q.Bind(1, DumpJson(json(keys)));
+                                  const std::string& project, const char* what, RowFn&& row) {
+  q.Bind(1, DumpJson(json(keys))).Bind(2, project);
   while (q.Step()) row(q);
   const bool failed = q.failed();
   std::string error = q.error();
@@ -591,7 +594,7 @@ struct NewRow {
 // leave the rollups; the merged journey's replay adds them back under the surviving profile. A
 // journey still on an older map version only leaves that version's profile count (its rows stay
 // as they were until the re-projection switches the reports: storage/rollups.h).
-std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile_id,
+std::optional<std::string> Ingestor::TakeOutOfRollups(const ProfileKey& profile_id,
                                                       std::int64_t current_version,
                                                       RollupDelta* delta) {
   Statements& st = *statements_;
@@ -611,7 +614,7 @@ std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile
   if (!st.facts.SubtractConversions(profile_id, version, delta, &error)) {
     return "identity merge: " + error;
   }
-  st.merged_content.Bind(1, profile_id);
+  st.merged_content.Bind(1, profile_id.id).Bind(2, profile_id.project);
   while (st.merged_content.Step()) {
     json body = json::parse(st.merged_content.Text(2), nullptr, false);
     if (body.is_discarded() || !body.is_object() || !body.contains("properties")) continue;
@@ -630,28 +633,52 @@ std::optional<std::string> Ingestor::TakeOutOfRollups(const std::string& profile
 std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                                    std::vector<std::vector<EventResult>>* results,
                                                    bool* outbox_added) {
-  auto state = map();
-  const JourneyMap& map = *state->map;
   if (!statements_) statements_ = std::make_unique<Statements>(db_);
   if (auto err = statements_->Error()) {
     statements_.reset();  // prepared again next time (the database may be back)
     return err;
   }
+  // A commit holds the events of many requests, of any projects: each project's are stored with
+  // one set of lookups of its own (ids, links and clocks are per project).
+  std::map<std::string, std::vector<EventSlot>> by_project;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    (*results)[j].resize(jobs[j]->events.size());
+    for (std::size_t k = 0; k < jobs[j]->events.size(); ++k) {
+      by_project[jobs[j]->events[k].project].push_back({j, k});
+    }
+  }
+  RollupDelta delta;
+  for (const auto& [project, slots] : by_project) {
+    if (auto err = ProcessProject(project, jobs, slots, results, &delta)) return err;
+  }
+  if (auto err = statements_->rollups.Flush(delta)) return err;
+  (void)outbox_added;  // deliveries are written by the projector
+  return std::nullopt;
+}
+
+std::optional<std::string> Ingestor::ProcessProject(const std::string& project,
+                                                    std::vector<std::unique_ptr<Job>>& jobs,
+                                                    const std::vector<EventSlot>& slots,
+                                                    std::vector<std::vector<EventResult>>* results,
+                                                    RollupDelta* rollups) {
+  auto state = map(project);
+  // Requests are only queued for projects whose map the server has.
+  if (!state) return "project " + project + ": no map";
+  const JourneyMap& map = *state->map;
   Statements& st = *statements_;
+  RollupDelta& delta = *rollups;
 
   // Profiles whose events changed, and whether a merge of two journeys needs a full replay (the
   // projector also replays fully when an event is older than the stored journey).
   std::map<std::string, bool> touched;  // profile -> full replay
   std::set<std::string> removed_profiles;
-  RollupDelta delta;
 
   std::vector<std::string> devices;
   std::vector<std::string> ids;
-  for (const auto& job : jobs) {
-    for (const auto& in : job->events) {
-      devices.push_back(in.event.anonymous_id);
-      ids.push_back(in.event.id);
-    }
+  for (const EventSlot& slot : slots) {
+    const IncomingEvent& in = jobs[slot.job]->events[slot.index];
+    devices.push_back(in.event.anonymous_id);
+    ids.push_back(in.event.id);
   }
   std::sort(devices.begin(), devices.end());
   devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
@@ -661,23 +688,24 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   std::map<std::string, std::string> stored;  // id -> content hash, stored before this commit
   std::map<std::string, std::string> links;   // anonymous id -> user
   std::map<std::string, TimeMs> clocks;       // anonymous id -> offset
-  if (auto err = Lookup(st.stored, ids, "stored ids",
+  if (auto err = Lookup(st.stored, ids, project, "stored ids",
                         [&](Statement& q) { stored[q.Text(0)] = q.Text(1); })) {
     return err;
   }
-  if (auto err = Lookup(st.links, devices, "identity links",
+  if (auto err = Lookup(st.links, devices, project, "identity links",
                         [&](Statement& q) { links[q.Text(0)] = q.Text(1); })) {
     return err;
   }
-  if (auto err = Lookup(st.clocks, devices, "device clocks",
+  if (auto err = Lookup(st.clocks, devices, project, "device clocks",
                         [&](Statement& q) { clocks[q.Text(0)] = q.Int(1); })) {
     return err;
   }
 
   std::vector<NewRow> rows;
-  for (std::size_t j = 0; j < jobs.size(); ++j) {
-    (*results)[j].resize(jobs[j]->events.size());
-    for (std::size_t k = 0; k < jobs[j]->events.size(); ++k) {
+  {
+    for (const EventSlot& slot : slots) {
+      const std::size_t j = slot.job;
+      const std::size_t k = slot.index;
       const IncomingEvent& in = jobs[j]->events[k];
       const Event& e = in.event;
       EventResult& r = (*results)[j][k];
@@ -721,6 +749,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
         const TimeMs offset = StableClockOffset(known_offset, batch_offset);
         if (!known_offset || offset != *known_offset) {
           st.save_clock.Bind(1, e.anonymous_id).Bind(2, offset).Bind(3, in.received_at);
+          st.save_clock.Bind(4, project);
           if (!st.save_clock.Run()) return "device clock: " + st.save_clock.error();
           clocks[e.anonymous_id] = offset;
         }
@@ -732,10 +761,11 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
         // so do its events earlier in this commit.
         links[e.anonymous_id] = e.user_id;
         st.add_link.Bind(1, e.anonymous_id).Bind(2, e.user_id).Bind(3, in.received_at);
+        st.add_link.Bind(4, project);
         if (!st.add_link.Run()) return "identity link: " + st.add_link.error();
         const std::string from = AnonymousProfile(e.anonymous_id);
-        if (auto err = TakeOutOfRollups(from, state->version, &delta)) return err;
-        st.move_events.Bind(1, row.profile_id).Bind(2, from);
+        if (auto err = TakeOutOfRollups({project, from}, state->version, &delta)) return err;
+        st.move_events.Bind(1, row.profile_id).Bind(2, from).Bind(3, project);
         if (!st.move_events.Run()) return "identity merge: " + st.move_events.error();
         bool moved = db_.Changes() > 0;
         for (NewRow& earlier : rows) {
@@ -790,7 +820,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
            {"body", in.body},
            {"unfiltered", in.unfiltered ? 1 : 0}});
     }
-    st.insert_all.Bind(1, DumpJson(all));
+    st.insert_all.Bind(1, DumpJson(all)).Bind(2, project);
     while (st.insert_all.Step()) inserted.insert(st.insert_all.Text(0));
     const bool failed = st.insert_all.failed();
     std::string error = st.insert_all.error();
@@ -827,6 +857,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
         insert.Bind(15, in.ip);
       }
       insert.Bind(16, in.body).Bind(17, static_cast<std::int64_t>(in.unfiltered ? 1 : 0));
+      insert.Bind(18, project);
       if (!insert.Run()) return "events insert: " + insert.error();
       if (db_.Changes() > 0) inserted.insert(e.id);
     }
@@ -834,7 +865,7 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   for (const NewRow& row : rows) {
     const Event& e = row.in->event;
     if (inserted.count(e.id) != 0) continue;
-    st.find.Bind(1, e.id);
+    st.find.Bind(1, e.id).Bind(2, project);
     const bool same = st.find.Step() && st.find.Text(0) == row.in->content_hash;
     st.find.Reset();
     EventResult& r = (*results)[row.job][row.slot];
@@ -847,20 +878,44 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
 
   for (const NewRow& row : rows) {
     if (inserted.count(row.in->event.id) != 0)
-      delta.AddEvent(row.corrected, row.in->event.name, +1);
+      delta.AddEvent(project, row.corrected, row.in->event.name, +1);
   }
   for (const auto& gone : removed_profiles) {
     for (Statement& del : st.forget_profile) {
-      del.Bind(1, gone);
+      del.Bind(1, gone).Bind(2, project);
       if (!del.Run()) return std::string("merge cleanup: ") + del.error();
     }
   }
   for (const auto& [profile, full] : touched) {
-    st.mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0);
+    st.mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0).Bind(3, project);
     if (!st.mark_dirty.Run()) return "dirty profiles: " + st.mark_dirty.error();
   }
-  if (auto err = st.rollups.Flush(delta)) return err;
-  (void)outbox_added;  // deliveries are written by the projector
+  return std::nullopt;
+}
+
+std::optional<std::string> Ingestor::FinishReprojections(bool* switched) {
+  if (!finisher_) finisher_ = std::make_unique<ReprojectionFinisher>(db_);
+  // The projects whose reports wait for a re-projection; every known one on the first pass after
+  // a start (rows of another version can be left by a recount during a re-projection).
+  std::vector<std::string> projects;
+  if (finished_once_) {
+    auto held = db_.Prepare("SELECT project_id FROM projects WHERE reports_version IS NOT NULL");
+    std::string error;
+    if (!ForEachRow(held, &error, [&](Statement& q) { projects.push_back(q.Text(0)); })) {
+      return "reports version: " + error;
+    }
+  } else {
+    std::lock_guard<std::mutex> lock(map_mu_);
+    for (const auto& [project, state] : maps_) projects.push_back(project);
+  }
+  for (const std::string& project : projects) {
+    auto state = map(project);
+    if (!state) continue;
+    bool done = false;
+    if (auto err = finisher_->Finish(project, state->version, &done)) return err;
+    *switched = *switched || done;
+  }
+  finished_once_ = true;
   return std::nullopt;
 }
 

@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "storage/database.h"
+#include "storage/profile_key.h"
 #include "storage/rollups.h"
 #include "storage/wal_checkpointer.h"
 #include "throttled_log.h"
@@ -44,6 +46,7 @@ struct IncomingEvent {
   bool clamped = false;  ///< corrected_time was clamped to received_at (a far-future time)
   std::string site_key;
   std::string ip;
+  std::string project = kDefaultProject;  ///< the project of the site key it came with
 };
 
 struct EventResult {
@@ -54,8 +57,11 @@ struct EventResult {
   std::string message;
 };
 
-/// The current journey map and its stored version, swapped atomically on PUT /v1/map.
+/// A project's current journey map and its stored version, swapped atomically on PUT /v1/map,
+/// with the project's webhook endpoints (what the projection queues deliveries for).
 struct MapState {
+  std::string project = kDefaultProject;
+  std::vector<WebhookEndpoint> webhooks;
   std::shared_ptr<const JourneyMap> map;
   std::int64_t version = 0;
   std::string etag;
@@ -63,6 +69,9 @@ struct MapState {
   /// The map compiled (waymark/compiled_map.h): what browsers that ask for it load.
   std::string compiled;
 };
+
+/// A project's current map; null when this collector does not know the project (yet).
+using MapLookup = std::function<std::shared_ptr<const MapState>(const std::string& project)>;
 
 class Ingestor {
  public:
@@ -82,14 +91,19 @@ class Ingestor {
   /// writes share the single writer). Returns what `work` returned, or an error message.
   std::optional<std::string> RunWrite(std::function<std::optional<std::string>(Database&)> work);
 
+  /// Makes `map` its project's current map.
   void SetMap(std::shared_ptr<const MapState> map);
-  std::shared_ptr<const MapState> map() const;
+  /// The project's current map; null for a project this collector does not know.
+  std::shared_ptr<const MapState> map(const std::string& project) const;
+  /// Called once the server has set every stored project's map: projection starts then.
+  void MapsLoaded() { maps_loaded_ = true; }
 
   /// Called after a commit that added outbox rows (the webhook sender's Wake).
   void SetOutboxListener(std::function<void()> listener) { on_outbox_ = std::move(listener); }
-  /// Called on the writer thread when the database holds a newer map than this collector's
-  /// (several collectors on PostgreSQL): it should take it (SetMap). Set before Start().
-  void SetMapRefresher(std::function<void()> refresh) { map_refresher_ = std::move(refresh); }
+  /// Called on the writer thread when the database holds a newer map than this collector's, or a
+  /// project it does not know (several collectors on PostgreSQL): it should take them (SetMap)
+  /// and say whether anything changed. Set before Start().
+  void SetMapRefresher(std::function<bool()> refresh) { map_refresher_ = std::move(refresh); }
 
   std::size_t pending_events() const;
 
@@ -107,7 +121,7 @@ class Ingestor {
 
   /// Brings one profile (or every profile) up to date with its stored events before a read, so
   /// an admin reading right after a write sees it (read-your-writes).
-  std::optional<std::string> FlushProfile(const std::string& profile_id);
+  std::optional<std::string> FlushProfile(const ProfileKey& profile);
   std::optional<std::string> FlushAll();
 
  private:
@@ -129,7 +143,20 @@ class Ingestor {
   bool MarkDueProfiles();
   bool RequestsWaiting() const;
   void CommitGroup(std::vector<std::unique_ptr<Job>>& jobs);
-  std::optional<std::string> TakeOutOfRollups(const std::string& profile_id,
+  /// An event of a group commit: jobs[job]->events[index].
+  struct EventSlot {
+    std::size_t job;
+    std::size_t index;
+  };
+  /// Stores one project's events of a group commit (inside its transaction).
+  std::optional<std::string> ProcessProject(const std::string& project,
+                                            std::vector<std::unique_ptr<Job>>& jobs,
+                                            const std::vector<EventSlot>& slots,
+                                            std::vector<std::vector<EventResult>>* results,
+                                            RollupDelta* rollups);
+  /// Switches the reports of projects whose re-projection is done (ReprojectionFinisher).
+  std::optional<std::string> FinishReprojections(bool* switched);
+  std::optional<std::string> TakeOutOfRollups(const ProfileKey& profile_id,
                                               std::int64_t current_version, RollupDelta* delta);
   std::optional<std::string> ProcessEvents(std::vector<std::unique_ptr<Job>>& jobs,
                                            std::vector<std::vector<EventResult>>* results,
@@ -158,9 +185,11 @@ class Ingestor {
   std::thread thread_;
 
   mutable std::mutex map_mu_;
-  std::shared_ptr<const MapState> map_;
+  std::map<std::string, std::shared_ptr<const MapState>> maps_;  ///< by project
+  std::atomic<bool> maps_loaded_{false};
+  bool finished_once_ = false;  ///< FinishReprojections looked at every project once
   std::function<void()> on_outbox_;
-  std::function<void()> map_refresher_;
+  std::function<bool()> map_refresher_;
   ThrottledLog log_;  ///< a database that is down fails every pass: one line per 5 s
   std::unique_ptr<ReprojectionFinisher> finisher_;  ///< on the writer's connection
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "storage/device_locks.h"
 #include "waymark/attribution.h"
@@ -29,47 +30,53 @@ struct ProfileProjector::Statements {
       // stays locked by the transaction projecting it, and the others skip it (one projection
       // of a profile at a time; an event stored meanwhile marks it dirty again after that
       // commit). SQLite has one writer.
-      : dirty(db.Prepare(std::string("SELECT profile_id, full_replay FROM dirty_profiles "
-                                     "ORDER BY (full_replay & 2) LIMIT ?") +
-                         LockSkippingLocked(db))),
-        dirty_urgent(db.Prepare(std::string("SELECT profile_id, full_replay FROM dirty_profiles "
-                                            "WHERE (full_replay & 2) = 0 LIMIT ?") +
-                                LockSkippingLocked(db))),
-        dirty_one(
-            db.Prepare(std::string("SELECT full_replay FROM dirty_profiles WHERE profile_id = ?") +
+      // In every statement of a profile's rows its project is the last parameter.
+      : dirty(
+            db.Prepare(std::string("SELECT project_id, profile_id, full_replay FROM dirty_profiles "
+                                   "ORDER BY (full_replay & 2) LIMIT ?") +
                        LockSkippingLocked(db))),
-        clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ?")),
+        dirty_urgent(
+            db.Prepare(std::string("SELECT project_id, profile_id, full_replay FROM dirty_profiles "
+                                   "WHERE (full_replay & 2) = 0 LIMIT ?") +
+                       LockSkippingLocked(db))),
+        dirty_one(db.Prepare(std::string("SELECT full_replay FROM dirty_profiles WHERE "
+                                         "profile_id = ? AND project_id = ?") +
+                             LockSkippingLocked(db))),
+        clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ? AND project_id = ?")),
         load_profile(db.Prepare(
             "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count, "
-            "channel, campaign FROM profiles WHERE profile_id = ?")),
+            "channel, campaign FROM profiles WHERE profile_id = ? AND project_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
             "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
-            "WHERE profile_id = ? AND projected = 0 "
+            "WHERE project_id = ? AND profile_id = ? AND projected = 0 "
             "ORDER BY corrected_time, anonymous_id, seq, id")),
-        filter_body(db.Prepare("UPDATE events SET body = ?, unfiltered = 0 WHERE id = ?")),
-        mark(db.Prepare(
-            "UPDATE events SET server_stage = ?, channel = ?, projected = 1 WHERE id = ?")),
-        conversion_exists(db.Prepare(
-            "SELECT 1 FROM conversions WHERE profile_id = ? AND stage = ? AND at = ? LIMIT 1")),
+        filter_body(db.Prepare(
+            "UPDATE events SET body = ?, unfiltered = 0 WHERE id = ? AND project_id = ?")),
+        mark(db.Prepare("UPDATE events SET server_stage = ?, channel = ?, projected = 1 "
+                        "WHERE id = ? AND project_id = ?")),
+        conversion_exists(db.Prepare("SELECT 1 FROM conversions WHERE profile_id = ? AND "
+                                     "stage = ? AND at = ? AND project_id = ? LIMIT 1")),
         outbox(
             db.Prepare("INSERT INTO outbox (dedupe_key, endpoint, trigger_id, profile_id, payload, "
-                       "created_at, next_attempt_at) VALUES (?,?,?,?,?,?,?) "
-                       "ON CONFLICT (dedupe_key) DO NOTHING")),
-        conversion(
-            db.Prepare("INSERT INTO conversions (profile_id, stage, at, model, channel, credit) "
-                       "VALUES (?,?,?,?,?,?) ON CONFLICT (profile_id, stage, at, model, channel) "
-                       "DO NOTHING")),
-        clear_conversions(db.Prepare("DELETE FROM conversions WHERE profile_id = ?")),
-        drop_profile(db.Prepare("DELETE FROM profiles WHERE profile_id = ?")),
-        unstage_events(db.Prepare("UPDATE events SET server_stage = NULL WHERE profile_id = ?")),
-        newest_map(db.Prepare("SELECT MAX(version) FROM maps")),
+                       "created_at, next_attempt_at, project_id) VALUES (?,?,?,?,?,?,?,?) "
+                       "ON CONFLICT (project_id, dedupe_key) DO NOTHING")),
+        conversion(db.Prepare(
+            "INSERT INTO conversions (profile_id, stage, at, model, channel, credit, project_id) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (project_id, profile_id, stage, at, model, "
+            "channel) DO NOTHING")),
+        clear_conversions(
+            db.Prepare("DELETE FROM conversions WHERE profile_id = ? AND project_id = ?")),
+        drop_profile(db.Prepare("DELETE FROM profiles WHERE profile_id = ? AND project_id = ?")),
+        unstage_events(db.Prepare(
+            "UPDATE events SET server_stage = NULL WHERE profile_id = ? AND project_id = ?")),
+        newest_map(db.Prepare("SELECT MAX(version) FROM maps WHERE project_id = ?")),
         save(db.Prepare(
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
-            "updated_at, next_due, channel, campaign, converted) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (profile_id) DO UPDATE SET user_id = excluded.user_id, "
+            "updated_at, next_due, channel, campaign, converted, project_id) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (project_id, profile_id) DO UPDATE SET user_id = excluded.user_id, "
             "stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, "
             "score = excluded.score, first_seen = excluded.first_seen, "
             "last_seen = excluded.last_seen, event_count = excluded.event_count, "
@@ -78,17 +85,21 @@ struct ProfileProjector::Statements {
             "updated_at = excluded.updated_at, next_due = excluded.next_due, "
             "channel = excluded.channel, campaign = excluded.campaign, "
             "converted = excluded.converted")),
-        clear_transitions(db.Prepare("DELETE FROM transitions WHERE profile_id = ?")),
+        clear_transitions(
+            db.Prepare("DELETE FROM transitions WHERE profile_id = ? AND project_id = ?")),
         transition(db.Prepare(
             "INSERT INTO transitions (profile_id, position, from_stage, to_stage, at, "
-            "event_id, rule, map_version) VALUES (?,?,?,?,?,?,?,?) "
-            "ON CONFLICT (profile_id, position) DO UPDATE SET from_stage = excluded.from_stage, "
+            "event_id, rule, map_version, project_id) VALUES (?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (project_id, profile_id, position) DO UPDATE SET "
+            "from_stage = excluded.from_stage, "
             "to_stage = excluded.to_stage, at = excluded.at, event_id = excluded.event_id, "
             "rule = excluded.rule, map_version = excluded.map_version")),
-        clear_stage_times(db.Prepare("DELETE FROM stage_times WHERE profile_id = ?")),
+        clear_stage_times(
+            db.Prepare("DELETE FROM stage_times WHERE profile_id = ? AND project_id = ?")),
         stage_time(db.Prepare(
-            "INSERT INTO stage_times (profile_id, stage, total_ms, visits) VALUES (?,?,?,?) "
-            "ON CONFLICT (profile_id, stage) DO UPDATE SET total_ms = excluded.total_ms, "
+            "INSERT INTO stage_times (profile_id, stage, total_ms, visits, project_id) "
+            "VALUES (?,?,?,?,?) ON CONFLICT (project_id, profile_id, stage) DO UPDATE SET "
+            "total_ms = excluded.total_ms, "
             "visits = excluded.visits")),
         locks(db),
         rollups(db),
@@ -116,10 +127,10 @@ struct ProfileProjector::Statements {
   RollupDelta delta;        ///< what this pass changed, written before its transaction commits
 };
 
-std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
+std::optional<std::string> LoadStoredEvents(Statement& query, const ProfileKey& profile,
                                             std::vector<StoredEvent>* out) {
   if (!query.ok()) return query.error().empty() ? std::string("prepare failed") : query.error();
-  query.Bind(1, profile_id);
+  query.Bind(1, profile.project).Bind(2, profile.id);
   const std::size_t first = out->size();
   while (query.Step()) {
     auto parsed = ParseEvent(query.Text(1));
@@ -149,13 +160,15 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const std::string&
   return std::nullopt;
 }
 
-std::optional<std::string> MarkForReprojection(Database& db, std::int64_t map_version) {
+std::optional<std::string> MarkForReprojection(Database& db, const std::string& project,
+                                               std::int64_t map_version) {
   Statement mark = db.Prepare(
-      std::string("INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM "
-                  "profiles WHERE map_version <> ? ORDER BY profile_id "
-                  "ON CONFLICT (profile_id) DO UPDATE SET ") +
+      std::string("INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT "
+                  "project_id, profile_id, 3 FROM profiles WHERE project_id = ? AND "
+                  "map_version <> ? ORDER BY profile_id "
+                  "ON CONFLICT (project_id, profile_id) DO UPDATE SET ") +
       kCombineDirtyMarks);
-  mark.Bind(1, map_version);
+  mark.Bind(1, project).Bind(2, map_version);
   if (!mark.Run()) return "re-projection: " + mark.error();
   return std::nullopt;
 }
@@ -173,18 +186,20 @@ ProfileProjector::ProfileProjector(Database& db, const Config& config, Metrics* 
 
 ProfileProjector::~ProfileProjector() = default;
 
-std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
+std::optional<std::string> ProfileProjector::ProjectDirty(const MapLookup& maps,
                                                           std::size_t max_profiles,
                                                           bool* outbox_added, bool* remaining,
                                                           const std::function<bool()>& stop_early,
                                                           bool urgent_only, bool* stale_map) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
-  std::vector<std::pair<std::string, bool>> work;
+  std::vector<std::pair<ProfileKey, bool>> work;
   const std::int64_t limit =
       max_profiles == 0 ? INT64_MAX : static_cast<std::int64_t>(max_profiles) + 1;
   Statement& dirty = urgent_only ? st_->dirty_urgent : st_->dirty;
   dirty.Bind(1, limit);
-  while (dirty.Step()) work.emplace_back(dirty.Text(0), (dirty.Int(1) & kReplayFull) != 0);
+  while (dirty.Step()) {
+    work.emplace_back(ProfileKey{dirty.Text(0), dirty.Text(1)}, (dirty.Int(2) & kReplayFull) != 0);
+  }
   bool failed = dirty.failed();
   std::string error = dirty.error();
   dirty.Reset();
@@ -192,25 +207,29 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
   *remaining = max_profiles != 0 && work.size() > max_profiles;
   if (*remaining) work.pop_back();
   // Read after the claim: a publish whose marks were claimed is visible here (storage/rollups.h).
-  // Only another collector on the same PostgreSQL can be ahead; one MAX on the primary key.
-  if (!work.empty()) {
-    bool behind = false;
-    if (auto err = BehindTheStoredMap(map, &behind)) return err;
-    if (behind) {
-      if (stale_map != nullptr) *stale_map = true;
-      *remaining = true;
-      return std::nullopt;
+  // Only another collector on the same PostgreSQL can be ahead; one MAX per project in the pass.
+  std::map<std::string, std::shared_ptr<const MapState>> usable;  // null: behind or unknown
+  for (const auto& [key, full] : work) {
+    if (usable.count(key.project) != 0) continue;
+    auto map = maps(key.project);
+    bool behind = map == nullptr;
+    if (map != nullptr) {
+      if (auto err = BehindTheStoredMap(key.project, *map, &behind)) return err;
     }
+    usable[key.project] = behind ? nullptr : map;
+    if (behind && stale_map != nullptr) *stale_map = true;
   }
   for (std::size_t i = 0; i < work.size(); ++i) {
+    const ProfileKey& key = work[i].first;
+    const auto& map = usable[key.project];
+    // A project whose newest map this collector does not have yet: left for when it has it.
     // An anonymous journey being linked to a user by another collector right now: left dirty for
     // a later pass (storage/device_locks.h).
-    const std::string& id = work[i].first;
-    if (id.rfind("a:", 0) == 0 && !st_->locks.TryLock(id.substr(2))) {
+    if (map == nullptr || (key.id.rfind("a:", 0) == 0 && !st_->locks.TryLock(key.id.substr(2)))) {
       *remaining = true;
       continue;
     }
-    if (auto err = Project(map, id, work[i].second, outbox_added)) {
+    if (auto err = Project(*map, key, work[i].second, outbox_added)) {
       st_->delta.Clear();  // the caller rolls the pass back
       return err;
     }
@@ -223,21 +242,21 @@ std::optional<std::string> ProfileProjector::ProjectDirty(const MapState& map,
 }
 
 std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
-                                                            const std::string& profile_id,
+                                                            const ProfileKey& profile_id,
                                                             bool* outbox_added) {
   if (!st_->ok()) return std::string("projection: prepare failed: ") + db_.LastError();
   // As in ProjectDirty: an anonymous journey another collector is linking right now waits.
-  if (profile_id.rfind("a:", 0) == 0 && !st_->locks.TryLock(profile_id.substr(2))) {
+  if (profile_id.id.rfind("a:", 0) == 0 && !st_->locks.TryLock(profile_id.id.substr(2))) {
     return std::nullopt;
   }
-  st_->dirty_one.Bind(1, profile_id);
+  st_->dirty_one.Bind(1, profile_id.id).Bind(2, profile_id.project);
   bool dirty = st_->dirty_one.Step();
   bool full = dirty && (st_->dirty_one.Int(0) & kReplayFull) != 0;
   st_->dirty_one.Reset();
   if (!dirty) return std::nullopt;
   // As in ProjectDirty: a collector behind the stored map leaves the journey to the new one.
   bool behind = false;
-  if (auto err = BehindTheStoredMap(map, &behind)) return err;
+  if (auto err = BehindTheStoredMap(profile_id.project, map, &behind)) return err;
   if (behind) return std::nullopt;
   if (auto err = Project(map, profile_id, full, outbox_added)) {
     st_->delta.Clear();
@@ -246,8 +265,10 @@ std::optional<std::string> ProfileProjector::ProjectIfDirty(const MapState& map,
   return st_->rollups.Flush(st_->delta);
 }
 
-std::optional<std::string> ProfileProjector::BehindTheStoredMap(const MapState& map, bool* behind) {
+std::optional<std::string> ProfileProjector::BehindTheStoredMap(const std::string& project,
+                                                                const MapState& map, bool* behind) {
   std::int64_t newest = 0;
+  st_->newest_map.Bind(1, project);
   if (st_->newest_map.Step() && !st_->newest_map.IsNull(0)) newest = st_->newest_map.Int(0);
   const bool failed = st_->newest_map.failed();
   const std::string error = st_->newest_map.error();
@@ -263,7 +284,8 @@ std::optional<std::string> ProfileProjector::BehindTheStoredMap(const MapState& 
 // ids): no properties, no page context. The journey of this projection has seen the whole event;
 // later replays see what is stored, as when the browser filters (its engine saw the whole event).
 // The row stays, so a copy sent again is still a duplicate.
-std::optional<std::string> ProfileProjector::ApplySyncFilter(const Engine& engine,
+std::optional<std::string> ProfileProjector::ApplySyncFilter(const std::string& project,
+                                                             const Engine& engine,
                                                              const Event& event, bool rejected,
                                                              json* properties) {
   std::optional<json> synced = rejected ? std::nullopt : engine.SyncedEnvelope(event);
@@ -274,15 +296,16 @@ std::optional<std::string> ProfileProjector::ApplySyncFilter(const Engine& engin
   }
   auto kept = body.find("properties");
   *properties = kept != body.end() ? *kept : json();
-  st_->filter_body.Bind(1, DumpJson(body)).Bind(2, event.id);
+  st_->filter_body.Bind(1, DumpJson(body)).Bind(2, event.id).Bind(3, project);
   if (!st_->filter_body.Run()) return "projection: " + st_->filter_body.error();
   return std::nullopt;
 }
 
-std::optional<std::string> ProfileProjector::Project(const MapState& map,
-                                                     const std::string& profile_id, bool full,
-                                                     bool* outbox_added) {
+std::optional<std::string> ProfileProjector::Project(const MapState& map, const ProfileKey& key,
+                                                     bool full, bool* outbox_added) {
   Statements& st = *st_;
+  const std::string& project = key.project;
+  const std::string& profile_id = key.id;
   EngineOptions options;
   options.trust_channel = false;   // channels come from the stored context, not the sender
   options.build_outbound = false;  // the collector sends nothing on
@@ -297,7 +320,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   Acquisition acquisition;
   const std::vector<std::string>& conversion_stages = map.map->attribution.conversions;
 
-  st.load_profile.Bind(1, profile_id);
+  st.load_profile.Bind(1, profile_id).Bind(2, project);
   const bool stored = st.load_profile.Step();
   if (stored && st.load_profile.Int(1) > map.version) {
     // Computed under a newer map than this collector has yet (several collectors): left dirty
@@ -328,7 +351,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   if (load_failed) return "projection: " + st.load_profile.error();
   if (stored && !before) {
     std::string error;
-    before = st.facts.Journey(profile_id, &error);
+    before = st.facts.Journey(key, &error);
     if (!error.empty()) return "projection: " + error;
   }
   // A replay under a new map version leaves what the journey counted under the old one as it was
@@ -345,7 +368,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   };
 
   auto load = [&](Statement& q, std::vector<StoredEvent>* out) -> std::optional<std::string> {
-    if (auto err = LoadStoredEvents(q, profile_id, out)) return "projection: " + *err;
+    if (auto err = LoadStoredEvents(q, key, out)) return "projection: " + *err;
     return std::nullopt;
   };
 
@@ -371,10 +394,10 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     if (auto err = load(st.all_events, &events)) return err;
     event_count = 0;
     std::string error;
-    if (replacing && !st.facts.SubtractConversions(profile_id, map.version, &st.delta, &error)) {
+    if (replacing && !st.facts.SubtractConversions(key, map.version, &st.delta, &error)) {
       return "projection: " + error;
     }
-    st.clear_conversions.Bind(1, profile_id);
+    st.clear_conversions.Bind(1, profile_id).Bind(2, project);
     if (!st.clear_conversions.Run()) return "projection: " + st.clear_conversions.error();
   }
   event_count += static_cast<std::int64_t>(events.size());
@@ -391,7 +414,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       if (std::find(conversions.begin(), conversions.end(), t.to) == conversions.end()) continue;
       // One conversion per (stage, at), as the report counts them: a second entry into the same
       // stage at the same millisecond keeps the first one's credits.
-      st.conversion_exists.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at);
+      st.conversion_exists.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, project);
       const bool known = st.conversion_exists.Step();
       const bool failed = st.conversion_exists.failed();
       st.conversion_exists.Reset();
@@ -401,7 +424,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       for (AttributionModel model : AllModels()) {
         for (const auto& credit : engine.Attribute(model, t.at)) {
           st.conversion.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, ModelName(model));
-          st.conversion.Bind(5, credit.channel).Bind(6, credit.credit);
+          st.conversion.Bind(5, credit.channel).Bind(6, credit.credit).Bind(7, project);
           if (!st.conversion.Run()) return "projection: " + st.conversion.error();
           if (db_.Changes() == 0) continue;
           credited = true;
@@ -412,7 +435,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       if (credited) st.delta.AddConversion(map.version, t.at, t.to, +1);
     }
     for (const auto& trig : triggers) {
-      for (const auto& endpoint : config_.webhooks) {
+      for (const auto& endpoint : map.webhooks) {
         if (!TriggerWanted(endpoint, trig.trigger)) continue;
         json payload = {{"type", "trigger"},
                         {"trigger", trig.trigger},
@@ -427,7 +450,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
                         {"map_version", map.version}};
         st.outbox.Bind(1, DeliveryKey(profile_id, trig, endpoint.id)).Bind(2, endpoint.id);
         st.outbox.Bind(3, trig.trigger).Bind(4, profile_id).Bind(5, DumpJson(payload));
-        st.outbox.Bind(6, now).Bind(7, now);
+        st.outbox.Bind(6, now).Bind(7, now).Bind(8, project);
         if (!st.outbox.Run()) return "outbox: " + st.outbox.error();
         if (db_.Changes() > 0) *outbox_added = true;
       }
@@ -467,8 +490,9 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
       // As the engine recorded it (channel classified), when it is in the log.
       const bool rejected = out.status == TrackStatus::kRejected;
       const bool logged = !rejected && !engine.log().empty() && engine.log().back().event.id == id;
-      if (auto err = ApplySyncFilter(engine, logged ? engine.log().back().event : *unfiltered,
-                                     rejected, &shown_properties)) {
+      if (auto err =
+              ApplySyncFilter(project, engine, logged ? engine.log().back().event : *unfiltered,
+                              rejected, &shown_properties)) {
         return err;
       }
     }
@@ -501,7 +525,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     } else {
       st.mark.Bind(2, channel);
     }
-    st.mark.Bind(3, id);
+    st.mark.Bind(3, id).Bind(4, project);
     if (!st.mark.Run()) return "projection: " + st.mark.error();
 
     if (auto err = record(out.transitions, out.triggers)) return err;
@@ -516,20 +540,25 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     if (auto err = record(timed.transitions, timed.triggers)) return err;
   }
 
-  st.clean.Bind(1, profile_id);
+  st.clean.Bind(1, profile_id).Bind(2, project);
   if (!st.clean.Run()) return "projection: " + st.clean.error();
   const TimeMs last = engine.last_activity();
   if (last < 0) {
     // Nothing was accepted: under this map there is no journey. A profile stored before (under
-    // another map) is removed, so that no profile stays on an old version.
-    if (!stored) return std::nullopt;
-    // Its events' stages no longer count anywhere (a recount skips events with no stage).
+    // another map) is removed, so that no profile stays on an old version. Its events' stages no
+    // longer count anywhere (a recount skips events with no stage), nor do those of a journey
+    // never stored: a later event that stores it replays only itself.
+    if (!stored) {
+      st.unstage_events.Bind(1, profile_id).Bind(2, project);
+      if (!st.unstage_events.Run()) return "projection: " + st.unstage_events.error();
+      return std::nullopt;
+    }
     for (const ShownCount& c : shown_counts) {
       if (c.sign < 0) st.delta.AddContentShown(map.version, c.at, c.stage, c.slot, c.variant, -1);
     }
     for (Statement* clear : {&st.drop_profile, &st.clear_transitions, &st.clear_stage_times,
                              &st.clear_conversions, &st.unstage_events}) {
-      clear->Bind(1, profile_id);
+      clear->Bind(1, profile_id).Bind(2, project);
       if (!clear->Run()) return "projection: " + clear->error();
     }
     take_out_before();
@@ -568,7 +597,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     st.save.Bind(14, next_due);
   }
   st.save.Bind(15, acquisition.channel).Bind(16, acquisition.campaign);
-  st.save.Bind(17, static_cast<std::int64_t>(after.converted ? 1 : 0));
+  st.save.Bind(17, static_cast<std::int64_t>(after.converted ? 1 : 0)).Bind(18, project);
   if (!st.save.Run()) return "profile save: " + st.save.error();
 
   // Transitions: only the new ones when the history just grew; rewritten after a full replay or
@@ -576,7 +605,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
   const auto& history = engine.transitions();
   std::size_t start = transitions_before;
   if (full || history.size() < transitions_before || history.size() >= options.transition_cap) {
-    st.clear_transitions.Bind(1, profile_id);
+    st.clear_transitions.Bind(1, profile_id).Bind(2, project);
     if (!st.clear_transitions.Run()) return "projection: " + st.clear_transitions.error();
     start = 0;
   }
@@ -584,15 +613,16 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map,
     const auto& t = history[i];
     st.transition.Bind(1, profile_id).Bind(2, static_cast<std::int64_t>(i)).Bind(3, t.from);
     st.transition.Bind(4, t.to).Bind(5, t.at).Bind(6, t.event_id).Bind(7, t.rule);
-    st.transition.Bind(8, t.map_version);
+    st.transition.Bind(8, t.map_version).Bind(9, project);
     if (!st.transition.Run()) return "transitions: " + st.transition.error();
   }
   if (full) {
-    st.clear_stage_times.Bind(1, profile_id);
+    st.clear_stage_times.Bind(1, profile_id).Bind(2, project);
     if (!st.clear_stage_times.Run()) return "projection: " + st.clear_stage_times.error();
   }
   for (const auto& t : after.stage_times) {  // the visited stages, as stored
     st.stage_time.Bind(1, profile_id).Bind(2, t.stage).Bind(3, t.total_ms).Bind(4, t.visits);
+    st.stage_time.Bind(5, project);
     if (!st.stage_time.Run()) return "stage times: " + st.stage_time.error();
   }
   take_out_before();

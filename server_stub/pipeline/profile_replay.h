@@ -31,17 +31,17 @@ struct StoredEvent {
   std::optional<std::string> server_stage;
 };
 
-/// A profile's stored events, ?1 the profile id, roughly as the core orders a journey (by time);
-/// LoadStoredEvents puts them in JourneyOrder, which decides. Its columns are what
-/// LoadStoredEvents reads.
+/// A profile's stored events, ?1 the project and ?2 the profile id, roughly as the core orders a
+/// journey (by time); LoadStoredEvents puts them in JourneyOrder, which decides. Its columns are
+/// what LoadStoredEvents reads.
 inline constexpr const char* kProfileEventsSql =
     "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
-    "WHERE profile_id = ? ORDER BY corrected_time, anonymous_id, seq, id";
+    "WHERE project_id = ? AND profile_id = ? ORDER BY corrected_time, anonymous_id, seq, id";
 
-/// Runs `query` (kProfileEventsSql, or another query with its columns) for `profile_id` and
+/// Runs `query` (kProfileEventsSql, or another query with its columns) for `profile` and
 /// appends the events to *out (a body that no longer parses is skipped: stored bodies were
 /// validated on the way in), then resets the statement. The query's error message on failure.
-std::optional<std::string> LoadStoredEvents(Statement& query, const std::string& profile_id,
+std::optional<std::string> LoadStoredEvents(Statement& query, const ProfileKey& profile,
                                             std::vector<StoredEvent>* out);
 
 /// Marks in dirty_profiles.full_replay: bit 1 replays the whole journey, bit 2 says the mark is
@@ -55,9 +55,10 @@ constexpr const char* kCombineDirtyMarks =
     "full_replay = ((dirty_profiles.full_replay | excluded.full_replay) & 1) | "
     "((dirty_profiles.full_replay & excluded.full_replay) & 2)";
 
-/// After a new map version is published: every profile computed under another version is marked
-/// for a full replay in the background. Runs inside the caller's (the publish's) transaction.
-std::optional<std::string> MarkForReprojection(Database& db, std::int64_t map_version);
+/// After a project publishes a new map version: every profile of it computed under another
+/// version is marked for a full replay in the background. Inside the publish's transaction.
+std::optional<std::string> MarkForReprojection(Database& db, const std::string& project,
+                                               std::int64_t map_version);
 
 class ProfileProjector {
  public:
@@ -71,23 +72,27 @@ class ProfileProjector {
   /// On PostgreSQL a collector learns of a map another one published by polling: when a newer
   /// version is stored than `map`, nothing is projected (replaying those journeys under the old
   /// map would undo the re-projection), *stale_map is set (when given) and *remaining too.
-  std::optional<std::string> ProjectDirty(const MapState& map, std::size_t max_profiles,
+  /// Each dirty profile is projected under its project's map from `maps` (one this collector
+  /// does not know yet is left dirty, with *remaining set).
+  std::optional<std::string> ProjectDirty(const MapLookup& maps, std::size_t max_profiles,
                                           bool* outbox_added, bool* remaining,
                                           const std::function<bool()>& stop_early = nullptr,
                                           bool urgent_only = false, bool* stale_map = nullptr);
   /// Projects one profile now if it is dirty (read-your-writes for profile reads).
-  std::optional<std::string> ProjectIfDirty(const MapState& map, const std::string& profile_id,
+  std::optional<std::string> ProjectIfDirty(const MapState& map, const ProfileKey& profile,
                                             bool* outbox_added);
 
  private:
   struct Statements;
-  std::optional<std::string> Project(const MapState& map, const std::string& profile_id, bool full,
+  std::optional<std::string> Project(const MapState& map, const ProfileKey& profile, bool full,
                                      bool* outbox_added);
-  /// Whether a newer map version than `map` is stored (another collector published it).
-  std::optional<std::string> BehindTheStoredMap(const MapState& map, bool* behind);
+  /// Whether a newer map version of the project than `map` is stored (another collector
+  /// published it).
+  std::optional<std::string> BehindTheStoredMap(const std::string& project, const MapState& map,
+                                                bool* behind);
   /// Stores what the sync filter keeps of `event`; *properties gets the stored properties.
-  std::optional<std::string> ApplySyncFilter(const Engine& engine, const Event& event,
-                                             bool rejected, json* properties);
+  std::optional<std::string> ApplySyncFilter(const std::string& project, const Engine& engine,
+                                             const Event& event, bool rejected, json* properties);
 
   Database& db_;
   const Config& config_;

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <random>
 #include <set>
 #include <utility>
@@ -170,12 +171,19 @@ WebhookSender::WebhookSender(std::string database_path, std::vector<WebhookEndpo
                              Metrics* metrics, std::function<std::int64_t()> now_ms,
                              WebhookSenderOptions options)
     : database_path_(std::move(database_path)),
-      endpoints_(std::move(endpoints)),
       metrics_(metrics),
       now_ms_(now_ms ? std::move(now_ms) : std::function<std::int64_t()>(SystemNowMs)),
-      options_(options) {}
+      options_(options) {
+  endpoints_[kDefaultProject] = std::move(endpoints);
+}
 
 WebhookSender::~WebhookSender() { Stop(); }
+
+void WebhookSender::SetEndpoints(const std::string& project,
+                                 std::vector<WebhookEndpoint> endpoints) {
+  std::lock_guard<std::mutex> lock(endpoints_mu_);
+  endpoints_[project] = std::move(endpoints);
+}
 
 std::int64_t WebhookSender::SystemNowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -322,8 +330,8 @@ void WebhookSender::UpdatePendingGauge(Database& db) {
 }
 
 httplib::ClientImpl* WebhookSender::ClientFor(const WebhookEndpoint& endpoint, std::string* error) {
-  for (auto& [id, client] : clients_) {
-    if (id == endpoint.id) return client.get();
+  for (auto& [url, client] : clients_) {
+    if (url == endpoint.url) return client.get();
   }
   std::optional<WebhookUrl> url = ParseWebhookUrl(endpoint.url, error);
   if (!url) return nullptr;
@@ -351,7 +359,7 @@ httplib::ClientImpl* WebhookSender::ClientFor(const WebhookEndpoint& endpoint, s
   // host the operator did not configure.
   client->set_follow_location(false);
   client->set_decompress(false);
-  clients_.emplace_back(endpoint.id, std::move(client));
+  clients_.emplace_back(endpoint.url, std::move(client));
   return clients_.back().second.get();
 }
 
@@ -448,6 +456,7 @@ bool WebhookSender::RunPass(Database& db) {
     std::string payload;
     std::int64_t attempts;
     std::string dedupe_key;
+    std::string project;
   };
   std::vector<Row> rows;
   {
@@ -456,12 +465,12 @@ bool WebhookSender::RunPass(Database& db) {
     // endpoint); a crash between POST and commit can repeat a POST, with the same Waymark-Id,
     // which receivers use to drop repeats.
     Statement select = db.Prepare(
-        "SELECT id, endpoint, payload, attempts, dedupe_key FROM outbox "
+        "SELECT id, endpoint, payload, attempts, dedupe_key, project_id FROM outbox "
         "WHERE status IN ('pending','inflight') AND next_attempt_at <= ? ORDER BY id LIMIT ?");
     select.Bind(1, now_ms_()).Bind(2, kBatchSize);
     while (select.Step()) {
-      rows.push_back(
-          {select.Int(0), select.Text(1), select.Text(2), select.Int(3), select.Text(4)});
+      rows.push_back({select.Int(0), select.Text(1), select.Text(2), select.Int(3), select.Text(4),
+                      select.Text(5)});
     }
     if (select.failed()) {
       // Most likely SQLITE_BUSY from the ingest writer; the next poll tries again.
@@ -531,6 +540,11 @@ bool WebhookSender::RunPass(Database& db) {
   };
 
   std::uniform_real_distribution<double> jitter(-1.0, 1.0);
+  std::map<std::string, std::vector<WebhookEndpoint>> endpoints;  // by project, for this pass
+  {
+    std::lock_guard<std::mutex> lock(endpoints_mu_);
+    endpoints = endpoints_;
+  }
   // Endpoints that gave no HTTP response in this pass: their other rows wait for the next pass,
   // so one dead or black-holed receiver costs one connection timeout per pass, not one per row.
   std::set<std::string> unreachable;
@@ -546,7 +560,7 @@ bool WebhookSender::RunPass(Database& db) {
       }
     }
     const WebhookEndpoint* endpoint = nullptr;
-    for (const WebhookEndpoint& e : endpoints_) {
+    for (const WebhookEndpoint& e : endpoints[row.project]) {
       if (e.id == row.endpoint) endpoint = &e;
     }
     if (endpoint == nullptr) {
@@ -560,7 +574,7 @@ bool WebhookSender::RunPass(Database& db) {
       if (!finish_failed(row, row.attempts, "endpoint removed", 0, 0)) return false;
       continue;
     }
-    if (unreachable.count(row.endpoint) > 0) {
+    if (unreachable.count(endpoint->url) > 0) {
       skipped = true;
       continue;
     }
@@ -576,7 +590,10 @@ bool WebhookSender::RunPass(Database& db) {
     if (db.Changes() == 0)
       continue;  // delivered, or claimed by another collector, since the SELECT
 
-    Outcome outcome = Post(*endpoint, WebhookDeliveryId(row.dedupe_key), row.payload);
+    // Two projects can reach the same moment key (their own event ids): the id names the project.
+    const std::string delivery_key =
+        row.project == kDefaultProject ? row.dedupe_key : row.project + "|" + row.dedupe_key;
+    Outcome outcome = Post(*endpoint, WebhookDeliveryId(delivery_key), row.payload);
     if (outcome.interrupted) {
       interrupted = true;
       break;
@@ -593,7 +610,7 @@ bool WebhookSender::RunPass(Database& db) {
       count(row.endpoint, "delivered");
       continue;
     }
-    if (outcome.transport_error) unreachable.insert(row.endpoint);
+    if (outcome.transport_error) unreachable.insert(endpoint->url);
     if (attempts >= options_.max_attempts) {
       if (!finish_failed(row, attempts, outcome.error, outcome.status, token)) return false;
       continue;

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,6 +31,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "storage/database.h"
+#include "storage/profile_key.h"
 
 namespace httplib {
 class ClientImpl;
@@ -95,6 +97,10 @@ class WebhookSender {
   WebhookSender(const WebhookSender&) = delete;
   WebhookSender& operator=(const WebhookSender&) = delete;
 
+  /// A project's endpoints (the constructor's are project "default"'s); rows of a project with
+  /// none are marked failed ("endpoint removed").
+  void SetEndpoints(const std::string& project, std::vector<WebhookEndpoint> endpoints);
+
   /// Starts the delivery thread (no-op if already running).
   void Start();
   /// Stops promptly: interrupts a POST in progress (leaving its row 'inflight', to be re-sent with
@@ -120,7 +126,8 @@ class WebhookSender {
   void LogOnce(const std::string& message);
 
   const std::string database_path_;
-  const std::vector<WebhookEndpoint> endpoints_;
+  std::mutex endpoints_mu_;
+  std::map<std::string, std::vector<WebhookEndpoint>> endpoints_;  ///< by project
   Metrics* const metrics_;
   const std::function<std::int64_t()> now_ms_;
   const WebhookSenderOptions options_;

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/profile_key.h"
 #include "storage/sql_dialect.h"
 #include "waymark/engine.h"
 
@@ -37,12 +38,12 @@ struct ProfileRow {
   std::string state;
 };
 
-std::optional<ProfileRow> LoadProfile(Database& db, const std::string& profile_id,
-                                      std::string* error) {
+// Every query below reads one profile of one project: ?1 the project, ?2 the profile id.
+std::optional<ProfileRow> LoadProfile(Database& db, const ProfileKey& profile, std::string* error) {
   Statement stmt = db.Prepare(
       "SELECT user_id, stage, stage_entered_at, score, snapshot, state FROM profiles "
-      "WHERE profile_id = ?1");
-  stmt.Bind(1, profile_id);
+      "WHERE project_id = ?1 AND profile_id = ?2");
+  stmt.Bind(1, profile.project).Bind(2, profile.id);
   std::optional<ProfileRow> out;
   ForEachRow(stmt, error, [&](Statement& s) {
     ProfileRow row;
@@ -103,11 +104,11 @@ ScoreView ReadScore(const JourneyMap& map, const ProfileRow& profile, std::int64
 
 // The stage held before the current one, for "$previous" targets: like the engine, a self-loop
 // does not count as having left.
-std::string PreviousStage(Database& db, const std::string& profile_id, std::string* error) {
+std::string PreviousStage(Database& db, const ProfileKey& profile, std::string* error) {
   Statement stmt = db.Prepare(
-      "SELECT from_stage FROM transitions WHERE profile_id = ?1 AND from_stage <> to_stage "
-      "ORDER BY position DESC LIMIT 1");
-  stmt.Bind(1, profile_id);
+      "SELECT from_stage FROM transitions WHERE project_id = ?1 AND profile_id = ?2 AND "
+      "from_stage <> to_stage ORDER BY position DESC LIMIT 1");
+  stmt.Bind(1, profile.project).Bind(2, profile.id);
   std::string previous;
   ForEachRow(stmt, error, [&](Statement& s) { previous = s.Text(0); });
   return previous;
@@ -189,17 +190,18 @@ std::vector<json> NextStages(const std::string& stage, const std::vector<Leaving
 
 // The latest variant the SDK reported per slot. One malformed body never fails the query
 // (JsonStringSql); non-string slots and variants are skipped.
-std::vector<json> ContentShown(Database& db, const std::string& profile_id, std::string* error) {
+std::vector<json> ContentShown(Database& db, const ProfileKey& profile, std::string* error) {
   const Dialect d = db.dialect();
   Statement stmt = db.Prepare(
       "WITH shown AS (SELECT " + JsonStringSql(d, "body", {"properties", "slot"}) + " AS slot, " +
       JsonStringSql(d, "body", {"properties", "variant"}) +
-      " AS variant, corrected_time AS at, seq, id FROM events WHERE profile_id = ?1 AND name = "
-      "?2), ranked AS (SELECT slot, variant, at, ROW_NUMBER() OVER ("
+      " AS variant, corrected_time AS at, seq, id FROM events WHERE project_id = ?1 AND "
+      "profile_id = ?2 AND name = ?3), ranked AS (SELECT slot, variant, at, ROW_NUMBER() OVER ("
       "PARTITION BY slot ORDER BY at DESC, seq DESC, id DESC) AS rn FROM shown "
       "WHERE slot IS NOT NULL AND variant IS NOT NULL) "
-      "SELECT slot, variant, at FROM ranked WHERE rn = 1 ORDER BY at DESC, slot LIMIT ?3");
-  stmt.Bind(1, profile_id).Bind(2, std::string_view(kContentShown)).Bind(3, kMaxSlots);
+      "SELECT slot, variant, at FROM ranked WHERE rn = 1 ORDER BY at DESC, slot LIMIT ?4");
+  stmt.Bind(1, profile.project).Bind(2, profile.id);
+  stmt.Bind(3, std::string_view(kContentShown)).Bind(4, kMaxSlots);
   std::vector<json> out;
   ForEachRow(stmt, error, [&](Statement& s) {
     out.push_back({{"slot", s.Text(0)}, {"variant", s.Text(1)}, {"at", s.Int(2)}});
@@ -209,7 +211,7 @@ std::vector<json> ContentShown(Database& db, const std::string& profile_id, std:
 
 // Newest first: the events the stage's outgoing transitions test (what would move the visitor
 // on), then the others. content_shown is left out: it is reported as content_shown.
-std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
+std::vector<json> Touchpoints(Database& db, const ProfileKey& profile,
                               const std::vector<std::string>& relevant, bool any_relevant,
                               std::size_t budget, std::string* error) {
   const auto candidates = static_cast<std::int64_t>(budget / kMinTouchpointBytes + 1);
@@ -217,13 +219,14 @@ std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
   const Dialect d = db.dialect();
   const std::string columns = "SELECT name, corrected_time, channel, " +
                               JsonStringSql(d, "body", {"context", "path"}) +
-                              " FROM events WHERE profile_id = ?1 AND name <> ?2 AND ";
-  const char* kOrder = " ORDER BY corrected_time DESC, seq DESC, id DESC LIMIT ?5";
+                              " FROM events WHERE project_id = ?1 AND profile_id = ?2 AND "
+                              "name <> ?3 AND ";
+  const char* kOrder = " ORDER BY corrected_time DESC, seq DESC, id DESC LIMIT ?6";
   std::vector<json> out;
   auto read = [&](const std::string& filter) {
     Statement stmt = db.Prepare(columns + filter + kOrder);
-    stmt.Bind(1, profile_id).Bind(2, std::string_view(kContentShown));
-    stmt.Bind(3, any_relevant ? 1 : 0).Bind(4, names).Bind(5, candidates);
+    stmt.Bind(1, profile.project).Bind(2, profile.id).Bind(3, std::string_view(kContentShown));
+    stmt.Bind(4, any_relevant ? 1 : 0).Bind(5, names).Bind(6, candidates);
     ForEachRow(stmt, error, [&](Statement& s) {
       json tp = {{"name", s.Text(0)}, {"at", s.Int(1)}};
       if (!s.IsNull(3) && !s.Text(3).empty()) tp["path"] = s.Text(3);
@@ -231,21 +234,23 @@ std::vector<json> Touchpoints(Database& db, const std::string& profile_id,
       out.push_back(std::move(tp));
     });
   };
-  read("(?3 = 1 OR name IN (" + JsonArrayTextsSql(d, 4) + "))");
-  read("?3 = 0 AND name NOT IN (" + JsonArrayTextsSql(d, 4) + ")");
+  read("(?4 = 1 OR name IN (" + JsonArrayTextsSql(d, 5) + "))");
+  read("?4 = 0 AND name NOT IN (" + JsonArrayTextsSql(d, 5) + ")");
   return out;
 }
 
-json Channels(Database& db, const std::string& profile_id, std::string* error) {
+json Channels(Database& db, const ProfileKey& profile, std::string* error) {
   json out = {{"first", nullptr}, {"last", nullptr}};
   for (const char* which : {"first", "last"}) {
     const bool first = std::string_view(which) == "first";
     Statement stmt = db.Prepare(
-        first ? "SELECT channel FROM events WHERE profile_id = ?1 AND channel IS NOT NULL AND "
-                "channel <> '' ORDER BY corrected_time ASC, seq ASC, id ASC LIMIT 1"
-              : "SELECT channel FROM events WHERE profile_id = ?1 AND channel IS NOT NULL AND "
-                "channel <> '' ORDER BY corrected_time DESC, seq DESC, id DESC LIMIT 1");
-    stmt.Bind(1, profile_id);
+        first ? "SELECT channel FROM events WHERE project_id = ?1 AND profile_id = ?2 AND "
+                "channel IS NOT NULL AND channel <> '' "
+                "ORDER BY corrected_time ASC, seq ASC, id ASC LIMIT 1"
+              : "SELECT channel FROM events WHERE project_id = ?1 AND profile_id = ?2 AND "
+                "channel IS NOT NULL AND channel <> '' "
+                "ORDER BY corrected_time DESC, seq DESC, id DESC LIMIT 1");
+    stmt.Bind(1, profile.project).Bind(2, profile.id);
     ForEachRow(stmt, error, [&](Statement& s) { out[which] = s.Text(0); });
   }
   return out;
@@ -337,10 +342,12 @@ bool DropOne(json* doc) {
 
 }  // namespace
 
-json BuildJourneyContext(Database& db, const JourneyMap& map, const std::string& profile_id,
-                         std::size_t budget_bytes, std::int64_t now_ms, std::string* error) {
+json BuildJourneyContext(Database& db, const std::string& project, const JourneyMap& map,
+                         const std::string& profile_id, std::size_t budget_bytes,
+                         std::int64_t now_ms, std::string* error) {
+  const ProfileKey key{project, profile_id};
   const std::size_t budget = std::clamp(budget_bytes, kContextMinBudget, kContextMaxBudget);
-  const std::optional<ProfileRow> profile = LoadProfile(db, profile_id, error);
+  const std::optional<ProfileRow> profile = LoadProfile(db, key, error);
   if (!profile) return nullptr;
 
   const Stage* stage = map.FindStage(profile->stage);
@@ -357,7 +364,7 @@ json BuildJourneyContext(Database& db, const JourneyMap& map, const std::string&
   }
 
   const ScoreView score = ReadScore(map, *profile, now_ms);
-  const std::string previous = PreviousStage(db, profile_id, error);
+  const std::string previous = PreviousStage(db, key, error);
   const std::vector<Leaving> leaving = LeavingTransitions(map, profile->stage, previous);
   std::vector<std::string> relevant;
   bool any_relevant = false;
@@ -371,7 +378,7 @@ json BuildJourneyContext(Database& db, const JourneyMap& map, const std::string&
 
   // The identity and the stage are each kept when they fit, whatever happened to the one before
   // (an id can be a few hundred bytes); everything after them is kept in strict priority order.
-  fill.Add(&doc, "profile_id", profile_id);
+  fill.Add(&doc, "profile_id", key.id);
   fill.Add(&doc, "user_id", profile->user_id);
   if (!fill.Add(&doc, "stage", stage_json)) {
     fill.Add(&doc, "stage", json{{"id", profile->stage}});
@@ -385,10 +392,9 @@ json BuildJourneyContext(Database& db, const JourneyMap& map, const std::string&
     fill.AddList(&doc["score"], "top", std::move(top));
   }
   fill.AddList(&doc, "next_stages", NextStages(profile->stage, leaving));
-  fill.AddList(&doc, "content_shown", ContentShown(db, profile_id, error));
-  fill.AddList(&doc, "touchpoints",
-               Touchpoints(db, profile_id, relevant, any_relevant, budget, error));
-  fill.Add(&doc, "channels", Channels(db, profile_id, error));
+  fill.AddList(&doc, "content_shown", ContentShown(db, key, error));
+  fill.AddList(&doc, "touchpoints", Touchpoints(db, key, relevant, any_relevant, budget, error));
+  fill.Add(&doc, "channels", Channels(db, key, error));
 
   doc["truncated"] = fill.dropped();
   doc["budget"] = budget;

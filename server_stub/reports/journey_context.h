@@ -17,7 +17,8 @@ constexpr std::size_t kContextMinBudget = 256;
 constexpr std::size_t kContextMaxBudget = 65536;
 constexpr std::size_t kContextDefaultBudget = 2048;
 
-/// The journey context of `profile_id`, or a JSON null when there is no such profile.
+/// The journey context of `profile_id` in `project` (read from that project's rows only), or a
+/// JSON null when the project has no such profile.
 ///
 /// Parts, highest priority first: `profile_id`, `user_id`, `stage` (id, name, phase,
 /// entered_at, time_in_stage_ms), `score` (total and top contributing rules, decayed to
@@ -35,8 +36,8 @@ constexpr std::size_t kContextDefaultBudget = 2048;
 ///
 /// Deterministic for the same rows and `now_ms`. On a database error `error` (if given) gets
 /// the message and the context holds what could be read.
-json BuildJourneyContext(Database& db, const JourneyMap& map, const std::string& profile_id,
-                         std::size_t budget_bytes, std::int64_t now_ms,
-                         std::string* error = nullptr);
+json BuildJourneyContext(Database& db, const std::string& project, const JourneyMap& map,
+                         const std::string& profile_id, std::size_t budget_bytes,
+                         std::int64_t now_ms, std::string* error = nullptr);
 
 }  // namespace waymark::collector

@@ -10,9 +10,9 @@
 
 namespace waymark::collector {
 
-json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const JourneyMap& live,
-                std::size_t limit, std::int64_t advance_to, std::string* error,
-                std::int64_t max_ms) {
+json PreviewMap(Database& db, const std::string& project, std::shared_ptr<const JourneyMap> draft,
+                const JourneyMap& live, std::size_t limit, std::int64_t advance_to,
+                std::string* error, std::int64_t max_ms) {
   const auto started = std::chrono::steady_clock::now();
   bool time_capped = false;
   auto fail = [&](const std::string& message) {
@@ -24,14 +24,17 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
     return nullptr;
   }
 
+  // Only the project's profiles: a draft is one project's map, replayed over its own history.
   std::int64_t total = 0;
-  Statement count = db.Prepare("SELECT COUNT(*) FROM profiles");
+  Statement count = db.Prepare("SELECT COUNT(*) FROM profiles WHERE project_id = ?");
+  count.Bind(1, project);
   ForEachRow(count, error, [&](Statement& s) { total = s.Int(0); });
-  std::vector<std::string> profiles;
+  std::vector<ProfileKey> profiles;
   Statement recent = db.Prepare(
-      "SELECT profile_id FROM profiles ORDER BY last_seen DESC NULLS LAST, profile_id LIMIT ?");
-  recent.Bind(1, static_cast<std::int64_t>(limit));
-  ForEachRow(recent, error, [&](Statement& s) { profiles.push_back(s.Text(0)); });
+      "SELECT profile_id FROM profiles WHERE project_id = ? "
+      "ORDER BY last_seen DESC NULLS LAST, profile_id LIMIT ?");
+  recent.Bind(1, project).Bind(2, static_cast<std::int64_t>(limit));
+  ForEachRow(recent, error, [&](Statement& s) { profiles.push_back({project, s.Text(0)}); });
   if (error != nullptr && !error->empty()) return nullptr;
 
   // Projection's options (profile_replay.cpp): nothing is sent on, so no outbound envelopes.
@@ -48,7 +51,7 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
   std::vector<StoredEvent> loaded;
   std::vector<Event> events;
   std::size_t replayed = 0;
-  for (const std::string& profile_id : profiles) {
+  for (const ProfileKey& profile : profiles) {
     if (max_ms > 0 && replayed > 0 &&
         std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(max_ms)) {
       time_capped = true;
@@ -56,7 +59,7 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
     }
     ++replayed;
     loaded.clear();
-    if (auto err = LoadStoredEvents(events_stmt, profile_id, &loaded)) {
+    if (auto err = LoadStoredEvents(events_stmt, profile, &loaded)) {
       fail(*err);
       return nullptr;
     }
@@ -68,7 +71,7 @@ json PreviewMap(Database& db, std::shared_ptr<const JourneyMap> draft, const Jou
     if (engine.last_activity() >= 0) draft_journeys.push_back(SummarizeJourney(engine));
 
     std::string read_error;
-    if (auto journey = stored.Read(profile_id, &read_error)) {
+    if (auto journey = stored.Read(profile, &read_error)) {
       live_journeys.push_back(std::move(*journey));
     } else if (!read_error.empty()) {
       fail(read_error);

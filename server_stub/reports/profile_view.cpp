@@ -5,36 +5,40 @@
 namespace waymark::collector {
 
 namespace {
-// A profile exists once projected, or while its first events wait for projection.
-bool ProfileExists(Database& db, const std::string& profile_id) {
+// A profile of `project` exists once projected, or while its first events wait for projection.
+bool ProfileExists(Database& db, const std::string& project, const std::string& profile_id) {
   auto q = db.Prepare(
-      "SELECT 1 FROM profiles WHERE profile_id = ?1 UNION ALL "
-      "SELECT 1 FROM dirty_profiles WHERE profile_id = ?1 LIMIT 1");
-  q.Bind(1, profile_id);
+      "SELECT 1 FROM profiles WHERE project_id = ?1 AND profile_id = ?2 UNION ALL "
+      "SELECT 1 FROM dirty_profiles WHERE project_id = ?1 AND profile_id = ?2 LIMIT 1");
+  q.Bind(1, project).Bind(2, profile_id);
   return q.Step();
 }
 }  // namespace
 
-std::string ResolveProfileId(Database& db, const std::string& id) {
+std::string ResolveProfileId(Database& db, const std::string& project, const std::string& id) {
   if (id.empty()) return "";
-  if (ProfileExists(db, id)) return id;
-  if (ProfileExists(db, "u:" + id)) return "u:" + id;
-  auto link = db.Prepare("SELECT user_id FROM identities WHERE anonymous_id = ?");
-  link.Bind(1, id);
-  if (link.Step() && ProfileExists(db, "u:" + link.Text(0))) return "u:" + link.Text(0);
-  if (ProfileExists(db, "a:" + id)) return "a:" + id;
+  if (ProfileExists(db, project, id)) return id;
+  if (ProfileExists(db, project, "u:" + id)) return "u:" + id;
+  auto link =
+      db.Prepare("SELECT user_id FROM identities WHERE project_id = ? AND anonymous_id = ?");
+  link.Bind(1, project).Bind(2, id);
+  if (link.Step() && ProfileExists(db, project, "u:" + link.Text(0))) return "u:" + link.Text(0);
+  if (ProfileExists(db, project, "a:" + id)) return "a:" + id;
   return "";
 }
 
-json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map_ptr, const std::string& id,
+json ProfileJson(Database& db, const std::string& project,
+                 std::shared_ptr<const JourneyMap> map_ptr, const std::string& id,
                  std::int64_t now_ms) {
   const JourneyMap& map = *map_ptr;
-  const std::string profile_id = ResolveProfileId(db, id);
+  const std::string profile_id = ResolveProfileId(db, project, id);
   if (profile_id.empty()) return nullptr;
+  // Every read below is of this project's rows: ?1 the project, ?2 the profile.
   auto q = db.Prepare(
       "SELECT user_id, stage, stage_entered_at, score, first_seen, last_seen, event_count, "
-      "stage_mismatches, map_version, snapshot, state FROM profiles WHERE profile_id = ?");
-  q.Bind(1, profile_id);
+      "stage_mismatches, map_version, snapshot, state FROM profiles "
+      "WHERE project_id = ? AND profile_id = ?");
+  q.Bind(1, project).Bind(2, profile_id);
   if (!q.Step()) return nullptr;
   json out = json::object();
   out["profile_id"] = profile_id;
@@ -67,8 +71,8 @@ json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map_ptr, const 
   json transitions = json::array();
   auto t = db.Prepare(
       "SELECT from_stage, to_stage, at, event_id, rule, map_version FROM transitions WHERE "
-      "profile_id = ? ORDER BY position");
-  t.Bind(1, profile_id);
+      "project_id = ? AND profile_id = ? ORDER BY position");
+  t.Bind(1, project).Bind(2, profile_id);
   while (t.Step()) {
     transitions.push_back({{"from", t.Text(0)},
                            {"to", t.Text(1)},
@@ -82,9 +86,9 @@ json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map_ptr, const 
   json touchpoints = json::array();
   auto e = db.Prepare(
       "SELECT id, name, corrected_time, device_time, received_at, channel, browser_stage, "
-      "server_stage, body FROM events WHERE profile_id = ? ORDER BY corrected_time DESC, "
-      "anonymous_id DESC, seq DESC LIMIT 200");
-  e.Bind(1, profile_id);
+      "server_stage, body FROM events WHERE project_id = ? AND profile_id = ? "
+      "ORDER BY corrected_time DESC, anonymous_id DESC, seq DESC LIMIT 200");
+  e.Bind(1, project).Bind(2, profile_id);
   while (e.Step()) {
     json tp = {{"id", e.Text(0)},
                {"name", e.Text(1)},
@@ -106,8 +110,10 @@ json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map_ptr, const 
   out["touchpoints"] = std::move(touchpoints);
 
   json anonymous_ids = json::array();
-  auto a = db.Prepare("SELECT DISTINCT anonymous_id FROM events WHERE profile_id = ? ORDER BY 1");
-  a.Bind(1, profile_id);
+  auto a = db.Prepare(
+      "SELECT DISTINCT anonymous_id FROM events WHERE project_id = ? AND profile_id = ? "
+      "ORDER BY 1");
+  a.Bind(1, project).Bind(2, profile_id);
   while (a.Step()) anonymous_ids.push_back(a.Text(0));
   out["anonymous_ids"] = std::move(anonymous_ids);
   return out;

@@ -11,12 +11,14 @@
 
 namespace waymark::collector {
 
-/// The stored profile id for a profile id ("u:..." / "a:..."), a user id or an anonymous id;
-/// empty when none matches.
-std::string ResolveProfileId(Database& db, const std::string& id);
+/// The stored profile id, in `project`, for a profile id ("u:..." / "a:..."), a user id or an
+/// anonymous id; empty when none of that project's profiles, identities or events matches (the
+/// same id in another project is another visitor).
+std::string ResolveProfileId(Database& db, const std::string& project, const std::string& id);
 
-/// Stage, score (decayed to now), transitions, touchpoints, identities; null when unknown.
-json ProfileJson(Database& db, std::shared_ptr<const JourneyMap> map, const std::string& id,
-                 std::int64_t now_ms);
+/// Stage, score (decayed to now), transitions, touchpoints, identities of the profile `id`
+/// resolves to in `project` (ResolveProfileId); null when unknown.
+json ProfileJson(Database& db, const std::string& project, std::shared_ptr<const JourneyMap> map,
+                 const std::string& id, std::int64_t now_ms);
 
 }  // namespace waymark::collector

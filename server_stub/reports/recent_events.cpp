@@ -23,14 +23,17 @@ json NullableText(const Statement& s, int column) {
 
 }  // namespace
 
-json RecentEvents(Database& db, std::optional<std::int64_t> after, std::int64_t limit,
-                  std::string* error) {
+json RecentEvents(Database& db, const std::string& project, std::optional<std::int64_t> after,
+                  std::int64_t limit, std::string* error) {
   limit = std::clamp<std::int64_t>(limit, 1, kRecentEventsMaxLimit);
+  // ?1 limit, ?2 project, ?3 cursor: the cursor, only in one form, is numbered last so that the
+  // other leaves no gap in the numbers PostgreSQL infers types for.
   Statement stmt =
-      db.Prepare(Columns(db.dialect()) + (after ? "WHERE rowid > ?2 ORDER BY rowid LIMIT ?1"
-                                                : "ORDER BY rowid DESC LIMIT ?1"));
-  stmt.Bind(1, limit);
-  if (after) stmt.Bind(2, *after);
+      db.Prepare(Columns(db.dialect()) +
+                 (after ? "WHERE project_id = ?2 AND rowid > ?3 ORDER BY rowid LIMIT ?1"
+                        : "WHERE project_id = ?2 ORDER BY rowid DESC LIMIT ?1"));
+  stmt.Bind(1, limit).Bind(2, project);
+  if (after) stmt.Bind(3, *after);
   json events = json::array();
   std::int64_t cursor = after.value_or(0);
   ForEachRow(stmt, error, [&](Statement& s) {
@@ -52,7 +55,7 @@ json RecentEvents(Database& db, std::optional<std::int64_t> after, std::int64_t 
     // The latest events were read newest first; the answer is oldest first either way.
     std::reverse(events.begin(), events.end());
   }
-  // Without `after`, no row means an empty table, whose largest cursor is 0.
+  // Without `after`, no row means the project has no event: 0.
   return {{"events", std::move(events)}, {"cursor", cursor}};
 }
 

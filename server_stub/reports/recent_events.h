@@ -15,13 +15,14 @@ namespace waymark::collector {
 constexpr std::int64_t kRecentEventsDefaultLimit = 50;
 constexpr std::int64_t kRecentEventsMaxLimit = 200;
 
-/// Without `after`: the latest `limit` events. With `after`: the first `limit` events stored
-/// after that cursor. Either way in ascending cursor order:
+/// The events of `project` only. Without `after`: its latest `limit` events. With `after`: its
+/// first `limit` events stored after that cursor (cursors are shared by every project's events,
+/// so a project's cursors have gaps). Either way in ascending cursor order:
 /// {"events": [{"cursor", "id", "name", "anonymous_id", "user_id", "profile_id", "time",
 /// "received_at", "channel", "path", "browser_stage", "server_stage"}], "cursor"}, where the
-/// top-level cursor is the last event's, or when there is none `after` (or the current largest
-/// cursor: 0 for an empty table). On a query failure *error gets the message.
-json RecentEvents(Database& db, std::optional<std::int64_t> after, std::int64_t limit,
-                  std::string* error = nullptr);
+/// top-level cursor is the last event's, or when there is none `after` (or 0 when the project
+/// has no event). On a query failure *error gets the message.
+json RecentEvents(Database& db, const std::string& project, std::optional<std::int64_t> after,
+                  std::int64_t limit, std::string* error = nullptr);
 
 }  // namespace waymark::collector

@@ -21,11 +21,17 @@ constexpr int kRecentFailures = 20;
 // Every journey rollup query is limited to the range's days and the version the reports read:
 // ?1 first day, ?2 last day, ?3 map version. With a version the condition is one range of the
 // primary key's prefix (map_version, day): PostgreSQL reads only those rows' pages, however many
-// dead row versions the counters' updates left in the table. A version < 0 (fixtures, tests)
-// reads every version.
-std::string InRange(const ReportRange& range) {
-  return range.map_version >= 0 ? " WHERE map_version = ?3 AND day >= ?1 AND day <= ?2"
-                                : " WHERE day >= ?1 AND day <= ?2 AND CAST(?3 AS BIGINT) < 0";
+// dead row versions the counters' updates left in the table. A version is one project's, so it
+// needs no project filter. A version < 0 (fixtures, tests) reads every version of the range's
+// project, bound at `project` (RangeQuery): the statement's highest placeholder, so that leaving
+// it out with a version leaves no gap in the numbers PostgreSQL infers types for.
+std::string InRange(const ReportRange& range, const char* project = "?4") {
+  return range.map_version >= 0
+             ? std::string(" WHERE map_version = ?3 AND day >= ?1 AND day <= ?2")
+             : std::string(
+                   " WHERE day >= ?1 AND day <= ?2 AND CAST(?3 AS BIGINT) < 0 AND map_version IN "
+                   "(SELECT version FROM maps WHERE project_id = ") +
+                   project + ")";
 }
 
 using Counts = std::map<std::string, std::int64_t>;
@@ -63,9 +69,13 @@ json StageHeader(const Stage& stage) {
           {"phase", PhaseName(stage.phase)}};
 }
 
-Statement RangeQuery(Database& db, const std::string& sql, const ReportRange& range) {
+// A journey rollup query with InRange's placeholders bound; `project` is the index InRange was
+// given (bound only when the condition uses it).
+Statement RangeQuery(Database& db, const std::string& sql, const ReportRange& range,
+                     int project = 4) {
   Statement stmt = db.Prepare(sql);
   stmt.Bind(1, range.first_day).Bind(2, range.last_day).Bind(3, range.map_version);
+  if (range.map_version < 0) stmt.Bind(project, range.project);
   return stmt;
 }
 
@@ -127,9 +137,12 @@ json Median(const std::map<std::string, TimeHistogram>& histograms, const std::s
 }
 
 std::int64_t TotalProfiles(Database& db, const ReportRange& range, std::string* error) {
-  return QueryCount(
+  Statement stmt = RangeQuery(
       db, std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_cohorts") + InRange(range),
-      error, range.first_day, range.last_day, range.map_version);
+      range);
+  std::int64_t n = 0;
+  ForEachRow(stmt, error, [&](Statement& s) { n = s.Int(0); });
+  return n;
 }
 
 // Stages a condition selects visitors by. A stage under an odd number of `not`s is excluded
@@ -381,13 +394,13 @@ JourneySummary SummarizeJourney(const Engine& engine) {
 }
 
 StoredJourneyReader::StoredJourneyReader(Database& db)
-    : profile_(db.Prepare("SELECT stage FROM profiles WHERE profile_id = ?")),
-      transitions_(
-          db.Prepare("SELECT to_stage FROM transitions WHERE profile_id = ? ORDER BY position")),
-      times_(db.Prepare(
-          "SELECT stage, total_ms FROM stage_times WHERE profile_id = ? AND visits > 0")) {}
+    : profile_(db.Prepare("SELECT stage FROM profiles WHERE project_id = ? AND profile_id = ?")),
+      transitions_(db.Prepare("SELECT to_stage FROM transitions WHERE project_id = ? AND "
+                              "profile_id = ? ORDER BY position")),
+      times_(db.Prepare("SELECT stage, total_ms FROM stage_times WHERE project_id = ? AND "
+                        "profile_id = ? AND visits > 0")) {}
 
-std::optional<JourneySummary> StoredJourneyReader::Read(const std::string& profile_id,
+std::optional<JourneySummary> StoredJourneyReader::Read(const ProfileKey& profile,
                                                         std::string* error) {
   JourneySummary out;
   bool found = false;
@@ -395,7 +408,7 @@ std::optional<JourneySummary> StoredJourneyReader::Read(const std::string& profi
   // Each statement is reset after use (a finished or failed step leaves it ready to rerun).
   auto run = [&](Statement& stmt, auto&& row) {
     if (!ok) return;
-    if (stmt.ok()) stmt.Bind(1, profile_id);
+    if (stmt.ok()) stmt.Bind(1, profile.project).Bind(2, profile.id);
     ok = ForEachRow(stmt, error, row);
     if (stmt.ok()) stmt.Reset();
   };
@@ -615,19 +628,23 @@ json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& ra
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       const std::string& conversion_stage, std::string* error) {
   // One conversion is one entry into a conversion stage: (profile, stage, at), on its own day.
-  const std::int64_t conversions =
-      QueryCount(db,
+  // ?4 is the stage, so the project (without a version) is ?5.
+  Statement count_stmt =
+      RangeQuery(db,
                  std::string("SELECT COALESCE(SUM(conversions), 0) FROM rollup_conversions") +
-                     InRange(range) + " AND (?4 = '' OR stage = ?4)",
-                 error, range.first_day, range.last_day, range.map_version, conversion_stage);
+                     InRange(range, "?5") + " AND (?4 = '' OR stage = ?4)",
+                 range, 5);
+  count_stmt.Bind(4, conversion_stage);
+  std::int64_t conversions = 0;
+  ForEachRow(count_stmt, error, [&](Statement& s) { conversions = s.Int(0); });
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
   Statement credit_stmt =
       RangeQuery(db,
                  std::string("SELECT model, channel, SUM(credit_micros) FROM rollup_credits") +
-                     InRange(range) +
+                     InRange(range, "?5") +
                      " AND (?4 = '' OR stage = ?4) GROUP BY model, channel ORDER BY model, channel",
-                 range);
+                 range, 5);
   credit_stmt.Bind(4, conversion_stage);
   ForEachRow(credit_stmt, error, [&](Statement& s) {
     if (s.Int(2) == 0) return;
@@ -815,9 +832,10 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& ra
                   std::string* error) {
   const std::int64_t now_ms = range.now_ms;
   Statement status_stmt = db.Prepare(
-      "SELECT status, COUNT(*) FROM outbox WHERE created_at >= ?1 AND created_at < ?2 "
-      "GROUP BY status");
+      "SELECT status, COUNT(*) FROM outbox WHERE project_id = ?3 AND created_at >= ?1 AND "
+      "created_at < ?2 GROUP BY status");
   status_stmt.Bind(1, range.first_day * kMsPerDay).Bind(2, (range.last_day + 1) * kMsPerDay);
+  status_stmt.Bind(3, range.project);
   Counts by_status;
   ForEachRow(status_stmt, error, [&](Statement& s) { by_status[s.Text(0)] = s.Int(1); });
   std::int64_t total = 0;
@@ -831,12 +849,14 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& ra
   // and an in-flight row left by a crash is picked up again.
   const std::int64_t due =
       QueryCount(db,
-                 "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'inflight') "
-                 "AND next_attempt_at <= ?1",
-                 error, now_ms);
+                 "SELECT COUNT(*) FROM outbox WHERE project_id = ?1 AND status IN ('pending', "
+                 "'inflight') AND next_attempt_at <= ?2",
+                 error, range.project, now_ms);
 
-  Statement oldest_stmt =
-      db.Prepare("SELECT MIN(created_at) FROM outbox WHERE status IN ('pending', 'inflight')");
+  Statement oldest_stmt = db.Prepare(
+      "SELECT MIN(created_at) FROM outbox WHERE project_id = ? AND status IN ('pending', "
+      "'inflight')");
+  oldest_stmt.Bind(1, range.project);
   json oldest_pending = nullptr;
   ForEachRow(oldest_stmt, error, [&](Statement& s) {
     if (!s.IsNull(0)) oldest_pending = s.Int(0);
@@ -848,9 +868,9 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& ra
   Statement failures_stmt = db.Prepare(
       "SELECT id, endpoint, trigger_id, status, attempts, last_status, last_error, "
       "next_attempt_at, created_at FROM outbox "
-      "WHERE status <> 'delivered' AND (last_error IS NOT NULL OR last_status IS NOT NULL "
-      "OR status = 'failed') ORDER BY id DESC LIMIT ?1");
-  failures_stmt.Bind(1, kRecentFailures);
+      "WHERE project_id = ?2 AND status <> 'delivered' AND (last_error IS NOT NULL OR "
+      "last_status IS NOT NULL OR status = 'failed') ORDER BY id DESC LIMIT ?1");
+  failures_stmt.Bind(1, kRecentFailures).Bind(2, range.project);
   json failures = json::array();
   ForEachRow(failures_stmt, error, [&](Statement& s) {
     failures.push_back({{"id", s.Int(0)},
@@ -875,18 +895,21 @@ json WebhookStats(Database& db, const JourneyMap& /*map*/, const ReportRange& ra
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
                    const ReportRange& range, std::string* error) {
   const std::int64_t now_ms = range.now_ms;
-  const std::int64_t events = QueryCount(
-      db, "SELECT COALESCE(SUM(events), 0) FROM rollup_events WHERE day >= ?1 AND day <= ?2", error,
-      range.first_day, range.last_day);
-  const std::int64_t all_events =
-      QueryCount(db, "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours", error);
+  // Event counts are kept per project (not per map version): filtered by it.
+  const std::int64_t events = QueryCount(db,
+                                         "SELECT COALESCE(SUM(events), 0) FROM rollup_events "
+                                         "WHERE project_id = ?1 AND day >= ?2 AND day <= ?3",
+                                         error, range.project, range.first_day, range.last_day);
+  const std::int64_t all_events = QueryCount(
+      db, "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours WHERE project_id = ?1", error,
+      range.project);
   // By when the events happened (corrected time), not when they arrived: after a backfill of
   // last month, "last 24 h" is still the last 24 hours. In whole hours: this one and the 23
   // before it.
   const std::int64_t recent = QueryCount(db,
                                          "SELECT COALESCE(SUM(events), 0) FROM rollup_event_hours "
-                                         "WHERE hour > ?1 AND hour <= ?2",
-                                         error, HourOf(now_ms) - 24, HourOf(now_ms));
+                                         "WHERE project_id = ?1 AND hour > ?2 AND hour <= ?3",
+                                         error, range.project, HourOf(now_ms) - 24, HourOf(now_ms));
 
   Statement profiles_stmt =
       RangeQuery(db,
@@ -912,26 +935,31 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version
               {"profiles", profiles},
               {"identified_profiles", identified},
               {"stage_mismatches", mismatches}};
-  out["reprojection"] = ReprojectionProgress(db, map_version, error);
+  out["reprojection"] = ReprojectionProgress(db, range.project, map_version, error);
   return out;
 }
 
-json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error) {
+json ReprojectionProgress(Database& db, const std::string& project, std::int64_t map_version,
+                          std::string* error) {
   std::int64_t profiles = 0;
   std::int64_t current = 0;
-  // Profiles per map version: a row per version, not a row per profile.
+  // Profiles per map version: a row per version, not a row per profile. rollup_versions holds
+  // every project's versions: only this project's count (its stored ones, and the current one,
+  // which is its own even before a row of maps says so).
   Statement count = db.Prepare(
       "SELECT COALESCE(SUM(profiles), 0), "
       "COALESCE(SUM(CASE WHEN map_version = ?1 THEN profiles ELSE 0 END), 0) "
-      "FROM rollup_versions");
-  count.Bind(1, map_version);
+      "FROM rollup_versions WHERE map_version = ?1 OR "
+      "map_version IN (SELECT version FROM maps WHERE project_id = ?2)");
+  count.Bind(1, map_version).Bind(2, project);
   ForEachRow(count, error, [&](Statement& s) {
     profiles = s.Int(0);
     current = s.Int(1);
   });
-  const std::int64_t waiting =
-      QueryCount(db, "SELECT COUNT(*) FROM dirty_profiles WHERE (full_replay & 2) <> 0", error);
-  const std::int64_t shown = ReportsVersion(db, map_version, error);
+  const std::int64_t waiting = QueryCount(
+      db, "SELECT COUNT(*) FROM dirty_profiles WHERE project_id = ?1 AND (full_replay & 2) <> 0",
+      error, project);
+  const std::int64_t shown = ReportsVersion(db, project, map_version, error);
   return {{"map_version", map_version},
           {"profiles", profiles},
           {"profiles_on_this_version", current},

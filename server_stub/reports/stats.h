@@ -16,21 +16,26 @@
 #include <vector>
 
 #include "storage/database.h"
+#include "storage/profile_key.h"
 #include "waymark/engine.h"
 #include "waymark/journey_map.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {
 
-/// The days a report covers (UTC days since 1970-01-01, both ends included) and the time it is
-/// made at.
+/// The project a report is about, the days it covers (UTC days since 1970-01-01, both ends
+/// included) and the time it is made at.
 struct ReportRange {
   std::int64_t now_ms = 0;
   std::int64_t first_day = 0;
   std::int64_t last_day = 0;
-  /// The map version whose journey rollups are read (storage/rollups.h, ReportsVersion); < 0:
-  /// every version (a database whose profiles are all on one version reads the same).
+  /// The map version whose journey rollups are read (storage/rollups.h, ReportsVersion): one of
+  /// `project`'s. < 0: every version of `project` (maps.project_id; a database whose profiles
+  /// are all on one version reads the same).
   std::int64_t map_version = -1;
+  /// Whose data is read: every report counts this project's rows only. AllTime and
+  /// ParseReportRange leave it at the default; the caller sets it.
+  std::string project = kDefaultProject;
 };
 /// Every day there is.
 ReportRange AllTime(std::int64_t now_ms);
@@ -73,7 +78,8 @@ struct FunnelCounts {
   std::map<std::string, TimeHistogram> time_in_stage_ms;
 };
 
-/// The counts over the profiles whose cohort day is in the range (from the rollups).
+/// The counts over the range's project's profiles whose cohort day is in the range (from the
+/// rollups).
 FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
                                     std::string* error = nullptr);
 /// The same counts over the given journeys, so that a funnel of replayed or selected profiles
@@ -91,9 +97,9 @@ JourneySummary SummarizeJourney(const Engine& engine);
 class StoredJourneyReader {
  public:
   explicit StoredJourneyReader(Database& db);
-  /// The stored journey of `profile_id`; nothing when the profile has no row or a query failed
-  /// (then *error holds the first failure).
-  std::optional<JourneySummary> Read(const std::string& profile_id, std::string* error);
+  /// The stored journey of `profile` (of its project); nothing when the profile has no row or a
+  /// query failed (then *error holds the first failure).
+  std::optional<JourneySummary> Read(const ProfileKey& profile, std::string* error);
 
  private:
   Statement profile_;
@@ -108,7 +114,8 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
 
 // Every report takes `error`: when a query fails, the first failure's message is stored there
 // (if given) and the report holds what could be read. The JSON itself never carries the error,
-// so a handler answers 503 instead of serving a half-empty report as if it were complete.
+// so a handler answers 503 instead of serving a half-empty report as if it were complete. Every
+// report reads the rows of its range's project only (ReportRange::project).
 
 /// The map's stages with rank >= 0 in rank order (ties in map order), each with `reached`,
 /// `current`, `conversion_from_previous`, `drop_off` and `median_time_in_stage_ms`; side stages
@@ -155,22 +162,23 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
 json ChannelStats(Database& db, const JourneyMap& map, const ReportRange& range,
                   std::string* error = nullptr);
 
-/// Outbox deliveries created in the range by status; how many are due now, the oldest waiting
-/// and the 20 most recent failing deliveries (whatever their day: they need attention now).
+/// The project's outbox deliveries created in the range by status; how many are due now, the oldest
+/// waiting and the 20 most recent failing deliveries (whatever their day: they need attention now).
 json WebhookStats(Database& db, const JourneyMap& map, const ReportRange& range,
                   std::string* error = nullptr);
 
-/// Totals: events in the range and ever, events of the last 24 hours (by event time, in whole
-/// hours), profiles first seen in the range, of them identified, and their stage mismatches
-/// between browser and collector.
-/// `map_version` is the stored version of the current map (MapState::version): the
-/// `reprojection` member says how many profiles are computed under it and how many wait for the
-/// background re-projection that publishing it started.
+/// The project's totals: events in the range and ever, events of the last 24 hours (by event time,
+/// in whole hours), profiles first seen in the range, of them identified, and their stage
+/// mismatches between browser and collector. `map_version` is the stored version of the project's
+/// current map (MapState::version): the `reprojection` member says how many profiles are computed
+/// under it and how many wait for the background re-projection that publishing it started.
 json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version,
                    const ReportRange& range, std::string* error = nullptr);
 
-/// {map_version, profiles, profiles_on_this_version, waiting, reports_version (the version the
-/// reports read until the re-projection is done), done}.
-json ReprojectionProgress(Database& db, std::int64_t map_version, std::string* error = nullptr);
+/// How far the re-projection of `project` under its current `map_version` got: {map_version,
+/// profiles (the project's, over its versions), profiles_on_this_version, waiting,
+/// reports_version (the version the reports read until the re-projection is done), done}.
+json ReprojectionProgress(Database& db, const std::string& project, std::int64_t map_version,
+                          std::string* error = nullptr);
 
 }  // namespace waymark::collector

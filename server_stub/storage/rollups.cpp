@@ -279,9 +279,10 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
   acquired[1] += f.converted ? sign : 0;
 }
 
-void RollupDelta::AddEvent(std::int64_t time_ms, const std::string& name, std::int64_t n) {
-  events_[{DayOf(time_ms), name}] += n;
-  event_hours_[HourOf(time_ms)] += n;
+void RollupDelta::AddEvent(const std::string& project, std::int64_t time_ms,
+                           const std::string& name, std::int64_t n) {
+  events_[{project, DayOf(time_ms), name}] += n;
+  event_hours_[{project, HourOf(time_ms)}] += n;
 }
 
 void RollupDelta::AddContentShown(std::int64_t map_version, std::int64_t time_ms,
@@ -311,8 +312,10 @@ void RollupDelta::Clear() { *this = RollupDelta(); }
 
 struct RollupWriter::Statements {
   explicit Statements(Database& db)
-      : events(db.Prepare(AddingUpsert("rollup_events", {"day", "name", "shard"}, {"events"}))),
-        event_hours(db.Prepare(AddingUpsert("rollup_event_hours", {"hour", "shard"}, {"events"}))),
+      : events(db.Prepare(
+            AddingUpsert("rollup_events", {"project_id", "day", "name", "shard"}, {"events"}))),
+        event_hours(db.Prepare(
+            AddingUpsert("rollup_event_hours", {"project_id", "hour", "shard"}, {"events"}))),
         versions(db.Prepare(AddingUpsert("rollup_versions", {"map_version"}, {"profiles"}))),
         cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"map_version", "day"},
                                         {"profiles", "identified", "mismatches"}))),
@@ -356,12 +359,13 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   };
   for (const auto& [k, n] : d.events_) {
     if (failure || n == 0) continue;
-    st_->events.Bind(1, k.first).Bind(2, k.second).Bind(3, shard_).Bind(4, n);
+    st_->events.Bind(1, std::get<0>(k)).Bind(2, std::get<1>(k)).Bind(3, std::get<2>(k));
+    st_->events.Bind(4, shard_).Bind(5, n);
     run(st_->events, "events");
   }
-  for (const auto& [hour, n] : d.event_hours_) {
+  for (const auto& [k, n] : d.event_hours_) {
     if (failure || n == 0) continue;
-    st_->event_hours.Bind(1, hour).Bind(2, shard_).Bind(3, n);
+    st_->event_hours.Bind(1, k.first).Bind(2, k.second).Bind(3, shard_).Bind(4, n);
     run(st_->event_hours, "event hours");
   }
   for (const auto& [version, n] : d.versions_) {
@@ -408,13 +412,13 @@ struct StoredFactsReader::Statements {
   explicit Statements(Database& db)
       : profile(db.Prepare(
             "SELECT first_seen, stage, map_version, user_id, stage_mismatches, channel, campaign, "
-            "converted FROM profiles WHERE profile_id = ?")),
+            "converted FROM profiles WHERE project_id = ? AND profile_id = ?")),
         transitions(db.Prepare("SELECT from_stage, to_stage, rule FROM transitions "
-                               "WHERE profile_id = ? ORDER BY position")),
+                               "WHERE project_id = ? AND profile_id = ? ORDER BY position")),
         times(db.Prepare("SELECT stage, total_ms, visits FROM stage_times "
-                         "WHERE profile_id = ? AND visits > 0 ORDER BY stage")),
+                         "WHERE project_id = ? AND profile_id = ? AND visits > 0 ORDER BY stage")),
         conversions(db.Prepare("SELECT stage, at, model, channel, credit FROM conversions "
-                               "WHERE profile_id = ? ORDER BY stage, at")) {}
+                               "WHERE project_id = ? AND profile_id = ? ORDER BY stage, at")) {}
   Statement profile, transitions, times, conversions;
 };
 
@@ -422,17 +426,17 @@ StoredFactsReader::StoredFactsReader(Database& db) : st_(std::make_unique<Statem
 StoredFactsReader::~StoredFactsReader() = default;
 
 namespace {
-// Runs `stmt` bound to `id`, calling row per result; resets it. False on failure.
+// Runs `stmt` bound to a project's profile, calling row per result; resets it. False on failure.
 template <typename RowFn>
-bool RunFor(Statement& stmt, const std::string& id, std::string* error, RowFn&& row) {
-  if (stmt.ok()) stmt.Bind(1, id);
+bool RunFor(Statement& stmt, const ProfileKey& profile, std::string* error, RowFn&& row) {
+  if (stmt.ok()) stmt.Bind(1, profile.project).Bind(2, profile.id);
   const bool ok = ForEachRow(stmt, error, row);
   if (stmt.ok()) stmt.Reset();
   return ok;
 }
 }  // namespace
 
-std::optional<JourneyFacts> StoredFactsReader::Journey(const std::string& profile_id,
+std::optional<JourneyFacts> StoredFactsReader::Journey(const ProfileKey& profile_id,
                                                        std::string* error) {
   JourneyFacts f;
   bool found = false;
@@ -463,7 +467,7 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const std::string& profil
   return f;
 }
 
-bool StoredFactsReader::SubtractConversions(const std::string& profile_id, std::int64_t map_version,
+bool StoredFactsReader::SubtractConversions(const ProfileKey& profile_id, std::int64_t map_version,
                                             RollupDelta* delta, std::string* error) {
   std::set<std::pair<std::string, std::int64_t>> seen;  // one conversion per (stage, at)
   return RunFor(st_->conversions, profile_id, error, [&](Statement& s) {
@@ -504,10 +508,11 @@ std::optional<std::string> RebuildRollups(Database& db) {
   // Counted by the database, per hour and name (stored times are after 2000: integer division
   // is the floor), so a recount of millions of events moves a few thousand rows.
   Statement events = db.Prepare(
-      "SELECT corrected_time / 3600000 AS hour, name, COUNT(*) FROM events GROUP BY hour, name");
+      "SELECT project_id, corrected_time / 3600000 AS hour, name, COUNT(*) FROM events "
+      "GROUP BY project_id, hour, name");
   std::optional<std::string> failure;
   ForEachRow(events, &error, [&](Statement& s) {
-    delta.AddEvent(s.Int(0) * kMsPerHour, s.Text(1), s.Int(2));
+    delta.AddEvent(s.Text(0), s.Int(1) * kMsPerHour, s.Text(2), s.Int(3));
     if (!failure) failure = flush_every(++n, 50000);
   });
   // Under the version of the journey they belong to (an event whose journey stored no profile,
@@ -517,7 +522,8 @@ std::optional<std::string> RebuildRollups(Database& db) {
   Statement shown = db.Prepare(
       "SELECT p.map_version, e.corrected_time / 86400000 AS day, e.server_stage, " + slot +
       " AS slot, COALESCE(" + variant +
-      ", '') AS variant, COUNT(*) FROM events e JOIN profiles p ON p.profile_id = e.profile_id "
+      ", '') AS variant, COUNT(*) FROM events e JOIN profiles p ON p.project_id = e.project_id AND "
+      "p.profile_id = e.profile_id "
       "WHERE e.name = 'content_shown' AND e.server_stage IS NOT NULL AND "
       "e.body NOT LIKE '%\\u0000%' ESCAPE '!' AND " +
       slot + " IS NOT NULL GROUP BY p.map_version, day, e.server_stage, " + slot + ", COALESCE(" +
@@ -529,9 +535,10 @@ std::optional<std::string> RebuildRollups(Database& db) {
   if (!error.empty()) return "rollups: " + error;
   if (failure) return failure;
 
-  std::vector<std::string> ids;
-  Statement profiles = db.Prepare("SELECT profile_id FROM profiles ORDER BY profile_id");
-  ForEachRow(profiles, &error, [&](Statement& s) { ids.push_back(s.Text(0)); });
+  std::vector<ProfileKey> ids;
+  Statement profiles =
+      db.Prepare("SELECT project_id, profile_id FROM profiles ORDER BY project_id, profile_id");
+  ForEachRow(profiles, &error, [&](Statement& s) { ids.push_back({s.Text(0), s.Text(1)}); });
   if (!error.empty()) return "rollups: " + error;
   StoredFactsReader reader(db);
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -542,8 +549,9 @@ std::optional<std::string> RebuildRollups(Database& db) {
   }
 
   Statement conversions = db.Prepare(
-      "SELECT c.profile_id, c.stage, c.at, c.model, c.channel, c.credit, p.map_version "
-      "FROM conversions c JOIN profiles p ON p.profile_id = c.profile_id");
+      "SELECT c.project_id || ' ' || c.profile_id, c.stage, c.at, c.model, c.channel, c.credit, "
+      "p.map_version FROM conversions c JOIN profiles p ON p.project_id = c.project_id AND "
+      "p.profile_id = c.profile_id");
   std::set<std::tuple<std::string, std::string, std::int64_t>> seen;
   ForEachRow(conversions, &error, [&](Statement& s) {
     const std::string stage = s.Text(1);
@@ -558,14 +566,18 @@ std::optional<std::string> RebuildRollups(Database& db) {
 
 std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences) {
   std::string error;
-  const std::int64_t newest = NewestMapVersion(db, -1, &error);
-  const std::int64_t shown = ReportsVersion(db, newest, &error);
+  auto held = db.Prepare(
+      "SELECT project_id, reports_version FROM projects WHERE reports_version IS NOT NULL "
+      "ORDER BY project_id LIMIT 1");
+  std::optional<std::string> running;
+  ForEachRow(held, &error, [&](Statement& s) {
+    running = "rollups: a re-projection of project " + s.Text(0) +
+              " is still running (its reports show map version " + std::to_string(s.Int(1)) +
+              "); verify once it is done";
+  });
+  held.Reset();
   if (!error.empty()) return "rollups: " + error;
-  if (shown != newest) {
-    return "rollups: the re-projection of map version " + std::to_string(newest) +
-           " is still running (the reports show version " + std::to_string(shown) +
-           "); verify once it is done";
-  }
+  if (running) return running;
   if (auto err = db.BeginWrite()) return "rollups: " + *err;
   if (auto err = LockRollups(db)) {
     db.Exec("ROLLBACK");
@@ -595,35 +607,49 @@ std::vector<std::string> RollupTableNames() {
   return out;
 }
 
-std::int64_t ReportsVersion(Database& db, std::int64_t current, std::string* error) {
+std::int64_t ReportsVersion(Database& db, const std::string& project, std::int64_t current,
+                            std::string* error) {
   std::int64_t out = current;
-  auto q = db.Prepare("SELECT value FROM meta WHERE key = 'reports_version'");
-  ForEachRow(q, error, [&](Statement& s) { out = std::stoll(s.Text(0)); });
+  auto q = db.Prepare("SELECT reports_version FROM projects WHERE project_id = ?");
+  q.Bind(1, project);
+  ForEachRow(q, error, [&](Statement& s) {
+    if (!s.IsNull(0)) out = s.Int(0);
+  });
   return out;
 }
 
-std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previous) {
+std::optional<std::string> HoldReportsVersion(Database& db, const std::string& project,
+                                              std::int64_t previous) {
   auto hold = db.Prepare(
-      "INSERT INTO meta (key, value) VALUES ('reports_version', ?) ON CONFLICT (key) DO NOTHING");
-  hold.Bind(1, std::to_string(previous));
+      "UPDATE projects SET reports_version = ? WHERE project_id = ? AND reports_version IS NULL");
+  hold.Bind(1, previous).Bind(2, project);
   if (!hold.Run()) return "reports version: " + hold.error();
   return std::nullopt;
 }
 
+namespace {
+// The map versions of a project other than ?1, ?2 the project: the rows the switch drops.
+constexpr const char* kOtherVersionsOfProject =
+    "map_version <> ? AND map_version IN (SELECT version FROM maps WHERE project_id = ?)";
+}  // namespace
+
 struct ReprojectionFinisher::Statements {
   explicit Statements(Database& db)
-      : newest(db.Prepare("SELECT MAX(version) FROM maps")),
-        shown(db.Prepare("SELECT value FROM meta WHERE key = 'reports_version'")),
-        other(db.Prepare("SELECT 1 FROM rollup_cohorts WHERE map_version <> ? LIMIT 1")),
+      : newest(db.Prepare("SELECT MAX(version) FROM maps WHERE project_id = ?")),
+        shown(db.Prepare("SELECT reports_version FROM projects WHERE project_id = ?")),
+        other(db.Prepare(std::string("SELECT 1 FROM rollup_cohorts WHERE ") +
+                         kOtherVersionsOfProject + " LIMIT 1")),
         elsewhere(db.Prepare(
-            "SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE map_version <> ?")) {}
+            std::string("SELECT COALESCE(SUM(profiles), 0) FROM rollup_versions WHERE ") +
+            kOtherVersionsOfProject)) {}
   Statement newest, shown, other, elsewhere;
 };
 
 ReprojectionFinisher::ReprojectionFinisher(Database& db) : db_(db) {}
 ReprojectionFinisher::~ReprojectionFinisher() = default;
 
-std::optional<std::string> ReprojectionFinisher::Finish(std::int64_t version, bool* switched) {
+std::optional<std::string> ReprojectionFinisher::Finish(const std::string& project,
+                                                        std::int64_t version, bool* switched) {
   *switched = false;
   if (!st_) st_ = std::make_unique<Statements>(db_);
   std::string error;
@@ -634,13 +660,20 @@ std::optional<std::string> ReprojectionFinisher::Finish(std::int64_t version, bo
     ForEachRow(stmt, &error, row);
     if (stmt.ok()) stmt.Reset();
   };
+  auto bind_other = [&](Statement& stmt) {
+    if (stmt.ok()) stmt.Bind(1, version).Bind(2, project);
+  };
   // A collector behind the stored map (several collectors) decides nothing about versions.
   std::int64_t newest = version;
+  if (st_->newest.ok()) st_->newest.Bind(1, project);
   check(st_->newest, [&](Statement& s) {
     if (!s.IsNull(0)) newest = s.Int(0);
   });
   std::int64_t shown = version;
-  check(st_->shown, [&](Statement& s) { shown = std::stoll(s.Text(0)); });
+  if (st_->shown.ok()) st_->shown.Bind(1, project);
+  check(st_->shown, [&](Statement& s) {
+    if (!s.IsNull(0)) shown = s.Int(0);
+  });
   if (!error.empty()) {
     st_.reset();
     return "reports version: " + error;
@@ -650,7 +683,7 @@ std::optional<std::string> ReprojectionFinisher::Finish(std::int64_t version, bo
     // Nothing held; rows of another version can still be left (a database recounted during a
     // re-projection): dropped below once no profile is on it.
     bool other = false;
-    if (st_->other.ok()) st_->other.Bind(1, version);
+    bind_other(st_->other);
     check(st_->other, [&](Statement&) { other = true; });
     if (!error.empty()) {
       st_.reset();
@@ -659,7 +692,7 @@ std::optional<std::string> ReprojectionFinisher::Finish(std::int64_t version, bo
     if (!other) return std::nullopt;
   }
   std::int64_t elsewhere = 0;
-  if (st_->elsewhere.ok()) st_->elsewhere.Bind(1, version);
+  bind_other(st_->elsewhere);
   check(st_->elsewhere, [&](Statement& s) { elsewhere = s.Int(0); });
   if (!error.empty()) {
     st_.reset();
@@ -669,23 +702,29 @@ std::optional<std::string> ReprojectionFinisher::Finish(std::int64_t version, bo
   // The switch itself is rare: its statements are prepared when it happens.
   for (const RollupTableInfo& t : kRollupTables) {
     if (!t.versioned) continue;
-    auto drop = db_.Prepare(std::string("DELETE FROM ") + t.name + " WHERE map_version <> ?");
-    drop.Bind(1, version);
+    auto drop =
+        db_.Prepare(std::string("DELETE FROM ") + t.name + " WHERE " + kOtherVersionsOfProject);
+    drop.Bind(1, version).Bind(2, project);
     if (!drop.Run()) return "reports version: " + drop.error();
   }
-  auto done = db_.Prepare("DELETE FROM meta WHERE key = 'reports_version'");
+  auto done = db_.Prepare("UPDATE projects SET reports_version = NULL WHERE project_id = ?");
+  done.Bind(1, project);
   if (!done.Run()) return "reports version: " + done.error();
   *switched = shown != version;
   return std::nullopt;
 }
 
-std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched) {
-  return ReprojectionFinisher(db).Finish(version, switched);
+std::optional<std::string> FinishReprojection(Database& db, const std::string& project,
+                                              std::int64_t version, bool* switched) {
+  return ReprojectionFinisher(db).Finish(project, version, switched);
 }
 
-std::int64_t NewestMapVersion(Database& db, std::int64_t fallback, std::string* error) {
+std::int64_t NewestMapVersion(Database& db, const std::string& project, std::int64_t fallback,
+                              std::string* error) {
   std::int64_t out = fallback;
-  auto q = db.Prepare("SELECT MAX(version) FROM maps");
+  auto q = db.Prepare(project.empty() ? "SELECT MAX(version) FROM maps"
+                                      : "SELECT MAX(version) FROM maps WHERE project_id = ?");
+  if (!project.empty()) q.Bind(1, project);
   ForEachRow(q, error, [&](Statement& s) {
     if (!s.IsNull(0)) out = s.Int(0);
   });

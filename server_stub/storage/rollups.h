@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "storage/database.h"
+#include "storage/profile_key.h"
 #include "waymark/engine.h"
 #include "waymark/json_util.h"
 
@@ -123,8 +124,9 @@ class RollupDelta {
   /// Only the profile count of a version (a journey leaving a version whose rows stay as they
   /// were until the switch).
   void AddVersionProfiles(std::int64_t map_version, int sign);
-  /// `n` events (negative: taken out), and impressions likewise.
-  void AddEvent(std::int64_t time_ms, const std::string& name, std::int64_t n);
+  /// `n` events of a project (negative: taken out), and impressions likewise.
+  void AddEvent(const std::string& project, std::int64_t time_ms, const std::string& name,
+                std::int64_t n);
   void AddContentShown(std::int64_t map_version, std::int64_t time_ms, const std::string& stage,
                        const std::string& slot, const std::string& variant, std::int64_t n);
   void AddConversion(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
@@ -138,8 +140,8 @@ class RollupDelta {
   friend class RollupWriter;
   using Day = std::int64_t;
   using Version = std::int64_t;
-  std::map<std::pair<Day, std::string>, std::int64_t> events_;
-  std::map<std::int64_t, std::int64_t> event_hours_;
+  std::map<std::tuple<std::string, Day, std::string>, std::int64_t> events_;
+  std::map<std::pair<std::string, std::int64_t>, std::int64_t> event_hours_;
   std::map<Version, std::int64_t> versions_;
   std::map<std::pair<Version, Day>, std::array<std::int64_t, 3>> cohorts_;
   /// reached, current, exits, timed profiles, visits, total ms, then the time buckets.
@@ -179,11 +181,11 @@ class StoredFactsReader {
   explicit StoredFactsReader(Database& db);
   ~StoredFactsReader();
   /// The facts of the stored profile; nothing when it has no row. *error on a failed query.
-  std::optional<JourneyFacts> Journey(const std::string& profile_id, std::string* error);
+  std::optional<JourneyFacts> Journey(const ProfileKey& profile, std::string* error);
   /// Subtracts the profile's stored conversions and credits (counted under `map_version`) from
   /// `delta`, before they are deleted. False with *error on a failed query.
-  bool SubtractConversions(const std::string& profile_id, std::int64_t map_version,
-                           RollupDelta* delta, std::string* error);
+  bool SubtractConversions(const ProfileKey& profile, std::int64_t map_version, RollupDelta* delta,
+                           std::string* error);
 
  private:
   struct Statements;
@@ -203,16 +205,20 @@ std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>*
 /// Every rollup table's name.
 std::vector<std::string> RollupTableNames();
 
-/// The newest stored map version; `fallback` when none is stored. *error on a failed query.
-std::int64_t NewestMapVersion(Database& db, std::int64_t fallback, std::string* error);
+/// The newest stored map version of `project` (of any project when ""); `fallback` when none is
+/// stored. *error on a failed query.
+std::int64_t NewestMapVersion(Database& db, const std::string& project, std::int64_t fallback,
+                              std::string* error);
 
-/// The map version the reports read: the last one whose re-projection finished; `current` when
-/// no publish is pending (or the database never recorded one). *error on a failed query.
-std::int64_t ReportsVersion(Database& db, std::int64_t current, std::string* error);
+/// The map version a project's reports read: the last one whose re-projection finished;
+/// `current` when no publish is pending. *error on a failed query.
+std::int64_t ReportsVersion(Database& db, const std::string& project, std::int64_t current,
+                            std::string* error);
 
-/// After publishing `version`: records the version the reports read until its re-projection is
-/// done (unless one is already recorded). Inside the publish's transaction.
-std::optional<std::string> HoldReportsVersion(Database& db, std::int64_t previous);
+/// After a project publishes a new version: records the version its reports read until the
+/// re-projection is done (unless one is already recorded). Inside the publish's transaction.
+std::optional<std::string> HoldReportsVersion(Database& db, const std::string& project,
+                                              std::int64_t previous);
 
 /// When every profile is on `version`: the reports switch to it and the rollup rows of other
 /// versions are dropped (*switched). Nothing while a profile is still on another version. Inside
@@ -222,7 +228,8 @@ class ReprojectionFinisher {
  public:
   explicit ReprojectionFinisher(Database& db);
   ~ReprojectionFinisher();
-  std::optional<std::string> Finish(std::int64_t version, bool* switched);
+  std::optional<std::string> Finish(const std::string& project, std::int64_t version,
+                                    bool* switched);
 
  private:
   struct Statements;
@@ -231,6 +238,7 @@ class ReprojectionFinisher {
 };
 
 /// ReprojectionFinisher::Finish with statements prepared for this call.
-std::optional<std::string> FinishReprojection(Database& db, std::int64_t version, bool* switched);
+std::optional<std::string> FinishReprojection(Database& db, const std::string& project,
+                                              std::int64_t version, bool* switched);
 
 }  // namespace waymark::collector

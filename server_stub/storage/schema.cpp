@@ -1,30 +1,73 @@
 #include "storage/schema.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "storage/rollups.h"
 
 namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 5;
+constexpr int kRollupsVersion = 6;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 
--- Every published journey map; the current one is the highest version.
+-- Projects: the unit of isolation (their own keys, map, events, profiles, identities, stats and
+-- webhooks). Every table below that holds a project's data has project_id first in its key, so
+-- each can be sharded by project (docs/deploy.md). reports_version: the map version the reports
+-- read while a publish's re-projection runs; NULL when none is pending (storage/rollups.h).
+CREATE TABLE IF NOT EXISTS projects (
+  project_id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  reports_version INTEGER
+);
+
+-- Keys of the projects created through the API (the config file's keys belong to project
+-- "default" and are never stored). Only a key's SHA-256 is kept: it is shown once, at creation.
+-- kind: site (batches, the map) or admin (everything else of the project).
+CREATE TABLE IF NOT EXISTS project_keys (
+  key_hash TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  origins TEXT NOT NULL,
+  server_side INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS project_keys_by_project ON project_keys (project_id);
+
+-- Webhook endpoints of the projects created through the API (project "default"'s come from the
+-- config file). triggers: a JSON array of trigger ids, empty for all.
+CREATE TABLE IF NOT EXISTS project_webhooks (
+  project_id TEXT NOT NULL,
+  endpoint_id TEXT NOT NULL,
+  url TEXT NOT NULL,
+  secret TEXT NOT NULL,
+  triggers TEXT NOT NULL,
+  PRIMARY KEY (project_id, endpoint_id)
+);
+
+-- Every published journey map; a project's current one is its highest version. Versions are
+-- numbered across projects (each version belongs to one project), so the journey rollups, keyed
+-- by map version, are a project's own.
 CREATE TABLE IF NOT EXISTS maps (
   version INTEGER PRIMARY KEY,
   map_id TEXT NOT NULL,
   body TEXT NOT NULL,
   etag TEXT NOT NULL,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  project_id TEXT NOT NULL DEFAULT 'default'
 );
+CREATE INDEX IF NOT EXISTS maps_by_project ON maps (project_id, version);
 
--- Accepted events. The primary key on the event id makes ingestion idempotent.
+-- Accepted events. The primary key on (project, event id) makes ingestion idempotent.
 CREATE TABLE IF NOT EXISTS events (
-  id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL DEFAULT 'default',
+  id TEXT NOT NULL,
   site_key TEXT NOT NULL,
   profile_id TEXT NOT NULL,
   anonymous_id TEXT NOT NULL,
@@ -41,54 +84,67 @@ CREATE TABLE IF NOT EXISTS events (
   content_hash TEXT NOT NULL,
   ip TEXT,
   body TEXT NOT NULL,
-  projected INTEGER NOT NULL DEFAULT 0,  -- 1 once the profile's journey includes it
-  -- 1 for an event a browser sent without its engine (all its properties): the projection applies
-  -- the sync filter of the stage the journey is in at that event, then clears it
-  unfiltered INTEGER NOT NULL DEFAULT 0
+  projected INTEGER NOT NULL DEFAULT 0,
+  unfiltered INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (project_id, id)
 );
-CREATE INDEX IF NOT EXISTS events_by_profile ON events (profile_id, corrected_time);
-CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (anonymous_id);
+-- projected: 1 once the profile's journey includes the event. unfiltered: 1 for an event a
+-- browser sent without its engine (all its properties): the projection applies the sync filter
+-- of the stage the journey is in at that event, then clears it.
+CREATE INDEX IF NOT EXISTS events_by_profile ON events (project_id, profile_id, corrected_time);
+CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (project_id, anonymous_id);
 CREATE INDEX IF NOT EXISTS events_by_received ON events (received_at);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (corrected_time);
-CREATE INDEX IF NOT EXISTS events_by_name ON events (name);
-CREATE INDEX IF NOT EXISTS events_unprojected ON events (profile_id) WHERE projected = 0;
+-- A project's live tail pages by rowid (SQLite's index entries end with it).
+CREATE INDEX IF NOT EXISTS events_by_project ON events (project_id);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (project_id, corrected_time);
+CREATE INDEX IF NOT EXISTS events_by_name ON events (project_id, name);
+CREATE INDEX IF NOT EXISTS events_unprojected ON events (project_id, profile_id)
+  WHERE projected = 0;
 
 -- Profiles with events their journey does not include yet. Written in the same transaction as
 -- the events, so a crash between ingestion and projection loses nothing: the projector resumes.
+-- full_replay, bit 1: replay the whole journey; bit 2: only for a new map version (the
+-- background re-projection after a publish, which reads of the stats do not wait for). Marks
+-- combine with kCombineDirtyMarks (profile_replay.h).
 CREATE TABLE IF NOT EXISTS dirty_profiles (
-  profile_id TEXT PRIMARY KEY,
-  -- bit 1: replay the whole journey; bit 2: only for a new map version (the background
-  -- re-projection after a publish, which reads of the stats do not wait for). Marks combine with
-  -- kCombineDirtyMarks (profile_replay.h).
-  full_replay INTEGER NOT NULL DEFAULT 0
+  project_id TEXT NOT NULL DEFAULT 'default',
+  profile_id TEXT NOT NULL,
+  full_replay INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (project_id, profile_id)
 );
 -- The background re-projection's marks, counted by the overview without reading the others.
-CREATE INDEX IF NOT EXISTS dirty_in_background ON dirty_profiles (profile_id)
+CREATE INDEX IF NOT EXISTS dirty_in_background ON dirty_profiles (project_id, profile_id)
   WHERE (full_replay & 2) <> 0;
 
 -- Each device's clock offset (server time minus device time, from its first batch's sent_at):
 -- a device's events are shifted together by it, so their order and spacing survive batches
 -- that took different times on the way (ingest.cpp, StableCorrectedTime).
 CREATE TABLE IF NOT EXISTS device_clocks (
-  anonymous_id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL DEFAULT 'default',
+  anonymous_id TEXT NOT NULL,
   offset_ms INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (project_id, anonymous_id)
 );
 
 -- The identity graph: each anonymous id belongs to at most one known user.
 CREATE TABLE IF NOT EXISTS identities (
-  anonymous_id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL DEFAULT 'default',
+  anonymous_id TEXT NOT NULL,
   user_id TEXT NOT NULL,
-  linked_at INTEGER NOT NULL
+  linked_at INTEGER NOT NULL,
+  PRIMARY KEY (project_id, anonymous_id)
 );
-CREATE INDEX IF NOT EXISTS identities_by_user ON identities (user_id);
+CREATE INDEX IF NOT EXISTS identities_by_user ON identities (project_id, user_id);
 
 -- The authoritative journey state per profile, as the server's engine computed it. channel,
 -- campaign: the channel and utm_campaign of the journey's first touch (empty when none);
--- converted: it reached a conversion stage of the map it was computed under. (Comments between
--- columns stay out of the table: SQLite keeps that text and edits it on ALTER TABLE.)
+-- converted: it reached a conversion stage of the map it was computed under; next_due: when a
+-- timed transition (dormancy, churn) may fall due without a new event (NULL: never). (Comments
+-- between columns stay out of the tables: SQLite keeps that text and edits it on ALTER TABLE.)
 CREATE TABLE IF NOT EXISTS profiles (
-  profile_id TEXT PRIMARY KEY,
+  project_id TEXT NOT NULL DEFAULT 'default',
+  profile_id TEXT NOT NULL,
   user_id TEXT,
   stage TEXT NOT NULL,
   stage_entered_at INTEGER,
@@ -101,16 +157,18 @@ CREATE TABLE IF NOT EXISTS profiles (
   snapshot TEXT NOT NULL,
   state TEXT NOT NULL,
   updated_at INTEGER NOT NULL,
-  -- when a timed transition (dormancy, churn) may fall due without a new event; NULL: never
   next_due INTEGER,
   channel TEXT NOT NULL DEFAULT '',
   campaign TEXT NOT NULL DEFAULT '',
-  converted INTEGER NOT NULL DEFAULT 0
+  converted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (project_id, profile_id)
 );
-CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (stage);
+CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (project_id, stage);
+CREATE INDEX IF NOT EXISTS profiles_due ON profiles (next_due) WHERE next_due IS NOT NULL;
 
 -- Each profile's current transition history (replaced when the profile is recomputed).
 CREATE TABLE IF NOT EXISTS transitions (
+  project_id TEXT NOT NULL DEFAULT 'default',
   profile_id TEXT NOT NULL,
   position INTEGER NOT NULL,
   from_stage TEXT NOT NULL,
@@ -119,35 +177,38 @@ CREATE TABLE IF NOT EXISTS transitions (
   event_id TEXT,
   rule TEXT NOT NULL,
   map_version INTEGER NOT NULL,
-  PRIMARY KEY (profile_id, position)
+  PRIMARY KEY (project_id, profile_id, position)
 );
-CREATE INDEX IF NOT EXISTS transitions_by_edge ON transitions (from_stage, to_stage);
 
 -- Time spent per stage per profile (closed visits plus the open one up to the last event).
 CREATE TABLE IF NOT EXISTS stage_times (
+  project_id TEXT NOT NULL DEFAULT 'default',
   profile_id TEXT NOT NULL,
   stage TEXT NOT NULL,
   total_ms INTEGER NOT NULL,
   visits INTEGER NOT NULL,
-  PRIMARY KEY (profile_id, stage)
+  PRIMARY KEY (project_id, profile_id, stage)
 );
 
 -- Attribution credits per conversion, one row per (model, channel).
 CREATE TABLE IF NOT EXISTS conversions (
+  project_id TEXT NOT NULL DEFAULT 'default',
   profile_id TEXT NOT NULL,
   stage TEXT NOT NULL,
   at INTEGER NOT NULL,
   model TEXT NOT NULL,
   channel TEXT NOT NULL,
   credit REAL NOT NULL,
-  PRIMARY KEY (profile_id, stage, at, model, channel)
+  PRIMARY KEY (project_id, profile_id, stage, at, model, channel)
 );
 
 -- Webhook deliveries, written in the same transaction as the transition that caused them. The
--- unique dedupe key makes each (transition, endpoint) at most one row, across replays and restarts.
+-- unique dedupe key makes each (transition, endpoint) at most one row of its project, across
+-- replays and restarts.
 CREATE TABLE IF NOT EXISTS outbox (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
-  dedupe_key TEXT NOT NULL UNIQUE,
+  project_id TEXT NOT NULL DEFAULT 'default',
+  dedupe_key TEXT NOT NULL,
   endpoint TEXT NOT NULL,
   trigger_id TEXT NOT NULL,
   profile_id TEXT NOT NULL,
@@ -158,24 +219,28 @@ CREATE TABLE IF NOT EXISTS outbox (
   next_attempt_at INTEGER NOT NULL,
   last_error TEXT,
   last_status INTEGER,
-  delivered_at INTEGER
+  delivered_at INTEGER,
+  UNIQUE (project_id, dedupe_key)
 );
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
--- The webhook report counts the deliveries created in its date range.
-CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (created_at);
+-- The webhook report counts a project's deliveries created in its date range.
+CREATE INDEX IF NOT EXISTS outbox_by_created ON outbox (project_id, created_at);
 
 -- Rollups (storage/rollups.h): what the reports read, kept in the transactions that change what
 -- they count. day: UTC days since 1970-01-01; a profile counts on its cohort day (its first
 -- event's), an event or a conversion on the day it happened. Journey rollups are kept per map
--- version: the reports read the version whose re-projection finished (meta reports_version).
+-- version (a version is one project's): the reports read the version whose re-projection
+-- finished (projects.reports_version). Event counts are per project.
 -- shard: each collector writes its own rows of the event counts (reads sum them), so collectors
 -- on one PostgreSQL do not queue on the row of the current day and hour.
 CREATE TABLE IF NOT EXISTS rollup_events (
-  day INTEGER NOT NULL, name TEXT NOT NULL, shard INTEGER NOT NULL, events INTEGER NOT NULL,
-  PRIMARY KEY (day, name, shard));
+  project_id TEXT NOT NULL, day INTEGER NOT NULL, name TEXT NOT NULL, shard INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  PRIMARY KEY (project_id, day, name, shard));
 CREATE TABLE IF NOT EXISTS rollup_event_hours (
-  hour INTEGER NOT NULL, shard INTEGER NOT NULL, events INTEGER NOT NULL,
-  PRIMARY KEY (hour, shard));
+  project_id TEXT NOT NULL, hour INTEGER NOT NULL, shard INTEGER NOT NULL,
+  events INTEGER NOT NULL,
+  PRIMARY KEY (project_id, hour, shard));
 -- Profiles per map version, whatever their day: how far a re-projection got.
 CREATE TABLE IF NOT EXISTS rollup_versions (
   map_version INTEGER PRIMARY KEY, profiles INTEGER NOT NULL);
@@ -230,6 +295,8 @@ struct AddedColumn {
   const char* add;       ///< the ALTER TABLE statement
   const char* after;     ///< run once the column exists (an index), or nullptr
   const char* backfill;  ///< run right after the ALTER TABLE only, or nullptr
+  /// The backfill on tables keyed by project (schema 5 on), when it differs.
+  const char* project_backfill = nullptr;
 };
 constexpr AddedColumn kAddedColumns[] = {
     {"events", "unfiltered", "ALTER TABLE events ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0",
@@ -244,7 +311,10 @@ constexpr AddedColumn kAddedColumns[] = {
     {"profiles", "channel", "ALTER TABLE profiles ADD COLUMN channel TEXT NOT NULL DEFAULT ''",
      nullptr,
      "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
-     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3"},
+     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3",
+     "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
+     "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
+     "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3"},
     {"profiles", "campaign", "ALTER TABLE profiles ADD COLUMN campaign TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
     {"profiles", "converted",
@@ -292,6 +362,8 @@ std::string PostgresSchema() {
     }
     out.insert(close + 1, " WITH (fillfactor = 70)");
   }
+  replace_all("events_by_project ON events (project_id)",
+              "events_by_project ON events (project_id, rowid)");
   // SQLite's implicit rowid is the recent-events cursor (recent_events.cpp): the same name here.
   replace_all(
       "CREATE TABLE IF NOT EXISTS events (\n",
@@ -313,23 +385,35 @@ END $$;
   return out;
 }
 
+bool HasColumn(Database& db, const std::string& table, const std::string& column,
+               std::string* error) {
+  auto q = db.Prepare(db.dialect() == Dialect::kSqlite
+                          ? "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
+                          : "SELECT 1 FROM information_schema.columns WHERE table_schema = "
+                            "current_schema() AND table_name = ? AND column_name = ?");
+  if (!q.ok()) {
+    *error = q.error();
+    return false;
+  }
+  q.Bind(1, table).Bind(2, column);
+  const bool present = q.Step();
+  if (q.failed()) *error = q.error();
+  q.Reset();
+  return present;
+}
+
 std::optional<std::string> AddMissingColumns(Database& db) {
+  std::string error;
+  const bool keyed_by_project = HasColumn(db, "dirty_profiles", "project_id", &error);
   for (const AddedColumn& c : kAddedColumns) {
-    auto column = db.Prepare(db.dialect() == Dialect::kSqlite
-                                 ? "SELECT 1 FROM pragma_table_info(?) WHERE name = ?"
-                                 : "SELECT 1 FROM information_schema.columns WHERE table_schema = "
-                                   "current_schema() AND table_name = ? AND column_name = ?");
-    if (!column.ok()) return column.error();
-    column.Bind(1, c.table).Bind(2, c.column);
-    const bool present = column.Step();
-    const bool failed = column.failed();
-    std::string error = column.error();
-    column.Reset();
-    if (failed) return error;
+    const bool present = HasColumn(db, c.table, c.column, &error);
+    if (!error.empty()) return error;
     if (!present) {
       if (auto err = db.Exec(c.add)) return err;
-      if (c.backfill != nullptr) {
-        if (auto err = db.Exec(c.backfill)) return err;
+      const char* backfill =
+          keyed_by_project && c.project_backfill != nullptr ? c.project_backfill : c.backfill;
+      if (backfill != nullptr) {
+        if (auto err = db.Exec(backfill)) return err;
       }
     }
     if (c.after != nullptr) {
@@ -339,11 +423,116 @@ std::optional<std::string> AddMissingColumns(Database& db) {
   return std::nullopt;
 }
 
-std::optional<std::string> Migrate(Database& db) {
-  if (auto err = db.Exec(db.dialect() == Dialect::kSqlite ? SqliteSchema() : PostgresSchema())) {
-    return "schema: " + *err;
+// Tables that gained project_id first in their keys (schema 5). A database made before projects
+// has them keyed without it: its rows become project "default"'s.
+constexpr const char* kProjectTables[] = {"events",      "dirty_profiles", "device_clocks",
+                                          "identities",  "profiles",       "transitions",
+                                          "stage_times", "conversions",    "outbox"};
+
+std::vector<std::string> ColumnsOf(Database& db, const std::string& table, std::string* error) {
+  std::vector<std::string> out;
+  auto q = db.Prepare(db.dialect() == Dialect::kSqlite
+                          ? "SELECT name FROM pragma_table_info(?) ORDER BY cid"
+                          : "SELECT column_name FROM information_schema.columns WHERE "
+                            "table_schema = current_schema() AND table_name = ? AND "
+                            "is_identity = 'NO' ORDER BY ordinal_position");
+  q.Bind(1, table);
+  ForEachRow(q, error, [&](Statement& row) { out.push_back(row.Text(0)); });
+  return out;
+}
+
+// Before schema 5: every keyed table is renamed (its own indexes dropped, their names are taken
+// again), the new tables are made, and the rows copied in as project "default"'s; in one
+// transaction with the schema's creation, so a failure leaves the file as it was.
+std::optional<std::string> MoveIntoDefaultProject(Database& db, const std::string& schema) {
+  std::string error;
+  for (const char* table : kProjectTables) {
+    auto indexes = db.Prepare(db.dialect() == Dialect::kSqlite
+                                  ? "SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                                    "tbl_name = ? AND sql IS NOT NULL"
+                                  : "SELECT indexname FROM pg_indexes WHERE schemaname = "
+                                    "current_schema() AND tablename = ? AND indexname NOT IN "
+                                    "(SELECT conname FROM pg_constraint)");
+    indexes.Bind(1, table);
+    std::vector<std::string> names;
+    if (!ForEachRow(indexes, &error, [&](Statement& q) { names.push_back(q.Text(0)); })) {
+      return error;
+    }
+    for (const std::string& name : names) {
+      if (auto err = db.Exec("DROP INDEX " + name)) return err;
+    }
+    if (auto err = db.Exec(std::string("ALTER TABLE ") + table + " RENAME TO " + table + "_v4")) {
+      return err;
+    }
   }
+  if (!HasColumn(db, "maps", "project_id", &error)) {
+    if (!error.empty()) return error;
+    if (auto err = db.Exec("ALTER TABLE maps ADD COLUMN project_id TEXT NOT NULL DEFAULT "
+                           "'default'")) {
+      return err;
+    }
+  }
+  if (auto err = db.Exec(schema)) return err;
+  for (const char* table : kProjectTables) {
+    const std::string old = std::string(table) + "_v4";
+    std::vector<std::string> old_columns = ColumnsOf(db, old, &error);
+    std::vector<std::string> new_columns = ColumnsOf(db, table, &error);
+    if (!error.empty()) return error;
+    std::string list;
+    for (const std::string& c : old_columns) {
+      if (std::find(new_columns.begin(), new_columns.end(), c) == new_columns.end()) continue;
+      list += (list.empty() ? "" : ", ") + c;
+    }
+    // PostgreSQL's identity columns (events.rowid, outbox.id) are numbered again, in the old order.
+    const bool by_rowid = db.dialect() == Dialect::kPostgres && std::string(table) == "events";
+    if (auto err = db.Exec(std::string("INSERT INTO ") + table + " (project_id, " + list +
+                           ") SELECT 'default', " + list + " FROM " + old +
+                           (by_rowid ? " ORDER BY rowid" : ""))) {
+      return err;
+    }
+    if (auto err = db.Exec("DROP TABLE " + old)) return err;
+  }
+  // The map version the reports read during a re-projection moves from meta to the project.
+  auto held = db.Prepare("SELECT value FROM meta WHERE key = 'reports_version'");
+  if (held.Step()) {
+    auto move = db.Prepare(
+        "INSERT INTO projects (project_id, name, created_at, reports_version) "
+        "VALUES ('default', 'Default', ?, ?) ON CONFLICT (project_id) DO UPDATE SET "
+        "reports_version = excluded.reports_version");
+    move.Bind(1, static_cast<std::int64_t>(0))
+        .Bind(2, static_cast<std::int64_t>(std::stoll("0" + held.Text(0))));
+    held.Reset();
+    if (!move.Run()) return move.error();
+    if (auto err = db.Exec("DELETE FROM meta WHERE key = 'reports_version'")) return err;
+  }
+  return error.empty() ? std::nullopt : std::optional<std::string>(error);
+}
+
+std::optional<std::string> MigrateToProjects(Database& db, const std::string& schema) {
+  std::string error;
+  const bool has_events = !ColumnsOf(db, "events", &error).empty();
+  if (!error.empty()) return error;
+  if (!has_events || HasColumn(db, "events", "project_id", &error)) return std::nullopt;
+  if (!error.empty()) return error;
+  // Columns of releases before schema 4 first, with their backfills, then the move.
+  if (auto err = AddMissingColumns(db)) return err;
+  if (auto err = db.BeginWrite()) return err;
+  auto err = MoveIntoDefaultProject(db, schema);
+  if (!err) err = db.Exec("COMMIT");
+  if (err) db.Exec("ROLLBACK");
+  return err;
+}
+
+std::optional<std::string> Migrate(Database& db) {
+  const std::string schema = db.dialect() == Dialect::kSqlite ? SqliteSchema() : PostgresSchema();
+  if (auto err = MigrateToProjects(db, schema)) return "schema: projects: " + *err;
+  if (auto err = db.Exec(schema)) return "schema: " + *err;
   if (auto err = AddMissingColumns(db)) return "schema: " + *err;
+  // Project "default" always exists: the config file's keys and webhooks are its.
+  auto project = db.Prepare(
+      "INSERT INTO projects (project_id, name, created_at) VALUES ('default', 'Default', 0) "
+      "ON CONFLICT (project_id) DO NOTHING");
+  if (!project.Run()) return "schema: " + project.error();
   // A database made before rollups (or by a release that kept others) gets them counted once.
   auto rollups = db.Prepare("SELECT value FROM meta WHERE key = 'rollups_version'");
   const bool current = rollups.Step() && rollups.Text(0) == std::to_string(kRollupsVersion);

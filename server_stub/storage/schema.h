@@ -9,8 +9,9 @@
 
 namespace waymark::collector {
 
-// 2: events.unfiltered; 3: profiles.next_due; 4: device_clocks
-constexpr int kSchemaVersion = 4;
+// 2: events.unfiltered; 3: profiles.next_due; 4: device_clocks; 5: projects (project_id first
+// in every key)
+constexpr int kSchemaVersion = 5;
 
 /// Creates or upgrades the schema. Returns an error message on failure.
 std::optional<std::string> MigrateSchema(Database& db);

@@ -74,13 +74,22 @@ class DashboardTest : public DefaultMapDatabaseTest {
   }
 
   void Project() {
+    // Version 1, stored as the default project's: a range of every version (AllTime) reads the
+    // versions of its project.
+    auto version = db_.Prepare(
+        "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
+        "VALUES (1, 'default', '{}', 'e', 0, ?) ON CONFLICT (version) DO NOTHING");
+    version.Bind(1, kDefaultProject);
+    ASSERT_TRUE(version.Run()) << version.error();
     MapState state;
     state.map = map_;
     state.version = 1;
     ProfileProjector projector(db_, config_, nullptr);
     bool outbox = false;
     bool remaining = false;
-    ASSERT_FALSE(projector.ProjectDirty(state, 0, &outbox, &remaining).has_value());
+    auto shared = std::make_shared<const MapState>(state);
+    const MapLookup maps = [&](const std::string&) { return shared; };
+    ASSERT_FALSE(projector.ProjectDirty(maps, 0, &outbox, &remaining).has_value());
   }
 
   // Visitors under the default map: one that engages, goes dormant after 30 days and comes
@@ -108,7 +117,8 @@ TEST_F(DashboardTest, ReplaySummaryIsWhatProjectionStores) {
   StoredJourneyReader stored(db_);
   EngineOptions options;
   options.build_outbound = false;
-  for (const char* profile : {"a:dormant", "a:lead", "a:loop", "a:idle"}) {
+  for (const char* id : {"a:dormant", "a:lead", "a:loop", "a:idle"}) {
+    const ProfileKey profile{kDefaultProject, id};
     std::vector<StoredEvent> loaded;
     ASSERT_FALSE(LoadStoredEvents(events, profile, &loaded).has_value());
     std::vector<Event> list;
@@ -119,17 +129,17 @@ TEST_F(DashboardTest, ReplaySummaryIsWhatProjectionStores) {
     const JourneySummary replayed = SummarizeJourney(engine);
     std::string error;
     auto journey = stored.Read(profile, &error);
-    ASSERT_TRUE(journey.has_value()) << profile << " " << error;
-    EXPECT_EQ(replayed.stage, journey->stage) << profile;
-    EXPECT_EQ(replayed.entered, journey->entered) << profile;
-    EXPECT_EQ(replayed.time_in_stage_ms, journey->time_in_stage_ms) << profile;
+    ASSERT_TRUE(journey.has_value()) << id << " " << error;
+    EXPECT_EQ(replayed.stage, journey->stage) << id;
+    EXPECT_EQ(replayed.entered, journey->entered) << id;
+    EXPECT_EQ(replayed.time_in_stage_ms, journey->time_in_stage_ms) << id;
   }
   // The seeded events are from 2023: by today's clock the visitor who came back has been idle 30
   // days again (dormant), and the customer 90 days (churned): time passed on the server.
-  auto dormant = stored.Read("a:dormant", nullptr);
+  auto dormant = stored.Read({kDefaultProject, "a:dormant"}, nullptr);
   EXPECT_EQ(dormant->entered,
             (std::vector<std::string>{"engaged", "dormant", "engaged", "dormant"}));
-  auto loop = stored.Read("a:loop", nullptr);
+  auto loop = stored.Read({kDefaultProject, "a:loop"}, nullptr);
   EXPECT_EQ(loop->entered,
             (std::vector<std::string>{"customer", "retained", "customer", "retained", "churned"}));
 }
@@ -137,7 +147,7 @@ TEST_F(DashboardTest, ReplaySummaryIsWhatProjectionStores) {
 TEST_F(DashboardTest, PreviewUnderTheLiveMapGivesTheLiveFunnel) {
   SeedJourneys();
   std::string error;
-  json out = PreviewMap(db_, map_, *map_, 20000, NowForTests(), &error);
+  json out = PreviewMap(db_, kDefaultProject, map_, *map_, 20000, NowForTests(), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(out["profiles"], 4);
   EXPECT_EQ(out["events"], 9);
@@ -162,7 +172,7 @@ TEST_F(DashboardTest, PreviewUnderADraftAndOfTheMostRecentProfiles) {
   auto draft = ParseJourneyMap(DumpJson(doc));
   ASSERT_TRUE(draft.ok()) << draft.error().message;
   std::string error;
-  json out = PreviewMap(db_, draft.value(), *map_, 20000, NowForTests(), &error);
+  json out = PreviewMap(db_, kDefaultProject, draft.value(), *map_, 20000, NowForTests(), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(out["draft"]["map"]["version"], 7);
   const json& stages = out["draft"]["funnel"]["stages"];
@@ -172,7 +182,7 @@ TEST_F(DashboardTest, PreviewUnderADraftAndOfTheMostRecentProfiles) {
   EXPECT_EQ(out["live"]["funnel"]["stages"][1]["reached"], 1);  // "dormant" (pricing)
 
   // Most recent by last event: "dormant" (day 31), then "loop" (day 9).
-  json two = PreviewMap(db_, draft.value(), *map_, 2, NowForTests(), &error);
+  json two = PreviewMap(db_, kDefaultProject, draft.value(), *map_, 2, NowForTests(), &error);
   EXPECT_EQ(error, "");
   EXPECT_EQ(two["profiles"], 2);
   EXPECT_EQ(two["truncated"], true);
@@ -184,7 +194,7 @@ TEST_F(DashboardTest, PreviewUnderADraftAndOfTheMostRecentProfiles) {
   EXPECT_EQ(two["time_capped"], false);
 
   // A time cap reached at once still replays one profile, and says it stopped for time.
-  json capped = PreviewMap(db_, draft.value(), *map_, 20000, NowForTests(), &error,
+  json capped = PreviewMap(db_, kDefaultProject, draft.value(), *map_, 20000, NowForTests(), &error,
                            /*max_ms=*/1);
   EXPECT_EQ(error, "");
   EXPECT_GE(capped["profiles"], 1);
@@ -202,14 +212,14 @@ TEST_F(DashboardTest, PreviewUnderADraftAndOfTheMostRecentProfiles) {
 
 TEST_F(DashboardTest, RecentEventsInCursorOrder) {
   std::string error;
-  EXPECT_EQ(RecentEvents(db_, std::nullopt, 50, &error),
+  EXPECT_EQ(RecentEvents(db_, kDefaultProject, std::nullopt, 50, &error),
             (json{{"events", json::array()}, {"cursor", 0}}));
   Store("x", "page_viewed", kStart, {{"path", "/a"}});
   Store("x", "page_viewed", kStart + 10000);
   StoreRaw("bad-body", "a:y", "y", "page_viewed", kStart - 5000, "{not json");
   StoreRaw("num-path", "a:y", "y", "page_viewed", kStart - 4000, R"({"context":{"path":7}})");
   // Insertion order, not event time, is the stream's order.
-  json all = RecentEvents(db_, std::nullopt, 50, &error);
+  json all = RecentEvents(db_, kDefaultProject, std::nullopt, 50, &error);
   EXPECT_EQ(error, "");
   ASSERT_EQ(all["events"].size(), 4u);
   EXPECT_EQ(all["cursor"], 4);
@@ -224,15 +234,31 @@ TEST_F(DashboardTest, RecentEventsInCursorOrder) {
   EXPECT_TRUE(all["events"][2]["path"].is_null());  // a malformed body does not fail the read
   EXPECT_TRUE(all["events"][3]["path"].is_null());  // not a string
 
-  json last = RecentEvents(db_, std::nullopt, 2, &error);
+  json last = RecentEvents(db_, kDefaultProject, std::nullopt, 2, &error);
   EXPECT_EQ(last["events"][0]["cursor"], 3);
   EXPECT_EQ(last["events"][1]["cursor"], 4);
-  json page = RecentEvents(db_, 1, 2, &error);
+  json page = RecentEvents(db_, kDefaultProject, 1, 2, &error);
   ASSERT_EQ(page["events"].size(), 2u);
   EXPECT_EQ(page["events"][0]["cursor"], 2);
   EXPECT_EQ(page["cursor"], 3);
-  EXPECT_EQ(RecentEvents(db_, 4, 2, &error)["cursor"], 4);
-  EXPECT_EQ(RecentEvents(db_, 99, 2, &error)["cursor"], 99);
+  EXPECT_EQ(RecentEvents(db_, kDefaultProject, 4, 2, &error)["cursor"], 4);
+  EXPECT_EQ(RecentEvents(db_, kDefaultProject, 99, 2, &error)["cursor"], 99);
+  EXPECT_EQ(error, "");
+
+  // Another project's events share the cursors but not the stream.
+  ASSERT_FALSE(db_.Exec("INSERT INTO events (project_id, id, site_key, profile_id, anonymous_id, "
+                        "name, seq, device_time, received_at, corrected_time, content_hash, body) "
+                        "VALUES ('other', 'ev-1', 'k', 'a:x', 'x', 'page_viewed', 1, 0, 0, 0, "
+                        "'h', '{}')")
+                   .has_value());
+  json mine = RecentEvents(db_, kDefaultProject, std::nullopt, 50, &error);
+  EXPECT_EQ(mine["events"].size(), 4u);
+  EXPECT_EQ(mine["cursor"], 4);
+  json theirs = RecentEvents(db_, "other", std::nullopt, 50, &error);
+  ASSERT_EQ(theirs["events"].size(), 1u);
+  EXPECT_EQ(theirs["cursor"], 5);
+  EXPECT_EQ(RecentEvents(db_, "other", 1, 50, &error)["events"].size(), 1u);
+  EXPECT_EQ(RecentEvents(db_, kDefaultProject, 4, 50, &error)["events"].size(), 0u);
   EXPECT_EQ(error, "");
 }
 

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "default_map_database_test.h"
+#include "reports/profile_view.h"
+#include "storage/profile_key.h"
 #include "storage/schema.h"
 #include "waymark/default_map.h"
 #include "waymark/engine.h"
@@ -173,15 +175,18 @@ class JourneyContextTest : public DefaultMapDatabaseTest {
 TEST_F(JourneyContextTest, UnknownProfileIsNull) {
   StoreAwareness();
   std::string error;
-  EXPECT_TRUE(BuildJourneyContext(db_, *map_, "a:nobody", 2048, kT0, &error).is_null());
+  EXPECT_TRUE(
+      BuildJourneyContext(db_, kDefaultProject, *map_, "a:nobody", 2048, kT0, &error).is_null());
   EXPECT_EQ(error, "");
 }
 
 TEST_F(JourneyContextTest, InjectionLikeIdIsJustAnUnknownId) {
   StoreAwareness();
   std::string error;
-  EXPECT_TRUE(BuildJourneyContext(db_, *map_, "x' OR 1=1 --", 2048, kT0, &error).is_null());
-  EXPECT_TRUE(BuildJourneyContext(db_, *map_, "a:ctx' --", 2048, kT0, &error).is_null());
+  EXPECT_TRUE(BuildJourneyContext(db_, kDefaultProject, *map_, "x' OR 1=1 --", 2048, kT0, &error)
+                  .is_null());
+  EXPECT_TRUE(
+      BuildJourneyContext(db_, kDefaultProject, *map_, "a:ctx' --", 2048, kT0, &error).is_null());
   EXPECT_EQ(error, "");
   // And nothing was changed by it.
   auto count = db_.Prepare("SELECT COUNT(*) FROM profiles");
@@ -189,11 +194,23 @@ TEST_F(JourneyContextTest, InjectionLikeIdIsJustAnUnknownId) {
   EXPECT_EQ(count.Int(0), 1);
 }
 
+// The same profile id in another project is another visitor: nothing of this one is read.
+TEST_F(JourneyContextTest, AnotherProjectsProfileIsUnknown) {
+  StoreAwareness();
+  std::string error;
+  EXPECT_TRUE(BuildJourneyContext(db_, "other", *map_, "a:ctx", 2048, kT0, &error).is_null());
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(ResolveProfileId(db_, "other", "a:ctx"), "");
+  EXPECT_EQ(ResolveProfileId(db_, kDefaultProject, "a:ctx"), "a:ctx");
+  EXPECT_TRUE(ProfileJson(db_, "other", map_, "a:ctx", kT0).is_null());
+}
+
 TEST_F(JourneyContextTest, FullContextOfAnAwarenessVisitor) {
   Engine engine = StoreAwareness();
   const std::int64_t now = kT0 + 3 * kDay;
   std::string error;
-  json ctx = BuildJourneyContext(db_, *map_, "a:ctx", kContextMaxBudget, now, &error);
+  json ctx =
+      BuildJourneyContext(db_, kDefaultProject, *map_, "a:ctx", kContextMaxBudget, now, &error);
   EXPECT_EQ(error, "");
   ASSERT_TRUE(ctx.is_object());
 
@@ -244,7 +261,8 @@ TEST_F(JourneyContextTest, FullContextOfAnAwarenessVisitor) {
 
 TEST_F(JourneyContextTest, NextStagesFromLeadGroupRulesAndShowInactivity) {
   StoreBig();
-  json ctx = BuildJourneyContext(db_, *map_, "u:big", kContextMaxBudget, kT0 + 2000 * kMinute);
+  json ctx = BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", kContextMaxBudget,
+                                 kT0 + 2000 * kMinute);
   ASSERT_TRUE(ctx.is_object());
   EXPECT_EQ(ctx["user_id"], "big");
   EXPECT_EQ(ctx["stage"]["id"], "lead");
@@ -276,7 +294,7 @@ TEST_F(JourneyContextTest, PreviousStageTargetAndWildcardRelevance) {
       .Bind(4, kT0 + 31 * kDay)
       .Bind(5, "go_dormant");
   ASSERT_TRUE(tr.Run());
-  json ctx = BuildJourneyContext(db_, *map_, "a:sleepy", 2048, kT0 + 40 * kDay);
+  json ctx = BuildJourneyContext(db_, kDefaultProject, *map_, "a:sleepy", 2048, kT0 + 40 * kDay);
   ASSERT_TRUE(ctx.is_object());
   // reactivate goes to "$previous", the stage left for dormant.
   EXPECT_EQ(Strings(ctx["next_stages"], "stage"),
@@ -294,7 +312,7 @@ TEST_F(JourneyContextTest, ScoreFallsBackToTheStoredStateWithoutASnapshot) {
   Engine engine = StoreAwareness();
   ASSERT_TRUE(db_.Exec("UPDATE profiles SET snapshot = 'wms1:damaged'") == std::nullopt);
   const std::int64_t last = engine.last_activity();
-  json ctx = BuildJourneyContext(db_, *map_, "a:ctx", 2048, kT0 + 30 * kDay);
+  json ctx = BuildJourneyContext(db_, kDefaultProject, *map_, "a:ctx", 2048, kT0 + 30 * kDay);
   ASSERT_TRUE(ctx.is_object());
   // As of the last activity, not decayed further.
   EXPECT_DOUBLE_EQ(ctx["score"]["total"].get<double>(), std::round(engine.Score(last) * 100) / 100);
@@ -305,12 +323,12 @@ TEST_F(JourneyContextTest, ScoreFallsBackToTheStoredStateWithoutASnapshot) {
 TEST_F(JourneyContextTest, BudgetIsNeverExceededAndPrioritiesHold) {
   StoreBig();
   const std::int64_t now = kT0 + 2000 * kMinute;
-  json full = BuildJourneyContext(db_, *map_, "u:big", kContextMaxBudget, now);
+  json full = BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", kContextMaxBudget, now);
   ASSERT_TRUE(full.is_object());
   std::size_t previous_touchpoints = 0;
   for (std::size_t budget : {256u, 512u, 1024u, 2048u, 4096u}) {
     SCOPED_TRACE(budget);
-    json ctx = BuildJourneyContext(db_, *map_, "u:big", budget, now);
+    json ctx = BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", budget, now);
     ASSERT_TRUE(ctx.is_object());
     const std::string text = DumpJson(ctx);
     EXPECT_LE(text.size(), budget);
@@ -347,10 +365,10 @@ TEST_F(JourneyContextTest, BudgetIsNeverExceededAndPrioritiesHold) {
       if (mine == nullptr || *mine != full[part]) complete = false;
     }
   }
-  json small = BuildJourneyContext(db_, *map_, "u:big", 512, now);
+  json small = BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", 512, now);
   EXPECT_TRUE(small.contains("score"));
   EXPECT_EQ(small["user_id"], "big");
-  json mid = BuildJourneyContext(db_, *map_, "u:big", 2048, now);
+  json mid = BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", 2048, now);
   EXPECT_EQ(Size(mid, "next_stages"), 4u);
   EXPECT_GT(Size(mid, "touchpoints"), 0u);
   EXPECT_LT(Size(mid, "touchpoints"), 102u);
@@ -361,7 +379,7 @@ TEST_F(JourneyContextTest, BudgetIsNeverExceededAndPrioritiesHold) {
 TEST_F(JourneyContextTest, OversizedIdsStillFitTheSmallestBudget) {
   const std::string id = "a:" + std::string(300, 'p');
   RawProfile(id, std::string(256, 'u'), "awareness", kT0);
-  json ctx = BuildJourneyContext(db_, *map_, id, 256, kT0 + kDay);
+  json ctx = BuildJourneyContext(db_, kDefaultProject, *map_, id, 256, kT0 + kDay);
   ASSERT_TRUE(ctx.is_object());
   EXPECT_LE(DumpJson(ctx).size(), 256u);
   EXPECT_EQ(Int(ctx, "bytes"), static_cast<std::int64_t>(DumpJson(ctx).size()));
@@ -374,7 +392,7 @@ TEST_F(JourneyContextTest, InvalidUtf8InStoredTextNeverBreaksTheBudget) {
   const std::string id = "a:bad";
   RawProfile(id, std::string(200, '\xff'), "awareness", kT0);
   for (std::size_t budget : {256u, 512u, 700u}) {
-    json ctx = BuildJourneyContext(db_, *map_, id, budget, kT0 + kDay);
+    json ctx = BuildJourneyContext(db_, kDefaultProject, *map_, id, budget, kT0 + kDay);
     ASSERT_TRUE(ctx.is_object());
     EXPECT_LE(DumpJson(ctx).size(), budget);
     EXPECT_EQ(Int(ctx, "bytes"), static_cast<std::int64_t>(DumpJson(ctx).size()));
@@ -384,10 +402,11 @@ TEST_F(JourneyContextTest, InvalidUtf8InStoredTextNeverBreaksTheBudget) {
 
 TEST_F(JourneyContextTest, BudgetIsClamped) {
   StoreAwareness();
-  json low = BuildJourneyContext(db_, *map_, "a:ctx", 10, kT0 + 3 * kDay);
+  json low = BuildJourneyContext(db_, kDefaultProject, *map_, "a:ctx", 10, kT0 + 3 * kDay);
   EXPECT_EQ(Int(low, "budget"), 256);
   EXPECT_LE(DumpJson(low).size(), 256u);
-  json high = BuildJourneyContext(db_, *map_, "a:ctx", std::size_t{1} << 30, kT0 + 3 * kDay);
+  json high = BuildJourneyContext(db_, kDefaultProject, *map_, "a:ctx", std::size_t{1} << 30,
+                                  kT0 + 3 * kDay);
   EXPECT_EQ(Int(high, "budget"), 65536);
 }
 
@@ -398,12 +417,14 @@ TEST_F(JourneyContextTest, AnotherProfileChangesNothing) {
   const std::int64_t now = kT0 + 2000 * kMinute;
   std::vector<std::string> before;
   for (std::size_t budget : {256u, 2048u, 65536u}) {
-    before.push_back(DumpJson(BuildJourneyContext(db_, *map_, "u:big", budget, now)));
+    before.push_back(
+        DumpJson(BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", budget, now)));
   }
   StoreAwareness();
   std::size_t i = 0;
   for (std::size_t budget : {256u, 2048u, 65536u}) {
-    EXPECT_EQ(DumpJson(BuildJourneyContext(db_, *map_, "u:big", budget, now)), before[i++]);
+    EXPECT_EQ(DumpJson(BuildJourneyContext(db_, kDefaultProject, *map_, "u:big", budget, now)),
+              before[i++]);
   }
 }
 

@@ -150,7 +150,7 @@ class RollupsKeptTest : public DefaultMapDatabaseTest {
     ins.Bind(9, DumpJson(EventToJson(event.value())));
     ASSERT_TRUE(ins.Run()) << ins.error();
     RollupDelta delta;
-    delta.AddEvent(time, name, +1);
+    delta.AddEvent(kDefaultProject, time, name, +1);
     RollupWriter writer(db_);
     ASSERT_FALSE(writer.Flush(delta).has_value());
     auto dirty = db_.Prepare(
@@ -168,7 +168,9 @@ class RollupsKeptTest : public DefaultMapDatabaseTest {
     bool outbox = false;
     bool remaining = false;
     ASSERT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
-    ASSERT_FALSE(projector.ProjectDirty(state, max_profiles, &outbox, &remaining).has_value());
+    auto shared = std::make_shared<const MapState>(state);
+    const MapLookup maps = [&](const std::string&) { return shared; };
+    ASSERT_FALSE(projector.ProjectDirty(maps, max_profiles, &outbox, &remaining).has_value());
     ASSERT_FALSE(db_.Exec("COMMIT").has_value());
   }
 
@@ -183,7 +185,7 @@ class RollupsKeptTest : public DefaultMapDatabaseTest {
   bool Finish(std::int64_t version) {
     bool switched = false;
     EXPECT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
-    EXPECT_FALSE(FinishReprojection(db_, version, &switched).has_value());
+    EXPECT_FALSE(FinishReprojection(db_, kDefaultProject, version, &switched).has_value());
     EXPECT_FALSE(db_.Exec("COMMIT").has_value());
     return switched;
   }
@@ -211,7 +213,9 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
                                           "content_shown", "order_completed", "plan_upgraded",
                                           "demo_requested"};
   // 40 visitors over 20 days, events arriving in bursts, some older than what was projected
-  // (full replays), projected after every burst (incremental continuations).
+  // (full replays), projected after every burst (incremental continuations). The versions are
+  // stored: the re-projection's progress counts the versions of the project.
+  StoreMap(1);
   for (int round = 0; round < 6; ++round) {
     for (int v = 0; v < 40; ++v) {
       const std::string who = "v" + std::to_string(v);
@@ -253,15 +257,16 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   // version 1 until the re-projection is done, unchanged while it runs.
   const json funnel = FunnelStats(db_, *map_, Version(1));
   const json paths = PathStats(db_, *map_, Version(1), 20);
-  ASSERT_FALSE(HoldReportsVersion(db_, 1).has_value());
-  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  StoreMap(2);
+  ASSERT_FALSE(HoldReportsVersion(db_, kDefaultProject, 1).has_value());
+  ASSERT_FALSE(MarkForReprojection(db_, kDefaultProject, 2).has_value());
   Project(2, 15);
   std::string error;
-  EXPECT_EQ(ReportsVersion(db_, 2, &error), 1);
+  EXPECT_EQ(ReportsVersion(db_, kDefaultProject, 2, &error), 1);
   EXPECT_FALSE(Finish(2)) << "25 profiles are still on version 1";
   EXPECT_EQ(FunnelStats(db_, *map_, Version(1)), funnel);
   EXPECT_EQ(PathStats(db_, *map_, Version(1), 20), paths);
-  json progress = ReprojectionProgress(db_, 2);
+  json progress = ReprojectionProgress(db_, kDefaultProject, 2);
   EXPECT_EQ(progress["profiles"], 40);
   EXPECT_EQ(progress["profiles_on_this_version"], 15);
   EXPECT_EQ(progress["reports_version"], 1);
@@ -270,7 +275,7 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   EXPECT_NE(VerifyRollups(db_, &ignored), std::nullopt);  // refused while it runs
   Project(2);
   EXPECT_TRUE(Finish(2));
-  EXPECT_EQ(ReportsVersion(db_, 2, &error), 2);
+  EXPECT_EQ(ReportsVersion(db_, kDefaultProject, 2, &error), 2);
   EXPECT_EQ(Differences(), std::vector<std::string>{});
   // The same journeys under the same map: the same funnel, now read from version 2's rows.
   json switched = FunnelStats(db_, *map_, Version(2));
@@ -314,12 +319,12 @@ TEST_F(RollupsKeptTest, ACollectorBehindOnTheMapProjectsNothing) {
   Project(1);
   const json before = FunnelStats(db_, *map_, Version(1));
   StoreMap(2);
-  ASSERT_FALSE(HoldReportsVersion(db_, 1).has_value());
-  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  ASSERT_FALSE(HoldReportsVersion(db_, kDefaultProject, 1).has_value());
+  ASSERT_FALSE(MarkForReprojection(db_, kDefaultProject, 2).has_value());
   Project(2, 15);  // collector A, on version 2
   Project(1);      // collector B, still on version 1: projects nothing
   EXPECT_EQ(FunnelStats(db_, *map_, Version(1)), before) << "the first version's rows hold";
-  json progress = ReprojectionProgress(db_, 2);
+  json progress = ReprojectionProgress(db_, kDefaultProject, 2);
   EXPECT_EQ(progress["profiles_on_this_version"], 15);
   Project(2);  // A again
   EXPECT_TRUE(Finish(2));
@@ -331,7 +336,9 @@ TEST_F(RollupsKeptTest, ACollectorBehindOnTheMapProjectsNothing) {
 // with it, and come back when the visitor's next event stores the journey again.
 TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
   Store("x", "content_shown", kStart, json{{"slot", "hero"}, {"variant", "hero_engaged"}});
+  StoreMap(1);
   Project(1);
+  StoreMap(2);
   json doc = json::parse(DefaultMapJson());
   doc["unknown_events"] = "reject";
   doc["events"].erase("content_shown");
@@ -343,8 +350,8 @@ TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
   auto strict = ParseJourneyMap(DumpJson(doc));
   ASSERT_TRUE(strict.ok()) << strict.error().message;
   map_ = strict.value();
-  ASSERT_FALSE(HoldReportsVersion(db_, 1).has_value());
-  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  ASSERT_FALSE(HoldReportsVersion(db_, kDefaultProject, 1).has_value());
+  ASSERT_FALSE(MarkForReprojection(db_, kDefaultProject, 2).has_value());
   Project(2);
   EXPECT_TRUE(Finish(2));
   EXPECT_EQ(Differences(), std::vector<std::string>{}) << "after the switch";
@@ -357,7 +364,7 @@ TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
 TEST_F(RollupsKeptTest, EventCountsInShardsAddUp) {
   Store("a", "page_viewed", kStart);  // shard 0, as Store writes
   RollupDelta delta;
-  delta.AddEvent(kStart, "page_viewed", 2);
+  delta.AddEvent(kDefaultProject, kStart, "page_viewed", 2);
   RollupWriter other(db_, 7);  // another collector's shard
   ASSERT_FALSE(other.Flush(delta).has_value());
   auto ins = db_.Prepare(
@@ -393,6 +400,28 @@ TEST_F(RollupsKeptTest, ContentWithANulCharacterCountsNowhere) {
   EXPECT_EQ(rows.Int(0), 1) << "only the impression without a NUL";
 }
 
+// A journey whose first events the map refuses stores nothing; when a later event stores it, the
+// refused impression (never replayed again) counts in neither the rollups nor a recount.
+TEST_F(RollupsKeptTest, RefusedEventsOfAJourneyNotYetStoredCountNowhere) {
+  json doc = json::parse(DefaultMapJson());
+  doc["unknown_events"] = "reject";
+  doc["events"].erase("content_shown");
+  json throttles = json::array();
+  for (const auto& t : doc["noise"]["throttles"]) {
+    if (t.value("event", "") != "content_shown") throttles.push_back(t);
+  }
+  doc["noise"]["throttles"] = throttles;
+  auto strict = ParseJourneyMap(DumpJson(doc));
+  ASSERT_TRUE(strict.ok()) << strict.error().message;
+  map_ = strict.value();
+  StoreMap(1);
+  Store("y", "content_shown", kStart, json{{"slot", "hero"}, {"variant", "hero_engaged"}});
+  Project(1);
+  Store("y", "page_viewed", kStart + 5000, json::object(), false);
+  Project(1);
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+}
+
 // A profile read (read-your-writes projection of one journey) by a collector behind the stored
 // map leaves the journey to the new map.
 TEST_F(RollupsKeptTest, AProfileReadBehindTheMapProjectsNothing) {
@@ -405,7 +434,7 @@ TEST_F(RollupsKeptTest, AProfileReadBehindTheMapProjectsNothing) {
   ProfileProjector projector(db_, config_, nullptr);
   bool outbox = false;
   ASSERT_FALSE(db_.Exec("BEGIN IMMEDIATE").has_value());
-  ASSERT_FALSE(projector.ProjectIfDirty(state, "a:r", &outbox).has_value());
+  ASSERT_FALSE(projector.ProjectIfDirty(state, {kDefaultProject, "a:r"}, &outbox).has_value());
   ASSERT_FALSE(db_.Exec("COMMIT").has_value());
   auto stored = db_.Prepare("SELECT COUNT(*) FROM profiles");
   ASSERT_TRUE(stored.Step());
@@ -419,8 +448,10 @@ TEST_F(RollupsKeptTest, AProfileReadBehindTheMapProjectsNothing) {
 // reports (a database recounted during a re-projection).
 TEST_F(RollupsKeptTest, OldVersionRowsGoWhenTheLastJourneyLeaves) {
   for (int v = 0; v < 10; ++v) Store("h" + std::to_string(v), "pricing_viewed", kStart + v);
+  StoreMap(1);
   Project(1);
-  ASSERT_FALSE(MarkForReprojection(db_, 2).has_value());
+  StoreMap(2);
+  ASSERT_FALSE(MarkForReprojection(db_, kDefaultProject, 2).has_value());
   Project(2, 3);
   EXPECT_FALSE(Finish(2)) << "seven journeys are still on version 1";
   Project(2);

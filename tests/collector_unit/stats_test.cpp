@@ -76,6 +76,13 @@ class StatsTest : public ::testing::Test {
     auto parsed = ParseJourneyMap(kTestMap);
     ASSERT_TRUE(parsed.ok()) << parsed.error().message;
     map_ = parsed.value();
+    // The fixtures' journeys are on map version 3, stored as the default project's: a range of
+    // every version (AllTime) reads the versions of its project.
+    auto version = db_.Prepare(
+        "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
+        "VALUES (3, 'test', '{}', 'e', 0, ?)");
+    version.Bind(1, kDefaultProject);
+    ASSERT_TRUE(version.Run()) << version.error();
   }
 
   void Profile(const std::string& id, const char* user_id, const std::string& stage,
@@ -646,6 +653,63 @@ TEST_F(StatsTest, Overview) {
   EXPECT_EQ(Int(later, "events_last_24h"), 2);
 }
 
+// Another project's rows, on a map version of its own: no report of this project counts them,
+// and that project's reports count only them.
+TEST_F(StatsTest, ReportsCountTheirProjectOnly) {
+  Seed();
+  StoreEvent("e1", "a:1", "page_viewed", kNow - 2 * kHour, "{}", "Organic Search");
+  Delivery(1, "pending", 0, kNow - 1000, nullptr, std::nullopt);
+  std::string error;
+  const ReportRange range = AllTime(kNow);
+  const json funnel = FunnelStats(Recount(), *map_, range, &error);
+  const json overview = OverviewStats(db_, *map_, 3, range, &error);
+  const json hooks = WebhookStats(db_, *map_, range, &error);
+  const json paths = PathStats(db_, *map_, range, 20, &error);
+  EXPECT_EQ(error, "");
+
+  ASSERT_FALSE(
+      db_.Exec("INSERT INTO maps (version, map_id, body, etag, created_at, project_id) VALUES "
+               "(4, 'test', '{}', 'e', 0, 'other');"
+               "INSERT INTO profiles (project_id, profile_id, stage, first_seen, last_seen, "
+               "map_version, snapshot, state, updated_at) VALUES ('other', 'a:1', 'trial', 0, 0, "
+               "4, '', '{}', 0);"
+               "INSERT INTO transitions (project_id, profile_id, position, from_stage, to_stage, "
+               "at, rule, map_version) VALUES ('other', 'a:1', 0, 'visitor', 'trial', 0, 'start', "
+               "4);"
+               "INSERT INTO events (project_id, id, site_key, profile_id, anonymous_id, name, seq, "
+               "device_time, received_at, corrected_time, content_hash, body) VALUES ('other', "
+               "'e1', 'k', 'a:1', '1', 'page_viewed', 1, 0, 0, 0, 'h', '{}');"
+               "INSERT INTO outbox (project_id, dedupe_key, endpoint, trigger_id, profile_id, "
+               "payload, created_at, status, next_attempt_at) VALUES ('other', 'key-1', 'crm', "
+               "'converted', 'a:1', '{}', 0, 'pending', 0);"
+               "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) VALUES "
+               "('other', 'a:1', 3)")
+          .has_value());
+  Recount();
+  json now_funnel = FunnelStats(db_, *map_, range, &error);
+  EXPECT_EQ(now_funnel, funnel);
+  EXPECT_EQ(OverviewStats(db_, *map_, 3, range, &error), overview);
+  EXPECT_EQ(WebhookStats(db_, *map_, range, &error), hooks);
+  EXPECT_EQ(PathStats(db_, *map_, range, 20, &error), paths);
+  EXPECT_EQ(ReprojectionProgress(db_, kDefaultProject, 3, &error)["waiting"], 0);
+
+  ReportRange other = range;
+  other.project = "other";
+  EXPECT_EQ(Int(FunnelStats(db_, *map_, other, &error), "total_profiles"), 1);
+  json other_overview = OverviewStats(db_, *map_, 4, other, &error);
+  EXPECT_EQ(Int(other_overview, "events_all_time"), 1);
+  EXPECT_EQ(Int(other_overview, "profiles"), 1);
+  EXPECT_EQ(other_overview["reprojection"]["profiles"], 1);
+  EXPECT_EQ(other_overview["reprojection"]["waiting"], 1);
+  EXPECT_EQ(Int(WebhookStats(db_, *map_, other, &error), "total"), 1);
+  StoredJourneyReader reader(db_);
+  auto theirs = reader.Read({"other", "a:1"}, &error);
+  ASSERT_TRUE(theirs.has_value());
+  EXPECT_EQ(theirs->stage, "trial");
+  EXPECT_FALSE(reader.Read({"other", "a:2"}, &error).has_value());
+  EXPECT_EQ(error, "");
+}
+
 TEST_F(StatsTest, QueryFailureIsReportedThroughError) {
   ASSERT_FALSE(db_.Exec("DROP TABLE rollup_stages").has_value());
   std::string error;
@@ -663,11 +727,11 @@ TEST_F(StatsTest, FunnelFromStoredJourneysMatchesTheTables) {
   std::string error;
   std::vector<JourneySummary> journeys;
   for (const char* id : {"a:1", "a:2", "u:3", "u:4", "a:5", "a:6", "a:7", "a:9"}) {
-    auto journey = reader.Read(id, &error);
+    auto journey = reader.Read({kDefaultProject, id}, &error);
     ASSERT_TRUE(journey.has_value()) << id << " " << error;
     journeys.push_back(*journey);
   }
-  EXPECT_FALSE(reader.Read("a:404", &error).has_value());
+  EXPECT_FALSE(reader.Read({kDefaultProject, "a:404"}, &error).has_value());
   EXPECT_EQ(error, "");
   json from_tables = FunnelStats(Recount(), *map_, AllTime(kNow));
   from_tables.erase("range");
@@ -684,7 +748,8 @@ TEST_F(StatsTest, FunnelFromJourneysOfASubset) {
   Seed();
   StoredJourneyReader reader(db_);
   std::string error;
-  std::vector<JourneySummary> journeys = {*reader.Read("a:5", &error), *reader.Read("a:6", &error)};
+  std::vector<JourneySummary> journeys = {*reader.Read({kDefaultProject, "a:5"}, &error),
+                                          *reader.Read({kDefaultProject, "a:6"}, &error)};
   json out = FunnelReport(*map_, FunnelCountsFromJourneys(*map_, journeys));
   EXPECT_EQ(Int(out, "total_profiles"), 2);
   EXPECT_EQ(Int(out["stages"][0], "reached"), 2);  // the initial stage counts everyone
