@@ -1,17 +1,22 @@
-// A database file made by the release before projects (schema 4) keeps working: started on it,
-// the collector moves every row into project "default" and every report and profile reads as the
-// old release answered them. The expected answers (fixtures/*.reports.json) were recorded from
-// the release that made the file, started on a copy with the same flags as here.
+// A database made by the release before projects (schema 4) keeps working: started on it, the
+// collector moves every row into project "default" and every report and profile reads as the old
+// release answered them. The expected answers (fixtures/*.reports.json) were recorded from the
+// release that made the SQLite file, started on a copy with the same flags as here. On PostgreSQL
+// the same rows are loaded from a dump of a database whose schema that release made
+// (fixtures/README.md).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 
 import {
   ADMIN,
   BACKEND,
   ROOT,
   adminHeaders,
+  databaseFor,
   get,
   makeEvent,
   makeTempDir,
@@ -24,6 +29,7 @@ import {
 
 const FIXTURES = path.join(ROOT, 'tests', 'collector', 'fixtures');
 const FILE = path.join(FIXTURES, 'waymark-2026-12-06-039c563.db');
+const DUMP = path.join(FIXTURES, 'waymark-2026-12-06-a797fcc.pg.sql');
 const EXPECTED = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'waymark-2026-12-06-039c563.reports.json'), 'utf8'));
 
 // What depends on the moment of reading (decayed scores, the last 24 hours), as left out of the
@@ -44,9 +50,14 @@ function timeless(name, body) {
 let srv;
 
 before(async () => {
-  if (BACKEND !== 'sqlite') return;
   const dir = makeTempDir('migration');
-  fs.copyFileSync(FILE, path.join(dir, 'waymark.db'));
+  if (BACKEND === 'sqlite') {
+    fs.copyFileSync(FILE, path.join(dir, 'waymark.db'));
+  } else {
+    const { PG_BIN } = await import('./postgres.mjs');
+    const url = await databaseFor(dir);
+    await promisify(execFile)(path.join(PG_BIN, 'psql'), ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', DUMP]);
+  }
   // The flags the file was made and recorded with; time does not pass for idle visitors, so the
   // stages stay those of the recording whatever the day the test runs.
   srv = await startCollector({
@@ -64,7 +75,7 @@ after(async () => {
   assert.equal(code, 0, srv.stderr);
 });
 
-describe('a schema 4 SQLite file', { skip: BACKEND === 'sqlite' ? false : 'the fixture is a SQLite file' }, () => {
+describe(`a schema 4 database (${BACKEND})`, () => {
   it('is moved into project "default" in place', async () => {
     assert.equal(await runSql(srv, "SELECT value FROM meta WHERE key = 'schema_version'"), '5');
     assert.equal(await runSql(srv, 'SELECT project_id FROM projects'), 'default');
@@ -74,7 +85,11 @@ describe('a schema 4 SQLite file', { skip: BACKEND === 'sqlite' ? false : 'the f
     }
     assert.equal(await runSql(srv, 'SELECT COUNT(*) FROM events'), '90');
     assert.equal(await runSql(srv, 'SELECT COUNT(*) FROM profiles'), '22');
-    assert.equal(await runSql(srv, "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_v4'"), '0');
+    const leftOver =
+      BACKEND === 'sqlite'
+        ? "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE '%_v4'"
+        : "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename LIKE '%_v4'";
+    assert.equal(await runSql(srv, leftOver), '0');
   });
 
   it('answers every report as the release that made it did', async () => {

@@ -41,7 +41,7 @@ export async function testPostgres() {
 }
 
 /** The database location for a collector folder: its SQLite file, or its PostgreSQL database. */
-async function databaseFor(dir) {
+export async function databaseFor(dir) {
   if (BACKEND === 'sqlite') return path.join(dir, 'waymark.db');
   if (postgresDatabases.has(dir)) return postgresDatabases.get(dir);
   const pg = await testPostgres();
