@@ -206,7 +206,7 @@ async function rawPhase(pg, sourceUrl, rows) {
     const statements = [];
     for (let i = 0; i < mine.length; i += BATCH) {
       const values = mine.slice(i, i + BATCH).map((r) => `(${r.map(literal).join(',')})`).join(',');
-      statements.push(`INSERT INTO events (${columns}) VALUES ${values} ON CONFLICT (id) DO NOTHING;`);
+      statements.push(`INSERT INTO events (${columns}) VALUES ${values} ON CONFLICT (project_id, id) DO NOTHING;`);
     }
     const file = path.join(os.tmpdir(), `waymark-raw-${process.pid}-${s}.sql`);
     fs.writeFileSync(file, `${statements.join('\n')}\n`);

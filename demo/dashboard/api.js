@@ -116,9 +116,12 @@ export const api = {
     return api.get(`/v1/events/recent?${q}`);
   },
   profile: (id) => api.get(`/v1/profiles/${encodeURIComponent(id)}`),
-  map: () => request('GET', '/v1/map', { auth: false }),
+  // With the admin key: the map of the key's project (without a key the collector answers project
+  // "default"'s).
+  map: () => request('GET', '/v1/map'),
   mapText: async () => {
-    const res = await fetch('/v1/map', { cache: 'no-store' });
+    const headers = adminKey ? { Authorization: `Bearer ${adminKey}` } : {};
+    const res = await fetch('/v1/map', { headers, cache: 'no-store' });
     if (!res.ok) throw new ApiError(res.status, 'map', `GET /v1/map answered ${res.status}`);
     return res.text();
   },

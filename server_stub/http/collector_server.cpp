@@ -126,6 +126,14 @@ std::string Etag(std::int64_t version, const std::string& body) {
   return buf;
 }
 
+// Map versions are numbered across projects (MAX + 1): collectors on one PostgreSQL publishing
+// for different projects at once take turns for the number instead of colliding on the key.
+// Held until the transaction ends; SQLite has one writer.
+std::optional<std::string> LockMapVersions(Database& db) {
+  if (db.dialect() != Dialect::kPostgres) return std::nullopt;
+  return db.Exec("SELECT pg_advisory_xact_lock(7411002)");
+}
+
 }  // namespace
 
 CollectorServer::CollectorServer(Config config)
@@ -249,6 +257,7 @@ std::optional<std::string> CollectorServer::PublishMap(const std::string& projec
     // stored map, or the document's own when that is higher. The version the reports read until
     // this one's re-projection is done: the project's newest stored (not this collector's map,
     // which may lag other collectors).
+    if (auto locked = LockMapVersions(db)) return locked;
     std::string error;
     const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
     const std::int64_t stored = NewestMapVersion(db, project, 0, &error);
@@ -584,10 +593,15 @@ void CollectorServer::Routes() {
   // browser SDK), the compiled bytes its engine loads without a JSON parser. Each has its own ETag.
   router_.Add("GET", "/v1/map", [this](Request& req, Response& res) {
     // The map of the site key's project (header or `key` parameter: the SDK sends the
-    // parameter, which needs no CORS preflight); project "default"'s without a key.
+    // parameter, which needs no CORS preflight), or of an admin key's (the dashboard); project
+    // "default"'s without a key.
     std::string project = kDefaultProject;
     const std::string key_text = BatchKeyFromRequest(req);
-    if (!key_text.empty()) {
+    if (key_text.empty() && !req.Header("Authorization").empty()) {
+      auto admin = RequireAdmin(req, res);
+      if (!admin) return;
+      project = *admin;
+    } else if (!key_text.empty()) {
       auto key = keys_.Site(key_text);
       if (!key) {
         res.SetHeader("Access-Control-Allow-Origin", "*");
@@ -597,7 +611,10 @@ void CollectorServer::Routes() {
       project = key->project;
     }
     auto state = ingestor_->map(project);
-    if (!state && RefreshMaps(ReadDb())) state = ingestor_->map(project);
+    if (!state) {
+      RefreshMaps(ReadDb());  // another thread may have taken it meanwhile: read it again anyway
+      state = ingestor_->map(project);
+    }
     if (!state) {
       res.SetHeader("Retry-After", "1");
       SendError(res, 503, "storage_unavailable", "the project's map is not loaded yet");
@@ -847,8 +864,9 @@ bool CollectorServer::RefreshMaps(Database& db) {
       webhooks = LoadProjectWebhooks(db, project, &error);
       if (!error.empty()) continue;
       webhooks_->SetEndpoints(project, webhooks);
-      auto keys = LoadStoredKeys(db, &error);
-      if (error.empty()) keys_.Replace(keys);
+      // Added to what is known (keys are never removed): a key this collector just created
+      // stays even if the snapshot predates it.
+      for (const StoredKey& key : LoadStoredKeys(db, &error)) keys_.Add(key);
     }
     ingestor_->SetMap(
         MakeMapState(project, parsed.value(), std::move(body), version, std::move(webhooks)));
@@ -969,6 +987,7 @@ void CollectorServer::HandleCreateProject(const Request& req, Response& res) {
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
     if (auto e = InsertProject(db, project, site_key, admin_key, NowMs(), &exists)) return e;
     if (exists) return std::nullopt;
+    if (auto locked = LockMapVersions(db)) return locked;
     std::string error;
     const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
     if (!error.empty()) return error;
@@ -1187,7 +1206,10 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   if (const json* s = Member(batch, "sent_at")) GetInt64(*s, &batch_sent);
 
   auto map_state = ingestor_->map(match->project);
-  if (!map_state && RefreshMaps(ReadDb())) map_state = ingestor_->map(match->project);
+  if (!map_state) {
+    RefreshMaps(ReadDb());  // another thread may have taken it meanwhile: read it again anyway
+    map_state = ingestor_->map(match->project);
+  }
   if (!map_state) {  // a project another collector created a moment ago
     res.SetHeader("Retry-After", "1");
     SendError(res, 503, "storage_unavailable", "the project's map is not loaded yet; retry");

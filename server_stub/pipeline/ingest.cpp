@@ -364,16 +364,11 @@ bool Ingestor::ProjectSlice(std::size_t max_profiles, bool yield_to_requests) {
                                    /*urgent_only=*/false, &stale_map);
   }
   if (!err) err = db_.Exec("COMMIT");
-  // Nothing left to replay: if a publish's re-projection just finished, the reports switch to
-  // the new version (storage/rollups.h). In a transaction of its own: its deletes go back to
-  // rollup tables the projection's flush passed, which against a recount's table locks (taken
-  // in table order) could deadlock.
+  // A project whose publish's re-projection just finished switches its reports to the new
+  // version (storage/rollups.h), checked after every pass: a small project's reports switch when
+  // its own journeys are done, whatever another project's backlog.
   bool switched = false;
-  if (!err && !remaining) {
-    err = db_.BeginWrite();
-    if (!err) err = FinishReprojections(&switched);
-    if (!err) err = db_.Exec("COMMIT");
-  }
+  if (!err) err = FinishReprojections(&switched);
   if (sqlite && config_.synchronous_full) db_.Exec("PRAGMA synchronous=FULL");
   if (err) {
     db_.Exec("ROLLBACK");
@@ -454,6 +449,7 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   } else {
     last_commit_failure_ms_ = 0;
     if (metrics_ != nullptr) metrics_->ObserveCommit(events, jobs.size());
+    if (!statistics_checked_) AnalyzeNewDatabase();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -461,6 +457,25 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   }
   for (std::size_t j = 0; j < jobs.size(); ++j) jobs[j]->done.set_value(std::move(results[j]));
   if (outbox_added && on_outbox_) on_outbox_();
+}
+
+// PostgreSQL plans by its statistics, and a database created a moment ago has none until
+// autovacuum's first pass (up to a minute, and after the tables grew by a tenth): without them it
+// takes `project_id = ?` for a selective condition and can read a whole project's rows for a
+// lookup by keys. So after its first commit a collector analyzes the tables its lookups read, once,
+// if nothing did yet (cheap on a new database: they are small).
+void Ingestor::AnalyzeNewDatabase() {
+  statistics_checked_ = true;
+  if (db_.dialect() != Dialect::kPostgres) return;
+  auto q = db_.Prepare(
+      "SELECT 1 FROM pg_stat_user_tables WHERE relname = 'events' AND "
+      "schemaname = current_schema() AND last_analyze IS NULL AND last_autoanalyze IS NULL");
+  const bool never = q.Step();
+  q.Reset();
+  if (!never) return;
+  if (auto err = db_.Exec("ANALYZE events, identities, device_clocks, dirty_profiles, profiles")) {
+    log_.Error("analyzing the new database failed", *err);
+  }
 }
 
 namespace {
@@ -483,13 +498,16 @@ std::vector<Statement> ForgetProfileStatements(Database& db) {
 struct Ingestor::Statements {
   explicit Statements(Database& db)
       // A commit's lookups and writes are per project: the project is the last parameter.
-      : stored(db.Prepare("SELECT id, content_hash FROM events WHERE " +
-                          InJsonArraySql(db.dialect(), "id", 1) + " AND project_id = ?2")),
-        links(db.Prepare("SELECT anonymous_id, user_id FROM identities WHERE " +
-                         InJsonArraySql(db.dialect(), "anonymous_id", 1) + " AND project_id = ?2")),
-        clocks(db.Prepare("SELECT anonymous_id, offset_ms FROM device_clocks WHERE " +
-                          InJsonArraySql(db.dialect(), "anonymous_id", 1) +
-                          " AND project_id = ?2")),
+      // The key lists are planned for their values each time (storage/database.h, Planning).
+      : stored(db.Prepare(
+            ProjectRowsByKeysSql(db.dialect(), "t.id, t.content_hash", "events", "id", 1, 2),
+            Planning::kEachTime)),
+        links(db.Prepare(ProjectRowsByKeysSql(db.dialect(), "t.anonymous_id, t.user_id",
+                                              "identities", "anonymous_id", 1, 2),
+                         Planning::kEachTime)),
+        clocks(db.Prepare(ProjectRowsByKeysSql(db.dialect(), "t.anonymous_id, t.offset_ms",
+                                               "device_clocks", "anonymous_id", 1, 2),
+                          Planning::kEachTime)),
         find(db.Prepare("SELECT content_hash FROM events WHERE id = ? AND project_id = ?")),
         insert(db.Prepare(
             "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
@@ -526,6 +544,16 @@ struct Ingestor::Statements {
             std::string("INSERT INTO dirty_profiles (profile_id, full_replay, project_id) VALUES "
                         "(?, ?, ?) ON CONFLICT (project_id, profile_id) DO UPDATE SET ") +
             kCombineDirtyMarks)),
+        // PostgreSQL: every mark of the commit in one statement (one round trip, not one per
+        // profile), in profile order as the per-row marks go.
+        mark_dirty_all(db.dialect() != Dialect::kPostgres
+                           ? Statement(nullptr, "")
+                           : db.Prepare(std::string("INSERT INTO dirty_profiles (project_id, "
+                                                    "profile_id, full_replay) SELECT ?2, p, f FROM "
+                                                    "json_to_recordset(CAST(?1 AS json)) AS "
+                                                    "x(p text, f bigint) ORDER BY p ON CONFLICT "
+                                                    "(project_id, profile_id) DO UPDATE SET ") +
+                                        kCombineDirtyMarks)),
         save_clock(db.Prepare(
             "INSERT INTO device_clocks (anonymous_id, offset_ms, updated_at, project_id) "
             "VALUES (?,?,?,?) ON CONFLICT (project_id, anonymous_id) DO UPDATE SET "
@@ -547,6 +575,7 @@ struct Ingestor::Statements {
       if (!s->ok()) return "prepare: " + s->error();
     }
     if (bulk && !insert_all.ok()) return "prepare: " + insert_all.error();
+    if (bulk && !mark_dirty_all.ok()) return "prepare: " + mark_dirty_all.error();
     for (const Statement& s : forget_profile) {
       if (!s.ok()) return "prepare: " + s.error();
     }
@@ -554,7 +583,7 @@ struct Ingestor::Statements {
   }
 
   Statement stored, links, clocks, find, insert, insert_all, add_link, move_events, merged_content,
-      mark_dirty, save_clock;
+      mark_dirty, mark_dirty_all, save_clock;
   const bool bulk;
   /// A journey merged into another: its rows go (ForgetProfileStatements).
   std::vector<Statement> forget_profile;
@@ -641,12 +670,20 @@ std::optional<std::string> Ingestor::ProcessEvents(std::vector<std::unique_ptr<J
   // A commit holds the events of many requests, of any projects: each project's are stored with
   // one set of lookups of its own (ids, links and clocks are per project).
   std::map<std::string, std::vector<EventSlot>> by_project;
+  std::vector<std::string> devices;
   for (std::size_t j = 0; j < jobs.size(); ++j) {
     (*results)[j].resize(jobs[j]->events.size());
     for (std::size_t k = 0; k < jobs[j]->events.size(); ++k) {
       by_project[jobs[j]->events[k].project].push_back({j, k});
+      devices.push_back(jobs[j]->events[k].event.anonymous_id);
     }
   }
+  // Other collectors on the same PostgreSQL: this commit's devices are ours until it ends. All
+  // of them at once, in one order, whatever their projects: two commits that lock in turns per
+  // project could each hold what the other waits for.
+  std::sort(devices.begin(), devices.end());
+  devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
+  if (auto err = statements_->locks.LockAll(devices)) return err;
   RollupDelta delta;
   for (const auto& [project, slots] : by_project) {
     if (auto err = ProcessProject(project, jobs, slots, results, &delta)) return err;
@@ -682,8 +719,6 @@ std::optional<std::string> Ingestor::ProcessProject(const std::string& project,
   }
   std::sort(devices.begin(), devices.end());
   devices.erase(std::unique(devices.begin(), devices.end()), devices.end());
-  // Other collectors on the same PostgreSQL: this commit's devices are ours until it ends.
-  if (auto err = st.locks.LockAll(devices)) return err;
 
   std::map<std::string, std::string> stored;  // id -> content hash, stored before this commit
   std::map<std::string, std::string> links;   // anonymous id -> user
@@ -886,6 +921,14 @@ std::optional<std::string> Ingestor::ProcessProject(const std::string& project,
       if (!del.Run()) return std::string("merge cleanup: ") + del.error();
     }
   }
+  if (st.bulk && !touched.empty()) {
+    json marks = json::array();
+    for (const auto& [profile, full] : touched)
+      marks.push_back({{"p", profile}, {"f", full ? 1 : 0}});
+    st.mark_dirty_all.Bind(1, DumpJson(marks)).Bind(2, project);
+    if (!st.mark_dirty_all.Run()) return "dirty profiles: " + st.mark_dirty_all.error();
+    return std::nullopt;
+  }
   for (const auto& [profile, full] : touched) {
     st.mark_dirty.Bind(1, profile).Bind(2, full ? 1 : 0).Bind(3, project);
     if (!st.mark_dirty.Run()) return "dirty profiles: " + st.mark_dirty.error();
@@ -895,26 +938,41 @@ std::optional<std::string> Ingestor::ProcessProject(const std::string& project,
 
 std::optional<std::string> Ingestor::FinishReprojections(bool* switched) {
   if (!finisher_) finisher_ = std::make_unique<ReprojectionFinisher>(db_);
+  if (!held_projects_) {
+    held_projects_ = std::make_unique<Statement>(
+        db_.Prepare("SELECT project_id FROM projects WHERE reports_version IS NOT NULL"));
+  }
   // The projects whose reports wait for a re-projection; every known one on the first pass after
   // a start (rows of another version can be left by a recount during a re-projection).
   std::vector<std::string> projects;
   if (finished_once_) {
-    auto held = db_.Prepare("SELECT project_id FROM projects WHERE reports_version IS NOT NULL");
     std::string error;
-    if (!ForEachRow(held, &error, [&](Statement& q) { projects.push_back(q.Text(0)); })) {
+    const bool read =
+        ForEachRow(*held_projects_, &error, [&](Statement& q) { projects.push_back(q.Text(0)); });
+    if (held_projects_->ok()) held_projects_->Reset();
+    if (!read) {
+      held_projects_.reset();  // prepared again next time (the database may be back)
       return "reports version: " + error;
     }
   } else {
     std::lock_guard<std::mutex> lock(map_mu_);
     for (const auto& [project, state] : maps_) projects.push_back(project);
   }
+  if (projects.empty()) return std::nullopt;
+  // In a transaction of its own: its deletes go back to rollup tables the projection's flush
+  // passed, which against a recount's table locks (taken in table order) could deadlock.
+  if (auto err = db_.BeginWrite()) return err;
   for (const std::string& project : projects) {
     auto state = map(project);
     if (!state) continue;
     bool done = false;
-    if (auto err = finisher_->Finish(project, state->version, &done)) return err;
+    if (auto err = finisher_->Finish(project, state->version, &done)) {
+      db_.Exec("ROLLBACK");
+      return err;
+    }
     *switched = *switched || done;
   }
+  if (auto err = db_.Exec("COMMIT")) return err;
   finished_once_ = true;
   return std::nullopt;
 }

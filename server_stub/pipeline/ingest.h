@@ -154,6 +154,8 @@ class Ingestor {
                                             const std::vector<EventSlot>& slots,
                                             std::vector<std::vector<EventResult>>* results,
                                             RollupDelta* rollups);
+  /// Once, after the first commit: statistics for a PostgreSQL database nothing analyzed yet.
+  void AnalyzeNewDatabase();
   /// Switches the reports of projects whose re-projection is done (ReprojectionFinisher).
   std::optional<std::string> FinishReprojections(bool* switched);
   std::optional<std::string> TakeOutOfRollups(const ProfileKey& profile_id,
@@ -187,7 +189,10 @@ class Ingestor {
   mutable std::mutex map_mu_;
   std::map<std::string, std::shared_ptr<const MapState>> maps_;  ///< by project
   std::atomic<bool> maps_loaded_{false};
-  bool finished_once_ = false;  ///< FinishReprojections looked at every project once
+  bool finished_once_ = false;
+  std::unique_ptr<Statement> held_projects_;  ///< projects whose reports wait for a re-projection
+  bool statistics_checked_ =
+      false;  ///< AnalyzeNewDatabase ran  ///< FinishReprojections looked at every project once
   std::function<void()> on_outbox_;
   std::function<bool()> map_refresher_;
   ThrottledLog log_;  ///< a database that is down fails every pass: one line per 5 s

@@ -62,10 +62,10 @@ std::optional<std::string> Database::BeginRead() {
                                             : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
 }
 
-Statement Database::Prepare(std::string_view sql) {
+Statement Database::Prepare(std::string_view sql, Planning planning) {
   if (!conn_) return Statement(nullptr, "the database is not open");
   std::string error;
-  std::unique_ptr<StatementBackend> stmt = conn_->Prepare(sql, &error);
+  std::unique_ptr<StatementBackend> stmt = conn_->Prepare(sql, planning, &error);
   return Statement(std::move(stmt), std::move(error));
 }
 

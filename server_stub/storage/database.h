@@ -21,6 +21,13 @@ namespace waymark::collector {
 
 enum class Dialect { kSqlite, kPostgres };
 
+/// How PostgreSQL plans a prepared statement: once per connection (its generic plan after a few
+/// executions), or for the values bound at each execution. The second is for a lookup whose best
+/// plan depends on them, such as a key list bound as one array: a generic plan made while a table
+/// was nearly empty can scan a whole project's rows for it, and stays cached as the table grows.
+/// SQLite plans once either way.
+enum class Planning { kOnce, kEachTime };
+
 /// A backend's prepared statement (storage/sqlite_backend.cpp, storage/postgres_backend.cpp).
 class StatementBackend {
  public:
@@ -47,7 +54,8 @@ class ConnectionBackend {
   virtual Dialect dialect() const = 0;
   virtual std::optional<std::string> Exec(const std::string& sql) = 0;
   /// A prepared statement, or nullptr with *error set.
-  virtual std::unique_ptr<StatementBackend> Prepare(std::string_view sql, std::string* error) = 0;
+  virtual std::unique_ptr<StatementBackend> Prepare(std::string_view sql, Planning planning,
+                                                    std::string* error) = 0;
   virtual std::string LastError() const = 0;
   /// Rows changed by the last statement that ran on this connection.
   virtual std::int64_t Changes() const = 0;
@@ -85,7 +93,7 @@ class Database {
   /// Starts a read-only transaction whose statements all see one snapshot (SQLite's WAL reader;
   /// PostgreSQL's REPEATABLE READ).
   std::optional<std::string> BeginRead();
-  Statement Prepare(std::string_view sql);
+  Statement Prepare(std::string_view sql, Planning planning = Planning::kOnce);
   /// The SQLite connection (the WAL checkpointer), or nullptr on PostgreSQL.
   sqlite3* sqlite_handle() const;
   std::string LastError() const;

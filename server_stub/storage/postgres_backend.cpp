@@ -67,8 +67,11 @@ class PostgresConnection;
 
 class PostgresStatement final : public StatementBackend {
  public:
-  PostgresStatement(PostgresConnection* conn, std::string sql, int params)
-      : conn_(conn), sql_(std::move(sql)), values_(static_cast<std::size_t>(params)) {}
+  PostgresStatement(PostgresConnection* conn, std::string sql, int params, Planning planning)
+      : conn_(conn),
+        sql_(std::move(sql)),
+        values_(static_cast<std::size_t>(params)),
+        plan_each_time_(planning == Planning::kEachTime) {}
   ~PostgresStatement() override;
 
   void BindText(int index, std::string_view text) override {
@@ -140,6 +143,7 @@ class PostgresStatement final : public StatementBackend {
   std::string sql_;
   std::string prepared_name_;
   std::vector<std::optional<std::string>> values_;
+  const bool plan_each_time_;
   std::string bind_error_;
   PGresult* result_ = nullptr;
   int row_ = -1;
@@ -193,10 +197,11 @@ class PostgresConnection final : public ConnectionBackend {
     return error;
   }
 
-  std::unique_ptr<StatementBackend> Prepare(std::string_view sql, std::string* error) override {
+  std::unique_ptr<StatementBackend> Prepare(std::string_view sql, Planning planning,
+                                            std::string* error) override {
     int params = 0;
     std::string numbered = NumberPlaceholders(sql, &params);
-    auto stmt = std::make_unique<PostgresStatement>(this, std::move(numbered), params);
+    auto stmt = std::make_unique<PostgresStatement>(this, std::move(numbered), params, planning);
     // Prepared now, so that a statement the server refuses is reported where it is written.
     if (auto err = PrepareOnServer(stmt.get())) {
       *error = *err;
@@ -229,7 +234,7 @@ class PostgresConnection final : public ConnectionBackend {
 
   /// Runs a prepared statement; the result (or nullptr and *error).
   PGresult* Execute(PostgresStatement* s, std::string* error) {
-    if (s->prepared_name_.empty()) {
+    if (!s->plan_each_time_ && s->prepared_name_.empty()) {
       if (auto err = PrepareOnServer(s)) {
         *error = *err;
         return nullptr;
@@ -239,9 +244,13 @@ class PostgresConnection final : public ConnectionBackend {
     for (std::size_t i = 0; i < values.size(); ++i) {
       values[i] = s->values_[i] ? s->values_[i]->c_str() : nullptr;
     }
+    // Planned for these values (an unnamed statement): see Planning in storage/database.h.
     PGresult* res =
-        PQexecPrepared(conn_, s->prepared_name_.c_str(), static_cast<int>(values.size()),
-                       values.data(), nullptr, nullptr, 0);
+        s->plan_each_time_
+            ? PQexecParams(conn_, s->sql_.c_str(), static_cast<int>(values.size()), nullptr,
+                           values.data(), nullptr, nullptr, 0)
+            : PQexecPrepared(conn_, s->prepared_name_.c_str(), static_cast<int>(values.size()),
+                             values.data(), nullptr, nullptr, 0);
     const ExecStatusType status = PQresultStatus(res);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       *error = PQstatus(conn_) == CONNECTION_BAD ? Trimmed(PQerrorMessage(conn_))

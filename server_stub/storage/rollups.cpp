@@ -74,8 +74,8 @@ struct RollupTableInfo {
   bool versioned;
 };
 const RollupTableInfo kRollupTables[] = {
-    {"rollup_events", "day, name", "events", false},  // summed over shard
-    {"rollup_event_hours", "hour", "events", false},
+    {"rollup_events", "project_id, day, name", "events", false},  // summed over shard
+    {"rollup_event_hours", "project_id, hour", "events", false},
     {"rollup_versions", "map_version", "profiles", true},
     {"rollup_cohorts", "map_version, day", "profiles, identified, mismatches", true},
     {"rollup_stages", "map_version, day, stage", kStageValueColumns, true},

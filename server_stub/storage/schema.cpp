@@ -91,13 +91,11 @@ CREATE TABLE IF NOT EXISTS events (
 -- projected: 1 once the profile's journey includes the event. unfiltered: 1 for an event a
 -- browser sent without its engine (all its properties): the projection applies the sync filter
 -- of the stage the journey is in at that event, then clears it.
+-- Every read of events is by id, by profile, or the live tail's by rowid: those are its only
+-- indexes (each one more costs every insert; reports read the rollups).
 CREATE INDEX IF NOT EXISTS events_by_profile ON events (project_id, profile_id, corrected_time);
-CREATE INDEX IF NOT EXISTS events_by_anonymous ON events (project_id, anonymous_id);
-CREATE INDEX IF NOT EXISTS events_by_received ON events (received_at);
 -- A project's live tail pages by rowid (SQLite's index entries end with it).
 CREATE INDEX IF NOT EXISTS events_by_project ON events (project_id);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (project_id, corrected_time);
-CREATE INDEX IF NOT EXISTS events_by_name ON events (project_id, name);
 CREATE INDEX IF NOT EXISTS events_unprojected ON events (project_id, profile_id)
   WHERE projected = 0;
 
@@ -367,7 +365,7 @@ std::string PostgresSchema() {
   // SQLite's implicit rowid is the recent-events cursor (recent_events.cpp): the same name here.
   replace_all(
       "CREATE TABLE IF NOT EXISTS events (\n",
-      "CREATE TABLE IF NOT EXISTS events (\n  rowid BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,\n");
+      "CREATE TABLE IF NOT EXISTS events (\n  rowid BIGINT GENERATED ALWAYS AS IDENTITY,\n");
   // The guarded JSON string read that SQLite's json_valid/json_type/json_extract give
   // (storage/sql_dialect.h): NULL for anything but a string, and for a body PostgreSQL cannot read.
   out += R"sql(
@@ -483,11 +481,15 @@ std::optional<std::string> MoveIntoDefaultProject(Database& db, const std::strin
       if (std::find(new_columns.begin(), new_columns.end(), c) == new_columns.end()) continue;
       list += (list.empty() ? "" : ", ") + c;
     }
-    // PostgreSQL's identity columns (events.rowid, outbox.id) are numbered again, in the old order.
-    const bool by_rowid = db.dialect() == Dialect::kPostgres && std::string(table) == "events";
+    // PostgreSQL's identity columns (events.rowid, outbox.id) are numbered again, in the old order
+    // (deliveries go out by outbox id; a live tail's cursor from before restarts).
+    std::string order;
+    if (db.dialect() == Dialect::kPostgres && std::string(table) == "events")
+      order = " ORDER BY rowid";
+    if (db.dialect() == Dialect::kPostgres && std::string(table) == "outbox")
+      order = " ORDER BY id";
     if (auto err = db.Exec(std::string("INSERT INTO ") + table + " (project_id, " + list +
-                           ") SELECT 'default', " + list + " FROM " + old +
-                           (by_rowid ? " ORDER BY rowid" : ""))) {
+                           ") SELECT 'default', " + list + " FROM " + old + order)) {
       return err;
     }
     if (auto err = db.Exec("DROP TABLE " + old)) return err;

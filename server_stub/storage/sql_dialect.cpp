@@ -17,12 +17,15 @@ std::string JsonStringSql(Dialect dialect, std::string_view column,
          ") = 'text' THEN json_extract(" + col + ", " + json_path + ") END END";
 }
 
-std::string InJsonArraySql(Dialect dialect, std::string_view column, int param) {
-  const std::string col(column);
-  if (dialect == Dialect::kPostgres) {
-    return col + " = ANY (ARRAY(" + JsonArrayTextsSql(dialect, param) + "))";
-  }
-  return col + " IN (" + JsonArrayTextsSql(dialect, param) + ")";
+std::string ProjectRowsByKeysSql(Dialect dialect, std::string_view columns, std::string_view table,
+                                 std::string_view column, int keys, int project) {
+  const std::string k = "?" + std::to_string(keys);
+  const std::string source = dialect == Dialect::kPostgres
+                                 ? "json_array_elements_text(CAST(" + k + " AS json)) AS k(value)"
+                                 : "json_each(" + k + ") AS k";
+  return "SELECT " + std::string(columns) + " FROM " + source + " JOIN " + std::string(table) +
+         " t ON t.project_id = ?" + std::to_string(project) + " AND t." + std::string(column) +
+         " = k.value";
 }
 
 std::string JsonArrayTextsSql(Dialect dialect, int param) {

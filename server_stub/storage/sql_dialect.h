@@ -20,9 +20,12 @@ std::string JsonStringSql(Dialect dialect, std::string_view column,
 /// A subquery giving the text values of a JSON array bound as parameter `?<param>`.
 std::string JsonArrayTextsSql(Dialect dialect, int param);
 
-/// "`column` is one of the texts in the JSON array bound as `?<param>`", in a form each database
-/// answers with its index on `column`. (PostgreSQL plans `IN (SELECT json_array_elements_text
-/// ...)` as a join that scans the whole table: `= ANY (ARRAY(...))` probes the index.)
-std::string InJsonArraySql(Dialect dialect, std::string_view column, int param);
+/// The rows of a project's `table` whose `column` is one of the texts in the JSON array bound as
+/// `?<keys>`, the project bound as `?<project>`: "SELECT <columns> FROM ..." with the table
+/// aliased `t`. A join with the keys, so that whatever PostgreSQL's estimates it never tests every
+/// row against every key (an `= ANY` filter over a sequential scan did: 7 ms for 300 devices of
+/// 2 000); prepare it with Planning::kEachTime. SQLite probes the key's index for each key.
+std::string ProjectRowsByKeysSql(Dialect dialect, std::string_view columns, std::string_view table,
+                                 std::string_view column, int keys, int project);
 
 }  // namespace waymark::collector

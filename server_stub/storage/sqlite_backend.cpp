@@ -65,7 +65,8 @@ class SqliteConnection final : public ConnectionBackend {
     return std::nullopt;
   }
 
-  std::unique_ptr<StatementBackend> Prepare(std::string_view sql, std::string* error) override {
+  std::unique_ptr<StatementBackend> Prepare(std::string_view sql, Planning /*planning*/,
+                                            std::string* error) override {
     sqlite3_stmt* stmt = nullptr;
     if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=
         SQLITE_OK) {

@@ -6,10 +6,12 @@ import { after, before, describe, it } from 'node:test';
 
 import {
   ADMIN,
+  BACKEND,
   SITE_KEY,
   adminHeaders,
   get,
   makeEvent,
+  makeTempDir,
   postBatch,
   request,
   runSql,
@@ -217,6 +219,8 @@ describe("each project's map", () => {
     assert.equal((await get(srv, `/v1/map?key=${shop.site_key}`)).json.id, 'shop-map');
     assert.notEqual((await get(srv, `/v1/map?key=${SITE_KEY}`)).json.id, 'shop-map');
     assert.notEqual((await get(srv, '/v1/map')).json.id, 'shop-map', 'without a key: project default');
+    assert.equal((await as(shop.admin_key, '/v1/map')).json.id, 'shop-map', "the dashboard's: the admin key's project");
+    assert.equal((await as('wm_admin_unknown', '/v1/map')).status, 401);
     const unknown = await get(srv, '/v1/map?key=wm_site_nothing');
     assert.equal(unknown.status, 401, unknown.text);
     const versions = await as(shop.admin_key, '/v1/map/versions');
@@ -251,5 +255,90 @@ describe('after a restart', () => {
     const res = await postBatch(srv, { sent_at: Date.now(), events: [makeEvent({ anonymous_id: 'after-restart' })] }, { key: shop.site_key });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.accepted, 1);
+  });
+});
+
+describe("one project's re-projection", () => {
+  it("switches its reports when its own journeys are done, not when another project's are", async () => {
+    const local = await startCollector({ extraArgs: ['--server-key', SERVER_KEY, '--advance-interval', '0'] });
+    try {
+      const created = await request(local, {
+        method: 'POST',
+        path: '/v1/projects',
+        headers: { 'Content-Type': 'application/json', ...adminHeaders(SERVER_KEY) },
+        body: JSON.stringify({ id: 'aaa', server_side: true }),
+      });
+      assert.equal(created.status, 201, created.text);
+      const small = created.json;
+      assert.equal((await postBatch(local, { sent_at: Date.now(), events: [makeEvent({ anonymous_id: 'only-one' })] }, { key: small.site_key })).json.accepted, 1);
+      for (let i = 0; i < 6000; i += 200) {
+        const events = Array.from({ length: 200 }, (_, k) => makeEvent({ anonymous_id: `big-${i + k}` }));
+        assert.equal((await postBatch(local, { sent_at: Date.now(), events })).status, 200);
+      }
+      await waitFor(async () => (await get(local, '/v1/stats/overview', adminHeaders(ADMIN))).json.reprojection.done === true, { timeoutMs: 60000, what: 'the first projection' });
+      const publish = async (key) => {
+        const map = (await get(local, `/v1/map?key=${key === ADMIN ? SITE_KEY : small.site_key}`)).json;
+        map.version += 1;
+        const res = await request(local, { method: 'PUT', path: '/v1/map', headers: { 'Content-Type': 'application/json', ...adminHeaders(key) }, body: JSON.stringify(map) });
+        assert.equal(res.status, 200, res.text);
+      };
+      await publish(ADMIN); // 6 000 journeys to replay in the background
+      await publish(small.admin_key); // one
+      // A new event of the small project's visitor makes its replay urgent: it goes before the
+      // background ones, so the small project is done long before the big one.
+      assert.equal((await postBatch(local, { sent_at: Date.now(), events: [makeEvent({ anonymous_id: 'only-one' })] }, { key: small.site_key })).json.accepted, 1);
+      let bigLeft = null;
+      await waitFor(
+        async () => {
+          const [held, left] = (await runSql(local, "SELECT (SELECT COUNT(*) FROM projects WHERE project_id = 'aaa' AND reports_version IS NOT NULL), (SELECT COUNT(*) FROM dirty_profiles WHERE project_id = 'default')")).split('|').map(Number);
+          bigLeft = left;
+          return held === 0;
+        },
+        { timeoutMs: 60000, intervalMs: 5, what: "the small project's switch" },
+      );
+      assert.ok(bigLeft > 0, `the small project switched only once the big one was done (${bigLeft} left)`);
+      assert.equal((await get(local, '/v1/stats/overview', adminHeaders(small.admin_key))).json.reprojection.done, true);
+    } finally {
+      const { code } = await stopCollector(local);
+      assert.equal(code, 0, local.stderr);
+    }
+  });
+});
+
+describe('two collectors, two projects', { skip: BACKEND === 'postgres' ? false : 'several collectors need PostgreSQL' }, () => {
+  it('never deadlock when one commit holds devices of both projects', async () => {
+    const dir = makeTempDir('projects-locks');
+    const a = await startCollector({ dir, extraArgs: ['--server-key', SERVER_KEY] });
+    const b = await startCollector({ dir, extraArgs: ['--server-key', SERVER_KEY] });
+    try {
+      const keys = {};
+      for (const id of ['p1', 'p2']) {
+        const r = await request(a, { method: 'POST', path: '/v1/projects', headers: { 'Content-Type': 'application/json', ...adminHeaders(SERVER_KEY) }, body: JSON.stringify({ id, server_side: true }) });
+        assert.equal(r.status, 201, r.text);
+        keys[id] = r.json.site_key;
+      }
+      // Two devices in different lock buckets (storage/device_locks.cpp), each sent to both
+      // projects by both collectors in opposite pairings: a commit of one collector then holds one
+      // device in p1 and the other in p2, the other collector's the reverse.
+      const bucket = async (d) => runSql(a, `SELECT hashtextextended('${d}', 7411) & 255`);
+      const x = 'lock-x';
+      let y = 'lock-y0';
+      for (let i = 1; (await bucket(x)) === (await bucket(y)); i++) y = `lock-y${i}`;
+      const failures = [];
+      const send = async (srv, project, device) => {
+        const events = Array.from({ length: 20 }, () => makeEvent({ anonymous_id: device }));
+        const res = await postBatch(srv, { sent_at: Date.now(), events }, { key: keys[project] });
+        if (res.status !== 200) failures.push(res.text);
+      };
+      const until = Date.now() + 5000;
+      while (Date.now() < until) {
+        const round = [];
+        for (let k = 0; k < 8; k++) round.push(send(a, 'p1', x), send(a, 'p2', y), send(b, 'p1', y), send(b, 'p2', x));
+        await Promise.all(round);
+      }
+      assert.deepEqual(failures.slice(0, 3), []);
+    } finally {
+      for (const srv of [a, b]) await stopCollector(srv);
+    }
   });
 });
