@@ -174,6 +174,21 @@ class RollupsKeptTest : public DefaultMapDatabaseTest {
     ASSERT_FALSE(db_.Exec("COMMIT").has_value());
   }
 
+  // The default map with `content_shown` unknown and unknown events refused.
+  void UseMapRefusingContentShown() {
+    json doc = json::parse(DefaultMapJson());
+    doc["unknown_events"] = "reject";
+    doc["events"].erase("content_shown");
+    json throttles = json::array();
+    for (const auto& t : doc["noise"]["throttles"]) {
+      if (t.value("event", "") != "content_shown") throttles.push_back(t);
+    }
+    doc["noise"]["throttles"] = throttles;
+    auto strict = ParseJourneyMap(DumpJson(doc));
+    ASSERT_TRUE(strict.ok()) << strict.error().message;
+    map_ = strict.value();
+  }
+
   void StoreMap(std::int64_t version) {
     auto ins = db_.Prepare(
         "INSERT INTO maps (version, map_id, body, etag, created_at) VALUES (?, 'default', ?, "
@@ -339,17 +354,7 @@ TEST_F(RollupsKeptTest, AJourneyTheNewMapRefusesLeavesNothingBehind) {
   StoreMap(1);
   Project(1);
   StoreMap(2);
-  json doc = json::parse(DefaultMapJson());
-  doc["unknown_events"] = "reject";
-  doc["events"].erase("content_shown");
-  json throttles = json::array();
-  for (const auto& t : doc["noise"]["throttles"]) {
-    if (t.value("event", "") != "content_shown") throttles.push_back(t);
-  }
-  doc["noise"]["throttles"] = throttles;
-  auto strict = ParseJourneyMap(DumpJson(doc));
-  ASSERT_TRUE(strict.ok()) << strict.error().message;
-  map_ = strict.value();
+  UseMapRefusingContentShown();
   ASSERT_FALSE(HoldReportsVersion(db_, kDefaultProject, 1).has_value());
   ASSERT_FALSE(MarkForReprojection(db_, kDefaultProject, 2).has_value());
   Project(2);
@@ -403,17 +408,7 @@ TEST_F(RollupsKeptTest, ContentWithANulCharacterCountsNowhere) {
 // A journey whose first events the map refuses stores nothing; when a later event stores it, the
 // refused impression (never replayed again) counts in neither the rollups nor a recount.
 TEST_F(RollupsKeptTest, RefusedEventsOfAJourneyNotYetStoredCountNowhere) {
-  json doc = json::parse(DefaultMapJson());
-  doc["unknown_events"] = "reject";
-  doc["events"].erase("content_shown");
-  json throttles = json::array();
-  for (const auto& t : doc["noise"]["throttles"]) {
-    if (t.value("event", "") != "content_shown") throttles.push_back(t);
-  }
-  doc["noise"]["throttles"] = throttles;
-  auto strict = ParseJourneyMap(DumpJson(doc));
-  ASSERT_TRUE(strict.ok()) << strict.error().message;
-  map_ = strict.value();
+  UseMapRefusingContentShown();
   StoreMap(1);
   Store("y", "content_shown", kStart, json{{"slot", "hero"}, {"variant", "hero_engaged"}});
   Project(1);
