@@ -131,7 +131,8 @@ std::string Etag(std::int64_t version, const std::string& body) {
 // Held until the transaction ends; SQLite has one writer.
 std::optional<std::string> LockMapVersions(Database& db) {
   if (db.dialect() != Dialect::kPostgres) return std::nullopt;
-  return db.Exec("SELECT pg_advisory_xact_lock(7411002)");
+  // A two-number key: apart from the device locks' single-number keys (storage/schema.cpp).
+  return db.Exec("SELECT pg_advisory_xact_lock(7411, 2)");
 }
 
 }  // namespace
@@ -597,7 +598,7 @@ void CollectorServer::Routes() {
     // "default"'s without a key.
     std::string project = kDefaultProject;
     const std::string key_text = BatchKeyFromRequest(req);
-    if (key_text.empty() && !req.Header("Authorization").empty()) {
+    if (key_text.empty() && req.Header("Authorization").rfind("Bearer ", 0) == 0) {
       auto admin = RequireAdmin(req, res);
       if (!admin) return;
       project = *admin;
@@ -869,7 +870,8 @@ bool CollectorServer::RefreshMaps(Database& db) {
       for (const StoredKey& key : LoadStoredKeys(db, &error)) keys_.Add(key);
     }
     ingestor_->SetMap(
-        MakeMapState(project, parsed.value(), std::move(body), version, std::move(webhooks)));
+        MakeMapState(project, parsed.value(), std::move(body), version, std::move(webhooks)),
+        /*only_if_newer=*/true);
     changed = true;
   }
   return changed;

@@ -178,9 +178,11 @@ void Ingestor::Stop() {
   if (checkpointer_) checkpointer_->Stop();
 }
 
-void Ingestor::SetMap(std::shared_ptr<const MapState> map) {
+void Ingestor::SetMap(std::shared_ptr<const MapState> map, bool only_if_newer) {
   std::lock_guard<std::mutex> lock(map_mu_);
-  maps_[map->project] = std::move(map);
+  auto& current = maps_[map->project];
+  if (only_if_newer && current && current->version >= map->version) return;
+  current = std::move(map);
 }
 
 std::shared_ptr<const MapState> Ingestor::map(const std::string& project) const {
@@ -262,11 +264,8 @@ void Ingestor::Loop() {
       std::optional<std::string> err = CheckFileIdentity();
       if (!err) err = db_.BeginWrite();
       if (!err) err = job.write(db_);
-      if (!err) {
-        err = db_.Exec("COMMIT");
-      } else {
-        db_.Exec("ROLLBACK");
-      }
+      if (!err) err = db_.Exec("COMMIT");
+      if (err) db_.Exec("ROLLBACK");  // also after a failed COMMIT, which may leave it open
       job.write_done.set_value(err);
       // A write may leave profiles to project (a map publish marks them all).
       projection_pending = true;
@@ -449,7 +448,6 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   } else {
     last_commit_failure_ms_ = 0;
     if (metrics_ != nullptr) metrics_->ObserveCommit(events, jobs.size());
-    if (!statistics_checked_) AnalyzeNewDatabase();
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -457,6 +455,8 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
   }
   for (std::size_t j = 0; j < jobs.size(); ++j) jobs[j]->done.set_value(std::move(results[j]));
   if (outbox_added && on_outbox_) on_outbox_();
+  // After the answers: on a large database that lost its statistics it takes a while.
+  if (!statistics_checked_ && last_commit_failure_ms_ == 0) AnalyzeNewDatabase();
 }
 
 // PostgreSQL plans by its statistics, and a database created a moment ago has none until
@@ -465,13 +465,18 @@ void Ingestor::CommitGroup(std::vector<std::unique_ptr<Job>>& jobs) {
 // lookup by keys. So after its first commit a collector analyzes the tables its lookups read, once,
 // if nothing did yet (cheap on a new database: they are small).
 void Ingestor::AnalyzeNewDatabase() {
-  statistics_checked_ = true;
-  if (db_.dialect() != Dialect::kPostgres) return;
+  if (db_.dialect() != Dialect::kPostgres) {
+    statistics_checked_ = true;
+    return;
+  }
   auto q = db_.Prepare(
       "SELECT 1 FROM pg_stat_user_tables WHERE relname = 'events' AND "
       "schemaname = current_schema() AND last_analyze IS NULL AND last_autoanalyze IS NULL");
   const bool never = q.Step();
+  const bool failed = q.failed();
   q.Reset();
+  if (failed) return;  // asked again after the next commit
+  statistics_checked_ = true;
   if (!never) return;
   if (auto err = db_.Exec("ANALYZE events, identities, device_clocks, dirty_profiles, profiles")) {
     log_.Error("analyzing the new database failed", *err);

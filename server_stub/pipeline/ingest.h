@@ -91,8 +91,9 @@ class Ingestor {
   /// writes share the single writer). Returns what `work` returned, or an error message.
   std::optional<std::string> RunWrite(std::function<std::optional<std::string>(Database&)> work);
 
-  /// Makes `map` its project's current map.
-  void SetMap(std::shared_ptr<const MapState> map);
+  /// Makes `map` its project's current map; with `only_if_newer`, unless the current one is of a
+  /// newer version already (a refresh that read the database before a publish set it).
+  void SetMap(std::shared_ptr<const MapState> map, bool only_if_newer = false);
   /// The project's current map; null for a project this collector does not know.
   std::shared_ptr<const MapState> map(const std::string& project) const;
   /// Called once the server has set every stored project's map: projection starts then.
@@ -189,10 +190,9 @@ class Ingestor {
   mutable std::mutex map_mu_;
   std::map<std::string, std::shared_ptr<const MapState>> maps_;  ///< by project
   std::atomic<bool> maps_loaded_{false};
-  bool finished_once_ = false;
+  bool finished_once_ = false;                ///< FinishReprojections looked at every project once
   std::unique_ptr<Statement> held_projects_;  ///< projects whose reports wait for a re-projection
-  bool statistics_checked_ =
-      false;  ///< AnalyzeNewDatabase ran  ///< FinishReprojections looked at every project once
+  bool statistics_checked_ = false;           ///< AnalyzeNewDatabase ran
   std::function<void()> on_outbox_;
   std::function<bool()> map_refresher_;
   ThrottledLog log_;  ///< a database that is down fails every pass: one line per 5 s

@@ -234,6 +234,10 @@ class PostgresConnection final : public ConnectionBackend {
 
   /// Runs a prepared statement; the result (or nullptr and *error).
   PGresult* Execute(PostgresStatement* s, std::string* error) {
+    if (s->plan_each_time_ && !EnsureConnected()) {
+      *error = LastError();
+      return nullptr;
+    }
     if (!s->plan_each_time_ && s->prepared_name_.empty()) {
       if (auto err = PrepareOnServer(s)) {
         *error = *err;

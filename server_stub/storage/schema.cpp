@@ -588,9 +588,11 @@ std::optional<std::string> MigrateSchema(Database& db) {
   if (db.dialect() == Dialect::kSqlite) return Migrate(db);
   // Collectors starting together on one PostgreSQL migrate one at a time (CREATE ... IF NOT EXISTS
   // is not safe against a concurrent CREATE of the same table).
-  if (auto err = db.Exec("SELECT pg_advisory_lock(7411001)")) return "schema: " + *err;
+  // Two-number keys: a space of their own, apart from the device locks' single-number keys
+  // (storage/device_locks.cpp), which a publish or a migration must never hold up.
+  if (auto err = db.Exec("SELECT pg_advisory_lock(7411, 1)")) return "schema: " + *err;
   std::optional<std::string> err = Migrate(db);
-  db.Exec("SELECT pg_advisory_unlock(7411001)");
+  db.Exec("SELECT pg_advisory_unlock(7411, 1)");
   return err;
 }
 

@@ -23,7 +23,10 @@ std::string ProjectRowsByKeysSql(Dialect dialect, std::string_view columns, std:
   const std::string source = dialect == Dialect::kPostgres
                                  ? "json_array_elements_text(CAST(" + k + " AS json)) AS k(value)"
                                  : "json_each(" + k + ") AS k";
-  return "SELECT " + std::string(columns) + " FROM " + source + " JOIN " + std::string(table) +
+  // SQLite keeps a CROSS JOIN's order: the keys outside, the table's primary key probed for each
+  // (without statistics it would rather scan the project's rows through another index).
+  const char* join = dialect == Dialect::kPostgres ? " JOIN " : " CROSS JOIN ";
+  return "SELECT " + std::string(columns) + " FROM " + source + join + std::string(table) +
          " t ON t.project_id = ?" + std::to_string(project) + " AND t." + std::string(column) +
          " = k.value";
 }

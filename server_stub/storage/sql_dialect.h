@@ -24,7 +24,7 @@ std::string JsonArrayTextsSql(Dialect dialect, int param);
 /// `?<keys>`, the project bound as `?<project>`: "SELECT <columns> FROM ..." with the table
 /// aliased `t`. A join with the keys, so that whatever PostgreSQL's estimates it never tests every
 /// row against every key (an `= ANY` filter over a sequential scan did: 7 ms for 300 devices of
-/// 2 000); prepare it with Planning::kEachTime. SQLite probes the key's index for each key.
+/// 2 000); prepare it with Planning::kEachTime. SQLite probes the primary key for each key.
 std::string ProjectRowsByKeysSql(Dialect dialect, std::string_view columns, std::string_view table,
                                  std::string_view column, int keys, int project);
 

@@ -221,6 +221,10 @@ describe("each project's map", () => {
     assert.notEqual((await get(srv, '/v1/map')).json.id, 'shop-map', 'without a key: project default');
     assert.equal((await as(shop.admin_key, '/v1/map')).json.id, 'shop-map', "the dashboard's: the admin key's project");
     assert.equal((await as('wm_admin_unknown', '/v1/map')).status, 401);
+    // A proxy's own credentials are no key: project default's map, as without a header.
+    const proxied = await get(srv, '/v1/map', { Authorization: 'Basic dXNlcjpwYXNz' });
+    assert.equal(proxied.status, 200, proxied.text);
+    assert.notEqual(proxied.json.id, 'shop-map');
     const unknown = await get(srv, '/v1/map?key=wm_site_nothing');
     assert.equal(unknown.status, 401, unknown.text);
     const versions = await as(shop.admin_key, '/v1/map/versions');
