@@ -279,6 +279,19 @@ json RangeJson(const ReportRange& range) {
           {"days", range.last_day - range.first_day + 1}};
 }
 
+namespace {
+// The furthest stage of the map's main path (rank >= 0, the first of equal ranks in the map's
+// order) among `stages`; the initial stage when none is on it.
+std::string FurthestOnMainPath(const JourneyMap& map, const std::set<std::string>& stages) {
+  const Stage* best = nullptr;
+  for (const Stage& s : map.stages) {
+    if (s.rank < 0 || stages.count(s.id) == 0) continue;
+    if (best == nullptr || s.rank > best->rank) best = &s;
+  }
+  return best != nullptr ? best->id : map.initial;
+}
+}  // namespace
+
 FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
                                     std::string* error) {
   FunnelCounts counts;
@@ -289,6 +302,20 @@ FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const R
   counts.reached[map.initial] = counts.total_profiles;
   counts.current = Column(rows, &StageRow::current);
   counts.time_in_stage_ms = StageTimeHistograms(rows);
+  // A few rows per day (one per set of stages journeys entered), each placed with this map.
+  Statement reach = RangeQuery(
+      db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
+      range);
+  ForEachRow(reach, error, [&](Statement& s) {
+    json stages = json::parse(s.Text(0), nullptr, false);
+    std::set<std::string> entered;
+    if (stages.is_array()) {
+      for (const json& stage : stages) {
+        if (stage.is_string()) entered.insert(stage.get<std::string>());
+      }
+    }
+    if (s.Int(1) != 0) counts.furthest[FurthestOnMainPath(map, entered)] += s.Int(1);
+  });
   return counts;
 }
 
@@ -302,6 +329,7 @@ FunnelCounts FunnelCountsFromJourneys(const JourneyMap& map,
     std::set<std::string> reached(j.entered.begin(), j.entered.end());
     reached.insert(j.stage);
     for (const auto& stage : reached) ++counts.reached[stage];
+    ++counts.furthest[FurthestOnMainPath(map, reached)];
     ++counts.current[j.stage];
     for (const auto& [stage, total] : j.time_in_stage_ms) {
       counts.time_in_stage_ms[stage].emplace_back(TimeBucketValue(TimeBucket(total)), 1);
@@ -333,27 +361,52 @@ json FunnelReport(const JourneyMap& map, const FunnelCounts& counts) {
   std::stable_sort(funnel.begin(), funnel.end(),
                    [](const Stage* a, const Stage* b) { return a->rank < b->rank; });
 
+  // Ordered progress: the profiles whose furthest main-path stage is this one or a later one.
+  // Everyone counts at the initial stage; a profile that skipped a stage (a demo request jumps
+  // from lead to qualified... to trial) counts at it too, as one that went past it. So each step
+  // holds at most the profiles of the one before: never above 100 %.
+  std::map<std::string, std::int64_t> progressed;
+  for (const Stage* s : funnel) {
+    std::int64_t n = 0;
+    for (const auto& [stage, count] : counts.furthest) {
+      const Stage* at = map.FindStage(stage);
+      if (at != nullptr && at->rank >= s->rank) n += count;
+    }
+    progressed[s->id] = s->id == map.initial ? counts.total_profiles : n;
+  }
+
   json stages = json::array();
   std::int64_t previous = -1;
+  std::int64_t previous_progressed = -1;
+  auto ratio = [](std::int64_t n, std::int64_t of) {
+    return of > 0 ? json(Round(static_cast<double>(n) / static_cast<double>(of), 4))
+                  : json(nullptr);
+  };
   for (const Stage* s : funnel) {
     json row = StageHeader(*s);
     const std::int64_t n = Get(counts.reached, s->id);
+    const std::int64_t p = progressed[s->id];
     row["reached"] = n;
     row["current"] = Get(counts.current, s->id);
-    // Paths skip stages (a demo request jumps to qualified), so a stage can be reached by more
-    // profiles than the one before it: the ratio can exceed 1 and the drop-off be negative.
+    row["progressed"] = p;
+    // `reached` counts the profiles that entered the stage itself: paths skip stages, so a stage
+    // can be reached by more profiles than the one before it (a ratio above 1, a negative
+    // drop-off). The progress fields are the ordered funnel.
     if (previous < 0) {
       row["conversion_from_previous"] = nullptr;
       row["drop_off"] = nullptr;
+      row["progress_from_previous"] = nullptr;
+      row["progress_drop_off"] = nullptr;
     } else {
-      row["conversion_from_previous"] =
-          previous > 0 ? json(Round(static_cast<double>(n) / static_cast<double>(previous), 4))
-                       : json(nullptr);
+      row["conversion_from_previous"] = ratio(n, previous);
       row["drop_off"] = previous - n;
+      row["progress_from_previous"] = ratio(p, previous_progressed);
+      row["progress_drop_off"] = previous_progressed - p;
     }
     row["median_time_in_stage_ms"] = median(s->id);
     stages.push_back(std::move(row));
     previous = n;
+    previous_progressed = p;
   }
 
   json side_stages = json::array();

@@ -73,6 +73,9 @@ struct FunnelCounts {
   /// Profiles that entered the stage or sit in it now; the map's initial stage counts everyone.
   std::map<std::string, std::int64_t> reached;
   std::map<std::string, std::int64_t> current;
+  /// Profiles by the furthest stage of the map's main path (rank >= 0) they entered or sit in
+  /// (the initial stage for those that went nowhere on it): the funnel's ordered progress.
+  std::map<std::string, std::int64_t> furthest;
   /// Per stage, the visiting profiles' total times in it, bucketed as the rollups keep them
   /// (TimeBucket, TimeBucketValue).
   std::map<std::string, TimeHistogram> time_in_stage_ms;

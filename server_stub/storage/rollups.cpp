@@ -81,6 +81,7 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_stages", "map_version, day, stage", kStageValueColumns, true},
     {"rollup_edges", "map_version, day, from_stage, to_stage", "transitions, profiles", true},
     {"rollup_edge_rules", "map_version, day, from_stage, to_stage, rule", "transitions", true},
+    {"rollup_reach", "map_version, day, stages", "profiles", true},
     {"rollup_paths", "map_version, day, path, truncated", "visitors", true},
     {"rollup_acquisition", "map_version, day, channel, campaign", "visitors, converted", true},
     {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
@@ -274,6 +275,7 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
   }
   const StoredPath path = PathOfTransitions(f.transitions);
   paths_[{v, day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
+  reach_[{v, day, PathKey(std::vector<std::string>(reached.begin(), reached.end()))}] += sign;
   auto& acquired = acquisition_[{v, day, f.channel, f.campaign}];
   acquired[0] += sign;
   acquired[1] += f.converted ? sign : 0;
@@ -305,7 +307,8 @@ void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const 
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
-         acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty();
+         reach_.empty() && acquisition_.empty() && content_.empty() && conversions_.empty() &&
+         credits_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -327,6 +330,8 @@ struct RollupWriter::Statements {
         edge_rules(db.Prepare(AddingUpsert("rollup_edge_rules",
                                            {"map_version", "day", "from_stage", "to_stage", "rule"},
                                            {"transitions"}))),
+        reach(db.Prepare(
+            AddingUpsert("rollup_reach", {"map_version", "day", "stages"}, {"profiles"}))),
         paths(db.Prepare(AddingUpsert("rollup_paths", {"map_version", "day", "path", "truncated"},
                                       {"visitors"}))),
         acquisition(db.Prepare(AddingUpsert("rollup_acquisition",
@@ -340,8 +345,8 @@ struct RollupWriter::Statements {
                                         {"map_version", "day", "stage", "model", "channel"},
                                         {"credit_micros"}))) {}
 
-  Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, paths, acquisition,
-      content, conversions, credits;
+  Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
+      acquisition, content, conversions, credits;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -398,6 +403,7 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_counts(d.stages_, st_->stages, "stages");
   write_counts(d.edges_, st_->edges, "edges");
   write_count(d.edge_rules_, st_->edge_rules, "edge rules");
+  write_count(d.reach_, st_->reach, "reach");
   write_count(d.paths_, st_->paths, "paths");
   write_counts(d.acquisition_, st_->acquisition, "acquisition");
   write_count(d.content_, st_->content, "content");

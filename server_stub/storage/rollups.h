@@ -151,6 +151,8 @@ class RollupDelta {
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
       edge_rules_;
   std::map<std::tuple<Version, Day, std::string, int>, std::int64_t> paths_;
+  /// The sorted set of stages a journey entered or sits in (rollup_reach).
+  std::map<std::tuple<Version, Day, std::string>, std::int64_t> reach_;
   std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
       acquisition_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;

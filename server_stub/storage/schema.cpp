@@ -9,7 +9,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 6;
+constexpr int kRollupsVersion = 7;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -266,6 +266,12 @@ CREATE TABLE IF NOT EXISTS rollup_paths (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, path TEXT NOT NULL,
   truncated INTEGER NOT NULL, visitors INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, path, truncated));
+-- stages: a JSON array, sorted, of the stages a journey entered or sits in (every stage, however
+-- long the journey): the funnel's ordered progress is read from it with the map's ranks.
+CREATE TABLE IF NOT EXISTS rollup_reach (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stages TEXT NOT NULL,
+  profiles INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stages));
 CREATE TABLE IF NOT EXISTS rollup_content (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
   variant TEXT NOT NULL, shown INTEGER NOT NULL,

@@ -169,6 +169,10 @@ test('walk-through: e-mail campaign → read → lead → trial → customer →
     const reached = dash.locator('[data-testid="funnel-reached-advocate"]');
     await reached.waitFor();
     assert.ok(Number((await reached.textContent()).replace(/\D/g, '')) >= 1);
+    // Ordered progress: no step of the funnel holds more visitors than the one before.
+    const rates = await dash.locator('[data-testid^="funnel-conversion-"]').allTextContents();
+    assert.ok(rates.length >= 5, rates.join(' '));
+    for (const rate of rates) assert.ok(!(Number.parseFloat(rate) > 100), `a step above 100 %: ${rates.join(' ')}`);
     assert.equal((await (await echarts).allHeaders())['content-encoding'], 'br', 'echarts.min.js is sent as its .br sibling');
     // Every stored journey is computed under the current map (no publish waits for re-projection).
     const reprojection = dash.locator('[data-testid="overview-reprojection"] + dd');

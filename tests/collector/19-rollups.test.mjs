@@ -271,7 +271,7 @@ describe('a database from before rollups', () => {
     for (const r of REPORTS) reports[r] = (await adminGet(srv, `/v1/stats/${r}`)).json;
     await stopCollector(srv);
     // What a database made by the previous release holds: no rollup tables, no rollups mark.
-    const tables = ['rollup_events', 'rollup_event_hours', 'rollup_versions', 'rollup_cohorts', 'rollup_stages', 'rollup_edges', 'rollup_edge_rules', 'rollup_paths', 'rollup_acquisition', 'rollup_content', 'rollup_conversions', 'rollup_credits'];
+    const tables = ['rollup_events', 'rollup_event_hours', 'rollup_versions', 'rollup_cohorts', 'rollup_stages', 'rollup_edges', 'rollup_edge_rules', 'rollup_reach', 'rollup_paths', 'rollup_acquisition', 'rollup_content', 'rollup_conversions', 'rollup_credits'];
     const columns = ['channel', 'campaign', 'converted'].map((c) => `ALTER TABLE profiles DROP COLUMN ${c};`);
     await runSql(srv, `${tables.map((t) => `DROP TABLE ${t};`).join(' ')} ${columns.join(' ')} DELETE FROM meta WHERE key = 'rollups_version';`);
     srv = await startCollector({ dir: srv.dir });

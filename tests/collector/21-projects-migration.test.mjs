@@ -47,6 +47,18 @@ function timeless(name, body) {
   return out;
 }
 
+// `actual` cut to the fields the recorded answer has: a later release may add fields (the
+// funnel's ordered progress), never change or drop one.
+function recordedFields(actual, recorded) {
+  if (Array.isArray(recorded) && Array.isArray(actual)) {
+    return actual.map((item, i) => (i < recorded.length ? recordedFields(item, recorded[i]) : item));
+  }
+  if (recorded && typeof recorded === 'object' && actual && typeof actual === 'object' && !Array.isArray(actual)) {
+    return Object.fromEntries(Object.keys(actual).filter((k) => k in recorded).map((k) => [k, recordedFields(actual[k], recorded[k])]));
+  }
+  return actual;
+}
+
 let srv;
 
 before(async () => {
@@ -96,7 +108,7 @@ describe(`a schema 4 database (${BACKEND})`, () => {
     for (const [name, expected] of Object.entries(EXPECTED.reports)) {
       const res = await get(srv, `/v1/stats/${name}?${EXPECTED.range}`, adminHeaders(ADMIN));
       assert.equal(res.status, 200, `${name}: ${res.text}`);
-      assert.deepEqual(timeless(name, res.json), expected, name);
+      assert.deepEqual(recordedFields(timeless(name, res.json), expected), expected, name);
     }
   });
 
@@ -104,7 +116,7 @@ describe(`a schema 4 database (${BACKEND})`, () => {
     for (const [id, expected] of Object.entries(EXPECTED.profiles)) {
       const res = await get(srv, `/v1/profiles/${encodeURIComponent(id.slice(2))}`, adminHeaders(ADMIN));
       assert.equal(res.status, 200, `${id}: ${res.text}`);
-      assert.deepEqual(timeless('profile', res.json), expected, id);
+      assert.deepEqual(recordedFields(timeless('profile', res.json), expected), expected, id);
     }
   });
 

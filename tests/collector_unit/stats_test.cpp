@@ -338,6 +338,23 @@ TEST_F(StatsTest, Funnel) {
   EXPECT_EQ(Int(stages[4], "drop_off"), 2);
   EXPECT_TRUE(stages[4]["median_time_in_stage_ms"].is_null());
 
+  // Ordered progress: the furthest main-path stage each profile got to (a:1 visitor, a:2 and
+  // a:6 interested, u:4 and a:7 trial, u:3 and a:5 customer); a:5 skipped trial and counts
+  // there, so each step holds at most the one before.
+  const std::vector<std::int64_t> progressed = {7, 6, 4, 2, 0};
+  const std::vector<double> rates = {0, 0.8571, 0.6667, 0.5, 0.0};
+  for (std::size_t i = 0; i < progressed.size(); ++i) {
+    EXPECT_EQ(Int(stages[i], "progressed"), progressed[i]) << i;
+    if (i == 0) {
+      EXPECT_TRUE(stages[i]["progress_from_previous"].is_null());
+      EXPECT_TRUE(stages[i]["progress_drop_off"].is_null());
+      continue;
+    }
+    EXPECT_DOUBLE_EQ(stages[i]["progress_from_previous"].get<double>(), rates[i]) << i;
+    EXPECT_EQ(Int(stages[i], "progress_drop_off"), progressed[i - 1] - progressed[i]) << i;
+    EXPECT_LE(stages[i]["progress_from_previous"].get<double>(), 1.0);
+  }
+
   const json& side = out["side_stages"];
   ASSERT_EQ(side.size(), 1u);
   EXPECT_EQ(side[0]["id"], "dormant");

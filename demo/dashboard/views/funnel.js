@@ -1,4 +1,6 @@
-// 2. Funnel: reached per stage, conversion from the previous stage, drop-off, time in stage.
+// 2. Funnel: how far visitors got along the map's main path (ordered progress: a visitor who
+// skipped a stage counts at it, so a step never holds more than the one before), conversion from
+// the previous step, drop-off, who entered each stage itself, time in stage.
 import { h, replace, num, pct, duration, note, errorNote } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 
@@ -32,21 +34,25 @@ export function render({ funnel, timeInStage, errors }) {
   const tis = new Map(((timeInStage && timeInStage.stages) || []).map((s) => [s.id, s]));
   const last = stages[stages.length - 1];
   const first = stages[0];
+  // A collector from before ordered progress answers `reached` only.
+  const got = (s) => (s.progressed ?? s.reached);
+  const fromPrevious = (s) => (s.progress_from_previous !== undefined ? s.progress_from_previous : s.conversion_from_previous);
+  const dropOff = (s) => (s.progress_drop_off !== undefined ? s.progress_drop_off : s.drop_off);
   replace(
     els.sub,
     `${num(funnel.total_profiles)} visitors`,
-    first && last && first.reached ? ` · ${pct(last.reached / first.reached)} reach ${last.name}` : '',
-    ' · conversion can exceed 100% when paths skip stages',
+    first && last && got(first) ? ` · ${pct(got(last) / got(first))} got to ${last.name}` : '',
+    ' · a visitor who skipped a stage counts at it',
   );
   describe(
     els.chart,
-    `Funnel bar chart of visitors reaching each stage: ${stages.map((s) => `${s.name} ${s.reached}`).join(', ')}. The table next to it holds the same data.`,
+    `Funnel bar chart of visitors who got to each stage: ${stages.map((s) => `${s.name} ${got(s)}`).join(', ')}. The table next to it holds the same data.`,
   );
 
   els.chart.style.height = `${Math.max(220, stages.length * 40 + 24)}px`;
   if (chart) {
     chart.resize();
-    const max = Math.max(1, ...stages.map((s) => s.reached));
+    const max = Math.max(1, ...stages.map(got));
     chart.setOption(
       {
         ...baseOption(),
@@ -67,10 +73,11 @@ export function render({ funnel, timeInStage, errors }) {
             const s = stages[p.dataIndex];
             const t = tis.get(s.id);
             return tooltipBox(s.name, [
-              ['Reached', num(s.reached)],
+              ['Got this far', num(got(s))],
+              ['Entered the stage', num(s.reached)],
               ['Now in stage', num(s.current)],
-              ['From previous', pct(s.conversion_from_previous)],
-              ['Drop-off', s.drop_off === null ? '—' : num(s.drop_off)],
+              ['From previous', pct(fromPrevious(s))],
+              ['Drop-off', dropOff(s) === null ? '—' : num(dropOff(s))],
               ['Median time', duration(s.median_time_in_stage_ms)],
               ['p90 time', duration(t ? t.p90_ms : null)],
             ]);
@@ -79,12 +86,12 @@ export function render({ funnel, timeInStage, errors }) {
         series: [
           {
             type: 'bar',
-            name: 'Reached',
+            name: 'Got this far',
             barWidth: '62%',
             showBackground: true,
             backgroundStyle: { color: '#f1f4f8', borderRadius: 4 },
             data: stages.map((s) => ({
-              value: s.reached,
+              value: got(s),
               itemStyle: { color: s.phase === 'after' ? COLORS.after : COLORS.before, borderRadius: 4 },
             })),
             label: {
@@ -92,9 +99,9 @@ export function render({ funnel, timeInStage, errors }) {
               position: 'right',
               formatter: (p) => {
                 const s = stages[p.dataIndex];
-                return s.conversion_from_previous === null
-                  ? num(s.reached)
-                  : `${num(s.reached)}  {c|${pct(s.conversion_from_previous, 0)}}`;
+                return fromPrevious(s) === null
+                  ? num(got(s))
+                  : `${num(got(s))}  {c|${pct(fromPrevious(s), 0)}}`;
               },
               rich: { c: { color: COLORS.muted, fontSize: 11 } },
               fontWeight: 600,
@@ -107,10 +114,11 @@ export function render({ funnel, timeInStage, errors }) {
     );
   }
 
-  const head = ['Stage', 'Reached', 'Now', 'From previous', 'Drop-off', 'Median time', 'p90 time'];
+  const head = ['Stage', 'Got this far', 'Entered', 'Now', 'From previous', 'Drop-off', 'Median time', 'p90 time'];
   const row = (s, isSide) => {
     const t = tis.get(s.id);
-    const conv = s.conversion_from_previous;
+    const conv = fromPrevious(s);
+    const drop = dropOff(s);
     return h(
       'tr',
       { testid: `funnel-row-${s.id}`, class: isSide ? 'side-row' : null, dataset: { stage: s.id } },
@@ -120,22 +128,11 @@ export function render({ funnel, timeInStage, errors }) {
         h('span', { class: `dot dot-${isSide ? 'side' : s.phase === 'after' ? 'after' : 'before'}`, 'aria-hidden': 'true' }),
         s.name,
       ),
-      h('td', { class: 'num', testid: `funnel-reached-${s.id}` }, num(s.reached)),
+      h('td', { class: 'num', testid: `funnel-progressed-${s.id}` }, isSide ? '' : num(got(s))),
+      h('td', { class: 'num', testid: `funnel-reached-${s.id}`, title: 'Visitors who entered this stage itself' }, num(s.reached)),
       h('td', { class: 'num' }, num(s.current)),
-      h(
-        'td',
-        { class: `num${conv !== null && conv !== undefined && conv > 1 ? ' over' : ''}`, title: conv > 1 ? 'More visitors reached this stage than the previous one: some paths skip stages.' : null },
-        isSide ? '' : pct(conv),
-      ),
-      h(
-        'td',
-        { class: 'num' },
-        isSide || s.drop_off === null || s.drop_off === undefined
-          ? isSide ? '' : '—'
-          : s.drop_off < 0
-            ? `+${num(-s.drop_off)} in`
-            : num(s.drop_off),
-      ),
+      h('td', { class: 'num', testid: `funnel-conversion-${s.id}` }, isSide ? '' : pct(conv)),
+      h('td', { class: 'num' }, isSide ? '' : drop === null || drop === undefined ? '—' : num(drop)),
       h('td', { class: 'num' }, duration(s.median_time_in_stage_ms)),
       h('td', { class: 'num' }, duration(t ? t.p90_ms : null)),
     );
