@@ -13,6 +13,7 @@
 
 #include "http/answer_coding.h"
 #include "http/body_decoder.h"
+#include "http/project_request.h"
 #include "http/static_files.h"
 #include "pipeline/profile_replay.h"
 #include "reports/journey_context.h"
@@ -893,84 +894,10 @@ void CollectorServer::WatchMaps() {
   }
 }
 
-namespace {
-// The body of POST /v1/projects; an error message naming the bad field.
-std::optional<std::string> ParseNewProject(const std::string& text, NewProject* out) {
-  json body = json::parse(text, nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return "body: expected a JSON object";
-  const json* id = Member(body, "id");
-  if (id == nullptr || !id->is_string() || !ValidProjectId(id->get<std::string>())) {
-    return "id: expected 1 to 64 characters of a-z, 0-9, '_' and '-', starting with a letter or "
-           "digit";
-  }
-  out->id = id->get<std::string>();
-  out->name = out->id;
-  if (const json* name = Member(body, "name"); name != nullptr) {
-    if (!name->is_string() || name->get_ref<const std::string&>().empty() ||
-        name->get_ref<const std::string&>().size() > 200 ||
-        !IsValidUtf8(name->get_ref<const std::string&>())) {
-      return "name: expected text of 1 to 200 bytes";
-    }
-    out->name = name->get<std::string>();
-  }
-  if (const json* origins = Member(body, "origins"); origins != nullptr) {
-    if (!origins->is_array() || origins->size() > 100) return "origins: expected up to 100 origins";
-    for (const json& o : *origins) {
-      if (!o.is_string() || o.get_ref<const std::string&>().empty() ||
-          o.get_ref<const std::string&>().size() > 300) {
-        return "origins: expected strings such as \"https://shop.example\"";
-      }
-      out->origins.push_back(o.get<std::string>());
-    }
-  }
-  if (const json* server = Member(body, "server_side"); server != nullptr) {
-    if (!server->is_boolean()) return "server_side: expected true or false";
-    out->server_side = server->get<bool>();
-  }
-  if (const json* hooks = Member(body, "webhooks"); hooks != nullptr) {
-    if (!hooks->is_array() || hooks->size() > 20) return "webhooks: expected up to 20 endpoints";
-    for (std::size_t i = 0; i < hooks->size(); ++i) {
-      const json& h = (*hooks)[i];
-      const std::string at = "webhooks[" + std::to_string(i) + "]";
-      WebhookEndpoint w;
-      const json* hid = Member(h, "id");
-      const json* url = Member(h, "url");
-      const json* secret = Member(h, "secret");
-      if (hid == nullptr || !hid->is_string() || !ValidProjectId(hid->get<std::string>())) {
-        return at + ".id: expected 1 to 64 characters of a-z, 0-9, '_' and '-'";
-      }
-      std::string why;
-      if (url == nullptr || !url->is_string() || !ParseWebhookUrl(url->get<std::string>(), &why)) {
-        return at + ".url: " + (why.empty() ? "expected an http or https URL" : why);
-      }
-      if (secret == nullptr || !secret->is_string() || secret->get<std::string>().size() < 16 ||
-          secret->get<std::string>().size() > 200) {
-        return at + ".secret: expected 16 to 200 characters (it signs the deliveries)";
-      }
-      w.id = hid->get<std::string>();
-      w.url = url->get<std::string>();
-      w.secret = secret->get<std::string>();
-      if (const json* triggers = Member(h, "triggers"); triggers != nullptr) {
-        if (!triggers->is_array()) return at + ".triggers: expected an array of trigger ids";
-        for (const json& t : *triggers) {
-          if (!t.is_string()) return at + ".triggers: expected an array of trigger ids";
-          w.triggers.push_back(t.get<std::string>());
-        }
-      }
-      for (const WebhookEndpoint& other : out->webhooks) {
-        if (other.id == w.id) return at + ".id: " + w.id + " is used twice";
-      }
-      out->webhooks.push_back(std::move(w));
-    }
-  }
-  return std::nullopt;
-}
-}  // namespace
-
 void CollectorServer::HandleCreateProject(const Request& req, Response& res) {
   if (!RequireServerKey(req, res)) return;
   NewProject project;
-  if (auto err = ParseNewProject(req.body, &project)) {
+  if (auto err = ParseNewProject(req.body, config_.limits.decompressed_bytes, &project)) {
     SendError(res, 400, "invalid_project", *err);
     return;
   }

@@ -75,6 +75,11 @@ describe('creating projects', () => {
       [{ id: 'shop', webhooks: [{ id: 'crm', url: 'ftp://x', secret: SHOP_SECRET }] }, /^webhooks\[0\]\.url: /],
       [{ id: 'shop', webhooks: [{ id: 'crm', url: shopHook.url, secret: 'short' }] }, /^webhooks\[0\]\.secret: /],
       [{ id: 'shop', origins: 'https://shop.example' }, /^origins: /],
+      // NUL bytes and nesting deeper than the body needs are refused, not stored.
+      [{ id: 'shop', name: 'The\u0000shop' }, /^name: /],
+      [{ id: 'shop', origins: ['https://shop.example\u0000.evil'] }, /^origins: /],
+      [{ id: 'shop', webhooks: [{ id: 'crm', url: shopHook.url, secret: `${SHOP_SECRET}\u0000` }] }, /^webhooks\[0\]\.secret: /],
+      [{ id: 'shop', origins: [[[[[[[[[['x']]]]]]]]]] }, /^body: /],
     ];
     for (const [body, message] of cases) {
       const res = await createProject(body);
