@@ -49,19 +49,16 @@ int RunRollups(int argc, char** argv) {
     // Not while a re-projection runs: the version the reports hold would be recounted from the
     // journeys not replayed yet, a part of its picture.
     std::string error;
-    auto held = db.Prepare(
-        "SELECT project_id FROM projects WHERE reports_version IS NOT NULL ORDER BY project_id");
-    std::string running;
-    ForEachRow(held, &error, [&](Statement& q) { running = q.Text(0); });
+    const auto running = RunningReprojection(db, &error);
     if (!error.empty()) {
       std::fprintf(stderr, "rollups: %s\n", error.c_str());
       return 1;
     }
-    if (!running.empty()) {
+    if (running) {
       std::fprintf(stderr,
                    "rollups: the re-projection of project %s's new map is still running; "
                    "rebuild once it is done\n",
-                   running.c_str());
+                   running->first.c_str());
       return 1;
     }
     std::optional<std::string> err = db.BeginWrite();

@@ -187,6 +187,20 @@ std::optional<std::string> CollectorServer::LoadMaps() {
   return std::nullopt;
 }
 
+std::optional<std::string> CollectorServer::TakeProjectWebhooks(Database& db,
+                                                                const std::string& project,
+                                                                std::vector<WebhookEndpoint>* out) {
+  if (project == kDefaultProject) {
+    *out = config_.webhooks;  // the sender has them from the start
+    return std::nullopt;
+  }
+  std::string error;
+  *out = LoadProjectWebhooks(db, project, &error);
+  if (!error.empty()) return "project webhooks: " + error;
+  webhooks_->SetEndpoints(project, *out);
+  return std::nullopt;
+}
+
 std::optional<std::string> CollectorServer::LoadProjectMap(const std::string& project) {
   // The stored current map, unless --map gives another document for project "default" (then it
   // is published).
@@ -202,13 +216,8 @@ std::optional<std::string> CollectorServer::LoadProjectMap(const std::string& pr
     }
     if (q.failed()) return "map: " + q.error();
   }
-  std::vector<WebhookEndpoint> webhooks = config_.webhooks;
-  if (project != kDefaultProject) {
-    std::string error;
-    webhooks = LoadProjectWebhooks(ReadDb(), project, &error);
-    if (!error.empty()) return "project webhooks: " + error;
-    webhooks_->SetEndpoints(project, webhooks);
-  }
+  std::vector<WebhookEndpoint> webhooks;
+  if (auto err = TakeProjectWebhooks(ReadDb(), project, &webhooks)) return err;
   std::string body = stored_body;
   if (project == kDefaultProject && !config_.map_path.empty()) {
     std::ifstream in(config_.map_path, std::ios::binary);
@@ -247,6 +256,29 @@ std::shared_ptr<MapState> CollectorServer::MakeMapState(const std::string& proje
   return state;
 }
 
+std::optional<std::string> CollectorServer::StoreMapVersion(Database& db,
+                                                            const std::string& project,
+                                                            std::shared_ptr<const JourneyMap> map,
+                                                            const std::string& body,
+                                                            std::vector<WebhookEndpoint> webhooks,
+                                                            std::shared_ptr<MapState>* state) {
+  // Versions are numbered across projects (storage/schema.cpp): the next one after every stored
+  // map, or the document's own when that is higher.
+  if (auto locked = LockMapVersions(db)) return locked;
+  std::string error;
+  const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
+  if (!error.empty()) return error;
+  const std::int64_t version = std::max(newest + 1, map->version);
+  *state = MakeMapState(project, std::move(map), body, version, std::move(webhooks));
+  auto ins = db.Prepare(
+      "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
+      "VALUES (?,?,?,?,?,?)");
+  ins.Bind(1, (*state)->version).Bind(2, (*state)->map->id).Bind(3, (*state)->body);
+  ins.Bind(4, (*state)->etag).Bind(5, NowMs()).Bind(6, project);
+  if (!ins.Run()) return ins.error();
+  return std::nullopt;
+}
+
 std::optional<std::string> CollectorServer::PublishMap(const std::string& project,
                                                        std::shared_ptr<const JourneyMap> map,
                                                        const std::string& body,
@@ -255,22 +287,12 @@ std::optional<std::string> CollectorServer::PublishMap(const std::string& projec
   const auto previous = ingestor_->map(project);
   std::shared_ptr<MapState> state;
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
-    // Versions are numbered across projects (storage/schema.cpp): the next one after every
-    // stored map, or the document's own when that is higher. The version the reports read until
-    // this one's re-projection is done: the project's newest stored (not this collector's map,
-    // which may lag other collectors).
-    if (auto locked = LockMapVersions(db)) return locked;
+    // The version the reports read until this one's re-projection is done: the project's newest
+    // stored (not this collector's map, which may lag other collectors).
     std::string error;
-    const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
     const std::int64_t stored = NewestMapVersion(db, project, 0, &error);
     if (!error.empty()) return error;
-    state = MakeMapState(project, map, body, std::max(newest + 1, map->version), webhooks);
-    auto ins = db.Prepare(
-        "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
-        "VALUES (?,?,?,?,?,?)");
-    ins.Bind(1, state->version).Bind(2, state->map->id).Bind(3, state->body);
-    ins.Bind(4, state->etag).Bind(5, NowMs()).Bind(6, project);
-    if (!ins.Run()) return ins.error();
+    if (auto e = StoreMapVersion(db, project, map, body, webhooks, &state)) return e;
     // History is recomputed under the new version in the background (stats overview shows how
     // far it got), not only when each visitor's next event arrives. The reports keep reading
     // the previous version until it is done.
@@ -858,16 +880,12 @@ bool CollectorServer::RefreshMaps(Database& db) {
     std::vector<WebhookEndpoint> webhooks;
     if (current) {
       webhooks = current->webhooks;
-    } else if (project == kDefaultProject) {
-      webhooks = config_.webhooks;
     } else {
       // A project another collector created: its endpoints and keys too.
-      std::string error;
-      webhooks = LoadProjectWebhooks(db, project, &error);
-      if (!error.empty()) continue;
-      webhooks_->SetEndpoints(project, webhooks);
+      if (TakeProjectWebhooks(db, project, &webhooks)) continue;
       // Added to what is known (keys are never removed): a key this collector just created
       // stays even if the snapshot predates it.
+      std::string error;
       for (const StoredKey& key : LoadStoredKeys(db, &error)) keys_.Add(key);
     }
     ingestor_->SetMap(
@@ -916,18 +934,9 @@ void CollectorServer::HandleCreateProject(const Request& req, Response& res) {
   auto err = ingestor_->RunWrite([&](Database& db) -> std::optional<std::string> {
     if (auto e = InsertProject(db, project, site_key, admin_key, NowMs(), &exists)) return e;
     if (exists) return std::nullopt;
-    if (auto locked = LockMapVersions(db)) return locked;
-    std::string error;
-    const std::int64_t newest = NewestMapVersion(db, "", 0, &error);
-    if (!error.empty()) return error;
-    state =
-        MakeMapState(project.id, map, body, std::max(newest + 1, map->version), project.webhooks);
-    auto ins = db.Prepare(
-        "INSERT INTO maps (version, map_id, body, etag, created_at, project_id) "
-        "VALUES (?,?,?,?,?,?)");
-    ins.Bind(1, state->version).Bind(2, map->id).Bind(3, body).Bind(4, state->etag);
-    ins.Bind(5, NowMs()).Bind(6, project.id);
-    if (!ins.Run()) return "map: " + ins.error();
+    if (auto e = StoreMapVersion(db, project.id, map, body, project.webhooks, &state)) {
+      return "map: " + *e;
+    }
     return std::nullopt;
   });
   if (err) {

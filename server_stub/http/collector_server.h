@@ -62,11 +62,22 @@ class CollectorServer {
   /// Every stored project's current map, keys and webhooks, at start.
   std::optional<std::string> LoadMaps();
   std::optional<std::string> LoadProjectMap(const std::string& project);
+  /// A project's webhook endpoints (the config file's for project "default", else the stored
+  /// ones, which the sender is given).
+  std::optional<std::string> TakeProjectWebhooks(Database& db, const std::string& project,
+                                                 std::vector<WebhookEndpoint>* out);
   /// A map ready to serve: compiled form and ETag for its stored version.
   static std::shared_ptr<MapState> MakeMapState(const std::string& project,
                                                 std::shared_ptr<const JourneyMap> map,
                                                 std::string body, std::int64_t version,
                                                 std::vector<WebhookEndpoint> webhooks);
+  /// Inside a write transaction: stores `map` as the project's next version (numbered after
+  /// every stored one, under LockMapVersions) and makes *state ready to serve.
+  static std::optional<std::string> StoreMapVersion(Database& db, const std::string& project,
+                                                    std::shared_ptr<const JourneyMap> map,
+                                                    const std::string& body,
+                                                    std::vector<WebhookEndpoint> webhooks,
+                                                    std::shared_ptr<MapState>* state);
   /// Stores `map` as the project's newest version (numbered after every stored one), marks its
   /// history for re-projection and makes it current (on the writer thread, before its next
   /// projection). An error message when not stored; else *published (when given) is the state.

@@ -2,12 +2,13 @@
 
 #include <arpa/inet.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+
+#include "digest.h"
 
 namespace waymark::collector {
 
@@ -56,20 +57,17 @@ std::string ReduceIp(const std::string& ip, IpMode mode, std::int64_t now_ms) {
     static std::int64_t salt_day = -1;
     static unsigned char salt[32];
     std::int64_t day = now_ms / 86400000;
-    unsigned char digest[SHA256_DIGEST_LENGTH];
+    std::string input;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (day != salt_day) {
         if (RAND_bytes(salt, sizeof(salt)) != 1) return "";
         salt_day = day;
       }
-      std::string input(reinterpret_cast<const char*>(salt), sizeof(salt));
-      input += ip;
-      SHA256(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+      input.assign(reinterpret_cast<const char*>(salt), sizeof(salt));
     }
-    char hex[33];
-    for (int i = 0; i < 16; ++i) std::snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    return std::string("h:") + hex;
+    input += ip;
+    return "h:" + Sha256Hex(input).substr(0, 32);  // the first 16 bytes
   }
   in_addr v4{};
   if (inet_pton(AF_INET, ip.c_str(), &v4) == 1) {

@@ -14,6 +14,8 @@
 #include <set>
 #include <utility>
 
+#include "digest.h"
+
 namespace waymark::collector {
 
 namespace {
@@ -25,16 +27,6 @@ constexpr int kBatchSize = 50;
 // the sender (or its memory) with an endless body.
 constexpr std::size_t kMaxResponseBytes = 64 * 1024;
 constexpr std::size_t kDeliveryIdLength = 32;
-
-std::string Hex(const unsigned char* data, std::size_t size) {
-  static const char kDigits[] = "0123456789abcdef";
-  std::string out(size * 2, '0');
-  for (std::size_t i = 0; i < size; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0x0f];
-  }
-  return out;
-}
 
 std::string Lower(std::string s) {
   for (char& c : s) {
@@ -62,7 +54,7 @@ std::string SignPayload(const std::string& secret, std::int64_t timestamp_second
            &mac_size) == nullptr) {
     return std::string();
   }
-  return "v1=" + Hex(mac, mac_size);
+  return "v1=" + HexBytes(mac, mac_size);
 }
 
 bool VerifySignature(const std::string& secret, const std::string& header_value,
@@ -78,13 +70,7 @@ bool VerifySignature(const std::string& secret, const std::string& header_value,
 }
 
 std::string WebhookDeliveryId(const std::string& dedupe_key) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_size = 0;
-  if (EVP_Digest(dedupe_key.data(), dedupe_key.size(), digest, &digest_size, EVP_sha256(),
-                 nullptr) != 1) {
-    return std::string();
-  }
-  return Hex(digest, digest_size).substr(0, kDeliveryIdLength);
+  return Sha256Hex(dedupe_key).substr(0, kDeliveryIdLength);
 }
 
 std::optional<WebhookUrl> ParseWebhookUrl(const std::string& url, std::string* error) {

@@ -1,23 +1,12 @@
 #include "storage/project_store.h"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
+#include "digest.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {
 namespace {
-
-std::string Hex(const unsigned char* bytes, std::size_t n) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += kDigits[bytes[i] >> 4];
-    out += kDigits[bytes[i] & 15];
-  }
-  return out;
-}
 
 std::vector<std::string> StringArray(const std::string& text) {
   std::vector<std::string> out;
@@ -39,16 +28,12 @@ constexpr const char* kKeyColumns =
 
 }  // namespace
 
-std::string KeyHash(const std::string& key) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
-  return Hex(digest, sizeof(digest));
-}
+std::string KeyHash(const std::string& key) { return Sha256Hex(key); }
 
 std::string NewKey(const std::string& prefix) {
   unsigned char bytes[20];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1) return "";
-  return prefix + Hex(bytes, sizeof(bytes));
+  return prefix + HexBytes(bytes, sizeof(bytes));
 }
 
 bool ValidProjectId(const std::string& id) {

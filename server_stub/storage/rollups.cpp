@@ -570,20 +570,25 @@ std::optional<std::string> RebuildRollups(Database& db) {
   return writer.Flush(delta);
 }
 
-std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences) {
-  std::string error;
+std::optional<std::pair<std::string, std::int64_t>> RunningReprojection(Database& db,
+                                                                        std::string* error) {
+  std::optional<std::pair<std::string, std::int64_t>> out;
   auto held = db.Prepare(
       "SELECT project_id, reports_version FROM projects WHERE reports_version IS NOT NULL "
       "ORDER BY project_id LIMIT 1");
-  std::optional<std::string> running;
-  ForEachRow(held, &error, [&](Statement& s) {
-    running = "rollups: a re-projection of project " + s.Text(0) +
-              " is still running (its reports show map version " + std::to_string(s.Int(1)) +
-              "); verify once it is done";
-  });
-  held.Reset();
+  ForEachRow(held, error, [&](Statement& s) { out.emplace(s.Text(0), s.Int(1)); });
+  return out;
+}
+
+std::optional<std::string> VerifyRollups(Database& db, std::vector<std::string>* differences) {
+  std::string error;
+  const auto running = RunningReprojection(db, &error);
   if (!error.empty()) return "rollups: " + error;
-  if (running) return running;
+  if (running) {
+    return "rollups: a re-projection of project " + running->first +
+           " is still running (its reports show map version " + std::to_string(running->second) +
+           "); verify once it is done";
+  }
   if (auto err = db.BeginWrite()) return "rollups: " + *err;
   if (auto err = LockRollups(db)) {
     db.Exec("ROLLBACK");

@@ -198,6 +198,11 @@ class StoredFactsReader {
 /// transaction.
 std::optional<std::string> RebuildRollups(Database& db);
 
+/// A project whose publish's re-projection is still running (the first by id) and the map version
+/// its reports hold; nothing when none. *error on a failed query.
+std::optional<std::pair<std::string, std::int64_t>> RunningReprojection(Database& db,
+                                                                        std::string* error);
+
 /// Recounts the rollups in a transaction it rolls back, and lists where the kept ones differ
 /// ("table key: kept K, recounted R"; rows of zeros count as absent). An error message when a
 /// query fails or a re-projection is still running (the old version's rows are then kept on

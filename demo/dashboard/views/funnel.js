@@ -34,10 +34,9 @@ export function render({ funnel, timeInStage, errors }) {
   const tis = new Map(((timeInStage && timeInStage.stages) || []).map((s) => [s.id, s]));
   const last = stages[stages.length - 1];
   const first = stages[0];
-  // A collector from before ordered progress answers `reached` only.
-  const got = (s) => (s.progressed ?? s.reached);
-  const fromPrevious = (s) => (s.progress_from_previous !== undefined ? s.progress_from_previous : s.conversion_from_previous);
-  const dropOff = (s) => (s.progress_drop_off !== undefined ? s.progress_drop_off : s.drop_off);
+  const got = (s) => s.progressed;
+  const fromPrevious = (s) => s.progress_from_previous;
+  const dropOff = (s) => s.progress_drop_off;
   replace(
     els.sub,
     `${num(funnel.total_profiles)} visitors`,
