@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "pipeline/profile_replay.h"
 #include "reports/journey_context.h"
 #include "reports/map_preview.h"
+#include "reports/report_csv.h"
 #include "reports/profile_view.h"
 #include "reports/recent_events.h"
 #include "reports/stats.h"
@@ -771,6 +773,21 @@ void CollectorServer::Routes() {
     auto project = RequireAdmin(req, res);
     if (!project) return;
     const std::string which = req.matches[1];
+    const std::string format = req.HasParam("format") ? req.Param("format") : "json";
+    if (format != "json" && format != "csv") {
+      SendError(res, 400, "invalid_format", "format: expected json or csv");
+      return;
+    }
+    const std::string table = req.HasParam("table") ? req.Param("table") : "";
+    if (format == "csv" && !table.empty()) {
+      const auto tables = ReportTables(which);
+      if (!tables.empty() && std::find(tables.begin(), tables.end(), table) == tables.end()) {
+        std::string names;
+        for (const auto& t : tables) names += (names.empty() ? "" : ", ") + t;
+        SendError(res, 400, "invalid_table", "table: this report's tables are " + names);
+        return;
+      }
+    }
     std::int64_t path_limit = 20;
     if (which == "paths" && !IntParam(req, "limit", 1, 100, &path_limit)) {
       SendError(res, 400, "invalid_limit", "limit: expected an integer from 1 to 100");
@@ -837,6 +854,20 @@ void CollectorServer::Routes() {
     if (!error.empty()) {
       res.SetHeader("Retry-After", "1");
       SendError(res, 503, "storage_unavailable", "stats: " + error);
+      return;
+    }
+    if (format == "csv") {
+      auto csv = ReportCsv(which, table, body);
+      if (!csv) {  // checked above; kept so that a new report without a table fails clearly
+        SendError(res, 400, "invalid_table", "table: this report has no table");
+        return;
+      }
+      res.status = 200;
+      res.SetHeader("Content-Disposition", "attachment; filename=\"waymark-" + *project + "-" +
+                                               which + (table.empty() ? "" : "-" + table) + "-" +
+                                               DayToDate(range.first_day) + "-to-" +
+                                               DayToDate(range.last_day) + ".csv\"");
+      res.SetContent(*csv, "text/csv; charset=utf-8");
       return;
     }
     SendJson(res, 200, body);

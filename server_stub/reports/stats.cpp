@@ -979,7 +979,8 @@ json OverviewStats(Database& db, const JourneyMap& map, std::int64_t map_version
     mismatches = s.Int(2);
   });
 
-  json out = {{"map", {{"id", map.id}, {"version", map.version}}},
+  json out = {{"project", range.project},
+              {"map", {{"id", map.id}, {"version", map.version}}},
               {"range", RangeJson(range)},
               {"now", now_ms},
               {"events", events},

@@ -226,6 +226,43 @@ describe('date ranges on every report', () => {
     const older = (await adminGet(srv, `/v1/stats/channels?to=${isoDay(now - 6 * DAY)}`)).json;
     assert.equal(sum(older.channels, 'visitors'), 5);
   });
+
+  it('every report exports its table as CSV (format=csv): the JSON\'s numbers, named by range', async () => {
+    const now = Date.now();
+    const range = `from=${isoDay(now - 5 * DAY)}&to=${isoDay(now)}`;
+    const rowsOf = (text) => text.trimEnd().split('\r\n').map((line) => line.split(','));
+    const funnel = (await adminGet(srv, `/v1/stats/funnel?${range}`)).json;
+    const res = await adminGet(srv, `/v1/stats/funnel?${range}&format=csv`);
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.headers['content-type'], 'text/csv; charset=utf-8');
+    assert.equal(res.headers['content-disposition'], `attachment; filename="waymark-default-funnel-${isoDay(now - 5 * DAY)}-to-${isoDay(now)}.csv"`);
+    const [head, ...rows] = rowsOf(res.text);
+    assert.deepEqual(head.slice(0, 3), ['group', 'id', 'name']);
+    const main = rows.filter((r) => r[0] === 'main');
+    assert.deepEqual(main.map((r) => r[1]), funnel.stages.map((s) => s.id));
+    for (const stage of funnel.stages) {
+      const row = main.find((r) => r[1] === stage.id);
+      assert.equal(Number(row[head.indexOf('progressed')]), stage.progressed, stage.id);
+      assert.equal(Number(row[head.indexOf('reached')]), stage.reached, stage.id);
+    }
+    assert.equal(rows.filter((r) => r[0] === 'side').length, funnel.side_stages.length);
+
+    const campaigns = rowsOf((await adminGet(srv, '/v1/stats/channels?format=csv')).text);
+    assert.deepEqual(campaigns[0], ['channel', 'campaign', 'conversion_rate', 'converted', 'visitors']);
+    const perChannel = rowsOf((await adminGet(srv, '/v1/stats/channels?format=csv&table=channels')).text);
+    assert.equal(perChannel.slice(1).reduce((n, r) => n + Number(r[perChannel[0].indexOf('visitors')]), 0), 12);
+    for (const report of REPORTS) {
+      const csv = await adminGet(srv, `/v1/stats/${report}?${range}&format=csv`);
+      assert.equal(csv.status, 200, `${report}: ${csv.text}`);
+      assert.match(csv.text, /^[a-z0-9_.]+(,[a-z0-9_.]+)*\r\n/, `${report} starts with its header row`);
+    }
+    const badFormat = await adminGet(srv, '/v1/stats/funnel?format=xml');
+    assert.equal(badFormat.status, 400);
+    assert.equal(badFormat.json.error.message, 'format: expected json or csv');
+    const badTable = await adminGet(srv, '/v1/stats/webhooks?format=csv&table=edges');
+    assert.equal(badTable.status, 400);
+    assert.equal(badTable.json.error.message, "table: this report's tables are by_status, recent_failures");
+  });
 });
 
 describe('a map given at start (--map) is published then', () => {
