@@ -182,8 +182,8 @@ std::optional<std::string> ReportCsv(const std::string& report, const std::strin
   const auto rows = TableRows(report, chosen, body);
   // The columns that name a row first, then the rest in the order they first appear (the JSON's
   // members are in name order); rows without one leave its cell empty.
-  static const char* kLeading[] = {"project", "group", "model", "id", "name", "from", "to", "stage",
-                                   "channel", "campaign", "status", "stages"};
+  static const char* kLeading[] = {"project", "group", "model",   "id",       "name",   "from",
+                                   "to",      "stage", "channel", "campaign", "status", "stages"};
   std::vector<std::string> columns;
   for (const char* lead : kLeading) {
     bool present = false;

@@ -23,11 +23,10 @@ TEST(ReportCsvTest, FunnelStagesAndSideStagesShareOneTable) {
 }
 
 TEST(ReportCsvTest, NestedObjectsBecomeDottedColumnsAndListsOneCell) {
-  const json body = {
-      {"stages",
-       {{{"id", "trial"},
-         {"shown", {{"total", 4}, {"by_slot", {{"hero", 4}}}}},
-         {"variants", {{{"slot", "hero"}, {"variant", "upgrade"}}}}}}}};
+  const json body = {{"stages",
+                      {{{"id", "trial"},
+                        {"shown", {{"total", 4}, {"by_slot", {{"hero", 4}}}}},
+                        {"variants", {{{"slot", "hero"}, {"variant", "upgrade"}}}}}}}};
   auto csv = ReportCsv("content-gaps", "", body);
   ASSERT_TRUE(csv);
   EXPECT_EQ(*csv,
