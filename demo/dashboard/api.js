@@ -55,6 +55,51 @@ export function setKey(key) {
   }
 }
 
+// The admin keys of the projects opened in this tab, by project id (the overview names the
+// key's project), so that the project picker switches without asking again.
+const PROJECTS_STORAGE = 'waymark.dashboard.projectKeys';
+
+function readProjects() {
+  try {
+    const parsed = JSON.parse(window.sessionStorage.getItem(PROJECTS_STORAGE) || '{}');
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Remembers `key` as the admin key of `project`. */
+export function rememberProject(project, key) {
+  const all = { ...readProjects(), [project]: key };
+  memoryProjects = all;
+  try {
+    window.sessionStorage.setItem(PROJECTS_STORAGE, JSON.stringify(all));
+  } catch {
+    /* storage disabled: kept in memory for this page */
+  }
+}
+
+/** Forgets a project's key (it was refused, or the user asked). */
+export function forgetProject(project) {
+  const all = { ...readProjects(), ...memoryProjects };
+  delete all[project];
+  memoryProjects = all;
+  try {
+    window.sessionStorage.setItem(PROJECTS_STORAGE, JSON.stringify(all));
+  } catch {
+    /* storage disabled */
+  }
+}
+
+let memoryProjects = {};
+/** Project ids with a remembered key, sorted. */
+export function knownProjects() {
+  return Object.keys({ ...memoryProjects, ...readProjects() }).sort();
+}
+export function keyOfProject(project) {
+  return readProjects()[project] || memoryProjects[project] || '';
+}
+
 export function hasKey() {
   return adminKey !== '';
 }
@@ -96,19 +141,52 @@ async function request(method, path, { body, signal, auth = true, contentType = 
   return data;
 }
 
+function statsPath(report, period, extra = {}) {
+  const q = new URLSearchParams(extra);
+  if (period && period.from) q.set('from', period.from);
+  if (period && period.to) q.set('to', period.to);
+  const query = q.toString();
+  return `/v1/stats/${report}${query ? `?${query}` : ''}`;
+}
+
 export const api = {
   get: (path, opts) => request('GET', path, opts),
   post: (path, body, opts) => request('POST', path, { ...opts, body }),
   put: (path, body, opts) => request('PUT', path, { ...opts, body }),
 
-  overview: () => api.get('/v1/stats/overview'),
-  funnel: () => api.get('/v1/stats/funnel'),
-  transitions: () => api.get('/v1/stats/transitions'),
-  timeInStage: () => api.get('/v1/stats/time-in-stage'),
-  attribution: (stage) => api.get(`/v1/stats/attribution${stage ? `?stage=${encodeURIComponent(stage)}` : ''}`),
-  contentGaps: () => api.get('/v1/stats/content-gaps'),
-  webhooks: () => api.get('/v1/stats/webhooks'),
-  paths: (limit = 20) => api.get(`/v1/stats/paths?limit=${limit}`),
+  // Reports take a period ({ from, to }, range.js); without one the collector's default (the
+  // last 30 days).
+  overview: (period) => api.get(statsPath('overview', period)),
+  funnel: (period) => api.get(statsPath('funnel', period)),
+  transitions: (period) => api.get(statsPath('transitions', period)),
+  timeInStage: (period) => api.get(statsPath('time-in-stage', period)),
+  attribution: (stage, period) => api.get(statsPath('attribution', period, stage ? { stage } : {})),
+  contentGaps: (period) => api.get(statsPath('content-gaps', period)),
+  webhooks: (period) => api.get(statsPath('webhooks', period)),
+  paths: (limit = 20, period) => api.get(statsPath('paths', period, { limit: String(limit) })),
+  /** A report's table as CSV (format=csv): { text, filename } for a download. */
+  csv: async (report, period, extra = {}) => {
+    const headers = { Accept: 'text/csv', Authorization: `Bearer ${adminKey}` };
+    let res;
+    try {
+      res = await fetch(statsPath(report, period, { ...extra, format: 'csv' }), { headers, cache: 'no-store' });
+    } catch {
+      throw new ApiError(0, 'unreachable', 'The collector cannot be reached.');
+    }
+    const text = await res.text();
+    if (!res.ok) {
+      let err = {};
+      try {
+        err = JSON.parse(text).error || {};
+      } catch {
+        /* not JSON */
+      }
+      throw new ApiError(res.status, err.code, err.message || `HTTP ${res.status}`);
+    }
+    const disposition = res.headers.get('Content-Disposition') || '';
+    const named = disposition.match(/filename="([^"]+)"/);
+    return { text, filename: named ? named[1] : `waymark-${report}.csv` };
+  },
   recentEvents: (after, limit = 50) => {
     const q = new URLSearchParams();
     if (after !== undefined && after !== null) q.set('after', String(after));

@@ -1,6 +1,7 @@
 // The journey dashboard: one page, served by the collector itself (`--static build/dashboard`).
 // The admin key arrives as `#key=<admin key>` (then lives in sessionStorage only).
-import { api, loadKey, setKey, hasKey, onUnauthorized } from './api.js';
+import { api, loadKey, setKey, hasKey, onUnauthorized, rememberProject, forgetProject, knownProjects, keyOfProject } from './api.js';
+import * as range from './range.js';
 import { clock, titleCase } from './format.js';
 import * as overview from './views/overview.js';
 import * as journeyMap from './views/journey-map.js';
@@ -25,6 +26,8 @@ const state = {
   refreshing: false,
   lastRefresh: 0,
   ticker: 0,
+  generation: 0,
+  project: '',
   firstRender: true,
   unreachable: false,
 };
@@ -41,7 +44,7 @@ function initViews() {
       console.error(`dashboard: ${name} failed to start`, err);
     }
   };
-  safe('overview', () => overview.init($('overview')));
+  safe('overview', () => overview.init($('overview'), $('rangebar')));
   safe('journey map', () => journeyMap.init($('journey-map')));
   safe('funnel', () => funnel.init($('funnel')));
   safe('paths', () => paths.init($('paths')));
@@ -66,9 +69,8 @@ function smooth() {
 
 // ---- refresh loop -------------------------------------------------------------------------
 
-function settle(results) {
-  return results.map((r) => (r.status === 'fulfilled' ? { value: r.value } : { error: r.reason }));
-}
+const settleOne = (promise) => promise.then((value) => ({ value }), (error) => ({ error }));
+const unreachableError = (r) => r && r.error && r.error.status === 0;
 
 function render(name, fn) {
   try {
@@ -78,65 +80,97 @@ function render(name, fn) {
   }
 }
 
+// Every report of the period (and of the previous period when comparing) is asked at once; each
+// view is drawn as soon as the reports it shows have arrived, so a slow report holds back only
+// its own view. A newer refresh (another period, another project) makes an older one's answers
+// stale: they are dropped.
 async function refreshStats({ force = false } = {}) {
-  if (!state.running || state.refreshing) return;
-  if (!force && (state.autoPaused || mapEditor.isEditing() || document.hidden)) return;
+  if (!state.running) return;
+  if (!force && (state.refreshing || state.autoPaused || mapEditor.isEditing() || document.hidden)) return;
+  const generation = ++state.generation;
+  const fresh = () => generation === state.generation && state.running;
   state.refreshing = true;
   setRefreshStatus('Refreshing…');
+  const period = range.current();
+  const before = range.previous();
+  const ask = (fn) => settleOne(fn(period));
+  const askBefore = (fn) => (before ? settleOne(fn(before)) : Promise.resolve({ value: null }));
   try {
-    const [map, ov, fun, tr, tis, gaps, pathsR, hooks] = settle(
-      await Promise.allSettled([
-        api.map(),
-        api.overview(),
-        api.funnel(),
-        api.transitions(),
-        api.timeInStage(),
-        api.contentGaps(),
-        api.paths(20),
-        api.webhooks(),
-      ]),
-    );
+    const map = settleOne(api.map());
+    const ov = ask(api.overview);
+    const ovBefore = askBefore(api.overview);
+    const fun = ask(api.funnel);
+    const funBefore = askBefore(api.funnel);
+    const tr = ask(api.transitions);
+    const tis = ask(api.timeInStage);
+    const gaps = ask(api.contentGaps);
+    const gapsBefore = askBefore(api.contentGaps);
+    const pathsR = ask((p) => api.paths(20, p));
+    const pathsBefore = askBefore((p) => api.paths(100, p));
+    const hooks = ask(api.webhooks);
     const all = [map, ov, fun, tr, tis, gaps, pathsR, hooks];
-    if (all.some((r) => r.error && r.error.unauthorized)) return; // the key form is shown
-    const unreachable = all.every((r) => r.error && r.error.status === 0);
+
+    const draw = async (name, inputs, fn) => {
+      const results = await Promise.all(inputs);
+      if (!fresh()) return;
+      if (results.some((r) => r.error && r.error.unauthorized)) return; // the key form is shown
+      if (results.some(unreachableError)) return; // said once, at the top; the views keep their data
+      render(name, () => fn(...results));
+    };
+    const errs = (pairs) => pairs.filter(([, r]) => r.error).map(([what, r]) => [what, r.error]);
+    const mapReady = map.then((r) => {
+      if (!fresh() || !r.value) return r;
+      state.map = r.value;
+      state.stageNames = new Map((r.value.stages || []).map((s) => [s.id, s.name || titleCase(s.id)]));
+      renderMapBadge();
+      return r;
+    });
+    const funReady = fun.then((r) => {
+      if (fresh() && r.value) {
+        for (const s of [...(r.value.stages || []), ...(r.value.side_stages || [])]) state.stageNames.set(s.id, s.name || s.id);
+      }
+      return r;
+    });
+
+    const views = [
+      draw('overview', [ov, ovBefore, hooks], (o, ob, hk) =>
+        overview.render({ overview: o.value, previous: ob.value, webhooks: hk.value, period, before }),
+      ),
+      draw('journey map', [mapReady, funReady, tr], (m, f, t) =>
+        journeyMap.render({
+          map: state.map,
+          funnel: f.value,
+          transitions: t.value,
+          errors: errs([
+            ['Funnel', f],
+            ['Transitions', t],
+          ]),
+        }),
+      ),
+      draw('funnel', [funReady, funBefore, tis], (f, fb, t) =>
+        funnel.render({
+          funnel: f.value,
+          previous: fb.value,
+          timeInStage: t.value,
+          errors: errs([
+            ['Funnel', f],
+            ['Time in stage', t],
+          ]),
+        }),
+      ),
+      draw('paths', [pathsR, pathsBefore, mapReady], (p, pb) =>
+        paths.render({ paths: p.value, previous: pb.value, error: p.error, map: state.map }),
+      ),
+      draw('content gaps', [gaps, gapsBefore], (g, gb) => contentGaps.render({ gaps: g.value, previous: gb.value, error: g.error })),
+      attribution.refresh(period, before),
+    ];
+    const results = await Promise.all(all);
+    await Promise.all(views);
+    if (!fresh()) return;
+    if (results.some((r) => r.error && r.error.unauthorized)) return;
+    const unreachable = results.every(unreachableError);
     setGlobalStatus(unreachable ? 'The collector cannot be reached. Retrying every 10 s.' : '');
     if (unreachable) return;
-
-    if (map.value) {
-      state.map = map.value;
-      state.stageNames = new Map((map.value.stages || []).map((s) => [s.id, s.name || titleCase(s.id)]));
-    }
-    if (fun.value) {
-      for (const s of [...(fun.value.stages || []), ...(fun.value.side_stages || [])]) state.stageNames.set(s.id, s.name || s.id);
-    }
-    renderMapBadge();
-
-    const errs = (pairs) => pairs.filter(([, r]) => r.error).map(([what, r]) => [what, r.error]);
-    render('overview', () => overview.render({ overview: ov.value, webhooks: hooks.value }));
-    render('journey map', () =>
-      journeyMap.render({
-        map: state.map,
-        funnel: fun.value,
-        transitions: tr.value,
-        errors: errs([
-          ['Funnel', fun],
-          ['Transitions', tr],
-        ]),
-      }),
-    );
-    render('funnel', () =>
-      funnel.render({
-        funnel: fun.value,
-        timeInStage: tis.value,
-        errors: errs([
-          ['Funnel', fun],
-          ['Time in stage', tis],
-        ]),
-      }),
-    );
-    render('paths', () => paths.render({ paths: pathsR.value, error: pathsR.error, map: state.map }));
-    render('content gaps', () => contentGaps.render({ gaps: gaps.value, error: gaps.error }));
-    await attribution.refresh();
     if (state.map) mapEditor.mapChanged(state.map.version);
     timeline.refresh();
 
@@ -147,8 +181,10 @@ async function refreshStats({ force = false } = {}) {
       if (SECTIONS.includes(target)) requestAnimationFrame(() => $(target).scrollIntoView({ block: 'start' }));
     }
   } finally {
-    state.refreshing = false;
-    updateRefreshStatus();
+    if (generation === state.generation) {
+      state.refreshing = false;
+      updateRefreshStatus();
+    }
   }
 }
 
@@ -234,9 +270,60 @@ function initNav() {
   update();
 }
 
-// ---- auth ---------------------------------------------------------------------------------
+// ---- projects and auth --------------------------------------------------------------------
 
-function showAuth(message) {
+// The project shown is the admin key's (the overview names it). Keys of other projects opened in
+// this tab are remembered (sessionStorage), so the picker switches without asking again; the
+// project id (never a key) goes in the address with the period.
+function projectFromUrl() {
+  return new URLSearchParams(window.location.search).get('project') || '';
+}
+
+function writeProjectToUrl(project) {
+  const params = new URLSearchParams(window.location.search);
+  if (project && project !== 'default') params.set('project', project);
+  else params.delete('project');
+  const search = params.toString();
+  window.history.replaceState(null, '', `${window.location.pathname}${search ? `?${search}` : ''}${window.location.hash}`);
+}
+
+const ADD_PROJECT = '\u0000add';
+
+function renderProjectPicker() {
+  const picker = $('project-picker');
+  const projects = knownProjects();
+  if (state.project && !projects.includes(state.project)) projects.push(state.project);
+  picker.replaceChildren(
+    ...projects.map((p) => {
+      const option = document.createElement('option');
+      option.value = p;
+      option.textContent = p;
+      return option;
+    }),
+  );
+  const add = document.createElement('option');
+  add.value = ADD_PROJECT;
+  add.textContent = 'Open another project…';
+  picker.append(add);
+  picker.value = state.project;
+}
+
+function switchProject(project) {
+  const key = keyOfProject(project);
+  if (!key) return;
+  setKey(key);
+  state.project = project;
+  writeProjectToUrl(project);
+  state.map = null;
+  state.stageNames = new Map();
+  renderProjectPicker();
+  live.reset();
+  timeline.clear();
+  mapEditor.load(false);
+  refreshStats({ force: true });
+}
+
+function showAuth(message, { keepKeys = false } = {}) {
   stop();
   $('app').hidden = true;
   $('auth').hidden = false;
@@ -244,20 +331,32 @@ function showAuth(message) {
   const err = $('auth-error');
   err.textContent = message || '';
   err.hidden = !message;
+  $('auth-cancel').hidden = !(keepKeys && state.project && keyOfProject(state.project));
   const input = $('auth-key');
   input.value = '';
   input.focus();
 }
 
+/** Checks a key with the overview; on success it is the key shown, remembered for its project. */
 async function tryKey(key) {
   setKey(key);
   try {
-    await api.overview();
+    const overview = await api.overview();
+    const project = (overview && overview.project) || 'default';
+    rememberProject(project, key);
+    if (state.project && state.project !== project) {
+      state.map = null;
+      state.stageNames = new Map();
+      live.reset();
+      timeline.clear();
+    }
+    state.project = project;
+    writeProjectToUrl(project);
     return true;
   } catch (err) {
     if (err.unauthorized) {
       setKey('');
-      showAuth('This key was refused (401). Check the admin key the collector was started with.');
+      showAuth('This key was refused (401). Check the admin key the collector was started with, or the one given when the project was created.');
       return false;
     }
     // Unreachable or another error: open the dashboard anyway; views show their own errors.
@@ -270,6 +369,7 @@ function start() {
   $('app').hidden = false;
   document.querySelector('.topbar-actions').hidden = false;
   initViews();
+  renderProjectPicker();
   state.running = true;
   state.lastRefresh = 0;
   mapEditor.load(false);
@@ -281,13 +381,18 @@ function start() {
 
 function stop() {
   state.running = false;
+  state.generation++;
   clearInterval(state.ticker);
   live.stop();
 }
 
 async function boot() {
+  range.readFromUrl();
+  range.init($('rangebar'));
+  range.onChange(() => refreshStats({ force: true }));
   onUnauthorized(() => {
     if (!state.running && !$('auth').hidden) return;
+    if (state.project) forgetProject(state.project);
     setKey('');
     showAuth('The admin key was refused (401). Enter it again.');
   });
@@ -296,6 +401,18 @@ async function boot() {
     const key = $('auth-key').value.trim();
     if (!key) return;
     if (await tryKey(key)) start();
+  });
+  $('auth-cancel').addEventListener('click', () => {
+    setKey(keyOfProject(state.project));
+    start();
+  });
+  $('project-picker').addEventListener('change', (ev) => {
+    const value = ev.currentTarget.value;
+    if (value === ADD_PROJECT) {
+      showAuth('Enter the admin key of the project to open. The keys of the projects opened in this tab are kept for it.', { keepKeys: true });
+      return;
+    }
+    switchProject(value);
   });
   $('refresh-now').addEventListener('click', () => refreshStats({ force: true }));
   $('refresh-toggle').addEventListener('click', (ev) => {
@@ -306,16 +423,25 @@ async function boot() {
     updateRefreshStatus();
   });
   $('forget-key').addEventListener('click', () => {
+    if (state.project) forgetProject(state.project);
     setKey('');
+    state.project = '';
     showAuth('');
   });
   document.addEventListener('visibilitychange', () => {
     if (!document.hidden && state.running && Date.now() - state.lastRefresh >= REFRESH_MS) refreshStats();
   });
 
-  const key = loadKey();
+  // A shared link names a project: open it with its remembered key, or ask for that key.
+  const wanted = projectFromUrl();
+  const keyInAddress = /(^#|&)key=/.test(window.location.hash);
+  let key = loadKey();
+  if (wanted && keyOfProject(wanted) && !keyInAddress) {
+    key = keyOfProject(wanted);
+    setKey(key);
+  }
   if (!key || !hasKey()) {
-    showAuth('');
+    showAuth(wanted ? `Enter the admin key of project “${wanted}”.` : '');
     return;
   }
   if (await tryKey(key)) start();

@@ -118,6 +118,27 @@
     el.setAttribute('data-stage', id);
     el.setAttribute('title', ctx && ctx.stageName ? 'Journey stage: ' + ctx.stageName : 'Journey stage');
     doc.documentElement.setAttribute('data-wm-stage', id);
+    renderStageNotes(id);
+  }
+
+  // Copy outside the map's slots that still depends on where the visitor is: a customer is not
+  // told about the free plan. The page's own text stays for the initial stages (and without JS).
+  var STAGE_NOTES = {
+    lead: 'Start a 14-day trial of every Team feature. No credit card needed.',
+    qualified: 'Start a 14-day trial of every Team feature. No credit card needed.',
+    trial: 'Your trial includes every Team feature. Upgrade any time; your data stays.',
+    customer: 'Thanks for being a customer. Invite your team from your account page.',
+    retained: 'Thanks for being a customer. Invite your team from your account page.',
+    advocate: 'Thanks for spreading the word: every friend you invite gets a month free.',
+    dormant: 'Welcome back. Your workspace and reports are where you left them.',
+    churned: 'Come back any time: your journeys are kept, and the first month is on us.',
+  };
+
+  function renderStageNotes(id) {
+    $all('[data-stage-note]').forEach(function (el) {
+      if (!el.hasAttribute('data-default-note')) el.setAttribute('data-default-note', el.textContent);
+      el.textContent = STAGE_NOTES[id] || el.getAttribute('data-default-note');
+    });
   }
 
   function installStage() {

@@ -1,6 +1,7 @@
 #include "reports/report_csv.h"
 
 #include <cstddef>
+#include <map>
 #include <utility>
 
 namespace waymark::collector {
@@ -180,6 +181,23 @@ std::optional<std::string> ReportCsv(const std::string& report, const std::strin
   if (!known) return std::nullopt;
 
   const auto rows = TableRows(report, chosen, body);
+  if (rows.empty()) {
+    // No row: the header alone, so that a spreadsheet (or a script) still sees the columns. Only
+    // the tables that can be empty (a map always has stages); tests/collector/19-rollups checks
+    // these against the header of the same table with rows.
+    static const std::map<std::string, const char*> kEmptyHeaders = {
+        {"transitions/edges", "from,to,count,kind,profiles,rules"},
+        {"attribution/credits", "model,channel,credit,share"},
+        {"channels/campaigns", "channel,campaign,conversion_rate,converted,visitors"},
+        {"channels/channels", "channel,conversion_rate,converted,visitors"},
+        {"webhooks/recent_failures",
+         "id,status,attempts,created_at,endpoint,last_error,last_status,next_attempt_at,trigger_"
+         "id"},
+        {"paths/paths", "stages,truncated,visitors"},
+    };
+    auto it = kEmptyHeaders.find(report + "/" + chosen);
+    return it == kEmptyHeaders.end() ? std::string("\r\n") : std::string(it->second) + "\r\n";
+  }
   // The columns that name a row first, then the rest in the order they first appear (the JSON's
   // members are in name order); rows without one leave its cell empty.
   static const char* kLeading[] = {"project", "group", "model",   "id",       "name",   "from",

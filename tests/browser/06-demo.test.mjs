@@ -133,6 +133,12 @@ test('walk-through: e-mail campaign → read → lead → trial → customer →
     await expectStage('advocate');
     await shot('6-advocate');
 
+    // The home page's note under the hero fits the stage: an advocate is not offered the free plan.
+    await page.goto(`${app.demo}/`);
+    await expectStage('advocate');
+    await waitFor(async () => /friend you invite/.test(await page.textContent('[data-testid="hero-note"]')), { what: 'advocate hero note' });
+    assert.doesNotMatch(await page.textContent('[data-testid="hero-note"]'), /Free for up to 3 seats/);
+
     // The inspector explains the stage.
     await page.goto(`${app.demo}/account.html?inspect=1`);
     await page.waitForSelector('#wm-inspector [data-wm-stage-id]');

@@ -256,6 +256,13 @@ describe('date ranges on every report', () => {
       assert.equal(csv.status, 200, `${report}: ${csv.text}`);
       assert.match(csv.text, /^[a-z0-9_.]+(,[a-z0-9_.]+)*\r\n/, `${report} starts with its header row`);
     }
+    // A range without data: the same columns, no rows.
+    for (const [report, query] of [['attribution', ''], ['channels', ''], ['channels', '&table=channels'], ['paths', ''], ['transitions', '']]) {
+      const full = (await adminGet(srv, `/v1/stats/${report}?${range}&format=csv${query}`)).text;
+      const empty = (await adminGet(srv, `/v1/stats/${report}?from=2001-01-01&to=2001-01-02&format=csv${query}`)).text;
+      assert.ok(full.split('\r\n').length > 2, `${report}${query} has rows in the range`);
+      assert.equal(empty, `${full.split('\r\n')[0]}\r\n`, `${report}${query}: the header alone`);
+    }
     const badFormat = await adminGet(srv, '/v1/stats/funnel?format=xml');
     assert.equal(badFormat.status, 400);
     assert.equal(badFormat.json.error.message, 'format: expected json or csv');

@@ -2,6 +2,7 @@
 import { h, replace, num, pct, decimal, note, errorNote, notAvailable } from '../format.js';
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { api } from '../api.js';
+import { csvButton } from '../export.js';
 
 export const MODELS = [
   ['first_touch', 'First touch'],
@@ -17,6 +18,8 @@ let els = null;
 let chart = null;
 let stage = '';
 let knownStages = [];
+let period = null;
+let before = null;
 
 export function init(section) {
   const select = h('select', { id: 'attribution-stage', testid: 'attribution-stage' }, h('option', { value: '' }, 'All conversion stages'));
@@ -38,7 +41,12 @@ export function init(section) {
       'div',
       { class: 'card-head' },
       h('div', null, h('h2', { id: 'attribution-title' }, 'Attribution'), els.sub),
-      h('label', { class: 'field-inline', for: 'attribution-stage' }, 'Conversion stage ', select),
+      h(
+        'div',
+        { class: 'card-tools' },
+        h('label', { class: 'field-inline', for: 'attribution-stage' }, 'Conversion stage ', select),
+        csvButton('attribution', { extra: () => (stage ? { stage } : {}) }),
+      ),
     ),
     els.status,
     els.chart,
@@ -47,10 +55,15 @@ export function init(section) {
   chart = createChart(els.chart);
 }
 
-export async function refresh() {
+/** Fetches the period's attribution (and the previous period's when comparing) and draws it. */
+export async function refresh(newPeriod = period, newBefore = before) {
+  period = newPeriod;
+  before = newBefore;
+  const asked = period;
   try {
-    const data = await api.attribution(stage);
-    render(data);
+    const [data, previous] = await Promise.all([api.attribution(stage, period), before ? api.attribution(stage, before) : null]);
+    if (asked !== period) return; // another period was chosen meanwhile
+    render(data, previous);
   } catch (err) {
     if (err && err.unauthorized) return;
     els.chart.hidden = true;
@@ -58,7 +71,7 @@ export async function refresh() {
   }
 }
 
-function render(data) {
+function render(data, previous) {
   els.status.replaceChildren();
   els.chart.hidden = false;
   const stages = data.conversion_stages || [];
@@ -80,12 +93,15 @@ function render(data) {
   }
   const channels = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
   const cell = (model, channel) => (models.get(model) || []).find((c) => c.channel === channel);
+  const beforeModels = previous ? new Map((previous.models || []).map((m) => [m.model, m.channels || []])) : null;
+  const beforeCell = (model, channel) => (beforeModels.get(model) || []).find((c) => c.channel === channel);
 
   replace(
     els.sub,
     `${num(data.conversions)} conversions`,
     data.stage ? ` into ${data.stage}` : stages.length ? ` into ${stages.join(', ')}` : '',
     ' · share of credit per channel under each model',
+    previous ? ` · before: ${num(previous.conversions)} conversions` : '',
   );
 
   if (!channels.length) {
@@ -179,6 +195,7 @@ function render(data) {
                 { class: 'num' },
                 v ? pct(v.share) : '—',
                 v ? h('span', { class: 'muted small' }, ` ${decimal(v.credit, 2)}`) : null,
+                beforeModels ? h('span', { class: 'prev', testid: 'attribution-previous' }, ` before ${pct((beforeCell(id, c) || {}).share || 0)}`) : null,
               );
             }),
           ),

@@ -1,5 +1,6 @@
 // 5. Content gaps: stages with traffic and drop-off but no content variant targeting them.
 import { h, replace, num, duration, note, errorNote, notAvailable } from '../format.js';
+import { csvButton } from '../export.js';
 
 let els = null;
 
@@ -12,15 +13,20 @@ export function init(section) {
   };
   section.setAttribute('aria-labelledby', 'content-gaps-title');
   section.append(
-    h('div', { class: 'card-head' }, h('div', null, h('h2', { id: 'content-gaps-title' }, 'Content gaps'), els.sub)),
+    h(
+      'div',
+      { class: 'card-head' },
+      h('div', null, h('h2', { id: 'content-gaps-title' }, 'Content gaps'), els.sub),
+      h('div', { class: 'card-tools' }, csvButton('content-gaps')),
+    ),
     els.status,
     els.summary,
     els.table,
   );
 }
 
-/** { gaps, error } */
-export function render({ gaps, error }) {
+/** { gaps, previous (the previous period's, when comparing), error } */
+export function render({ gaps, previous, error }) {
   if (error) {
     replace(els.status, error.notAvailable ? notAvailable('Content gaps', 'GET /v1/stats/content-gaps') : errorNote(error, 'Content gaps'));
     return;
@@ -28,6 +34,8 @@ export function render({ gaps, error }) {
   els.status.replaceChildren();
   if (!gaps) return;
   const stages = gaps.stages || [];
+  const before = previous ? new Map((previous.stages || []).map((s) => [s.id, s])) : null;
+  const was = (s, key) => (before ? h('span', { class: 'prev' }, ` (${num(before.has(s.id) ? before.get(s.id)[key] : 0)})`) : null);
   const count = gaps.gaps || 0;
   replace(els.sub, 'Which stages the map\u2019s content variants speak to, and what the SDK reported showing.');
   replace(
@@ -69,9 +77,9 @@ export function render({ gaps, error }) {
               s.name || s.id,
               s.rank < 0 ? h('span', { class: 'muted small' }, ' side') : null,
             ),
-            h('td', { class: 'num' }, num(s.visitors)),
+            h('td', { class: 'num' }, num(s.visitors), was(s, 'visitors')),
             h('td', { class: 'num' }, num(s.current)),
-            h('td', { class: 'num' }, num(s.exits)),
+            h('td', { class: 'num' }, num(s.exits), was(s, 'exits')),
             h('td', { class: 'num' }, duration(s.median_time_in_stage_ms)),
             h('td', null, s.targeted ? h('span', { class: 'yes' }, 'Yes') : h('span', { class: 'no' }, 'No')),
             h(

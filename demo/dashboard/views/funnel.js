@@ -3,6 +3,8 @@
 // the previous step, drop-off, who entered each stage itself, time in stage.
 import { h, replace, num, pct, duration, note, errorNote } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
+import { csvButton } from '../export.js';
+import { delta } from './overview.js';
 
 let els = null;
 let chart = null;
@@ -17,15 +19,20 @@ export function init(section) {
   describe(els.chart, 'Funnel chart: loading.');
   section.setAttribute('aria-labelledby', 'funnel-title');
   section.append(
-    h('div', { class: 'card-head' }, h('div', null, h('h2', { id: 'funnel-title' }, 'Funnel'), els.sub)),
+    h(
+      'div',
+      { class: 'card-head' },
+      h('div', null, h('h2', { id: 'funnel-title' }, 'Funnel'), els.sub),
+      h('div', { class: 'card-tools' }, csvButton('funnel'), csvButton('time-in-stage', { label: 'Time in stage CSV' })),
+    ),
     els.status,
     h('div', { class: 'split split-funnel' }, els.chart, els.table),
   );
   chart = createChart(els.chart);
 }
 
-/** data: { funnel, timeInStage, errors } */
-export function render({ funnel, timeInStage, errors }) {
+/** data: { funnel, previous (the previous period's funnel, when comparing), timeInStage, errors } */
+export function render({ funnel, previous, timeInStage, errors }) {
   if (errors && errors.length) replace(els.status, ...errors.map(([what, err]) => errorNote(err, what)));
   else els.status.replaceChildren();
   if (!funnel) return;
@@ -37,6 +44,7 @@ export function render({ funnel, timeInStage, errors }) {
   const got = (s) => s.progressed;
   const fromPrevious = (s) => s.progress_from_previous;
   const dropOff = (s) => s.progress_drop_off;
+  const before = previous ? new Map([...(previous.stages || []), ...(previous.side_stages || [])].map((s) => [s.id, s])) : null;
   replace(
     els.sub,
     `${num(funnel.total_profiles)} visitors`,
@@ -51,7 +59,7 @@ export function render({ funnel, timeInStage, errors }) {
   els.chart.style.height = `${Math.max(220, stages.length * 40 + 24)}px`;
   if (chart) {
     chart.resize();
-    const max = Math.max(1, ...stages.map(got));
+    const max = Math.max(1, ...stages.map(got), ...(before ? [...before.values()].map((b) => got(b) || 0) : []));
     chart.setOption(
       {
         ...baseOption(),
@@ -79,6 +87,7 @@ export function render({ funnel, timeInStage, errors }) {
               ['Drop-off', dropOff(s) === null ? '—' : num(dropOff(s))],
               ['Median time', duration(s.median_time_in_stage_ms)],
               ['p90 time', duration(t ? t.p90_ms : null)],
+              ...(before && before.has(s.id) ? [['Previous period', `${num(got(before.get(s.id)))} got this far`]] : []),
             ]);
           },
         },
@@ -107,13 +116,25 @@ export function render({ funnel, timeInStage, errors }) {
               color: COLORS.text,
             },
           },
+          ...(before
+            ? [
+                {
+                  type: 'bar',
+                  name: 'Previous period',
+                  barWidth: '24%',
+                  barGap: '10%',
+                  data: stages.map((s) => ({ value: before.has(s.id) ? got(before.get(s.id)) : 0, itemStyle: { color: '#c9d1dd', borderRadius: 3 } })),
+                  label: { show: true, position: 'right', color: COLORS.muted, fontSize: 11, formatter: (p) => `before ${num(p.value)}` },
+                },
+              ]
+            : []),
         ],
       },
-      { lazyUpdate: true },
+      { lazyUpdate: true, replaceMerge: ['series'] },
     );
   }
 
-  const head = ['Stage', 'Got this far', 'Entered', 'Now', 'From previous', 'Drop-off', 'Median time', 'p90 time'];
+  const head = ['Stage', 'Got this far', ...(before ? ['Previous period'] : []), 'Entered', 'Now', 'From previous', 'Drop-off', 'Median time', 'p90 time'];
   const row = (s, isSide) => {
     const t = tis.get(s.id);
     const conv = fromPrevious(s);
@@ -128,6 +149,7 @@ export function render({ funnel, timeInStage, errors }) {
         s.name,
       ),
       h('td', { class: 'num', testid: `funnel-progressed-${s.id}` }, isSide ? '' : num(got(s))),
+      before ? previousCell(s, before.get(s.id), isSide) : null,
       h('td', { class: 'num', testid: `funnel-reached-${s.id}`, title: 'Visitors who entered this stage itself' }, num(s.reached)),
       h('td', { class: 'num' }, num(s.current)),
       h('td', { class: 'num', testid: `funnel-conversion-${s.id}` }, isSide ? '' : pct(conv)),
@@ -136,6 +158,7 @@ export function render({ funnel, timeInStage, errors }) {
       h('td', { class: 'num' }, duration(t ? t.p90_ms : null)),
     );
   };
+  if (before) els.sub.append(` · compared with ${previous.range ? `${previous.range.from} to ${previous.range.to}` : 'the previous period'}`);
   replace(
     els.table,
     h(
@@ -154,5 +177,20 @@ export function render({ funnel, timeInStage, errors }) {
         : null,
     ),
     stages.length ? null : note('muted', 'The map has no stage of rank 0 or more.'),
+  );
+}
+
+// The previous period's count of a stage (got this far, or entered for a side stage) and its
+// change; its rate from the previous step in grey.
+function previousCell(s, b, isSide) {
+  const now = isSide ? s.reached : s.progressed;
+  const then = b ? (isSide ? b.reached : b.progressed) : 0;
+  return h(
+    'td',
+    { class: 'num', testid: `funnel-previous-${s.id}` },
+    num(then),
+    ' ',
+    delta(now, then),
+    !isSide && b && b.progress_from_previous !== null && b.progress_from_previous !== undefined ? h('span', { class: 'prev' }, ` (${pct(b.progress_from_previous, 0)})`) : null,
   );
 }

@@ -1,22 +1,46 @@
 // 1. Journey map: stages as nodes laid out by rank (left to right), side stages (rank < 0) below,
 // transitions as edges weighted by the visitors who took them (/v1/stats/transitions), node size
-// by visitors reached (/v1/stats/funnel).
+// by visitors reached (/v1/stats/funnel). Readable up to the map's 64 stages: stages without
+// traffic are hidden unless asked for, a wide map opens on its first columns with zoom and pan
+// (mouse wheel, drag, the slider), and each label is cut to its column's width (the full name is
+// in the tooltip and the tables), so labels never overlap.
 import { h, replace, num, duration, note, errorNote, titleCase } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
+import { csvButton } from '../export.js';
 
 const MAIN_Y = 1;
 const SIDE_Y = 0;
 const BACK_DEPTH_PX = 86;
+/** Narrowest column a stage's label gets before the map opens zoomed in. */
+const MIN_COLUMN_PX = 120;
+/** Vertical room of one stage of a column (node and two label lines). */
+const ROW_PX = 104;
 let els = null;
 let chart = null;
 let last = null;
+// The visible window of columns, in percent of the x axis (dataZoom), kept across refreshes; null
+// until the map is first drawn (then chosen so that columns get MIN_COLUMN_PX).
+let zoom = null;
+let zoomKey = '';
 
 export function init(section) {
   const unused = h('input', { type: 'checkbox', id: 'jm-unused', testid: 'journey-map-unused' });
   unused.addEventListener('change', () => last && render(last));
+  const empty = h('input', { type: 'checkbox', id: 'jm-empty', testid: 'journey-map-empty' });
+  empty.addEventListener('change', () => {
+    zoom = null;
+    if (last) render(last);
+  });
+  const reset = h('button', { type: 'button', class: 'btn btn-small', testid: 'journey-map-reset' }, 'Show all stages at once');
+  reset.addEventListener('click', () => {
+    zoom = { start: 0, end: 100 };
+    if (last) render(last);
+  });
   els = {
     sub: h('p', { class: 'card-sub', testid: 'journey-map-summary' }, 'Loading…'),
     unused,
+    empty,
+    reset,
     chart: h('div', { class: 'chart chart-xl', id: 'jm-chart', testid: 'journey-map-chart' }),
     status: h('div', { class: 'view-status' }),
     stagesTable: h('div'),
@@ -28,7 +52,14 @@ export function init(section) {
       'div',
       { class: 'card-head' },
       h('div', null, h('h2', { id: 'journey-map-title' }, 'Journey map'), els.sub),
-      h('label', { class: 'toggle', for: 'jm-unused' }, unused, ' Show map transitions without traffic'),
+      h(
+        'div',
+        { class: 'card-tools' },
+        h('label', { class: 'toggle', for: 'jm-empty' }, empty, ' Stages without traffic'),
+        h('label', { class: 'toggle', for: 'jm-unused' }, unused, ' Transitions without traffic'),
+        reset,
+        csvButton('transitions', { label: 'Transitions CSV' }),
+      ),
     ),
     els.status,
     els.chart,
@@ -43,6 +74,16 @@ export function init(section) {
   section.setAttribute('aria-labelledby', 'journey-map-title');
   chart = createChart(els.chart);
   if (chart) {
+    chart.on('datazoom', () => {
+      const dz = (chart.getOption().dataZoom || [])[0];
+      if (!dz) return;
+      const next = { start: dz.start, end: dz.end };
+      if (zoom && Math.abs(zoom.start - next.start) < 0.01 && Math.abs(zoom.end - next.end) < 0.01) return;
+      zoom = next;
+      // Labels are fitted to the columns' width at this zoom.
+      clearTimeout(els.zoomTimer);
+      els.zoomTimer = setTimeout(() => last && render(last), 120);
+    });
     chart.on('click', (p) => {
       if (p.dataType === 'node' && p.data && p.data.stageId) {
         const row = document.querySelector(`[data-testid="funnel-row-${CSS.escape(p.data.stageId)}"]`);
@@ -77,11 +118,16 @@ export function render(data) {
   } else {
     els.status.replaceChildren();
   }
-  const stages = collectStages(map, funnel);
-  if (!stages.length) {
+  const everyStage = collectStages(map, funnel);
+  if (!everyStage.length) {
     replace(els.sub, 'No map loaded yet.');
     return;
   }
+  // Stages nobody reached are hidden unless asked for (all are shown while there is no traffic).
+  const traffic = (s) => (s.reached || 0) > 0 || (s.current || 0) > 0;
+  const showEmpty = els.empty.checked || !everyStage.some(traffic);
+  const stages = showEmpty ? everyStage : everyStage.filter(traffic);
+  const hiddenStages = everyStage.length - stages.length;
   const layout = positions(stages, map);
   const edges = collectEdges(stages, map, transitions, els.unused.checked);
   const maxReached = Math.max(1, ...stages.map((s) => s.reached || 0));
@@ -93,6 +139,7 @@ export function render(data) {
     els.sub,
     `${map ? map.name || map.id : 'Map'} · version ${map ? map.version : '?'} · `,
     `${num(total)} visitors · ${num(transitions ? transitions.total : null)} transitions observed`,
+    hiddenStages ? h('span', { testid: 'journey-map-hidden' }, ` · ${num(hiddenStages)} stage${hiddenStages === 1 ? '' : 's'} without traffic hidden`) : '',
   );
 
   const top = [...observed].sort((a, b) => b.count - a.count).slice(0, 3);
@@ -107,6 +154,28 @@ export function render(data) {
 
   renderTables(stages, edges);
   if (!chart) return;
+
+  // Zoom: a map wider than the chart opens on its first columns, each MIN_COLUMN_PX wide.
+  const columnCount = Math.max(1, ...[...layout.values()].map((p) => Math.floor(p[0]) + 1));
+  const width = chart.getWidth() || 1200;
+  const key = `${map ? `${map.id}@${map.version}` : ''}|${stages.length}`;
+  if (!zoom || zoomKey !== key) {
+    const fits = Math.max(1, Math.floor((width - 32) / MIN_COLUMN_PX));
+    zoom = { start: 0, end: columnCount <= fits ? 100 : (100 * fits) / (columnCount + 0.2) };
+    zoomKey = key;
+  }
+  const span = Math.max(1, ((zoom.end - zoom.start) / 100) * (columnCount + 0.2));
+  const labelWidth = Math.max(48, (width - 32) / span - 12);
+  els.reset.hidden = zoom.end - zoom.start >= 99.9;
+  // Height: every stage of the busiest column gets its row.
+  const perColumn = new Map();
+  for (const [, [x, y]] of layout) if (y >= MAIN_Y) perColumn.set(x, (perColumn.get(x) || 0) + 1);
+  const rows = Math.max(1, ...perColumn.values());
+  const wantedHeight = Math.max(500, rows * ROW_PX + (stages.some((s) => s.rank < 0) ? 200 : 120));
+  if (Math.abs(els.chart.clientHeight - wantedHeight) > 2) {
+    els.chart.style.height = `${wantedHeight}px`;
+    chart.resize();
+  }
 
   const nodes = stages
     .filter((s) => layout.has(s.id))
@@ -134,7 +203,9 @@ export function render(data) {
           show: true,
           position: 'bottom',
           distance: 6,
-          formatter: () => `{name|${safeLabel(s.name)}}\n{n|${num(s.current)} now · ${num(s.reached)} reached}`,
+          // Cut to the column's width here: ECharts does not truncate the parts of a rich label.
+          formatter: () =>
+            `{name|${safeLabel(fitText(s.name, labelWidth - 10, NAME_FONT))}}\n{n|${safeLabel(fitText(`${num(s.current)} now · ${num(s.reached)} reached`, labelWidth - 10, COUNT_FONT))}}`,
           rich: {
             name: { fontWeight: 600, fontSize: 13, color: COLORS.text, lineHeight: 17 },
             n: { fontSize: 11, color: COLORS.muted, lineHeight: 15 },
@@ -148,7 +219,7 @@ export function render(data) {
 
   const hasReverse = new Set(observed.map((e) => `${e.from}|${e.to}`));
   const maxColGuess = Math.max(0, ...[...layout.values()].map((p) => p[0]));
-  const pxPerCol = Math.max(60, ((chart ? chart.getWidth() : 1200) - 32) / (maxColGuess + 1.2));
+  const pxPerCol = Math.max(60, (width - 32) / Math.min(span, maxColGuess + 1.2));
   const links = [];
   const loops = [];
   for (const e of edges) {
@@ -203,7 +274,12 @@ export function render(data) {
 
   const option = {
     ...baseOption(),
-    grid: { left: 16, right: 16, top: 8, bottom: 8 },
+    grid: { left: 16, right: 16, top: 8, bottom: 28 },
+    // Zoom with the wheel, pan by dragging, or move the slider; the y axis stays whole.
+    dataZoom: [
+      { type: 'inside', xAxisIndex: 0, filterMode: 'none', start: zoom.start, end: zoom.end, zoomOnMouseWheel: true, moveOnMouseMove: true },
+      { type: 'slider', xAxisIndex: 0, filterMode: 'none', start: zoom.start, end: zoom.end, height: 14, bottom: 6, showDetail: false, brushSelect: false },
+    ],
     xAxis: { type: 'value', min: -0.6, max: maxCol + 0.6, show: false },
     yAxis: { type: 'value', min: hasSide ? SIDE_Y - 0.45 : MAIN_Y - 0.95, max: yMax, show: false },
     tooltip: {
@@ -299,6 +375,28 @@ export function render(data) {
 // Labels are drawn on the canvas (not HTML), but `{` `}` `|` would be read as rich-text markup.
 function safeLabel(s) {
   return String(s).replace(/[{}|]/g, ' ');
+}
+
+const FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
+const NAME_FONT = `600 13px ${FAMILY}`;
+const COUNT_FONT = `11px ${FAMILY}`;
+let measurer = null;
+
+/** `text` cut (with …) to at most `px` wide in `font`, as the chart's canvas draws it. */
+function fitText(text, px, font) {
+  if (!measurer) measurer = document.createElement('canvas').getContext('2d');
+  if (!measurer) return text;
+  measurer.font = font;
+  const str = String(text);
+  if (measurer.measureText(str).width <= px) return str;
+  let lo = 0;
+  let hi = str.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (measurer.measureText(`${str.slice(0, mid)}…`).width <= px) lo = mid;
+    else hi = mid - 1;
+  }
+  return `${str.slice(0, lo).trimEnd()}…`;
 }
 
 function renderLoop(params, api) {

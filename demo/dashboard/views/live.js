@@ -1,6 +1,9 @@
-// 6a. Live events: polls GET /v1/events/recent?after=<cursor> every 2 s, newest on top.
+// 6a. Live events: polls GET /v1/events/recent?after=<cursor> every 2 s, newest on top. An event
+// after which its visitor's stage differs from their previous event's is marked as a stage change;
+// content impressions are hidden unless asked for (event-filter.js).
 import { h, replace, ago, dateTimeText, isoTime, num, notAvailable, errorNote } from '../format.js';
 import { api } from '../api.js';
+import { eventFilter, shows } from './event-filter.js';
 
 const POLL_MS = 2000;
 const RETRY_UNAVAILABLE_MS = 30000;
@@ -16,24 +19,55 @@ let inFlight = false;
 let openTimeline = () => {};
 let stageName = (id) => id;
 let received = 0;
+let filter = null;
+// Each visitor's stage after their latest event seen here (bounded: the oldest are dropped).
+const lastStage = new Map();
+const LAST_STAGE_KEEP = 5000;
 
 export function init(section, { onOpenVisitor, stageNameOf }) {
   openTimeline = onOpenVisitor;
   if (stageNameOf) stageName = stageNameOf;
   const pause = h('button', { type: 'button', class: 'btn btn-small', testid: 'live-pause', 'aria-pressed': 'false' }, 'Pause');
   pause.addEventListener('click', () => setPaused(!paused));
+  filter = eventFilter('live-filter', applyFilter);
   els = {
     pause,
     status: h('p', { class: 'card-sub', testid: 'live-status', role: 'status' }, 'Connecting…'),
+    hidden: h('span', { class: 'muted small', testid: 'live-hidden' }),
     note: h('div', { class: 'view-status' }),
     list: h('ol', { class: 'live-list', testid: 'live-list', 'aria-label': 'Latest events, newest first' }),
   };
   section.setAttribute('aria-labelledby', 'live-title');
   section.append(
     h('div', { class: 'card-head' }, h('div', null, h('h2', { id: 'live-title' }, 'Live events'), els.status), pause),
+    h('div', { class: 'view-filter' }, filter.element, els.hidden),
     els.note,
     h('div', { class: 'live-scroll' }, els.list),
   );
+}
+
+/** Starts again from the latest events (another project was opened). */
+export function reset() {
+  stop();
+  cursor = null;
+  received = 0;
+  lastStage.clear();
+  els.list.replaceChildren();
+  els.hidden.textContent = '';
+  start();
+}
+
+function applyFilter() {
+  let hidden = 0;
+  const names = [];
+  for (const li of els.list.querySelectorAll('.live-item')) {
+    names.push(li.dataset.name);
+    const show = shows(filter.choice, { name: li.dataset.name, stageChange: li.dataset.change === 'true' });
+    li.hidden = !show;
+    if (!show) hidden++;
+  }
+  filter.setNames(names);
+  els.hidden.textContent = hidden ? `${num(hidden)} hidden` : '';
 }
 
 export function setStageNames(fn) {
@@ -118,16 +152,27 @@ async function poll() {
 
 function add(events, highlight) {
   if (!events.length) return;
+  // Ascending: a visitor's stage change is seen against their previous event.
+  const changes = events.map((e) => {
+    const visitor = e.profile_id || e.user_id || e.anonymous_id;
+    const stage = e.server_stage || e.browser_stage || '';
+    const before = lastStage.get(visitor);
+    lastStage.delete(visitor);
+    lastStage.set(visitor, stage);
+    if (lastStage.size > LAST_STAGE_KEEP) lastStage.delete(lastStage.keys().next().value);
+    return before !== undefined && stage !== '' && before !== stage ? before : null;
+  });
   const frag = document.createDocumentFragment();
-  // events are ascending: the newest goes on top
-  for (let i = events.length - 1; i >= 0; i--) frag.appendChild(item(events[i], highlight));
+  // the newest goes on top
+  for (let i = events.length - 1; i >= 0; i--) frag.appendChild(item(events[i], highlight, changes[i]));
   els.list.insertBefore(frag, els.list.firstChild);
   const empty = els.list.querySelector('.live-empty');
   if (empty) empty.remove();
   while (els.list.children.length > KEEP) els.list.lastElementChild.remove();
+  applyFilter();
 }
 
-function item(e, highlight) {
+function item(e, highlight, changedFrom) {
   const visitorId = e.profile_id || e.user_id || e.anonymous_id;
   const who = e.user_id || e.anonymous_id || e.profile_id || '?';
   const stage = e.server_stage || e.browser_stage;
@@ -147,13 +192,22 @@ function item(e, highlight) {
   button.addEventListener('click', () => openTimeline(visitorId));
   return h(
     'li',
-    { class: `live-item${highlight ? ' fresh' : ''}`, testid: 'live-item', dataset: { cursor: String(e.cursor ?? ''), name: e.name || '' } },
+    {
+      class: `live-item${highlight ? ' fresh' : ''}${changedFrom ? ' stage-change' : ''}`,
+      testid: 'live-item',
+      dataset: { cursor: String(e.cursor ?? ''), name: e.name || '', change: String(Boolean(changedFrom)) },
+    },
     h('time', { class: 'live-time', datetime: isoTime(e.time), title: `Event time ${dateTimeText(e.time)} · received ${dateTimeText(e.received_at)}`, dataset: { ms: String(e.time || e.received_at || '') } }, ago(e.time)),
     h('span', { class: 'live-name' }, e.name || '?'),
     stage
       ? h(
           'span',
-          { class: `chip chip-stage${mismatch ? ' chip-warn' : ''}`, title: mismatch ? `Browser said ${e.browser_stage}, server computed ${e.server_stage}` : 'Stage after this event' },
+          {
+            class: `chip chip-stage${mismatch ? ' chip-warn' : ''}${changedFrom ? ' chip-change' : ''}`,
+            testid: changedFrom ? 'live-stage-change' : null,
+            title: mismatch ? `Browser said ${e.browser_stage}, server computed ${e.server_stage}` : changedFrom ? `Stage change: ${stageName(changedFrom)} → ${stageName(stage)}` : 'Stage after this event',
+          },
+          changedFrom ? '→ ' : '',
           stageName(stage),
           mismatch ? ' ≠' : '',
         )

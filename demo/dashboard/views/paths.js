@@ -2,6 +2,8 @@
 // is acyclic even when journeys loop) and the list of the most common paths.
 import { h, replace, num, pct, note, errorNote, notAvailable, titleCase } from '../format.js';
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
+import { csvButton } from '../export.js';
+import { delta } from './overview.js';
 
 let els = null;
 let chart = null;
@@ -22,7 +24,12 @@ export function init(section) {
   describe(els.chart, 'Sankey diagram of visitor paths: loading.');
   section.setAttribute('aria-labelledby', 'paths-title');
   section.append(
-    h('div', { class: 'card-head' }, h('div', null, h('h2', { id: 'paths-title' }, 'Top paths'), els.sub)),
+    h(
+      'div',
+      { class: 'card-head' },
+      h('div', null, h('h2', { id: 'paths-title' }, 'Top paths'), els.sub),
+      h('div', { class: 'card-tools' }, csvButton('paths', { extra: () => ({ limit: '100' }) })),
+    ),
     els.status,
     els.body,
   );
@@ -36,8 +43,8 @@ function stageInfo(map) {
   return (id) => info.get(id) || { name: titleCase(id), color: COLORS.unknown };
 }
 
-/** { paths, error, map } */
-export function render({ paths, error, map }) {
+/** { paths, previous (the previous period's, when comparing), error, map } */
+export function render({ paths, previous, error, map }) {
   if (error) {
     els.body.hidden = true;
     els.list.replaceChildren();
@@ -129,6 +136,8 @@ export function render({ paths, error, map }) {
   }
 
   const top = list[0] ? list[0].visitors : 1;
+  const keyOf = (p) => `${(p.stages || []).join('>')}${p.truncated ? '…' : ''}`;
+  const before = previous ? new Map((previous.paths || []).map((p) => [keyOf(p), p.visitors])) : null;
   replace(
     els.list,
     list.length
@@ -152,6 +161,9 @@ export function render({ paths, error, map }) {
               h('span', { class: 'bar', style: { width: `${Math.max(2, (100 * p.visitors) / Math.max(1, top))}%` }, 'aria-hidden': 'true' }),
               h('strong', null, num(p.visitors)),
               h('span', { class: 'muted' }, profiles ? ` ${pct(p.visitors / profiles, 0)}` : ''),
+              before
+                ? h('span', { class: 'prev', testid: 'path-previous' }, ` · before ${before.has(keyOf(p)) ? num(before.get(keyOf(p))) : '0'} `, delta(p.visitors, before.get(keyOf(p)) || 0))
+                : null,
             ),
           ),
         )

@@ -2,10 +2,12 @@
 // vertical timeline of stage transitions and touchpoints.
 import { h, replace, num, decimal, ago, dateTimeText, isoTime, note, errorNote } from '../format.js';
 import { api } from '../api.js';
+import { eventFilter, shows } from './event-filter.js';
 
 let els = null;
 let stageName = (id) => id;
 let current = '';
+let filter = null;
 
 export function init(section, { stageNameOf } = {}) {
   if (stageNameOf) stageName = stageNameOf;
@@ -28,8 +30,10 @@ export function init(section, { stageNameOf } = {}) {
     ev.preventDefault();
     show(input.value);
   });
+  filter = eventFilter('timeline-filter', applyFilter);
   els = {
     input,
+    hidden: h('span', { class: 'muted small', testid: 'timeline-hidden' }),
     result: h('div', { class: 'timeline-result', testid: 'timeline-result', 'aria-live': 'polite' }),
   };
   section.setAttribute('aria-labelledby', 'timeline-title');
@@ -45,9 +49,33 @@ export function init(section, { stageNameOf } = {}) {
       ),
     ),
     form,
+    h('div', { class: 'view-filter' }, filter.element, els.hidden),
     els.result,
   );
   replace(els.result, h('p', { class: 'muted empty-state' }, 'No visitor selected.'));
+}
+
+/** Shows no visitor (another project was opened). */
+export function clear() {
+  current = '';
+  els.input.value = '';
+  els.hidden.textContent = '';
+  replace(els.result, h('p', { class: 'muted empty-state' }, 'No visitor selected.'));
+}
+
+// Stage changes always show unless one event name is chosen; touchpoints by the filter.
+function applyFilter() {
+  let hidden = 0;
+  const names = [];
+  for (const li of els.result.querySelectorAll('.tl-item')) {
+    const isChange = li.dataset.kind === 'transition';
+    if (!isChange) names.push(li.dataset.name);
+    const show = shows(filter.choice, { name: li.dataset.name, stageChange: isChange });
+    li.hidden = !show;
+    if (!show) hidden++;
+  }
+  filter.setNames(names);
+  els.hidden.textContent = hidden ? `${num(hidden)} hidden` : '';
 }
 
 export function setStageNames(fn) {
@@ -153,12 +181,13 @@ function render(p) {
         )
       : note('muted', 'No touchpoints recorded.'),
   );
+  applyFilter();
 }
 
 function transitionItem(t) {
   return h(
     'li',
-    { class: 'tl-item tl-transition', testid: 'timeline-item', dataset: { kind: 'transition' } },
+    { class: 'tl-item tl-transition', testid: 'timeline-item', dataset: { kind: 'transition', name: '' } },
     h('span', { class: 'tl-dot', 'aria-hidden': 'true' }),
     h(
       'div',
@@ -189,7 +218,7 @@ function touchpointItem(t) {
   const mismatch = t.browser_stage && t.server_stage && t.browser_stage !== t.server_stage;
   return h(
     'li',
-    { class: 'tl-item tl-touch', testid: 'timeline-item', dataset: { kind: 'touchpoint' } },
+    { class: 'tl-item tl-touch', testid: 'timeline-item', dataset: { kind: 'touchpoint', name: t.name || '' } },
     h('span', { class: 'tl-dot', 'aria-hidden': 'true' }),
     h(
       'div',

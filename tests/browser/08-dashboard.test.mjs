@@ -1,0 +1,311 @@
+// The dashboard as a growth team uses it, in Chromium against the real collector (serving
+// build/dashboard) on seeded visitors whose journeys are known: a period (preset, custom, kept in
+// the address and after a reload), the comparison with the previous period, CSV export, the
+// project picker, the event-type filters of the live stream and the timeline, and a 64-stage map
+// laid out without overlapping labels. Every expected number is counted here from the seeded
+// journeys, not read from the collector.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { ROOT, launchBrowser, waitFor } from './harness.mjs';
+import { ADMIN, SITE_KEY, makeEvent, postBatch, request, startCollector, stopCollector } from '../collector/helpers.mjs';
+
+const SHOTS = path.join(ROOT, 'build', 'screenshots');
+fs.mkdirSync(SHOTS, { recursive: true });
+const SERVER_KEY = 'SERVER-KEY-for-the-dashboard-test';
+const DAY = 24 * 60 * 60 * 1000;
+const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
+
+// What each seeded journey does, and the stages the default map takes it through (as
+// tests/collector/09-dashboard-api checks on the API): the last one skips from awareness to
+// customer, so ordered progress counts it at every stage between.
+const JOURNEYS = [
+  { names: ['page_viewed'], stages: ['awareness'] },
+  { names: ['page_viewed', 'pricing_viewed'], stages: ['awareness', 'engaged'] },
+  { names: ['page_viewed', 'pricing_viewed', 'lead_submitted'], stages: ['awareness', 'engaged', 'lead'] },
+  { names: ['page_viewed', 'order_completed'], stages: ['awareness', 'customer'] },
+];
+const MAIN_PATH = ['awareness', 'engaged', 'lead', 'qualified', 'trial', 'customer', 'retained', 'advocate'];
+
+// Three groups by arrival: the last 7 days, 8 to 13 days ago (the 7 days before), 20 days ago.
+const GROUPS = { recent: { visitors: 8, daysAgo: 2 }, previous: { visitors: 5, daysAgo: 10 }, older: { visitors: 3, daysAgo: 20 } };
+
+function seed() {
+  const now = Date.now();
+  const events = [];
+  const visitors = [];
+  for (const [group, { visitors: count, daysAgo }] of Object.entries(GROUPS)) {
+    for (let v = 0; v < count; v++) {
+      const journey = JOURNEYS[v % JOURNEYS.length];
+      const anon = `dash-${group}-${v}`;
+      let t = now - daysAgo * DAY + v * 60000;
+      for (const name of journey.names) events.push(makeEvent({ anonymous_id: anon, name, time: (t += 1000) }));
+      visitors.push({ group, anon, journey });
+    }
+  }
+  // Content impressions: the noise the live stream and the timeline hide by default.
+  const noisy = visitors[0].anon;
+  for (let i = 0; i < 3; i++) {
+    events.push(makeEvent({ anonymous_id: noisy, name: 'content_shown', time: now - 2 * DAY + 30000 + i, properties: { slot: 'hero', variant: 'hero_default' } }));
+  }
+  return { events, visitors, noisy };
+}
+
+/** Visitors per main-path stage who got that far (furthest stage's rank at least the stage's). */
+function expectedProgress(visitors) {
+  const out = Object.fromEntries(MAIN_PATH.map((s) => [s, 0]));
+  for (const v of visitors) {
+    const furthest = Math.max(...v.journey.stages.map((s) => MAIN_PATH.indexOf(s)));
+    for (let r = 0; r <= furthest; r++) out[MAIN_PATH[r]]++;
+  }
+  return out;
+}
+
+let srv;
+let seeded;
+let browser;
+const base = () => `http://127.0.0.1:${srv.port}`;
+
+before(async () => {
+  srv = await startCollector({ extraArgs: ['--static', path.join(ROOT, 'build', 'dashboard'), '--server-key', SERVER_KEY] });
+  seeded = seed();
+  const res = await postBatch(srv, { sent_at: Date.now(), events: seeded.events });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.accepted, seeded.events.length, res.text);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (srv) await stopCollector(srv);
+});
+
+async function openDashboard(query = '') {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(String(e)));
+  await page.goto(`${base()}/${query}#key=${ADMIN}`);
+  return page;
+}
+
+const text = async (page, testid) => ((await page.textContent(`[data-testid="${testid}"]`)) || '').trim();
+const count = (s) => Number(String(s).replace(/[^\d]/g, ''));
+
+async function expectFunnel(page, expected, what) {
+  await waitFor(async () => count(await text(page, 'funnel-progressed-awareness')) === expected.awareness, {
+    what: `${what}: awareness ${expected.awareness} (shown ${await text(page, 'funnel-progressed-awareness')})`,
+  });
+  for (const stage of MAIN_PATH) {
+    assert.equal(count(await text(page, `funnel-progressed-${stage}`)), expected[stage], `${what}: ${stage}`);
+  }
+}
+
+test('a period: presets, a custom range kept in the address and after a reload', async () => {
+  const page = await openDashboard('?range=7d');
+  const recent = seeded.visitors.filter((v) => v.group === 'recent');
+  await expectFunnel(page, expectedProgress(recent), 'last 7 days');
+  assert.equal(count(await text(page, 'overview-profiles')), recent.length);
+  assert.doesNotMatch(page.url(), /key=/, 'the admin key leaves the address');
+  assert.match(page.url(), /\?range=7d$/);
+  await page.locator('#journey-map').screenshot({ path: path.join(SHOTS, 'dashboard-range-7d-journey-map.png') });
+
+  await page.selectOption('[data-testid="range-preset"]', '30d');
+  await expectFunnel(page, expectedProgress(seeded.visitors), 'last 30 days');
+  assert.doesNotMatch(page.url(), /range=/, '30 days is the default: nothing in the address');
+
+  const from = isoDay(Date.now() - 12 * DAY);
+  const to = isoDay(Date.now() - 8 * DAY);
+  await page.selectOption('[data-testid="range-preset"]', 'custom');
+  await page.fill('[data-testid="range-from"]', to);
+  await page.fill('[data-testid="range-to"]', from);
+  await page.click('[data-testid="range-apply"]');
+  assert.equal(await text(page, 'range-error'), 'From is after To.');
+  await page.fill('[data-testid="range-from"]', from);
+  await page.fill('[data-testid="range-to"]', to);
+  await page.click('[data-testid="range-apply"]');
+  const previous = expectedProgress(seeded.visitors.filter((v) => v.group === 'previous'));
+  await expectFunnel(page, previous, 'custom range');
+  assert.ok(page.url().includes(`from=${from}&to=${to}`), page.url());
+  assert.match(await text(page, 'overview-events') + (await page.textContent('.kpi-events dt')), /in 5 days/);
+
+  await page.reload();
+  await expectFunnel(page, previous, 'custom range after a reload');
+  assert.equal(await page.inputValue('[data-testid="range-from"]'), from);
+  assert.equal(await page.inputValue('[data-testid="range-to"]'), to);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('comparison with the previous period, side by side', async () => {
+  const page = await openDashboard('?range=7d&compare=1');
+  const recent = expectedProgress(seeded.visitors.filter((v) => v.group === 'recent'));
+  const before7 = expectedProgress(seeded.visitors.filter((v) => v.group === 'previous'));
+  await expectFunnel(page, recent, 'last 7 days');
+  await waitFor(async () => (await page.locator('[data-testid="funnel-previous-awareness"]').count()) > 0, { what: 'previous column' });
+  for (const stage of MAIN_PATH) {
+    assert.equal(count((await text(page, `funnel-previous-${stage}`)).split(' ')[0]), before7[stage], `previous ${stage}`);
+  }
+  await waitFor(async () => /before: 5/.test(await text(page, 'overview-previous-profiles')), { what: 'overview comparison' });
+  assert.match(await text(page, 'range-summary'), /compared with/);
+  await page.screenshot({ path: path.join(SHOTS, 'dashboard-compare.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('every table downloads as CSV with the numbers shown', async () => {
+  const page = await openDashboard('?range=7d');
+  const recent = expectedProgress(seeded.visitors.filter((v) => v.group === 'recent'));
+  await expectFunnel(page, recent, 'last 7 days');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid="csv-funnel"]')]);
+  const today = isoDay(Date.now());
+  assert.equal(download.suggestedFilename(), `waymark-default-funnel-${isoDay(Date.now() - 6 * DAY)}-to-${today}.csv`);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  const [head, ...rows] = csv.trimEnd().split('\r\n').map((l) => l.split(','));
+  const progressed = head.indexOf('progressed');
+  for (const stage of MAIN_PATH) {
+    const row = rows.find((r) => r[1] === stage);
+    assert.equal(Number(row[progressed]), recent[stage], `CSV ${stage}`);
+  }
+  for (const id of ['csv-paths', 'csv-attribution', 'csv-content-gaps', 'csv-transitions', 'csv-overview', 'csv-time-in-stage']) {
+    const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);
+    const body = fs.readFileSync(await file.path(), 'utf8');
+    assert.match(body, /^[a-z0-9_.]+(,[a-z0-9_.]+)*\r\n/, `${id}: a header row`);
+  }
+  await page.context().close();
+});
+
+test('live events and the timeline hide content impressions by default and mark stage changes', async () => {
+  const page = await openDashboard();
+  const shown = seeded.events.length;
+  await waitFor(async () => (await page.locator('[data-testid="live-item"]').count()) === shown, { what: 'every seeded event in the stream' });
+  await waitFor(async () => (await text(page, 'live-hidden')) === '3 hidden', { what: 'impressions hidden' });
+  assert.equal(await page.locator('[data-testid="live-item"][data-name="content_shown"]:visible').count(), 0);
+  assert.ok((await page.locator('[data-testid="live-stage-change"]').count()) >= 1, 'stage changes are marked');
+  await page.selectOption('[data-testid="live-filter"]', 'all');
+  assert.equal(await page.locator('[data-testid="live-item"]:visible').count(), shown);
+  await page.selectOption('[data-testid="live-filter"]', 'changes');
+  const visible = page.locator('[data-testid="live-item"]:visible');
+  assert.ok((await visible.count()) >= 1);
+  for (const change of await visible.evaluateAll((els) => els.map((e) => e.dataset.change))) assert.equal(change, 'true');
+  await page.selectOption('[data-testid="live-filter"]', 'name:pricing_viewed');
+  for (const name of await visible.evaluateAll((els) => els.map((e) => e.dataset.name))) assert.equal(name, 'pricing_viewed');
+
+  await page.fill('[data-testid="timeline-search"]', seeded.noisy);
+  await page.press('[data-testid="timeline-search"]', 'Enter');
+  await waitFor(async () => (await text(page, 'timeline-hidden')) === '3 hidden', { what: 'timeline impressions hidden' });
+  assert.equal(await page.locator('[data-testid="timeline-item"][data-name="content_shown"]:visible').count(), 0);
+  await page.selectOption('[data-testid="timeline-filter"]', 'all');
+  assert.equal(await page.locator('[data-testid="timeline-item"][data-name="content_shown"]:visible').count(), 3);
+  await page.locator('#timeline').screenshot({ path: path.join(SHOTS, 'dashboard-timeline-filter.png') });
+  await page.context().close();
+});
+
+/** Node labels of the journey map that are drawn in its visible part, and the pairs that overlap. */
+function overlappingLabels(page) {
+  return page.evaluate(() => {
+    const chart = window.echarts.getInstanceByDom(document.getElementById('jm-chart'));
+    const zr = chart.getZr();
+    const width = zr.getWidth();
+    const boxes = [];
+    // Rich labels are drawn as one text span per line: a stage's name, then its counts. Edge
+    // counts (digits only) and the phase titles are not stage labels.
+    const phases = /^(Before conversion|After conversion|Side stages)/;
+    for (const el of zr.storage.getDisplayList(true)) {
+      if (el.type !== 'tspan' || el.ignore || el.invisible || !el.style) continue;
+      const line = String(el.style.text || '');
+      if (!line || /^[\d,]+$/.test(line) || phases.test(line)) continue;
+      const r = el.getBoundingRect().clone();
+      const m = el.getComputedTransform();
+      if (m) r.applyTransform(m);
+      if (r.x + r.width <= 16 || r.x >= width - 16) continue; // outside the shown window
+      boxes.push({ x: r.x, y: r.y, w: r.width, h: r.height, text: line.slice(0, 40), counts: /reached$/.test(line) });
+    }
+    const overlaps = [];
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i];
+        const b = boxes[j];
+        if (a.x < b.x + b.w - 1 && b.x < a.x + a.w - 1 && a.y < b.y + b.h - 1 && b.y < a.y + a.h - 1) overlaps.push([a.text, b.text]);
+      }
+    }
+    return { labels: boxes.filter((b) => b.counts).length, overlaps };
+  });
+}
+
+test('projects: a second project opens by its key, the picker switches back without asking', async () => {
+  const created = await request(srv, {
+    method: 'POST',
+    path: '/v1/projects',
+    headers: { Authorization: `Bearer ${SERVER_KEY}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: 'shop', name: 'The shop', server_side: true }),
+  });
+  assert.equal(created.status, 201, created.text);
+  const shop = created.json;
+
+  // The shop's map has the map's limit of 64 stages, with long names; 5 visitors use 3 of them.
+  const stages = Array.from({ length: 64 }, (_, i) => ({
+    id: `s${String(i).padStart(2, '0')}`,
+    name: `Stage ${i} of a long and descriptive journey name`,
+    rank: i,
+  }));
+  const map = {
+    id: 'shop',
+    version: 2,
+    name: 'Sixty-four stages',
+    stages,
+    transitions: [
+      { id: 'one', from: 's00', to: 's01', when: { event: 'went_one' } },
+      { id: 'two', from: 's01', to: 's02', when: { event: 'went_two' } },
+    ],
+  };
+  const put = await request(srv, {
+    method: 'PUT',
+    path: '/v1/map',
+    headers: { Authorization: `Bearer ${shop.admin_key}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify(map),
+  });
+  assert.equal(put.status, 200, put.text);
+  const now = Date.now();
+  const events = [];
+  for (let v = 0; v < 5; v++) {
+    const anon = `shop-${v}`;
+    events.push(makeEvent({ anonymous_id: anon, name: 'page_viewed', time: now - 60000 }));
+    if (v < 3) events.push(makeEvent({ anonymous_id: anon, name: 'went_one', time: now - 50000 }));
+    if (v < 1) events.push(makeEvent({ anonymous_id: anon, name: 'went_two', time: now - 40000 }));
+  }
+  const sent = await postBatch(srv, { sent_at: now, events }, { key: shop.site_key });
+  assert.equal(sent.status, 200, sent.text);
+  assert.equal(sent.json.accepted, events.length, sent.text);
+
+  const page = await openDashboard('?range=7d');
+  await waitFor(async () => (await page.inputValue('[data-testid="project-picker"]')) === 'default', { what: 'project default shown' });
+  await page.selectOption('[data-testid="project-picker"]', { label: 'Open another project…' });
+  await page.fill('[data-testid="auth-key"]', shop.admin_key);
+  await page.click('[data-testid="auth-submit"]');
+  await waitFor(async () => (await page.inputValue('[data-testid="project-picker"]')) === 'shop', { what: 'project shop shown' });
+  assert.match(page.url(), /project=shop/);
+  await waitFor(async () => /61 stages without traffic hidden/.test(await text(page, 'journey-map-hidden')), { what: 'empty stages hidden' });
+  await waitFor(async () => count(await text(page, 'overview-profiles')) === 5, { what: 'the shop\'s 5 visitors' });
+  let layout = await overlappingLabels(page);
+  assert.equal(layout.labels, 3);
+  assert.deepEqual(layout.overlaps, []);
+
+  // Every stage: the map opens on its first columns, zoomable, and still no label overlaps.
+  await page.check('[data-testid="journey-map-empty"]');
+  await waitFor(async () => await page.isVisible('[data-testid="journey-map-reset"]'), { what: 'zoomed in on a wide map' });
+  await page.waitForTimeout(600); // the chart's update animation
+  await page.locator('#journey-map').screenshot({ path: path.join(SHOTS, 'dashboard-journey-map-64-stages.png') });
+  layout = await overlappingLabels(page);
+  assert.ok(layout.labels >= 6 && layout.labels < 64, `a window of the 64 stages is shown (${layout.labels} labels)`);
+  assert.deepEqual(layout.overlaps, []);
+
+  // Back to default: its key is remembered, nothing is asked.
+  await page.selectOption('[data-testid="project-picker"]', 'default');
+  await expectFunnel(page, expectedProgress(seeded.visitors.filter((v) => v.group === 'recent')), 'default again');
+  assert.equal(await page.isVisible('[data-testid="auth-form"]'), false);
+  assert.doesNotMatch(page.url(), /project=/);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
