@@ -730,13 +730,18 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
 
 json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error) {
-  const std::int64_t total = TotalProfiles(db, range, error);
+  // Where visitors stopped, as the ordered funnel counts it: a main-path stage loses the visitors
+  // whose furthest stage it is (they left it for a side stage or sit in it), except the last
+  // rank, which has nowhere further to go; a side stage loses those who sit in it now.
+  const FunnelCounts counts = FunnelCountsFromTables(db, map, range, error);
   const auto stage_rows = StageRows(db, range, error);
-  Counts reached = Column(stage_rows, &StageRow::reached);
-  reached[map.initial] = total;
-  const Counts current = Column(stage_rows, &StageRow::current);
   const Counts exits = Column(stage_rows, &StageRow::exits);
-  const auto samples = StageTimeHistograms(stage_rows);
+  int top_rank = -1;
+  for (const Stage& s : map.stages) top_rank = std::max(top_rank, s.rank);
+  std::map<std::string, std::string> default_variant;  // slot -> its default's id
+  for (const Slot& slot : map.slots) {
+    if (slot.fallback) default_variant[slot.id] = slot.fallback->id;
+  }
 
   // stage -> (slot, variant) pairs whose condition selects that stage. A slot's default has no
   // condition: it shows to everyone, so it targets nobody.
@@ -767,7 +772,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   struct Row {
     json value;
     bool gap = false;
-    std::int64_t exits = 0;
+    std::int64_t lost = 0;
     std::int64_t visitors = 0;
   };
   std::vector<Row> rows;
@@ -775,8 +780,12 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   for (const Stage& s : map.stages) {
     Row row;
     row.value = StageHeader(s);
-    row.visitors = Get(reached, s.id);
-    row.exits = Get(exits, s.id);
+    row.visitors = Get(counts.reached, s.id);
+    if (s.rank < 0) {
+      row.lost = Get(counts.current, s.id);
+    } else if (s.rank < top_rank) {
+      row.lost = Get(counts.furthest, s.id);
+    }
     json variants = json::array();
     auto t = targeting.find(s.id);
     if (t != targeting.end()) {
@@ -787,6 +796,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     const bool targeted = !variants.empty();
     json shown_row = {{"total", 0}, {"by_slot", json::object()}, {"by_variant", json::array()}};
     std::int64_t shown_total = 0;
+    std::int64_t made_for_stages = 0;  // impressions of variants other than their slot's default
     auto sh = shown.find(s.id);
     if (sh != shown.end()) {
       for (const auto& [slot, n] : sh->second) {
@@ -796,34 +806,48 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
       for (const auto& [slot, variants] : shown_variants[s.id]) {
         for (const auto& [variant, n] : variants) {
           shown_row["by_variant"].push_back({{"slot", slot}, {"variant", variant}, {"shown", n}});
+          auto d = default_variant.find(slot);
+          if (d == default_variant.end() || d->second != variant) made_for_stages += n;
         }
       }
     }
     shown_row["total"] = shown_total;
-    row.gap = row.visitors > 0 && row.exits > 0 && !targeted;
+    shown_row["stage_content"] = made_for_stages;
+    const json per_visitor =
+        row.visitors > 0
+            ? json(Round(static_cast<double>(made_for_stages) / static_cast<double>(row.visitors),
+                         4))
+            : json(nullptr);
+    row.gap = row.lost > 0 && static_cast<double>(made_for_stages) <
+                                  kGapContentPerVisitor * static_cast<double>(row.visitors);
     if (row.gap) ++gaps;
     row.value["visitors"] = row.visitors;
-    row.value["current"] = Get(current, s.id);
-    row.value["exits"] = row.exits;
-    row.value["median_time_in_stage_ms"] = Median(samples, s.id);
+    row.value["current"] = Get(counts.current, s.id);
+    row.value["lost"] = row.lost;
+    row.value["exits"] = Get(exits, s.id);
+    row.value["stage_content_per_visitor"] = per_visitor;
+    row.value["median_time_in_stage_ms"] = Median(counts.time_in_stage_ms, s.id);
     row.value["targeted"] = targeted;
     row.value["variants"] = std::move(variants);
     row.value["shown"] = std::move(shown_row);
     row.value["gap"] = row.gap;
     rows.push_back(std::move(row));
   }
-  // Gaps first, the biggest leak (most exits, then most visitors) on top; the rest in map order.
+  // Gaps first, ranked by lost visitors (then visitors); the rest in map order.
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     if (a.gap != b.gap) return a.gap;
     if (!a.gap) return false;
-    if (a.exits != b.exits) return a.exits > b.exits;
+    if (a.lost != b.lost) return a.lost > b.lost;
     return a.visitors > b.visitors;
   });
+  std::int64_t lost_in_gaps = 0;
+  for (const Row& row : rows) lost_in_gaps += row.gap ? row.lost : 0;
   json stages = json::array();
   for (auto& row : rows) stages.push_back(std::move(row.value));
   return {{"map", {{"id", map.id}, {"version", map.version}}},
           {"range", RangeJson(range)},
           {"gaps", gaps},
+          {"lost_in_gaps", lost_in_gaps},
           {"stages", std::move(stages)}};
 }
 

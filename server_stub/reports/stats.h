@@ -153,9 +153,17 @@ json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& ra
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       const std::string& conversion_stage = "", std::string* error = nullptr);
 
-/// Per stage: visitors, current, exits, median time, whether a content variant targets it
-/// (and which), content_shown counts, and `gap` (traffic that leaves, with no content for it).
-/// Gaps come first.
+/// A stage whose visitors were shown fewer impressions of stage content (variants other than
+/// their slot's default) than this per visitor has "little or no content".
+constexpr double kGapContentPerVisitor = 0.5;
+
+/// Per stage: `visitors` (entered it), `current`, `lost` (visitors who went no further: on the
+/// main path those whose furthest stage it is, except the last rank; for a side stage those in
+/// it now), `exits` (transitions out of it, any direction), median time, which content variants
+/// target it, the impressions shown there by slot and variant (`shown`, with `stage_content`:
+/// impressions of variants other than the slot's default) and `stage_content_per_visitor`; `gap`
+/// when it lost visitors and showed them little or no stage content (under
+/// kGapContentPerVisitor). Gaps first, ranked by lost visitors; `lost_in_gaps` sums them.
 json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error = nullptr);
 

@@ -107,10 +107,28 @@ test('a period: presets, a custom range kept in the address and after a reload',
   const page = await openDashboard('?range=7d');
   const recent = seeded.visitors.filter((v) => v.group === 'recent');
   await expectFunnel(page, expectedProgress(recent), 'last 7 days');
-  assert.equal(count(await text(page, 'overview-profiles')), recent.length);
+  // Each view is drawn when its own reports arrive: the overview is waited for on its own.
+  await waitFor(async () => count(await text(page, 'overview-profiles')) === recent.length, { what: 'overview: new visitors' });
   assert.doesNotMatch(page.url(), /key=/, 'the admin key leaves the address');
   assert.match(page.url(), /\?range=7d$/);
   await page.locator('#journey-map').screenshot({ path: path.join(SHOTS, 'dashboard-range-7d-journey-map.png') });
+
+  // Content gaps: every recent visitor stopped before the last stage and was shown no content
+  // made for a stage (the 3 impressions were the hero's default): each stage they stopped at is
+  // a gap, with the visitors it lost.
+  const lost = {};
+  for (const v of recent) {
+    const furthest = MAIN_PATH[Math.max(...v.journey.stages.map((st) => MAIN_PATH.indexOf(st)))];
+    lost[furthest] = (lost[furthest] || 0) + 1;
+  }
+  await waitFor(async () => (await text(page, 'content-gaps-lost')) === `${recent.length} visitors lost`, { what: 'visitors lost in gaps' });
+  assert.equal(await text(page, 'content-gaps-count'), `${Object.keys(lost).length} content gaps:`);
+  for (const [stage, n] of Object.entries(lost)) {
+    assert.equal(count(await text(page, `gap-lost-${stage}`)), n, `lost at ${stage}`);
+    assert.equal(await page.getAttribute(`[data-testid="gap-row-${stage}"]`, 'data-gap'), 'true', `${stage} is a gap`);
+  }
+  assert.equal(await text(page, 'gap-per-visitor-awareness'), '0.00');
+  await page.locator('#content-gaps').screenshot({ path: path.join(SHOTS, 'dashboard-content-gaps-7d.png') });
 
   await page.selectOption('[data-testid="range-preset"]', '30d');
   await expectFunnel(page, expectedProgress(seeded.visitors), 'last 30 days');

@@ -152,10 +152,12 @@ class StatsTest : public ::testing::Test {
   }
 
   void Shown(const std::string& id, const std::string& profile, const std::string& slot,
-             const std::string& stage, std::int64_t received_at) {
-    json body = {{"id", id},
-                 {"name", "content_shown"},
-                 {"properties", {{"slot", slot}, {"variant", slot + "_x"}, {"stage", stage}}}};
+             const std::string& stage, std::int64_t received_at, const std::string& variant = "") {
+    json body = {
+        {"id", id},
+        {"name", "content_shown"},
+        {"properties",
+         {{"slot", slot}, {"variant", variant.empty() ? slot + "_x" : variant}, {"stage", stage}}}};
     StoreEvent(id, profile, "content_shown", received_at, DumpJson(body));
     // The projection's stage for the event: what rollup_content counts it under.
     auto stage_of = db_.Prepare("UPDATE events SET server_stage = ? WHERE id = ?");
@@ -549,58 +551,91 @@ TEST_F(StatsTest, ContentGaps) {
   std::string error;
   json out = ContentGapStats(Recount(), *map_, AllTime(kNow), &error);
   EXPECT_EQ(error, "");
-  EXPECT_EQ(Int(out, "gaps"), 2);
+  // Furthest on the main path: a:1 visitor; a:2, a:6 interested; u:4, a:7 trial; u:3, a:5
+  // customer; u:4 and a:6 sit in dormant. Stage content shown: interested 3 (of 4 visitors),
+  // trial 1 (of 3).
+  EXPECT_EQ(Int(out, "gaps"), 4);
+  EXPECT_EQ(Int(out, "lost_in_gaps"), 2 + 2 + 2 + 1);
   const json& stages = out["stages"];
   ASSERT_EQ(stages.size(), 6u);
-  // Gaps first by exits: visitor (6 exits), interested (4); then the rest in map order.
-  const std::vector<std::string> order = {"visitor",  "interested", "trial",
-                                          "customer", "advocate",   "dormant"};
+  // Gaps by lost visitors, then visitors (trial 3, customer and dormant 2 each, in map order),
+  // then visitor (1); the rest in map order.
+  const std::vector<std::string> order = {"trial",   "customer",   "dormant",
+                                          "visitor", "interested", "advocate"};
   for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(stages[i]["id"], order[i]) << i;
 
-  const json& visitor = stages[0];
+  // trial: a variant targets it, but its 3 visitors saw 1 impression: little content.
+  const json& trial = stages[0];
+  EXPECT_TRUE(trial["gap"].get<bool>());
+  EXPECT_TRUE(trial["targeted"].get<bool>());
+  EXPECT_EQ(trial["variants"], json::parse(R"([{"slot":"hero","variant":"hero_trial"}])"));
+  EXPECT_EQ(Int(trial, "visitors"), 3);
+  EXPECT_EQ(Int(trial, "lost"), 2);
+  EXPECT_EQ(Int(trial, "exits"), 2);
+  EXPECT_EQ(Int(trial["shown"], "total"), 1);
+  EXPECT_EQ(Int(trial["shown"], "stage_content"), 1);
+  EXPECT_DOUBLE_EQ(trial["stage_content_per_visitor"].get<double>(), 0.3333);
+
+  // customer: two visitors went no further (advocate is the last rank), shown nothing.
+  const json& customer = stages[1];
+  EXPECT_TRUE(customer["gap"].get<bool>());
+  EXPECT_FALSE(customer["targeted"].get<bool>());  // only named under `not`
+  EXPECT_EQ(Int(customer, "lost"), 2);
+  EXPECT_EQ(Int(customer, "exits"), 0);  // its one transition out is a self-loop
+  EXPECT_EQ(Int(customer["shown"], "total"), 0);
+  EXPECT_TRUE(customer["shown"]["by_slot"].empty());
+  EXPECT_DOUBLE_EQ(customer["stage_content_per_visitor"].get<double>(), 0.0);
+
+  // dormant: a side stage loses those in it now; targeted through an `all`, never shown.
+  const json& dormant = stages[2];
+  EXPECT_TRUE(dormant["gap"].get<bool>());
+  EXPECT_TRUE(dormant["targeted"].get<bool>());
+  EXPECT_EQ(dormant["variants"], json::parse(R"([{"slot":"cta","variant":"cta_comeback"}])"));
+  EXPECT_EQ(Int(dormant, "lost"), 2);
+  EXPECT_EQ(Int(dormant, "exits"), 1);
+  EXPECT_EQ(Int(dormant, "visitors"), 2);
+
+  const json& visitor = stages[3];
   EXPECT_TRUE(visitor["gap"].get<bool>());
   EXPECT_FALSE(visitor["targeted"].get<bool>());
   EXPECT_EQ(Int(visitor, "visitors"), 7);
   EXPECT_EQ(Int(visitor, "current"), 1);
+  EXPECT_EQ(Int(visitor, "lost"), 1);
   EXPECT_EQ(Int(visitor, "exits"), 6);
   EXPECT_EQ(Int(visitor, "median_time_in_stage_ms"), Bucketed(1500));
   EXPECT_TRUE(visitor["variants"].empty());  // hero_vip (score only) targets no stage
 
-  const json& interested = stages[1];
-  EXPECT_TRUE(interested["gap"].get<bool>());
-  EXPECT_EQ(Int(interested, "exits"), 4);
+  // interested: 2 lost, but its 4 visitors were shown 3 impressions of stage content.
+  const json& interested = stages[4];
+  EXPECT_FALSE(interested["gap"].get<bool>());
+  EXPECT_EQ(Int(interested, "lost"), 2);
   EXPECT_EQ(Int(interested["shown"], "total"), 3);
   EXPECT_EQ(interested["shown"]["by_slot"], json::parse(R"({"hero":2,"cta":1})"));
   EXPECT_EQ(interested["shown"]["by_variant"],
             json::parse(R"([{"slot":"cta","variant":"cta_x","shown":1},
                             {"slot":"hero","variant":"hero_x","shown":2}])"));
 
-  const json& trial = stages[2];
-  EXPECT_FALSE(trial["gap"].get<bool>());
-  EXPECT_TRUE(trial["targeted"].get<bool>());
-  EXPECT_EQ(trial["variants"], json::parse(R"([{"slot":"hero","variant":"hero_trial"}])"));
-  EXPECT_EQ(Int(trial, "exits"), 2);
-  EXPECT_EQ(Int(trial["shown"], "total"), 1);
-
-  // customer: only named under `not`, so untargeted; its one transition out is a self-loop, so
-  // no exits and no gap.
-  const json& customer = stages[3];
-  EXPECT_FALSE(customer["targeted"].get<bool>());
-  EXPECT_EQ(Int(customer, "exits"), 0);
-  EXPECT_FALSE(customer["gap"].get<bool>());
-  EXPECT_EQ(Int(customer["shown"], "total"), 0);
-  EXPECT_TRUE(customer["shown"]["by_slot"].empty());
-
-  const json& advocate = stages[4];
+  // advocate: the last rank loses nobody; nobody got there.
+  const json& advocate = stages[5];
   EXPECT_EQ(Int(advocate, "visitors"), 0);
+  EXPECT_EQ(Int(advocate, "lost"), 0);
   EXPECT_FALSE(advocate["gap"].get<bool>());
+  EXPECT_TRUE(advocate["stage_content_per_visitor"].is_null());
+}
 
-  // dormant: targeted through an `all`.
-  const json& dormant = stages[5];
-  EXPECT_TRUE(dormant["targeted"].get<bool>());
-  EXPECT_EQ(dormant["variants"], json::parse(R"([{"slot":"cta","variant":"cta_comeback"}])"));
-  EXPECT_EQ(Int(dormant, "exits"), 1);
-  EXPECT_EQ(Int(dormant, "visitors"), 2);
+TEST_F(StatsTest, ContentGapsCountOnlyStageContent) {
+  // Impressions of a slot's default are content for nobody: they do not fill a gap.
+  Seed();
+  for (int i = 0; i < 4; ++i) {
+    Shown("d" + std::to_string(i), "a:1", "hero", "visitor", kNow - kHour + i, "hero_default");
+  }
+  std::string error;
+  json out = ContentGapStats(Recount(), *map_, AllTime(kNow), &error);
+  EXPECT_EQ(error, "");
+  const json& visitor = Find(out["stages"], "id", "visitor");
+  EXPECT_EQ(Int(visitor["shown"], "total"), 4);
+  EXPECT_EQ(Int(visitor["shown"], "stage_content"), 0);
+  EXPECT_TRUE(visitor["gap"].get<bool>());
 }
 
 TEST_F(StatsTest, Webhooks) {

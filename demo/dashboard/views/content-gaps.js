@@ -1,5 +1,7 @@
-// 5. Content gaps: stages with traffic and drop-off but no content variant targeting them.
-import { h, replace, num, duration, note, errorNote, notAvailable } from '../format.js';
+// 5. Content gaps: per stage, the visitors it lost (went no further) and the content they were
+// shown there; a stage that lost visitors and showed them little or no content made for a stage
+// is a gap, ranked by lost visitors (GET /v1/stats/content-gaps).
+import { h, replace, num, decimal, duration, note, errorNote, notAvailable } from '../format.js';
 import { csvButton } from '../export.js';
 
 let els = null;
@@ -37,32 +39,34 @@ export function render({ gaps, previous, error }) {
   const before = previous ? new Map((previous.stages || []).map((s) => [s.id, s])) : null;
   const was = (s, key) => (before ? h('span', { class: 'prev' }, ` (${num(before.has(s.id) ? before.get(s.id)[key] : 0)})`) : null);
   const count = gaps.gaps || 0;
-  replace(els.sub, 'Which stages the map\u2019s content variants speak to, and what the SDK reported showing.');
+  replace(els.sub, 'Where visitors stopped, and what content they were shown there.');
   replace(
     els.summary,
     count
       ? note(
           'warn',
-          h('strong', { testid: 'content-gaps-count' }, `${num(count)} content gap${count === 1 ? '' : 's'}. `),
-          'A gap is a stage with traffic and drop-off but no content variant targeting it: ',
-          'visitors leave it without ever seeing content made for them. Add a variant whose ',
+          h('strong', { testid: 'content-gaps-count' }, `${num(count)} content gap${count === 1 ? '' : 's'}: `),
+          h('span', { testid: 'content-gaps-lost' }, `${num(gaps.lost_in_gaps)} visitors lost`),
+          ' in stages that showed them little or no content made for them (under one impression for every two visitors). ',
+          'Add a variant whose ',
           h('code', null, 'when'),
-          ' names the stage (map editor below).',
+          ' names the stage, or widen one that rarely shows (map editor below).',
         )
       : note(
           'ok',
           h('strong', { testid: 'content-gaps-count' }, 'No content gaps. '),
-          'Every stage with traffic and drop-off has at least one content variant targeting it.',
+          'Every stage that lost visitors showed them content made for it.',
         ),
   );
-  const head = ['Stage', 'Visitors', 'Now', 'Exits', 'Median time', 'Targeted', 'Variants', 'Shown'];
+  const head = ['Stage', 'Visitors', 'Lost', 'Now', 'Median time', 'Stage content per visitor', 'Targeted by', 'Shown (by variant)'];
+  const numeric = new Set([1, 2, 3, 4, 5]);
   replace(
     els.table,
     h(
       'table',
       { class: 'table', testid: 'content-gaps-table' },
-      h('caption', { class: 'sr-only' }, 'Content coverage per stage, gaps first'),
-      h('thead', null, h('tr', null, head.map((t, i) => h('th', { scope: 'col', class: i >= 1 && i <= 4 ? 'num' : null }, t)))),
+      h('caption', { class: 'sr-only' }, 'Content per stage, gaps first by lost visitors'),
+      h('thead', null, h('tr', null, head.map((t, i) => h('th', { scope: 'col', class: numeric.has(i) ? 'num' : null }, t)))),
       h(
         'tbody',
         null,
@@ -78,10 +82,10 @@ export function render({ gaps, previous, error }) {
               s.rank < 0 ? h('span', { class: 'muted small' }, ' side') : null,
             ),
             h('td', { class: 'num' }, num(s.visitors), was(s, 'visitors')),
+            h('td', { class: 'num', testid: `gap-lost-${s.id}` }, num(s.lost), was(s, 'lost')),
             h('td', { class: 'num' }, num(s.current)),
-            h('td', { class: 'num' }, num(s.exits), was(s, 'exits')),
             h('td', { class: 'num' }, duration(s.median_time_in_stage_ms)),
-            h('td', null, s.targeted ? h('span', { class: 'yes' }, 'Yes') : h('span', { class: 'no' }, 'No')),
+            h('td', { class: 'num', testid: `gap-per-visitor-${s.id}` }, s.stage_content_per_visitor === null || s.stage_content_per_visitor === undefined ? '—' : decimal(s.stage_content_per_visitor, 2)),
             h(
               'td',
               null,
@@ -96,13 +100,9 @@ export function render({ gaps, previous, error }) {
                 ? [
                     h('strong', null, num(s.shown.total)),
                     h(
-                      'span',
-                      { class: 'muted small' },
-                      ' (',
-                      Object.entries(s.shown.by_slot || {})
-                        .map(([slot, n]) => `${slot} ${num(n)}`)
-                        .join(', '),
-                      ')',
+                      'ul',
+                      { class: 'inline-list small' },
+                      (s.shown.by_variant || []).map((v) => h('li', null, h('code', null, `${v.slot}/${v.variant}`), ` ${num(v.shown)}`)),
                     ),
                   ]
                 : h('span', { class: 'muted' }, '0'),
