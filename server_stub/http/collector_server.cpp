@@ -14,6 +14,7 @@
 
 #include "http/answer_coding.h"
 #include "http/body_decoder.h"
+#include "http/device_type.h"
 #include "http/project_request.h"
 #include "http/static_files.h"
 #include "pipeline/profile_replay.h"
@@ -50,6 +51,44 @@ void SendJson(Response& res, int status, const json& body) {
 
 void SendError(Response& res, int status, const std::string& code, const std::string& message) {
   SendJson(res, status, json{{"error", {{"code", code}, {"message", message}}}});
+}
+
+// `breakdown` and `filter` of a stats request, checked; a filter is set on `range`. An error
+// message naming the parameter otherwise.
+std::optional<std::string> ParseSegmentParams(const std::string& report, bool has_breakdown,
+                                              const std::string& breakdown, bool has_filter,
+                                              const std::string& filter, ReportRange* range) {
+  if (!has_breakdown && !has_filter) return std::nullopt;
+  const char* which = has_breakdown ? "breakdown" : "filter";
+  if (report != "funnel" && report != "paths") {
+    return std::string(which) + ": the funnel and paths reports take one, not " + report;
+  }
+  if (has_breakdown && has_filter) {
+    return std::string(
+        "breakdown and filter: one at a time (segments are kept per dimension, not per pair)");
+  }
+  const auto& dimensions = SegmentDimensions();
+  std::string names;
+  for (const auto& d : dimensions) names += (names.empty() ? "" : ", ") + d;
+  auto known = [&](const std::string& d) {
+    return std::find(dimensions.begin(), dimensions.end(), d) != dimensions.end();
+  };
+  if (has_breakdown) {
+    if (!known(breakdown)) return "breakdown: expected one of " + names;
+    return std::nullopt;
+  }
+  const std::size_t colon = filter.find(':');
+  const std::string dimension = filter.substr(0, colon);
+  if (colon == std::string::npos || !known(dimension)) {
+    return "filter: expected dimension:value with a dimension among " + names;
+  }
+  const std::string value = filter.substr(colon + 1);
+  if (value.size() > 1000 || !IsValidUtf8(value) || value.find('\0') != std::string::npos) {
+    return std::string("filter: the value must be valid UTF-8 without NUL, at most 1000 bytes");
+  }
+  range->segment_dimension = dimension;
+  range->segment_value = value;
+  return std::nullopt;
 }
 
 // Bounded label values for metrics: one route pattern per handler, never the raw path.
@@ -802,6 +841,22 @@ void CollectorServer::Routes() {
       return;
     }
     range.project = *project;
+    // Segments (storage/rollups.h): the funnel and paths can be narrowed to one value of a
+    // dimension (filter=dimension:value) or broken down by a dimension (breakdown=dimension).
+    const std::string breakdown = req.HasParam("breakdown") ? req.Param("breakdown") : "";
+    const std::string filter = req.HasParam("filter") ? req.Param("filter") : "";
+    std::int64_t breakdown_values = static_cast<std::int64_t>(kBreakdownDefaultValues);
+    if (auto err = ParseSegmentParams(which, req.HasParam("breakdown"), breakdown,
+                                      req.HasParam("filter"), filter, &range)) {
+      SendError(res, 400, "invalid_segment", *err);
+      return;
+    }
+    if (!IntParam(req, "values", 1, static_cast<std::int64_t>(kBreakdownMaxValues),
+                  &breakdown_values)) {
+      SendError(res, 400, "invalid_segment",
+                "values: expected an integer from 1 to " + std::to_string(kBreakdownMaxValues));
+      return;
+    }
     ingestor_->FlushAll();  // stats include every event acknowledged so far
     Database& db = ReadDb();
     // One snapshot for the report's queries: the switch to a new map version (or any commit)
@@ -827,6 +882,10 @@ void CollectorServer::Routes() {
     std::string error;
     if (which == "funnel") {
       body = FunnelStats(db, map, range, &error);
+      if (!breakdown.empty()) {
+        body["breakdown"] = FunnelBreakdown(db, map, range, breakdown,
+                                            static_cast<std::size_t>(breakdown_values), &error);
+      }
     } else if (which == "transitions") {
       body = TransitionStats(db, map, range, &error);
     } else if (which == "time-in-stage") {
@@ -844,6 +903,10 @@ void CollectorServer::Routes() {
       body = OverviewStats(db, map, map_state->version, range, &error);
     } else if (which == "paths") {
       body = PathStats(db, map, range, static_cast<std::size_t>(path_limit), &error);
+      if (!breakdown.empty()) {
+        AddPathBreakdown(db, map, range, breakdown, static_cast<std::size_t>(breakdown_values),
+                         &body, &error);
+      }
     } else {
       SendError(res, 404, "not_found",
                 "stats: funnel, transitions, time-in-stage, attribution, content-gaps, "
@@ -1188,6 +1251,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
   EventLimits limits;
   limits.max_event_bytes = config_.limits.event_bytes;
   const std::string ip = ReduceIp(req.remote_addr, config_.ip_mode, received);
+  const std::string device = DeviceType(req.Header("User-Agent"));
 
   // Fields most events of the batch share (anonymous id, page context, stage, ...) may be sent
   // once, in `common`: each event without a value of its own gets it. The SDK does so to fit
@@ -1281,6 +1345,7 @@ void CollectorServer::HandleBatch(const Request& req, Response& res) {
     in.received_at = received;
     in.site_key = key->key;
     in.ip = ip;
+    in.device = device;
     in.project = match->project;
     in.content_hash = ContentHash(in.event, in.browser_stage);
     in.body = DumpJson(EventToJson(in.event));

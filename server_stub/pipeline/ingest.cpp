@@ -517,8 +517,8 @@ struct Ingestor::Statements {
         insert(db.Prepare(
             "INSERT INTO events (id, site_key, profile_id, anonymous_id, user_id, name, seq, "
             "device_time, sent_at, received_at, corrected_time, channel, browser_stage, "
-            "content_hash, ip, body, unfiltered, project_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "content_hash, ip, body, unfiltered, project_id, device) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (project_id, id) DO NOTHING")),
         // PostgreSQL: every row of the commit in one statement; RETURNING names those stored.
         insert_all(
@@ -526,15 +526,17 @@ struct Ingestor::Statements {
                 ? Statement(nullptr, "")
                 : db.Prepare("INSERT INTO events (project_id, id, site_key, profile_id, "
                              "anonymous_id, user_id, name, seq, device_time, sent_at, received_at, "
-                             "corrected_time, browser_stage, content_hash, ip, body, unfiltered) "
+                             "corrected_time, browser_stage, content_hash, ip, body, unfiltered, "
+                             "device) "
                              "SELECT ?2, id, site_key, profile_id, anonymous_id, user_id, name, "
                              "seq, device_time, sent_at, received_at, corrected_time, "
-                             "browser_stage, content_hash, ip, body, unfiltered FROM "
+                             "browser_stage, content_hash, ip, body, unfiltered, device FROM "
                              "json_to_recordset(CAST(?1 AS json)) AS "
                              "x(id text, site_key text, profile_id text, anonymous_id text, "
                              "user_id text, name text, seq bigint, device_time bigint, sent_at "
                              "bigint, received_at bigint, corrected_time bigint, browser_stage "
-                             "text, content_hash text, ip text, body text, unfiltered bigint) "
+                             "text, content_hash text, ip text, body text, unfiltered bigint, "
+                             "device text) "
                              "ON CONFLICT (project_id, id) DO NOTHING RETURNING id")),
         add_link(db.Prepare("INSERT INTO identities (anonymous_id, user_id, linked_at, "
                             "project_id) VALUES (?,?,?,?)")),
@@ -858,7 +860,8 @@ std::optional<std::string> Ingestor::ProcessProject(const std::string& project,
            {"content_hash", in.content_hash},
            {"ip", in.ip.empty() ? json(nullptr) : json(in.ip)},
            {"body", in.body},
-           {"unfiltered", in.unfiltered ? 1 : 0}});
+           {"unfiltered", in.unfiltered ? 1 : 0},
+           {"device", in.device.empty() ? json(nullptr) : json(in.device)}});
     }
     st.insert_all.Bind(1, DumpJson(all)).Bind(2, project);
     while (st.insert_all.Step()) inserted.insert(st.insert_all.Text(0));
@@ -898,6 +901,11 @@ std::optional<std::string> Ingestor::ProcessProject(const std::string& project,
       }
       insert.Bind(16, in.body).Bind(17, static_cast<std::int64_t>(in.unfiltered ? 1 : 0));
       insert.Bind(18, project);
+      if (in.device.empty()) {
+        insert.BindNull(19);
+      } else {
+        insert.Bind(19, in.device);
+      }
       if (!insert.Run()) return "events insert: " + insert.error();
       if (db_.Changes() > 0) inserted.insert(e.id);
     }

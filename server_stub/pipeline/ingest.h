@@ -46,6 +46,7 @@ struct IncomingEvent {
   bool clamped = false;  ///< corrected_time was clamped to received_at (a far-future time)
   std::string site_key;
   std::string ip;
+  std::string device;  ///< DeviceType of the request's User-Agent (http/device_type.h)
   std::string project = kDefaultProject;  ///< the project of the site key it came with
 };
 

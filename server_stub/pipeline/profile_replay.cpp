@@ -45,11 +45,12 @@ struct ProfileProjector::Statements {
         clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ? AND project_id = ?")),
         load_profile(db.Prepare(
             "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count, "
-            "channel, campaign FROM profiles WHERE profile_id = ? AND project_id = ?")),
+            "channel, campaign, source, medium, landing, device FROM profiles "
+            "WHERE profile_id = ? AND project_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
-            "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
-            "WHERE project_id = ? AND profile_id = ? AND projected = 0 "
+            "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage, device "
+            "FROM events WHERE project_id = ? AND profile_id = ? AND projected = 0 "
             "ORDER BY corrected_time, anonymous_id, seq, id")),
         filter_body(db.Prepare(
             "UPDATE events SET body = ?, unfiltered = 0 WHERE id = ? AND project_id = ?")),
@@ -74,8 +75,9 @@ struct ProfileProjector::Statements {
         save(db.Prepare(
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
-            "updated_at, next_due, channel, campaign, converted, project_id) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "updated_at, next_due, channel, campaign, converted, project_id, source, medium, "
+            "landing, device) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (project_id, profile_id) DO UPDATE SET user_id = excluded.user_id, "
             "stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, "
             "score = excluded.score, first_seen = excluded.first_seen, "
@@ -84,7 +86,8 @@ struct ProfileProjector::Statements {
             "snapshot = excluded.snapshot, state = excluded.state, "
             "updated_at = excluded.updated_at, next_due = excluded.next_due, "
             "channel = excluded.channel, campaign = excluded.campaign, "
-            "converted = excluded.converted")),
+            "converted = excluded.converted, source = excluded.source, "
+            "medium = excluded.medium, landing = excluded.landing, device = excluded.device")),
         clear_transitions(
             db.Prepare("DELETE FROM transitions WHERE profile_id = ? AND project_id = ?")),
         transition(db.Prepare(
@@ -141,6 +144,7 @@ std::optional<std::string> LoadStoredEvents(Statement& query, const ProfileKey& 
     s.browser_stage = query.IsNull(3) ? "" : query.Text(3);
     s.unfiltered = query.Int(4) != 0;
     if (!query.IsNull(5)) s.server_stage = query.Text(5);
+    if (!query.IsNull(6)) s.device = query.Text(6);
     out->push_back(std::move(s));
   }
   const bool failed = query.failed();
@@ -337,7 +341,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
       mismatches = st.load_profile.Int(2);
       first_seen = st.load_profile.IsNull(3) ? -1 : st.load_profile.Int(3);
       event_count = st.load_profile.Int(5);
-      acquisition = {st.load_profile.Text(6), st.load_profile.Text(7)};
+      acquisition = {st.load_profile.Text(6), st.load_profile.Text(7),  st.load_profile.Text(8),
+                     st.load_profile.Text(9), st.load_profile.Text(10), st.load_profile.Text(11)};
       transitions_before = engine.transitions().size();
       // The stored rows are what the projection wrote from this very state.
       before =
@@ -472,6 +477,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
   for (auto& s : events) {
     const std::string id = s.event.id;
     const TimeMs at = s.event.time;
+    const std::string device = s.device;
     // content_shown counts in rollup_content under the event's server stage, by the slot and
     // variant its stored body names: out with the old stage, in with the new one.
     const bool shown = s.event.name == "content_shown";
@@ -502,7 +508,11 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
       }
     }
     std::string channel;
-    if (out.status != TrackStatus::kRejected && first_accepted < 0) first_accepted = at;
+    if (out.status != TrackStatus::kRejected && first_accepted < 0) {
+      first_accepted = at;
+      // The device of the journey's first event (a breakdown dimension).
+      if (acquisition.device.empty()) acquisition.device = device;
+    }
     if (out.status != TrackStatus::kRejected) {
       if (!s.browser_stage.empty() && s.browser_stage != engine.stage()) {
         ++mismatches;
@@ -513,9 +523,9 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
         channel = engine.log().back().event.context.channel;
         // The first touch: where the journey came from (rollup_acquisition).
         if (acquisition.channel.empty() && !channel.empty()) {
-          const auto& campaign = engine.log().back().event.context.campaign;
-          auto utm = campaign.find("utm_campaign");
-          acquisition = {channel, utm == campaign.end() ? std::string() : utm->second};
+          const std::string first_device = acquisition.device;
+          acquisition = FirstTouch(engine.log().back().event.context);
+          acquisition.device = first_device;
         }
       }
     }
@@ -598,6 +608,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
   }
   st.save.Bind(15, acquisition.channel).Bind(16, acquisition.campaign);
   st.save.Bind(17, static_cast<std::int64_t>(after.converted ? 1 : 0)).Bind(18, project);
+  st.save.Bind(19, acquisition.source).Bind(20, acquisition.medium);
+  st.save.Bind(21, acquisition.landing).Bind(22, acquisition.device);
   if (!st.save.Run()) return "profile save: " + st.save.error();
 
   // Transitions: only the new ones when the history just grew; rewritten after a full replay or

@@ -29,13 +29,14 @@ struct StoredEvent {
   /// The stage a projection stored for it (what the rollups counted it under); nothing before
   /// its first projection.
   std::optional<std::string> server_stage;
+  std::string device;  ///< DeviceType of the request that brought it; "" for older events
 };
 
 /// A profile's stored events, ?1 the project and ?2 the profile id, roughly as the core orders a
 /// journey (by time); LoadStoredEvents puts them in JourneyOrder, which decides. Its columns are
 /// what LoadStoredEvents reads.
 inline constexpr const char* kProfileEventsSql =
-    "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage FROM events "
+    "SELECT id, body, corrected_time, browser_stage, unfiltered, server_stage, device FROM events "
     "WHERE project_id = ? AND profile_id = ? ORDER BY corrected_time, anonymous_id, seq, id";
 
 /// Runs `query` (kProfileEventsSql, or another query with its columns) for `profile` and

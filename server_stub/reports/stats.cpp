@@ -36,6 +36,34 @@ std::string InRange(const ReportRange& range, const char* project = "?4") {
 
 using Counts = std::map<std::string, std::int64_t>;
 
+// A range query of a rollup_segment_* table narrowed to the range's segment (or, with
+// `any_value`, to its dimension only: the value is then the query's to group by). The segment
+// is bound after the range's own parameters.
+Statement SegmentQuery(Database& db, const std::string& select_from, const ReportRange& range,
+                       const std::string& tail, bool any_value = false) {
+  const int next = range.map_version < 0 ? 5 : 4;
+  std::string sql = select_from + InRange(range) + " AND dimension = ?" + std::to_string(next);
+  if (!any_value) sql += " AND value = ?" + std::to_string(next + 1);
+  Statement stmt = db.Prepare(sql + tail);
+  stmt.Bind(1, range.first_day).Bind(2, range.last_day).Bind(3, range.map_version);
+  if (range.map_version < 0) stmt.Bind(4, range.project);
+  stmt.Bind(next, range.segment_dimension);
+  if (!any_value) stmt.Bind(next + 1, range.segment_value);
+  return stmt;
+}
+
+// The stages of a rollup_reach / rollup_segment_reach row.
+std::set<std::string> ReachSet(const std::string& text) {
+  std::set<std::string> entered;
+  json stages = json::parse(text, nullptr, false);
+  if (stages.is_array()) {
+    for (const json& stage : stages) {
+      if (stage.is_string()) entered.insert(stage.get<std::string>());
+    }
+  }
+  return entered;
+}
+
 // A single COUNT(*)-style number; `bind` are ?1, ?2, ... in order.
 template <typename... Bound>
 std::int64_t QueryCount(Database& db, std::string_view sql, std::string* error,
@@ -292,9 +320,29 @@ std::string FurthestOnMainPath(const JourneyMap& map, const std::set<std::string
 }
 }  // namespace
 
+// Adds `profiles` journeys that entered (or sit in) `entered` to counts: reached and furthest
+// (a segment's counts, read from reach sets only).
+void AddReach(const JourneyMap& map, const std::set<std::string>& entered, std::int64_t profiles,
+              FunnelCounts* counts) {
+  if (profiles == 0) return;
+  counts->total_profiles += profiles;
+  for (const auto& stage : entered) counts->reached[stage] += profiles;
+  counts->furthest[FurthestOnMainPath(map, entered)] += profiles;
+}
+
 FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
                                     std::string* error) {
   FunnelCounts counts;
+  if (!range.segment_dimension.empty()) {
+    // A segment's journeys: what their reach sets tell (the initial stage counts everyone);
+    // current stages and times in stage are not kept per segment.
+    Statement reach = SegmentQuery(db, "SELECT stages, SUM(profiles) FROM rollup_segment_reach",
+                                   range, " GROUP BY stages");
+    ForEachRow(reach, error,
+               [&](Statement& s) { AddReach(map, ReachSet(s.Text(0)), s.Int(1), &counts); });
+    counts.reached[map.initial] = counts.total_profiles;
+    return counts;
+  }
   counts.total_profiles = TotalProfiles(db, range, error);
   const auto rows = StageRows(db, range, error);
   counts.reached = Column(rows, &StageRow::reached);
@@ -307,14 +355,7 @@ FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const R
       db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
       range);
   ForEachRow(reach, error, [&](Statement& s) {
-    json stages = json::parse(s.Text(0), nullptr, false);
-    std::set<std::string> entered;
-    if (stages.is_array()) {
-      for (const json& stage : stages) {
-        if (stage.is_string()) entered.insert(stage.get<std::string>());
-      }
-    }
-    if (s.Int(1) != 0) counts.furthest[FurthestOnMainPath(map, entered)] += s.Int(1);
+    if (s.Int(1) != 0) counts.furthest[FurthestOnMainPath(map, ReachSet(s.Text(0)))] += s.Int(1);
   });
   return counts;
 }
@@ -428,7 +469,69 @@ json FunnelStats(Database& db, const JourneyMap& map, const ReportRange& range,
                  std::string* error) {
   json out = FunnelReport(map, FunnelCountsFromTables(db, map, range, error));
   out["range"] = RangeJson(range);
+  if (!range.segment_dimension.empty()) {
+    out["segment"] = {{"dimension", range.segment_dimension}, {"value", range.segment_value}};
+    // Not kept per segment: said as unknown rather than as zero.
+    for (const char* list : {"stages", "side_stages"}) {
+      for (json& row : out[list]) {
+        row["current"] = nullptr;
+        row["median_time_in_stage_ms"] = nullptr;
+      }
+    }
+  }
   return out;
+}
+
+json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                     const std::string& dimension, std::size_t limit, std::string* error) {
+  ReportRange by = range;
+  by.segment_dimension = dimension;
+  std::map<std::string, FunnelCounts> per_value;
+  Statement reach =
+      SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
+                   " GROUP BY value, stages", /*any_value=*/true);
+  ForEachRow(reach, error, [&](Statement& s) {
+    AddReach(map, ReachSet(s.Text(1)), s.Int(2), &per_value[s.Text(0)]);
+  });
+  std::vector<std::pair<std::string, const FunnelCounts*>> ranked;
+  for (auto& [value, counts] : per_value) {
+    counts.reached[map.initial] = counts.total_profiles;
+    if (counts.total_profiles > 0) ranked.emplace_back(value, &counts);
+  }
+  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.second->total_profiles > b.second->total_profiles;
+  });
+  auto summary = [&](const FunnelCounts& counts) {
+    json report = FunnelReport(map, counts);
+    json stages = json::array();
+    for (const json& row : report["stages"]) {
+      stages.push_back({{"id", row["id"]},
+                        {"name", row["name"]},
+                        {"reached", row["reached"]},
+                        {"progressed", row["progressed"]},
+                        {"progress_from_previous", row["progress_from_previous"]},
+                        {"progress_drop_off", row["progress_drop_off"]}});
+    }
+    return json{{"total_profiles", counts.total_profiles}, {"stages", std::move(stages)}};
+  };
+  json values = json::array();
+  FunnelCounts other;
+  for (std::size_t i = 0; i < ranked.size(); ++i) {
+    const FunnelCounts& counts = *ranked[i].second;
+    if (i < limit) {
+      json row = summary(counts);
+      row["value"] = ranked[i].first;
+      values.push_back(std::move(row));
+      continue;
+    }
+    other.total_profiles += counts.total_profiles;
+    for (const auto& [stage, n] : counts.reached) other.reached[stage] += n;
+    for (const auto& [stage, n] : counts.furthest) other.furthest[stage] += n;
+  }
+  return {{"dimension", dimension},
+          {"distinct_values", ranked.size()},
+          {"values", std::move(values)},
+          {"other", other.total_profiles > 0 ? summary(other) : json(nullptr)}};
 }
 
 JourneySummary SummarizeJourney(const Engine& engine) {
@@ -476,38 +579,79 @@ std::optional<JourneySummary> StoredJourneyReader::Read(const ProfileKey& profil
   return out;
 }
 
+namespace {
+using Path = std::pair<std::vector<std::string>, bool>;  // stages, truncated
+
+// Stored paths are the stages entered (storage/rollups.h); the map's initial stage goes in
+// front, a first entry into it collapsing as any repeat does, and the cut applies to the whole.
+std::optional<Path> ReportedPath(const JourneyMap& map, const std::string& stored, bool truncated) {
+  json entered = json::parse(stored, nullptr, false);
+  if (!entered.is_array()) return std::nullopt;
+  Path path{{map.initial}, truncated};
+  for (const auto& stage : entered) {
+    if (!stage.is_string()) continue;
+    std::string to = stage.get<std::string>();
+    if (to == path.first.back()) continue;
+    if (path.first.size() < kPathMaxStages) {
+      path.first.push_back(std::move(to));
+    } else {
+      path.second = true;
+    }
+  }
+  return path;
+}
+}  // namespace
+
+void AddPathBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                      const std::string& dimension, std::size_t limit, json* paths,
+                      std::string* error) {
+  ReportRange by = range;
+  by.segment_dimension = dimension;
+  std::map<Path, std::map<std::string, std::int64_t>> per_path;
+  Statement stmt =
+      SegmentQuery(db, "SELECT path, truncated, value, SUM(visitors) FROM rollup_segment_paths", by,
+                   " GROUP BY path, truncated, value", /*any_value=*/true);
+  ForEachRow(stmt, error, [&](Statement& s) {
+    if (s.Int(3) <= 0) return;
+    if (auto path = ReportedPath(map, s.Text(0), s.Int(1) != 0)) {
+      per_path[*path][s.Text(2)] += s.Int(3);
+    }
+  });
+  for (json& row : (*paths)["paths"]) {
+    Path key{row["stages"].get<std::vector<std::string>>(), row["truncated"].get<bool>()};
+    std::vector<std::pair<std::string, std::int64_t>> values;
+    auto it = per_path.find(key);
+    if (it != per_path.end()) values.assign(it->second.begin(), it->second.end());
+    std::stable_sort(values.begin(), values.end(),
+                     [](const auto& a, const auto& b) { return a.second > b.second; });
+    json by_value = json::array();
+    for (std::size_t i = 0; i < values.size() && i < limit; ++i) {
+      by_value.push_back({{"value", values[i].first}, {"visitors", values[i].second}});
+    }
+    row["by_value"] = std::move(by_value);
+  }
+  (*paths)["breakdown"] = {{"dimension", dimension}};
+}
+
 json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, std::size_t limit,
                std::string* error) {
-  using Path = std::pair<std::vector<std::string>, bool>;  // stages, truncated
   std::map<Path, std::int64_t> paths;
   std::map<std::pair<std::size_t, std::string>, std::int64_t> nodes;  // (step, stage) -> visitors
   std::map<std::tuple<std::size_t, std::string, std::string>, std::int64_t> links;
   std::int64_t profiles = 0;
 
-  // Stored paths are the stages entered (storage/rollups.h); the map's initial stage goes in
-  // front, a first entry into it collapsing as any repeat does, and the cut applies to the whole.
   Statement stmt =
-      RangeQuery(db,
-                 std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") +
-                     InRange(range) + " GROUP BY path, truncated",
-                 range);
+      range.segment_dimension.empty()
+          ? RangeQuery(db,
+                       std::string("SELECT path, truncated, SUM(visitors) FROM rollup_paths") +
+                           InRange(range) + " GROUP BY path, truncated",
+                       range)
+          : SegmentQuery(db, "SELECT path, truncated, SUM(visitors) FROM rollup_segment_paths",
+                         range, " GROUP BY path, truncated");
   ForEachRow(stmt, error, [&](Statement& s) {
     const std::int64_t visitors = s.Int(2);
     if (visitors <= 0) return;
-    json entered = json::parse(s.Text(0), nullptr, false);
-    if (!entered.is_array()) return;
-    Path path{{map.initial}, s.Int(1) != 0};
-    for (const auto& stage : entered) {
-      if (!stage.is_string()) continue;
-      std::string to = stage.get<std::string>();
-      if (to == path.first.back()) continue;
-      if (path.first.size() < kPathMaxStages) {
-        path.first.push_back(std::move(to));
-      } else {
-        path.second = true;
-      }
-    }
-    paths[path] += visitors;
+    if (auto path = ReportedPath(map, s.Text(0), s.Int(1) != 0)) paths[*path] += visitors;
   });
   for (const auto& [path, visitors] : paths) {
     profiles += visitors;
@@ -572,13 +716,17 @@ json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, st
         {{"source", node_name(step, from)}, {"target", node_name(step + 1, to)}, {"value", value}});
   }
 
-  return {{"map", {{"id", map.id}, {"version", map.version}}},
-          {"range", RangeJson(range)},
-          {"profiles", profiles},
-          {"distinct_paths", paths.size()},
-          {"paths", std::move(out_paths)},
-          {"nodes", std::move(out_nodes)},
-          {"links", std::move(out_links)}};
+  json out = {{"map", {{"id", map.id}, {"version", map.version}}},
+              {"range", RangeJson(range)},
+              {"profiles", profiles},
+              {"distinct_paths", paths.size()},
+              {"paths", std::move(out_paths)},
+              {"nodes", std::move(out_nodes)},
+              {"links", std::move(out_links)}};
+  if (!range.segment_dimension.empty()) {
+    out["segment"] = {{"dimension", range.segment_dimension}, {"value", range.segment_value}};
+  }
+  return out;
 }
 
 json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& range,

@@ -36,6 +36,11 @@ struct ReportRange {
   /// Whose data is read: every report counts this project's rows only. AllTime and
   /// ParseReportRange leave it at the default; the caller sets it.
   std::string project = kDefaultProject;
+  /// A segment the funnel and paths are narrowed to (rollup_segment_*, storage/rollups.h): one of
+  /// SegmentDimensions() and its value ('' is the journeys without one). None when the
+  /// dimension is empty.
+  std::string segment_dimension;
+  std::string segment_value;
 };
 /// Every day there is.
 ReportRange AllTime(std::int64_t now_ms);
@@ -126,6 +131,17 @@ std::int64_t NearestRankPercentile(const std::vector<std::int64_t>& sorted, int 
 json FunnelStats(Database& db, const JourneyMap& map, const ReportRange& range,
                  std::string* error = nullptr);
 
+/// Values a breakdown lists (the biggest first); the rest are summed as `other`.
+constexpr std::size_t kBreakdownDefaultValues = 10;
+constexpr std::size_t kBreakdownMaxValues = 50;
+
+/// The funnel per value of `dimension` (one of SegmentDimensions()) over the range's journeys:
+/// {"dimension", "distinct_values", "values": [{"value", "total_profiles", "stages": [{"id",
+/// "name", "reached", "progressed", "progress_from_previous", "progress_drop_off"}]}], "other":
+/// the same for the values past `limit` summed, or null}. Values by profiles, then value.
+json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                     const std::string& dimension, std::size_t limit, std::string* error = nullptr);
+
 /// Most stages a path keeps (GET /v1/stats/paths); longer journeys are cut and flagged.
 constexpr std::size_t kPathMaxStages = 8;
 
@@ -137,6 +153,12 @@ constexpr std::size_t kPathMaxStages = 8;
 /// goes from step i to step i + 1), for a Sankey diagram.
 json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, std::size_t limit,
                std::string* error = nullptr);
+
+/// Adds to each of `paths`' listed paths (a PathStats answer) `by_value`: its visitors per value
+/// of `dimension`, the `limit` biggest ({"value", "visitors"}), and `breakdown` {"dimension"}.
+void AddPathBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                      const std::string& dimension, std::size_t limit, json* paths,
+                      std::string* error = nullptr);
 
 /// Every (from, to) edge in the stored histories with `count`, distinct `profiles`, the `rules`
 /// that produced it and its `kind` (forward, backward, loop; unknown for stages not in the map).

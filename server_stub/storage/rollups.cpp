@@ -83,6 +83,9 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_edge_rules", "map_version, day, from_stage, to_stage, rule", "transitions", true},
     {"rollup_reach", "map_version, day, stages", "profiles", true},
     {"rollup_paths", "map_version, day, path, truncated", "visitors", true},
+    {"rollup_segment_reach", "map_version, day, dimension, value, stages", "profiles", true},
+    {"rollup_segment_paths", "map_version, day, dimension, value, path, truncated", "visitors",
+     true},
     {"rollup_acquisition", "map_version, day, channel, campaign", "visitors, converted", true},
     {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
     {"rollup_conversions", "map_version, day, stage", "conversions", true},
@@ -200,6 +203,54 @@ std::optional<std::pair<std::string, std::string>> ShownContent(const json& prop
   return std::make_pair(slot->get<std::string>(), std::move(v));
 }
 
+Acquisition FirstTouch(const EventContext& context) {
+  Acquisition a;
+  a.channel = context.channel;
+  auto utm = [&](const char* key) {
+    auto it = context.campaign.find(key);
+    return it == context.campaign.end() ? std::string() : it->second;
+  };
+  a.campaign = utm("utm_campaign");
+  // The referrer's host, without "www." (a URL the core validated: scheme://host[:port]/...).
+  std::string host;
+  const std::size_t scheme = context.referrer.find("://");
+  if (scheme != std::string::npos) {
+    const std::size_t start = scheme + 3;
+    const std::size_t end = context.referrer.find_first_of(":/?#", start);
+    host = context.referrer.substr(start, end == std::string::npos ? end : end - start);
+    if (host.rfind("www.", 0) == 0) host.erase(0, 4);
+  }
+  a.source = utm("utm_source");
+  if (a.source.empty()) a.source = host.empty() ? "(direct)" : host;
+  a.medium = utm("utm_medium");
+  if (a.medium.empty()) {
+    if (context.channel == "Organic Search") {
+      a.medium = "organic";
+    } else {
+      a.medium = host.empty() ? "(none)" : "referral";
+    }
+  }
+  a.landing = context.path;
+  return a;
+}
+
+const std::vector<std::string>& SegmentDimensions() {
+  static const std::vector<std::string> kDimensions = {
+      "channel", "source", "medium", "campaign", "landing", "device", "identified", "stage"};
+  return kDimensions;
+}
+
+std::vector<std::string> SegmentValues(const JourneyFacts& f) {
+  return {f.channel,
+          f.source,
+          f.medium,
+          f.campaign,
+          f.landing,
+          f.device,
+          f.identified ? "identified" : "anonymous",
+          f.stage};
+}
+
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
                              std::int64_t map_version, std::int64_t mismatches, TimeMs until,
                              const Acquisition& acquisition,
@@ -212,6 +263,10 @@ JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
   f.mismatches = mismatches;
   f.channel = acquisition.channel;
   f.campaign = acquisition.campaign;
+  f.source = acquisition.source;
+  f.medium = acquisition.medium;
+  f.landing = acquisition.landing;
+  f.device = acquisition.device;
   auto is_conversion = [&](const std::string& stage) {
     return std::find(conversion_stages.begin(), conversion_stages.end(), stage) !=
            conversion_stages.end();
@@ -274,8 +329,16 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
     row[6 + static_cast<std::size_t>(TimeBucket(t.total_ms))] += sign;
   }
   const StoredPath path = PathOfTransitions(f.transitions);
-  paths_[{v, day, PathKey(path.stages), path.truncated ? 1 : 0}] += sign;
-  reach_[{v, day, PathKey(std::vector<std::string>(reached.begin(), reached.end()))}] += sign;
+  const std::string path_key = PathKey(path.stages);
+  const std::string reach_key = PathKey(std::vector<std::string>(reached.begin(), reached.end()));
+  paths_[{v, day, path_key, path.truncated ? 1 : 0}] += sign;
+  reach_[{v, day, reach_key}] += sign;
+  const auto& dimensions = SegmentDimensions();
+  const auto values = SegmentValues(f);
+  for (std::size_t i = 0; i < dimensions.size(); ++i) {
+    segment_reach_[{v, day, dimensions[i], values[i], reach_key}] += sign;
+    segment_paths_[{v, day, dimensions[i], values[i], path_key, path.truncated ? 1 : 0}] += sign;
+  }
   auto& acquired = acquisition_[{v, day, f.channel, f.campaign}];
   acquired[0] += sign;
   acquired[1] += f.converted ? sign : 0;
@@ -307,8 +370,8 @@ void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const 
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
-         reach_.empty() && acquisition_.empty() && content_.empty() && conversions_.empty() &&
-         credits_.empty();
+         reach_.empty() && segment_reach_.empty() && segment_paths_.empty() &&
+         acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -334,6 +397,12 @@ struct RollupWriter::Statements {
             AddingUpsert("rollup_reach", {"map_version", "day", "stages"}, {"profiles"}))),
         paths(db.Prepare(AddingUpsert("rollup_paths", {"map_version", "day", "path", "truncated"},
                                       {"visitors"}))),
+        segment_reach(db.Prepare(
+            AddingUpsert("rollup_segment_reach",
+                         {"map_version", "day", "dimension", "value", "stages"}, {"profiles"}))),
+        segment_paths(db.Prepare(AddingUpsert(
+            "rollup_segment_paths",
+            {"map_version", "day", "dimension", "value", "path", "truncated"}, {"visitors"}))),
         acquisition(db.Prepare(AddingUpsert("rollup_acquisition",
                                             {"map_version", "day", "channel", "campaign"},
                                             {"visitors", "converted"}))),
@@ -346,7 +415,7 @@ struct RollupWriter::Statements {
                                         {"credit_micros"}))) {}
 
   Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
-      acquisition, content, conversions, credits;
+      segment_reach, segment_paths, acquisition, content, conversions, credits;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -405,6 +474,8 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.edge_rules_, st_->edge_rules, "edge rules");
   write_count(d.reach_, st_->reach, "reach");
   write_count(d.paths_, st_->paths, "paths");
+  write_count(d.segment_reach_, st_->segment_reach, "segment reach");
+  write_count(d.segment_paths_, st_->segment_paths, "segment paths");
   write_counts(d.acquisition_, st_->acquisition, "acquisition");
   write_count(d.content_, st_->content, "content");
   write_count(d.conversions_, st_->conversions, "conversions");
@@ -418,7 +489,8 @@ struct StoredFactsReader::Statements {
   explicit Statements(Database& db)
       : profile(db.Prepare(
             "SELECT first_seen, stage, map_version, user_id, stage_mismatches, channel, campaign, "
-            "converted FROM profiles WHERE project_id = ? AND profile_id = ?")),
+            "converted, source, medium, landing, device FROM profiles "
+            "WHERE project_id = ? AND profile_id = ?")),
         transitions(db.Prepare("SELECT from_stage, to_stage, rule FROM transitions "
                                "WHERE project_id = ? AND profile_id = ? ORDER BY position")),
         times(db.Prepare("SELECT stage, total_ms, visits FROM stage_times "
@@ -456,6 +528,10 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const ProfileKey& profile
         f.channel = s.Text(5);
         f.campaign = s.Text(6);
         f.converted = s.Int(7) != 0;
+        f.source = s.Text(8);
+        f.medium = s.Text(9);
+        f.landing = s.Text(10);
+        f.device = s.Text(11);
       })) {
     return std::nullopt;
   }

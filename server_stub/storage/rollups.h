@@ -85,16 +85,32 @@ struct JourneyFacts {
   std::int64_t mismatches = 0;
   std::string channel;                  ///< of the first touch; "" when none
   std::string campaign;                 ///< utm_campaign of the first touch; "" when none
+  std::string source;                   ///< of the first touch (FirstTouch); "" when none
+  std::string medium;                   ///< of the first touch (FirstTouch); "" when none
+  std::string landing;                  ///< the first touch's page path; "" when none
+  std::string device;                   ///< of the journey's first event; "" when unknown
   bool converted = false;               ///< reached a conversion stage of its map
   std::vector<Transition> transitions;  ///< in position order
   std::vector<StageTime> stage_times;   ///< visited stages only (visits > 0)
 };
 
-/// Where a journey came from: the channel and campaign of its first touch.
+/// Where a journey came from: its first touch (the first event the engine classified a channel
+/// for), and the device of its first event.
 struct Acquisition {
   std::string channel;
-  std::string campaign;
+  std::string campaign;  ///< utm_campaign
+  std::string source;    ///< utm_source, else the referrer's host, else "(direct)"
+  std::string medium;    ///< utm_medium, else organic / referral / (none) as GA4 reads them
+  std::string landing;   ///< the page path
+  std::string device;    ///< http/device_type.h; set apart from the rest (the first event's)
 };
+/// The acquisition fields of a first touch's context (all but `device`).
+Acquisition FirstTouch(const EventContext& context);
+
+/// The dimensions a report can break journeys down by (rollup_segment_*), in this order.
+const std::vector<std::string>& SegmentDimensions();
+/// A journey's value for each of SegmentDimensions() ('' when it has none).
+std::vector<std::string> SegmentValues(const JourneyFacts& facts);
 
 /// The facts of a journey as the projection stores it from `engine` (profile_replay.cpp): its
 /// transition history and StageTimes(until) for visited stages; `converted` when its stage or a
@@ -153,6 +169,11 @@ class RollupDelta {
   std::map<std::tuple<Version, Day, std::string, int>, std::int64_t> paths_;
   /// The sorted set of stages a journey entered or sits in (rollup_reach).
   std::map<std::tuple<Version, Day, std::string>, std::int64_t> reach_;
+  /// The same and the paths per segment: (dimension, value) before the set or path.
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
+      segment_reach_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string, int>, std::int64_t>
+      segment_paths_;
   std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
       acquisition_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;

@@ -9,7 +9,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 7;
+constexpr int kRollupsVersion = 8;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -86,11 +86,13 @@ CREATE TABLE IF NOT EXISTS events (
   body TEXT NOT NULL,
   projected INTEGER NOT NULL DEFAULT 0,
   unfiltered INTEGER NOT NULL DEFAULT 0,
+  device TEXT,
   PRIMARY KEY (project_id, id)
 );
 -- projected: 1 once the profile's journey includes the event. unfiltered: 1 for an event a
 -- browser sent without its engine (all its properties): the projection applies the sync filter
--- of the stage the journey is in at that event, then clears it.
+-- of the stage the journey is in at that event, then clears it. device: desktop, mobile, tablet,
+-- bot or other, from the User-Agent of the request that brought it (http/device_type.h).
 -- Every read of events is by id, by profile, or the live tail's by rowid: those are its only
 -- indexes (each one more costs every insert; reports read the rollups).
 CREATE INDEX IF NOT EXISTS events_by_profile ON events (project_id, profile_id, corrected_time);
@@ -159,6 +161,10 @@ CREATE TABLE IF NOT EXISTS profiles (
   channel TEXT NOT NULL DEFAULT '',
   campaign TEXT NOT NULL DEFAULT '',
   converted INTEGER NOT NULL DEFAULT 0,
+  source TEXT NOT NULL DEFAULT '',
+  medium TEXT NOT NULL DEFAULT '',
+  landing TEXT NOT NULL DEFAULT '',
+  device TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (project_id, profile_id)
 );
 CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (project_id, stage);
@@ -272,6 +278,17 @@ CREATE TABLE IF NOT EXISTS rollup_reach (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stages TEXT NOT NULL,
   profiles INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stages));
+-- The same per segment of journeys: dimension is channel, source, medium, campaign, landing,
+-- device (of the journey's first touch), identified ('identified' or 'anonymous') or stage (the
+-- one it is in); value '' when the journey has none. Each journey counts once per dimension.
+CREATE TABLE IF NOT EXISTS rollup_segment_reach (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, dimension TEXT NOT NULL,
+  value TEXT NOT NULL, stages TEXT NOT NULL, profiles INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, dimension, value, stages));
+CREATE TABLE IF NOT EXISTS rollup_segment_paths (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, dimension TEXT NOT NULL,
+  value TEXT NOT NULL, path TEXT NOT NULL, truncated INTEGER NOT NULL, visitors INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, dimension, value, path, truncated));
 CREATE TABLE IF NOT EXISTS rollup_content (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
   variant TEXT NOT NULL, shown INTEGER NOT NULL,
@@ -323,6 +340,22 @@ constexpr AddedColumn kAddedColumns[] = {
      nullptr, nullptr},
     {"profiles", "converted",
      "ALTER TABLE profiles ADD COLUMN converted INTEGER NOT NULL DEFAULT 0", nullptr, nullptr},
+    // Schema 6: the rest of the first touch (breakdowns). Journeys stored before are replayed in
+    // the background to fill them in; events stored before have no device.
+    {"events", "device", "ALTER TABLE events ADD COLUMN device TEXT", nullptr, nullptr},
+    {"profiles", "source", "ALTER TABLE profiles ADD COLUMN source TEXT NOT NULL DEFAULT ''",
+     nullptr,
+     "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
+     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3",
+     "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
+     "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
+     "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3"},
+    {"profiles", "medium", "ALTER TABLE profiles ADD COLUMN medium TEXT NOT NULL DEFAULT ''",
+     nullptr, nullptr},
+    {"profiles", "landing", "ALTER TABLE profiles ADD COLUMN landing TEXT NOT NULL DEFAULT ''",
+     nullptr, nullptr},
+    {"profiles", "device", "ALTER TABLE profiles ADD COLUMN device TEXT NOT NULL DEFAULT ''",
+     nullptr, nullptr},
 };
 
 /// The schema text with rollup_stages' time-bucket columns written out.
