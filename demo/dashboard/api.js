@@ -157,13 +157,14 @@ export const api = {
   // Reports take a period ({ from, to }, range.js); without one the collector's default (the
   // last 30 days).
   overview: (period) => api.get(statsPath('overview', period)),
-  funnel: (period) => api.get(statsPath('funnel', period)),
+  // `segment`: { breakdown } or { filter } (segment.js), on the funnel and paths only.
+  funnel: (period, segment = {}) => api.get(statsPath('funnel', period, segment)),
   transitions: (period) => api.get(statsPath('transitions', period)),
   timeInStage: (period) => api.get(statsPath('time-in-stage', period)),
   attribution: (stage, period) => api.get(statsPath('attribution', period, stage ? { stage } : {})),
   contentGaps: (period) => api.get(statsPath('content-gaps', period)),
   webhooks: (period) => api.get(statsPath('webhooks', period)),
-  paths: (limit = 20, period) => api.get(statsPath('paths', period, { limit: String(limit) })),
+  paths: (limit = 20, period, segment = {}) => api.get(statsPath('paths', period, { limit: String(limit), ...segment })),
   /** A report's table as CSV (format=csv): { text, filename } for a download. */
   csv: async (report, period, extra = {}) => {
     const headers = { Accept: 'text/csv', Authorization: `Bearer ${adminKey}` };

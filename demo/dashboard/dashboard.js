@@ -2,6 +2,7 @@
 // The admin key arrives as `#key=<admin key>` (then lives in sessionStorage only).
 import { api, loadKey, setKey, hasKey, onUnauthorized, rememberProject, forgetProject, knownProjects, keyOfProject } from './api.js';
 import * as range from './range.js';
+import * as segment from './segment.js';
 import { clock, titleCase } from './format.js';
 import * as overview from './views/overview.js';
 import * as journeyMap from './views/journey-map.js';
@@ -99,16 +100,21 @@ async function refreshStats({ force = false } = {}) {
     const map = settleOne(api.map());
     const ov = ask(api.overview);
     const ovBefore = askBefore(api.overview);
+    // The funnel and paths follow the breakdown or filter; the journey map keeps every visitor
+    // (its transitions are not kept per segment).
+    const seg = segment.params();
+    const segmented = Object.keys(seg).length > 0;
     const fun = ask(api.funnel);
-    const funBefore = askBefore(api.funnel);
+    const funSeg = segmented ? ask((p) => api.funnel(p, seg)) : fun;
+    const funBefore = askBefore((p) => api.funnel(p, seg));
     const tr = ask(api.transitions);
     const tis = ask(api.timeInStage);
     const gaps = ask(api.contentGaps);
     const gapsBefore = askBefore(api.contentGaps);
-    const pathsR = ask((p) => api.paths(20, p));
-    const pathsBefore = askBefore((p) => api.paths(100, p));
+    const pathsR = ask((p) => api.paths(20, p, seg));
+    const pathsBefore = askBefore((p) => api.paths(100, p, seg.filter ? seg : {}));
     const hooks = ask(api.webhooks);
-    const all = [map, ov, fun, tr, tis, gaps, pathsR, hooks];
+    const all = [map, ov, fun, funSeg, tr, tis, gaps, pathsR, hooks];
 
     const draw = async (name, inputs, fn) => {
       const results = await Promise.all(inputs);
@@ -147,7 +153,7 @@ async function refreshStats({ force = false } = {}) {
           ]),
         }),
       ),
-      draw('funnel', [funReady, funBefore, tis], (f, fb, t) =>
+      draw('funnel', [funSeg, funBefore, tis], (f, fb, t) =>
         funnel.render({
           funnel: f.value,
           previous: fb.value,
@@ -374,6 +380,7 @@ function start() {
   state.lastRefresh = 0;
   mapEditor.load(false);
   live.start();
+  segment.start();
   refreshStats({ force: true });
   clearInterval(state.ticker);
   state.ticker = setInterval(tick, 1000);
@@ -390,6 +397,9 @@ async function boot() {
   range.readFromUrl();
   range.init($('rangebar'));
   range.onChange(() => refreshStats({ force: true }));
+  segment.readFromUrl();
+  segment.init($('segmentbar'), () => range.current());
+  segment.onChange(() => refreshStats({ force: true }));
   onUnauthorized(() => {
     if (!state.running && !$('auth').hidden) return;
     if (state.project) forgetProject(state.project);

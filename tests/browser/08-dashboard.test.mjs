@@ -41,8 +41,14 @@ function seed() {
       const journey = JOURNEYS[v % JOURNEYS.length];
       const anon = `dash-${group}-${v}`;
       let t = now - daysAgo * DAY + v * 60000;
-      for (const name of journey.names) events.push(makeEvent({ anonymous_id: anon, name, time: (t += 1000) }));
-      visitors.push({ group, anon, journey });
+      // Half arrive from the newsletter, half from Google: the sources of the breakdown.
+      const source = v % 2 === 0 ? 'newsletter' : 'google.com';
+      const context =
+        source === 'newsletter'
+          ? { url: 'https://allowed.example/?utm_source=newsletter', path: '/', campaign: { utm_source: 'newsletter', utm_medium: 'email', utm_campaign: 'spring' } }
+          : { url: 'https://allowed.example/', path: '/', referrer: 'https://www.google.com/' };
+      journey.names.forEach((name, i) => events.push(makeEvent({ anonymous_id: anon, name, time: (t += 1000), ...(i === 0 ? { context } : {}) })));
+      visitors.push({ group, anon, journey, source });
     }
   }
   // Content impressions: the noise the live stream and the timeline hide by default.
@@ -169,6 +175,43 @@ test('comparison with the previous period, side by side', async () => {
   await waitFor(async () => /before: 5/.test(await text(page, 'overview-previous-profiles')), { what: 'overview comparison' });
   assert.match(await text(page, 'range-summary'), /compared with/);
   await page.screenshot({ path: path.join(SHOTS, 'dashboard-compare.png'), fullPage: true });
+  await page.context().close();
+});
+
+test('a breakdown by source and a filter on one source, kept in the address', async () => {
+  const page = await openDashboard('?range=7d&breakdown=source');
+  const recent = seeded.visitors.filter((v) => v.group === 'recent');
+  const bySource = (source) => recent.filter((v) => v.source === source);
+  await waitFor(async () => (await page.locator('[data-testid="breakdown-table"]').count()) === 1, { what: 'breakdown table' });
+  const headers = await page.locator('[data-testid^="breakdown-value-"]').allTextContents();
+  assert.equal(headers.length, 2, headers.join(' | '));
+  for (const [i, header] of headers.entries()) {
+    const source = header.startsWith('newsletter') ? 'newsletter' : 'google.com';
+    assert.ok(header.startsWith(source), header);
+    assert.match(header, new RegExp(`${bySource(source).length} visitors`));
+    const expected = expectedProgress(bySource(source));
+    for (const stage of MAIN_PATH) {
+      assert.equal(count((await text(page, `breakdown-cell-${stage}-${i}`)).split(' ')[0]), expected[stage], `${source} ${stage}`);
+    }
+  }
+  await waitFor(async () => (await page.locator('[data-testid="path-by-value"]').count()) > 0, { what: 'paths by source' });
+  await page.locator('#funnel').screenshot({ path: path.join(SHOTS, 'dashboard-funnel-by-source.png') });
+
+  // Filter: pick the dimension, then one of its values (listed with their visitors).
+  await page.selectOption('[data-testid="segment-filter-dimension"]', 'source');
+  await waitFor(async () => (await page.locator('[data-testid="segment-filter-value"] option').count()) >= 3, { what: 'source values' });
+  await page.selectOption('[data-testid="segment-filter-value"]', 'newsletter');
+  await expectFunnel(page, expectedProgress(bySource('newsletter')), 'newsletter only');
+  assert.equal(await text(page, 'funnel-segment'), 'Source = newsletter');
+  await waitFor(async () => (await text(page, 'paths-segment')).startsWith('Source = newsletter'), { what: 'paths filtered' });
+  assert.match(page.url(), /filter=source%3Anewsletter/);
+  assert.doesNotMatch(page.url(), /breakdown=/);
+  await page.reload();
+  await expectFunnel(page, expectedProgress(bySource('newsletter')), 'newsletter after a reload');
+  await page.click('[data-testid="segment-clear"]');
+  await expectFunnel(page, expectedProgress(recent), 'everyone again');
+  assert.doesNotMatch(page.url(), /filter=/);
+  assert.deepEqual(page.errors, []);
   await page.context().close();
 });
 

@@ -227,6 +227,62 @@ describe('date ranges on every report', () => {
     assert.equal(sum(older.channels, 'visitors'), 5);
   });
 
+  it('breakdowns and filters: the funnel and paths per source, device, stage... as seeded', async () => {
+    // visitors(): v % 5 === 0 from the newsletter (utm_source), else by referrer v % 3: Google,
+    // news.example.org, none. 5 visitors ten days ago and 7 three days ago.
+    // A visit with neither a referrer nor a campaign has no first touch: value "".
+    const expected = { newsletter: 0, 'google.com': 0, 'news.example.org': 0, '': 0 };
+    for (const n of [5, 7]) {
+      for (let v = 0; v < n; v++) {
+        if (v % 5 === 0) expected.newsletter++;
+        else expected[['google.com', 'news.example.org', ''][v % 3]]++;
+      }
+    }
+    const res = await adminGet(srv, '/v1/stats/funnel?breakdown=source');
+    assert.equal(res.status, 200, res.text);
+    const bySource = Object.fromEntries(res.json.breakdown.values.map((v) => [v.value, v.total_profiles]));
+    assert.deepEqual(bySource, expected);
+    assert.equal(res.json.breakdown.distinct_values, 4);
+    // Each value's funnel is the filtered funnel; together they make the whole.
+    const whole = (await adminGet(srv, '/v1/stats/funnel')).json;
+    const summed = {};
+    for (const value of Object.keys(expected)) {
+      const filtered = (await adminGet(srv, `/v1/stats/funnel?filter=${encodeURIComponent(`source:${value}`)}`)).json;
+      assert.equal(filtered.total_profiles, expected[value], value);
+      const fromBreakdown = res.json.breakdown.values.find((v) => v.value === value);
+      for (const stage of filtered.stages) {
+        assert.equal(stage.progressed, fromBreakdown.stages.find((st) => st.id === stage.id).progressed, `${value} ${stage.id}`);
+        summed[stage.id] = (summed[stage.id] || 0) + stage.progressed;
+      }
+    }
+    for (const stage of whole.stages) assert.equal(summed[stage.id], stage.progressed, stage.id);
+    // Batches without a User-Agent come from "other" devices; medium as GA4 reads it.
+    const byDevice = (await adminGet(srv, '/v1/stats/funnel?breakdown=device')).json.breakdown.values;
+    assert.deepEqual(byDevice.map((v) => [v.value, v.total_profiles]), [['other', 12]]);
+    const organic = (await adminGet(srv, '/v1/stats/funnel?filter=medium:organic')).json;
+    assert.equal(organic.total_profiles, expected['google.com']);
+    // Paths: every listed path's visitors split over the values.
+    const paths = (await adminGet(srv, '/v1/stats/paths?breakdown=source&values=10')).json;
+    for (const path of paths.paths) {
+      assert.equal(path.by_value.reduce((n, v) => n + v.visitors, 0), path.visitors, JSON.stringify(path));
+    }
+    const filteredPaths = (await adminGet(srv, '/v1/stats/paths?filter=source:newsletter')).json;
+    assert.equal(filteredPaths.profiles, expected.newsletter);
+    assert.deepEqual(filteredPaths.segment, { dimension: 'source', value: 'newsletter' });
+    for (const [query, message] of [
+      ['funnel?breakdown=country', 'breakdown: expected one of channel, source, medium, campaign, landing, device, identified, stage'],
+      ['funnel?filter=source', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device, identified, stage'],
+      ['funnel?breakdown=source&filter=device:mobile', 'breakdown and filter: one at a time (segments are kept per dimension, not per pair)'],
+      ['attribution?breakdown=source', 'breakdown: the funnel and paths reports take one, not attribution'],
+      ['funnel?breakdown=source&values=0', 'values: expected an integer from 1 to 50'],
+    ]) {
+      const bad = await adminGet(srv, `/v1/stats/${query}`);
+      assert.equal(bad.status, 400, query);
+      assert.equal(bad.json.error.code, 'invalid_segment');
+      assert.equal(bad.json.error.message, message);
+    }
+  });
+
   it('every report exports its table as CSV (format=csv): the JSON\'s numbers, named by range', async () => {
     const now = Date.now();
     const range = `from=${isoDay(now - 5 * DAY)}&to=${isoDay(now)}`;
@@ -269,6 +325,20 @@ describe('date ranges on every report', () => {
     const badTable = await adminGet(srv, '/v1/stats/webhooks?format=csv&table=edges');
     assert.equal(badTable.status, 400);
     assert.equal(badTable.json.error.message, "table: this report's tables are by_status, recent_failures");
+  });
+
+  it('the device is the first event\'s, from the User-Agent of its request', async () => {
+    const anon = anonId('phone');
+    const iphone = 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148';
+    const first = await postBatch(srv, { sent_at: Date.now(), events: [makeEvent({ anonymous_id: anon, time: Date.now() - 5000 })] }, { headers: { 'User-Agent': iphone } });
+    assert.equal(first.status, 200, first.text);
+    // A later event from a desktop does not change where the journey started.
+    const later = await postBatch(srv, { sent_at: Date.now(), events: [makeEvent({ anonymous_id: anon, name: 'pricing_viewed', time: Date.now() - 1000 })] }, { headers: { 'User-Agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)' } });
+    assert.equal(later.status, 200, later.text);
+    const mobile = (await adminGet(srv, '/v1/stats/funnel?filter=device:mobile')).json;
+    assert.equal(mobile.total_profiles, 1);
+    assert.equal(mobile.stages.find((st) => st.id === 'engaged').progressed, 1);
+    assert.equal((await adminGet(srv, '/v1/stats/funnel?filter=device:desktop')).json.total_profiles, 0);
   });
 });
 

@@ -47,6 +47,22 @@ function timeless(name, body) {
   return out;
 }
 
+// What a later release redefined on purpose, left out of both sides: what a content gap is (it
+// was "no variant names the stage"; it is now "lost visitors and little stage content shown",
+// issue 15), and with it the order of the stages (gaps first). Every other field of every stage
+// is still compared, by stage id.
+function redefined(name, body) {
+  if (name !== 'content-gaps') return body;
+  const out = structuredClone(body);
+  delete out.gaps;
+  out.stages = (out.stages ?? []).map((st) => {
+    const copy = { ...st };
+    delete copy.gap;
+    return copy;
+  }).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return out;
+}
+
 // `actual` cut to the fields the recorded answer has: a later release may add fields (the
 // funnel's ordered progress), never change or drop one.
 function recordedFields(actual, recorded) {
@@ -105,10 +121,12 @@ describe(`a schema 4 database (${BACKEND})`, () => {
   });
 
   it('answers every report as the release that made it did', async () => {
-    for (const [name, expected] of Object.entries(EXPECTED.reports)) {
+    for (const [name, recorded] of Object.entries(EXPECTED.reports)) {
       const res = await get(srv, `/v1/stats/${name}?${EXPECTED.range}`, adminHeaders(ADMIN));
       assert.equal(res.status, 200, `${name}: ${res.text}`);
-      assert.deepEqual(recordedFields(timeless(name, res.json), expected), expected, name);
+      const actual = redefined(name, timeless(name, res.json));
+      const expected = redefined(name, recorded);
+      assert.deepEqual(recordedFields(actual, expected), expected, name);
     }
   });
 

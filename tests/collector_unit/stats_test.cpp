@@ -638,6 +638,78 @@ TEST_F(StatsTest, ContentGapsCountOnlyStageContent) {
   EXPECT_TRUE(visitor["gap"].get<bool>());
 }
 
+TEST_F(StatsTest, FunnelAndPathsPerSegment) {
+  Seed();
+  // a:2 and u:3 arrived by e-mail, a:5 from search; the others have no first touch.
+  for (const auto& [id, channel] : std::vector<std::pair<std::string, std::string>>{
+           {"a:2", "Email"}, {"u:3", "Email"}, {"a:5", "Organic Search"}}) {
+    auto stmt = db_.Prepare("UPDATE profiles SET channel = ? WHERE profile_id = ?");
+    stmt.Bind(1, channel).Bind(2, id);
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+  Database& db = Recount();
+  std::string error;
+  json breakdown = FunnelBreakdown(db, *map_, AllTime(kNow), "channel", 2, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(breakdown["dimension"], "channel");
+  EXPECT_EQ(Int(breakdown, "distinct_values"), 3);
+  ASSERT_EQ(breakdown["values"].size(), 2u);
+  // By profiles: the four without a channel, then Email's two; search's one is `other`.
+  EXPECT_EQ(breakdown["values"][0]["value"], "");
+  EXPECT_EQ(Int(breakdown["values"][0], "total_profiles"), 4);
+  const json& email = breakdown["values"][1];
+  EXPECT_EQ(email["value"], "Email");
+  EXPECT_EQ(Int(email, "total_profiles"), 2);
+  // a:2 got to interested, u:3 to customer.
+  const std::vector<std::pair<std::string, std::int64_t>> progress = {
+      {"visitor", 2}, {"interested", 2}, {"trial", 1}, {"customer", 1}, {"advocate", 0}};
+  for (const auto& [stage, n] : progress) {
+    EXPECT_EQ(Int(Find(email["stages"], "id", stage), "progressed"), n) << stage;
+  }
+  ASSERT_TRUE(breakdown["other"].is_object());
+  EXPECT_EQ(Int(breakdown["other"], "total_profiles"), 1);
+  EXPECT_EQ(Int(Find(breakdown["other"]["stages"], "id", "customer"), "progressed"), 1);
+
+  // The filter reads the same rows: Email's funnel; current and times are not kept per segment.
+  ReportRange range = AllTime(kNow);
+  range.segment_dimension = "channel";
+  range.segment_value = "Email";
+  json funnel = FunnelStats(db, *map_, range, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(funnel, "total_profiles"), 2);
+  EXPECT_EQ(funnel["segment"], json::parse(R"({"dimension":"channel","value":"Email"})"));
+  for (const auto& [stage, n] : progress) {
+    EXPECT_EQ(Int(Find(funnel["stages"], "id", stage), "progressed"), n) << stage;
+  }
+  EXPECT_TRUE(Find(funnel["stages"], "id", "trial")["current"].is_null());
+  EXPECT_EQ(Int(Find(funnel["stages"], "id", "trial"), "reached"), 1);
+
+  // By the stage journeys are in, and paths by channel.
+  range.segment_dimension = "stage";
+  range.segment_value = "dormant";
+  EXPECT_EQ(Int(FunnelStats(db, *map_, range, &error), "total_profiles"), 2);
+  range.segment_dimension = "channel";
+  range.segment_value = "Email";
+  json paths = PathStats(db, *map_, range, 20, &error);
+  EXPECT_EQ(Int(paths, "profiles"), 2);
+  json all_paths = PathStats(db, *map_, AllTime(kNow), 20, &error);
+  AddPathBreakdown(db, *map_, AllTime(kNow), "channel", 5, &all_paths, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(all_paths["breakdown"]["dimension"], "channel");
+  std::int64_t split = 0;
+  for (const json& path : all_paths["paths"]) {
+    std::int64_t sum = 0;
+    for (const json& v : path["by_value"]) sum += Int(v, "visitors");
+    EXPECT_EQ(sum, Int(path, "visitors")) << path.dump();
+    split += sum;
+  }
+  EXPECT_EQ(split, 7);
+  // A value nobody has is an empty funnel, not an error; a bound value, never SQL.
+  range.segment_value = "x' OR '1'='1";
+  EXPECT_EQ(Int(FunnelStats(db, *map_, range, &error), "total_profiles"), 0);
+  EXPECT_EQ(error, "");
+}
+
 TEST_F(StatsTest, Webhooks) {
   Delivery(1, "delivered", 1, kNow - 5000, nullptr, 200);
   Delivery(2, "pending", 0, kNow - 1000, nullptr, std::nullopt);             // due

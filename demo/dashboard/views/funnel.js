@@ -5,6 +5,7 @@ import { h, replace, num, pct, duration, note, errorNote } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { csvButton } from '../export.js';
 import { delta } from './overview.js';
+import { dimensionLabel, valueLabel } from '../segment.js';
 
 let els = null;
 let chart = null;
@@ -15,6 +16,7 @@ export function init(section) {
     status: h('div', { class: 'view-status' }),
     chart: h('div', { class: 'chart chart-m', testid: 'funnel-chart' }),
     table: h('div', { class: 'table-wrap' }),
+    breakdown: h('div', { class: 'table-wrap breakdown', testid: 'funnel-breakdown' }),
   };
   describe(els.chart, 'Funnel chart: loading.');
   section.setAttribute('aria-labelledby', 'funnel-title');
@@ -27,6 +29,7 @@ export function init(section) {
     ),
     els.status,
     h('div', { class: 'split split-funnel' }, els.chart, els.table),
+    els.breakdown,
   );
   chart = createChart(els.chart);
 }
@@ -159,6 +162,10 @@ export function render({ funnel, previous, timeInStage, errors }) {
     );
   };
   if (before) els.sub.append(` · compared with ${previous.range ? `${previous.range.from} to ${previous.range.to}` : 'the previous period'}`);
+  if (funnel.segment) {
+    els.sub.append(' · ', h('strong', { testid: 'funnel-segment' }, `${dimensionLabel(funnel.segment.dimension)} = ${valueLabel(funnel.segment.value)}`));
+  }
+  renderBreakdown(funnel.breakdown, stages);
   replace(
     els.table,
     h(
@@ -192,5 +199,59 @@ function previousCell(s, b, isSide) {
     ' ',
     delta(now, then),
     !isSide && b && b.progress_from_previous !== null && b.progress_from_previous !== undefined ? h('span', { class: 'prev' }, ` (${pct(b.progress_from_previous, 0)})`) : null,
+  );
+}
+
+// The funnel per value of a dimension: who got to each stage, and the share of the value's
+// visitors that is (ordered progress, as the funnel itself).
+function renderBreakdown(breakdown, stages) {
+  if (!breakdown) {
+    els.breakdown.replaceChildren();
+    return;
+  }
+  const columns = [...(breakdown.values || [])];
+  if (breakdown.other) columns.push({ ...breakdown.other, value: null });
+  const cell = (column, stageId) => (column.stages || []).find((s) => s.id === stageId);
+  const label = (column) => (column.value === null ? `Other (${num(breakdown.distinct_values - breakdown.values.length)} values)` : valueLabel(column.value));
+  replace(
+    els.breakdown,
+    h('h3', { class: 'h3' }, `Got this far, by ${dimensionLabel(breakdown.dimension).toLowerCase()}`),
+    columns.length
+      ? h(
+          'table',
+          { class: 'table', testid: 'breakdown-table' },
+          h('caption', { class: 'sr-only' }, `Funnel by ${dimensionLabel(breakdown.dimension)}`),
+          h(
+            'thead',
+            null,
+            h(
+              'tr',
+              null,
+              h('th', { scope: 'col' }, 'Stage'),
+              columns.map((c, i) => h('th', { scope: 'col', class: 'num', testid: `breakdown-value-${i}` }, label(c), h('div', { class: 'prev' }, `${num(c.total_profiles)} visitors`))),
+            ),
+          ),
+          h(
+            'tbody',
+            null,
+            stages.map((s) =>
+              h(
+                'tr',
+                null,
+                h('th', { scope: 'row' }, s.name),
+                columns.map((c, i) => {
+                  const v = cell(c, s.id);
+                  return h(
+                    'td',
+                    { class: 'num', testid: `breakdown-cell-${s.id}-${i}` },
+                    v ? num(v.progressed) : '—',
+                    v && c.total_profiles ? h('span', { class: 'prev' }, ` ${pct(v.progressed / c.total_profiles, 0)}`) : null,
+                  );
+                }),
+              ),
+            ),
+          ),
+        )
+      : note('muted', 'No visitors in the period.'),
   );
 }

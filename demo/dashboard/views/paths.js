@@ -4,6 +4,7 @@ import { h, replace, num, pct, note, errorNote, notAvailable, titleCase } from '
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { csvButton } from '../export.js';
 import { delta } from './overview.js';
+import { dimensionLabel, valueLabel } from '../segment.js';
 
 let els = null;
 let chart = null;
@@ -60,6 +61,8 @@ export function render({ paths, previous, error, map }) {
   const profiles = paths.profiles || 0;
   replace(
     els.sub,
+    paths.segment ? h('strong', { testid: 'paths-segment' }, `${dimensionLabel(paths.segment.dimension)} = ${valueLabel(paths.segment.value)} · `) : '',
+    paths.breakdown ? `by ${dimensionLabel(paths.breakdown.dimension).toLowerCase()} · ` : '',
     `${num(profiles)} visitors`,
     paths.distinct_paths !== undefined ? ` · ${num(paths.distinct_paths)} distinct paths (top ${num(list.length)} listed)` : ` · top ${num(list.length)} paths`,
     ' · each column is a step of the journey',
@@ -165,6 +168,13 @@ export function render({ paths, previous, error, map }) {
                 ? h('span', { class: 'prev', testid: 'path-previous' }, ` · before ${before.has(keyOf(p)) ? num(before.get(keyOf(p))) : '0'} `, delta(p.visitors, before.get(keyOf(p)) || 0))
                 : null,
             ),
+            p.by_value
+              ? h(
+                  'span',
+                  { class: 'path-by-value small muted', testid: 'path-by-value' },
+                  p.by_value.map((v) => `${valueLabel(v.value)} ${num(v.visitors)}`).join(' · '),
+                )
+              : null,
           ),
         )
       : h('li', { class: 'muted' }, 'No paths yet.'),
