@@ -7,6 +7,7 @@ import { clock, titleCase } from './format.js';
 import * as overview from './views/overview.js';
 import * as journeyMap from './views/journey-map.js';
 import * as funnel from './views/funnel.js';
+import * as stepsFunnel from './views/steps-funnel.js';
 import * as paths from './views/paths.js';
 import * as attribution from './views/attribution.js';
 import * as contentGaps from './views/content-gaps.js';
@@ -15,7 +16,7 @@ import * as timeline from './views/timeline.js';
 import * as mapEditor from './views/map-editor.js';
 
 const REFRESH_MS = 10000;
-const SECTIONS = ['journey-map', 'funnel', 'paths', 'attribution', 'content-gaps', 'live', 'timeline', 'map-editor'];
+const SECTIONS = ['journey-map', 'funnel', 'steps', 'paths', 'attribution', 'content-gaps', 'live', 'timeline', 'map-editor'];
 
 const $ = (id) => document.getElementById(id);
 const state = {
@@ -48,6 +49,7 @@ function initViews() {
   safe('overview', () => overview.init($('overview'), $('rangebar')));
   safe('journey map', () => journeyMap.init($('journey-map')));
   safe('funnel', () => funnel.init($('funnel')));
+  safe('steps funnel', () => stepsFunnel.init($('steps'), { onOpenVisitor: openTimeline }));
   safe('paths', () => paths.init($('paths')));
   safe('attribution', () => attribution.init($('attribution')));
   safe('content gaps', () => contentGaps.init($('content-gaps')));
@@ -129,6 +131,7 @@ async function refreshStats({ force = false } = {}) {
       state.map = r.value;
       state.stageNames = new Map((r.value.stages || []).map((s) => [s.id, s.name || titleCase(s.id)]));
       renderMapBadge();
+      render('steps funnel', () => stepsFunnel.setMap(r.value));
       return r;
     });
     const funReady = fun.then((r) => {
@@ -169,6 +172,7 @@ async function refreshStats({ force = false } = {}) {
       ),
       draw('content gaps', [gaps, gapsBefore], (g, gb) => contentGaps.render({ gaps: g.value, previous: gb.value, error: g.error })),
       attribution.refresh(period, before),
+      stepsFunnel.refresh(),
     ];
     const results = await Promise.all(all);
     await Promise.all(views);

@@ -18,6 +18,7 @@
 #include "http/project_request.h"
 #include "http/static_files.h"
 #include "pipeline/profile_replay.h"
+#include "reports/adhoc_funnel.h"
 #include "reports/journey_context.h"
 #include "reports/map_preview.h"
 #include "reports/profile_view.h"
@@ -901,6 +902,24 @@ void CollectorServer::Routes() {
       body = WebhookStats(db, map, range, &error);
     } else if (which == "overview") {
       body = OverviewStats(db, map, map_state->version, range, &error);
+    } else if (which == "funnel-steps") {
+      std::vector<FunnelStep> steps;
+      if (auto err =
+              ParseFunnelSteps(req.HasParam("steps") ? req.Param("steps") : "", map, &steps)) {
+        SendError(res, 400, "invalid_steps", *err);
+        return;
+      }
+      std::int64_t window = kAdhocDefaultWindowMs;
+      if (req.HasParam("window")) {
+        auto parsed = ParseDuration(json(req.Param("window")));
+        if (!parsed || parsed.value() <= 0 || parsed.value() > kAdhocMaxWindowMs) {
+          SendError(res, 400, "invalid_window",
+                    "window: expected a duration from 1ms to 366d (30m, 12h, 7d...)");
+          return;
+        }
+        window = parsed.value();
+      }
+      body = AdhocFunnel(db, map, range, steps, window, &error);
     } else if (which == "paths") {
       body = PathStats(db, map, range, static_cast<std::size_t>(path_limit), &error);
       if (!breakdown.empty()) {
@@ -909,8 +928,8 @@ void CollectorServer::Routes() {
       }
     } else {
       SendError(res, 404, "not_found",
-                "stats: funnel, transitions, time-in-stage, attribution, content-gaps, "
-                "channels, webhooks, overview or paths");
+                "stats: funnel, funnel-steps, transitions, time-in-stage, attribution, "
+                "content-gaps, channels, webhooks, overview or paths");
       return;
     }
     if (error.empty()) error = version_error;

@@ -163,6 +163,7 @@ std::vector<std::string> ReportTables(const std::string& report) {
     return {"stages"};
   }
   if (report == "transitions") return {"edges"};
+  if (report == "funnel-steps") return {"steps"};
   if (report == "attribution") return {"credits"};
   if (report == "channels") return {"campaigns", "channels"};
   if (report == "webhooks") return {"by_status", "recent_failures"};

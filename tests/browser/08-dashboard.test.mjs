@@ -215,6 +215,40 @@ test('a breakdown by source and a filter on one source, kept in the address', as
   await page.context().close();
 });
 
+test('a funnel of chosen steps: stages and events in order within a window, who dropped where', async () => {
+  const page = await openDashboard('?range=7d');
+  const recent = seeded.visitors.filter((v) => v.group === 'recent');
+  const did = (v, stage) => v.journey.stages.includes(stage);
+  // The default steps: the map's first three stages.
+  await waitFor(async () => (await page.locator('[data-testid^="step-kind-"]').count()) === 3, { what: 'three default steps' });
+  await page.click('[data-testid="steps-run"]');
+  await waitFor(async () => (await page.locator('[data-testid="steps-table"]').count()) === 1, { what: 'steps table' });
+  const expected = [recent.length, recent.filter((v) => did(v, 'engaged')).length, recent.filter((v) => did(v, 'engaged') && did(v, 'lead')).length];
+  for (const [i, n] of expected.entries()) assert.equal(count(await text(page, `steps-entered-${i}`)), n, `step ${i + 1}`);
+  assert.match(page.url(), /steps=stage%3Aawareness%2Cstage%3Aengaged%2Cstage%3Alead/);
+
+  // Who dropped before step 2 opens in the timeline.
+  await page.click('[data-testid="steps-dropped-1"]');
+  const dropped = page.locator('[data-testid="steps-dropped-visitor"]');
+  assert.equal(await dropped.count(), expected[0] - expected[1]);
+  await dropped.first().click();
+  await waitFor(async () => (await page.locator('[data-testid="timeline-stage"]').count()) === 1, { what: 'the dropped visitor\'s timeline' });
+
+  // An event as the last step, within an hour of arriving: the visitors who ordered.
+  await page.click('[data-testid="step-remove-2"]');
+  await page.selectOption('[data-testid="step-kind-1"]', 'event');
+  await page.fill('[data-testid="step-name-1"]', 'order_completed');
+  await page.selectOption('[data-testid="steps-window"]', '1h');
+  await page.click('[data-testid="steps-run"]');
+  const ordered = recent.filter((v) => v.journey.names.includes('order_completed')).length;
+  await waitFor(async () => count(await text(page, 'steps-entered-1')) === ordered, { what: `${ordered} ordered within the hour` });
+  assert.match(await text(page, 'steps-time-to-convert'), new RegExp(`${ordered} visitors did every step`));
+  assert.match(page.url(), /window=1h/);
+  await page.locator('#steps').screenshot({ path: path.join(SHOTS, 'dashboard-steps-funnel.png') });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test('every table downloads as CSV with the numbers shown', async () => {
   const page = await openDashboard('?range=7d');
   const recent = expectedProgress(seeded.visitors.filter((v) => v.group === 'recent'));
@@ -229,7 +263,7 @@ test('every table downloads as CSV with the numbers shown', async () => {
     const row = rows.find((r) => r[1] === stage);
     assert.equal(Number(row[progressed]), recent[stage], `CSV ${stage}`);
   }
-  for (const id of ['csv-paths', 'csv-attribution', 'csv-content-gaps', 'csv-transitions', 'csv-overview', 'csv-time-in-stage']) {
+  for (const id of ['csv-paths', 'csv-attribution', 'csv-content-gaps', 'csv-transitions', 'csv-overview', 'csv-time-in-stage', 'csv-funnel-steps']) {
     const [file] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid="${id}"]`)]);
     const body = fs.readFileSync(await file.path(), 'utf8');
     assert.match(body, /^[a-z0-9_.]+(,[a-z0-9_.]+)*\r\n/, `${id}: a header row`);

@@ -283,6 +283,36 @@ describe('date ranges on every report', () => {
     }
   });
 
+  it('a funnel of chosen steps: events and stages in order, within the window', async () => {
+    // visitors(): page_viewed, content_shown, pricing_viewed, then a lead every third, an order
+    // every fourth, a minute apart. 12 visitors; leads v = 0, 3 of 5 and 0, 3, 6 of 7.
+    const res = await adminGet(srv, '/v1/stats/funnel-steps?steps=event:page_viewed,event:pricing_viewed,stage:lead&window=1h');
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.steps.map((st) => st.entered), [12, 12, 5]);
+    assert.equal(res.json.steps[1].median_ms_from_previous, 120000);
+    assert.equal(res.json.profiles, 12);
+    assert.equal(res.json.sampled, false);
+    assert.equal(res.json.time_to_convert.profiles, 5);
+    // Within 2 minutes of the first page, nobody has reached the lead step (3 minutes in).
+    const tight = (await adminGet(srv, '/v1/stats/funnel-steps?steps=event:page_viewed,event:pricing_viewed,stage:lead&window=2m')).json;
+    assert.deepEqual(tight.steps.map((st) => st.entered), [12, 12, 0]);
+    assert.equal(tight.steps[2].dropped.length, 12);
+    const csv = await adminGet(srv, '/v1/stats/funnel-steps?steps=event:page_viewed,stage:lead&format=csv');
+    assert.equal(csv.status, 200, csv.text);
+    assert.match(csv.text, /^name,conversion_from_first,/);
+    for (const [query, code, message] of [
+      ['steps=stage:lead', 'invalid_steps', 'steps: at least 2 steps'],
+      ['steps=stage:lead,stage:nowhere', 'invalid_steps', 'steps[1]: no stage "nowhere" in the map'],
+      ['steps=stage:lead,page:x', 'invalid_steps', 'steps[1]: expected stage:<id> or event:<name>'],
+      ['steps=stage:lead,stage:trial&window=400d', 'invalid_window', 'window: expected a duration from 1ms to 366d (30m, 12h, 7d...)'],
+      ['steps=stage:lead,stage:trial&window=soon', 'invalid_window', 'window: expected a duration from 1ms to 366d (30m, 12h, 7d...)'],
+    ]) {
+      const bad = await adminGet(srv, `/v1/stats/funnel-steps?${query}`);
+      assert.equal(bad.status, 400, query);
+      assert.deepEqual(bad.json.error, { code, message }, query);
+    }
+  });
+
   it('every report exports its table as CSV (format=csv): the JSON\'s numbers, named by range', async () => {
     const now = Date.now();
     const range = `from=${isoDay(now - 5 * DAY)}&to=${isoDay(now)}`;

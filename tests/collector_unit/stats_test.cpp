@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "reports/adhoc_funnel.h"
 #include "storage/rollups.h"
 #include "storage/schema.h"
 #include "waymark/json_util.h"
@@ -708,6 +709,68 @@ TEST_F(StatsTest, FunnelAndPathsPerSegment) {
   range.segment_value = "x' OR '1'='1";
   EXPECT_EQ(Int(FunnelStats(db, *map_, range, &error), "total_profiles"), 0);
   EXPECT_EQ(error, "");
+}
+
+TEST_F(StatsTest, FunnelOfChosenStepsInOrderWithinAWindow) {
+  Seed();
+  // Transitions happen at first_seen + their position (ms); the events an hour later.
+  StoreEvent("e1", "a:2", "demo_requested", kNow - 9 * kHour, "{}");
+  StoreEvent("e2", "a:6", "demo_requested", kNow - 11 * kHour, "{}");  // before interested
+  std::vector<FunnelStep> steps;
+  ASSERT_FALSE(ParseFunnelSteps("stage:visitor,stage:interested,stage:trial", *map_, &steps));
+  std::string error;
+  json out = AdhocFunnel(db_, *map_, AllTime(kNow), steps, 30 * kMinute, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(out, "profiles"), 7);
+  EXPECT_FALSE(out["sampled"].get<bool>());
+  const json& s = out["steps"];
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(Int(s[0], "entered"), 7);
+  // interested: a:2, u:3, a:6, a:7; trial after it: u:3 and a:7 (u:4 went to trial directly).
+  EXPECT_EQ(Int(s[1], "entered"), 4);
+  EXPECT_EQ(Int(s[2], "entered"), 2);
+  EXPECT_EQ(s[1]["label"], "Interested");
+  EXPECT_DOUBLE_EQ(s[2]["conversion_from_previous"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(s[2]["conversion_from_first"].get<double>(), 0.2857);
+  EXPECT_EQ(Int(s[1], "drop_off"), 3);
+  EXPECT_EQ(s[1]["dropped"], json::parse(R"(["a:1","a:5","u:4"])"));
+  EXPECT_EQ(s[2]["dropped"], json::parse(R"(["a:2","a:6"])"));
+  EXPECT_EQ(Int(out["time_to_convert"], "profiles"), 2);
+  EXPECT_EQ(Int(out["time_to_convert"], "median_ms"), 1);
+  EXPECT_EQ(Int(out["time_to_convert"]["buckets"][0], "profiles"), 2);
+
+  // An event step: a:2's request came an hour after it was interested; a:6's came before.
+  ASSERT_FALSE(ParseFunnelSteps("stage:interested,event:demo_requested", *map_, &steps));
+  json tight = AdhocFunnel(db_, *map_, AllTime(kNow), steps, 30 * kMinute, &error);
+  EXPECT_EQ(Int(tight["steps"][1], "entered"), 0);
+  json wide = AdhocFunnel(db_, *map_, AllTime(kNow), steps, 2 * kHour, &error);
+  EXPECT_EQ(Int(wide["steps"][1], "entered"), 1);
+  EXPECT_EQ(Int(wide["steps"][1], "median_ms_from_previous"), kHour);
+  EXPECT_EQ(error, "");
+
+  // A range without these visitors' cohort day: nobody.
+  ReportRange old = AllTime(kNow);
+  old.last_day = DayOf(kNow) - 3;
+  EXPECT_EQ(Int(AdhocFunnel(db_, *map_, old, steps, kHour, &error), "profiles"), 0);
+}
+
+TEST(FunnelStepsTest, StepsAreCheckedOneByOne) {
+  auto map = ParseJourneyMap(kTestMap);
+  ASSERT_TRUE(map.ok());
+  std::vector<FunnelStep> steps;
+  EXPECT_EQ(ParseFunnelSteps("stage:visitor,stage:nope", *map.value(), &steps),
+            "steps[1]: no stage \"nope\" in the map");
+  EXPECT_EQ(ParseFunnelSteps("stage:visitor,click:x", *map.value(), &steps),
+            "steps[1]: expected stage:<id> or event:<name>");
+  EXPECT_EQ(ParseFunnelSteps("stage:visitor", *map.value(), &steps), "steps: at least 2 steps");
+  EXPECT_EQ(ParseFunnelSteps("stage:visitor,event:", *map.value(), &steps),
+            "steps[1]: an event name of 1 to 128 bytes of UTF-8");
+  std::string many = "stage:visitor";
+  for (int i = 0; i < 10; ++i) many += ",event:e" + std::to_string(i);
+  EXPECT_EQ(ParseFunnelSteps(many, *map.value(), &steps), "steps: at most 10 steps");
+  ASSERT_FALSE(ParseFunnelSteps("event:a:b,stage:trial", *map.value(), &steps));
+  EXPECT_EQ(steps[0].name, "a:b");  // an event name may hold a colon
+  EXPECT_EQ(steps[1].kind, FunnelStep::Kind::kStage);
 }
 
 TEST_F(StatsTest, Webhooks) {
