@@ -11,6 +11,7 @@ set(WAYMARK_STATS_TEST_SOURCES
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/dashboard_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/report_csv_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/segments_test.cpp"
+  "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/map_errors_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/rollups_test.cpp"
   "${CMAKE_CURRENT_LIST_DIR}/../tests/collector_unit/http_layer_test.cpp")
 

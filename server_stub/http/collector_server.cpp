@@ -17,6 +17,7 @@
 #include "http/device_type.h"
 #include "http/project_request.h"
 #include "http/static_files.h"
+#include "map_errors.h"
 #include "pipeline/profile_replay.h"
 #include "reports/adhoc_funnel.h"
 #include "reports/journey_context.h"
@@ -90,6 +91,18 @@ std::optional<std::string> ParseSegmentParams(const std::string& report, bool ha
   range->segment_dimension = dimension;
   range->segment_value = value;
   return std::nullopt;
+}
+
+// A map the core refused: its first error as every error answer has it, and `errors`, every
+// problem found (map_errors.h), each with its path.
+void SendMapError(Response& res, const Error& first, const std::string& text) {
+  json problems = json::array();
+  for (const MapProblem& p : ListMapProblems(text)) {
+    problems.push_back({{"path", p.path}, {"message", p.message}});
+  }
+  SendJson(res, 400,
+           json{{"error", {{"code", first.code}, {"message", first.message}}},
+                {"errors", std::move(problems)}});
 }
 
 // Bounded label values for metrics: one route pattern per handler, never the raw path.
@@ -1079,7 +1092,7 @@ void CollectorServer::HandlePutMap(const Request& req, Response& res) {
   if (!project) return;
   auto parsed = ParseJourneyMap(req.body);
   if (!parsed) {
-    SendError(res, 400, parsed.error().code, parsed.error().message);
+    SendMapError(res, parsed.error(), req.body);
     return;
   }
   // Another collector may have published since the last poll: the version check is against the
@@ -1121,7 +1134,7 @@ void CollectorServer::HandlePreviewMap(const Request& req, Response& res) {
   // The same validation as PUT /v1/map: the core's code and path-precise message.
   auto parsed = ParseJourneyMap(req.body);
   if (!parsed) {
-    SendError(res, 400, parsed.error().code, parsed.error().message);
+    SendMapError(res, parsed.error(), req.body);
     return;
   }
   const auto started = std::chrono::steady_clock::now();

@@ -297,6 +297,37 @@ test('live events and the timeline hide content impressions by default and mark 
   await page.context().close();
 });
 
+test('the map editor lists every error of an invalid map with its path, and states the size limit', async () => {
+  const page = await openDashboard();
+  const editor = page.locator('[data-testid="map-editor-text"]');
+  await waitFor(async () => (await editor.inputValue()).includes('"stages"'), { what: 'the map in the editor' });
+  const map = JSON.parse(await editor.inputValue());
+  map.version += 1;
+  map.stages[1].phase = 'middle';
+  map.stages[2].rank = 'high';
+  map.transitions[0].to = 'nowhere';
+  await editor.fill(JSON.stringify(map, null, 2));
+  await page.click('[data-testid="map-validate"]');
+  await waitFor(async () => (await page.locator('[data-testid="map-error-item"]').count()) === 3, { what: 'three problems listed' });
+  assert.equal(await text(page, 'map-error-count'), '3 problems');
+  const items = await page.locator('[data-testid="map-error-item"]').allTextContents();
+  assert.match(items[0], /^stages\[1\]\.phase: /);
+  assert.match(items[1], /^stages\[2\]\.rank: /);
+  assert.match(items[2], /^transitions\[0\]\.to: unknown stage "nowhere"/);
+  // "Show" selects the field in the text.
+  await page.locator('[data-testid="map-error-item"] button').nth(1).click();
+  const selected = await editor.evaluate((ta) => ta.value.slice(ta.selectionStart, ta.selectionEnd));
+  assert.match(selected, /^"rank": "high"/);
+  await page.locator('#map-editor').screenshot({ path: path.join(SHOTS, 'dashboard-map-errors.png') });
+
+  map.description = 'x'.repeat(600 * 1024);
+  await editor.fill(JSON.stringify(map));
+  await page.click('[data-testid="map-validate"]');
+  await waitFor(async () => (await page.locator('[data-testid="map-too-large"]').count()) === 1, { what: 'the size limit stated' });
+  assert.match(await text(page, 'map-too-large'), /the collector takes at most 524288 bytes/);
+  await page.context().close();
+});
+
 /** Node labels of the journey map that are drawn in its visible part, and the pairs that overlap. */
 function overlappingLabels(page) {
   return page.evaluate(() => {

@@ -244,30 +244,67 @@ function select(start, end) {
   ta.scrollTop = Math.max(0, line * lineHeight - ta.clientHeight / 3);
 }
 
-/** Shows a core error; its message starts with the path of the bad field. */
+/** The text span of a core error path in the editor (the path itself, else its closest parent). */
+function spanOf(path, spans) {
+  if (!path || !spans) return null;
+  let p = path;
+  while (p && !spans.has(p)) {
+    const parent = p.replace(/(\.[^.[\]]+|\[\d+\])$/, '');
+    p = parent === p ? '' : parent;
+  }
+  return p ? spans.get(p) : null;
+}
+
+/**
+ * Shows a map the core refused: the first error (its message starts with the path of the bad
+ * field), then every problem the collector found (`errors`, each with its path), each with a
+ * link to its place in the editor.
+ */
 function showCoreError(err, what) {
   const message = err.message || '';
   const m = /^([A-Za-z0-9_$.\[\]-]+): /.exec(message);
   const path = m ? m[1] : '';
-  let span = null;
-  if (path) {
-    const spans = indexJson(els.text.value);
-    if (spans) {
-      // the path itself, else its closest existing parent (for "required" fields)
-      let p = path;
-      while (p && !spans.has(p)) {
-        const parent = p.replace(/(\.[^.[\]]+|\[\d+\])$/, '');
-        p = parent === p ? '' : parent;
-      }
-      span = p ? spans.get(p) : null;
-    }
-  }
+  const spans = indexJson(els.text.value);
+  const span = spanOf(path, spans);
+  const problems = (err.body && Array.isArray(err.body.errors) ? err.body.errors : []).filter((p) => p && typeof p.message === 'string');
   setStatus(
     'error',
     h('strong', { testid: 'map-error-code' }, `${what} refused${err.status ? ` (${err.status}${err.code ? ` ${err.code}` : ''})` : ''}: `),
     path ? h('code', { class: 'err-path', testid: 'map-error-path' }, path) : null,
     h('span', { testid: 'map-error-message' }, path ? message.slice(path.length) : message),
     span ? [' ', goButton('Show in the editor', span[0], span[1])] : null,
+    problems.length > 1
+      ? h(
+          'div',
+          { class: 'map-problems' },
+          h('p', { class: 'small' }, h('strong', { testid: 'map-error-count' }, `${problems.length} problems`), problems.length >= 25 ? ' (the first 25)' : '', ' (a problem after the first can follow from an earlier one):'),
+          h(
+            'ol',
+            { class: 'problem-list', testid: 'map-error-list' },
+            problems.map((p) => {
+              const at = spanOf(p.path, spans);
+              return h(
+                'li',
+                { testid: 'map-error-item' },
+                p.path ? h('code', { class: 'err-path' }, p.path) : h('em', null, 'the document'),
+                `: ${p.message}`,
+                at ? [' ', goButton('Show', at[0], at[1])] : null,
+              );
+            }),
+          ),
+        )
+      : null,
+  );
+}
+
+/** A map over the collector's body limit: the limit as the collector states it. */
+function tooLarge(err, doing) {
+  const bytes = new Blob([els.text.value]).size;
+  setStatus(
+    'error',
+    h('strong', { testid: 'map-error-code' }, `${doing} refused (413 payload_too_large): `),
+    h('span', { testid: 'map-too-large' }, `the draft is ${num(bytes)} bytes; the collector takes at most ${err.message.replace(/^body: more than /, '')}`),
+    ` (${err.message}). Shorten descriptions or split content.`,
   );
 }
 
@@ -293,6 +330,8 @@ async function validate() {
       showPreviewUnavailable();
     } else if (err.status === 400) {
       showCoreError(err, 'Map');
+    } else if (err.status === 413) {
+      tooLarge(err, 'Validation');
     } else {
       setStatus('error', `Validation failed: ${err.message}`);
     }
@@ -319,6 +358,8 @@ async function preview() {
     } else if (err.status === 400) {
       showCoreError(err, 'Map');
       replace(els.preview, h('p', { class: 'muted' }, 'Fix the draft to preview it.'));
+    } else if (err.status === 413) {
+      tooLarge(err, 'Preview');
     } else {
       replace(els.preview, note('error', `Preview failed: ${err.message}`));
     }
@@ -481,6 +522,8 @@ async function publish(bumped) {
       setStatus('error', h('strong', null, 'Not published (409 version_conflict). '), err.message);
     } else if (err.status === 400) {
       showCoreError(err, 'Map');
+    } else if (err.status === 413) {
+      tooLarge(err, 'Publishing');
     } else if (err.unauthorized) {
       setStatus('error', 'Not published: the admin key was refused.');
     } else {
