@@ -435,3 +435,62 @@ test('projects: a second project opens by its key, the picker switches back with
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });
+
+// Last: it publishes a new version of project default's map.
+test('the visual map editor: add a stage and a transition, checked as you go, preview, publish; the rest of the JSON untouched', async () => {
+  const page = await openDashboard();
+  const editor = page.locator('[data-testid="map-editor-text"]');
+  await waitFor(async () => (await editor.inputValue()).includes('"stages"'), { what: 'the map in the editor' });
+  await waitFor(async () => (await page.locator('[data-testid="visual-stage-trial"]').count()) === 1, { what: 'the visual editor' });
+  const original = await editor.inputValue();
+  const before = JSON.parse(original);
+
+  // A stage: added, renamed (inputs commit on change).
+  await page.click('[data-testid="visual-add-stage"]');
+  const commit = async (testid, value) => {
+    await page.fill(`[data-testid="${testid}"]`, value);
+    await page.locator(`[data-testid="${testid}"]`).dispatchEvent('change');
+  };
+  await commit('visual-stage-id', 'evaluation');
+  await commit('visual-stage-name', 'Evaluation');
+  // A transition from trial into it, on an event.
+  await page.click('[data-testid="visual-stage-trial"]');
+  await page.click('[data-testid="visual-add-transition"]');
+  const index = before.transitions.length;
+  await page.selectOption(`[data-testid="visual-transition-to-${index}"]`, 'evaluation');
+  await commit(`visual-when-${index}-event`, 'demo_requested');
+
+  const text = await editor.inputValue();
+  const after = JSON.parse(text);
+  const maxRank = Math.max(...before.stages.map((st) => st.rank));
+  assert.deepEqual(after.stages.at(-1), { id: 'evaluation', name: 'Evaluation', rank: maxRank + 1 });
+  assert.deepEqual(after.transitions.at(-1), { id: 'trial_next', from: 'trial', to: 'evaluation', when: { event: 'demo_requested' } });
+  assert.deepEqual({ ...after, stages: after.stages.slice(0, -1), transitions: after.transitions.slice(0, -1) }, before);
+  // Byte for byte: the old text's lines are all there, in order; only the two additions are new
+  // (and a comma where a line gained a successor).
+  const oldLines = original.split('\n');
+  const added = [];
+  let k = 0;
+  for (const line of text.split('\n')) {
+    if (k < oldLines.length && (line === oldLines[k] || line === `${oldLines[k]},`)) k++;
+    else added.push(line.trim());
+  }
+  assert.equal(k, oldLines.length, 'every line of the old text is kept, in order');
+  assert.match(added.join(' '), /evaluation/);
+  assert.ok(added.every((line) => /evaluation|Evaluation|trial_next|demo_requested|"rank"|"from": "trial"|^[{}\],]*$|"when"|"to"|"id"|"name"/.test(line)), added.join('\n'));
+
+  // Checked by the core as it changes.
+  await waitFor(async () => (await page.locator('[data-testid="map-valid"]').count()) === 1, { what: 'the core says valid' });
+  await page.click('[data-testid="map-preview"]');
+  await waitFor(async () => (await page.locator('[data-testid="map-preview-table"]').count()) === 1, { what: 'the preview' });
+  await page.locator('#map-editor').screenshot({ path: path.join(SHOTS, 'dashboard-visual-editor.png') });
+  // Publishing needs a higher version: the editor offers the bump.
+  await page.click('[data-testid="map-publish"]');
+  await page.click('[data-testid="map-bump-publish"]');
+  await waitFor(async () => (await page.locator('[data-testid="map-published"]').count()) === 1, { what: 'published' });
+  const live = await (await fetch(`${base()}/v1/map`, { headers: { Authorization: `Bearer ${ADMIN}` } })).json();
+  assert.equal(live.version, before.version + 1);
+  assert.ok(live.stages.some((st) => st.id === 'evaluation'));
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

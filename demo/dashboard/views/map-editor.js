@@ -4,6 +4,8 @@
 import { h, replace, num, pct, dateTimeText, ago, note } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { api } from '../api.js';
+import { prettyJson } from '../json-edit.js';
+import * as visual from './map-visual.js';
 
 let els = null;
 let chart = null;
@@ -12,6 +14,9 @@ let loadedVersion = null;
 let lastInput = 0;
 let onPublished = () => {};
 let previewAvailable = true;
+let visualTimer = 0;
+let checkTimer = 0;
+let checkSeq = 0;
 
 export function init(section, hooks = {}) {
   onPublished = hooks.onPublished || onPublished;
@@ -29,6 +34,10 @@ export function init(section, hooks = {}) {
   text.addEventListener('input', () => {
     lastInput = Date.now();
     updateDirty();
+    // The visual editor follows the text, and the core checks it, once typing pauses.
+    clearTimeout(visualTimer);
+    visualTimer = setTimeout(() => visual.refresh(), 300);
+    scheduleCheck();
   });
   const button = (label, testid, cls, fn, title) => {
     const b = h('button', { type: 'button', class: `btn ${cls}`, testid, title }, label);
@@ -51,6 +60,16 @@ export function init(section, hooks = {}) {
     reload: button('Discard changes', 'map-reload', 'btn-ghost', () => load(true), 'Reload the current map from the collector'),
   };
   els.previewChart.hidden = true;
+  els.visual = h('div', { class: 'visual-editor', testid: 'map-visual' });
+  visual.init(els.visual, {
+    getText: () => els.text.value,
+    setText: (value) => {
+      els.text.value = value;
+      lastInput = Date.now();
+      updateDirty();
+      scheduleCheck();
+    },
+  });
   section.setAttribute('aria-labelledby', 'map-editor-title');
   section.append(
     h(
@@ -86,9 +105,10 @@ export function init(section, hooks = {}) {
           els.reload,
           els.dirty,
         ),
-        h('label', { for: 'map-editor-text', class: 'sr-only' }, 'Journey map JSON'),
         els.status,
         els.offer,
+        els.visual,
+        h('label', { for: 'map-editor-text', class: 'h3 editor-json-label' }, 'The map as JSON (the source of truth)'),
         text,
       ),
       h(
@@ -143,6 +163,7 @@ export async function load(force = false, { quiet = false } = {}) {
     loadedVersion = version;
     els.text.value = loadedText;
     updateDirty();
+    visual.refresh();
     if (force && !quiet) setStatus('muted', `Loaded the current map, version ${version}.`);
   } catch (err) {
     setStatus('error', `Could not load the map: ${err.message}`);
@@ -166,29 +187,8 @@ function pretty(text) {
   }
 }
 
-const WIDTH = 100;
-
-function oneLine(v) {
-  if (Array.isArray(v)) return `[${v.map(oneLine).join(', ')}]`;
-  if (v && typeof v === 'object') {
-    const entries = Object.entries(v);
-    return entries.length ? `{ ${entries.map(([k, x]) => `${JSON.stringify(k)}: ${oneLine(x)}`).join(', ')} }` : '{}';
-  }
-  return JSON.stringify(v);
-}
-
-/** JSON with two-space indents that keeps short arrays and objects on one line. */
-export function prettyJson(v, indent = '', used = 0) {
-  const flat = oneLine(v);
-  if (!v || typeof v !== 'object' || indent.length + used + flat.length <= WIDTH) return flat;
-  const next = `${indent}  `;
-  if (Array.isArray(v)) return `[\n${v.map((x) => next + prettyJson(x, next)).join(',\n')}\n${indent}]`;
-  const lines = Object.entries(v).map(([k, x]) => {
-    const key = `${JSON.stringify(k)}: `;
-    return next + key + prettyJson(x, next, key.length);
-  });
-  return `{\n${lines.join(',\n')}\n${indent}}`;
-}
+// Re-exported: tests and the visual editor share the formatting.
+export { prettyJson };
 
 function formatText() {
   const parsed = parseDraft();
@@ -306,6 +306,33 @@ function tooLarge(err, doing) {
     h('span', { testid: 'map-too-large' }, `the draft is ${num(bytes)} bytes; the collector takes at most ${err.message.replace(/^body: more than /, '')}`),
     ` (${err.message}). Shorten descriptions or split content.`,
   );
+}
+
+/** The core checks the draft once edits pause (a replay of one journey: cheap at any size). */
+function scheduleCheck() {
+  clearTimeout(checkTimer);
+  checkTimer = setTimeout(quickCheck, 700);
+}
+
+async function quickCheck() {
+  if (!previewAvailable) return;
+  const text = els.text.value;
+  try {
+    JSON.parse(text);
+  } catch {
+    parseDraft();
+    return;
+  }
+  const seq = ++checkSeq;
+  try {
+    await api.post('/v1/map/preview?limit=1&max_ms=200', text);
+    if (seq !== checkSeq) return;
+    setStatus('ok', h('strong', { testid: 'map-valid' }, 'Valid. '), 'Checked by the core as you edit; Preview funnel replays the history under it.');
+  } catch (err) {
+    if (seq !== checkSeq) return;
+    if (err.status === 400) showCoreError(err, 'Map');
+    else if (err.status === 413) tooLarge(err, 'Validation');
+  }
 }
 
 async function validate() {
