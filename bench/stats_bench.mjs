@@ -12,6 +12,11 @@
 // the loaded database is vacuumed and analyzed first (what autovacuum does soon after a load; its
 // background work would otherwise land in the timings).
 //
+// Then the dashboard itself (build/dashboard, served by that collector) is loaded cold in headless
+// Chromium, `runs` times after a warm-up, to the moment every view of its first refresh is drawn
+// (the page's data-drawn mark, ms since navigation): issue 15's aim compares 1 M with 10 k. A
+// screenshot of every view at each size goes to build/screenshots/bench-<events>-<view>.png.
+//
 // Then, on the large database, a map publish: the stored map again as the next version, and the
 // collector's background re-projection timed until every journey is replayed, against the same
 // events through Engine::Track in one process (bench/stats_seed.cpp --reproject).
@@ -40,7 +45,39 @@ const RUNS = Number(option('runs', '7'));
 const BACKENDS = option('backends', 'sqlite,postgres').split(',').filter(Boolean);
 const OUT = option('out', path.join(ROOT, 'bench', 'results', 'stats.json'));
 
-const startCollector = (db) => startCollectorAt(db, ['--admin-key', 'bench', '--advance-interval', '0'], { maxSockets: 16 });
+const startCollector = (db, extra = []) =>
+  startCollectorAt(db, ['--admin-key', 'bench', '--advance-interval', '0', ...extra], { maxSockets: 16 });
+const DASHBOARD = path.join(ROOT, 'build', 'dashboard');
+const SHOTS = path.join(ROOT, 'build', 'screenshots');
+const VIEWS = ['overview', 'journey-map', 'funnel', 'steps', 'paths', 'attribution', 'content-gaps', 'live', 'timeline', 'map-editor'];
+
+// Cold loads of the dashboard (a new browser context each: no cache) to its data-drawn mark.
+async function dashboardLoads(c, events) {
+  const { chromium } = await import('playwright-core');
+  const { CHROMIUM_ARGS } = await import('../tests/browser/harness.mjs');
+  const browser = await chromium.launch({ executablePath: process.env.WAYMARK_CHROMIUM || '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  const times = [];
+  try {
+    for (let run = 0; run <= RUNS; run++) {
+      const context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
+      const page = await context.newPage();
+      await page.goto(`${c.url}/#key=bench`);
+      await page.waitForFunction(() => document.documentElement.dataset.drawn, null, { timeout: 120000 });
+      const ms = Number(await page.evaluate(() => document.documentElement.dataset.drawn));
+      if (run > 0) times.push(ms);
+      if (run === RUNS) {
+        fs.mkdirSync(SHOTS, { recursive: true });
+        for (const view of VIEWS) {
+          await page.locator(`#${view}`).screenshot({ path: path.join(SHOTS, `bench-${events}-${view}.png`) }).catch(() => {});
+        }
+      }
+      await context.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  return { median_ms: round(median(times)), runs_ms: times.map((t) => round(t)) };
+}
 
 function get(c, p) {
   return new Promise((resolve, reject) => {
@@ -69,7 +106,7 @@ async function measure(db, events, settle) {
   const { stdout } = await promisify(execFile)(SEED, ['--db', db, '--events', String(events)], { maxBuffer: 1 << 20 });
   const seeded = JSON.parse(stdout.trim().split('\n').pop());
   await settle?.(db);
-  const c = await startCollector(db);
+  let c = await startCollector(db);
   try {
     const times = Object.fromEntries(ENDPOINTS.map((e) => [e, []]));
     const together = [];
@@ -85,7 +122,12 @@ async function measure(db, events, settle) {
       if (run > 0) together.push(Number(process.hrtime.bigint() - started) / 1e6);
     }
     if (overview.events !== events) throw new Error(`overview counts ${overview.events} events in range, ${events} were loaded`);
+    await stopCollector(c);
+    c = await startCollector(db, ['--static', DASHBOARD]);
+    const dashboard = await dashboardLoads(c, events);
     return {
+      dashboard_load_ms: dashboard.median_ms,
+      dashboard_load_runs_ms: dashboard.runs_ms,
       events,
       visitors: seeded.visitors,
       load_events_per_second: seeded.events_per_second,
@@ -126,7 +168,9 @@ async function main() {
       process.stderr.write(`stats bench: ${backend} re-projection: ${JSON.stringify(reprojection)}\n`);
       const ratio = Object.fromEntries(ENDPOINTS.map((e) => [e, round(large.median_ms[e] / small.median_ms[e])]));
       ratio.all_at_once = round(large.all_at_once_ms / small.all_at_once_ms);
-      results.backends[backend] = { small, large, ratio, worst_ratio: Math.max(...Object.values(ratio)), reprojection };
+      const dashboardRatio = round(large.dashboard_load_ms / small.dashboard_load_ms);
+      results.backends[backend] = { small, large, ratio, worst_ratio: Math.max(...Object.values(ratio)), dashboard_ratio: dashboardRatio, reprojection };
+      process.stderr.write(`stats bench: ${backend} dashboard load ${small.dashboard_load_ms} ms at ${SMALL}, ${large.dashboard_load_ms} ms at ${LARGE}: ${dashboardRatio}x\n`);
       if (pg) {
         await pg.stop();
         pg = null;

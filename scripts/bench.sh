@@ -67,6 +67,8 @@ stage "build: native (core benchmark, collector, collector benchmark)"
 # Configured exactly as scripts/build.sh does, so both share build/native and build/wasm.
 is_configured build/native || cmake -S . -B build/native -DCMAKE_BUILD_TYPE=Release
 cmake --build build/native -j"$JOBS" --target waymark_core_bench waymark-collector waymark_collector_bench waymark_stats_seed
+# The dashboard the stats bench loads in Chromium at 10 k and 1 M events.
+node scripts/build-dashboard.mjs > /dev/null
 stage "build: wasm engine and the SDK's dist/"
 is_configured build/wasm || emcmake cmake -S . -B build/wasm -DCMAKE_BUILD_TYPE=Release \
   "-DCMAKE_CROSSCOMPILING_EMULATOR=$(command -v node);--no-experimental-fetch"
