@@ -120,7 +120,11 @@ std::vector<Touch> DenoisePath(const std::vector<Touch>& path) {
   std::vector<Touch> out;
   for (const Touch& touch : path) {
     if (!out.empty() && out.back().channel == touch.channel) {
-      out.back().at = std::max(out.back().at, touch.at);
+      if (touch.at >= out.back().at) {
+        out.back().at = touch.at;
+        out.back().source = touch.source;
+        out.back().campaign = touch.campaign;
+      }
       continue;
     }
     out.push_back(touch);
@@ -160,6 +164,20 @@ std::vector<Credit> Attribute(const std::vector<Touch>& path, TimeMs conversion_
                                [](const Credit& c) { return !(c.credit > 0); }),
                 credits.end());
   return credits;
+}
+
+std::vector<TouchCredit> AttributeTouches(const std::vector<Touch>& path, TimeMs conversion_at,
+                                          AttributionModel model,
+                                          const AttributionOptions& options) {
+  std::vector<Touch> touches = PathInWindow(path, conversion_at, options.lookback);
+  if (options.collapse_repeats) touches = DenoisePath(touches);
+  std::vector<TouchCredit> out;
+  if (touches.empty()) return out;
+  std::vector<double> weights = Weights(touches, model, options);
+  for (std::size_t i = 0; i < touches.size(); ++i) {
+    if (weights[i] > 0) out.push_back(TouchCredit{touches[i], weights[i]});
+  }
+  return out;
 }
 
 const char* ModelName(AttributionModel model) {

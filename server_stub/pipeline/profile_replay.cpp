@@ -63,8 +63,9 @@ struct ProfileProjector::Statements {
                        "created_at, next_attempt_at, project_id) VALUES (?,?,?,?,?,?,?,?) "
                        "ON CONFLICT (project_id, dedupe_key) DO NOTHING")),
         conversion(db.Prepare(
-            "INSERT INTO conversions (profile_id, stage, at, model, channel, credit, project_id) "
-            "VALUES (?,?,?,?,?,?,?) ON CONFLICT (project_id, profile_id, stage, at, model, "
+            "INSERT INTO conversions (profile_id, stage, at, model, channel, credit, project_id, "
+            "touches) "
+            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (project_id, profile_id, stage, at, model, "
             "channel) DO NOTHING")),
         clear_conversions(
             db.Prepare("DELETE FROM conversions WHERE profile_id = ? AND project_id = ?")),
@@ -427,14 +428,30 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
       if (known) continue;
       bool credited = false;
       for (AttributionModel model : AllModels()) {
+        // Each channel's credit, split by its touches' source and campaign (rollup_credit_sources).
+        const auto touches = engine.AttributeTouches(model, t.at);
         for (const auto& credit : engine.Attribute(model, t.at)) {
+          std::vector<CreditPart> parts;
+          for (const TouchCredit& tc : touches) {
+            if (tc.touch.channel != credit.channel) continue;
+            auto same = std::find_if(parts.begin(), parts.end(), [&](const CreditPart& p) {
+              return p.source == tc.touch.source && p.campaign == tc.touch.campaign;
+            });
+            if (same == parts.end()) {
+              parts.push_back({tc.touch.source, tc.touch.campaign, tc.credit});
+            } else {
+              same->credit += tc.credit;
+            }
+          }
+          const std::string touches_json = CreditPartsJson(parts);
           st.conversion.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, ModelName(model));
           st.conversion.Bind(5, credit.channel).Bind(6, credit.credit).Bind(7, project);
+          st.conversion.Bind(8, touches_json);
           if (!st.conversion.Run()) return "projection: " + st.conversion.error();
           if (db_.Changes() == 0) continue;
           credited = true;
           st.delta.AddCredit(map.version, t.at, t.to, ModelName(model), credit.channel,
-                             CreditMicros(credit.credit));
+                             credit.credit, touches_json, +1);
         }
       }
       if (credited) st.delta.AddConversion(map.version, t.at, t.to, +1);

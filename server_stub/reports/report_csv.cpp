@@ -93,10 +93,14 @@ std::vector<std::pair<Row, std::vector<bool>>> TableRows(const std::string& repo
     add_all("stages", &main);
     add_all("side_stages", &side);
   } else if (report == "attribution") {
+    // One row per model and value of what the credit is grouped by (channel, source, campaign).
+    const json& by = Member(body, "by");
+    const std::string key = by.is_string() ? by.get<std::string>() : "channel";
     for (const json& model : Member(body, "models")) {
-      for (const json& channel : Member(model, "channels")) {
-        json row = {{"model", Member(model, "model")}};
-        row.update(channel);
+      for (const json& value : Member(model, "values")) {
+        json row = {{"model", Member(model, "model")}, {key, Member(value, "value")}};
+        row["credit"] = Member(value, "credit");
+        row["share"] = Member(value, "share");
         items.push_back(std::move(row));
       }
     }
@@ -188,7 +192,6 @@ std::optional<std::string> ReportCsv(const std::string& report, const std::strin
     // these against the header of the same table with rows.
     static const std::map<std::string, const char*> kEmptyHeaders = {
         {"transitions/edges", "from,to,count,kind,profiles,rules"},
-        {"attribution/credits", "model,channel,credit,share"},
         {"channels/campaigns", "channel,campaign,conversion_rate,converted,visitors"},
         {"channels/channels", "channel,conversion_rate,converted,visitors"},
         {"webhooks/recent_failures",
@@ -196,13 +199,19 @@ std::optional<std::string> ReportCsv(const std::string& report, const std::strin
          "id"},
         {"paths/paths", "stages,truncated,visitors"},
     };
+    if (report == "attribution") {
+      const json& by = Member(body, "by");
+      return "model," + (by.is_string() ? by.get<std::string>() : std::string("channel")) +
+             ",credit,share\r\n";
+    }
     auto it = kEmptyHeaders.find(report + "/" + chosen);
     return it == kEmptyHeaders.end() ? std::string("\r\n") : std::string(it->second) + "\r\n";
   }
   // The columns that name a row first, then the rest in the order they first appear (the JSON's
   // members are in name order); rows without one leave its cell empty.
-  static const char* kLeading[] = {"project", "group", "model",   "id",       "name",   "from",
-                                   "to",      "stage", "channel", "campaign", "status", "stages"};
+  static const char* kLeading[] = {"project",  "group",  "model", "id",      "name",
+                                   "from",     "to",     "stage", "channel", "source",
+                                   "campaign", "status", "stages"};
   std::vector<std::string> columns;
   for (const char* lead : kLeading) {
     bool present = false;

@@ -827,7 +827,7 @@ json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& ra
 }
 
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
-                      const std::string& conversion_stage, std::string* error) {
+                      const std::string& conversion_stage, std::string* error, AttributionBy by) {
   // One conversion is one entry into a conversion stage: (profile, stage, at), on its own day.
   // ?4 is the stage, so the project (without a version) is ?5.
   Statement count_stmt =
@@ -840,12 +840,17 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   ForEachRow(count_stmt, error, [&](Statement& s) { conversions = s.Int(0); });
 
   std::map<std::string, std::vector<std::pair<std::string, double>>> by_model;
-  Statement credit_stmt =
-      RangeQuery(db,
-                 std::string("SELECT model, channel, SUM(credit_micros) FROM rollup_credits") +
-                     InRange(range, "?5") +
-                     " AND (?4 = '' OR stage = ?4) GROUP BY model, channel ORDER BY model, channel",
-                 range, 5);
+  // By channel from rollup_credits; by the touches' source or campaign from their split.
+  const std::string key = by == AttributionBy::kSource     ? "source"
+                          : by == AttributionBy::kCampaign ? "campaign"
+                                                           : "channel";
+  const std::string table =
+      by == AttributionBy::kChannel ? "rollup_credits" : "rollup_credit_sources";
+  Statement credit_stmt = RangeQuery(
+      db,
+      "SELECT model, " + key + ", SUM(credit_micros) FROM " + table + InRange(range, "?5") +
+          " AND (?4 = '' OR stage = ?4) GROUP BY model, " + key + " ORDER BY model, " + key,
+      range, 5);
   credit_stmt.Bind(4, conversion_stage);
   ForEachRow(credit_stmt, error, [&](Statement& s) {
     if (s.Int(2) == 0) return;
@@ -860,18 +865,25 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
     std::stable_sort(rows.begin(), rows.end(),
                      [](const auto& a, const auto& b) { return a.second > b.second; });
     json channels = json::array();
-    for (const auto& [channel, credit] : rows) {
-      // The credits of one conversion sum to 1, so credit / conversions is the channel's share.
+    json values = json::array();
+    for (const auto& [value, credit] : rows) {
+      // The credits of one conversion sum to 1, so credit / conversions is the value's share.
       json share = conversions > 0 ? json(Round(credit / static_cast<double>(conversions), 4))
                                    : json(nullptr);
-      channels.push_back({{"channel", channel}, {"credit", credit}, {"share", std::move(share)}});
+      values.push_back({{"value", value}, {"credit", credit}, {"share", share}});
+      if (by == AttributionBy::kChannel) {
+        channels.push_back({{"channel", value}, {"credit", credit}, {"share", std::move(share)}});
+      }
     }
-    models.push_back({{"model", name}, {"channels", std::move(channels)}});
+    json row = {{"model", name}, {"values", std::move(values)}};
+    if (by == AttributionBy::kChannel) row["channels"] = std::move(channels);
+    models.push_back(std::move(row));
   }
   return {{"map", {{"id", map.id}, {"version", map.version}}},
           {"range", RangeJson(range)},
           {"conversion_stages", map.attribution.conversions},
           {"stage", conversion_stage.empty() ? json(nullptr) : json(conversion_stage)},
+          {"by", key},
           {"conversions", conversions},
           {"models", std::move(models)}};
 }

@@ -170,10 +170,16 @@ json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& ran
 json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       std::string* error = nullptr);
 
-/// Credit per channel for every attribution model (AllModels order), channels by credit
-/// descending, and the number of distinct conversions. `conversion_stage` empty: all stages.
+/// What attribution credit is grouped by: the channel of the touches, or where they came from
+/// within it (utm_source, else the referrer's host, else "(direct)"), or their utm_campaign.
+enum class AttributionBy { kChannel, kSource, kCampaign };
+
+/// Credit for every attribution model (AllModels order) per value of `by` (`values`: value,
+/// credit, share; by channel also `channels` as before), by credit descending, and the number of
+/// distinct conversions. `conversion_stage` empty: all conversion stages.
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
-                      const std::string& conversion_stage = "", std::string* error = nullptr);
+                      const std::string& conversion_stage = "", std::string* error = nullptr,
+                      AttributionBy by = AttributionBy::kChannel);
 
 /// A stage whose visitors were shown fewer impressions of stage content (variants other than
 /// their slot's default) than this per visitor has "little or no content".

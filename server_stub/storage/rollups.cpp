@@ -89,7 +89,9 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_acquisition", "map_version, day, channel, campaign", "visitors, converted", true},
     {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
     {"rollup_conversions", "map_version, day, stage", "conversions", true},
-    {"rollup_credits", "map_version, day, stage, model, channel", "credit_micros", true}};
+    {"rollup_credits", "map_version, day, stage, model, channel", "credit_micros", true},
+    {"rollup_credit_sources", "map_version, day, stage, model, channel, source, campaign",
+     "credit_micros", true}};
 
 std::size_t ColumnCount(const char* list) {
   std::size_t n = 1;
@@ -362,16 +364,43 @@ void RollupDelta::AddConversion(std::int64_t map_version, std::int64_t at_ms,
 }
 
 void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
-                            const std::string& model, const std::string& channel,
-                            std::int64_t micros) {
-  credits_[{map_version, DayOf(at_ms), stage, model, channel}] += micros;
+                            const std::string& model, const std::string& channel, double credit,
+                            const std::string& touches, int sign) {
+  const Day day = DayOf(at_ms);
+  credits_[{map_version, day, stage, model, channel}] += sign * CreditMicros(credit);
+  for (const CreditPart& part : CreditParts(touches, credit)) {
+    credit_sources_[{map_version, day, stage, model, channel, part.source, part.campaign}] +=
+        sign * CreditMicros(part.credit);
+  }
+}
+
+std::string CreditPartsJson(const std::vector<CreditPart>& parts) {
+  json out = json::array();
+  for (const CreditPart& p : parts) out.push_back(json::array({p.source, p.campaign, p.credit}));
+  return DumpJson(out);
+}
+
+std::vector<CreditPart> CreditParts(const std::string& touches, double credit) {
+  std::vector<CreditPart> out;
+  json parsed = json::parse(touches, nullptr, false);
+  if (parsed.is_array()) {
+    for (const json& p : parsed) {
+      if (p.is_array() && p.size() == 3 && p[0].is_string() && p[1].is_string() &&
+          p[2].is_number()) {
+        out.push_back({p[0].get<std::string>(), p[1].get<std::string>(), p[2].get<double>()});
+      }
+    }
+  }
+  if (out.empty()) out.push_back({"", "", credit});
+  return out;
 }
 
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          reach_.empty() && segment_reach_.empty() && segment_paths_.empty() &&
-         acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty();
+         acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty() &&
+         credit_sources_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -412,10 +441,14 @@ struct RollupWriter::Statements {
             AddingUpsert("rollup_conversions", {"map_version", "day", "stage"}, {"conversions"}))),
         credits(db.Prepare(AddingUpsert("rollup_credits",
                                         {"map_version", "day", "stage", "model", "channel"},
-                                        {"credit_micros"}))) {}
+                                        {"credit_micros"}))),
+        credit_sources(db.Prepare(
+            AddingUpsert("rollup_credit_sources",
+                         {"map_version", "day", "stage", "model", "channel", "source", "campaign"},
+                         {"credit_micros"}))) {}
 
   Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
-      segment_reach, segment_paths, acquisition, content, conversions, credits;
+      segment_reach, segment_paths, acquisition, content, conversions, credits, credit_sources;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -480,6 +513,7 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.content_, st_->content, "content");
   write_count(d.conversions_, st_->conversions, "conversions");
   write_count(d.credits_, st_->credits, "credits");
+  write_count(d.credit_sources_, st_->credit_sources, "credit sources");
   d.Clear();
   if (failure) st_.reset();  // prepared again next time (the database may be back)
   return failure;
@@ -495,7 +529,7 @@ struct StoredFactsReader::Statements {
                                "WHERE project_id = ? AND profile_id = ? ORDER BY position")),
         times(db.Prepare("SELECT stage, total_ms, visits FROM stage_times "
                          "WHERE project_id = ? AND profile_id = ? AND visits > 0 ORDER BY stage")),
-        conversions(db.Prepare("SELECT stage, at, model, channel, credit FROM conversions "
+        conversions(db.Prepare("SELECT stage, at, model, channel, credit, touches FROM conversions "
                                "WHERE project_id = ? AND profile_id = ? ORDER BY stage, at")) {}
   Statement profile, transitions, times, conversions;
 };
@@ -556,7 +590,7 @@ bool StoredFactsReader::SubtractConversions(const ProfileKey& profile_id, std::i
     const std::string stage = s.Text(0);
     const std::int64_t at = s.Int(1);
     if (seen.emplace(stage, at).second) delta->AddConversion(map_version, at, stage, -1);
-    delta->AddCredit(map_version, at, stage, s.Text(2), s.Text(3), -CreditMicros(s.Double(4)));
+    delta->AddCredit(map_version, at, stage, s.Text(2), s.Text(3), s.Double(4), s.Text(5), -1);
   });
 }
 
@@ -632,7 +666,8 @@ std::optional<std::string> RebuildRollups(Database& db) {
 
   Statement conversions = db.Prepare(
       "SELECT c.project_id || ' ' || c.profile_id, c.stage, c.at, c.model, c.channel, c.credit, "
-      "p.map_version FROM conversions c JOIN profiles p ON p.project_id = c.project_id AND "
+      "p.map_version, c.touches FROM conversions c JOIN profiles p ON p.project_id = c.project_id "
+      "AND "
       "p.profile_id = c.profile_id");
   std::set<std::tuple<std::string, std::string, std::int64_t>> seen;
   ForEachRow(conversions, &error, [&](Statement& s) {
@@ -640,7 +675,7 @@ std::optional<std::string> RebuildRollups(Database& db) {
     const std::int64_t at = s.Int(2);
     const std::int64_t version = s.Int(6);
     if (seen.emplace(s.Text(0), stage, at).second) delta.AddConversion(version, at, stage, +1);
-    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), CreditMicros(s.Double(5)));
+    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), s.Double(5), s.Text(7), +1);
   });
   if (!error.empty()) return "rollups: " + error;
   return writer.Flush(delta);

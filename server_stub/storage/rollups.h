@@ -63,6 +63,18 @@ std::int64_t TimeBucketValue(int bucket);
 /// A credit (0..1) in integer millionths.
 std::int64_t CreditMicros(double credit);
 
+/// A channel's credit split by source and campaign, as conversions.touches keeps it.
+struct CreditPart {
+  std::string source;
+  std::string campaign;
+  double credit = 0;
+};
+/// conversions.touches for these parts (a JSON array of [source, campaign, credit]).
+std::string CreditPartsJson(const std::vector<CreditPart>& parts);
+/// The parts conversions.touches holds; the whole `credit` under '' and '' when it holds none
+/// (a row stored before schema 6, or unreadable).
+std::vector<CreditPart> CreditParts(const std::string& touches, double credit);
+
 /// The (slot, variant) a `content_shown` event's properties name; nothing without a string
 /// slot. A variant that is not a string counts as "".
 std::optional<std::pair<std::string, std::string>> ShownContent(const json& properties);
@@ -147,8 +159,11 @@ class RollupDelta {
                        const std::string& slot, const std::string& variant, std::int64_t n);
   void AddConversion(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
                      int sign);
+  /// A channel's credit for a conversion (`sign` +1 or -1), and its parts by the source and
+  /// campaign of its touches (CreditParts).
   void AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
-                 const std::string& model, const std::string& channel, std::int64_t micros);
+                 const std::string& model, const std::string& channel, double credit,
+                 const std::string& touches, int sign);
   bool empty() const;
   void Clear();
 
@@ -179,6 +194,10 @@ class RollupDelta {
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;
   std::map<std::tuple<Version, Day, std::string>, std::int64_t> conversions_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> credits_;
+  std::map<
+      std::tuple<Version, Day, std::string, std::string, std::string, std::string, std::string>,
+      std::int64_t>
+      credit_sources_;
 };
 
 /// Writes deltas with statements prepared once per connection. Event counts go to the writer's

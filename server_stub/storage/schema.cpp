@@ -203,8 +203,11 @@ CREATE TABLE IF NOT EXISTS conversions (
   model TEXT NOT NULL,
   channel TEXT NOT NULL,
   credit REAL NOT NULL,
+  touches TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (project_id, profile_id, stage, at, model, channel)
 );
+-- touches: the channel's credit split by its touches' source and campaign, a JSON array of
+-- [source, campaign, credit] ('' before schema 6: the whole credit under '' and '').
 
 -- Webhook deliveries, written in the same transaction as the transition that caused them. The
 -- unique dedupe key makes each (transition, endpoint) at most one row of its project, across
@@ -303,6 +306,12 @@ CREATE TABLE IF NOT EXISTS rollup_conversions (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL,
   conversions INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stage));
+-- The same credits by the source and campaign of the touches (conversions.touches).
+CREATE TABLE IF NOT EXISTS rollup_credit_sources (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
+  channel TEXT NOT NULL, source TEXT NOT NULL, campaign TEXT NOT NULL,
+  credit_micros INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, model, channel, source, campaign));
 CREATE TABLE IF NOT EXISTS rollup_credits (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
   channel TEXT NOT NULL, credit_micros INTEGER NOT NULL,
@@ -356,6 +365,8 @@ constexpr AddedColumn kAddedColumns[] = {
      nullptr, nullptr},
     {"profiles", "device", "ALTER TABLE profiles ADD COLUMN device TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
+    {"conversions", "touches",
+     "ALTER TABLE conversions ADD COLUMN touches TEXT NOT NULL DEFAULT ''", nullptr, nullptr},
 };
 
 /// The schema text with rollup_stages' time-bucket columns written out.

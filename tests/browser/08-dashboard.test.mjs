@@ -41,8 +41,9 @@ function seed() {
       const journey = JOURNEYS[v % JOURNEYS.length];
       const anon = `dash-${group}-${v}`;
       let t = now - daysAgo * DAY + v * 60000;
-      // Half arrive from the newsletter, half from Google: the sources of the breakdown.
-      const source = v % 2 === 0 ? 'newsletter' : 'google.com';
+      // A third arrive from the newsletter, the rest from Google: the sources of the breakdown
+      // (and of the orders, v % 4 === 3: some of each).
+      const source = v % 3 === 0 ? 'newsletter' : 'google.com';
       const context =
         source === 'newsletter'
           ? { url: 'https://allowed.example/?utm_source=newsletter', path: '/', campaign: { utm_source: 'newsletter', utm_medium: 'email', utm_campaign: 'spring' } }
@@ -246,6 +247,32 @@ test('a funnel of chosen steps: stages and events in order within a window, who 
   assert.match(page.url(), /window=1h/);
   await page.locator('#steps').screenshot({ path: path.join(SHOTS, 'dashboard-steps-funnel.png') });
   assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test('attribution by source and by campaign of the touches', async () => {
+  const page = await openDashboard('?range=30d');
+  await waitFor(async () => (await page.locator('[data-testid="attribution-table"]').count()) === 1, { what: 'attribution table' });
+  await page.selectOption('[data-testid="attribution-by"]', 'source');
+  // Orders came from the journeys that skip to customer (v % 4 === 3): their landings' sources.
+  const ordered = seeded.visitors.filter((v) => v.journey.names.includes('order_completed'));
+  const sources = [...new Set(ordered.map((v) => v.source))].sort();
+  await waitFor(async () => (await page.locator('[data-testid^="attribution-row-"]').count()) === sources.length, { what: `${sources.length} sources` });
+  const rows = (await page.locator('[data-testid^="attribution-row-"] th').allTextContents()).sort();
+  assert.deepEqual(rows, sources);
+  // First touch: each source's share is its share of the orders.
+  for (const source of sources) {
+    const share = ordered.filter((v) => v.source === source).length / ordered.length;
+    const cell = await page.locator(`[data-testid="attribution-row-${source}"] td`).first().textContent();
+    assert.ok(cell.startsWith(`${(share * 100).toFixed(1)}%`), `${source}: ${cell}`);
+  }
+  await page.selectOption('[data-testid="attribution-by"]', 'campaign');
+  // The newsletter's landings carry the spring campaign; Google's none.
+  const campaigns = [...new Set(ordered.map((v) => (v.source === 'newsletter' ? 'spring' : '(none)')))].sort();
+  await waitFor(async () => JSON.stringify((await page.locator('[data-testid^="attribution-row-"] th').allTextContents()).sort()) === JSON.stringify(campaigns), {
+    what: `campaigns ${campaigns.join(', ')}`,
+  });
+  await page.locator('#attribution').screenshot({ path: path.join(SHOTS, 'dashboard-attribution-by-campaign.png') });
   await page.context().close();
 });
 

@@ -283,6 +283,41 @@ describe('date ranges on every report', () => {
     }
   });
 
+  it('attribution by source and by campaign, and for a trigger, over the same conversions', async () => {
+    // Orders: v = 0 and 4 of both groups. v = 0 landed from the newsletter (spring), v = 4 from
+    // news.example.org (no campaign): one landing each, so every model credits it whole.
+    const bySource = (await adminGet(srv, '/v1/stats/attribution?by=source')).json;
+    assert.equal(bySource.by, 'source');
+    assert.equal(bySource.conversions, 4);
+    for (const model of bySource.models) {
+      assert.deepEqual(Object.fromEntries(model.values.map((v) => [v.value, v.credit])), { newsletter: 2, 'news.example.org': 2 }, model.model);
+      assert.equal(model.channels, undefined);
+    }
+    const byCampaign = (await adminGet(srv, '/v1/stats/attribution?by=campaign')).json;
+    for (const model of byCampaign.models) {
+      assert.deepEqual(Object.fromEntries(model.values.map((v) => [v.value, v.credit])), { spring: 2, '': 2 }, model.model);
+    }
+    // By channel as before, and the same through the trigger that fires on the conversion stage.
+    const byChannel = (await adminGet(srv, '/v1/stats/attribution')).json;
+    const viaTrigger = (await adminGet(srv, '/v1/stats/attribution?trigger=converted')).json;
+    assert.equal(viaTrigger.stage, 'customer');
+    assert.deepEqual(viaTrigger.models, byChannel.models);
+    assert.deepEqual(byChannel.models[0].channels.map((c) => c.channel).sort(), ['Email', 'Referral']);
+    const csv = await adminGet(srv, '/v1/stats/attribution?by=campaign&format=csv');
+    assert.match(csv.text, /^model,campaign,credit,share\r\n/);
+    for (const [query, code, message] of [
+      ['by=country', 'invalid_by', 'by: expected channel, source or campaign'],
+      ['trigger=became_lead', 'invalid_trigger', 'trigger: became_lead does not fire on entering one conversion stage (attribution.conversions of the map lists the stages credited)'],
+      ['trigger=nope', 'invalid_trigger', 'trigger: no trigger "nope" in the map'],
+    ]) {
+      const bad = await adminGet(srv, `/v1/stats/attribution?${query}`);
+      assert.equal(bad.status, 400, query);
+      assert.deepEqual(bad.json.error, { code, message });
+    }
+    const verified = await verifyRollups(srv);
+    assert.equal(verified.code, 0, verified.out);
+  });
+
   it('a funnel of chosen steps: events and stages in order, within the window', async () => {
     // visitors(): page_viewed, content_shown, pricing_viewed, then a lead every third, an order
     // every fourth, a minute apart. 12 visitors; leads v = 0, 3 of 5 and 0, 3, 6 of 7.

@@ -50,13 +50,19 @@ TEST(ReportCsvTest, QuotesSeparatorsAndDisarmsFormulas) {
 }
 
 TEST(ReportCsvTest, AttributionIsOneRowPerModelAndChannel) {
-  const json body = {{"models",
-                      {{{"model", "first_touch"},
-                        {"channels", {{{"channel", "Email"}, {"credit", 1.0}, {"share", 0.5}}}}},
-                       {{"model", "linear"}, {"channels", json::array()}}}}};
+  json body = {{"by", "channel"},
+               {"models",
+                {{{"model", "first_touch"},
+                  {"values", {{{"value", "Email"}, {"credit", 1.0}, {"share", 0.5}}}}},
+                 {{"model", "linear"}, {"values", json::array()}}}}};
   auto csv = ReportCsv("attribution", "", body);
   ASSERT_TRUE(csv);
   EXPECT_EQ(*csv, "model,channel,credit,share\r\nfirst_touch,Email,1.0,0.5\r\n");
+  body["by"] = "campaign";
+  EXPECT_EQ(*ReportCsv("attribution", "", body),
+            "model,campaign,credit,share\r\nfirst_touch,Email,1.0,0.5\r\n");
+  body["models"][0]["values"] = json::array();
+  EXPECT_EQ(*ReportCsv("attribution", "", body), "model,campaign,credit,share\r\n");
 }
 
 TEST(ReportCsvTest, PathsReadAsSequencesAndTablesAreChecked) {

@@ -426,5 +426,54 @@ TEST(Models, ParseModelRejectsUnknownNames) {
   EXPECT_EQ(ParseModel(invalid_utf8).error().message.find(invalid_utf8), std::string::npos);
 }
 
+// ---------------------------------------------------------------------------------------------
+// AttributeTouches: the same credits, per touch with its source and campaign
+
+Touch Sourced(const std::string& channel, double days, const std::string& source,
+              const std::string& campaign) {
+  Touch t = Before(channel, days);
+  t.source = source;
+  t.campaign = campaign;
+  return t;
+}
+
+TEST(AttributeTouches, SumPerChannelToAttributesCreditsUnderEveryModel) {
+  const std::vector<Touch> path = {
+      Sourced("Email", 12, "newsletter", "spring"), Sourced("Organic Search", 9, "google", ""),
+      Sourced("Email", 6, "partner", "summer"), Sourced("Direct", 2, "(direct)", ""),
+      Sourced("Email", 1, "newsletter", "summer")};
+  for (AttributionModel model : AllModels()) {
+    const auto per_touch = AttributeTouches(path, kConversion, model);
+    const auto per_channel = Attribute(path, kConversion, model);
+    for (const Credit& c : per_channel) {
+      double sum = 0;
+      for (const TouchCredit& t : per_touch) sum += t.touch.channel == c.channel ? t.credit : 0;
+      EXPECT_NEAR(sum, c.credit, kEps) << ModelName(model) << " " << c.channel;
+    }
+  }
+  // First touch: all of it to the first landing's source and campaign.
+  const auto first = AttributeTouches(path, kConversion, AttributionModel::kFirstTouch);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].touch.source, "newsletter");
+  EXPECT_EQ(first[0].touch.campaign, "spring");
+  EXPECT_NEAR(first[0].credit, 1.0, kEps);
+  // Linear over five touches: the two e-mails of the summer campaign get 2/5.
+  double summer = 0;
+  for (const TouchCredit& t : AttributeTouches(path, kConversion, AttributionModel::kLinear)) {
+    summer += t.touch.campaign == "summer" ? t.credit : 0;
+  }
+  EXPECT_NEAR(summer, 0.4, kEps);
+}
+
+TEST(AttributeTouches, ARunOfOneChannelCountsAsItsLatestLanding) {
+  const std::vector<Touch> path = {Sourced("Email", 3, "newsletter", "spring"),
+                                   Sourced("Email", 1, "partner", "summer")};
+  const auto credits = AttributeTouches(path, kConversion, AttributionModel::kLinear);
+  ASSERT_EQ(credits.size(), 1u);
+  EXPECT_EQ(credits[0].touch.source, "partner");
+  EXPECT_EQ(credits[0].touch.campaign, "summer");
+  EXPECT_TRUE(AttributeTouches({}, kConversion, AttributionModel::kLinear).empty());
+}
+
 }  // namespace
 }  // namespace waymark

@@ -20,10 +20,20 @@ enum class AttributionModel {
   kPositionBased
 };
 
-/// One landing on the path to a conversion: its channel (see channels.h) and when it happened.
+/// One landing on the path to a conversion: its channel (see channels.h) and when it happened;
+/// where it came from within the channel (its utm_source, else the referrer's host, else
+/// "(direct)"; and its utm_campaign), for reports. The models look at channel and time only.
 struct Touch {
   std::string channel;
   TimeMs at = 0;
+  std::string source;
+  std::string campaign;
+};
+
+/// The share of one conversion credited to one touch of the (windowed, de-noised) path.
+struct TouchCredit {
+  Touch touch;
+  double credit = 0;
 };
 
 /// The share of one conversion credited to a channel.
@@ -46,7 +56,7 @@ struct AttributionOptions {
 };
 
 /// Collapses consecutive touches of the same channel into one, keeping the most recent touch's
-/// time.
+/// time, source and campaign.
 std::vector<Touch> DenoisePath(const std::vector<Touch>& path);
 
 /// Touches inside the lookback window (at <= conversion_at && at >= conversion_at - lookback),
@@ -68,6 +78,13 @@ std::vector<Touch> PathInWindow(const std::vector<Touch>& path, TimeMs conversio
 ///   the first and last get first_weight and last_weight and the middle share the rest evenly.
 std::vector<Credit> Attribute(const std::vector<Touch>& path, TimeMs conversion_at,
                               AttributionModel model, const AttributionOptions& options = {});
+
+/// The same credits as Attribute, per touch instead of per channel (touches of one channel
+/// split their channel's credit as the model weighs them), in path order; touches the model
+/// gives nothing are left out. Summed per channel they are Attribute's credits.
+std::vector<TouchCredit> AttributeTouches(const std::vector<Touch>& path, TimeMs conversion_at,
+                                          AttributionModel model,
+                                          const AttributionOptions& options = {});
 
 /// "first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based".
 const char* ModelName(AttributionModel model);

@@ -173,6 +173,8 @@ class Engine {
   std::vector<Touch> ChannelPath() const;
   /// Credits for the current journey, converting at `at`.
   std::vector<Credit> Attribute(AttributionModel model, TimeMs at) const;
+  /// The same credits per touch (with its source and campaign), as AttributeTouches gives them.
+  std::vector<TouchCredit> AttributeTouches(AttributionModel model, TimeMs at) const;
 
   /// The whole state as a compact, versioned, checksummed string.
   std::string Snapshot() const;

@@ -1,4 +1,5 @@
-// 4. Attribution: credit share per channel under the six models, with a conversion-stage filter.
+// 4. Attribution: credit share per channel (or per source, or campaign, of the touches) under the
+// six models, with a conversion-stage filter.
 import { h, replace, num, pct, decimal, note, errorNote, notAvailable } from '../format.js';
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { api } from '../api.js';
@@ -20,11 +21,22 @@ let stage = '';
 let knownStages = [];
 let period = null;
 let before = null;
+let by = 'channel';
+const BY = [
+  ['channel', 'Channel'],
+  ['source', 'Source'],
+  ['campaign', 'Campaign'],
+];
 
 export function init(section) {
   const select = h('select', { id: 'attribution-stage', testid: 'attribution-stage' }, h('option', { value: '' }, 'All conversion stages'));
   select.addEventListener('change', () => {
     stage = select.value;
+    refresh();
+  });
+  const bySelect = h('select', { id: 'attribution-by', testid: 'attribution-by' }, BY.map(([id, label]) => h('option', { value: id }, label)));
+  bySelect.addEventListener('change', () => {
+    by = bySelect.value;
     refresh();
   });
   els = {
@@ -44,8 +56,9 @@ export function init(section) {
       h(
         'div',
         { class: 'card-tools' },
+        h('label', { class: 'field-inline', for: 'attribution-by' }, 'Credit by ', bySelect),
         h('label', { class: 'field-inline', for: 'attribution-stage' }, 'Conversion stage ', select),
-        csvButton('attribution', { extra: () => (stage ? { stage } : {}) }),
+        csvButton('attribution', { extra: () => ({ ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}) }) }),
       ),
     ),
     els.status,
@@ -61,7 +74,7 @@ export async function refresh(newPeriod = period, newBefore = before) {
   before = newBefore;
   const asked = period;
   try {
-    const [data, previous] = await Promise.all([api.attribution(stage, period), before ? api.attribution(stage, before) : null]);
+    const [data, previous] = await Promise.all([api.attribution(stage, period, by), before ? api.attribution(stage, before, by) : null]);
     if (asked !== period) return; // another period was chosen meanwhile
     render(data, previous);
   } catch (err) {
@@ -85,7 +98,11 @@ function render(data, previous) {
     if (stage && !stages.includes(stage)) stage = '';
     els.select.value = stage;
   }
-  const models = new Map((data.models || []).map((m) => [m.model, m.channels || []]));
+  // Rows are the values credit is grouped by (`values`; older collectors: `channels`).
+  const rowsOf = (m) => (m.values || (m.channels || []).map((c) => ({ value: c.channel, credit: c.credit, share: c.share }))).map((v) => ({ channel: v.value, credit: v.credit, share: v.share }));
+  const models = new Map((data.models || []).map((m) => [m.model, rowsOf(m)]));
+  const byLabel = (BY.find(([id]) => id === (data.by || 'channel')) || BY[0])[1];
+  const shown = (value) => (value === '' ? '(none)' : value);
   // Channels ordered by their linear credit (all models agree on the set of channels).
   const totals = new Map();
   for (const [, channels] of models) {
@@ -93,14 +110,14 @@ function render(data, previous) {
   }
   const channels = [...totals.keys()].sort((a, b) => totals.get(b) - totals.get(a));
   const cell = (model, channel) => (models.get(model) || []).find((c) => c.channel === channel);
-  const beforeModels = previous ? new Map((previous.models || []).map((m) => [m.model, m.channels || []])) : null;
+  const beforeModels = previous ? new Map((previous.models || []).map((m) => [m.model, rowsOf(m)])) : null;
   const beforeCell = (model, channel) => (beforeModels.get(model) || []).find((c) => c.channel === channel);
 
   replace(
     els.sub,
     `${num(data.conversions)} conversions`,
     data.stage ? ` into ${data.stage}` : stages.length ? ` into ${stages.join(', ')}` : '',
-    ' · share of credit per channel under each model',
+    ` · share of credit per ${byLabel.toLowerCase()} under each model`,
     previous ? ` · before: ${num(previous.conversions)} conversions` : '',
   );
 
@@ -127,7 +144,7 @@ function render(data, previous) {
         grid: { left: 8, right: 16, top: 34, bottom: 10, containLabel: true },
         xAxis: {
           type: 'category',
-          data: channels,
+          data: channels.map(shown),
           axisTick: { show: false },
           axisLine: { lineStyle: { color: COLORS.grid } },
           axisLabel: { color: COLORS.text, fontSize: 12, interval: 0, width: 110, overflow: 'break' },
@@ -144,9 +161,9 @@ function render(data, previous) {
           axisPointer: { type: 'shadow' },
           formatter: (items) => {
             const list = Array.isArray(items) ? items : [items];
-            const channel = list.length ? list[0].name : '';
+            const channel = list.length ? channels[list[0].dataIndex] : '';
             return tooltipBox(
-              channel,
+              shown(channel),
               MODELS.map(([id, label]) => {
                 const c = cell(id, channel);
                 return [label, c ? `${pct(c.share)} (${decimal(c.credit, 2)})` : '—'];
@@ -178,7 +195,7 @@ function render(data, previous) {
       h(
         'thead',
         null,
-        h('tr', null, h('th', { scope: 'col' }, 'Channel'), MODELS.map(([, label]) => h('th', { scope: 'col', class: 'num' }, label))),
+        h('tr', null, h('th', { scope: 'col' }, byLabel), MODELS.map(([, label]) => h('th', { scope: 'col', class: 'num' }, label))),
       ),
       h(
         'tbody',
@@ -187,7 +204,7 @@ function render(data, previous) {
           h(
             'tr',
             { testid: `attribution-row-${c}` },
-            h('th', { scope: 'row' }, c),
+            h('th', { scope: 'row' }, shown(c)),
             MODELS.map(([id]) => {
               const v = cell(id, c);
               return h(
