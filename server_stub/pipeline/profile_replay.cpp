@@ -45,7 +45,7 @@ struct ProfileProjector::Statements {
         clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ? AND project_id = ?")),
         load_profile(db.Prepare(
             "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count, "
-            "channel, campaign, source, medium, landing, device FROM profiles "
+            "channel, campaign, source, medium, landing, device, exposures FROM profiles "
             "WHERE profile_id = ? AND project_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
@@ -77,8 +77,8 @@ struct ProfileProjector::Statements {
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
             "updated_at, next_due, channel, campaign, converted, project_id, source, medium, "
-            "landing, device) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "landing, device, exposures) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (project_id, profile_id) DO UPDATE SET user_id = excluded.user_id, "
             "stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, "
             "score = excluded.score, first_seen = excluded.first_seen, "
@@ -88,7 +88,8 @@ struct ProfileProjector::Statements {
             "updated_at = excluded.updated_at, next_due = excluded.next_due, "
             "channel = excluded.channel, campaign = excluded.campaign, "
             "converted = excluded.converted, source = excluded.source, "
-            "medium = excluded.medium, landing = excluded.landing, device = excluded.device")),
+            "medium = excluded.medium, landing = excluded.landing, device = excluded.device, "
+            "exposures = excluded.exposures")),
         clear_transitions(
             db.Prepare("DELETE FROM transitions WHERE profile_id = ? AND project_id = ?")),
         transition(db.Prepare(
@@ -323,6 +324,8 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
   std::optional<JourneyFacts> before;
   // The channel and campaign of the journey's first touch, kept across incremental passes.
   Acquisition acquisition;
+  // The content it was shown, by the stage it was in then (rollup_exposure), kept like it.
+  Exposures exposures;
   const std::vector<std::string>& conversion_stages = map.map->attribution.conversions;
 
   st.load_profile.Bind(1, profile_id).Bind(2, project);
@@ -344,12 +347,13 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
       event_count = st.load_profile.Int(5);
       acquisition = {st.load_profile.Text(6), st.load_profile.Text(7),  st.load_profile.Text(8),
                      st.load_profile.Text(9), st.load_profile.Text(10), st.load_profile.Text(11)};
+      exposures = ParseExposures(st.load_profile.Text(12));
       transitions_before = engine.transitions().size();
       // The stored rows are what the projection wrote from this very state.
       before =
           FactsFromEngine(engine, std::max<std::int64_t>(first_seen, 0), map.version, mismatches,
                           std::max(engine.last_activity(), engine.stage_entered_at()), acquisition,
-                          conversion_stages);
+                          conversion_stages, exposures);
     }
   }
   const bool load_failed = st.load_profile.failed();
@@ -397,6 +401,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
     first_seen = -1;
     transitions_before = 0;
     acquisition = Acquisition();
+    exposures.clear();
     if (auto err = load(st.all_events, &events)) return err;
     event_count = 0;
     std::string error;
@@ -522,6 +527,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
     if (shown) {
       if (auto key = ShownContent(shown_properties)) {
         shown_counts.push_back({at, engine.stage(), key->first, key->second, +1});
+        exposures.emplace(engine.stage(), key->first, key->second);
       }
     }
     std::string channel;
@@ -605,7 +611,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
   // A stage entered by time passing (after the last activity) is read at its own entry time.
   const TimeMs until = std::max(last, engine.stage_entered_at());
   const JourneyFacts after = FactsFromEngine(engine, first_seen, map.version, mismatches, until,
-                                             acquisition, conversion_stages);
+                                             acquisition, conversion_stages, exposures);
   st.save.Bind(1, profile_id);
   if (engine.user_id().empty()) {
     st.save.BindNull(2);
@@ -627,6 +633,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
   st.save.Bind(17, static_cast<std::int64_t>(after.converted ? 1 : 0)).Bind(18, project);
   st.save.Bind(19, acquisition.source).Bind(20, acquisition.medium);
   st.save.Bind(21, acquisition.landing).Bind(22, acquisition.device);
+  st.save.Bind(23, ExposuresJson(exposures));
   if (!st.save.Run()) return "profile save: " + st.save.error();
 
   // Transitions: only the new ones when the history just grew; rewritten after a full replay or

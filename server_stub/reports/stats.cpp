@@ -929,6 +929,53 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(3);
   });
 
+  // Whether content helped: per main-path stage, the journeys shown each variant there and how
+  // many of them went further (a later rank), against the stage's other journeys (rollup_reach
+  // and rollup_exposure hold the sets of stages journeys entered: placed with the map's ranks).
+  auto rank_of = [&](const std::string& id) {
+    const Stage* st = map.FindStage(id);
+    return st == nullptr ? -1 : st->rank;
+  };
+  auto went_beyond = [&](int rank, const std::set<std::string>& entered) {
+    for (const auto& id : entered) {
+      if (rank_of(id) > rank) return true;
+    }
+    return false;
+  };
+  Counts in_stage;  // journeys that entered or sit in the stage (everyone for the initial one)
+  Counts onward;    // of them, those that went further
+  Statement reach_stmt = RangeQuery(
+      db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
+      range);
+  ForEachRow(reach_stmt, error, [&](Statement& s) {
+    const std::set<std::string> entered = ReachSet(s.Text(0));
+    for (const Stage& st : map.stages) {
+      if (st.rank < 0 || (st.id != map.initial && entered.count(st.id) == 0)) continue;
+      in_stage[st.id] += s.Int(1);
+      if (went_beyond(st.rank, entered)) onward[st.id] += s.Int(1);
+    }
+  });
+  // stage -> (slot, variant) -> (journeys shown it there, of them onward)
+  std::map<std::string,
+           std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, std::int64_t>>>
+      exposed;
+  Statement exposure_stmt =
+      RangeQuery(db,
+                 "SELECT stage, slot, variant, stages, SUM(profiles) FROM rollup_exposure" +
+                     InRange(range) + " GROUP BY stage, slot, variant, stages",
+                 range);
+  ForEachRow(exposure_stmt, error, [&](Statement& s) {
+    const int rank = rank_of(s.Text(0));
+    if (rank < 0 || s.Int(4) == 0) return;
+    auto& cell = exposed[s.Text(0)][{s.Text(1), s.Text(2)}];
+    cell.first += s.Int(4);
+    if (went_beyond(rank, ReachSet(s.Text(3)))) cell.second += s.Int(4);
+  });
+  auto rate = [](std::int64_t n, std::int64_t of) {
+    return of > 0 ? json(Round(static_cast<double>(n) / static_cast<double>(of), 4))
+                  : json(nullptr);
+  };
+
   struct Row {
     json value;
     bool gap = false;
@@ -986,6 +1033,31 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     row.value["lost"] = row.lost;
     row.value["exits"] = Get(exits, s.id);
     row.value["stage_content_per_visitor"] = per_visitor;
+    // Onward with and without each variant shown here (main-path stages below the last rank).
+    json shown_onward = json::array();
+    if (s.rank >= 0 && s.rank < top_rank) {
+      const std::int64_t all_in = Get(in_stage, s.id);
+      const std::int64_t all_onward = Get(onward, s.id);
+      for (const auto& [key, cell] : exposed[s.id]) {
+        const std::int64_t without = std::max<std::int64_t>(0, all_in - cell.first);
+        const std::int64_t without_onward = std::max<std::int64_t>(0, all_onward - cell.second);
+        shown_onward.push_back({{"slot", key.first},
+                                {"variant", key.second},
+                                {"visitors", cell.first},
+                                {"onward", cell.second},
+                                {"onward_rate", rate(cell.second, cell.first)},
+                                {"without",
+                                 {{"visitors", without},
+                                  {"onward", without_onward},
+                                  {"onward_rate", rate(without_onward, without)}}}});
+      }
+      row.value["onward"] = all_onward;
+      row.value["onward_rate"] = rate(all_onward, all_in);
+    } else {
+      row.value["onward"] = nullptr;
+      row.value["onward_rate"] = nullptr;
+    }
+    row.value["variants_onward"] = std::move(shown_onward);
     row.value["median_time_in_stage_ms"] = Median(counts.time_in_stage_ms, s.id);
     row.value["targeted"] = targeted;
     row.value["variants"] = std::move(variants);

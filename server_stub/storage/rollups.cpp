@@ -86,6 +86,7 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_segment_reach", "map_version, day, dimension, value, stages", "profiles", true},
     {"rollup_segment_paths", "map_version, day, dimension, value, path, truncated", "visitors",
      true},
+    {"rollup_exposure", "map_version, day, stage, slot, variant, stages", "profiles", true},
     {"rollup_acquisition", "map_version, day, channel, campaign", "visitors, converted", true},
     {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
     {"rollup_conversions", "map_version, day, stage", "conversions", true},
@@ -253,11 +254,31 @@ std::vector<std::string> SegmentValues(const JourneyFacts& f) {
           f.stage};
 }
 
+std::string ExposuresJson(const Exposures& exposures) {
+  json out = json::array();
+  for (const auto& [stage, slot, variant] : exposures) out.push_back({stage, slot, variant});
+  return DumpJson(out);
+}
+
+Exposures ParseExposures(const std::string& text) {
+  Exposures out;
+  json parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const json& e : parsed) {
+    if (e.is_array() && e.size() == 3 && e[0].is_string() && e[1].is_string() && e[2].is_string()) {
+      out.emplace(e[0].get<std::string>(), e[1].get<std::string>(), e[2].get<std::string>());
+    }
+  }
+  return out;
+}
+
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
                              std::int64_t map_version, std::int64_t mismatches, TimeMs until,
                              const Acquisition& acquisition,
-                             const std::vector<std::string>& conversion_stages) {
+                             const std::vector<std::string>& conversion_stages,
+                             const Exposures& exposures) {
   JourneyFacts f;
+  f.exposures = exposures;
   f.first_seen = first_seen;
   f.stage = engine.stage();
   f.map_version = map_version;
@@ -335,6 +356,9 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
   const std::string reach_key = PathKey(std::vector<std::string>(reached.begin(), reached.end()));
   paths_[{v, day, path_key, path.truncated ? 1 : 0}] += sign;
   reach_[{v, day, reach_key}] += sign;
+  for (const auto& [stage, slot, variant] : f.exposures) {
+    exposure_[{v, day, stage, slot, variant, reach_key}] += sign;
+  }
   const auto& dimensions = SegmentDimensions();
   const auto values = SegmentValues(f);
   for (std::size_t i = 0; i < dimensions.size(); ++i) {
@@ -398,7 +422,7 @@ std::vector<CreditPart> CreditParts(const std::string& touches, double credit) {
 bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
-         reach_.empty() && segment_reach_.empty() && segment_paths_.empty() &&
+         reach_.empty() && segment_reach_.empty() && segment_paths_.empty() && exposure_.empty() &&
          acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty() &&
          credit_sources_.empty();
 }
@@ -432,6 +456,9 @@ struct RollupWriter::Statements {
         segment_paths(db.Prepare(AddingUpsert(
             "rollup_segment_paths",
             {"map_version", "day", "dimension", "value", "path", "truncated"}, {"visitors"}))),
+        exposure(db.Prepare(AddingUpsert(
+            "rollup_exposure", {"map_version", "day", "stage", "slot", "variant", "stages"},
+            {"profiles"}))),
         acquisition(db.Prepare(AddingUpsert("rollup_acquisition",
                                             {"map_version", "day", "channel", "campaign"},
                                             {"visitors", "converted"}))),
@@ -448,7 +475,8 @@ struct RollupWriter::Statements {
                          {"credit_micros"}))) {}
 
   Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
-      segment_reach, segment_paths, acquisition, content, conversions, credits, credit_sources;
+      segment_reach, segment_paths, exposure, acquisition, content, conversions, credits,
+      credit_sources;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -509,6 +537,7 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.paths_, st_->paths, "paths");
   write_count(d.segment_reach_, st_->segment_reach, "segment reach");
   write_count(d.segment_paths_, st_->segment_paths, "segment paths");
+  write_count(d.exposure_, st_->exposure, "exposure");
   write_counts(d.acquisition_, st_->acquisition, "acquisition");
   write_count(d.content_, st_->content, "content");
   write_count(d.conversions_, st_->conversions, "conversions");
@@ -523,7 +552,7 @@ struct StoredFactsReader::Statements {
   explicit Statements(Database& db)
       : profile(db.Prepare(
             "SELECT first_seen, stage, map_version, user_id, stage_mismatches, channel, campaign, "
-            "converted, source, medium, landing, device FROM profiles "
+            "converted, source, medium, landing, device, exposures FROM profiles "
             "WHERE project_id = ? AND profile_id = ?")),
         transitions(db.Prepare("SELECT from_stage, to_stage, rule FROM transitions "
                                "WHERE project_id = ? AND profile_id = ? ORDER BY position")),
@@ -566,6 +595,7 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const ProfileKey& profile
         f.medium = s.Text(9);
         f.landing = s.Text(10);
         f.device = s.Text(11);
+        f.exposures = ParseExposures(s.Text(12));
       })) {
     return std::nullopt;
   }

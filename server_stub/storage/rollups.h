@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -95,12 +96,14 @@ struct JourneyFacts {
   std::int64_t map_version = 0;
   bool identified = false;
   std::int64_t mismatches = 0;
-  std::string channel;                  ///< of the first touch; "" when none
-  std::string campaign;                 ///< utm_campaign of the first touch; "" when none
-  std::string source;                   ///< of the first touch (FirstTouch); "" when none
-  std::string medium;                   ///< of the first touch (FirstTouch); "" when none
-  std::string landing;                  ///< the first touch's page path; "" when none
-  std::string device;                   ///< of the journey's first event; "" when unknown
+  std::string channel;   ///< of the first touch; "" when none
+  std::string campaign;  ///< utm_campaign of the first touch; "" when none
+  std::string source;    ///< of the first touch (FirstTouch); "" when none
+  std::string medium;    ///< of the first touch (FirstTouch); "" when none
+  std::string landing;   ///< the first touch's page path; "" when none
+  std::string device;    ///< of the journey's first event; "" when unknown
+  /// (stage, slot, variant) of every content it was shown, under the stage it was in then.
+  std::set<std::tuple<std::string, std::string, std::string>> exposures;
   bool converted = false;               ///< reached a conversion stage of its map
   std::vector<Transition> transitions;  ///< in position order
   std::vector<StageTime> stage_times;   ///< visited stages only (visits > 0)
@@ -127,10 +130,16 @@ std::vector<std::string> SegmentValues(const JourneyFacts& facts);
 /// The facts of a journey as the projection stores it from `engine` (profile_replay.cpp): its
 /// transition history and StageTimes(until) for visited stages; `converted` when its stage or a
 /// transition's target is one of the map's conversion stages.
+using Exposures = std::set<std::tuple<std::string, std::string, std::string>>;
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
                              std::int64_t map_version, std::int64_t mismatches, TimeMs until,
                              const Acquisition& acquisition,
-                             const std::vector<std::string>& conversion_stages);
+                             const std::vector<std::string>& conversion_stages,
+                             const Exposures& exposures = {});
+/// profiles.exposures: a JSON array of [stage, slot, variant], sorted; and back ('' or unreadable:
+/// none).
+std::string ExposuresJson(const Exposures& exposures);
+Exposures ParseExposures(const std::string& text);
 
 /// A path as rollup_paths keeps it: the stages a journey entered in order, consecutive repeats
 /// collapsed, at most kStoredPathStages (then truncated). The report puts the map's initial
@@ -189,6 +198,10 @@ class RollupDelta {
       segment_reach_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string, int>, std::int64_t>
       segment_paths_;
+  /// (stage, slot, variant) shown, then the reach set (rollup_exposure).
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string, std::string>,
+           std::int64_t>
+      exposure_;
   std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
       acquisition_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;

@@ -165,6 +165,7 @@ CREATE TABLE IF NOT EXISTS profiles (
   medium TEXT NOT NULL DEFAULT '',
   landing TEXT NOT NULL DEFAULT '',
   device TEXT NOT NULL DEFAULT '',
+  exposures TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (project_id, profile_id)
 );
 CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (project_id, stage);
@@ -306,6 +307,14 @@ CREATE TABLE IF NOT EXISTS rollup_conversions (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL,
   conversions INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stage));
+-- Journeys by the content they were shown in a stage (profiles.exposures: the stage the
+-- collector's engine had them in at each content_shown, its slot and variant), with the sorted
+-- set of stages they entered or sit in, as rollup_reach: how many went further than the stage
+-- with and without each variant is read from it with the map's ranks.
+CREATE TABLE IF NOT EXISTS rollup_exposure (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
+  variant TEXT NOT NULL, stages TEXT NOT NULL, profiles INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, slot, variant, stages));
 -- The same credits by the source and campaign of the touches (conversions.touches).
 CREATE TABLE IF NOT EXISTS rollup_credit_sources (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
@@ -365,6 +374,13 @@ constexpr AddedColumn kAddedColumns[] = {
      nullptr, nullptr},
     {"profiles", "device", "ALTER TABLE profiles ADD COLUMN device TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
+    {"profiles", "exposures", "ALTER TABLE profiles ADD COLUMN exposures TEXT NOT NULL DEFAULT ''",
+     nullptr,
+     "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
+     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3",
+     "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
+     "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
+     "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3"},
     {"conversions", "touches",
      "ALTER TABLE conversions ADD COLUMN touches TEXT NOT NULL DEFAULT ''", nullptr, nullptr},
 };

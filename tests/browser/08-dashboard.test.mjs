@@ -135,6 +135,12 @@ test('a period: presets, a custom range kept in the address and after a reload',
     assert.equal(await page.getAttribute(`[data-testid="gap-row-${stage}"]`, 'data-gap'), 'true', `${stage} is a gap`);
   }
   assert.equal(await text(page, 'gap-per-visitor-awareness'), '0.00');
+  // Did content help: the one visitor shown the hero in awareness went no further; of the
+  // others, all but those whose journey ended in awareness did.
+  const further = recent.filter((v) => v.journey.stages.length > 1).length;
+  const others = recent.length - 1;
+  assert.equal(await text(page, 'gap-onward-awareness'), `${Math.round((100 * further) / recent.length)}%`);
+  assert.equal(await text(page, 'gap-variants-onward-awareness'), `hero/hero_default 0% of 1 vs ${Math.round((100 * further) / others)}% of ${others}`);
   await page.locator('#content-gaps').screenshot({ path: path.join(SHOTS, 'dashboard-content-gaps-7d.png') });
 
   await page.selectOption('[data-testid="range-preset"]', '30d');

@@ -624,6 +624,36 @@ TEST_F(StatsTest, ContentGaps) {
   EXPECT_TRUE(advocate["stage_content_per_visitor"].is_null());
 }
 
+TEST_F(StatsTest, ContentGapsCompareOnwardWithAndWithoutEachVariant) {
+  Seed();
+  // a:2 (stayed interested) and u:3 (went on to trial) were shown hero_x while interested.
+  for (const char* id : {"a:2", "u:3"}) {
+    auto stmt = db_.Prepare("UPDATE profiles SET exposures = ? WHERE profile_id = ?");
+    stmt.Bind(1, std::string(R"([["interested","hero","hero_x"]])")).Bind(2, std::string(id));
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+  std::string error;
+  json out = ContentGapStats(Recount(), *map_, AllTime(kNow), &error);
+  EXPECT_EQ(error, "");
+  const json& interested = Find(out["stages"], "id", "interested");
+  // In interested: a:2, u:3, a:6, a:7; further: u:3 and a:7.
+  EXPECT_EQ(Int(interested, "onward"), 2);
+  EXPECT_DOUBLE_EQ(interested["onward_rate"].get<double>(), 0.5);
+  ASSERT_EQ(interested["variants_onward"].size(), 1u);
+  const json& v = interested["variants_onward"][0];
+  EXPECT_EQ(v["slot"], "hero");
+  EXPECT_EQ(v["variant"], "hero_x");
+  EXPECT_EQ(Int(v, "visitors"), 2);
+  EXPECT_EQ(Int(v, "onward"), 1);
+  EXPECT_EQ(Int(v["without"], "visitors"), 2);
+  EXPECT_EQ(Int(v["without"], "onward"), 1);
+  // The last rank and side stages have no onward.
+  EXPECT_TRUE(Find(out["stages"], "id", "advocate")["onward"].is_null());
+  EXPECT_TRUE(Find(out["stages"], "id", "dormant")["variants_onward"].empty());
+  // The initial stage counts everyone: 7 in it, 6 went further (all but a:1).
+  EXPECT_EQ(Int(Find(out["stages"], "id", "visitor"), "onward"), 6);
+}
+
 TEST_F(StatsTest, ContentGapsCountOnlyStageContent) {
   // Impressions of a slot's default are content for nobody: they do not fill a gap.
   Seed();

@@ -1,7 +1,7 @@
 // 5. Content gaps: per stage, the visitors it lost (went no further) and the content they were
 // shown there; a stage that lost visitors and showed them little or no content made for a stage
 // is a gap, ranked by lost visitors (GET /v1/stats/content-gaps).
-import { h, replace, num, decimal, duration, note, errorNote, notAvailable } from '../format.js';
+import { h, replace, num, pct, decimal, duration, note, errorNote, notAvailable } from '../format.js';
 import { csvButton } from '../export.js';
 
 let els = null;
@@ -58,7 +58,7 @@ export function render({ gaps, previous, error }) {
           'Every stage that lost visitors showed them content made for it.',
         ),
   );
-  const head = ['Stage', 'Visitors', 'Lost', 'Now', 'Median time', 'Stage content per visitor', 'Targeted by', 'Shown (by variant)'];
+  const head = ['Stage', 'Visitors', 'Lost', 'Went further', 'Median time', 'Stage content per visitor', 'Targeted by', 'Shown (by variant)', 'Went further, shown vs not'];
   const numeric = new Set([1, 2, 3, 4, 5]);
   replace(
     els.table,
@@ -83,7 +83,7 @@ export function render({ gaps, previous, error }) {
             ),
             h('td', { class: 'num' }, num(s.visitors), was(s, 'visitors')),
             h('td', { class: 'num', testid: `gap-lost-${s.id}` }, num(s.lost), was(s, 'lost')),
-            h('td', { class: 'num' }, num(s.current)),
+            h('td', { class: 'num', testid: `gap-onward-${s.id}` }, s.onward_rate === null || s.onward_rate === undefined ? '—' : pct(s.onward_rate, 0)),
             h('td', { class: 'num' }, duration(s.median_time_in_stage_ms)),
             h('td', { class: 'num', testid: `gap-per-visitor-${s.id}` }, s.stage_content_per_visitor === null || s.stage_content_per_visitor === undefined ? '—' : decimal(s.stage_content_per_visitor, 2)),
             h(
@@ -106,6 +106,26 @@ export function render({ gaps, previous, error }) {
                     ),
                   ]
                 : h('span', { class: 'muted' }, '0'),
+            ),
+            // Did content help? Of the visitors shown a variant here, how many went further,
+            // against the stage's visitors not shown it.
+            h(
+              'td',
+              { testid: `gap-variants-onward-${s.id}` },
+              (s.variants_onward || []).length
+                ? h(
+                    'ul',
+                    { class: 'inline-list small' },
+                    s.variants_onward.map((v) =>
+                      h(
+                        'li',
+                        { testid: 'gap-variant-onward' },
+                        h('code', null, `${v.slot}/${v.variant}`),
+                        ` ${pct(v.onward_rate, 0)} of ${num(v.visitors)} vs ${pct(v.without.onward_rate, 0)} of ${num(v.without.visitors)}`,
+                      ),
+                    ),
+                  )
+                : h('span', { class: 'muted' }, '—'),
             ),
           ),
         ),
