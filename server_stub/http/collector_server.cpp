@@ -62,14 +62,18 @@ std::optional<std::string> ParseSegmentParams(const std::string& report, bool ha
                                               const std::string& filter, ReportRange* range) {
   if (!has_breakdown && !has_filter) return std::nullopt;
   const char* which = has_breakdown ? "breakdown" : "filter";
-  if (report != "funnel" && report != "paths") {
-    return std::string(which) + ": the funnel and paths reports take one, not " + report;
+  // Attribution keeps its credits per segment of the converting journeys' first touch and
+  // device only (what does not change once a journey converted), and takes a filter only.
+  const bool attribution = report == "attribution" && has_filter && !has_breakdown;
+  if (report != "funnel" && report != "paths" && !attribution) {
+    return std::string(which) + ": the funnel and paths reports take one" +
+           (report == "attribution" ? ", the attribution report a filter" : "") + ", not " + report;
   }
   if (has_breakdown && has_filter) {
     return std::string(
         "breakdown and filter: one at a time (segments are kept per dimension, not per pair)");
   }
-  const auto& dimensions = SegmentDimensions();
+  const auto& dimensions = attribution ? CreditDimensions() : SegmentDimensions();
   std::string names;
   for (const auto& d : dimensions) names += (names.empty() ? "" : ", ") + d;
   auto known = [&](const std::string& d) {
@@ -941,6 +945,11 @@ void CollectorServer::Routes() {
           SendError(res, 400, "invalid_trigger", *err);
           return;
         }
+      }
+      if (!range.segment_dimension.empty() && by != AttributionBy::kChannel) {
+        SendError(res, 400, "invalid_segment",
+                  "filter: attribution by source or campaign is not kept per segment (by=channel)");
+        return;
       }
       body = AttributionStats(db, map, range, stage, &error, by);
     } else if (which == "content-gaps") {

@@ -647,7 +647,7 @@ std::optional<std::string> Ingestor::TakeOutOfRollups(const ProfileKey& profile_
   }
   const std::int64_t version = facts->map_version;
   delta->AddJourney(*facts, -1);
-  if (!st.facts.SubtractConversions(profile_id, version, delta, &error)) {
+  if (!st.facts.SubtractConversions(profile_id, version, *facts, delta, &error)) {
     return "identity merge: " + error;
   }
   st.merged_content.Bind(1, profile_id.id).Bind(2, profile_id.project);

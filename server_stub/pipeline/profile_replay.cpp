@@ -405,7 +405,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
     if (auto err = load(st.all_events, &events)) return err;
     event_count = 0;
     std::string error;
-    if (replacing && !st.facts.SubtractConversions(key, map.version, &st.delta, &error)) {
+    if (replacing && !st.facts.SubtractConversions(key, map.version, *before, &st.delta, &error)) {
       return "projection: " + error;
     }
     st.clear_conversions.Bind(1, profile_id).Bind(2, project);
@@ -456,10 +456,12 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
           if (db_.Changes() == 0) continue;
           credited = true;
           st.delta.AddCredit(map.version, t.at, t.to, ModelName(model), credit.channel,
-                             credit.credit, touches_json, +1);
+                             credit.credit, touches_json, +1, CreditSegmentValues(acquisition));
         }
       }
-      if (credited) st.delta.AddConversion(map.version, t.at, t.to, +1);
+      if (credited) {
+        st.delta.AddConversion(map.version, t.at, t.to, +1, CreditSegmentValues(acquisition));
+      }
     }
     for (const auto& trig : triggers) {
       for (const auto& endpoint : map.webhooks) {

@@ -829,13 +829,25 @@ json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& ra
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       const std::string& conversion_stage, std::string* error, AttributionBy by) {
   // One conversion is one entry into a conversion stage: (profile, stage, at), on its own day.
-  // ?4 is the stage, so the project (without a version) is ?5.
+  // ?4 is the stage, so the project (without a version) is ?5. A segment (the converting
+  // journeys' first touch or device) reads the per-segment rows, its dimension and value bound
+  // next (no gap in the numbers: PostgreSQL types every parameter up to the last).
+  const bool segmented = !range.segment_dimension.empty();
+  const int seg = range.map_version < 0 ? 6 : 5;
+  const std::string segment_clause = segmented ? " AND dimension = ?" + std::to_string(seg) +
+                                                     " AND value = ?" + std::to_string(seg + 1)
+                                               : "";
+  auto bind_segment = [&](Statement& stmt) {
+    if (segmented) stmt.Bind(seg, range.segment_dimension).Bind(seg + 1, range.segment_value);
+  };
   Statement count_stmt =
       RangeQuery(db,
-                 std::string("SELECT COALESCE(SUM(conversions), 0) FROM rollup_conversions") +
-                     InRange(range, "?5") + " AND (?4 = '' OR stage = ?4)",
+                 std::string("SELECT COALESCE(SUM(conversions), 0) FROM ") +
+                     (segmented ? "rollup_conversion_segments" : "rollup_conversions") +
+                     InRange(range, "?5") + " AND (?4 = '' OR stage = ?4)" + segment_clause,
                  range, 5);
   count_stmt.Bind(4, conversion_stage);
+  bind_segment(count_stmt);
   std::int64_t conversions = 0;
   ForEachRow(count_stmt, error, [&](Statement& s) { conversions = s.Int(0); });
 
@@ -844,14 +856,17 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   const std::string key = by == AttributionBy::kSource     ? "source"
                           : by == AttributionBy::kCampaign ? "campaign"
                                                            : "channel";
-  const std::string table =
-      by == AttributionBy::kChannel ? "rollup_credits" : "rollup_credit_sources";
-  Statement credit_stmt = RangeQuery(
-      db,
-      "SELECT model, " + key + ", SUM(credit_micros) FROM " + table + InRange(range, "?5") +
-          " AND (?4 = '' OR stage = ?4) GROUP BY model, " + key + " ORDER BY model, " + key,
-      range, 5);
+  const std::string table = segmented                       ? "rollup_credit_segments"
+                            : by == AttributionBy::kChannel ? "rollup_credits"
+                                                            : "rollup_credit_sources";
+  Statement credit_stmt =
+      RangeQuery(db,
+                 "SELECT model, " + key + ", SUM(credit_micros) FROM " + table +
+                     InRange(range, "?5") + " AND (?4 = '' OR stage = ?4)" + segment_clause +
+                     " GROUP BY model, " + key + " ORDER BY model, " + key,
+                 range, 5);
   credit_stmt.Bind(4, conversion_stage);
+  bind_segment(credit_stmt);
   ForEachRow(credit_stmt, error, [&](Statement& s) {
     if (s.Int(2) == 0) return;
     by_model[s.Text(0)].emplace_back(s.Text(1), static_cast<double>(s.Int(2)) / 1e6);
@@ -884,6 +899,9 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
           {"conversion_stages", map.attribution.conversions},
           {"stage", conversion_stage.empty() ? json(nullptr) : json(conversion_stage)},
           {"by", key},
+          {"segment",
+           segmented ? json{{"dimension", range.segment_dimension}, {"value", range.segment_value}}
+                     : json(nullptr)},
           {"conversions", conversions},
           {"models", std::move(models)}};
 }

@@ -92,6 +92,10 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_conversions", "map_version, day, stage", "conversions", true},
     {"rollup_credits", "map_version, day, stage, model, channel", "credit_micros", true},
     {"rollup_credit_sources", "map_version, day, stage, model, channel, source, campaign",
+     "credit_micros", true},
+    {"rollup_conversion_segments", "map_version, day, stage, dimension, value", "conversions",
+     true},
+    {"rollup_credit_segments", "map_version, day, stage, model, dimension, value, channel",
      "credit_micros", true}};
 
 std::size_t ColumnCount(const char* list) {
@@ -272,6 +276,20 @@ Exposures ParseExposures(const std::string& text) {
   return out;
 }
 
+const std::vector<std::string>& CreditDimensions() {
+  static const std::vector<std::string> kDimensions = {"channel",  "source",  "medium",
+                                                       "campaign", "landing", "device"};
+  return kDimensions;
+}
+
+std::vector<std::string> CreditSegmentValues(const JourneyFacts& f) {
+  return {f.channel, f.source, f.medium, f.campaign, f.landing, f.device};
+}
+
+std::vector<std::string> CreditSegmentValues(const Acquisition& a) {
+  return {a.channel, a.source, a.medium, a.campaign, a.landing, a.device};
+}
+
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
                              std::int64_t map_version, std::int64_t mismatches, TimeMs until,
                              const Acquisition& acquisition,
@@ -383,15 +401,27 @@ void RollupDelta::AddContentShown(std::int64_t map_version, std::int64_t time_ms
 }
 
 void RollupDelta::AddConversion(std::int64_t map_version, std::int64_t at_ms,
-                                const std::string& stage, int sign) {
-  conversions_[{map_version, DayOf(at_ms), stage}] += sign;
+                                const std::string& stage, int sign,
+                                const std::vector<std::string>& segment) {
+  const Day day = DayOf(at_ms);
+  conversions_[{map_version, day, stage}] += sign;
+  const auto& dimensions = CreditDimensions();
+  for (std::size_t i = 0; i < dimensions.size() && i < segment.size(); ++i) {
+    conversion_segments_[{map_version, day, stage, dimensions[i], segment[i]}] += sign;
+  }
 }
 
 void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
                             const std::string& model, const std::string& channel, double credit,
-                            const std::string& touches, int sign) {
+                            const std::string& touches, int sign,
+                            const std::vector<std::string>& segment) {
   const Day day = DayOf(at_ms);
   credits_[{map_version, day, stage, model, channel}] += sign * CreditMicros(credit);
+  const auto& dimensions = CreditDimensions();
+  for (std::size_t i = 0; i < dimensions.size() && i < segment.size(); ++i) {
+    credit_segments_[{map_version, day, stage, model, dimensions[i], segment[i], channel}] +=
+        sign * CreditMicros(credit);
+  }
   for (const CreditPart& part : CreditParts(touches, credit)) {
     credit_sources_[{map_version, day, stage, model, channel, part.source, part.campaign}] +=
         sign * CreditMicros(part.credit);
@@ -424,7 +454,7 @@ bool RollupDelta::empty() const {
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          reach_.empty() && segment_reach_.empty() && segment_paths_.empty() && exposure_.empty() &&
          acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty() &&
-         credit_sources_.empty();
+         credit_sources_.empty() && conversion_segments_.empty() && credit_segments_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -472,11 +502,18 @@ struct RollupWriter::Statements {
         credit_sources(db.Prepare(
             AddingUpsert("rollup_credit_sources",
                          {"map_version", "day", "stage", "model", "channel", "source", "campaign"},
+                         {"credit_micros"}))),
+        conversion_segments(db.Prepare(
+            AddingUpsert("rollup_conversion_segments",
+                         {"map_version", "day", "stage", "dimension", "value"}, {"conversions"}))),
+        credit_segments(db.Prepare(
+            AddingUpsert("rollup_credit_segments",
+                         {"map_version", "day", "stage", "model", "dimension", "value", "channel"},
                          {"credit_micros"}))) {}
 
   Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
       segment_reach, segment_paths, exposure, acquisition, content, conversions, credits,
-      credit_sources;
+      credit_sources, conversion_segments, credit_segments;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -543,6 +580,8 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.conversions_, st_->conversions, "conversions");
   write_count(d.credits_, st_->credits, "credits");
   write_count(d.credit_sources_, st_->credit_sources, "credit sources");
+  write_count(d.conversion_segments_, st_->conversion_segments, "conversion segments");
+  write_count(d.credit_segments_, st_->credit_segments, "credit segments");
   d.Clear();
   if (failure) st_.reset();  // prepared again next time (the database may be back)
   return failure;
@@ -614,13 +653,16 @@ std::optional<JourneyFacts> StoredFactsReader::Journey(const ProfileKey& profile
 }
 
 bool StoredFactsReader::SubtractConversions(const ProfileKey& profile_id, std::int64_t map_version,
-                                            RollupDelta* delta, std::string* error) {
+                                            const JourneyFacts& journey, RollupDelta* delta,
+                                            std::string* error) {
+  const std::vector<std::string> segment = CreditSegmentValues(journey);
   std::set<std::pair<std::string, std::int64_t>> seen;  // one conversion per (stage, at)
   return RunFor(st_->conversions, profile_id, error, [&](Statement& s) {
     const std::string stage = s.Text(0);
     const std::int64_t at = s.Int(1);
-    if (seen.emplace(stage, at).second) delta->AddConversion(map_version, at, stage, -1);
-    delta->AddCredit(map_version, at, stage, s.Text(2), s.Text(3), s.Double(4), s.Text(5), -1);
+    if (seen.emplace(stage, at).second) delta->AddConversion(map_version, at, stage, -1, segment);
+    delta->AddCredit(map_version, at, stage, s.Text(2), s.Text(3), s.Double(4), s.Text(5), -1,
+                     segment);
   });
 }
 
@@ -696,16 +738,21 @@ std::optional<std::string> RebuildRollups(Database& db) {
 
   Statement conversions = db.Prepare(
       "SELECT c.project_id || ' ' || c.profile_id, c.stage, c.at, c.model, c.channel, c.credit, "
-      "p.map_version, c.touches FROM conversions c JOIN profiles p ON p.project_id = c.project_id "
-      "AND "
+      "p.map_version, c.touches, p.channel, p.source, p.medium, p.campaign, p.landing, p.device "
+      "FROM conversions c JOIN profiles p ON p.project_id = c.project_id AND "
       "p.profile_id = c.profile_id");
   std::set<std::tuple<std::string, std::string, std::int64_t>> seen;
   ForEachRow(conversions, &error, [&](Statement& s) {
     const std::string stage = s.Text(1);
     const std::int64_t at = s.Int(2);
     const std::int64_t version = s.Int(6);
-    if (seen.emplace(s.Text(0), stage, at).second) delta.AddConversion(version, at, stage, +1);
-    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), s.Double(5), s.Text(7), +1);
+    // As CreditSegmentValues orders them.
+    const std::vector<std::string> segment = {s.Text(8),  s.Text(9),  s.Text(10),
+                                              s.Text(11), s.Text(12), s.Text(13)};
+    if (seen.emplace(s.Text(0), stage, at).second) {
+      delta.AddConversion(version, at, stage, +1, segment);
+    }
+    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), s.Double(5), s.Text(7), +1, segment);
   });
   if (!error.empty()) return "rollups: " + error;
   return writer.Flush(delta);

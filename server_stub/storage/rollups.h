@@ -126,6 +126,11 @@ Acquisition FirstTouch(const EventContext& context);
 const std::vector<std::string>& SegmentDimensions();
 /// A journey's value for each of SegmentDimensions() ('' when it has none).
 std::vector<std::string> SegmentValues(const JourneyFacts& facts);
+/// The dimensions conversions and credits are kept by: those that do not change once a journey
+/// converted (its first touch and device; not identified or stage), in this order.
+const std::vector<std::string>& CreditDimensions();
+std::vector<std::string> CreditSegmentValues(const JourneyFacts& facts);
+std::vector<std::string> CreditSegmentValues(const Acquisition& acquisition);
 
 /// The facts of a journey as the projection stores it from `engine` (profile_replay.cpp): its
 /// transition history and StageTimes(until) for visited stages; `converted` when its stage or a
@@ -166,13 +171,14 @@ class RollupDelta {
                 std::int64_t n);
   void AddContentShown(std::int64_t map_version, std::int64_t time_ms, const std::string& stage,
                        const std::string& slot, const std::string& variant, std::int64_t n);
+  /// A conversion of a journey whose CreditSegmentValues are `segment`.
   void AddConversion(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
-                     int sign);
+                     int sign, const std::vector<std::string>& segment);
   /// A channel's credit for a conversion (`sign` +1 or -1), and its parts by the source and
   /// campaign of its touches (CreditParts).
   void AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
                  const std::string& model, const std::string& channel, double credit,
-                 const std::string& touches, int sign);
+                 const std::string& touches, int sign, const std::vector<std::string>& segment);
   bool empty() const;
   void Clear();
 
@@ -211,6 +217,12 @@ class RollupDelta {
       std::tuple<Version, Day, std::string, std::string, std::string, std::string, std::string>,
       std::int64_t>
       credit_sources_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
+      conversion_segments_;
+  std::map<
+      std::tuple<Version, Day, std::string, std::string, std::string, std::string, std::string>,
+      std::int64_t>
+      credit_segments_;
 };
 
 /// Writes deltas with statements prepared once per connection. Event counts go to the writer's
@@ -239,8 +251,8 @@ class StoredFactsReader {
   std::optional<JourneyFacts> Journey(const ProfileKey& profile, std::string* error);
   /// Subtracts the profile's stored conversions and credits (counted under `map_version`) from
   /// `delta`, before they are deleted. False with *error on a failed query.
-  bool SubtractConversions(const ProfileKey& profile, std::int64_t map_version, RollupDelta* delta,
-                           std::string* error);
+  bool SubtractConversions(const ProfileKey& profile, std::int64_t map_version,
+                           const JourneyFacts& journey, RollupDelta* delta, std::string* error);
 
  private:
   struct Statements;

@@ -315,6 +315,17 @@ CREATE TABLE IF NOT EXISTS rollup_exposure (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
   variant TEXT NOT NULL, stages TEXT NOT NULL, profiles INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stage, slot, variant, stages));
+-- Conversions and credits per segment of the converting journey, for the dimensions that do not
+-- change once a journey converted (its first touch and device: CreditDimensions).
+CREATE TABLE IF NOT EXISTS rollup_conversion_segments (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, dimension TEXT NOT NULL,
+  value TEXT NOT NULL, conversions INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, dimension, value));
+CREATE TABLE IF NOT EXISTS rollup_credit_segments (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
+  dimension TEXT NOT NULL, value TEXT NOT NULL, channel TEXT NOT NULL,
+  credit_micros INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, model, dimension, value, channel));
 -- The same credits by the source and campaign of the touches (conversions.touches).
 CREATE TABLE IF NOT EXISTS rollup_credit_sources (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,

@@ -273,7 +273,7 @@ describe('date ranges on every report', () => {
       ['funnel?breakdown=country', 'breakdown: expected one of channel, source, medium, campaign, landing, device, identified, stage'],
       ['funnel?filter=source', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device, identified, stage'],
       ['funnel?breakdown=source&filter=device:mobile', 'breakdown and filter: one at a time (segments are kept per dimension, not per pair)'],
-      ['attribution?breakdown=source', 'breakdown: the funnel and paths reports take one, not attribution'],
+      ['attribution?breakdown=source', 'breakdown: the funnel and paths reports take one, the attribution report a filter, not attribution'],
       ['funnel?breakdown=source&values=0', 'values: expected an integer from 1 to 50'],
     ]) {
       const bad = await adminGet(srv, `/v1/stats/${query}`);
@@ -303,12 +303,20 @@ describe('date ranges on every report', () => {
     assert.equal(viaTrigger.stage, 'customer');
     assert.deepEqual(viaTrigger.models, byChannel.models);
     assert.deepEqual(byChannel.models[0].channels.map((c) => c.channel).sort(), ['Email', 'Referral']);
+    // Narrowed to the journeys that arrived from the newsletter: their two orders, all Email.
+    const newsletter = (await adminGet(srv, '/v1/stats/attribution?filter=source:newsletter')).json;
+    assert.equal(newsletter.conversions, 2);
+    assert.deepEqual(newsletter.segment, { dimension: 'source', value: 'newsletter' });
+    for (const model of newsletter.models) assert.deepEqual(model.channels.map((c) => [c.channel, c.credit]), [['Email', 2]], model.model);
+    assert.equal((await adminGet(srv, '/v1/stats/attribution?filter=device:mobile')).json.conversions, 0);
     const csv = await adminGet(srv, '/v1/stats/attribution?by=campaign&format=csv');
     assert.match(csv.text, /^model,campaign,credit,share\r\n/);
     for (const [query, code, message] of [
       ['by=country', 'invalid_by', 'by: expected channel, source or campaign'],
       ['trigger=became_lead', 'invalid_trigger', 'trigger: became_lead does not fire on entering one conversion stage (attribution.conversions of the map lists the stages credited)'],
       ['trigger=nope', 'invalid_trigger', 'trigger: no trigger "nope" in the map'],
+      ['filter=stage:customer', 'invalid_segment', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device'],
+      ['filter=source:newsletter&by=source', 'invalid_segment', 'filter: attribution by source or campaign is not kept per segment (by=channel)'],
     ]) {
       const bad = await adminGet(srv, `/v1/stats/attribution?${query}`);
       assert.equal(bad.status, 400, query);
