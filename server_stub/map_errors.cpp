@@ -130,30 +130,43 @@ std::vector<MapProblem> ListMapProblems(std::string_view text, std::size_t limit
   json doc = std::move(parsed).value();
   Removed removed;
   std::string message = first.error().message;
+  // Every field set aside, by its original path: a later error there is what its removal left
+  // (a member now missing), not a new problem.
+  std::vector<std::string> set_aside;
   while (out.size() < limit) {
     auto [path, what] = Split(message);
-    auto steps = Resolve(doc, path);
-    // A missing member is named by its own path: its parent is what is set aside.
-    if (!steps && what == "required") {
-      const std::size_t cut = path.find_last_of(".[");
-      if (cut != std::string::npos) steps = Resolve(doc, path.substr(0, cut));
+    // The longest part of the path that exists: all of it, or the object a missing member
+    // belongs to (its tail is member names, kept as written).
+    std::optional<std::vector<Step>> steps = Resolve(doc, path);
+    std::string tail;
+    std::string prefix = path;
+    while (!steps && !prefix.empty()) {
+      const std::size_t cut = prefix.find_last_of(".[");
+      if (cut == std::string::npos) break;
+      tail = prefix.substr(cut) + tail;
+      prefix = prefix.substr(0, cut);
+      steps = Resolve(doc, prefix);
     }
-    const std::string original = steps ? Render(ToOriginal(*steps, removed)) : path;
-    // The same field again (its removal left it missing): not a new problem; its element goes.
-    const bool again_here = !out.empty() && out.back().path == original;
-    if (!again_here) out.push_back({original, what});
-    if (!steps || steps->empty()) break;
-    // A bad or missing required member (a stage's id) takes its element with it: set aside the
-    // closest array element on the path instead of leaving the element half made.
-    if (again_here || what == "required" || (steps->back().key == "id" && steps->size() >= 2)) {
+    if (!steps) break;  // not a path of this document: nothing more can be set aside
+    const std::string original = Render(ToOriginal(*steps, removed)) + tail;
+    bool known = false;
+    for (const auto& p : set_aside) known = known || p == original;
+    if (!known) out.push_back({original, what});
+    if (steps->empty()) break;
+    // A bad required member (a stage's id), a member missing, or one set aside before that is
+    // still wrong: the closest array element on the path goes whole, instead of leaving it half
+    // made.
+    if (known || !tail.empty() || what == "required" ||
+        (steps->back().key == "id" && steps->size() >= 2)) {
       while (!steps->empty() && !steps->back().index) steps->pop_back();
       if (steps->empty()) break;
     }
+    set_aside.push_back(Render(ToOriginal(*steps, removed)));
     // Remove the node.
     json* parent = &doc;
     for (std::size_t k = 0; k + 1 < steps->size(); ++k) {
-      const Step& s = (*steps)[k];
-      parent = s.index ? &(*parent)[s.at] : &(*parent)[s.key];
+      const Step& st = (*steps)[k];
+      parent = st.index ? &(*parent)[st.at] : &(*parent)[st.key];
     }
     const Step& last = steps->back();
     if (last.index) {
@@ -168,7 +181,7 @@ std::vector<MapProblem> ListMapProblems(std::string_view text, std::size_t limit
     }
     auto again = ParseJourneyMap(doc.dump());
     if (again) break;
-    if (again.error().message == message) break;  // nothing moved: stop rather than loop
+    if (again.error().message == message && known) break;  // nothing moved: stop, never loop
     message = again.error().message;
   }
   return out;

@@ -120,11 +120,7 @@ std::vector<Touch> DenoisePath(const std::vector<Touch>& path) {
   std::vector<Touch> out;
   for (const Touch& touch : path) {
     if (!out.empty() && out.back().channel == touch.channel) {
-      if (touch.at >= out.back().at) {
-        out.back().at = touch.at;
-        out.back().source = touch.source;
-        out.back().campaign = touch.campaign;
-      }
+      out.back().at = std::max(out.back().at, touch.at);
       continue;
     }
     out.push_back(touch);
@@ -169,13 +165,36 @@ std::vector<Credit> Attribute(const std::vector<Touch>& path, TimeMs conversion_
 std::vector<TouchCredit> AttributeTouches(const std::vector<Touch>& path, TimeMs conversion_at,
                                           AttributionModel model,
                                           const AttributionOptions& options) {
-  std::vector<Touch> touches = PathInWindow(path, conversion_at, options.lookback);
-  if (options.collapse_repeats) touches = DenoisePath(touches);
+  std::vector<Touch> window = PathInWindow(path, conversion_at, options.lookback);
+  // Runs of one channel, as DenoisePath collapses them (each its own run without de-noising).
+  std::vector<std::vector<std::size_t>> runs;
+  std::vector<Touch> touches;
+  for (std::size_t i = 0; i < window.size(); ++i) {
+    if (options.collapse_repeats && !touches.empty() &&
+        touches.back().channel == window[i].channel) {
+      touches.back().at = std::max(touches.back().at, window[i].at);
+      runs.back().push_back(i);
+      continue;
+    }
+    touches.push_back(window[i]);
+    runs.push_back({i});
+  }
   std::vector<TouchCredit> out;
   if (touches.empty()) return out;
   std::vector<double> weights = Weights(touches, model, options);
-  for (std::size_t i = 0; i < touches.size(); ++i) {
-    if (weights[i] > 0) out.push_back(TouchCredit{touches[i], weights[i]});
+  // A run's credit goes to the landing the model looks at: its first for first touch, its last
+  // for last touch and last non-direct, shared evenly by its landings for the others.
+  for (std::size_t r = 0; r < runs.size(); ++r) {
+    if (!(weights[r] > 0)) continue;
+    const auto& run = runs[r];
+    if (model == AttributionModel::kFirstTouch) {
+      out.push_back(TouchCredit{window[run.front()], weights[r]});
+    } else if (model == AttributionModel::kLastTouch || model == AttributionModel::kLastNonDirect) {
+      out.push_back(TouchCredit{window[run.back()], weights[r]});
+    } else {
+      const double share = weights[r] / static_cast<double>(run.size());
+      for (std::size_t i : run) out.push_back(TouchCredit{window[i], share});
+    }
   }
   return out;
 }

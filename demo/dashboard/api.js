@@ -161,8 +161,8 @@ export const api = {
   funnel: (period, segment = {}) => api.get(statsPath('funnel', period, segment)),
   transitions: (period) => api.get(statsPath('transitions', period)),
   timeInStage: (period) => api.get(statsPath('time-in-stage', period)),
-  attribution: (stage, period, by = 'channel') =>
-    api.get(statsPath('attribution', period, { ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}) })),
+  attribution: (stage, period, by = 'channel', segment = {}) =>
+    api.get(statsPath('attribution', period, { ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}), ...segment })),
   contentGaps: (period) => api.get(statsPath('content-gaps', period)),
   webhooks: (period) => api.get(statsPath('webhooks', period)),
   paths: (limit = 20, period, segment = {}) => api.get(statsPath('paths', period, { limit: String(limit), ...segment })),

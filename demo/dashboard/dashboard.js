@@ -172,7 +172,6 @@ async function refreshStats({ force = false } = {}) {
       ),
       draw('content gaps', [gaps, gapsBefore], (g, gb) => contentGaps.render({ gaps: g.value, previous: gb.value, error: g.error })),
       attribution.refresh(period, before),
-      stepsFunnel.refresh(),
     ];
     const results = await Promise.all(all);
     await Promise.all(views);
@@ -336,6 +335,7 @@ function switchProject(project) {
   renderProjectPicker();
   live.reset();
   timeline.clear();
+  stepsFunnel.reset();
   mapEditor.load(false);
   refreshStats({ force: true });
 }
@@ -407,7 +407,12 @@ function stop() {
 async function boot() {
   range.readFromUrl();
   range.init($('rangebar'));
-  range.onChange(() => refreshStats({ force: true }));
+  // The step funnel reads stored journeys, not rollups: it runs on demand and when the period
+  // changes, not on every auto-refresh.
+  range.onChange(() => {
+    refreshStats({ force: true });
+    stepsFunnel.refresh();
+  });
   segment.readFromUrl();
   segment.init($('segmentbar'), () => range.current());
   segment.onChange(() => refreshStats({ force: true }));
@@ -461,7 +466,11 @@ async function boot() {
     key = keyOfProject(wanted);
     setKey(key);
   }
-  if (!key || !hasKey()) {
+  // A link to a project this tab has no key for asks for that project's key (rather than
+  // showing another project under its address).
+  const wantedUnknown = wanted && !keyOfProject(wanted) && !keyInAddress;
+  if (!key || !hasKey() || wantedUnknown) {
+    if (wantedUnknown) setKey('');
     showAuth(wanted ? `Enter the admin key of project “${wanted}”.` : '');
     return;
   }

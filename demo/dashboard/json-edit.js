@@ -110,6 +110,7 @@ export function replaceValue(text, path, value) {
 // Inserts `entry` (already serialized) as the last item of the container at `path`.
 function insertLast(text, path, entryOf) {
   const at = need(locate(text), path);
+  if (text[at.valueStart] !== '{' && text[at.valueStart] !== '[') throw new Error(`${path || 'the document'} is not an object or an array`);
   const close = at.end - 1;
   const containerIndent = lineIndent(text, at.start);
   const itemIndent = `${containerIndent}  `;
@@ -151,10 +152,11 @@ export function removeAt(text, path) {
     if (text[j] === ',') {
       to = j + 1;
       while (to < text.length && /[ \t]/.test(text[to])) to++;
-      if (text[to] === '\n') {
-        // the next item's line keeps its indentation
+      const lineStart = text.lastIndexOf('\n', from - 1) + 1;
+      if (text[to] === '\n' && text.slice(lineStart, from).trim() === '') {
+        // the item had its own line: the next item's line keeps its indentation
         to++;
-        from = text.lastIndexOf('\n', from - 1) + 1;
+        from = lineStart;
       }
     }
   }

@@ -80,6 +80,7 @@ async function loadValues() {
     if (p.from) query.set('from', p.from);
     if (p.to) query.set('to', p.to);
     const res = await api.get(`/v1/stats/funnel?${query}`);
+    if (els.filterDimension.value !== dimension) return; // another dimension was picked meanwhile
     const values = ((res && res.breakdown && res.breakdown.values) || []).map((v) => [v.value, v.total_profiles]);
     if (state.filterDimension === dimension && !values.some(([v]) => v === state.filterValue)) values.push([state.filterValue, null]);
     els.filterValue.replaceChildren(
@@ -100,8 +101,13 @@ function sync() {
   els.filterDimension.value = state.filterDimension;
   els.filterValue.hidden = !els.filterDimension.value;
   els.clear.hidden = !state.breakdown && !state.filterDimension;
-  els.note.textContent =
-    state.breakdown || state.filterDimension ? 'Applies to the funnel and top paths; the other views show every visitor.' : '';
+  els.note.textContent = state.breakdown
+    ? 'Applies to the funnel and top paths; the other views show every visitor.'
+    : state.filterDimension
+      ? ['identified', 'stage'].includes(state.filterDimension)
+        ? 'Applies to the funnel and top paths; the other views show every visitor.'
+        : 'Applies to the funnel, top paths and attribution by channel; the other views show every visitor.'
+      : '';
 }
 
 /** The segment bar: breakdown, or a filter (dimension then value). `periodOf()` gives { from, to }. */

@@ -109,25 +109,6 @@ void SendMapError(Response& res, const Error& first, const std::string& text) {
                 {"errors", std::move(problems)}});
 }
 
-// The conversion stage a trigger fires on (?trigger= of the attribution report): a trigger on
-// entering exactly one of the map's conversion stages. An error message otherwise.
-std::optional<std::string> TriggerStage(const JourneyMap& map, const std::string& id,
-                                        std::string* stage) {
-  for (const TriggerDef& t : map.triggers) {
-    if (t.id != id) continue;
-    const auto& conversions = map.attribution.conversions;
-    if (t.to.size() == 1 && t.events.empty() &&
-        std::find(conversions.begin(), conversions.end(), t.to.front()) != conversions.end()) {
-      *stage = t.to.front();
-      return std::nullopt;
-    }
-    return "trigger: " + id +
-           " does not fire on entering one conversion stage (attribution.conversions of the "
-           "map lists the stages credited)";
-  }
-  return std::string("trigger: no trigger \"") + id.substr(0, 64) + "\" in the map";
-}
-
 // Bounded label values for metrics: one route pattern per handler, never the raw path.
 std::string RouteOf(const std::string& path) {
   static const char* kPrefixes[] = {"/v1/profiles/", "/v1/stats/", "/v1/map/versions/"};
@@ -888,7 +869,8 @@ void CollectorServer::Routes() {
       SendError(res, 400, "invalid_segment", *err);
       return;
     }
-    if (!IntParam(req, "values", 1, static_cast<std::int64_t>(kBreakdownMaxValues),
+    if (!breakdown.empty() &&
+        !IntParam(req, "values", 1, static_cast<std::int64_t>(kBreakdownMaxValues),
                   &breakdown_values)) {
       SendError(res, 400, "invalid_segment",
                 "values: expected an integer from 1 to " + std::to_string(kBreakdownMaxValues));
@@ -938,13 +920,6 @@ void CollectorServer::Routes() {
       } else if (by_name != "channel") {
         SendError(res, 400, "invalid_by", "by: expected channel, source or campaign");
         return;
-      }
-      // A trigger stands for the conversion stage it fires on.
-      if (req.HasParam("trigger")) {
-        if (auto err = TriggerStage(map, req.Param("trigger"), &stage)) {
-          SendError(res, 400, "invalid_trigger", *err);
-          return;
-        }
       }
       if (!range.segment_dimension.empty() && by != AttributionBy::kChannel) {
         SendError(res, 400, "invalid_segment",

@@ -33,8 +33,8 @@ std::string DeviceType(std::string_view ua) {
       Contains(ua, "android")) {
     return "mobile";
   }
-  if (Contains(ua, "windows") || Contains(ua, "macintosh") || Contains(ua, "x11") ||
-      Contains(ua, "cros") || Contains(ua, "linux")) {
+  if (Contains(ua, "windows nt") || Contains(ua, "macintosh") || Contains(ua, "x11") ||
+      Contains(ua, " cros ") || Contains(ua, "linux")) {
     return "desktop";
   }
   return "other";

@@ -535,8 +535,10 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
     std::string channel;
     if (out.status != TrackStatus::kRejected && first_accepted < 0) {
       first_accepted = at;
-      // The device of the journey's first event (a breakdown dimension).
-      if (acquisition.device.empty()) acquisition.device = device;
+      // The device of the journey's first event (a breakdown dimension): only when this pass
+      // starts the journey (new, or a full replay), not from a later event of a journey stored
+      // before devices were recorded.
+      if (acquisition.device.empty() && first_seen < 0) acquisition.device = device;
     }
     if (out.status != TrackStatus::kRejected) {
       if (!s.browser_stage.empty() && s.browser_stage != engine.stage()) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <map>
 #include <utility>
 
@@ -10,12 +11,30 @@
 namespace waymark::collector {
 namespace {
 
-// What one visitor did that a step can match: (time, step kinds' names), in time order.
+// What one visitor did that a step can match: (time, step kinds' names), in time order. At the
+// same time the arrival in the initial stage comes first, then events, then the transitions they
+// caused (a transition has its event's time).
 struct Happening {
   std::int64_t at = 0;
+  int order = 0;  ///< 0 arrival, 1 event, 2 transition
   FunnelStep::Kind kind = FunnelStep::Kind::kStage;
   std::string name;
 };
+
+// Most events read per visitor (the event steps' names only): a bot with millions of events
+// costs no more than this.
+constexpr std::int64_t kAdhocMaxEventsPerProfile = 10000;
+
+// FNV-1a: a deterministic spread of profile ids, so that a sample is neither the anonymous ids
+// first ("a:" sorts before "u:") nor the earliest arrivals.
+std::uint64_t Spread(const std::string& id) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : id) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
 
 // Time-to-convert buckets (upper bounds, exclusive); the last is open.
 constexpr std::array<std::pair<std::int64_t, const char*>, 9> kConvertBuckets = {{
@@ -73,24 +92,35 @@ std::optional<std::string> ParseFunnelSteps(const std::string& text, const Journ
 
 json AdhocFunnel(Database& db, const JourneyMap& map, const ReportRange& range,
                  const std::vector<FunnelStep>& steps, std::int64_t window_ms, std::string* error) {
-  // The visitors who arrived in the range (their cohort day), a sample by profile id beyond the
-  // cap: one more is read to know whether there were more.
+  // The visitors who arrived in the range (their cohort day): ids and arrival only, every one
+  // (a scan of the project's profiles, no events); beyond the cap a deterministic sample spread
+  // over them (the smallest Spread values) is followed.
   Statement visitors = db.Prepare(
-      "SELECT profile_id, first_seen, stage FROM profiles WHERE project_id = ?1 AND "
-      "first_seen >= ?2 AND first_seen < ?3 ORDER BY profile_id LIMIT ?4");
+      "SELECT profile_id, first_seen FROM profiles WHERE project_id = ?1 AND "
+      "first_seen >= ?2 AND first_seen < ?3");
   visitors.Bind(1, range.project).Bind(2, range.first_day * kMsPerDay);
   visitors.Bind(3, (range.last_day + 1) * kMsPerDay);
-  visitors.Bind(4, static_cast<std::int64_t>(kAdhocMaxProfiles + 1));
   struct Visitor {
     std::string id;
     std::int64_t first_seen = 0;
+    std::uint64_t spread = 0;
   };
   std::vector<Visitor> cohort;
   ForEachRow(visitors, error, [&](Statement& s) {
-    cohort.push_back({s.Text(0), s.IsNull(1) ? 0 : s.Int(1)});
+    std::string id = s.Text(0);
+    const std::uint64_t spread = Spread(id);
+    cohort.push_back({std::move(id), s.IsNull(1) ? 0 : s.Int(1), spread});
   });
-  const bool sampled = cohort.size() > kAdhocMaxProfiles;
-  if (sampled) cohort.resize(kAdhocMaxProfiles);
+  const std::size_t arrived = cohort.size();
+  const bool sampled = arrived > kAdhocMaxProfiles;
+  if (sampled) {
+    std::nth_element(cohort.begin(), cohort.begin() + kAdhocMaxProfiles, cohort.end(),
+                     [](const Visitor& a, const Visitor& b) { return a.spread < b.spread; });
+    cohort.resize(kAdhocMaxProfiles);
+  }
+  // Listed in profile id order (the dropped lists read the same on every run).
+  std::sort(cohort.begin(), cohort.end(),
+            [](const Visitor& a, const Visitor& b) { return a.id < b.id; });
 
   bool wants_stages = false;
   bool wants_events = false;
@@ -106,9 +136,17 @@ json AdhocFunnel(Database& db, const JourneyMap& map, const ReportRange& range,
   Statement transitions = db.Prepare(
       "SELECT to_stage, at FROM transitions WHERE project_id = ? AND profile_id = ? "
       "ORDER BY position");
+  // Only the event steps' names, at most kAdhocMaxEventsPerProfile per visitor.
+  std::string names;
+  for (std::size_t i = 0; i < event_names.size(); ++i) {
+    names += (i ? ", ?" : "?") + std::to_string(i + 3);
+  }
   Statement events = db.Prepare(
-      "SELECT name, corrected_time FROM events WHERE project_id = ? AND profile_id = ? "
-      "ORDER BY corrected_time, anonymous_id, seq, id");
+      "SELECT name, corrected_time FROM events WHERE project_id = ?1 AND "
+      "profile_id = ?2 AND name IN (" +
+      (names.empty() ? std::string("NULL") : names) +
+      ") ORDER BY corrected_time, anonymous_id, seq, id LIMIT " +
+      std::to_string(kAdhocMaxEventsPerProfile));
 
   const std::size_t n = steps.size();
   std::vector<std::int64_t> entered(n, 0);
@@ -121,26 +159,27 @@ json AdhocFunnel(Database& db, const JourneyMap& map, const ReportRange& range,
     if (failed) break;
     std::vector<Happening> happened;
     // Everyone enters the initial stage when they arrive.
-    happened.push_back({v.first_seen, FunnelStep::Kind::kStage, map.initial});
+    happened.push_back({v.first_seen, 0, FunnelStep::Kind::kStage, map.initial});
     if (wants_stages) {
       transitions.Bind(1, range.project).Bind(2, v.id);
       failed = !ForEachRow(transitions, error, [&](Statement& s) {
-        happened.push_back({s.Int(1), FunnelStep::Kind::kStage, s.Text(0)});
+        happened.push_back({s.Int(1), 2, FunnelStep::Kind::kStage, s.Text(0)});
       });
       transitions.Reset();
     }
     if (wants_events && !failed) {
       events.Bind(1, range.project).Bind(2, v.id);
+      for (std::size_t i = 0; i < event_names.size(); ++i) {
+        events.Bind(static_cast<int>(i) + 3, event_names[i]);
+      }
       failed = !ForEachRow(events, error, [&](Statement& s) {
-        std::string name = s.Text(0);
-        if (std::find(event_names.begin(), event_names.end(), name) != event_names.end()) {
-          happened.push_back({s.Int(1), FunnelStep::Kind::kEvent, std::move(name)});
-        }
+        happened.push_back({s.Int(1), 1, FunnelStep::Kind::kEvent, s.Text(0)});
       });
       events.Reset();
     }
-    std::stable_sort(happened.begin(), happened.end(),
-                     [](const Happening& a, const Happening& b) { return a.at < b.at; });
+    std::stable_sort(happened.begin(), happened.end(), [](const Happening& a, const Happening& b) {
+      return a.at != b.at ? a.at < b.at : a.order < b.order;
+    });
     // Greedy: the earliest first step, then the earliest of each next step at or after it.
     std::size_t at = 0;
     std::int64_t first_time = 0;
@@ -225,6 +264,7 @@ json AdhocFunnel(Database& db, const JourneyMap& map, const ReportRange& range,
           {"range", RangeJson(range)},
           {"window_ms", window_ms},
           {"profiles", cohort.size()},
+          {"arrived", arrived},
           {"sampled", sampled},
           {"steps", std::move(out_steps)},
           {"time_to_convert",

@@ -1,8 +1,10 @@
 // GET /v1/stats/funnel-steps: a funnel of steps the user chooses (entering a stage, or an event
 // by name), in order, each within a conversion window of the first, over the visitors who arrived
 // in the range. Unlike the other reports it cannot come from rollups (any steps, any window): it
-// reads the stored journeys of the range's visitors, at most kAdhocMaxProfiles of them (a sample
-// by profile id beyond that, said in the answer), so its cost is bounded whatever the traffic.
+// reads the ids of the range's visitors (one scan of the project's profiles, no events) and the
+// stored journeys of at most kAdhocMaxProfiles of them (beyond that a deterministic sample spread
+// over the ids, said in the answer): their transitions and, for event steps, those events only
+// (at most 10 000 per visitor).
 #pragma once
 
 #include <cstddef>
@@ -41,8 +43,9 @@ std::optional<std::string> ParseFunnelSteps(const std::string& text, const Journ
 /// conversion from the previous and the first step, `drop_off`, the median time from the
 /// previous step, and `dropped` (up to kAdhocDroppedListed profile ids of those who did the
 /// previous step but not this one); `time_to_convert` from the first step to the last (median,
-/// p90 and a histogram); `profiles` examined and `sampled`. Each visitor's earliest first step
-/// is taken, then the earliest of each next step after it.
+/// p90 and a histogram); `profiles` examined, `arrived` in the range and `sampled`. Each
+/// visitor's earliest first step is taken, then the earliest of each next step at or after it
+/// (at the same time: arrival, then an event, then the transition it caused).
 json AdhocFunnel(Database& db, const JourneyMap& map, const ReportRange& range,
                  const std::vector<FunnelStep>& steps, std::int64_t window_ms,
                  std::string* error = nullptr);

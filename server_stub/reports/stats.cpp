@@ -482,25 +482,70 @@ json FunnelStats(Database& db, const JourneyMap& map, const ReportRange& range,
   return out;
 }
 
+// The `limit` values of `dimension` with the most journeys in the range (then by value), and how
+// many values there are: one pass over its values holding `limit` of them, whatever their number
+// (landing pages and campaigns are whatever visitors send).
+std::pair<std::vector<std::string>, std::int64_t> TopValues(Database& db, const ReportRange& range,
+                                                            const std::string& dimension,
+                                                            const char* table, const char* column,
+                                                            std::size_t limit, std::string* error) {
+  ReportRange by = range;
+  by.segment_dimension = dimension;
+  Statement totals =
+      SegmentQuery(db, std::string("SELECT value, SUM(") + column + ") FROM " + table, by,
+                   " GROUP BY value", /*any_value=*/true);
+  // The best `limit` so far in a heap whose top is the worst of them (fewest journeys, then the
+  // greatest value). `better(a, b)`: a ranks before b (the heap's "less").
+  using Entry = std::pair<std::int64_t, std::string>;
+  auto better = [](const Entry& a, const Entry& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  };
+  std::vector<Entry> heap;
+  std::int64_t distinct = 0;
+  ForEachRow(totals, error, [&](Statement& s) {
+    if (s.Int(1) <= 0) return;
+    ++distinct;
+    Entry e{s.Int(1), s.Text(0)};
+    if (heap.size() < limit) {
+      heap.push_back(std::move(e));
+      std::push_heap(heap.begin(), heap.end(), better);
+    } else if (!heap.empty() && better(e, heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), better);
+      heap.back() = std::move(e);
+      std::push_heap(heap.begin(), heap.end(), better);
+    }
+  });
+  std::sort(heap.begin(), heap.end(), better);
+  std::vector<std::string> values;
+  for (auto& e : heap) values.push_back(std::move(e.second));
+  return {std::move(values), distinct};
+}
+
 json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
                      const std::string& dimension, std::size_t limit, std::string* error) {
   ReportRange by = range;
   by.segment_dimension = dimension;
+  const auto [top, distinct] =
+      TopValues(db, range, dimension, "rollup_segment_reach", "profiles", limit, error);
   std::map<std::string, FunnelCounts> per_value;
+  for (const auto& value : top) per_value[value];
+  // Every journey counts once per dimension, so the values past the top are the whole funnel's
+  // counts less the top values' (no need to hold them).
+  FunnelCounts other;
   Statement reach =
       SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
                    " GROUP BY value, stages", /*any_value=*/true);
   ForEachRow(reach, error, [&](Statement& s) {
-    AddReach(map, ReachSet(s.Text(1)), s.Int(2), &per_value[s.Text(0)]);
+    auto it = per_value.find(s.Text(0));
+    AddReach(map, ReachSet(s.Text(1)), s.Int(2), it == per_value.end() ? &other : &it->second);
   });
   std::vector<std::pair<std::string, const FunnelCounts*>> ranked;
-  for (auto& [value, counts] : per_value) {
+  for (const auto& value : top) {
+    FunnelCounts& counts = per_value[value];
     counts.reached[map.initial] = counts.total_profiles;
-    if (counts.total_profiles > 0) ranked.emplace_back(value, &counts);
+    ranked.emplace_back(value, &counts);
   }
-  std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.second->total_profiles > b.second->total_profiles;
-  });
+  other.reached[map.initial] = other.total_profiles;
   auto summary = [&](const FunnelCounts& counts) {
     json report = FunnelReport(map, counts);
     json stages = json::array();
@@ -515,21 +560,13 @@ json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& ran
     return json{{"total_profiles", counts.total_profiles}, {"stages", std::move(stages)}};
   };
   json values = json::array();
-  FunnelCounts other;
-  for (std::size_t i = 0; i < ranked.size(); ++i) {
-    const FunnelCounts& counts = *ranked[i].second;
-    if (i < limit) {
-      json row = summary(counts);
-      row["value"] = ranked[i].first;
-      values.push_back(std::move(row));
-      continue;
-    }
-    other.total_profiles += counts.total_profiles;
-    for (const auto& [stage, n] : counts.reached) other.reached[stage] += n;
-    for (const auto& [stage, n] : counts.furthest) other.furthest[stage] += n;
+  for (const auto& [value, counts] : ranked) {
+    json row = summary(*counts);
+    row["value"] = value;
+    values.push_back(std::move(row));
   }
   return {{"dimension", dimension},
-          {"distinct_values", ranked.size()},
+          {"distinct_values", distinct},
           {"values", std::move(values)},
           {"other", other.total_profiles > 0 ? summary(other) : json(nullptr)}};
 }
@@ -607,14 +644,24 @@ void AddPathBreakdown(Database& db, const JourneyMap& map, const ReportRange& ra
                       std::string* error) {
   ReportRange by = range;
   by.segment_dimension = dimension;
+  // The values with the most visitors overall; a path's visitors of other values are summed as
+  // one "other" entry (value null), so memory stays paths x limit whatever the values.
+  const auto [top, distinct] =
+      TopValues(db, range, dimension, "rollup_segment_paths", "visitors", limit, error);
+  const std::set<std::string> kept(top.begin(), top.end());
   std::map<Path, std::map<std::string, std::int64_t>> per_path;
+  std::map<Path, std::int64_t> per_path_other;
   Statement stmt =
       SegmentQuery(db, "SELECT path, truncated, value, SUM(visitors) FROM rollup_segment_paths", by,
                    " GROUP BY path, truncated, value", /*any_value=*/true);
   ForEachRow(stmt, error, [&](Statement& s) {
     if (s.Int(3) <= 0) return;
     if (auto path = ReportedPath(map, s.Text(0), s.Int(1) != 0)) {
-      per_path[*path][s.Text(2)] += s.Int(3);
+      if (kept.count(s.Text(2)) != 0) {
+        per_path[*path][s.Text(2)] += s.Int(3);
+      } else {
+        per_path_other[*path] += s.Int(3);
+      }
     }
   });
   for (json& row : (*paths)["paths"]) {
@@ -628,9 +675,13 @@ void AddPathBreakdown(Database& db, const JourneyMap& map, const ReportRange& ra
     for (std::size_t i = 0; i < values.size() && i < limit; ++i) {
       by_value.push_back({{"value", values[i].first}, {"visitors", values[i].second}});
     }
+    auto other = per_path_other.find(key);
+    if (other != per_path_other.end()) {
+      by_value.push_back({{"value", nullptr}, {"visitors", other->second}});
+    }
     row["by_value"] = std::move(by_value);
   }
-  (*paths)["breakdown"] = {{"dimension", dimension}};
+  (*paths)["breakdown"] = {{"dimension", dimension}, {"distinct_values", distinct}};
 }
 
 json PathStats(Database& db, const JourneyMap& map, const ReportRange& range, std::size_t limit,
@@ -997,6 +1048,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   struct Row {
     json value;
     bool gap = false;
+    bool main_path = false;
     std::int64_t lost = 0;
     std::int64_t visitors = 0;
   };
@@ -1006,6 +1058,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     Row row;
     row.value = StageHeader(s);
     row.visitors = Get(counts.reached, s.id);
+    row.main_path = s.rank >= 0;
     if (s.rank < 0) {
       row.lost = Get(counts.current, s.id);
     } else if (s.rank < top_rank) {
@@ -1090,8 +1143,10 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     if (a.lost != b.lost) return a.lost > b.lost;
     return a.visitors > b.visitors;
   });
+  // Each visitor once: at their furthest main-path stage (a side stage's lost visitors are also
+  // counted there).
   std::int64_t lost_in_gaps = 0;
-  for (const Row& row : rows) lost_in_gaps += row.gap ? row.lost : 0;
+  for (const Row& row : rows) lost_in_gaps += row.gap && row.main_path ? row.lost : 0;
   json stages = json::array();
   for (auto& row : rows) stages.push_back(std::move(row.value));
   return {{"map", {{"id", map.id}, {"version", map.version}}},

@@ -283,7 +283,7 @@ describe('date ranges on every report', () => {
     }
   });
 
-  it('attribution by source and by campaign, and for a trigger, over the same conversions', async () => {
+  it('attribution by source and by campaign, and for one segment, over the same conversions', async () => {
     // Orders: v = 0 and 4 of both groups. v = 0 landed from the newsletter (spring), v = 4 from
     // news.example.org (no campaign): one landing each, so every model credits it whole.
     const bySource = (await adminGet(srv, '/v1/stats/attribution?by=source')).json;
@@ -297,11 +297,8 @@ describe('date ranges on every report', () => {
     for (const model of byCampaign.models) {
       assert.deepEqual(Object.fromEntries(model.values.map((v) => [v.value, v.credit])), { spring: 2, '': 2 }, model.model);
     }
-    // By channel as before, and the same through the trigger that fires on the conversion stage.
+    // By channel as before.
     const byChannel = (await adminGet(srv, '/v1/stats/attribution')).json;
-    const viaTrigger = (await adminGet(srv, '/v1/stats/attribution?trigger=converted')).json;
-    assert.equal(viaTrigger.stage, 'customer');
-    assert.deepEqual(viaTrigger.models, byChannel.models);
     assert.deepEqual(byChannel.models[0].channels.map((c) => c.channel).sort(), ['Email', 'Referral']);
     // Narrowed to the journeys that arrived from the newsletter: their two orders, all Email.
     const newsletter = (await adminGet(srv, '/v1/stats/attribution?filter=source:newsletter')).json;
@@ -313,8 +310,6 @@ describe('date ranges on every report', () => {
     assert.match(csv.text, /^model,campaign,credit,share\r\n/);
     for (const [query, code, message] of [
       ['by=country', 'invalid_by', 'by: expected channel, source or campaign'],
-      ['trigger=became_lead', 'invalid_trigger', 'trigger: became_lead does not fire on entering one conversion stage (attribution.conversions of the map lists the stages credited)'],
-      ['trigger=nope', 'invalid_trigger', 'trigger: no trigger "nope" in the map'],
       ['filter=stage:customer', 'invalid_segment', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device'],
       ['filter=source:newsletter&by=source', 'invalid_segment', 'filter: attribution by source or campaign is not kept per segment (by=channel)'],
     ]) {

@@ -60,6 +60,29 @@ TEST(MapProblemsTest, AFieldSetAsideIsNotReportedAgainAsMissing) {
   EXPECT_EQ(problems[1].message, "unknown stage \"nowhere\"");
 }
 
+TEST(MapProblemsTest, EveryBrokenReferenceIsListedNotOnlyTheFirst) {
+  // As after renaming a stage: several transitions name a stage that is gone.
+  json map = SmallMap();
+  map["transitions"][0]["to"] = "gone";
+  map["transitions"][1]["to"] = "gone";
+  map["transitions"][1]["from"] = "gone";
+  auto problems = ListMapProblems(map.dump());
+  ASSERT_EQ(problems.size(), 2u) << problems.back().path << ": " << problems.back().message;
+  EXPECT_EQ(problems[0].path, "transitions[0].to");
+  EXPECT_EQ(problems[1].path.rfind("transitions[1].", 0), 0u) << problems[1].path;
+}
+
+TEST(MapProblemsTest, AMissingRequiredMemberIsReportedOnceAtItsOwnPath) {
+  json map = SmallMap();
+  map["transitions"][0].erase("when");
+  map["stages"][2]["phase"] = "x";
+  auto problems = ListMapProblems(map.dump());
+  ASSERT_EQ(problems.size(), 2u);
+  EXPECT_EQ(problems[0].path, "stages[2].phase");
+  EXPECT_EQ(problems[1].path, "transitions[0].when");
+  EXPECT_EQ(problems[1].message, "required");
+}
+
 TEST(MapProblemsTest, NotJsonIsOneProblemAndTheListIsBounded) {
   auto problems = ListMapProblems("{\"id\": ");
   ASSERT_EQ(problems.size(), 1u);

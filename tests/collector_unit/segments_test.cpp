@@ -26,6 +26,8 @@ TEST(DeviceTypeTest, ReadsTheKindOfDeviceFromTheUserAgent) {
   EXPECT_EQ(DeviceType("Googlebot/2.1 (+http://www.google.com/bot.html)"), "bot");
   EXPECT_EQ(DeviceType(""), "other");
   EXPECT_EQ(DeviceType("curl/8.5.0"), "other");
+  EXPECT_EQ(DeviceType("Microsoft-CryptoAPI/10.0"), "other");
+  EXPECT_EQ(DeviceType("Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) Chrome/120.0"), "desktop");
   // Only the head is read: a huge header costs no more, and what it says late is ignored.
   EXPECT_EQ(DeviceType(std::string(1 << 20, 'x') + "iPhone"), "other");
 }

@@ -465,13 +465,19 @@ TEST(AttributeTouches, SumPerChannelToAttributesCreditsUnderEveryModel) {
   EXPECT_NEAR(summer, 0.4, kEps);
 }
 
-TEST(AttributeTouches, ARunOfOneChannelCountsAsItsLatestLanding) {
+TEST(AttributeTouches, ARunOfOneChannelPassesItsCreditToTheLandingTheModelLooksAt) {
   const std::vector<Touch> path = {Sourced("Email", 3, "newsletter", "spring"),
                                    Sourced("Email", 1, "partner", "summer")};
-  const auto credits = AttributeTouches(path, kConversion, AttributionModel::kLinear);
-  ASSERT_EQ(credits.size(), 1u);
-  EXPECT_EQ(credits[0].touch.source, "partner");
-  EXPECT_EQ(credits[0].touch.campaign, "summer");
+  const auto first = AttributeTouches(path, kConversion, AttributionModel::kFirstTouch);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].touch.source, "newsletter");
+  const auto last = AttributeTouches(path, kConversion, AttributionModel::kLastTouch);
+  ASSERT_EQ(last.size(), 1u);
+  EXPECT_EQ(last[0].touch.campaign, "summer");
+  const auto linear = AttributeTouches(path, kConversion, AttributionModel::kLinear);
+  ASSERT_EQ(linear.size(), 2u);
+  EXPECT_NEAR(linear[0].credit, 0.5, kEps);
+  EXPECT_NEAR(linear[1].credit, 0.5, kEps);
   EXPECT_TRUE(AttributeTouches({}, kConversion, AttributionModel::kLinear).empty());
 }
 

@@ -56,7 +56,7 @@ struct AttributionOptions {
 };
 
 /// Collapses consecutive touches of the same channel into one, keeping the most recent touch's
-/// time, source and campaign.
+/// time.
 std::vector<Touch> DenoisePath(const std::vector<Touch>& path);
 
 /// Touches inside the lookback window (at <= conversion_at && at >= conversion_at - lookback),
@@ -79,9 +79,11 @@ std::vector<Touch> PathInWindow(const std::vector<Touch>& path, TimeMs conversio
 std::vector<Credit> Attribute(const std::vector<Touch>& path, TimeMs conversion_at,
                               AttributionModel model, const AttributionOptions& options = {});
 
-/// The same credits as Attribute, per touch instead of per channel (touches of one channel
-/// split their channel's credit as the model weighs them), in path order; touches the model
-/// gives nothing are left out. Summed per channel they are Attribute's credits.
+/// The same credits as Attribute, per touch instead of per channel, in path order; touches the
+/// model gives nothing are left out. A run of one channel (collapsed by de-noising) passes its
+/// credit to the landing the model looks at: its first for first touch, its last for last touch
+/// and last non-direct, shared evenly by its landings otherwise. Summed per channel they are
+/// Attribute's credits.
 std::vector<TouchCredit> AttributeTouches(const std::vector<Touch>& path, TimeMs conversion_at,
                                           AttributionModel model,
                                           const AttributionOptions& options = {});

@@ -4,6 +4,7 @@ import { h, replace, num, pct, decimal, note, errorNote, notAvailable } from '..
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { api } from '../api.js';
 import { csvButton } from '../export.js';
+import { filter as segmentFilter, dimensionLabel, valueLabel } from '../segment.js';
 
 export const MODELS = [
   ['first_touch', 'First touch'],
@@ -22,6 +23,7 @@ let knownStages = [];
 let period = null;
 let before = null;
 let by = 'channel';
+const CREDIT_DIMENSIONS = new Set(['channel', 'source', 'medium', 'campaign', 'landing', 'device']);
 const BY = [
   ['channel', 'Channel'],
   ['source', 'Source'],
@@ -69,16 +71,21 @@ export function init(section) {
 }
 
 /** Fetches the period's attribution (and the previous period's when comparing) and draws it. */
+let asked = 0;
 export async function refresh(newPeriod = period, newBefore = before) {
   period = newPeriod;
   before = newBefore;
-  const asked = period;
+  const mine = ++asked; // another period, stage or grouping asked since: its answer wins
   try {
-    const [data, previous] = await Promise.all([api.attribution(stage, period, by), before ? api.attribution(stage, before, by) : null]);
-    if (asked !== period) return; // another period was chosen meanwhile
+    // A filter on the converting journeys' first touch or device narrows it (by channel only:
+    // the collector keeps credits per segment for those).
+    const f = segmentFilter();
+    const narrowed = f && by === 'channel' && CREDIT_DIMENSIONS.has(f.dimension) ? { filter: `${f.dimension}:${f.value}` } : {};
+    const [data, previous] = await Promise.all([api.attribution(stage, period, by, narrowed), before ? api.attribution(stage, before, by, narrowed) : null]);
+    if (mine !== asked) return;
     render(data, previous);
   } catch (err) {
-    if (err && err.unauthorized) return;
+    if (mine !== asked || (err && err.unauthorized)) return;
     els.chart.hidden = true;
     replace(els.status, err.notAvailable && !stage ? notAvailable('Attribution', 'GET /v1/stats/attribution') : errorNote(err, 'Attribution'));
   }
@@ -119,6 +126,7 @@ function render(data, previous) {
     data.stage ? ` into ${data.stage}` : stages.length ? ` into ${stages.join(', ')}` : '',
     ` · share of credit per ${byLabel.toLowerCase()} under each model`,
     previous ? ` · before: ${num(previous.conversions)} conversions` : '',
+    data.segment ? [' · ', h('strong', { testid: 'attribution-segment' }, `${dimensionLabel(data.segment.dimension)} = ${valueLabel(data.segment.value)}`)] : '',
   );
 
   if (!channels.length) {

@@ -5,7 +5,7 @@ import { h, replace, num, pct, duration, note, errorNote } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { csvButton } from '../export.js';
 import { delta } from './overview.js';
-import { dimensionLabel, valueLabel } from '../segment.js';
+import { dimensionLabel, valueLabel, params as segmentParams } from '../segment.js';
 
 let els = null;
 let chart = null;
@@ -25,7 +25,7 @@ export function init(section) {
       'div',
       { class: 'card-head' },
       h('div', null, h('h2', { id: 'funnel-title' }, 'Funnel'), els.sub),
-      h('div', { class: 'card-tools' }, csvButton('funnel'), csvButton('time-in-stage', { label: 'Time in stage CSV' })),
+      h('div', { class: 'card-tools' }, csvButton('funnel', { extra: () => (segmentParams().filter ? segmentParams() : {}) }), csvButton('time-in-stage', { label: 'Time in stage CSV' })),
     ),
     els.status,
     h('div', { class: 'split split-funnel' }, els.chart, els.table),

@@ -75,10 +75,13 @@ export function refresh() {
   renderScoring(map);
 }
 
-// Applies an edit of the text (a function of it); a failed edit leaves the text as it was.
+// Applies an edit of the text (a function of it); a failed edit, or one whose result would not
+// be JSON, leaves the text as it was.
 function edit(fn) {
   try {
-    hooks.setText(fn(hooks.getText()));
+    const next = fn(hooks.getText());
+    JSON.parse(next);
+    hooks.setText(next);
   } catch (err) {
     replace(els.status, `Not applied: ${err.message}`);
     return;

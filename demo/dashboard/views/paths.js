@@ -4,7 +4,7 @@ import { h, replace, num, pct, note, errorNote, notAvailable, titleCase } from '
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { csvButton } from '../export.js';
 import { delta } from './overview.js';
-import { dimensionLabel, valueLabel } from '../segment.js';
+import { dimensionLabel, valueLabel, params as segmentParams } from '../segment.js';
 
 let els = null;
 let chart = null;
@@ -29,7 +29,7 @@ export function init(section) {
       'div',
       { class: 'card-head' },
       h('div', null, h('h2', { id: 'paths-title' }, 'Top paths'), els.sub),
-      h('div', { class: 'card-tools' }, csvButton('paths', { extra: () => ({ limit: '100' }) })),
+      h('div', { class: 'card-tools' }, csvButton('paths', { extra: () => ({ limit: '100', ...(segmentParams().filter ? segmentParams() : {}) }) })),
     ),
     els.status,
     els.body,
@@ -165,7 +165,15 @@ export function render({ paths, previous, error, map }) {
               h('strong', null, num(p.visitors)),
               h('span', { class: 'muted' }, profiles ? ` ${pct(p.visitors / profiles, 0)}` : ''),
               before
-                ? h('span', { class: 'prev', testid: 'path-previous' }, ` · before ${before.has(keyOf(p)) ? num(before.get(keyOf(p))) : '0'} `, delta(p.visitors, before.get(keyOf(p)) || 0))
+                ? h(
+                    'span',
+                    { class: 'prev', testid: 'path-previous' },
+                    before.has(keyOf(p))
+                      ? [` · before ${num(before.get(keyOf(p)))} `, delta(p.visitors, before.get(keyOf(p)))]
+                      : (previous.paths || []).length >= 100
+                        ? ' · before: not in its top 100'
+                        : [' · before 0 ', delta(p.visitors, 0)],
+                  )
                 : null,
             ),
             p.by_value

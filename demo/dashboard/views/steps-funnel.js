@@ -23,6 +23,7 @@ let steps = []; // [{ kind: 'stage' | 'event', name }]
 let windowChoice = '30d';
 let openVisitor = () => {};
 let lastResult = null;
+let asked = 0; // the newest request: an older answer (other steps, period or project) is dropped
 
 const stepsText = () => steps.map((s) => `${s.kind}:${s.name}`).join(',');
 
@@ -144,8 +145,8 @@ function renderBuilder() {
 }
 
 /** Runs the funnel (on "Show the funnel", and again when the period changes once it ran). */
-export async function refresh(asked = false) {
-  if (!els || (!asked && !lastResult)) return;
+export async function refresh(onDemand = false) {
+  if (!els || (!onDemand && !lastResult)) return;
   if (steps.some((s) => !s.name)) {
     replace(els.status, note('error', 'Every step needs a stage or an event name.'));
     return;
@@ -153,14 +154,27 @@ export async function refresh(asked = false) {
   writeToUrl();
   const period = current();
   replace(els.status, h('p', { class: 'muted' }, 'Counting…'));
+  const mine = ++asked;
   try {
     const res = await api.get(`/v1/stats/funnel-steps?${new URLSearchParams({ steps: stepsText(), window: windowChoice, from: period.from, to: period.to })}`);
+    if (mine !== asked) return;
     lastResult = res;
     els.status.replaceChildren();
     render(res);
   } catch (err) {
+    if (mine !== asked) return;
     replace(els.status, errorNote(err, 'Funnel of chosen steps'));
   }
+}
+
+/** Forgets the answer shown (another project): it runs again on demand. */
+export function reset() {
+  asked++;
+  lastResult = null;
+  if (!els) return;
+  els.result.replaceChildren();
+  els.dropped.replaceChildren();
+  els.status.replaceChildren();
 }
 
 function render(res) {
