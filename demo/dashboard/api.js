@@ -141,6 +141,17 @@ async function request(method, path, { body, signal, auth = true, contentType = 
   return data;
 }
 
+/** The ApiError of a failed answer whose text was read (its JSON error, when it has one). */
+function errorOf(res, text) {
+  let err = {};
+  try {
+    err = JSON.parse(text).error || {};
+  } catch {
+    /* not JSON */
+  }
+  return new ApiError(res.status, err.code, err.message || `HTTP ${res.status}`);
+}
+
 function statsPath(report, period, extra = {}) {
   const q = new URLSearchParams(extra);
   if (period && period.from) q.set('from', period.from);
@@ -176,15 +187,7 @@ export const api = {
       throw new ApiError(0, 'unreachable', 'The collector cannot be reached.');
     }
     const text = await res.text();
-    if (!res.ok) {
-      let err = {};
-      try {
-        err = JSON.parse(text).error || {};
-      } catch {
-        /* not JSON */
-      }
-      throw new ApiError(res.status, err.code, err.message || `HTTP ${res.status}`);
-    }
+    if (!res.ok) throw errorOf(res, text);
     const disposition = res.headers.get('Content-Disposition') || '';
     const named = disposition.match(/filename="([^"]+)"/);
     return { text, filename: named ? named[1] : `waymark-${report}.csv` };
@@ -210,15 +213,7 @@ export const api = {
     const headers = { Authorization: `Bearer ${adminKey}` };
     const res = await fetch(`/v1/map/versions/${encodeURIComponent(n)}`, { headers, cache: 'no-store' });
     const text = await res.text();
-    if (!res.ok) {
-      let err = {};
-      try {
-        err = JSON.parse(text).error || {};
-      } catch {
-        /* not JSON */
-      }
-      throw new ApiError(res.status, err.code, err.message || `HTTP ${res.status}`);
-    }
+    if (!res.ok) throw errorOf(res, text);
     return text;
   },
   /** Body is the draft's text, sent as is (so the core reports its own syntax errors). */

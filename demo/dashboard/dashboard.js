@@ -2,6 +2,7 @@
 // The admin key arrives as `#key=<admin key>` (then lives in sessionStorage only).
 import { api, loadKey, setKey, hasKey, onUnauthorized, rememberProject, forgetProject, knownProjects, keyOfProject } from './api.js';
 import * as range from './range.js';
+import { setParams } from './address.js';
 import * as segment from './segment.js';
 import { clock, titleCase } from './format.js';
 import * as overview from './views/overview.js';
@@ -296,11 +297,7 @@ function projectFromUrl() {
 }
 
 function writeProjectToUrl(project) {
-  const params = new URLSearchParams(window.location.search);
-  if (project && project !== 'default') params.set('project', project);
-  else params.delete('project');
-  const search = params.toString();
-  window.history.replaceState(null, '', `${window.location.pathname}${search ? `?${search}` : ''}${window.location.hash}`);
+  setParams({ project: project && project !== 'default' ? project : null });
 }
 
 const ADD_PROJECT = '\u0000add';

@@ -3,6 +3,7 @@
 // shared and survives a reload; the admin key never goes there. Days are UTC days, as the
 // collector counts them (docs/collector-api.md, "Date range").
 import { h } from './format.js';
+import { setParams } from './address.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The collector's longest range (kMaxRangeDays in server_stub/reports/stats.h). */
@@ -77,17 +78,13 @@ export function readFromUrl() {
 }
 
 function writeToUrl() {
-  const params = new URLSearchParams(window.location.search);
-  for (const k of ['range', 'from', 'to', 'compare']) params.delete(k);
-  if (period.preset === 'custom') {
-    params.set('from', period.from);
-    params.set('to', period.to);
-  } else if (period.preset !== DEFAULT_PRESET) {
-    params.set('range', period.preset);
-  }
-  if (period.compare) params.set('compare', '1');
-  const search = params.toString();
-  window.history.replaceState(null, '', `${window.location.pathname}${search ? `?${search}` : ''}${window.location.hash}`);
+  const custom = period.preset === 'custom';
+  setParams({
+    range: custom || period.preset === DEFAULT_PRESET ? null : period.preset,
+    from: custom ? period.from : null,
+    to: custom ? period.to : null,
+    compare: period.compare ? '1' : null,
+  });
 }
 
 /** Called with no argument whenever the period or the comparison changes. */

@@ -5,6 +5,7 @@
 // keeps segments per dimension, so a breakdown and a filter are one at a time.
 import { h, num } from './format.js';
 import { api } from './api.js';
+import { setParams } from './address.js';
 
 export const DIMENSIONS = [
   ['channel', 'Channel'],
@@ -50,13 +51,10 @@ export function readFromUrl() {
 }
 
 function writeToUrl() {
-  const q = new URLSearchParams(window.location.search);
-  q.delete('breakdown');
-  q.delete('filter');
-  if (state.breakdown) q.set('breakdown', state.breakdown);
-  else if (state.filterDimension) q.set('filter', `${state.filterDimension}:${state.filterValue}`);
-  const search = q.toString();
-  window.history.replaceState(null, '', `${window.location.pathname}${search ? `?${search}` : ''}${window.location.hash}`);
+  setParams({
+    breakdown: state.breakdown || null,
+    filter: !state.breakdown && state.filterDimension ? `${state.filterDimension}:${state.filterValue}` : null,
+  });
 }
 
 export function onChange(fn) {

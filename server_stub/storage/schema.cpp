@@ -348,6 +348,15 @@ struct AddedColumn {
   /// The backfill on tables keyed by project (schema 5 on), when it differs.
   const char* project_backfill = nullptr;
 };
+// Every stored journey replayed in the background (as after a map publish: the reports do not
+// wait), to fill in a column added for it; before schema 5 and after.
+constexpr const char* kReplayEveryJourney =
+    "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
+    "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3";
+constexpr const char* kReplayEveryJourneyOfEveryProject =
+    "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
+    "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
+    "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3";
 constexpr AddedColumn kAddedColumns[] = {
     {"events", "unfiltered", "ALTER TABLE events ADD COLUMN unfiltered INTEGER NOT NULL DEFAULT 0",
      nullptr, nullptr},
@@ -359,12 +368,7 @@ constexpr AddedColumn kAddedColumns[] = {
     // Journeys stored before these are replayed in the background to fill them in (as after a
     // map publish: the reports do not wait for it).
     {"profiles", "channel", "ALTER TABLE profiles ADD COLUMN channel TEXT NOT NULL DEFAULT ''",
-     nullptr,
-     "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
-     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3",
-     "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
-     "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
-     "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3"},
+     nullptr, kReplayEveryJourney, kReplayEveryJourneyOfEveryProject},
     {"profiles", "campaign", "ALTER TABLE profiles ADD COLUMN campaign TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
     {"profiles", "converted",
@@ -373,12 +377,7 @@ constexpr AddedColumn kAddedColumns[] = {
     // the background to fill them in; events stored before have no device.
     {"events", "device", "ALTER TABLE events ADD COLUMN device TEXT", nullptr, nullptr},
     {"profiles", "source", "ALTER TABLE profiles ADD COLUMN source TEXT NOT NULL DEFAULT ''",
-     nullptr,
-     "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
-     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3",
-     "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
-     "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
-     "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3"},
+     nullptr, kReplayEveryJourney, kReplayEveryJourneyOfEveryProject},
     {"profiles", "medium", "ALTER TABLE profiles ADD COLUMN medium TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
     {"profiles", "landing", "ALTER TABLE profiles ADD COLUMN landing TEXT NOT NULL DEFAULT ''",
@@ -386,12 +385,7 @@ constexpr AddedColumn kAddedColumns[] = {
     {"profiles", "device", "ALTER TABLE profiles ADD COLUMN device TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
     {"profiles", "exposures", "ALTER TABLE profiles ADD COLUMN exposures TEXT NOT NULL DEFAULT ''",
-     nullptr,
-     "INSERT INTO dirty_profiles (profile_id, full_replay) SELECT profile_id, 3 FROM profiles "
-     "ORDER BY profile_id ON CONFLICT (profile_id) DO UPDATE SET full_replay = 3",
-     "INSERT INTO dirty_profiles (project_id, profile_id, full_replay) SELECT project_id, "
-     "profile_id, 3 FROM profiles ORDER BY project_id, profile_id "
-     "ON CONFLICT (project_id, profile_id) DO UPDATE SET full_replay = 3"},
+     nullptr, kReplayEveryJourney, kReplayEveryJourneyOfEveryProject},
     {"conversions", "touches",
      "ALTER TABLE conversions ADD COLUMN touches TEXT NOT NULL DEFAULT ''", nullptr, nullptr},
 };

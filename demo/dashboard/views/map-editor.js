@@ -4,7 +4,7 @@
 import { h, replace, num, pct, dateTimeText, ago, note } from '../format.js';
 import { COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { api } from '../api.js';
-import { prettyJson } from '../json-edit.js';
+import { prettyJson, locate } from '../json-edit.js';
 import * as visual from './map-visual.js';
 
 let els = null;
@@ -651,57 +651,6 @@ async function viewVersion(n, newest) {
  * object member's span starts at its key), for pointing at the core's error paths.
  */
 export function indexJson(text) {
-  try {
-    JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const spans = new Map();
-  let i = 0;
-  const ws = () => {
-    while (i < text.length && (text[i] === ' ' || text[i] === '\n' || text[i] === '\r' || text[i] === '\t')) i++;
-  };
-  const str = () => {
-    const start = i++;
-    while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
-    i++;
-    return JSON.parse(text.slice(start, i));
-  };
-  const value = (path, spanStart) => {
-    ws();
-    const start = spanStart ?? i;
-    const c = text[i];
-    if (c === '{') {
-      i++;
-      ws();
-      if (text[i] === '}') i++;
-      else {
-        for (;;) {
-          ws();
-          const keyStart = i;
-          const key = str();
-          ws();
-          i++; // ':'
-          value(path ? `${path}.${key}` : key, keyStart);
-          ws();
-          if (text[i++] !== ',') break;
-        }
-      }
-    } else if (c === '[') {
-      i++;
-      ws();
-      if (text[i] === ']') i++;
-      else {
-        for (let k = 0; ; k++) {
-          value(`${path}[${k}]`);
-          ws();
-          if (text[i++] !== ',') break;
-        }
-      }
-    } else if (c === '"') str();
-    else while (i < text.length && !',}] \t\n\r'.includes(text[i])) i++;
-    spans.set(path, [start, i]);
-  };
-  value('');
-  return spans;
+  const spans = locate(text);
+  return spans && new Map([...spans].map(([path, at]) => [path, [at.start, at.end]]));
 }

@@ -7,6 +7,7 @@ import { h, replace, num, pct, duration, note, errorNote } from '../format.js';
 import { api } from '../api.js';
 import { current } from '../range.js';
 import { csvButton } from '../export.js';
+import { setParams } from '../address.js';
 
 const WINDOWS = [
   ['1h', '1 hour'],
@@ -45,10 +46,7 @@ function readFromUrl() {
 }
 
 function writeToUrl() {
-  const q = new URLSearchParams(window.location.search);
-  q.set('steps', stepsText());
-  q.set('window', windowChoice);
-  window.history.replaceState(null, '', `${window.location.pathname}?${q}${window.location.hash}`);
+  setParams({ steps: stepsText(), window: windowChoice });
 }
 
 export function init(section, { onOpenVisitor } = {}) {
