@@ -921,12 +921,29 @@ void CollectorServer::Routes() {
         SendError(res, 400, "invalid_by", "by: expected channel, source or campaign");
         return;
       }
+      std::string trigger;
+      if (req.HasParam("trigger")) {
+        trigger = req.Param("trigger");
+        bool known = false;
+        for (const TriggerDef& t : map.triggers) known = known || t.id == trigger;
+        if (!known) {
+          SendError(res, 400, "invalid_trigger",
+                    "trigger: no trigger \"" + trigger.substr(0, 64) + "\" in the map");
+          return;
+        }
+        if (!stage.empty() || !range.segment_dimension.empty() || by != AttributionBy::kChannel) {
+          SendError(res, 400, "invalid_trigger",
+                    "trigger: by channel only, without stage or filter (credits are kept per "
+                    "trigger by channel)");
+          return;
+        }
+      }
       if (!range.segment_dimension.empty() && by != AttributionBy::kChannel) {
         SendError(res, 400, "invalid_segment",
                   "filter: attribution by source or campaign is not kept per segment (by=channel)");
         return;
       }
-      body = AttributionStats(db, map, range, stage, &error, by);
+      body = AttributionStats(db, map, range, stage, &error, by, trigger);
     } else if (which == "content-gaps") {
       body = ContentGapStats(db, map, range, &error);
     } else if (which == "channels") {

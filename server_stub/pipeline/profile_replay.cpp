@@ -64,8 +64,8 @@ struct ProfileProjector::Statements {
                        "ON CONFLICT (project_id, dedupe_key) DO NOTHING")),
         conversion(db.Prepare(
             "INSERT INTO conversions (profile_id, stage, at, model, channel, credit, project_id, "
-            "touches) "
-            "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (project_id, profile_id, stage, at, model, "
+            "touches, triggers) "
+            "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (project_id, profile_id, stage, at, model, "
             "channel) DO NOTHING")),
         clear_conversions(
             db.Prepare("DELETE FROM conversions WHERE profile_id = ? AND project_id = ?")),
@@ -431,6 +431,13 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
       st.conversion_exists.Reset();
       if (failed) return "projection: " + st.conversion_exists.error();
       if (known) continue;
+      // The triggers that fired on this very transition (the same from, to and time).
+      std::vector<std::string> fired;
+      for (const auto& trig : triggers) {
+        if (trig.to == t.to && trig.from == t.from && trig.at == t.at)
+          fired.push_back(trig.trigger);
+      }
+      const std::string fired_json = TriggerIdsJson(fired);
       bool credited = false;
       for (AttributionModel model : AllModels()) {
         // Each channel's credit, split by its touches' source and campaign (rollup_credit_sources).
@@ -451,16 +458,18 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
           const std::string touches_json = CreditPartsJson(parts);
           st.conversion.Bind(1, profile_id).Bind(2, t.to).Bind(3, t.at).Bind(4, ModelName(model));
           st.conversion.Bind(5, credit.channel).Bind(6, credit.credit).Bind(7, project);
-          st.conversion.Bind(8, touches_json);
+          st.conversion.Bind(8, touches_json).Bind(9, fired_json);
           if (!st.conversion.Run()) return "projection: " + st.conversion.error();
           if (db_.Changes() == 0) continue;
           credited = true;
           st.delta.AddCredit(map.version, t.at, t.to, ModelName(model), credit.channel,
-                             credit.credit, touches_json, +1, CreditSegmentValues(acquisition));
+                             credit.credit, touches_json, +1, CreditSegmentValues(acquisition),
+                             fired_json);
         }
       }
       if (credited) {
-        st.delta.AddConversion(map.version, t.at, t.to, +1, CreditSegmentValues(acquisition));
+        st.delta.AddConversion(map.version, t.at, t.to, +1, CreditSegmentValues(acquisition),
+                               fired_json);
       }
     }
     for (const auto& trig : triggers) {

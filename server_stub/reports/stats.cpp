@@ -878,7 +878,8 @@ json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& ra
 }
 
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
-                      const std::string& conversion_stage, std::string* error, AttributionBy by) {
+                      const std::string& conversion_stage, std::string* error, AttributionBy by,
+                      const std::string& trigger) {
   // One conversion is one entry into a conversion stage: (profile, stage, at), on its own day.
   // ?4 is the stage, so the project (without a version) is ?5. A segment (the converting
   // journeys' first touch or device) reads the per-segment rows, its dimension and value bound
@@ -891,13 +892,18 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   auto bind_segment = [&](Statement& stmt) {
     if (segmented) stmt.Bind(seg, range.segment_dimension).Bind(seg + 1, range.segment_value);
   };
-  Statement count_stmt =
-      RangeQuery(db,
-                 std::string("SELECT COALESCE(SUM(conversions), 0) FROM ") +
-                     (segmented ? "rollup_conversion_segments" : "rollup_conversions") +
-                     InRange(range, "?5") + " AND (?4 = '' OR stage = ?4)" + segment_clause,
-                 range, 5);
-  count_stmt.Bind(4, conversion_stage);
+  // A trigger stands where the stage does (?4): its conversions are kept by trigger id.
+  const bool by_trigger = !trigger.empty();
+  const std::string stage_clause =
+      by_trigger ? " AND trigger_id = ?4" : " AND (?4 = '' OR stage = ?4)";
+  Statement count_stmt = RangeQuery(db,
+                                    std::string("SELECT COALESCE(SUM(conversions), 0) FROM ") +
+                                        (by_trigger  ? "rollup_conversion_triggers"
+                                         : segmented ? "rollup_conversion_segments"
+                                                     : "rollup_conversions") +
+                                        InRange(range, "?5") + stage_clause + segment_clause,
+                                    range, 5);
+  count_stmt.Bind(4, by_trigger ? trigger : conversion_stage);
   bind_segment(count_stmt);
   std::int64_t conversions = 0;
   ForEachRow(count_stmt, error, [&](Statement& s) { conversions = s.Int(0); });
@@ -907,22 +913,24 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   const std::string key = by == AttributionBy::kSource     ? "source"
                           : by == AttributionBy::kCampaign ? "campaign"
                                                            : "channel";
-  const std::string table = segmented                       ? "rollup_credit_segments"
+  const std::string table = by_trigger                      ? "rollup_credit_triggers"
+                            : segmented                     ? "rollup_credit_segments"
                             : by == AttributionBy::kChannel ? "rollup_credits"
                                                             : "rollup_credit_sources";
-  Statement credit_stmt =
-      RangeQuery(db,
-                 "SELECT model, " + key + ", SUM(credit_micros) FROM " + table +
-                     InRange(range, "?5") + " AND (?4 = '' OR stage = ?4)" + segment_clause +
-                     " GROUP BY model, " + key + " ORDER BY model, " + key,
-                 range, 5);
-  credit_stmt.Bind(4, conversion_stage);
+  Statement credit_stmt = RangeQuery(db,
+                                     "SELECT model, " + key + ", SUM(credit_micros) FROM " + table +
+                                         InRange(range, "?5") + stage_clause + segment_clause +
+                                         " GROUP BY model, " + key + " ORDER BY model, " + key,
+                                     range, 5);
+  credit_stmt.Bind(4, by_trigger ? trigger : conversion_stage);
   bind_segment(credit_stmt);
   ForEachRow(credit_stmt, error, [&](Statement& s) {
     if (s.Int(2) == 0) return;
     by_model[s.Text(0)].emplace_back(s.Text(1), static_cast<double>(s.Int(2)) / 1e6);
   });
 
+  json trigger_ids = json::array();
+  for (const TriggerDef& t : map.triggers) trigger_ids.push_back(t.id);
   json models = json::array();
   for (AttributionModel model : AllModels()) {
     const std::string name = ModelName(model);
@@ -950,6 +958,8 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
           {"conversion_stages", map.attribution.conversions},
           {"stage", conversion_stage.empty() ? json(nullptr) : json(conversion_stage)},
           {"by", key},
+          {"trigger", by_trigger ? json(trigger) : json(nullptr)},
+          {"triggers", trigger_ids},
           {"segment",
            segmented ? json{{"dimension", range.segment_dimension}, {"value", range.segment_value}}
                      : json(nullptr)},

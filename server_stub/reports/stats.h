@@ -177,9 +177,10 @@ enum class AttributionBy { kChannel, kSource, kCampaign };
 /// Credit for every attribution model (AllModels order) per value of `by` (`values`: value,
 /// credit, share; by channel also `channels` as before), by credit descending, and the number of
 /// distinct conversions. `conversion_stage` empty: all conversion stages.
+/// With `trigger` (a trigger id of the map): the conversions that trigger fired on, by channel.
 json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       const std::string& conversion_stage = "", std::string* error = nullptr,
-                      AttributionBy by = AttributionBy::kChannel);
+                      AttributionBy by = AttributionBy::kChannel, const std::string& trigger = "");
 
 /// A stage whose visitors were shown fewer impressions of stage content (variants other than
 /// their slot's default) than this per visitor has "little or no content".

@@ -96,7 +96,10 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_conversion_segments", "map_version, day, stage, dimension, value", "conversions",
      true},
     {"rollup_credit_segments", "map_version, day, stage, model, dimension, value, channel",
-     "credit_micros", true}};
+     "credit_micros", true},
+    {"rollup_conversion_triggers", "map_version, day, trigger_id", "conversions", true},
+    {"rollup_credit_triggers", "map_version, day, trigger_id, model, channel", "credit_micros",
+     true}};
 
 std::size_t ColumnCount(const char* list) {
   std::size_t n = 1;
@@ -402,21 +405,28 @@ void RollupDelta::AddContentShown(std::int64_t map_version, std::int64_t time_ms
 
 void RollupDelta::AddConversion(std::int64_t map_version, std::int64_t at_ms,
                                 const std::string& stage, int sign,
-                                const std::vector<std::string>& segment) {
+                                const std::vector<std::string>& segment,
+                                const std::string& triggers) {
   const Day day = DayOf(at_ms);
   conversions_[{map_version, day, stage}] += sign;
   const auto& dimensions = CreditDimensions();
   for (std::size_t i = 0; i < dimensions.size() && i < segment.size(); ++i) {
     conversion_segments_[{map_version, day, stage, dimensions[i], segment[i]}] += sign;
   }
+  for (const auto& trigger : TriggerIds(triggers)) {
+    conversion_triggers_[{map_version, day, trigger}] += sign;
+  }
 }
 
 void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
                             const std::string& model, const std::string& channel, double credit,
                             const std::string& touches, int sign,
-                            const std::vector<std::string>& segment) {
+                            const std::vector<std::string>& segment, const std::string& triggers) {
   const Day day = DayOf(at_ms);
   credits_[{map_version, day, stage, model, channel}] += sign * CreditMicros(credit);
+  for (const auto& trigger : TriggerIds(triggers)) {
+    credit_triggers_[{map_version, day, trigger, model, channel}] += sign * CreditMicros(credit);
+  }
   const auto& dimensions = CreditDimensions();
   for (std::size_t i = 0; i < dimensions.size() && i < segment.size(); ++i) {
     credit_segments_[{map_version, day, stage, model, dimensions[i], segment[i], channel}] +=
@@ -426,6 +436,23 @@ void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const 
     credit_sources_[{map_version, day, stage, model, channel, part.source, part.campaign}] +=
         sign * CreditMicros(part.credit);
   }
+}
+
+std::string TriggerIdsJson(std::vector<std::string> ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids.empty() ? std::string() : DumpJson(json(ids));
+}
+
+std::vector<std::string> TriggerIds(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  json parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_array()) return out;
+  for (const json& id : parsed) {
+    if (id.is_string()) out.push_back(id.get<std::string>());
+  }
+  return out;
 }
 
 std::string CreditPartsJson(const std::vector<CreditPart>& parts) {
@@ -454,7 +481,8 @@ bool RollupDelta::empty() const {
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          reach_.empty() && segment_reach_.empty() && segment_paths_.empty() && exposure_.empty() &&
          acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty() &&
-         credit_sources_.empty() && conversion_segments_.empty() && credit_segments_.empty();
+         credit_sources_.empty() && conversion_segments_.empty() && credit_segments_.empty() &&
+         conversion_triggers_.empty() && credit_triggers_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -509,11 +537,16 @@ struct RollupWriter::Statements {
         credit_segments(db.Prepare(
             AddingUpsert("rollup_credit_segments",
                          {"map_version", "day", "stage", "model", "dimension", "value", "channel"},
-                         {"credit_micros"}))) {}
+                         {"credit_micros"}))),
+        conversion_triggers(db.Prepare(AddingUpsert(
+            "rollup_conversion_triggers", {"map_version", "day", "trigger_id"}, {"conversions"}))),
+        credit_triggers(db.Prepare(AddingUpsert(
+            "rollup_credit_triggers", {"map_version", "day", "trigger_id", "model", "channel"},
+            {"credit_micros"}))) {}
 
   Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
       segment_reach, segment_paths, exposure, acquisition, content, conversions, credits,
-      credit_sources, conversion_segments, credit_segments;
+      credit_sources, conversion_segments, credit_segments, conversion_triggers, credit_triggers;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -582,6 +615,8 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.credit_sources_, st_->credit_sources, "credit sources");
   write_count(d.conversion_segments_, st_->conversion_segments, "conversion segments");
   write_count(d.credit_segments_, st_->credit_segments, "credit segments");
+  write_count(d.conversion_triggers_, st_->conversion_triggers, "conversion triggers");
+  write_count(d.credit_triggers_, st_->credit_triggers, "credit triggers");
   d.Clear();
   if (failure) st_.reset();  // prepared again next time (the database may be back)
   return failure;
@@ -597,7 +632,8 @@ struct StoredFactsReader::Statements {
                                "WHERE project_id = ? AND profile_id = ? ORDER BY position")),
         times(db.Prepare("SELECT stage, total_ms, visits FROM stage_times "
                          "WHERE project_id = ? AND profile_id = ? AND visits > 0 ORDER BY stage")),
-        conversions(db.Prepare("SELECT stage, at, model, channel, credit, touches FROM conversions "
+        conversions(db.Prepare("SELECT stage, at, model, channel, credit, touches, triggers FROM "
+                               "conversions "
                                "WHERE project_id = ? AND profile_id = ? ORDER BY stage, at")) {}
   Statement profile, transitions, times, conversions;
 };
@@ -660,9 +696,11 @@ bool StoredFactsReader::SubtractConversions(const ProfileKey& profile_id, std::i
   return RunFor(st_->conversions, profile_id, error, [&](Statement& s) {
     const std::string stage = s.Text(0);
     const std::int64_t at = s.Int(1);
-    if (seen.emplace(stage, at).second) delta->AddConversion(map_version, at, stage, -1, segment);
+    if (seen.emplace(stage, at).second) {
+      delta->AddConversion(map_version, at, stage, -1, segment, s.Text(6));
+    }
     delta->AddCredit(map_version, at, stage, s.Text(2), s.Text(3), s.Double(4), s.Text(5), -1,
-                     segment);
+                     segment, s.Text(6));
   });
 }
 
@@ -738,7 +776,8 @@ std::optional<std::string> RebuildRollups(Database& db) {
 
   Statement conversions = db.Prepare(
       "SELECT c.project_id || ' ' || c.profile_id, c.stage, c.at, c.model, c.channel, c.credit, "
-      "p.map_version, c.touches, p.channel, p.source, p.medium, p.campaign, p.landing, p.device "
+      "p.map_version, c.touches, p.channel, p.source, p.medium, p.campaign, p.landing, p.device, "
+      "c.triggers "
       "FROM conversions c JOIN profiles p ON p.project_id = c.project_id AND "
       "p.profile_id = c.profile_id");
   std::set<std::tuple<std::string, std::string, std::int64_t>> seen;
@@ -750,9 +789,10 @@ std::optional<std::string> RebuildRollups(Database& db) {
     const std::vector<std::string> segment = {s.Text(8),  s.Text(9),  s.Text(10),
                                               s.Text(11), s.Text(12), s.Text(13)};
     if (seen.emplace(s.Text(0), stage, at).second) {
-      delta.AddConversion(version, at, stage, +1, segment);
+      delta.AddConversion(version, at, stage, +1, segment, s.Text(14));
     }
-    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), s.Double(5), s.Text(7), +1, segment);
+    delta.AddCredit(version, at, stage, s.Text(3), s.Text(4), s.Double(5), s.Text(7), +1, segment,
+                    s.Text(14));
   });
   if (!error.empty()) return "rollups: " + error;
   return writer.Flush(delta);

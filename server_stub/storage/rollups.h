@@ -75,6 +75,9 @@ std::string CreditPartsJson(const std::vector<CreditPart>& parts);
 /// The parts conversions.touches holds; the whole `credit` under '' and '' when it holds none
 /// (a row stored before schema 6, or unreadable).
 std::vector<CreditPart> CreditParts(const std::string& touches, double credit);
+/// conversions.triggers of these ids (sorted), and back ('' or unreadable: none).
+std::string TriggerIdsJson(std::vector<std::string> ids);
+std::vector<std::string> TriggerIds(const std::string& text);
 
 /// The (slot, variant) a `content_shown` event's properties name; nothing without a string
 /// slot. A variant that is not a string counts as "".
@@ -171,14 +174,17 @@ class RollupDelta {
                 std::int64_t n);
   void AddContentShown(std::int64_t map_version, std::int64_t time_ms, const std::string& stage,
                        const std::string& slot, const std::string& variant, std::int64_t n);
-  /// A conversion of a journey whose CreditSegmentValues are `segment`.
+  /// A conversion of a journey whose CreditSegmentValues are `segment`, with the triggers that
+  /// fired on it (conversions.triggers, a JSON array of ids).
   void AddConversion(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
-                     int sign, const std::vector<std::string>& segment);
+                     int sign, const std::vector<std::string>& segment,
+                     const std::string& triggers);
   /// A channel's credit for a conversion (`sign` +1 or -1), and its parts by the source and
   /// campaign of its touches (CreditParts).
   void AddCredit(std::int64_t map_version, std::int64_t at_ms, const std::string& stage,
                  const std::string& model, const std::string& channel, double credit,
-                 const std::string& touches, int sign, const std::vector<std::string>& segment);
+                 const std::string& touches, int sign, const std::vector<std::string>& segment,
+                 const std::string& triggers);
   bool empty() const;
   void Clear();
 
@@ -223,6 +229,9 @@ class RollupDelta {
       std::tuple<Version, Day, std::string, std::string, std::string, std::string, std::string>,
       std::int64_t>
       credit_segments_;
+  std::map<std::tuple<Version, Day, std::string>, std::int64_t> conversion_triggers_;
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
+      credit_triggers_;
 };
 
 /// Writes deltas with statements prepared once per connection. Event counts go to the writer's

@@ -205,8 +205,11 @@ CREATE TABLE IF NOT EXISTS conversions (
   channel TEXT NOT NULL,
   credit REAL NOT NULL,
   touches TEXT NOT NULL DEFAULT '',
+  triggers TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (project_id, profile_id, stage, at, model, channel)
 );
+-- triggers: the ids of the triggers that fired on the transition into the conversion stage, a
+-- sorted JSON array ('' when none, and for conversions stored before schema 6).
 -- touches: the channel's credit split by its touches' source and campaign, a JSON array of
 -- [source, campaign, credit] ('' before schema 6: the whole credit under '' and '').
 
@@ -326,6 +329,15 @@ CREATE TABLE IF NOT EXISTS rollup_credit_segments (
   dimension TEXT NOT NULL, value TEXT NOT NULL, channel TEXT NOT NULL,
   credit_micros INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stage, model, dimension, value, channel));
+-- Conversions and credits per trigger that fired on them (conversions.triggers).
+CREATE TABLE IF NOT EXISTS rollup_conversion_triggers (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, trigger_id TEXT NOT NULL,
+  conversions INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, trigger_id));
+CREATE TABLE IF NOT EXISTS rollup_credit_triggers (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, trigger_id TEXT NOT NULL, model TEXT NOT NULL,
+  channel TEXT NOT NULL, credit_micros INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, trigger_id, model, channel));
 -- The same credits by the source and campaign of the touches (conversions.touches).
 CREATE TABLE IF NOT EXISTS rollup_credit_sources (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, model TEXT NOT NULL,
@@ -386,6 +398,8 @@ constexpr AddedColumn kAddedColumns[] = {
      nullptr, nullptr},
     {"profiles", "exposures", "ALTER TABLE profiles ADD COLUMN exposures TEXT NOT NULL DEFAULT ''",
      nullptr, kReplayEveryJourney, kReplayEveryJourneyOfEveryProject},
+    {"conversions", "triggers",
+     "ALTER TABLE conversions ADD COLUMN triggers TEXT NOT NULL DEFAULT ''", nullptr, nullptr},
     {"conversions", "touches",
      "ALTER TABLE conversions ADD COLUMN touches TEXT NOT NULL DEFAULT ''", nullptr, nullptr},
 };

@@ -279,6 +279,11 @@ test('attribution by source and by campaign of the touches', async () => {
     what: `campaigns ${campaigns.join(', ')}`,
   });
   await page.locator('#attribution').screenshot({ path: path.join(SHOTS, 'dashboard-attribution-by-campaign.png') });
+  // The conversions a trigger fired on: every first order here fired "converted".
+  await page.selectOption('[data-testid="attribution-stage"]', 'trigger:converted');
+  await waitFor(async () => /that fired converted/.test(await page.textContent('#attribution .card-sub')), { what: 'attribution of the trigger' });
+  assert.match(await page.textContent('#attribution .card-sub'), new RegExp(`^${ordered.length} conversions`));
+  assert.equal(await page.isDisabled('[data-testid="attribution-by"]'), true);
   await page.context().close();
 });
 

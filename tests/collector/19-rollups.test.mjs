@@ -297,9 +297,15 @@ describe('date ranges on every report', () => {
     for (const model of byCampaign.models) {
       assert.deepEqual(Object.fromEntries(model.values.map((v) => [v.value, v.credit])), { spring: 2, '': 2 }, model.model);
     }
-    // By channel as before.
+    // By channel as before; per trigger: "converted" fired on each of these first orders.
     const byChannel = (await adminGet(srv, '/v1/stats/attribution')).json;
     assert.deepEqual(byChannel.models[0].channels.map((c) => c.channel).sort(), ['Email', 'Referral']);
+    assert.ok(byChannel.triggers.includes('converted'), JSON.stringify(byChannel.triggers));
+    const converted = (await adminGet(srv, '/v1/stats/attribution?trigger=converted')).json;
+    assert.equal(converted.trigger, 'converted');
+    assert.equal(converted.conversions, 4);
+    assert.deepEqual(converted.models, byChannel.models);
+    assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=became_lead')).json.conversions, 0);
     // Narrowed to the journeys that arrived from the newsletter: their two orders, all Email.
     const newsletter = (await adminGet(srv, '/v1/stats/attribution?filter=source:newsletter')).json;
     assert.equal(newsletter.conversions, 2);
@@ -310,6 +316,8 @@ describe('date ranges on every report', () => {
     assert.match(csv.text, /^model,campaign,credit,share\r\n/);
     for (const [query, code, message] of [
       ['by=country', 'invalid_by', 'by: expected channel, source or campaign'],
+      ['trigger=nope', 'invalid_trigger', 'trigger: no trigger "nope" in the map'],
+      ['trigger=converted&by=source', 'invalid_trigger', 'trigger: by channel only, without stage or filter (credits are kept per trigger by channel)'],
       ['filter=stage:customer', 'invalid_segment', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device'],
       ['filter=source:newsletter&by=source', 'invalid_segment', 'filter: attribution by source or campaign is not kept per segment (by=channel)'],
     ]) {
@@ -407,6 +415,25 @@ describe('date ranges on every report', () => {
     assert.equal(mobile.total_profiles, 1);
     assert.equal(mobile.stages.find((st) => st.id === 'engaged').progressed, 1);
     assert.equal((await adminGet(srv, '/v1/stats/funnel?filter=device:desktop')).json.total_profiles, 0);
+  });
+
+  it('attribution per trigger: a win-back is a conversion "converted" does not fire on', async () => {
+    const before = (await adminGet(srv, '/v1/stats/attribution')).json.conversions;
+    const convertedBefore = (await adminGet(srv, '/v1/stats/attribution?trigger=converted')).json.conversions;
+    const back = anonId('winback');
+    const t0 = Date.now() - 60 * 60000;
+    await send(srv, [
+      makeEvent({ anonymous_id: back, name: 'page_viewed', time: t0, context: { url: 'https://allowed.example/', path: '/', referrer: 'https://www.google.com/' } }),
+      makeEvent({ anonymous_id: back, name: 'order_completed', time: t0 + 60000 }),
+      makeEvent({ anonymous_id: back, name: 'subscription_cancelled', time: t0 + 120000 }),
+      makeEvent({ anonymous_id: back, name: 'order_completed', time: t0 + 180000 }),
+    ]);
+    assert.equal((await adminGet(srv, '/v1/stats/attribution')).json.conversions, before + 2);
+    assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=converted')).json.conversions, convertedBefore + 1);
+    assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=won_back')).json.conversions, 1);
+    assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=became_lead')).json.conversions, 0);
+    const verified = await verifyRollups(srv);
+    assert.equal(verified.code, 0, verified.out);
   });
 });
 

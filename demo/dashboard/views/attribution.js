@@ -43,6 +43,7 @@ export function init(section) {
   });
   els = {
     sub: h('p', { class: 'card-sub' }, 'Loading…'),
+    by: bySelect,
     select,
     status: h('div', { class: 'view-status' }),
     chart: h('div', { class: 'chart chart-attr', testid: 'attribution-chart' }),
@@ -60,7 +61,10 @@ export function init(section) {
         { class: 'card-tools' },
         h('label', { class: 'field-inline', for: 'attribution-by' }, 'Credit by ', bySelect),
         h('label', { class: 'field-inline', for: 'attribution-stage' }, 'Conversion stage ', select),
-        csvButton('attribution', { extra: () => ({ ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}) }) }),
+        csvButton('attribution', {
+          extra: () =>
+            stage.startsWith('trigger:') ? { trigger: stage.slice('trigger:'.length) } : { ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}) },
+        }),
       ),
     ),
     els.status,
@@ -79,9 +83,21 @@ export async function refresh(newPeriod = period, newBefore = before) {
   try {
     // A filter on the converting journeys' first touch or device narrows it (by channel only:
     // the collector keeps credits per segment for those).
+    // A trigger is credited by channel, over every visitor (credits are kept per trigger so).
     const f = segmentFilter();
-    const narrowed = f && by === 'channel' && CREDIT_DIMENSIONS.has(f.dimension) ? { filter: `${f.dimension}:${f.value}` } : {};
-    const [data, previous] = await Promise.all([api.attribution(stage, period, by, narrowed), before ? api.attribution(stage, before, by, narrowed) : null]);
+    const trigger = stage.startsWith('trigger:') ? stage.slice('trigger:'.length) : '';
+    const narrowed = trigger
+      ? { trigger }
+      : f && by === 'channel' && CREDIT_DIMENSIONS.has(f.dimension)
+        ? { filter: `${f.dimension}:${f.value}` }
+        : {};
+    const onStage = trigger ? '' : stage;
+    const grouped = trigger ? 'channel' : by;
+    els.by.disabled = Boolean(trigger);
+    const [data, previous] = await Promise.all([
+      api.attribution(onStage, period, grouped, narrowed),
+      before ? api.attribution(onStage, before, grouped, narrowed) : null,
+    ]);
     if (mine !== asked) return;
     render(data, previous);
   } catch (err) {
@@ -94,15 +110,19 @@ export async function refresh(newPeriod = period, newBefore = before) {
 function render(data, previous) {
   els.status.replaceChildren();
   els.chart.hidden = false;
+  // Conversions: all, one conversion stage, or those a trigger fired on ("trigger:<id>").
   const stages = data.conversion_stages || [];
-  if (stages.join('|') !== knownStages.join('|')) {
-    knownStages = stages;
+  const triggers = data.triggers || [];
+  const choices = [...stages, ...triggers.map((t) => `trigger:${t}`)];
+  if (choices.join('|') !== knownStages.join('|')) {
+    knownStages = choices;
     replace(
       els.select,
       h('option', { value: '' }, 'All conversion stages'),
       stages.map((s) => h('option', { value: s }, s)),
+      triggers.length ? h('optgroup', { label: 'Fired the trigger' }, triggers.map((t) => h('option', { value: `trigger:${t}` }, t))) : null,
     );
-    if (stage && !stages.includes(stage)) stage = '';
+    if (stage && !choices.includes(stage)) stage = '';
     els.select.value = stage;
   }
   // Rows are the values credit is grouped by (`values`; older collectors: `channels`).
@@ -123,7 +143,7 @@ function render(data, previous) {
   replace(
     els.sub,
     `${num(data.conversions)} conversions`,
-    data.stage ? ` into ${data.stage}` : stages.length ? ` into ${stages.join(', ')}` : '',
+    data.trigger ? ` that fired ${data.trigger}` : data.stage ? ` into ${data.stage}` : stages.length ? ` into ${stages.join(', ')}` : '',
     ` · share of credit per ${byLabel.toLowerCase()} under each model`,
     previous ? ` · before: ${num(previous.conversions)} conversions` : '',
     data.segment ? [' · ', h('strong', { testid: 'attribution-segment' }, `${dimensionLabel(data.segment.dimension)} = ${valueLabel(data.segment.value)}`)] : '',
