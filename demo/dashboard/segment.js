@@ -99,8 +99,11 @@ function sync() {
   els.filterDimension.value = state.filterDimension;
   els.filterValue.hidden = !els.filterDimension.value;
   els.clear.hidden = !state.breakdown && !state.filterDimension;
+  const firstTouch = (d) => !['identified', 'stage'].includes(d);
   els.note.textContent = state.breakdown
-    ? 'Applies to the funnel and top paths; the other views show every visitor.'
+    ? firstTouch(state.breakdown)
+      ? 'Applies to the funnel, top paths and attribution by channel; the other views show every visitor.'
+      : 'Applies to the funnel and top paths; the other views show every visitor.'
     : state.filterDimension
       ? ['identified', 'stage'].includes(state.filterDimension)
         ? 'Applies to the funnel and top paths; the other views show every visitor.'

@@ -63,11 +63,11 @@ std::optional<std::string> ParseSegmentParams(const std::string& report, bool ha
   if (!has_breakdown && !has_filter) return std::nullopt;
   const char* which = has_breakdown ? "breakdown" : "filter";
   // Attribution keeps its credits per segment of the converting journeys' first touch and
-  // device only (what does not change once a journey converted), and takes a filter only.
-  const bool attribution = report == "attribution" && has_filter && !has_breakdown;
+  // device only (what does not change once a journey converted).
+  const bool attribution = report == "attribution";
   if (report != "funnel" && report != "paths" && !attribution) {
-    return std::string(which) + ": the funnel and paths reports take one" +
-           (report == "attribution" ? ", the attribution report a filter" : "") + ", not " + report;
+    return std::string(which) + ": the funnel, paths and attribution reports take one, not " +
+           report;
   }
   if (has_breakdown && has_filter) {
     return std::string(
@@ -938,12 +938,19 @@ void CollectorServer::Routes() {
           return;
         }
       }
-      if (!range.segment_dimension.empty() && by != AttributionBy::kChannel) {
+      if ((!range.segment_dimension.empty() || !breakdown.empty()) &&
+          (by != AttributionBy::kChannel || !trigger.empty())) {
         SendError(res, 400, "invalid_segment",
-                  "filter: attribution by source or campaign is not kept per segment (by=channel)");
+                  std::string(breakdown.empty() ? "filter" : "breakdown") +
+                      ": attribution by source, campaign or trigger is not kept per segment "
+                      "(by=channel)");
         return;
       }
       body = AttributionStats(db, map, range, stage, &error, by, trigger);
+      if (!breakdown.empty()) {
+        body["breakdown"] = AttributionBreakdown(
+            db, map, range, stage, breakdown, static_cast<std::size_t>(breakdown_values), &error);
+      }
     } else if (which == "content-gaps") {
       body = ContentGapStats(db, map, range, &error);
     } else if (which == "channels") {

@@ -967,6 +967,26 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
           {"models", std::move(models)}};
 }
 
+json AttributionBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                          const std::string& conversion_stage, const std::string& dimension,
+                          std::size_t limit, std::string* error) {
+  // The values with the most conversions (of any stage: the top is not per stage), then each
+  // one's attribution from the per-segment rows.
+  const auto [top, distinct] =
+      TopValues(db, range, dimension, "rollup_conversion_segments", "conversions", limit, error);
+  json values = json::array();
+  for (const auto& value : top) {
+    ReportRange one = range;
+    one.segment_dimension = dimension;
+    one.segment_value = value;
+    json report = AttributionStats(db, map, one, conversion_stage, error);
+    values.push_back({{"value", value},
+                      {"conversions", report["conversions"]},
+                      {"models", std::move(report["models"])}});
+  }
+  return {{"dimension", dimension}, {"distinct_values", distinct}, {"values", std::move(values)}};
+}
+
 json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error) {
   // Where visitors stopped, as the ordered funnel counts it: a main-path stage loses the visitors

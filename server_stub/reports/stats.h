@@ -170,6 +170,13 @@ json TransitionStats(Database& db, const JourneyMap& map, const ReportRange& ran
 json TimeInStageStats(Database& db, const JourneyMap& map, const ReportRange& range,
                       std::string* error = nullptr);
 
+/// The attribution (by channel) per value of `dimension` (one of CreditDimensions()) among the
+/// converting journeys: {"dimension", "distinct_values", "values": [{"value", "conversions",
+/// "models"}]}, the `limit` values with the most conversions.
+json AttributionBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                          const std::string& conversion_stage, const std::string& dimension,
+                          std::size_t limit, std::string* error = nullptr);
+
 /// What attribution credit is grouped by: the channel of the touches, or where they came from
 /// within it (utm_source, else the referrer's host, else "(direct)"), or their utm_campaign.
 enum class AttributionBy { kChannel, kSource, kCampaign };

@@ -202,6 +202,12 @@ test('a breakdown by source and a filter on one source, kept in the address', as
     }
   }
   await waitFor(async () => (await page.locator('[data-testid="path-by-value"]').count()) > 0, { what: 'paths by source' });
+  // Attribution by the converting journeys' source: the orders (v % 4 === 3) of each source.
+  const orderedBy = (source) => bySource(source).filter((v) => v.journey.names.includes('order_completed')).length;
+  const expectedRows = ['google.com', 'newsletter'].filter((src) => orderedBy(src) > 0).map((src) => `${src}|${orderedBy(src)}`).sort();
+  await waitFor(async () => (await page.locator('[data-testid="attribution-breakdown-row"]').count()) === expectedRows.length, { what: 'attribution by source' });
+  const rowsShown = await page.locator('[data-testid="attribution-breakdown-row"]').evaluateAll((trs) => trs.map((tr) => `${tr.children[0].textContent}|${tr.children[1].textContent}`));
+  assert.deepEqual(rowsShown.sort(), expectedRows);
   await page.locator('#funnel').screenshot({ path: path.join(SHOTS, 'dashboard-funnel-by-source.png') });
 
   // Filter: pick the dimension, then one of its values (listed with their visitors).

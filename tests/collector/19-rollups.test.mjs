@@ -273,7 +273,7 @@ describe('date ranges on every report', () => {
       ['funnel?breakdown=country', 'breakdown: expected one of channel, source, medium, campaign, landing, device, identified, stage'],
       ['funnel?filter=source', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device, identified, stage'],
       ['funnel?breakdown=source&filter=device:mobile', 'breakdown and filter: one at a time (segments are kept per dimension, not per pair)'],
-      ['attribution?breakdown=source', 'breakdown: the funnel and paths reports take one, the attribution report a filter, not attribution'],
+      ['time-in-stage?breakdown=source', 'breakdown: the funnel, paths and attribution reports take one, not time-in-stage'],
       ['funnel?breakdown=source&values=0', 'values: expected an integer from 1 to 50'],
     ]) {
       const bad = await adminGet(srv, `/v1/stats/${query}`);
@@ -312,6 +312,10 @@ describe('date ranges on every report', () => {
     assert.deepEqual(newsletter.segment, { dimension: 'source', value: 'newsletter' });
     for (const model of newsletter.models) assert.deepEqual(model.channels.map((c) => [c.channel, c.credit]), [['Email', 2]], model.model);
     assert.equal((await adminGet(srv, '/v1/stats/attribution?filter=device:mobile')).json.conversions, 0);
+    // Broken down by the converting journeys' source: each value's attribution.
+    const split = (await adminGet(srv, '/v1/stats/attribution?breakdown=source')).json.breakdown;
+    assert.deepEqual(split.values.map((v) => [v.value, v.conversions]).sort(), [['news.example.org', 2], ['newsletter', 2]]);
+    assert.deepEqual(split.values.find((v) => v.value === 'newsletter').models[0].channels.map((c) => c.channel), ['Email']);
     const csv = await adminGet(srv, '/v1/stats/attribution?by=campaign&format=csv');
     assert.match(csv.text, /^model,campaign,credit,share\r\n/);
     for (const [query, code, message] of [
@@ -319,7 +323,8 @@ describe('date ranges on every report', () => {
       ['trigger=nope', 'invalid_trigger', 'trigger: no trigger "nope" in the map'],
       ['trigger=converted&by=source', 'invalid_trigger', 'trigger: by channel only, without stage or filter (credits are kept per trigger by channel)'],
       ['filter=stage:customer', 'invalid_segment', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device'],
-      ['filter=source:newsletter&by=source', 'invalid_segment', 'filter: attribution by source or campaign is not kept per segment (by=channel)'],
+      ['filter=source:newsletter&by=source', 'invalid_segment', 'filter: attribution by source, campaign or trigger is not kept per segment (by=channel)'],
+      ['breakdown=stage', 'invalid_segment', 'breakdown: expected one of channel, source, medium, campaign, landing, device'],
     ]) {
       const bad = await adminGet(srv, `/v1/stats/attribution?${query}`);
       assert.equal(bad.status, 400, query);

@@ -4,7 +4,7 @@ import { h, replace, num, pct, decimal, note, errorNote, notAvailable } from '..
 import { PALETTE, COLORS, createChart, baseOption, tooltipBox, describe } from '../charts.js';
 import { api } from '../api.js';
 import { csvButton } from '../export.js';
-import { filter as segmentFilter, dimensionLabel, valueLabel } from '../segment.js';
+import { filter as segmentFilter, breakdown as segmentBreakdown, dimensionLabel, valueLabel } from '../segment.js';
 
 export const MODELS = [
   ['first_touch', 'First touch'],
@@ -48,6 +48,7 @@ export function init(section) {
     status: h('div', { class: 'view-status' }),
     chart: h('div', { class: 'chart chart-attr', testid: 'attribution-chart' }),
     table: h('div', { class: 'table-wrap' }),
+    breakdown: h('div', { class: 'table-wrap breakdown', testid: 'attribution-breakdown' }),
   };
   describe(els.chart, 'Attribution chart: loading.');
   section.setAttribute('aria-labelledby', 'attribution-title');
@@ -70,6 +71,7 @@ export function init(section) {
     els.status,
     els.chart,
     els.table,
+    els.breakdown,
   );
   chart = createChart(els.chart);
 }
@@ -86,11 +88,14 @@ export async function refresh(newPeriod = period, newBefore = before) {
     // A trigger is credited by channel, over every visitor (credits are kept per trigger so).
     const f = segmentFilter();
     const trigger = stage.startsWith('trigger:') ? stage.slice('trigger:'.length) : '';
+    const b = segmentBreakdown();
     const narrowed = trigger
       ? { trigger }
       : f && by === 'channel' && CREDIT_DIMENSIONS.has(f.dimension)
         ? { filter: `${f.dimension}:${f.value}` }
-        : {};
+        : b && by === 'channel' && CREDIT_DIMENSIONS.has(b)
+          ? { breakdown: b }
+          : {};
     const onStage = trigger ? '' : stage;
     const grouped = trigger ? 'channel' : by;
     els.by.disabled = Boolean(trigger);
@@ -107,8 +112,43 @@ export async function refresh(newPeriod = period, newBefore = before) {
   }
 }
 
+// Per value of the breakdown: its conversions and each channel's share under the linear model.
+function renderBreakdown(breakdown) {
+  if (!breakdown) {
+    els.breakdown.replaceChildren();
+    return;
+  }
+  const rows = breakdown.values || [];
+  replace(
+    els.breakdown,
+    h('h3', { class: 'h3' }, `Conversions by ${dimensionLabel(breakdown.dimension).toLowerCase()} (linear credit by channel)`),
+    rows.length
+      ? h(
+          'table',
+          { class: 'table', testid: 'attribution-breakdown-table' },
+          h('thead', null, h('tr', null, h('th', { scope: 'col' }, dimensionLabel(breakdown.dimension)), h('th', { scope: 'col', class: 'num' }, 'Conversions'), h('th', { scope: 'col' }, 'Channels (linear)'))),
+          h(
+            'tbody',
+            null,
+            rows.map((v) => {
+              const linear = (v.models || []).find((m) => m.model === 'linear') || { channels: [] };
+              return h(
+                'tr',
+                { testid: 'attribution-breakdown-row' },
+                h('th', { scope: 'row' }, valueLabel(v.value)),
+                h('td', { class: 'num' }, num(v.conversions)),
+                h('td', null, (linear.channels || []).map((c) => `${c.channel} ${pct(c.share, 0)}`).join(' · ') || '—'),
+              );
+            }),
+          ),
+        )
+      : note('muted', 'No conversions in the period.'),
+  );
+}
+
 function render(data, previous) {
   els.status.replaceChildren();
+  renderBreakdown(data.breakdown);
   els.chart.hidden = false;
   // Conversions: all, one conversion stage, or those a trigger fired on ("trigger:<id>").
   const stages = data.conversion_stages || [];
