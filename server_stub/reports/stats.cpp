@@ -488,12 +488,19 @@ json FunnelStats(Database& db, const JourneyMap& map, const ReportRange& range,
 std::pair<std::vector<std::string>, std::int64_t> TopValues(Database& db, const ReportRange& range,
                                                             const std::string& dimension,
                                                             const char* table, const char* column,
-                                                            std::size_t limit, std::string* error) {
+                                                            std::size_t limit, std::string* error,
+                                                            const std::string& stage = "") {
   ReportRange by = range;
   by.segment_dimension = dimension;
+  // With a stage (a conversion stage of the attribution), only its rows rank the values: bound
+  // after the dimension.
+  const int stage_at = range.map_version < 0 ? 6 : 5;
   Statement totals =
       SegmentQuery(db, std::string("SELECT value, SUM(") + column + ") FROM " + table, by,
-                   " GROUP BY value", /*any_value=*/true);
+                   (stage.empty() ? std::string() : " AND stage = ?" + std::to_string(stage_at)) +
+                       " GROUP BY value",
+                   /*any_value=*/true);
+  if (!stage.empty()) totals.Bind(stage_at, stage);
   // The best `limit` so far in a heap whose top is the worst of them (fewest journeys, then the
   // greatest value). `better(a, b)`: a ranks before b (the heap's "less").
   using Entry = std::pair<std::int64_t, std::string>;
@@ -930,7 +937,10 @@ json AttributionStats(Database& db, const JourneyMap& map, const ReportRange& ra
   });
 
   json trigger_ids = json::array();
-  for (const TriggerDef& t : map.triggers) trigger_ids.push_back(t.id);
+  // Transition triggers only: an event trigger fires on no transition, so on no conversion.
+  for (const TriggerDef& t : map.triggers) {
+    if (t.events.empty()) trigger_ids.push_back(t.id);
+  }
   json models = json::array();
   for (AttributionModel model : AllModels()) {
     const std::string name = ModelName(model);
@@ -972,8 +982,8 @@ json AttributionBreakdown(Database& db, const JourneyMap& map, const ReportRange
                           std::size_t limit, std::string* error) {
   // The values with the most conversions (of any stage: the top is not per stage), then each
   // one's attribution from the per-segment rows.
-  const auto [top, distinct] =
-      TopValues(db, range, dimension, "rollup_conversion_segments", "conversions", limit, error);
+  const auto [top, distinct] = TopValues(db, range, dimension, "rollup_conversion_segments",
+                                         "conversions", limit, error, conversion_stage);
   json values = json::array();
   for (const auto& value : top) {
     ReportRange one = range;

@@ -201,6 +201,15 @@ bool HoldsNul(const json& value) {
 }
 }  // namespace
 
+namespace {
+// Characters (code points) of valid UTF-8 text, as SQL's length() counts them.
+std::size_t Utf8Length(const std::string& text) {
+  std::size_t n = 0;
+  for (unsigned char c : text) n += (c & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
+}  // namespace
+
 std::optional<std::pair<std::string, std::string>> ShownContent(const json& properties) {
   if (!properties.is_object()) return std::nullopt;
   // Not counted: PostgreSQL cannot hold the text, SQLite's JSON functions cut it at the NUL.
@@ -210,6 +219,12 @@ std::optional<std::pair<std::string, std::string>> ShownContent(const json& prop
   auto variant = properties.find("variant");
   std::string v = variant != properties.end() && variant->is_string() ? variant->get<std::string>()
                                                                       : std::string();
+  // Slot and variant are keys of rollup rows: a client's 2 KB names would pass PostgreSQL's
+  // index entry limit and stall every projection. Longer names are content nobody's map has.
+  if (Utf8Length(slot->get_ref<const std::string&>()) > kMaxShownNameChars ||
+      Utf8Length(v) > kMaxShownNameChars) {
+    return std::nullopt;
+  }
   return std::make_pair(slot->get<std::string>(), std::move(v));
 }
 
@@ -752,8 +767,9 @@ std::optional<std::string> RebuildRollups(Database& db) {
       "p.profile_id = e.profile_id "
       "WHERE e.name = 'content_shown' AND e.server_stage IS NOT NULL AND "
       "e.body NOT LIKE '%\\u0000%' ESCAPE '!' AND " +
-      slot + " IS NOT NULL GROUP BY p.map_version, day, e.server_stage, " + slot + ", COALESCE(" +
-      variant + ", '')");
+      slot + " IS NOT NULL AND length(" + slot + ") <= " + std::to_string(kMaxShownNameChars) +
+      " AND length(COALESCE(" + variant + ", '')) <= " + std::to_string(kMaxShownNameChars) +
+      " GROUP BY p.map_version, day, e.server_stage, " + slot + ", COALESCE(" + variant + ", '')");
   ForEachRow(shown, &error, [&](Statement& s) {
     delta.AddContentShown(s.Int(0), s.Int(1) * kMsPerDay, s.Text(2), s.Text(3), s.Text(4),
                           s.Int(5));

@@ -79,8 +79,12 @@ std::vector<CreditPart> CreditParts(const std::string& touches, double credit);
 std::string TriggerIdsJson(std::vector<std::string> ids);
 std::vector<std::string> TriggerIds(const std::string& text);
 
+/// Longest slot or variant name (characters) a `content_shown` counts under.
+constexpr std::size_t kMaxShownNameChars = 200;
+
 /// The (slot, variant) a `content_shown` event's properties name; nothing without a string
-/// slot. A variant that is not a string counts as "".
+/// slot, or with a slot or variant longer than kMaxShownNameChars. A variant that is not a
+/// string counts as "".
 std::optional<std::pair<std::string, std::string>> ShownContent(const json& properties);
 
 /// What a profile's stored journey (its rows in profiles, transitions and stage_times) adds to

@@ -9,7 +9,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 8;
+constexpr int kRollupsVersion = 9;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".

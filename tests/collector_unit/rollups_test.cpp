@@ -75,6 +75,16 @@ TEST(RollupArithmetic, TimeBucketsAreWithinThirteenPercent) {
   EXPECT_EQ(HistogramPercentile({}, 50), 0);
 }
 
+TEST(RollupArithmetic, ShownContentNamesAreBoundedInCharacters) {
+  EXPECT_TRUE(ShownContent({{"slot", std::string(200, 'a')}, {"variant", "v"}}));
+  // 200 two-byte characters are 400 bytes, still 200 characters.
+  std::string accented;
+  for (int i = 0; i < 200; ++i) accented += "\xc3\xa9";
+  EXPECT_TRUE(ShownContent({{"slot", accented}}));
+  EXPECT_FALSE(ShownContent({{"slot", std::string(201, 'a')}}));
+  EXPECT_FALSE(ShownContent({{"slot", "hero"}, {"variant", std::string(2000, 'v')}}));
+}
+
 TEST(RollupArithmetic, CreditsInMillionths) {
   EXPECT_EQ(CreditMicros(1.0), 1000000);
   EXPECT_EQ(CreditMicros(1.0 / 3.0), 333333);

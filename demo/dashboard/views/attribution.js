@@ -63,8 +63,7 @@ export function init(section) {
         h('label', { class: 'field-inline', for: 'attribution-by' }, 'Credit by ', bySelect),
         h('label', { class: 'field-inline', for: 'attribution-stage' }, 'Conversion stage ', select),
         csvButton('attribution', {
-          extra: () =>
-            stage.startsWith('trigger:') ? { trigger: stage.slice('trigger:'.length) } : { ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}) },
+          extra: () => Object.fromEntries(Object.entries({ ...lastQuery, by: lastQuery.by === 'channel' ? '' : lastQuery.by }).filter(([, v]) => v)),
         }),
       ),
     ),
@@ -78,6 +77,8 @@ export function init(section) {
 
 /** Fetches the period's attribution (and the previous period's when comparing) and draws it. */
 let asked = 0;
+// What the table shows (stage, grouping, trigger or filter): the CSV downloads the same.
+let lastQuery = {};
 export async function refresh(newPeriod = period, newBefore = before) {
   period = newPeriod;
   before = newBefore;
@@ -99,9 +100,12 @@ export async function refresh(newPeriod = period, newBefore = before) {
     const onStage = trigger ? '' : stage;
     const grouped = trigger ? 'channel' : by;
     els.by.disabled = Boolean(trigger);
+    // The previous period is only compared, never broken down.
+    const { breakdown: _unused, ...beforeNarrowed } = narrowed;
+    lastQuery = { stage: onStage, by: grouped, ...beforeNarrowed };
     const [data, previous] = await Promise.all([
       api.attribution(onStage, period, grouped, narrowed),
-      before ? api.attribution(onStage, before, grouped, narrowed) : null,
+      before ? api.attribution(onStage, before, grouped, beforeNarrowed) : null,
     ]);
     if (mine !== asked) return;
     render(data, previous);
