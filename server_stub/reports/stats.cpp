@@ -1002,11 +1002,20 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   // Where visitors stopped, as the ordered funnel counts it: a main-path stage loses the visitors
   // whose furthest stage it is (they left it for a side stage or sit in it), except the last
   // rank, which has nowhere further to go; a side stage loses those who sit in it now.
-  const FunnelCounts counts = FunnelCountsFromTables(db, map, range, error);
+  // One read of the stage rows and one of the reach sets serve the funnel's counts, the lost
+  // visitors and "went further" alike.
   const auto stage_rows = StageRows(db, range, error);
+  FunnelCounts counts;
+  counts.total_profiles = TotalProfiles(db, range, error);
+  counts.reached = Column(stage_rows, &StageRow::reached);
+  counts.reached[map.initial] = counts.total_profiles;
+  counts.current = Column(stage_rows, &StageRow::current);
+  counts.time_in_stage_ms = StageTimeHistograms(stage_rows);
   const Counts exits = Column(stage_rows, &StageRow::exits);
   int top_rank = -1;
   for (const Stage& s : map.stages) top_rank = std::max(top_rank, s.rank);
+  std::map<std::string, int> ranks;
+  for (const Stage& s : map.stages) ranks.emplace(s.id, s.rank);
   std::map<std::string, std::string> default_variant;  // slot -> its default's id
   for (const Slot& slot : map.slots) {
     if (slot.fallback) default_variant[slot.id] = slot.fallback->id;
@@ -1042,14 +1051,15 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   // many of them went further (a later rank), against the stage's other journeys (rollup_reach
   // and rollup_exposure hold the sets of stages journeys entered: placed with the map's ranks).
   auto rank_of = [&](const std::string& id) {
-    const Stage* st = map.FindStage(id);
-    return st == nullptr ? -1 : st->rank;
+    auto it = ranks.find(id);
+    return it == ranks.end() ? -1 : it->second;
   };
-  auto went_beyond = [&](int rank, const std::set<std::string>& entered) {
-    for (const auto& id : entered) {
-      if (rank_of(id) > rank) return true;
-    }
-    return false;
+  // The highest rank a set of entered stages reached: a journey went further than a stage when
+  // it is above the stage's.
+  auto highest = [&](const std::set<std::string>& entered) {
+    int top = -1;
+    for (const auto& id : entered) top = std::max(top, rank_of(id));
+    return top;
   };
   Counts in_stage;  // journeys that entered or sit in the stage (everyone for the initial one)
   Counts onward;    // of them, those that went further
@@ -1057,11 +1067,15 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
       db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
       range);
   ForEachRow(reach_stmt, error, [&](Statement& s) {
+    const std::int64_t n = s.Int(1);
+    if (n == 0) return;
     const std::set<std::string> entered = ReachSet(s.Text(0));
+    counts.furthest[FurthestOnMainPath(map, entered)] += n;
+    const int top = highest(entered);
     for (const Stage& st : map.stages) {
       if (st.rank < 0 || (st.id != map.initial && entered.count(st.id) == 0)) continue;
-      in_stage[st.id] += s.Int(1);
-      if (went_beyond(st.rank, entered)) onward[st.id] += s.Int(1);
+      in_stage[st.id] += n;
+      if (top > st.rank) onward[st.id] += n;
     }
   });
   // stage -> (slot, variant) -> (journeys shown it there, of them onward)
@@ -1078,7 +1092,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     if (rank < 0 || s.Int(4) == 0) return;
     auto& cell = exposed[s.Text(0)][{s.Text(1), s.Text(2)}];
     cell.first += s.Int(4);
-    if (went_beyond(rank, ReachSet(s.Text(3)))) cell.second += s.Int(4);
+    if (highest(ReachSet(s.Text(3))) > rank) cell.second += s.Int(4);
   });
   auto rate = [](std::int64_t n, std::int64_t of) {
     return of > 0 ? json(Round(static_cast<double>(n) / static_cast<double>(of), 4))
