@@ -460,14 +460,16 @@ test('projects: a second project opens by its key, the picker switches back with
   assert.match(page.url(), /project=shop/);
   await waitFor(async () => /61 stages without traffic hidden/.test(await text(page, 'journey-map-hidden')), { what: 'empty stages hidden' });
   await waitFor(async () => count(await text(page, 'overview-profiles')) === 5, { what: 'the shop\'s 5 visitors' });
-  let layout = await overlappingLabels(page);
-  assert.equal(layout.labels, 3);
+  // The chart draws on the next frames (lazy update, animation): wait for its labels.
+  let layout = null;
+  await waitFor(async () => (layout = await overlappingLabels(page)).labels === 3, { what: `3 stage labels drawn (${layout && layout.labels})` });
   assert.deepEqual(layout.overlaps, []);
 
   // Every stage: the map opens on its first columns, zoomable, and still no label overlaps.
   await page.check('[data-testid="journey-map-empty"]');
   await waitFor(async () => await page.isVisible('[data-testid="journey-map-reset"]'), { what: 'zoomed in on a wide map' });
-  await page.waitForTimeout(600); // the chart's update animation
+  await waitFor(async () => (layout = await overlappingLabels(page)).labels >= 6, { what: `a window of the 64 stages drawn (${layout && layout.labels})` });
+  await page.waitForTimeout(600); // the chart's update animation settles
   await page.locator('#journey-map').screenshot({ path: path.join(SHOTS, 'dashboard-journey-map-64-stages.png') });
   layout = await overlappingLabels(page);
   assert.ok(layout.labels >= 6 && layout.labels < 64, `a window of the 64 stages is shown (${layout.labels} labels)`);
