@@ -455,6 +455,14 @@ std::string ExternalReferrerHost(std::string_view referrer, std::string_view pag
 
 }  // namespace
 
+std::string TouchSource(const std::map<std::string, std::string>& campaign,
+                        std::string_view referrer) {
+  auto utm = campaign.find("utm_source");
+  if (utm != campaign.end() && !utm->second.empty()) return utm->second;
+  std::string host = HostOf(referrer);
+  return host.empty() ? "(direct)" : host;
+}
+
 std::string HostOf(std::string_view url) {
   url = Trim(url);
   std::string_view rest;

@@ -414,29 +414,13 @@ std::map<std::string, StageTime> Engine::StageTimes(TimeMs now) const {
   return out;
 }
 
-namespace {
-// Where a landing came from within its channel: utm_source, else the referrer's host (without
-// "www."), else "(direct)".
-std::string TouchSource(const EventContext& context) {
-  auto utm = context.campaign.find("utm_source");
-  if (utm != context.campaign.end() && !utm->second.empty()) return utm->second;
-  const std::size_t scheme = context.referrer.find("://");
-  if (scheme == std::string::npos) return "(direct)";
-  const std::size_t start = scheme + 3;
-  const std::size_t end = context.referrer.find_first_of(":/?#", start);
-  std::string host = context.referrer.substr(start, end == std::string::npos ? end : end - start);
-  if (host.rfind("www.", 0) == 0) host.erase(0, 4);
-  return host.empty() ? "(direct)" : host;
-}
-}  // namespace
-
 std::vector<Touch> Engine::ChannelPath() const {
   std::vector<Touch> path;
   for (const auto& tp : log_) {
     const EventContext& context = tp.event.context;
     if (context.channel.empty()) continue;
     auto campaign = context.campaign.find("utm_campaign");
-    path.push_back(Touch{context.channel, tp.at, TouchSource(context),
+    path.push_back(Touch{context.channel, tp.at, TouchSource(context.campaign, context.referrer),
                          campaign == context.campaign.end() ? std::string() : campaign->second});
   }
   return path;

@@ -275,7 +275,11 @@ std::string DayToDate(std::int64_t day) {
 
 ReportRange AllTime(std::int64_t now_ms) {
   // Wide enough for any stored time, small enough for every backend's integers.
-  return {now_ms, -(std::int64_t{1} << 40), std::int64_t{1} << 40};
+  ReportRange range;
+  range.now_ms = now_ms;
+  range.first_day = -(std::int64_t{1} << 40);
+  range.last_day = std::int64_t{1} << 40;
+  return range;
 }
 
 std::optional<std::string> ParseReportRange(const std::string* from, const std::string* to,
@@ -330,6 +334,34 @@ void AddReach(const JourneyMap& map, const std::set<std::string>& entered, std::
   counts->furthest[FurthestOnMainPath(map, entered)] += profiles;
 }
 
+namespace {
+// The counts the stage rows hold (all but `furthest`): the range's profiles, and who reached,
+// sits in and spent time in each stage. Everyone starts in the initial stage, which is why it is
+// not read from the rows.
+FunnelCounts StageCounts(Database& db, const JourneyMap& map, const ReportRange& range,
+                         const std::map<std::string, StageRow>& rows, std::string* error) {
+  FunnelCounts counts;
+  counts.total_profiles = TotalProfiles(db, range, error);
+  counts.reached = Column(rows, &StageRow::reached);
+  counts.reached[map.initial] = counts.total_profiles;
+  counts.current = Column(rows, &StageRow::current);
+  counts.time_in_stage_ms = StageTimeHistograms(rows);
+  return counts;
+}
+
+// Calls fn(stages entered, profiles) per set of stages the range's journeys entered or sit in:
+// a few rows per day, each placed with the map by the caller.
+template <typename Fn>
+void ForEachReach(Database& db, const ReportRange& range, std::string* error, Fn&& fn) {
+  Statement reach = RangeQuery(
+      db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
+      range);
+  ForEachRow(reach, error, [&](Statement& s) {
+    if (s.Int(1) != 0) fn(ReachSet(s.Text(0)), s.Int(1));
+  });
+}
+}  // namespace
+
 FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
                                     std::string* error) {
   FunnelCounts counts;
@@ -343,19 +375,9 @@ FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const R
     counts.reached[map.initial] = counts.total_profiles;
     return counts;
   }
-  counts.total_profiles = TotalProfiles(db, range, error);
-  const auto rows = StageRows(db, range, error);
-  counts.reached = Column(rows, &StageRow::reached);
-  // Everyone starts in the initial stage, which is why it is not read from the tables.
-  counts.reached[map.initial] = counts.total_profiles;
-  counts.current = Column(rows, &StageRow::current);
-  counts.time_in_stage_ms = StageTimeHistograms(rows);
-  // A few rows per day (one per set of stages journeys entered), each placed with this map.
-  Statement reach = RangeQuery(
-      db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
-      range);
-  ForEachRow(reach, error, [&](Statement& s) {
-    if (s.Int(1) != 0) counts.furthest[FurthestOnMainPath(map, ReachSet(s.Text(0)))] += s.Int(1);
+  counts = StageCounts(db, map, range, StageRows(db, range, error), error);
+  ForEachReach(db, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
+    counts.furthest[FurthestOnMainPath(map, entered)] += n;
   });
   return counts;
 }
@@ -1005,12 +1027,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   // One read of the stage rows and one of the reach sets serve the funnel's counts, the lost
   // visitors and "went further" alike.
   const auto stage_rows = StageRows(db, range, error);
-  FunnelCounts counts;
-  counts.total_profiles = TotalProfiles(db, range, error);
-  counts.reached = Column(stage_rows, &StageRow::reached);
-  counts.reached[map.initial] = counts.total_profiles;
-  counts.current = Column(stage_rows, &StageRow::current);
-  counts.time_in_stage_ms = StageTimeHistograms(stage_rows);
+  FunnelCounts counts = StageCounts(db, map, range, stage_rows, error);
   const Counts exits = Column(stage_rows, &StageRow::exits);
   int top_rank = -1;
   for (const Stage& s : map.stages) top_rank = std::max(top_rank, s.rank);
@@ -1063,13 +1080,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   };
   Counts in_stage;  // journeys that entered or sit in the stage (everyone for the initial one)
   Counts onward;    // of them, those that went further
-  Statement reach_stmt = RangeQuery(
-      db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
-      range);
-  ForEachRow(reach_stmt, error, [&](Statement& s) {
-    const std::int64_t n = s.Int(1);
-    if (n == 0) return;
-    const std::set<std::string> entered = ReachSet(s.Text(0));
+  ForEachReach(db, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
     counts.furthest[FurthestOnMainPath(map, entered)] += n;
     const int top = highest(entered);
     for (const Stage& st : map.stages) {

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "storage/sql_dialect.h"
+#include "waymark/channels.h"
 #include "waymark/json_util.h"
 
 namespace waymark::collector {
@@ -236,23 +237,14 @@ Acquisition FirstTouch(const EventContext& context) {
     return it == context.campaign.end() ? std::string() : it->second;
   };
   a.campaign = utm("utm_campaign");
-  // The referrer's host, without "www." (a URL the core validated: scheme://host[:port]/...).
-  std::string host;
-  const std::size_t scheme = context.referrer.find("://");
-  if (scheme != std::string::npos) {
-    const std::size_t start = scheme + 3;
-    const std::size_t end = context.referrer.find_first_of(":/?#", start);
-    host = context.referrer.substr(start, end == std::string::npos ? end : end - start);
-    if (host.rfind("www.", 0) == 0) host.erase(0, 4);
-  }
-  a.source = utm("utm_source");
-  if (a.source.empty()) a.source = host.empty() ? "(direct)" : host;
+  // The same source as attribution's touches (one rule, in the core).
+  a.source = TouchSource(context.campaign, context.referrer);
   a.medium = utm("utm_medium");
   if (a.medium.empty()) {
     if (context.channel == "Organic Search") {
       a.medium = "organic";
     } else {
-      a.medium = host.empty() ? "(none)" : "referral";
+      a.medium = HostOf(context.referrer).empty() ? "(none)" : "referral";
     }
   }
   a.landing = context.path;

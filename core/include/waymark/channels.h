@@ -15,6 +15,11 @@ namespace waymark {
 /// control bytes, invalid UTF-8, empty labels), so garbage never becomes a traffic source.
 std::string HostOf(std::string_view url);
 
+/// Where a landing came from within its channel, for reports: its utm_source, else its
+/// referrer's host (HostOf), else "(direct)". `campaign` as in ClassifyChannel.
+std::string TouchSource(const std::map<std::string, std::string>& campaign,
+                        std::string_view referrer);
+
 /// Classifies a landing to a GA4-style default channel group.
 /// campaign: utm_source, utm_medium, utm_campaign, utm_term, utm_content, utm_id and click ids
 /// (gclid, gbraid, wbraid, dclid, msclkid, fbclid, ttclid, twclid, li_fat_id, ...), as in the
