@@ -65,9 +65,9 @@ std::optional<std::string> ParseSegmentParams(const std::string& report, bool ha
   // Attribution keeps its credits per segment of the converting journeys' first touch and
   // device only (what does not change once a journey converted).
   const bool attribution = report == "attribution";
-  if (report != "funnel" && report != "paths" && !attribution) {
-    return std::string(which) + ": the funnel, paths and attribution reports take one, not " +
-           report;
+  if (report != "funnel" && report != "paths" && report != "content-gaps" && !attribution) {
+    return std::string(which) +
+           ": the funnel, paths, attribution and content-gaps reports take one, not " + report;
   }
   if (has_breakdown && has_filter) {
     return std::string(
@@ -93,7 +93,8 @@ std::optional<std::string> ParseSegmentParams(const std::string& report, bool ha
     return std::string("filter: the value must be valid UTF-8 without NUL, at most 1000 bytes");
   }
   range->segment_dimension = dimension;
-  range->segment_value = value;
+  // As the rollups key it: a value cut there matches whole (storage/rollups.h).
+  range->segment_value = KeyText(value);
   return std::nullopt;
 }
 
@@ -844,6 +845,10 @@ void CollectorServer::Routes() {
         SendError(res, 400, "invalid_table", "table: this report's tables are " + names);
         return;
       }
+      if (table == "breakdown" && !req.HasParam("breakdown")) {
+        SendError(res, 400, "invalid_table", "table: breakdown needs a breakdown=<dimension>");
+        return;
+      }
     }
     std::int64_t path_limit = 20;
     if (which == "paths" && !IntParam(req, "limit", 1, 100, &path_limit)) {
@@ -859,7 +864,8 @@ void CollectorServer::Routes() {
       return;
     }
     range.project = *project;
-    // Segments (storage/rollups.h): the funnel and paths can be narrowed to one value of a
+    // Segments (storage/rollups.h): the funnel, paths, attribution and content gaps can be
+    // narrowed to one value of a
     // dimension (filter=dimension:value) or broken down by a dimension (breakdown=dimension).
     const std::string breakdown = req.HasParam("breakdown") ? req.Param("breakdown") : "";
     const std::string filter = req.HasParam("filter") ? req.Param("filter") : "";
@@ -953,6 +959,10 @@ void CollectorServer::Routes() {
       }
     } else if (which == "content-gaps") {
       body = ContentGapStats(db, map, range, &error);
+      if (!breakdown.empty()) {
+        body["breakdown"] = ContentGapBreakdown(db, map, range, breakdown,
+                                                static_cast<std::size_t>(breakdown_values), &error);
+      }
     } else if (which == "channels") {
       body = ChannelStats(db, map, range, &error);
     } else if (which == "webhooks") {

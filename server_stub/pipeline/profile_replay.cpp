@@ -45,7 +45,7 @@ struct ProfileProjector::Statements {
         clean(db.Prepare("DELETE FROM dirty_profiles WHERE profile_id = ? AND project_id = ?")),
         load_profile(db.Prepare(
             "SELECT snapshot, map_version, stage_mismatches, first_seen, last_seen, event_count, "
-            "channel, campaign, source, medium, landing, device, exposures FROM profiles "
+            "channel, campaign, source, medium, landing, device, content_seen FROM profiles "
             "WHERE profile_id = ? AND project_id = ?")),
         all_events(db.Prepare(kProfileEventsSql)),
         new_events(db.Prepare(
@@ -77,7 +77,7 @@ struct ProfileProjector::Statements {
             "INSERT INTO profiles (profile_id, user_id, stage, stage_entered_at, score, "
             "first_seen, last_seen, event_count, stage_mismatches, map_version, snapshot, state, "
             "updated_at, next_due, channel, campaign, converted, project_id, source, medium, "
-            "landing, device, exposures) "
+            "landing, device, content_seen) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (project_id, profile_id) DO UPDATE SET user_id = excluded.user_id, "
             "stage = excluded.stage, stage_entered_at = excluded.stage_entered_at, "
@@ -89,7 +89,7 @@ struct ProfileProjector::Statements {
             "channel = excluded.channel, campaign = excluded.campaign, "
             "converted = excluded.converted, source = excluded.source, "
             "medium = excluded.medium, landing = excluded.landing, device = excluded.device, "
-            "exposures = excluded.exposures")),
+            "content_seen = excluded.content_seen")),
         clear_transitions(
             db.Prepare("DELETE FROM transitions WHERE profile_id = ? AND project_id = ?")),
         transition(db.Prepare(
@@ -347,7 +347,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
       event_count = st.load_profile.Int(5);
       acquisition = {st.load_profile.Text(6), st.load_profile.Text(7),  st.load_profile.Text(8),
                      st.load_profile.Text(9), st.load_profile.Text(10), st.load_profile.Text(11)};
-      exposures = ParseExposures(st.load_profile.Text(12));
+      exposures = ExposureCounts(ParseExposures(st.load_profile.Text(12)));
       transitions_before = engine.transitions().size();
       // The stored rows are what the projection wrote from this very state.
       before =
@@ -538,7 +538,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
     if (shown) {
       if (auto key = ShownContent(shown_properties)) {
         shown_counts.push_back({at, engine.stage(), key->first, key->second, +1});
-        exposures.emplace(engine.stage(), key->first, key->second);
+        ++exposures[{engine.stage(), key->first, key->second}];
       }
     }
     std::string channel;
@@ -646,7 +646,7 @@ std::optional<std::string> ProfileProjector::Project(const MapState& map, const 
   st.save.Bind(17, static_cast<std::int64_t>(after.converted ? 1 : 0)).Bind(18, project);
   st.save.Bind(19, acquisition.source).Bind(20, acquisition.medium);
   st.save.Bind(21, acquisition.landing).Bind(22, acquisition.device);
-  st.save.Bind(23, ExposuresJson(exposures));
+  st.save.Bind(23, ExposuresJson(after.exposures));
   if (!st.save.Run()) return "profile save: " + st.save.error();
 
   // Transitions: only the new ones when the history just grew; rewritten after a full replay or

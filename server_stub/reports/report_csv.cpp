@@ -87,7 +87,33 @@ std::vector<std::pair<Row, std::vector<bool>>> TableRows(const std::string& repo
       items.push_back(std::move(row));
     }
   };
-  if (report == "funnel") {
+  if (table == "breakdown") {
+    // One row per value and stage (funnel, content gaps) or per value, model and channel
+    // (attribution), the value's totals repeated on each.
+    const json& breakdown = Member(body, "breakdown");
+    const json& dimension = Member(breakdown, "dimension");
+    for (const json& value : Member(breakdown, "values")) {
+      json head = {{"dimension", dimension}, {"value", Member(value, "value")}};
+      for (const char* total : {"total_profiles", "conversions", "gaps", "lost_in_gaps"}) {
+        if (value.contains(total)) head[total] = value[total];
+      }
+      for (const json& stage : Member(value, "stages")) {
+        json row = head;
+        if (stage.is_object()) row.update(stage);
+        items.push_back(std::move(row));
+      }
+      for (const json& model : Member(value, "models")) {
+        for (const json& credit : Member(model, "values")) {
+          json row = head;
+          row["model"] = Member(model, "model");
+          row["channel"] = Member(credit, "value");
+          row["credit"] = Member(credit, "credit");
+          row["share"] = Member(credit, "share");
+          items.push_back(std::move(row));
+        }
+      }
+    }
+  } else if (report == "funnel") {
     const json main = {{"group", "main"}};
     const json side = {{"group", "side"}};
     add_all("stages", &main);
@@ -163,12 +189,11 @@ std::vector<std::pair<Row, std::vector<bool>>> TableRows(const std::string& repo
 }  // namespace
 
 std::vector<std::string> ReportTables(const std::string& report) {
-  if (report == "funnel" || report == "time-in-stage" || report == "content-gaps") {
-    return {"stages"};
-  }
+  if (report == "funnel" || report == "content-gaps") return {"stages", "breakdown"};
+  if (report == "time-in-stage") return {"stages"};
   if (report == "transitions") return {"edges"};
   if (report == "funnel-steps") return {"steps"};
-  if (report == "attribution") return {"credits"};
+  if (report == "attribution") return {"credits", "breakdown"};
   if (report == "channels") return {"campaigns", "channels"};
   if (report == "webhooks") return {"by_status", "recent_failures"};
   if (report == "overview") return {"totals"};
@@ -198,6 +223,9 @@ std::optional<std::string> ReportCsv(const std::string& report, const std::strin
          "id,status,attempts,created_at,endpoint,last_error,last_status,next_attempt_at,trigger_"
          "id"},
         {"paths/paths", "stages,truncated,visitors"},
+        {"funnel/breakdown", "dimension,value,id,name,total_profiles"},
+        {"content-gaps/breakdown", "dimension,value,id,name,total_profiles,gaps,lost_in_gaps"},
+        {"attribution/breakdown", "dimension,value,model,channel,conversions,credit,share"},
     };
     if (report == "attribution") {
       const json& by = Member(body, "by");
@@ -209,9 +237,9 @@ std::optional<std::string> ReportCsv(const std::string& report, const std::strin
   }
   // The columns that name a row first, then the rest in the order they first appear (the JSON's
   // members are in name order); rows without one leave its cell empty.
-  static const char* kLeading[] = {"project",  "group",  "model", "id",      "name",
-                                   "from",     "to",     "stage", "channel", "source",
-                                   "campaign", "status", "stages"};
+  static const char* kLeading[] = {"dimension", "value",  "project",  "group",  "model",
+                                   "id",        "name",   "from",     "to",     "stage",
+                                   "channel",   "source", "campaign", "status", "stages"};
   std::vector<std::string> columns;
   for (const char* lead : kLeading) {
     bool present = false;

@@ -52,16 +52,12 @@ Statement SegmentQuery(Database& db, const std::string& select_from, const Repor
   return stmt;
 }
 
-// The stages of a rollup_reach / rollup_segment_reach row.
-std::set<std::string> ReachSet(const std::string& text) {
-  std::set<std::string> entered;
-  json stages = json::parse(text, nullptr, false);
-  if (stages.is_array()) {
-    for (const json& stage : stages) {
-      if (stage.is_string()) entered.insert(stage.get<std::string>());
-    }
-  }
-  return entered;
+// The token of each of the map's stages, to read reach keys (rollup_reach, rollup_segment_reach)
+// with.
+std::map<std::string, std::string> MapStageTokens(const JourneyMap& map) {
+  std::vector<std::string> ids;
+  for (const Stage& s : map.stages) ids.push_back(s.id);
+  return StageTokens(ids);
 }
 
 // A single COUNT(*)-style number; `bind` are ?1, ?2, ... in order.
@@ -349,15 +345,21 @@ FunnelCounts StageCounts(Database& db, const JourneyMap& map, const ReportRange&
   return counts;
 }
 
-// Calls fn(stages entered, profiles) per set of stages the range's journeys entered or sit in:
-// a few rows per day, each placed with the map by the caller.
+// Calls fn(stages entered, profiles) per set of stages the range's journeys (of its segment, if
+// it has one) entered or sit in: a few rows per day, each placed with the map by the caller.
 template <typename Fn>
-void ForEachReach(Database& db, const ReportRange& range, std::string* error, Fn&& fn) {
-  Statement reach = RangeQuery(
-      db, "SELECT stages, SUM(profiles) FROM rollup_reach" + InRange(range) + " GROUP BY stages",
-      range);
+void ForEachReach(Database& db, const JourneyMap& map, const ReportRange& range, std::string* error,
+                  Fn&& fn) {
+  const auto tokens = MapStageTokens(map);
+  Statement reach = range.segment_dimension.empty()
+                        ? RangeQuery(db,
+                                     "SELECT stages, SUM(profiles) FROM rollup_reach" +
+                                         InRange(range) + " GROUP BY stages",
+                                     range)
+                        : SegmentQuery(db, "SELECT stages, SUM(profiles) FROM rollup_segment_reach",
+                                       range, " GROUP BY stages");
   ForEachRow(reach, error, [&](Statement& s) {
-    if (s.Int(1) != 0) fn(ReachSet(s.Text(0)), s.Int(1));
+    if (s.Int(1) != 0) fn(ReachStages(s.Text(0), tokens), s.Int(1));
   });
 }
 }  // namespace
@@ -368,15 +370,14 @@ FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const R
   if (!range.segment_dimension.empty()) {
     // A segment's journeys: what their reach sets tell (the initial stage counts everyone);
     // current stages and times in stage are not kept per segment.
-    Statement reach = SegmentQuery(db, "SELECT stages, SUM(profiles) FROM rollup_segment_reach",
-                                   range, " GROUP BY stages");
-    ForEachRow(reach, error,
-               [&](Statement& s) { AddReach(map, ReachSet(s.Text(0)), s.Int(1), &counts); });
+    ForEachReach(db, map, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
+      AddReach(map, entered, n, &counts);
+    });
     counts.reached[map.initial] = counts.total_profiles;
     return counts;
   }
   counts = StageCounts(db, map, range, StageRows(db, range, error), error);
-  ForEachReach(db, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
+  ForEachReach(db, map, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
     counts.furthest[FurthestOnMainPath(map, entered)] += n;
   });
   return counts;
@@ -561,12 +562,14 @@ json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& ran
   // Every journey counts once per dimension, so the values past the top are the whole funnel's
   // counts less the top values' (no need to hold them).
   FunnelCounts other;
+  const auto tokens = MapStageTokens(map);
   Statement reach =
       SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
                    " GROUP BY value, stages", /*any_value=*/true);
   ForEachRow(reach, error, [&](Statement& s) {
     auto it = per_value.find(s.Text(0));
-    AddReach(map, ReachSet(s.Text(1)), s.Int(2), it == per_value.end() ? &other : &it->second);
+    AddReach(map, ReachStages(s.Text(1), tokens), s.Int(2),
+             it == per_value.end() ? &other : &it->second);
   });
   std::vector<std::pair<std::string, const FunnelCounts*>> ranked;
   for (const auto& value : top) {
@@ -1023,16 +1026,19 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
                      std::string* error) {
   // Where visitors stopped, as the ordered funnel counts it: a main-path stage loses the visitors
   // whose furthest stage it is (they left it for a side stage or sit in it), except the last
-  // rank, which has nowhere further to go; a side stage loses those who sit in it now.
-  // One read of the stage rows and one of the reach sets serve the funnel's counts, the lost
-  // visitors and "went further" alike.
-  const auto stage_rows = StageRows(db, range, error);
-  FunnelCounts counts = StageCounts(db, map, range, stage_rows, error);
+  // rank, which has nowhere further to go; a side stage loses those who sit in it now (not kept
+  // per segment: unknown in one). One read of the stage rows (none in a segment) and one of the
+  // reach sets serve the funnel's counts, the lost visitors and "went further" alike.
+  const bool segmented = !range.segment_dimension.empty();
+  std::map<std::string, StageRow> stage_rows;
+  FunnelCounts counts;
+  if (!segmented) {
+    stage_rows = StageRows(db, range, error);
+    counts = StageCounts(db, map, range, stage_rows, error);
+  }
   const Counts exits = Column(stage_rows, &StageRow::exits);
   int top_rank = -1;
   for (const Stage& s : map.stages) top_rank = std::max(top_rank, s.rank);
-  std::map<std::string, int> ranks;
-  for (const Stage& s : map.stages) ranks.emplace(s.id, s.rank);
   std::map<std::string, std::string> default_variant;  // slot -> its default's id
   for (const Slot& slot : map.slots) {
     if (slot.fallback) default_variant[slot.id] = slot.fallback->id;
@@ -1049,62 +1055,59 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     }
   }
 
-  // What the SDK reports it showed, in the stage the collector's engine had the visitor in at
-  // that event (rollup_content, kept by the projection), on the day it was shown.
-  std::map<std::string, Counts> shown;
-  std::map<std::string, std::map<std::string, Counts>> shown_variants;  // stage -> slot -> variant
-  Statement shown_stmt =
-      RangeQuery(db,
-                 std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") +
-                     InRange(range) + " GROUP BY stage, slot, variant",
-                 range);
-  ForEachRow(shown_stmt, error, [&](Statement& s) {
-    if (s.Int(3) <= 0) return;
-    shown[s.Text(0)][s.Text(1)] += s.Int(3);
-    shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(3);
-  });
-
-  // Whether content helped: per main-path stage, the journeys shown each variant there and how
-  // many of them went further (a later rank), against the stage's other journeys (rollup_reach
-  // and rollup_exposure hold the sets of stages journeys entered: placed with the map's ranks).
-  auto rank_of = [&](const std::string& id) {
-    auto it = ranks.find(id);
-    return it == ranks.end() ? -1 : it->second;
-  };
-  // The highest rank a set of entered stages reached: a journey went further than a stage when
-  // it is above the stage's.
-  auto highest = [&](const std::set<std::string>& entered) {
+  // Per main-path stage, the journeys that entered or sit in it (everyone for the initial one)
+  // and, of them, those that went further (a later rank).
+  Counts in_stage;
+  Counts onward;
+  ForEachReach(db, map, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
+    if (segmented) {
+      AddReach(map, entered, n, &counts);
+    } else {
+      counts.furthest[FurthestOnMainPath(map, entered)] += n;
+    }
     int top = -1;
-    for (const auto& id : entered) top = std::max(top, rank_of(id));
-    return top;
-  };
-  Counts in_stage;  // journeys that entered or sit in the stage (everyone for the initial one)
-  Counts onward;    // of them, those that went further
-  ForEachReach(db, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
-    counts.furthest[FurthestOnMainPath(map, entered)] += n;
-    const int top = highest(entered);
+    for (const Stage& st : map.stages) {
+      if (entered.count(st.id) != 0) top = std::max(top, st.rank);
+    }
     for (const Stage& st : map.stages) {
       if (st.rank < 0 || (st.id != map.initial && entered.count(st.id) == 0)) continue;
       in_stage[st.id] += n;
       if (top > st.rank) onward[st.id] += n;
     }
   });
+  if (segmented) counts.reached[map.initial] = counts.total_profiles;
+
+  // What the SDK reports it showed, in the stage the collector's engine had the visitor in at
+  // that event: on the day it was shown (rollup_content, kept by the projection); in a segment,
+  // the impressions of the journeys of the range (rollup_segment_exposure, by cohort day).
+  std::map<std::string, std::map<std::string, Counts>> shown_variants;  // stage -> slot -> variant
   // stage -> (slot, variant) -> (journeys shown it there, of them onward)
   std::map<std::string,
            std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, std::int64_t>>>
       exposed;
+  const char* const kExposureSums =
+      "SELECT stage, slot, variant, SUM(profiles), SUM(onward), SUM(shown) FROM ";
   Statement exposure_stmt =
-      RangeQuery(db,
-                 "SELECT stage, slot, variant, stages, SUM(profiles) FROM rollup_exposure" +
-                     InRange(range) + " GROUP BY stage, slot, variant, stages",
-                 range);
+      segmented ? SegmentQuery(db, std::string(kExposureSums) + "rollup_segment_exposure", range,
+                               " GROUP BY stage, slot, variant")
+                : RangeQuery(db,
+                             std::string(kExposureSums) + "rollup_exposure" + InRange(range) +
+                                 " GROUP BY stage, slot, variant",
+                             range);
   ForEachRow(exposure_stmt, error, [&](Statement& s) {
-    const int rank = rank_of(s.Text(0));
-    if (rank < 0 || s.Int(4) == 0) return;
-    auto& cell = exposed[s.Text(0)][{s.Text(1), s.Text(2)}];
-    cell.first += s.Int(4);
-    if (highest(ReachSet(s.Text(3))) > rank) cell.second += s.Int(4);
+    if (s.Int(3) != 0) exposed[s.Text(0)][{s.Text(1), s.Text(2)}] = {s.Int(3), s.Int(4)};
+    if (segmented && s.Int(5) > 0) shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(5);
   });
+  if (!segmented) {
+    Statement shown_stmt =
+        RangeQuery(db,
+                   std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") +
+                       InRange(range) + " GROUP BY stage, slot, variant",
+                   range);
+    ForEachRow(shown_stmt, error, [&](Statement& s) {
+      if (s.Int(3) > 0) shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(3);
+    });
+  }
   auto rate = [](std::int64_t n, std::int64_t of) {
     return of > 0 ? json(Round(static_cast<double>(n) / static_cast<double>(of), 4))
                   : json(nullptr);
@@ -1124,6 +1127,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     row.value = StageHeader(s);
     row.visitors = Get(counts.reached, s.id);
     row.main_path = s.rank >= 0;
+    const bool lost_known = row.main_path || !segmented;
     if (s.rank < 0) {
       row.lost = Get(counts.current, s.id);
     } else if (s.rank < top_rank) {
@@ -1140,19 +1144,16 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     json shown_row = {{"total", 0}, {"by_slot", json::object()}, {"by_variant", json::array()}};
     std::int64_t shown_total = 0;
     std::int64_t made_for_stages = 0;  // impressions of variants other than their slot's default
-    auto sh = shown.find(s.id);
-    if (sh != shown.end()) {
-      for (const auto& [slot, n] : sh->second) {
-        shown_row["by_slot"][slot] = n;
-        shown_total += n;
+    for (const auto& [slot, variants_shown] : shown_variants[s.id]) {
+      std::int64_t slot_total = 0;
+      for (const auto& [variant, n] : variants_shown) {
+        shown_row["by_variant"].push_back({{"slot", slot}, {"variant", variant}, {"shown", n}});
+        slot_total += n;
+        auto d = default_variant.find(slot);
+        if (d == default_variant.end() || d->second != variant) made_for_stages += n;
       }
-      for (const auto& [slot, variants] : shown_variants[s.id]) {
-        for (const auto& [variant, n] : variants) {
-          shown_row["by_variant"].push_back({{"slot", slot}, {"variant", variant}, {"shown", n}});
-          auto d = default_variant.find(slot);
-          if (d == default_variant.end() || d->second != variant) made_for_stages += n;
-        }
-      }
+      shown_row["by_slot"][slot] = slot_total;
+      shown_total += slot_total;
     }
     shown_row["total"] = shown_total;
     shown_row["stage_content"] = made_for_stages;
@@ -1161,13 +1162,14 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
             ? json(Round(static_cast<double>(made_for_stages) / static_cast<double>(row.visitors),
                          4))
             : json(nullptr);
-    row.gap = row.lost > 0 && static_cast<double>(made_for_stages) <
-                                  kGapContentPerVisitor * static_cast<double>(row.visitors);
+    row.gap = lost_known && row.lost > 0 &&
+              static_cast<double>(made_for_stages) <
+                  kGapContentPerVisitor * static_cast<double>(row.visitors);
     if (row.gap) ++gaps;
     row.value["visitors"] = row.visitors;
-    row.value["current"] = Get(counts.current, s.id);
-    row.value["lost"] = row.lost;
-    row.value["exits"] = Get(exits, s.id);
+    row.value["current"] = segmented ? json(nullptr) : json(Get(counts.current, s.id));
+    row.value["lost"] = lost_known ? json(row.lost) : json(nullptr);
+    row.value["exits"] = segmented ? json(nullptr) : json(Get(exits, s.id));
     row.value["stage_content_per_visitor"] = per_visitor;
     // Onward with and without each variant shown here (main-path stages below the last rank).
     json shown_onward = json::array();
@@ -1194,7 +1196,8 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
       row.value["onward_rate"] = nullptr;
     }
     row.value["variants_onward"] = std::move(shown_onward);
-    row.value["median_time_in_stage_ms"] = Median(counts.time_in_stage_ms, s.id);
+    row.value["median_time_in_stage_ms"] =
+        segmented ? json(nullptr) : Median(counts.time_in_stage_ms, s.id);
     row.value["targeted"] = targeted;
     row.value["variants"] = std::move(variants);
     row.value["shown"] = std::move(shown_row);
@@ -1214,11 +1217,46 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
   for (const Row& row : rows) lost_in_gaps += row.gap && row.main_path ? row.lost : 0;
   json stages = json::array();
   for (auto& row : rows) stages.push_back(std::move(row.value));
-  return {{"map", {{"id", map.id}, {"version", map.version}}},
-          {"range", RangeJson(range)},
-          {"gaps", gaps},
-          {"lost_in_gaps", lost_in_gaps},
-          {"stages", std::move(stages)}};
+  json out = {{"map", {{"id", map.id}, {"version", map.version}}},
+              {"range", RangeJson(range)},
+              {"total_profiles", counts.total_profiles},
+              {"gaps", gaps},
+              {"lost_in_gaps", lost_in_gaps},
+              {"stages", std::move(stages)}};
+  if (segmented) {
+    out["segment"] = {{"dimension", range.segment_dimension}, {"value", range.segment_value}};
+  }
+  return out;
+}
+
+json ContentGapBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                         const std::string& dimension, std::size_t limit, std::string* error) {
+  // The values with the most journeys, then each one's content gaps from its segment's rows.
+  const auto [top, distinct] =
+      TopValues(db, range, dimension, "rollup_segment_reach", "profiles", limit, error);
+  json values = json::array();
+  for (const auto& value : top) {
+    ReportRange one = range;
+    one.segment_dimension = dimension;
+    one.segment_value = value;
+    json report = ContentGapStats(db, map, one, error);
+    json stages = json::array();
+    for (const json& row : report["stages"]) {
+      stages.push_back({{"id", row["id"]},
+                        {"name", row["name"]},
+                        {"visitors", row["visitors"]},
+                        {"lost", row["lost"]},
+                        {"stage_content_per_visitor", row["stage_content_per_visitor"]},
+                        {"onward_rate", row["onward_rate"]},
+                        {"gap", row["gap"]}});
+    }
+    values.push_back({{"value", value},
+                      {"total_profiles", report["total_profiles"]},
+                      {"gaps", report["gaps"]},
+                      {"lost_in_gaps", report["lost_in_gaps"]},
+                      {"stages", std::move(stages)}});
+  }
+  return {{"dimension", dimension}, {"distinct_values", distinct}, {"values", std::move(values)}};
 }
 
 json ChannelStats(Database& db, const JourneyMap& map, const ReportRange& range,

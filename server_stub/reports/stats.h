@@ -36,7 +36,7 @@ struct ReportRange {
   /// Whose data is read: every report counts this project's rows only. AllTime and
   /// ParseReportRange leave it at the default; the caller sets it.
   std::string project = kDefaultProject;
-  /// A segment the funnel and paths are narrowed to (rollup_segment_*, storage/rollups.h): one of
+  /// A segment the reports are narrowed to (rollup_segment_*, storage/rollups.h): one of
   /// SegmentDimensions() and its value ('' is the journeys without one). None when the
   /// dimension is empty.
   std::string segment_dimension;
@@ -200,8 +200,21 @@ constexpr double kGapContentPerVisitor = 0.5;
 /// impressions of variants other than the slot's default) and `stage_content_per_visitor`; `gap`
 /// when it lost visitors and showed them little or no stage content (under
 /// kGapContentPerVisitor). Gaps first, ranked by lost visitors; `lost_in_gaps` sums them.
+/// Per main-path stage below the last rank, `onward` (visitors who went further) and, per
+/// variant shown there, the visitors shown it and how many went further, with and without it.
+/// In a segment (range.segment_dimension): its journeys only; impressions are those of its
+/// journeys (by cohort day, not by the day shown); `current`, `exits`, the median time and a side
+/// stage's `lost` are not kept per segment and read null (a side stage is then never a gap).
 json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
                      std::string* error = nullptr);
+
+/// Content gaps per value of `dimension` (one of SegmentDimensions()), the `limit` values with
+/// the most journeys: {"dimension", "distinct_values", "values": [{"value", "total_profiles",
+/// "gaps", "lost_in_gaps", "stages": [{"id", "name", "visitors", "lost",
+/// "stage_content_per_visitor", "onward_rate", "gap"}]}]} (stages as ContentGapStats orders them).
+json ContentGapBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
+                         const std::string& dimension, std::size_t limit,
+                         std::string* error = nullptr);
 
 /// Where the visitors who arrived in the range came from: per channel and utm_campaign of their
 /// first touch ("" when none), `visitors`, `converted` (reached a conversion stage) and

@@ -87,7 +87,9 @@ const RollupTableInfo kRollupTables[] = {
     {"rollup_segment_reach", "map_version, day, dimension, value, stages", "profiles", true},
     {"rollup_segment_paths", "map_version, day, dimension, value, path, truncated", "visitors",
      true},
-    {"rollup_exposure", "map_version, day, stage, slot, variant, stages", "profiles", true},
+    {"rollup_exposure", "map_version, day, stage, slot, variant", "profiles, onward, shown", true},
+    {"rollup_segment_exposure", "map_version, day, dimension, value, stage, slot, variant",
+     "profiles, onward, shown", true},
     {"rollup_acquisition", "map_version, day, channel, campaign", "visitors, converted", true},
     {"rollup_content", "map_version, day, stage, slot, variant", "shown", true},
     {"rollup_conversions", "map_version, day, stage", "conversions", true},
@@ -268,20 +270,82 @@ std::vector<std::string> SegmentValues(const JourneyFacts& f) {
           f.stage};
 }
 
-std::string ExposuresJson(const Exposures& exposures) {
+std::string ExposuresJson(const std::vector<JourneyFacts::Exposure>& exposures) {
   json out = json::array();
-  for (const auto& [stage, slot, variant] : exposures) out.push_back({stage, slot, variant});
+  for (const auto& e : exposures) {
+    out.push_back({e.stage, e.slot, e.variant, e.shown, e.onward ? 1 : 0});
+  }
   return DumpJson(out);
 }
 
-Exposures ParseExposures(const std::string& text) {
-  Exposures out;
+std::vector<JourneyFacts::Exposure> ParseExposures(const std::string& text) {
+  std::vector<JourneyFacts::Exposure> out;
   json parsed = json::parse(text, nullptr, false);
   if (!parsed.is_array()) return out;
   for (const json& e : parsed) {
-    if (e.is_array() && e.size() == 3 && e[0].is_string() && e[1].is_string() && e[2].is_string()) {
-      out.emplace(e[0].get<std::string>(), e[1].get<std::string>(), e[2].get<std::string>());
+    if (e.is_array() && e.size() == 5 && e[0].is_string() && e[1].is_string() && e[2].is_string() &&
+        e[3].is_number_integer() && e[4].is_number_integer()) {
+      out.push_back({e[0].get<std::string>(), e[1].get<std::string>(), e[2].get<std::string>(),
+                     e[3].get<std::int64_t>(), e[4].get<std::int64_t>() != 0});
     }
+  }
+  return out;
+}
+
+Exposures ExposureCounts(const std::vector<JourneyFacts::Exposure>& exposures) {
+  Exposures out;
+  for (const auto& e : exposures) out[{e.stage, e.slot, e.variant}] += e.shown;
+  return out;
+}
+
+std::string KeyText(std::string text) {
+  if (text.size() <= kMaxKeyTextBytes) return text;
+  std::size_t end = kMaxKeyTextBytes;
+  // Back to the first byte of a character (never past a lead byte: UTF-8 continuation bytes are
+  // 10xxxxxx).
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  text.resize(end);
+  return text;
+}
+
+std::string StageToken(const std::string& stage) {
+  // FNV-1a, 64 bits: two ids of one map (64 at most) share a token with odds of about 1e-16.
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (unsigned char c : stage) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) out[static_cast<std::size_t>(i)] = kHex[hash & 0xF];
+  return out;
+}
+
+std::string ReachKey(const std::set<std::string>& stages) {
+  std::vector<std::string> tokens;
+  tokens.reserve(stages.size());
+  for (const auto& stage : stages) tokens.push_back(StageToken(stage));
+  std::sort(tokens.begin(), tokens.end());
+  std::string out;
+  for (const auto& t : tokens) out += (out.empty() ? "" : ",") + t;
+  return out;
+}
+
+std::map<std::string, std::string> StageTokens(const std::vector<std::string>& stage_ids) {
+  std::map<std::string, std::string> out;
+  for (const auto& id : stage_ids) out.emplace(StageToken(id), id);
+  return out;
+}
+
+std::set<std::string> ReachStages(const std::string& key,
+                                  const std::map<std::string, std::string>& tokens) {
+  std::set<std::string> out;
+  for (std::size_t start = 0; start < key.size();) {
+    std::size_t end = key.find(',', start);
+    if (end == std::string::npos) end = key.size();
+    auto it = tokens.find(key.substr(start, end - start));
+    if (it != tokens.end()) out.insert(it->second);
+    start = end + 1;
   }
   return out;
 }
@@ -306,7 +370,6 @@ JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
                              const std::vector<std::string>& conversion_stages,
                              const Exposures& exposures) {
   JourneyFacts f;
-  f.exposures = exposures;
   f.first_seen = first_seen;
   f.stage = engine.stage();
   f.map_version = map_version;
@@ -329,6 +392,22 @@ JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
   }
   for (const auto& [stage, t] : engine.StageTimes(until)) {
     if (t.visits > 0) f.stage_times.push_back({stage, t.total, t.visits});
+  }
+  // Whether it went further than each stage it was shown content in: the highest main-path rank
+  // among the stages it entered or sits in, against that stage's (the map of its version).
+  const JourneyMap& map = engine.map();
+  auto rank_of = [&](const std::string& id) {
+    for (const Stage& s : map.stages) {
+      if (s.id == id) return s.rank;
+    }
+    return -1;
+  };
+  int top = rank_of(f.stage);
+  for (const auto& t : f.transitions) top = std::max(top, rank_of(t.to));
+  for (const auto& [key, shown] : exposures) {
+    const auto& [stage, slot, variant] = key;
+    const int rank = rank_of(stage);
+    f.exposures.push_back({stage, slot, variant, shown, rank >= 0 && top > rank});
   }
   return f;
 }
@@ -381,19 +460,28 @@ void RollupDelta::AddJourney(const JourneyFacts& f, int sign) {
   }
   const StoredPath path = PathOfTransitions(f.transitions);
   const std::string path_key = PathKey(path.stages);
-  const std::string reach_key = PathKey(std::vector<std::string>(reached.begin(), reached.end()));
+  const std::string reach_key = ReachKey(reached);
   paths_[{v, day, path_key, path.truncated ? 1 : 0}] += sign;
   reach_[{v, day, reach_key}] += sign;
-  for (const auto& [stage, slot, variant] : f.exposures) {
-    exposure_[{v, day, stage, slot, variant, reach_key}] += sign;
-  }
+  auto add_exposure = [sign](std::array<std::int64_t, 3>& row, const JourneyFacts::Exposure& e) {
+    row[0] += sign;
+    row[1] += e.onward ? sign : 0;
+    row[2] += sign * e.shown;
+  };
+  for (const auto& e : f.exposures)
+    add_exposure(exposure_[{v, day, e.stage, e.slot, e.variant}], e);
   const auto& dimensions = SegmentDimensions();
   const auto values = SegmentValues(f);
   for (std::size_t i = 0; i < dimensions.size(); ++i) {
-    segment_reach_[{v, day, dimensions[i], values[i], reach_key}] += sign;
-    segment_paths_[{v, day, dimensions[i], values[i], path_key, path.truncated ? 1 : 0}] += sign;
+    const std::string value = KeyText(values[i]);
+    segment_reach_[{v, day, dimensions[i], value, reach_key}] += sign;
+    segment_paths_[{v, day, dimensions[i], value, path_key, path.truncated ? 1 : 0}] += sign;
+    for (const auto& e : f.exposures) {
+      add_exposure(segment_exposure_[{v, day, dimensions[i], value, e.stage, e.slot, e.variant}],
+                   e);
+    }
   }
-  auto& acquired = acquisition_[{v, day, f.channel, f.campaign}];
+  auto& acquired = acquisition_[{v, day, f.channel, KeyText(f.campaign)}];
   acquired[0] += sign;
   acquired[1] += f.converted ? sign : 0;
 }
@@ -418,7 +506,7 @@ void RollupDelta::AddConversion(std::int64_t map_version, std::int64_t at_ms,
   conversions_[{map_version, day, stage}] += sign;
   const auto& dimensions = CreditDimensions();
   for (std::size_t i = 0; i < dimensions.size() && i < segment.size(); ++i) {
-    conversion_segments_[{map_version, day, stage, dimensions[i], segment[i]}] += sign;
+    conversion_segments_[{map_version, day, stage, dimensions[i], KeyText(segment[i])}] += sign;
   }
   for (const auto& trigger : TriggerIds(triggers)) {
     conversion_triggers_[{map_version, day, trigger}] += sign;
@@ -436,12 +524,12 @@ void RollupDelta::AddCredit(std::int64_t map_version, std::int64_t at_ms, const 
   }
   const auto& dimensions = CreditDimensions();
   for (std::size_t i = 0; i < dimensions.size() && i < segment.size(); ++i) {
-    credit_segments_[{map_version, day, stage, model, dimensions[i], segment[i], channel}] +=
-        sign * CreditMicros(credit);
+    credit_segments_[{map_version, day, stage, model, dimensions[i], KeyText(segment[i]),
+                      channel}] += sign * CreditMicros(credit);
   }
   for (const CreditPart& part : CreditParts(touches, credit)) {
-    credit_sources_[{map_version, day, stage, model, channel, part.source, part.campaign}] +=
-        sign * CreditMicros(part.credit);
+    credit_sources_[{map_version, day, stage, model, channel, KeyText(part.source),
+                     KeyText(part.campaign)}] += sign * CreditMicros(part.credit);
   }
 }
 
@@ -487,9 +575,10 @@ bool RollupDelta::empty() const {
   return events_.empty() && event_hours_.empty() && versions_.empty() && cohorts_.empty() &&
          stages_.empty() && edges_.empty() && edge_rules_.empty() && paths_.empty() &&
          reach_.empty() && segment_reach_.empty() && segment_paths_.empty() && exposure_.empty() &&
-         acquisition_.empty() && content_.empty() && conversions_.empty() && credits_.empty() &&
-         credit_sources_.empty() && conversion_segments_.empty() && credit_segments_.empty() &&
-         conversion_triggers_.empty() && credit_triggers_.empty();
+         segment_exposure_.empty() && acquisition_.empty() && content_.empty() &&
+         conversions_.empty() && credits_.empty() && credit_sources_.empty() &&
+         conversion_segments_.empty() && credit_segments_.empty() && conversion_triggers_.empty() &&
+         credit_triggers_.empty();
 }
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
@@ -521,9 +610,13 @@ struct RollupWriter::Statements {
         segment_paths(db.Prepare(AddingUpsert(
             "rollup_segment_paths",
             {"map_version", "day", "dimension", "value", "path", "truncated"}, {"visitors"}))),
-        exposure(db.Prepare(AddingUpsert(
-            "rollup_exposure", {"map_version", "day", "stage", "slot", "variant", "stages"},
-            {"profiles"}))),
+        exposure(db.Prepare(AddingUpsert("rollup_exposure",
+                                         {"map_version", "day", "stage", "slot", "variant"},
+                                         {"profiles", "onward", "shown"}))),
+        segment_exposure(db.Prepare(
+            AddingUpsert("rollup_segment_exposure",
+                         {"map_version", "day", "dimension", "value", "stage", "slot", "variant"},
+                         {"profiles", "onward", "shown"}))),
         acquisition(db.Prepare(AddingUpsert("rollup_acquisition",
                                             {"map_version", "day", "channel", "campaign"},
                                             {"visitors", "converted"}))),
@@ -552,8 +645,9 @@ struct RollupWriter::Statements {
             {"credit_micros"}))) {}
 
   Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
-      segment_reach, segment_paths, exposure, acquisition, content, conversions, credits,
-      credit_sources, conversion_segments, credit_segments, conversion_triggers, credit_triggers;
+      segment_reach, segment_paths, exposure, segment_exposure, acquisition, content, conversions,
+      credits, credit_sources, conversion_segments, credit_segments, conversion_triggers,
+      credit_triggers;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -614,7 +708,8 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
   write_count(d.paths_, st_->paths, "paths");
   write_count(d.segment_reach_, st_->segment_reach, "segment reach");
   write_count(d.segment_paths_, st_->segment_paths, "segment paths");
-  write_count(d.exposure_, st_->exposure, "exposure");
+  write_counts(d.exposure_, st_->exposure, "exposure");
+  write_counts(d.segment_exposure_, st_->segment_exposure, "segment exposure");
   write_counts(d.acquisition_, st_->acquisition, "acquisition");
   write_count(d.content_, st_->content, "content");
   write_count(d.conversions_, st_->conversions, "conversions");
@@ -633,7 +728,7 @@ struct StoredFactsReader::Statements {
   explicit Statements(Database& db)
       : profile(db.Prepare(
             "SELECT first_seen, stage, map_version, user_id, stage_mismatches, channel, campaign, "
-            "converted, source, medium, landing, device, exposures FROM profiles "
+            "converted, source, medium, landing, device, content_seen FROM profiles "
             "WHERE project_id = ? AND profile_id = ?")),
         transitions(db.Prepare("SELECT from_stage, to_stage, rule FROM transitions "
                                "WHERE project_id = ? AND profile_id = ? ORDER BY position")),

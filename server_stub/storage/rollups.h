@@ -82,6 +82,25 @@ std::vector<std::string> TriggerIds(const std::string& text);
 /// Longest slot or variant name (characters) a `content_shown` counts under.
 constexpr std::size_t kMaxShownNameChars = 200;
 
+/// Longest text (bytes) a visitor-supplied value keeps in a rollup key: a segment's value (source,
+/// medium, campaign, landing page) and a credited touch's source and campaign. The core takes
+/// 2 KB strings, and two of them in one key pass PostgreSQL's index entry limit (2 704 bytes):
+/// one such visitor would stall every projection. Longer values are cut at a UTF-8 boundary.
+constexpr std::size_t kMaxKeyTextBytes = 200;
+std::string KeyText(std::string text);
+
+/// A reach key (rollup_reach, rollup_segment_reach): the set of stages a journey entered or sits
+/// in, as StageToken of each, sorted and joined by ','. Stage ids are up to 64 bytes and a map has
+/// up to 64 stages, so their names would make keys of 4 KB; tokens keep a key within 1 088 bytes
+/// whatever the map. The reports place them with the map's stages (StageOfToken).
+std::string StageToken(const std::string& stage);
+std::string ReachKey(const std::set<std::string>& stages);
+/// Token -> stage id for a map's stages.
+std::map<std::string, std::string> StageTokens(const std::vector<std::string>& stage_ids);
+/// The stages of a reach key that `tokens` know (a stage of no map version read is left out).
+std::set<std::string> ReachStages(const std::string& key,
+                                  const std::map<std::string, std::string>& tokens);
+
 /// The (slot, variant) a `content_shown` event's properties name; nothing without a string
 /// slot, or with a slot or variant longer than kMaxShownNameChars. A variant that is not a
 /// string counts as "".
@@ -109,8 +128,15 @@ struct JourneyFacts {
   std::string medium;    ///< of the first touch (FirstTouch); "" when none
   std::string landing;   ///< the first touch's page path; "" when none
   std::string device;    ///< of the journey's first event; "" when unknown
-  /// (stage, slot, variant) of every content it was shown, under the stage it was in then.
-  std::set<std::tuple<std::string, std::string, std::string>> exposures;
+  /// Content it was shown (rollup_exposure): per (stage, slot, variant), under the stage it was
+  /// in then, how many times, and whether the journey went further than that stage (a higher
+  /// rank of its map's main path; never for a side stage). Sorted by (stage, slot, variant).
+  struct Exposure {
+    std::string stage, slot, variant;
+    std::int64_t shown = 0;
+    bool onward = false;
+  };
+  std::vector<Exposure> exposures;
   bool converted = false;               ///< reached a conversion stage of its map
   std::vector<Transition> transitions;  ///< in position order
   std::vector<StageTime> stage_times;   ///< visited stages only (visits > 0)
@@ -141,17 +167,22 @@ std::vector<std::string> CreditSegmentValues(const Acquisition& acquisition);
 
 /// The facts of a journey as the projection stores it from `engine` (profile_replay.cpp): its
 /// transition history and StageTimes(until) for visited stages; `converted` when its stage or a
-/// transition's target is one of the map's conversion stages.
-using Exposures = std::set<std::tuple<std::string, std::string, std::string>>;
+/// transition's target is one of the map's conversion stages; each exposure's `onward` from the
+/// engine's map.
+/// Impressions per (stage, slot, variant), as the projection counts them.
+using Exposures = std::map<std::tuple<std::string, std::string, std::string>, std::int64_t>;
 JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
                              std::int64_t map_version, std::int64_t mismatches, TimeMs until,
                              const Acquisition& acquisition,
                              const std::vector<std::string>& conversion_stages,
                              const Exposures& exposures = {});
-/// profiles.exposures: a JSON array of [stage, slot, variant], sorted; and back ('' or unreadable:
-/// none).
-std::string ExposuresJson(const Exposures& exposures);
-Exposures ParseExposures(const std::string& text);
+/// profiles.content_seen: a JSON array of [stage, slot, variant, shown, onward (0/1)], sorted;
+/// and back ('' or unreadable: none). Stored as counted, so taking a journey out subtracts what
+/// it added.
+std::string ExposuresJson(const std::vector<JourneyFacts::Exposure>& exposures);
+std::vector<JourneyFacts::Exposure> ParseExposures(const std::string& text);
+/// The impressions of stored exposures, for a projection that goes on from them.
+Exposures ExposureCounts(const std::vector<JourneyFacts::Exposure>& exposures);
 
 /// A path as rollup_paths keeps it: the stages a journey entered in order, consecutive repeats
 /// collapsed, at most kStoredPathStages (then truncated). The report puts the map's initial
@@ -207,17 +238,22 @@ class RollupDelta {
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
       edge_rules_;
   std::map<std::tuple<Version, Day, std::string, int>, std::int64_t> paths_;
-  /// The sorted set of stages a journey entered or sits in (rollup_reach).
+  /// The ReachKey of the stages a journey entered or sits in (rollup_reach).
   std::map<std::tuple<Version, Day, std::string>, std::int64_t> reach_;
   /// The same and the paths per segment: (dimension, value) before the set or path.
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t>
       segment_reach_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string, int>, std::int64_t>
       segment_paths_;
-  /// (stage, slot, variant) shown, then the reach set (rollup_exposure).
-  std::map<std::tuple<Version, Day, std::string, std::string, std::string, std::string>,
-           std::int64_t>
+  /// Per (stage, slot, variant) shown: journeys, of them onward, impressions (rollup_exposure);
+  /// and per segment, (dimension, value) first (rollup_segment_exposure).
+  std::map<std::tuple<Version, Day, std::string, std::string, std::string>,
+           std::array<std::int64_t, 3>>
       exposure_;
+  std::map<
+      std::tuple<Version, Day, std::string, std::string, std::string, std::string, std::string>,
+      std::array<std::int64_t, 3>>
+      segment_exposure_;
   std::map<std::tuple<Version, Day, std::string, std::string>, std::array<std::int64_t, 2>>
       acquisition_;
   std::map<std::tuple<Version, Day, std::string, std::string, std::string>, std::int64_t> content_;

@@ -9,7 +9,7 @@ namespace waymark::collector {
 
 namespace {
 // Bumped when what a rollup counts changes: the collector then recounts them at start.
-constexpr int kRollupsVersion = 9;
+constexpr int kRollupsVersion = 10;
 
 // Times are milliseconds since the epoch. Profiles are keyed "u:<user id>" once known, else
 // "a:<anonymous id>".
@@ -165,7 +165,7 @@ CREATE TABLE IF NOT EXISTS profiles (
   medium TEXT NOT NULL DEFAULT '',
   landing TEXT NOT NULL DEFAULT '',
   device TEXT NOT NULL DEFAULT '',
-  exposures TEXT NOT NULL DEFAULT '',
+  content_seen TEXT NOT NULL DEFAULT '',
   PRIMARY KEY (project_id, profile_id)
 );
 CREATE INDEX IF NOT EXISTS profiles_by_stage ON profiles (project_id, stage);
@@ -279,15 +279,17 @@ CREATE TABLE IF NOT EXISTS rollup_paths (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, path TEXT NOT NULL,
   truncated INTEGER NOT NULL, visitors INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, path, truncated));
--- stages: a JSON array, sorted, of the stages a journey entered or sits in (every stage, however
--- long the journey): the funnel's ordered progress is read from it with the map's ranks.
+-- stages: the set of stages a journey entered or sits in (every stage, however long the
+-- journey), as a reach key (storage/rollups.h: a token per stage, at most 1 088 bytes): the
+-- funnel's ordered progress is read from it with the map's stages and ranks.
 CREATE TABLE IF NOT EXISTS rollup_reach (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stages TEXT NOT NULL,
   profiles INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stages));
 -- The same per segment of journeys: dimension is channel, source, medium, campaign, landing,
 -- device (of the journey's first touch), identified ('identified' or 'anonymous') or stage (the
--- one it is in); value '' when the journey has none. Each journey counts once per dimension.
+-- one it is in); value '' when the journey has none, cut to 200 bytes (KeyText). Each journey
+-- counts once per dimension.
 CREATE TABLE IF NOT EXISTS rollup_segment_reach (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, dimension TEXT NOT NULL,
   value TEXT NOT NULL, stages TEXT NOT NULL, profiles INTEGER NOT NULL,
@@ -310,14 +312,21 @@ CREATE TABLE IF NOT EXISTS rollup_conversions (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL,
   conversions INTEGER NOT NULL,
   PRIMARY KEY (map_version, day, stage));
--- Journeys by the content they were shown in a stage (profiles.exposures: the stage the
--- collector's engine had them in at each content_shown, its slot and variant), with the sorted
--- set of stages they entered or sit in, as rollup_reach: how many went further than the stage
--- with and without each variant is read from it with the map's ranks.
+-- Journeys by the content they were shown in a stage (profiles.content_seen: the stage the
+-- collector's engine had them in at each content_shown, its slot and variant): how many, of them
+-- how many went further than the stage (a higher rank of the map's main path: judged at
+-- projection with the journey's map version), and their impressions.
 CREATE TABLE IF NOT EXISTS rollup_exposure (
   map_version INTEGER NOT NULL, day INTEGER NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL,
-  variant TEXT NOT NULL, stages TEXT NOT NULL, profiles INTEGER NOT NULL,
-  PRIMARY KEY (map_version, day, stage, slot, variant, stages));
+  variant TEXT NOT NULL, profiles INTEGER NOT NULL, onward INTEGER NOT NULL,
+  shown INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, stage, slot, variant));
+-- The same per segment of journeys, as rollup_segment_reach.
+CREATE TABLE IF NOT EXISTS rollup_segment_exposure (
+  map_version INTEGER NOT NULL, day INTEGER NOT NULL, dimension TEXT NOT NULL,
+  value TEXT NOT NULL, stage TEXT NOT NULL, slot TEXT NOT NULL, variant TEXT NOT NULL,
+  profiles INTEGER NOT NULL, onward INTEGER NOT NULL, shown INTEGER NOT NULL,
+  PRIMARY KEY (map_version, day, dimension, value, stage, slot, variant));
 -- Conversions and credits per segment of the converting journey, for the dimensions that do not
 -- change once a journey converted (its first touch and device: CreditDimensions).
 CREATE TABLE IF NOT EXISTS rollup_conversion_segments (
@@ -396,8 +405,11 @@ constexpr AddedColumn kAddedColumns[] = {
      nullptr, nullptr},
     {"profiles", "device", "ALTER TABLE profiles ADD COLUMN device TEXT NOT NULL DEFAULT ''",
      nullptr, nullptr},
-    {"profiles", "exposures", "ALTER TABLE profiles ADD COLUMN exposures TEXT NOT NULL DEFAULT ''",
-     nullptr, kReplayEveryJourney, kReplayEveryJourneyOfEveryProject},
+    // Schema 7: content shown with impressions and whether the journey went further (it replaces
+    // schema 6's profiles.exposures, left unread in databases that have it).
+    {"profiles", "content_seen",
+     "ALTER TABLE profiles ADD COLUMN content_seen TEXT NOT NULL DEFAULT ''", nullptr,
+     kReplayEveryJourney, kReplayEveryJourneyOfEveryProject},
     {"conversions", "triggers",
      "ALTER TABLE conversions ADD COLUMN triggers TEXT NOT NULL DEFAULT ''", nullptr, nullptr},
     {"conversions", "touches",

@@ -10,8 +10,9 @@
 namespace waymark::collector {
 
 // 2: events.unfiltered; 3: profiles.next_due; 4: device_clocks; 5: projects (project_id first
-// in every key); 6: the first touch's source, medium, landing page and device (breakdowns)
-constexpr int kSchemaVersion = 6;
+// in every key); 6: the first touch's source, medium, landing page and device (breakdowns);
+// 7: profiles.content_seen (content gaps per segment)
+constexpr int kSchemaVersion = 7;
 
 /// Creates or upgrades the schema. Returns an error message on failure.
 std::optional<std::string> MigrateSchema(Database& db);

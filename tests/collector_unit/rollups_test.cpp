@@ -85,6 +85,37 @@ TEST(RollupArithmetic, ShownContentNamesAreBoundedInCharacters) {
   EXPECT_FALSE(ShownContent({{"slot", "hero"}, {"variant", std::string(2000, 'v')}}));
 }
 
+TEST(RollupArithmetic, KeyTextIsCutAtACharacterBoundary) {
+  EXPECT_EQ(KeyText("spring-sale"), "spring-sale");
+  EXPECT_EQ(KeyText(std::string(2048, 'c')), std::string(kMaxKeyTextBytes, 'c'));
+  // 'x' then 2-byte characters: byte 200 would split one; the cut keeps whole characters.
+  std::string accented = "x";
+  for (int i = 0; i < 150; ++i) accented += "\xc3\xa9";
+  const std::string cut = KeyText(accented);
+  EXPECT_EQ(cut.size(), kMaxKeyTextBytes - 1);
+  EXPECT_EQ(cut, accented.substr(0, kMaxKeyTextBytes - 1));
+}
+
+TEST(RollupArithmetic, ReachKeysStayShortWhateverTheStageIds) {
+  // The map's limits: 64 stages of 64-byte ids, every one entered.
+  std::vector<std::string> ids;
+  std::set<std::string> entered;
+  for (int i = 0; i < 64; ++i) {
+    std::string id = "stage_" + std::to_string(i) + "_";
+    id += std::string(64 - id.size(), 'x');
+    ids.push_back(id);
+    entered.insert(id);
+  }
+  const std::string key = ReachKey(entered);
+  EXPECT_LE(key.size(), 64u * 17u);
+  EXPECT_EQ(ReachStages(key, StageTokens(ids)), entered);
+  // The order of insertion does not matter; a stage no map version read knows is left out.
+  EXPECT_EQ(ReachKey({"b", "a"}), ReachKey({"a", "b"}));
+  EXPECT_EQ(ReachStages(ReachKey({"a", "gone"}), StageTokens({"a", "b"})),
+            (std::set<std::string>{"a"}));
+  EXPECT_EQ(ReachStages("", StageTokens({"a"})), std::set<std::string>{});
+}
+
 TEST(RollupArithmetic, CreditsInMillionths) {
   EXPECT_EQ(CreditMicros(1.0), 1000000);
   EXPECT_EQ(CreditMicros(1.0 / 3.0), 333333);
@@ -262,7 +293,8 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   for (const char* table :
        {"rollup_events", "rollup_event_hours", "rollup_versions", "rollup_acquisition",
         "rollup_cohorts", "rollup_stages", "rollup_edges", "rollup_edge_rules", "rollup_paths",
-        "rollup_content", "rollup_conversions", "rollup_credits"}) {
+        "rollup_content", "rollup_conversions", "rollup_credits", "rollup_reach",
+        "rollup_segment_reach", "rollup_exposure", "rollup_segment_exposure"}) {
     auto count = db_.Prepare(std::string("SELECT COUNT(*) FROM ") + table);
     ASSERT_TRUE(count.Step()) << table;
     EXPECT_GT(count.Int(0), 0) << table;
@@ -314,6 +346,58 @@ TEST_F(RollupsKeptTest, ProjectionKeepsThemEqualToARecount) {
   auto old_rows = db_.Prepare("SELECT COUNT(*) FROM rollup_stages WHERE map_version = 1");
   ASSERT_TRUE(old_rows.Step());
   EXPECT_EQ(old_rows.Int(0), 0) << "the old version's rows are dropped at the switch";
+}
+
+TEST_F(RollupsKeptTest, ExposuresKnowWhetherTheJourneyWentFurther) {
+  StoreMap(1);
+  const json hero = {{"slot", "hero"}, {"variant", "hero_engaged"}};
+  // "on" is shown the hero twice in awareness, then goes on to engaged; "stays" sees it once
+  // and stays in awareness.
+  Store("on", "content_shown", kStart, hero);
+  Store("on", "content_shown", kStart + 1000, hero);
+  Store("stays", "content_shown", kStart + 2000, hero);
+  Project(1);
+  auto rows = db_.Prepare(
+      "SELECT profiles, onward, shown FROM rollup_exposure WHERE stage = 'awareness' AND "
+      "slot = 'hero' AND variant = 'hero_engaged'");
+  ASSERT_TRUE(rows.Step()) << rows.error();
+  EXPECT_EQ(rows.Int(0), 2);
+  EXPECT_EQ(rows.Int(1), 0);  // nobody went further yet
+  EXPECT_EQ(rows.Int(2), 3);
+  rows.Reset();
+  // An incremental pass: "on" moves on (pricing_viewed: awareness -> engaged), its exposure now
+  // counts as onward; what it added before is taken out.
+  Store("on", "pricing_viewed", kStart + 3000, json::object(), /*full=*/false);
+  Project(1);
+  ASSERT_TRUE(rows.Step()) << rows.error();
+  EXPECT_EQ(rows.Int(0), 2);
+  EXPECT_EQ(rows.Int(1), 1);
+  EXPECT_EQ(rows.Int(2), 3);
+  rows.Reset();
+  auto seen = db_.Prepare("SELECT content_seen FROM profiles WHERE profile_id = 'a:on'");
+  ASSERT_TRUE(seen.Step());
+  EXPECT_EQ(seen.Text(0), R"([["awareness","hero","hero_engaged",2,1]])");
+  seen.Reset();
+  // Per segment the same (every journey has an empty channel here).
+  auto segment = db_.Prepare(
+      "SELECT profiles, onward, shown FROM rollup_segment_exposure WHERE dimension = 'channel' "
+      "AND value = '' AND stage = 'awareness'");
+  ASSERT_TRUE(segment.Step()) << segment.error();
+  EXPECT_EQ(segment.Int(0), 2);
+  EXPECT_EQ(segment.Int(1), 1);
+  EXPECT_EQ(segment.Int(2), 3);
+  segment.Reset();
+  EXPECT_EQ(Differences(), std::vector<std::string>{});
+  // The report: in awareness 2, of them 1 onward, both shown hero_engaged.
+  json gaps = ContentGapStats(db_, *map_, Version(1));
+  for (const json& row : gaps["stages"]) {
+    if (row["id"] != "awareness") continue;
+    EXPECT_EQ(row["onward"], 1);
+    ASSERT_EQ(row["variants_onward"].size(), 1u);
+    EXPECT_EQ(row["variants_onward"][0]["visitors"], 2);
+    EXPECT_EQ(row["variants_onward"][0]["onward"], 1);
+    EXPECT_EQ(row["variants_onward"][0]["without"]["visitors"], 0);
+  }
 }
 
 TEST_F(RollupsKeptTest, AHandEditIsFoundAndARebuildRepairsIt) {

@@ -628,10 +628,13 @@ TEST_F(StatsTest, ContentGaps) {
 
 TEST_F(StatsTest, ContentGapsCompareOnwardWithAndWithoutEachVariant) {
   Seed();
-  // a:2 (stayed interested) and u:3 (went on to trial) were shown hero_x while interested.
-  for (const char* id : {"a:2", "u:3"}) {
-    auto stmt = db_.Prepare("UPDATE profiles SET exposures = ? WHERE profile_id = ?");
-    stmt.Bind(1, std::string(R"([["interested","hero","hero_x"]])")).Bind(2, std::string(id));
+  // a:2 (stayed interested) and u:3 (went on to trial) were shown hero_x while interested, as
+  // the projection stores it (whether each went further is judged there: rollups_test).
+  for (const auto& [id, onward] :
+       std::vector<std::pair<std::string, int>>{{"a:2", 0}, {"u:3", 1}}) {
+    auto stmt = db_.Prepare("UPDATE profiles SET content_seen = ? WHERE profile_id = ?");
+    stmt.Bind(1, R"([["interested","hero","hero_x",1,)" + std::to_string(onward) + "]]");
+    stmt.Bind(2, id);
     ASSERT_TRUE(stmt.Run()) << stmt.error();
   }
   std::string error;
@@ -654,6 +657,60 @@ TEST_F(StatsTest, ContentGapsCompareOnwardWithAndWithoutEachVariant) {
   EXPECT_TRUE(Find(out["stages"], "id", "dormant")["variants_onward"].empty());
   // The initial stage counts everyone: 7 in it, 6 went further (all but a:1).
   EXPECT_EQ(Int(Find(out["stages"], "id", "visitor"), "onward"), 6);
+}
+
+TEST_F(StatsTest, ContentGapsPerSegment) {
+  Seed();
+  // a:2 and u:3 arrived by e-mail and were shown hero_x while interested (a:2 twice); u:3 went
+  // on. The others have no first touch.
+  for (const auto& [id, seen] : std::vector<std::pair<std::string, std::string>>{
+           {"a:2", R"([["interested","hero","hero_x",2,0]])"},
+           {"u:3", R"([["interested","hero","hero_x",1,1]])"}}) {
+    auto stmt =
+        db_.Prepare("UPDATE profiles SET channel = 'Email', content_seen = ? WHERE profile_id = ?");
+    stmt.Bind(1, seen).Bind(2, id);
+    ASSERT_TRUE(stmt.Run()) << stmt.error();
+  }
+  Database& db = Recount();
+  ReportRange email = AllTime(kNow);
+  email.segment_dimension = "channel";
+  email.segment_value = "Email";
+  std::string error;
+  json out = ContentGapStats(db, *map_, email, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(out["segment"]["value"], "Email");
+  EXPECT_EQ(Int(out, "total_profiles"), 2);
+  const json& interested = Find(out["stages"], "id", "interested");
+  EXPECT_EQ(Int(interested, "visitors"), 2);
+  EXPECT_EQ(Int(interested, "lost"), 1);  // a:2 went no further
+  EXPECT_EQ(Int(interested, "onward"), 1);
+  // The segment's own impressions: 3 of hero_x, 1.5 per visitor: not a gap.
+  EXPECT_EQ(interested["shown"]["by_variant"],
+            json::parse(R"([{"slot":"hero","variant":"hero_x","shown":3}])"));
+  EXPECT_DOUBLE_EQ(interested["stage_content_per_visitor"].get<double>(), 1.5);
+  EXPECT_FALSE(interested["gap"].get<bool>());
+  const json& v = interested["variants_onward"][0];
+  EXPECT_EQ(Int(v, "visitors"), 2);
+  EXPECT_EQ(Int(v, "onward"), 1);
+  EXPECT_EQ(Int(v["without"], "visitors"), 0);
+  // Not kept per segment: unknown, not zero; a side stage is then never a gap.
+  EXPECT_TRUE(interested["current"].is_null());
+  EXPECT_TRUE(interested["exits"].is_null());
+  EXPECT_TRUE(Find(out["stages"], "id", "dormant")["lost"].is_null());
+  EXPECT_FALSE(Find(out["stages"], "id", "dormant")["gap"].get<bool>());
+  // visitor: both went further; trial: u:3 went on to customer.
+  EXPECT_EQ(Int(Find(out["stages"], "id", "visitor"), "lost"), 0);
+
+  json breakdown = ContentGapBreakdown(db, *map_, AllTime(kNow), "channel", 1, &error);
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(Int(breakdown, "distinct_values"), 2);
+  ASSERT_EQ(breakdown["values"].size(), 1u);  // the 5 without a channel, the biggest
+  EXPECT_EQ(breakdown["values"][0]["value"], "");
+  EXPECT_EQ(Int(breakdown["values"][0], "total_profiles"), 5);
+  // The whole report without a segment counts all 7 journeys, the unsegmented impressions.
+  json all = ContentGapStats(db, *map_, AllTime(kNow), &error);
+  EXPECT_EQ(Int(all, "total_profiles"), 7);
+  EXPECT_EQ(Int(Find(all["stages"], "id", "interested"), "visitors"), 4);
 }
 
 TEST_F(StatsTest, ContentGapsCountOnlyStageContent) {
