@@ -275,7 +275,7 @@ describe('date ranges on every report', () => {
       ['funnel?breakdown=country', 'breakdown: expected one of channel, source, medium, campaign, landing, device, identified, stage'],
       ['funnel?filter=source', 'filter: expected dimension:value with a dimension among channel, source, medium, campaign, landing, device, identified, stage'],
       ['funnel?breakdown=source&filter=device:mobile', 'breakdown and filter: one at a time (segments are kept per dimension, not per pair)'],
-      ['time-in-stage?breakdown=source', 'breakdown: the funnel, paths and attribution reports take one, not time-in-stage'],
+      ['time-in-stage?breakdown=source', 'breakdown: the funnel, paths, attribution and content-gaps reports take one, not time-in-stage'],
       ['funnel?breakdown=source&values=0', 'values: expected an integer from 1 to 50'],
     ]) {
       const bad = await adminGet(srv, `/v1/stats/${query}`);
@@ -283,6 +283,55 @@ describe('date ranges on every report', () => {
       assert.equal(bad.json.error.code, 'invalid_segment');
       assert.equal(bad.json.error.message, message);
     }
+  });
+
+  it('content gaps per source: each segment\'s visitors, impressions and onward add up to the whole', async () => {
+    // visitors(): each was shown the hero once in awareness, then viewed pricing (engaged): all
+    // went further than awareness.
+    const whole = (await adminGet(srv, '/v1/stats/content-gaps')).json;
+    const split = await adminGet(srv, '/v1/stats/content-gaps?breakdown=source&values=10');
+    assert.equal(split.status, 200, split.text);
+    assert.equal(split.json.breakdown.dimension, 'source');
+    const values = split.json.breakdown.values.map((v) => v.value).sort();
+    assert.deepEqual(values, ['', 'google.com', 'news.example.org', 'newsletter']);
+    const sums = { visitors: 0, shown: 0, exposed: 0, onward: 0, total: 0 };
+    for (const value of values) {
+      const one = (await adminGet(srv, `/v1/stats/content-gaps?filter=${encodeURIComponent(`source:${value}`)}`)).json;
+      assert.deepEqual(one.segment, { dimension: 'source', value });
+      const awareness = one.stages.find((st) => st.id === 'awareness');
+      const listed = split.json.breakdown.values.find((v) => v.value === value);
+      assert.equal(listed.total_profiles, one.total_profiles, value);
+      assert.equal(listed.stages.find((st) => st.id === 'awareness').visitors, awareness.visitors, value);
+      assert.equal(awareness.visitors, one.total_profiles, value);
+      assert.equal(awareness.onward, awareness.visitors, `${value}: every one went on to engaged`);
+      assert.equal(awareness.current, null, 'not kept per segment');
+      sums.visitors += awareness.visitors;
+      sums.shown += awareness.shown.total;
+      sums.exposed += awareness.variants_onward.reduce((n, v) => n + v.visitors, 0);
+      sums.onward += awareness.variants_onward.reduce((n, v) => n + v.onward, 0);
+      sums.total += one.total_profiles;
+    }
+    const awareness = whole.stages.find((st) => st.id === 'awareness');
+    assert.equal(sums.total, whole.total_profiles);
+    assert.equal(sums.visitors, awareness.visitors);
+    assert.equal(sums.shown, awareness.shown.total);
+    assert.equal(sums.exposed, awareness.variants_onward.reduce((n, v) => n + v.visitors, 0));
+    assert.equal(sums.onward, sums.exposed);
+    // hero_engaged to even v, hero_default to odd v, of the 12 seeded visitors.
+    let engaged = 0;
+    for (const n of [5, 7]) for (let v = 0; v < n; v += 2) engaged++;
+    const shownEngaged = awareness.variants_onward.find((v) => v.variant === 'hero_engaged');
+    assert.equal(shownEngaged.visitors, engaged, JSON.stringify(awareness.variants_onward));
+    assert.equal(shownEngaged.without.visitors, 12 - engaged);
+    // The breakdown as CSV: a row per value and stage.
+    const csv = await adminGet(srv, '/v1/stats/content-gaps?breakdown=source&values=10&format=csv&table=breakdown');
+    assert.equal(csv.status, 200, csv.text);
+    const lines = csv.text.trim().split('\r\n');
+    assert.match(lines[0], /^dimension,value,id,name,/);
+    assert.equal(lines.length - 1, values.length * DEFAULT_MAP.stages.length);
+    const noBreakdown = await adminGet(srv, '/v1/stats/content-gaps?format=csv&table=breakdown');
+    assert.equal(noBreakdown.status, 400);
+    assert.equal(noBreakdown.json.error.message, 'table: breakdown needs a breakdown=<dimension>');
   });
 
   it('attribution by source and by campaign, and for one segment, over the same conversions', async () => {
@@ -439,6 +488,47 @@ describe('date ranges on every report', () => {
     assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=converted')).json.conversions, convertedBefore + 1);
     assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=won_back')).json.conversions, 1);
     assert.equal((await adminGet(srv, '/v1/stats/attribution?trigger=became_lead')).json.conversions, 0);
+    const verified = await verifyRollups(srv);
+    assert.equal(verified.code, 0, verified.out);
+  });
+});
+
+describe('visitor-supplied values in rollup keys', () => {
+  let srv;
+  before(async () => {
+    srv = await startCollector();
+  });
+  after(async () => {
+    if (srv) await stopCollector(srv);
+  });
+
+  it('2 KB sources and campaigns: projected, kept cut to 200 bytes, found by their whole value', async () => {
+    // Random text (no compression helps): two of them in one rollup key would pass PostgreSQL's
+    // index entry limit (2 704 bytes) and stall the projection.
+    const noise = (n) => Array.from({ length: n }, (_, i) => String.fromCharCode(97 + ((i * 7919 + n) % 26)) + ((i * 31) % 10)).join('').slice(0, n);
+    const source = `src-${noise(2040)}`;
+    const campaign = `camp-${noise(2040)}`;
+    const anon = anonId('long');
+    const t0 = Date.now() - 30 * 60000;
+    await send(srv, [
+      makeEvent({ anonymous_id: anon, name: 'page_viewed', time: t0, context: { url: 'https://allowed.example/', path: `/${noise(2000)}`, campaign: { utm_source: source, utm_medium: 'cpc', utm_campaign: campaign } } }),
+      makeEvent({ anonymous_id: anon, name: 'content_shown', time: t0 + 1000, properties: { slot: 'hero', variant: 'hero_engaged' } }),
+      makeEvent({ anonymous_id: anon, name: 'order_completed', time: t0 + 2000 }),
+    ]);
+    const profile = await waitFor(async () => {
+      const res = await adminGet(srv, `/v1/profiles/${encodeURIComponent(anon)}`);
+      return res.status === 200 && res.json.stage === 'customer' ? res : null;
+    });
+    assert.ok(profile, 'the journey was projected');
+    const byCampaign = (await adminGet(srv, '/v1/stats/funnel?breakdown=campaign&values=50')).json.breakdown.values;
+    const cut = byCampaign.find((v) => v.value.startsWith('camp-'));
+    assert.ok(cut, JSON.stringify(byCampaign.map((v) => v.value.slice(0, 20))));
+    assert.equal(Buffer.byteLength(cut.value), 200);
+    assert.equal(cut.value, campaign.slice(0, 200));
+    const filtered = (await adminGet(srv, `/v1/stats/attribution?filter=${encodeURIComponent(`campaign:${campaign.slice(0, 1000)}`)}`)).json;
+    assert.equal(filtered.conversions, 1);
+    const bySource = (await adminGet(srv, '/v1/stats/attribution?by=source')).json;
+    assert.ok(bySource.models[0].values.some((v) => v.value === source.slice(0, 200)), 'credited to the cut source');
     const verified = await verifyRollups(srv);
     assert.equal(verified.code, 0, verified.out);
   });
