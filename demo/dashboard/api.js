@@ -168,13 +168,14 @@ export const api = {
   // Reports take a period ({ from, to }, range.js); without one the collector's default (the
   // last 30 days).
   overview: (period) => api.get(statsPath('overview', period)),
-  // `segment`: { breakdown } or { filter } (segment.js), on the funnel and paths only.
+  // `segment`: { breakdown } or { filter } (segment.js), on the funnel, paths, attribution and
+  // content gaps.
   funnel: (period, segment = {}) => api.get(statsPath('funnel', period, segment)),
   transitions: (period) => api.get(statsPath('transitions', period)),
   timeInStage: (period) => api.get(statsPath('time-in-stage', period)),
   attribution: (stage, period, by = 'channel', segment = {}) =>
     api.get(statsPath('attribution', period, { ...(stage ? { stage } : {}), ...(by !== 'channel' ? { by } : {}), ...segment })),
-  contentGaps: (period) => api.get(statsPath('content-gaps', period)),
+  contentGaps: (period, segment = {}) => api.get(statsPath('content-gaps', period, segment)),
   webhooks: (period) => api.get(statsPath('webhooks', period)),
   paths: (limit = 20, period, segment = {}) => api.get(statsPath('paths', period, { limit: String(limit), ...segment })),
   /** A report's table as CSV (format=csv): { text, filename } for a download. */

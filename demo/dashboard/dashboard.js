@@ -112,8 +112,8 @@ async function refreshStats({ force = false } = {}) {
     const funBefore = askBefore((p) => api.funnel(p, seg));
     const tr = ask(api.transitions);
     const tis = ask(api.timeInStage);
-    const gaps = ask(api.contentGaps);
-    const gapsBefore = askBefore(api.contentGaps);
+    const gaps = ask((p) => api.contentGaps(p, seg));
+    const gapsBefore = askBefore((p) => api.contentGaps(p, seg.filter ? seg : {}));
     const pathsR = ask((p) => api.paths(20, p, seg));
     const pathsBefore = askBefore((p) => api.paths(100, p, seg.filter ? seg : {}));
     const hooks = ask(api.webhooks);

@@ -1,5 +1,5 @@
 // Breakdowns and filters of the journey reports (the collector's `breakdown=` and `filter=` on
-// GET /v1/stats/funnel and /paths): one dimension of the journeys' first touch (channel, source,
+// GET /v1/stats/funnel, /paths, /content-gaps and /attribution): one dimension of the journeys' first touch (channel, source,
 // medium, campaign, landing page, device), identified or not, or the stage they are in. Kept in
 // the address (`?breakdown=source`, `?filter=device:mobile`) like the period. The collector
 // keeps segments per dimension, so a breakdown and a filter are one at a time.
@@ -99,16 +99,13 @@ function sync() {
   els.filterDimension.value = state.filterDimension;
   els.filterValue.hidden = !els.filterDimension.value;
   els.clear.hidden = !state.breakdown && !state.filterDimension;
-  const firstTouch = (d) => !['identified', 'stage'].includes(d);
-  els.note.textContent = state.breakdown
-    ? firstTouch(state.breakdown)
-      ? 'Applies to the funnel, top paths and attribution by channel; the other views show every visitor.'
-      : 'Applies to the funnel and top paths; the other views show every visitor.'
-    : state.filterDimension
-      ? ['identified', 'stage'].includes(state.filterDimension)
-        ? 'Applies to the funnel and top paths; the other views show every visitor.'
-        : 'Applies to the funnel, top paths and attribution by channel; the other views show every visitor.'
-      : '';
+  // Attribution keeps credits per segment of the first touch and device only.
+  const dimension = state.breakdown || state.filterDimension;
+  els.note.textContent = !dimension
+    ? ''
+    : ['identified', 'stage'].includes(dimension)
+      ? 'Applies to the funnel, top paths and content gaps; the other views show every visitor.'
+      : 'Applies to the funnel, top paths, content gaps and attribution by channel; the other views show every visitor.';
 }
 
 /** The segment bar: breakdown, or a filter (dimension then value). `periodOf()` gives { from, to }. */

@@ -209,6 +209,30 @@ test('a breakdown by source and a filter on one source, kept in the address', as
   const rowsShown = await page.locator('[data-testid="attribution-breakdown-row"]').evaluateAll((trs) => trs.map((tr) => `${tr.children[0].textContent}|${tr.children[1].textContent}`));
   assert.deepEqual(rowsShown.sort(), expectedRows);
   await page.locator('#funnel').screenshot({ path: path.join(SHOTS, 'dashboard-funnel-by-source.png') });
+  // Content gaps by source: each source's visitors lost per stage (where their journey stopped,
+  // below the last rank), every such stage a gap (they were shown no stage content).
+  const lostBy = (visitors) => {
+    const out = {};
+    for (const v of visitors) {
+      const furthest = MAIN_PATH[Math.max(...v.journey.stages.map((st) => MAIN_PATH.indexOf(st)))];
+      out[furthest] = (out[furthest] || 0) + 1;
+    }
+    return out;
+  };
+  await waitFor(async () => (await page.locator('[data-testid="gap-breakdown-table"]').count()) === 1, { what: 'content gaps by source' });
+  const gapHeaders = await page.locator('[data-testid^="gap-breakdown-value-"]').allTextContents();
+  assert.equal(gapHeaders.length, 2, gapHeaders.join(' | '));
+  for (const [i, header] of gapHeaders.entries()) {
+    const source = header.startsWith('newsletter') ? 'newsletter' : 'google.com';
+    assert.match(header, new RegExp(`^${source}${bySource(source).length} visitors`));
+    const lost = lostBy(bySource(source));
+    for (const stage of MAIN_PATH.slice(0, -1)) {
+      const cell = await text(page, `gap-breakdown-${i}-${stage}`);
+      assert.equal(Number(/(\d+) lost/.exec(cell)[1]), lost[stage] || 0, `${source} lost at ${stage}: ${cell}`);
+      assert.equal(await page.getAttribute(`[data-testid="gap-breakdown-${i}-${stage}"]`, 'data-gap'), String(Boolean(lost[stage])), `${source} ${stage}`);
+    }
+  }
+  await page.locator('#content-gaps').screenshot({ path: path.join(SHOTS, 'dashboard-content-gaps-by-source.png') });
 
   // Filter: pick the dimension, then one of its values (listed with their visitors).
   await page.selectOption('[data-testid="segment-filter-dimension"]', 'source');
@@ -217,6 +241,11 @@ test('a breakdown by source and a filter on one source, kept in the address', as
   await expectFunnel(page, expectedProgress(bySource('newsletter')), 'newsletter only');
   assert.equal(await text(page, 'funnel-segment'), 'Source = newsletter');
   await waitFor(async () => (await text(page, 'paths-segment')).startsWith('Source = newsletter'), { what: 'paths filtered' });
+  await waitFor(async () => (await text(page, 'content-gaps-segment')) === 'Source = newsletter', { what: 'content gaps filtered' });
+  for (const [stage, n] of Object.entries(lostBy(bySource('newsletter')))) {
+    if (stage !== MAIN_PATH.at(-1)) assert.equal(count(await text(page, `gap-lost-${stage}`)), n, `newsletter lost at ${stage}`);
+  }
+  assert.equal(await page.locator('[data-testid="gap-breakdown-table"]').count(), 0, 'no breakdown with a filter');
   assert.match(page.url(), /filter=source%3Anewsletter/);
   assert.doesNotMatch(page.url(), /breakdown=/);
   await page.reload();

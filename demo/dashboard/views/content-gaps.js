@@ -3,6 +3,7 @@
 // is a gap, ranked by lost visitors (GET /v1/stats/content-gaps).
 import { h, replace, num, pct, decimal, duration, note, errorNote, notAvailable } from '../format.js';
 import { csvButton } from '../export.js';
+import { dimensionLabel, valueLabel, params as segmentParams } from '../segment.js';
 
 let els = null;
 
@@ -12,18 +13,22 @@ export function init(section) {
     status: h('div', { class: 'view-status' }),
     summary: h('div', { class: 'gap-summary', testid: 'content-gaps-summary', 'aria-live': 'polite' }),
     table: h('div', { class: 'table-wrap' }),
+    breakdown: h('div', { class: 'table-wrap', testid: 'gap-breakdown' }),
+    breakdownCsv: csvButton('content-gaps', { label: 'Breakdown CSV', testid: 'csv-content-gaps-breakdown', extra: () => ({ ...segmentParams(), table: 'breakdown' }) }),
   };
+  els.breakdownCsv.hidden = true;
   section.setAttribute('aria-labelledby', 'content-gaps-title');
   section.append(
     h(
       'div',
       { class: 'card-head' },
       h('div', null, h('h2', { id: 'content-gaps-title' }, 'Content gaps'), els.sub),
-      h('div', { class: 'card-tools' }, csvButton('content-gaps')),
+      h('div', { class: 'card-tools' }, csvButton('content-gaps', { extra: () => (segmentParams().filter ? segmentParams() : {}) }), els.breakdownCsv),
     ),
     els.status,
     els.summary,
     els.table,
+    els.breakdown,
   );
 }
 
@@ -40,6 +45,14 @@ export function render({ gaps, previous, error }) {
   const was = (s, key) => (before ? h('span', { class: 'prev' }, ` (${num(before.has(s.id) ? before.get(s.id)[key] : 0)})`) : null);
   const count = gaps.gaps || 0;
   replace(els.sub, 'Where visitors stopped, and what content they were shown there.');
+  if (gaps.segment) {
+    els.sub.append(
+      ' · ',
+      h('strong', { testid: 'content-gaps-segment' }, `${dimensionLabel(gaps.segment.dimension)} = ${valueLabel(gaps.segment.value)}`),
+      ' (their own impressions; time in stage and side stages are not kept per segment)',
+    );
+  }
+  renderBreakdown(gaps.breakdown, stages);
   replace(
     els.summary,
     count
@@ -131,5 +144,69 @@ export function render({ gaps, previous, error }) {
         ),
       ),
     ),
+  );
+}
+
+// Content gaps per value of a dimension: per stage, the visitors each value lost there and the
+// stage content they were shown per visitor; a gap for that value is marked.
+function renderBreakdown(breakdown, stages) {
+  els.breakdownCsv.hidden = !breakdown;
+  if (!breakdown) {
+    els.breakdown.replaceChildren();
+    return;
+  }
+  const values = breakdown.values || [];
+  const order = stages.map((s) => s.id);
+  const cell = (value, id) => (value.stages || []).find((s) => s.id === id);
+  replace(
+    els.breakdown,
+    h('h3', { class: 'h3' }, `Lost visitors and stage content, by ${dimensionLabel(breakdown.dimension).toLowerCase()}`),
+    values.length
+      ? h(
+          'table',
+          { class: 'table', testid: 'gap-breakdown-table' },
+          h('caption', { class: 'sr-only' }, `Content gaps by ${dimensionLabel(breakdown.dimension)}`),
+          h(
+            'thead',
+            null,
+            h(
+              'tr',
+              null,
+              h('th', { scope: 'col' }, 'Stage'),
+              values.map((v, i) =>
+                h(
+                  'th',
+                  { scope: 'col', class: 'num', testid: `gap-breakdown-value-${i}` },
+                  valueLabel(v.value),
+                  h('div', { class: 'prev' }, `${num(v.total_profiles)} visitors · ${num(v.gaps)} gap${v.gaps === 1 ? '' : 's'}`),
+                ),
+              ),
+            ),
+          ),
+          h(
+            'tbody',
+            null,
+            order.map((id) => {
+              const name = (stages.find((s) => s.id === id) || {}).name || id;
+              return h(
+                'tr',
+                null,
+                h('th', { scope: 'row' }, name),
+                values.map((v, i) => {
+                  const c = cell(v, id);
+                  if (!c) return h('td', { class: 'num' }, '—');
+                  return h(
+                    'td',
+                    { class: `num${c.gap ? ' gap-cell' : ''}`, testid: `gap-breakdown-${i}-${id}`, dataset: { gap: String(!!c.gap) } },
+                    c.gap ? h('span', { class: 'badge badge-warn' }, 'Gap') : null,
+                    c.lost === null || c.lost === undefined ? ' —' : ` ${num(c.lost)} lost`,
+                    h('div', { class: 'prev' }, c.stage_content_per_visitor === null || c.stage_content_per_visitor === undefined ? '—' : `${decimal(c.stage_content_per_visitor, 2)} per visitor`),
+                  );
+                }),
+              );
+            }),
+          ),
+        )
+      : note('muted', 'No visitors in this period.'),
   );
 }
