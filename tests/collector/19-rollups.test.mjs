@@ -595,4 +595,34 @@ describe('a database from before rollups', () => {
       await stopCollector(srv);
     }
   });
+
+  it('a schema 6 database: its journeys are replayed to learn what they were shown and whether they went further', async () => {
+    let srv = await startCollector();
+    await send(srv, visitors(10, { start: Date.now() - DAY, tag: 'six' }));
+    const gaps = (await adminGet(srv, '/v1/stats/content-gaps')).json;
+    const bySource = (await adminGet(srv, '/v1/stats/content-gaps?breakdown=source')).json.breakdown;
+    await stopCollector(srv);
+    // Schema 6 kept a set of [stage, slot, variant] per journey, and rollup_exposure one row per
+    // reach set (rollups version 9).
+    await runSql(
+      srv,
+      "ALTER TABLE profiles DROP COLUMN content_seen; ALTER TABLE profiles ADD COLUMN exposures TEXT NOT NULL DEFAULT '[]'; " +
+        "DROP TABLE rollup_segment_exposure; UPDATE meta SET value = '9' WHERE key = 'rollups_version'; UPDATE meta SET value = '6' WHERE key = 'schema_version';",
+    );
+    srv = await startCollector({ dir: srv.dir });
+    try {
+      assert.equal(await runSql(srv, "SELECT value FROM meta WHERE key = 'schema_version'"), '7');
+      await waitFor(async () => (await adminGet(srv, '/v1/stats/overview')).json.reprojection.done, { timeoutMs: 20000, what: 'the replay after the upgrade' });
+      await waitFor(async () => (await runSql(srv, "SELECT COUNT(*) FROM profiles WHERE content_seen = ''")) === '0', { what: 'every journey replayed' });
+      const strip = ({ range: _range, ...rest }) => rest;
+      assert.deepEqual(strip((await adminGet(srv, '/v1/stats/content-gaps')).json), strip(gaps));
+      assert.deepEqual((await adminGet(srv, '/v1/stats/content-gaps?breakdown=source')).json.breakdown, bySource);
+      const onward = gaps.stages.find((st) => st.id === 'awareness').variants_onward;
+      assert.equal(onward.reduce((n, v) => n + v.onward, 0), 10, 'all ten went on to engaged');
+    } finally {
+      await stopCollector(srv);
+    }
+    const verified = await verifyRollups(srv);
+    assert.equal(verified.code, 0, verified.out);
+  });
 });

@@ -105,7 +105,7 @@ after(async () => {
 
 describe(`a schema 4 database (${BACKEND})`, () => {
   it('is moved into project "default" in place', async () => {
-    assert.equal(await runSql(srv, "SELECT value FROM meta WHERE key = 'schema_version'"), '6');
+    assert.equal(await runSql(srv, "SELECT value FROM meta WHERE key = 'schema_version'"), '7');
     assert.equal(await runSql(srv, 'SELECT project_id FROM projects'), 'default');
     for (const table of ['events', 'profiles', 'identities', 'transitions', 'stage_times', 'device_clocks']) {
       const rows = await runSql(srv, `SELECT project_id, COUNT(*) FROM ${table} GROUP BY project_id`);
