@@ -162,3 +162,12 @@ export function removeAt(text, path) {
   }
   return text.slice(0, from) + text.slice(to);
 }
+
+/** The key of the member at `path` renamed to `key` (its value and place unchanged). */
+export function renameKey(text, path, key) {
+  const at = need(locate(text), path);
+  if (at.start === at.valueStart) throw new Error(`${path} is not an object member`);
+  let end = at.start + 1;
+  while (text[end] !== '"') end += text[end] === '\\' ? 2 : 1;
+  return text.slice(0, at.start) + JSON.stringify(key) + text.slice(end + 1);
+}

@@ -513,6 +513,24 @@ test('projects: a second project opens by its key, the picker switches back with
   await page.context().close();
 });
 
+test('renaming a stage in the visual editor renames every place that names it: the map stays valid', async () => {
+  const page = await openDashboard();
+  const editor = page.locator('[data-testid="map-editor-text"]');
+  await waitFor(async () => (await page.locator('[data-testid="visual-stage-advocate"]').count()) === 1, { what: 'the visual editor' });
+  const original = await editor.inputValue();
+  await page.click('[data-testid="visual-stage-advocate"]');
+  await page.fill('[data-testid="visual-stage-id"]', 'promoter');
+  await page.locator('[data-testid="visual-stage-id"]').dispatchEvent('change');
+  const edited = await editor.inputValue();
+  // Transitions 7 (to), 8, 9 and 11 (from), two content variants; transition 7's own id stays.
+  assert.equal(await text(page, 'visual-status'), 'Renamed “advocate” to “promoter” in 6 places that name it.');
+  assert.equal(edited.replaceAll('"promoter"', '"advocate"'), original, 'nothing else changed');
+  assert.equal(JSON.parse(edited).transitions[7].id, 'advocate');
+  await waitFor(async () => (await page.locator('[data-testid="map-valid"]').count()) === 1, { what: 'the core says valid' });
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 // Last: it publishes a new version of project default's map.
 test('the visual map editor: add a stage and a transition, checked as you go, preview, publish; the rest of the JSON untouched', async () => {
   const page = await openDashboard();

@@ -37,3 +37,35 @@ test('setMember and appendElement add at the end of any container, and refuse a 
   assert.equal(replaceValue(text, 'version', 3), '{\n  "id": "x",   "version":  3,\n  "name": "keep me"\n}');
   assert.equal(locate('not json'), null);
 });
+
+test('renaming a stage renames every place that names it, and nothing else', async () => {
+  const { stageReferences, renameStageReferences } = await import('../../demo/dashboard/stage-refs.js');
+  const fs = await import('node:fs');
+  const text = fs.readFileSync(new URL('../../core/maps/default.json', import.meta.url), 'utf8');
+  const map = JSON.parse(text);
+  // "advocate" is also a transition's id, and "churned" a trigger's: ids, not references.
+  const renamed = setMember(text, 'stages[7]', 'id', 'promoter');
+  const { text: out, renamed: places } = renameStageReferences(renamed, 'advocate', 'promoter');
+  const after = JSON.parse(out);
+  // transitions 7 (to), 8, 9 and 11 (from), the hero's and the CTA's customer variants.
+  assert.equal(places, 6);
+  assert.equal(stageReferences(map, 'advocate').length, 6);
+  assert.equal(after.transitions[7].id, 'advocate', 'a transition id is not a stage reference');
+  assert.deepEqual(after.transitions[7].to, 'promoter');
+  assert.deepEqual(after.transitions[8].from, ['retained', 'promoter']);
+  assert.deepEqual(after.content.slots[0].variants[0].when.stage, ['customer', 'retained', 'promoter']);
+  assert.deepEqual(stageReferences(after, 'advocate'), []);
+  // Only the renamed words changed: the same text with the new id put back.
+  assert.equal(out.replaceAll('"promoter"', '"advocate"'), text);
+  // sync.stages is keyed by stage: the key is renamed in place.
+  const synced = renameStageReferences(setMember(text, 'stages[0]', 'id', 'visitor'), 'awareness', 'visitor');
+  const syncedMap = JSON.parse(synced.text);
+  assert.equal(syncedMap.initial, 'visitor');
+  assert.ok(Object.hasOwn(syncedMap.sync.stages, 'visitor') && !Object.hasOwn(syncedMap.sync.stages, 'awareness'));
+  assert.deepEqual(Object.keys(syncedMap.sync.stages), Object.keys(map.sync.stages).map((k) => (k === 'awareness' ? 'visitor' : k)));
+  assert.equal(synced.text.replaceAll('"visitor"', '"awareness"'), text);
+  // A rename onto another stage's id moves no reference (the core reports the duplicate).
+  const clash = renameStageReferences(setMember(text, 'stages[1]', 'id', 'lead'), 'engaged', 'lead');
+  assert.equal(clash.renamed, 0);
+  assert.deepEqual(JSON.parse(clash.text).transitions[0].to, 'engaged');
+});

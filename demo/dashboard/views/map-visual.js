@@ -7,6 +7,7 @@
 // are edited as JSON in place.
 import { h, replace } from '../format.js';
 import { replaceValue, setMember, appendElement, removeAt } from '../json-edit.js';
+import { renameStageReferences } from '../stage-refs.js';
 
 let els = null;
 let hooks = { getText: () => '', setText: () => {} };
@@ -159,9 +160,16 @@ function renderPanel(map, stages) {
     h(
       'div',
       { class: 'visual-fields' },
-      h('label', null, 'Id ', input({ testid: 'visual-stage-id', class: 'narrow', title: 'Transitions, content and triggers name the stage by its id' }, stage.id, (v) => {
-        selected = v.trim();
-        edit((t) => setMember(t, base, 'id', v.trim()));
+      h('label', null, 'Id ', input({ testid: 'visual-stage-id', class: 'narrow', title: 'Transitions, content and triggers name the stage by its id: renamed there too' }, stage.id, (v) => {
+        const next = v.trim();
+        selected = next;
+        let renamed = 0;
+        edit((t) => {
+          const out = renameStageReferences(setMember(t, base, 'id', next), stage.id, next);
+          renamed = out.renamed;
+          return out.text;
+        });
+        if (renamed) replace(els.status, `Renamed “${stage.id}” to “${next}” in ${renamed} place${renamed === 1 ? '' : 's'} that name it.`);
       })),
       h('label', null, 'Name ', input({ testid: 'visual-stage-name' }, stage.name, (v) => edit((t) => setMember(t, base, 'name', v)))),
       h('label', null, 'Rank ', input({ type: 'number', testid: 'visual-stage-rank', min: '-1000', max: '1000' }, stage.rank, (v) => edit((t) => setMember(t, base, 'rank', asNumber(v))))),
