@@ -518,6 +518,29 @@ test('renaming a stage in the visual editor renames every place that names it: t
   const editor = page.locator('[data-testid="map-editor-text"]');
   await waitFor(async () => (await page.locator('[data-testid="visual-stage-advocate"]').count()) === 1, { what: 'the visual editor' });
   const original = await editor.inputValue();
+  // The graph draws the transitions as arrows between the stage boxes: every (from, to) pair
+  // once ("*" from every other stage), the picked stage's in full.
+  const map = JSON.parse(original);
+  const pairs = new Set();
+  for (const t of map.transitions) {
+    const froms = (Array.isArray(t.from) ? t.from : [t.from]).flatMap((f) => (f === '*' ? map.stages.map((st) => st.id) : [f]));
+    for (const f of froms) if (f !== t.to && map.stages.some((st) => st.id === t.to)) pairs.add(`${f}>${t.to}`);
+  }
+  await page.click('[data-testid="visual-stage-trial"]');
+  await waitFor(async () => (await page.locator('[data-testid="visual-edge"]').count()) === pairs.size, { what: `${pairs.size} arrows` });
+  const drawn = await page.locator('[data-testid="visual-edge"]').evaluateAll((paths) =>
+    paths.map((p) => {
+      const box = (el) => el.getBoundingClientRect();
+      const near = (a, b) => a.left <= b.right + 2 && b.left <= a.right + 2 && a.top <= b.bottom + 2 && b.top <= a.bottom + 2;
+      const from = document.querySelector(`.visual-node[data-stage="${p.dataset.from}"]`);
+      const to = document.querySelector(`.visual-node[data-stage="${p.dataset.to}"]`);
+      return { pair: `${p.dataset.from}>${p.dataset.to}`, picked: p.classList.contains('picked'), touches: near(box(p), box(from)) && near(box(p), box(to)) };
+    }),
+  );
+  assert.deepEqual(new Set(drawn.map((e) => e.pair)), pairs);
+  assert.ok(drawn.every((e) => e.touches), JSON.stringify(drawn.filter((e) => !e.touches)));
+  assert.deepEqual(drawn.filter((e) => e.picked).map((e) => e.pair).sort(), [...pairs].filter((p) => p.split('>').includes('trial')).sort());
+  await page.locator('[data-testid="visual-graph"]').screenshot({ path: path.join(SHOTS, 'dashboard-visual-graph.png') });
   await page.click('[data-testid="visual-stage-advocate"]');
   await page.fill('[data-testid="visual-stage-id"]', 'promoter');
   await page.locator('[data-testid="visual-stage-id"]').dispatchEvent('change');

@@ -12,6 +12,7 @@ import { renameStageReferences } from '../stage-refs.js';
 let els = null;
 let hooks = { getText: () => '', setText: () => {} };
 let selected = '';
+let placeEdges = null; // draws the graph's arrows again (the boxes move when the window does)
 
 const CONDITION_KINDS = [
   ['event', 'Event happened'],
@@ -41,6 +42,7 @@ export function init(container, newHooks) {
     panel: h('div', { class: 'visual-panel', testid: 'visual-panel' }),
     scoring: h('div', { class: 'visual-scoring', testid: 'visual-scoring' }),
   };
+  window.addEventListener('resize', () => placeEdges && placeEdges());
   const addStage = h('button', { type: 'button', class: 'btn btn-small', testid: 'visual-add-stage' }, 'Add a stage');
   addStage.addEventListener('click', () => addNewStage());
   container.append(
@@ -104,6 +106,7 @@ function renderGraph(map, stages) {
       h('strong', null, s.name || s.id),
       h('span', { class: 'muted small' }, ` ${s.id} · rank ${s.rank} · ${leaving} out`),
     );
+    b.dataset.stage = s.id;
     b.addEventListener('click', () => {
       selected = s.id;
       refresh();
@@ -115,6 +118,101 @@ function renderGraph(map, stages) {
     h('div', { class: 'visual-row' }, ranks.map((r) => h('div', { class: 'visual-col' }, main.filter((s) => s.rank === r).map(node)))),
     side.length ? h('div', { class: 'visual-row visual-side' }, h('span', { class: 'muted small' }, 'Side stages: '), side.map(node)) : null,
   );
+  drawEdges(transitions, stages);
+}
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+// The transitions as arrows between the stage boxes (drawn once the boxes are laid out): those
+// of the stage picked in full, the others faint. Forward edges arc above the row, backward ones
+// below; "*" (from any stage) is drawn from every other stage; "$previous" has no fixed target.
+function drawEdges(transitions, stages) {
+  const graph = els.graph;
+  const ids = new Set(stages.map((s) => s.id));
+  const edges = new Map(); // "from>to" -> { from, to, rules }
+  for (const t of transitions) {
+    if (!t || typeof t.to !== 'string' || !ids.has(t.to)) continue;
+    const froms = (Array.isArray(t.from) ? t.from : [t.from]).flatMap((f) => (f === '*' ? [...ids] : [f]));
+    for (const f of froms) {
+      if (f === t.to || !ids.has(f)) continue;
+      const key = `${f}>${t.to}`;
+      if (!edges.has(key)) edges.set(key, { from: f, to: t.to, rules: [] });
+      edges.get(key).rules.push(t.id);
+    }
+  }
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', 'visual-edges');
+  svg.setAttribute('aria-hidden', 'true');
+  const defs = document.createElementNS(SVG, 'defs');
+  for (const kind of ['faint', 'picked']) {
+    const marker = document.createElementNS(SVG, 'marker');
+    marker.setAttribute('id', `visual-arrow-${kind}`);
+    for (const [k, v] of Object.entries({ viewBox: '0 0 8 8', refX: '7', refY: '4', markerWidth: '7', markerHeight: '7', orient: 'auto-start-reverse' })) marker.setAttribute(k, v);
+    const tip = document.createElementNS(SVG, 'path');
+    tip.setAttribute('d', 'M0,0 L8,4 L0,8 z');
+    tip.setAttribute('class', `visual-arrow-${kind}`);
+    marker.append(tip);
+    defs.append(marker);
+  }
+  svg.append(defs);
+  graph.prepend(svg);
+  const place = () => {
+    if (!svg.isConnected) return;
+    for (const old of svg.querySelectorAll('.visual-edge')) old.remove();
+    const box = graph.getBoundingClientRect();
+    const rect = new Map();
+    for (const el of graph.querySelectorAll('[data-stage]')) {
+      const r = el.getBoundingClientRect();
+      rect.set(el.dataset.stage, { left: r.left - box.left + graph.scrollLeft, right: r.right - box.left + graph.scrollLeft, top: r.top - box.top, bottom: r.bottom - box.top });
+    }
+    svg.setAttribute('width', String(graph.scrollWidth));
+    svg.setAttribute('height', String(graph.scrollHeight));
+    // The picked stage's edges last, so they are drawn over the faint ones.
+    const ordered = [...edges.values()].sort((a, b) => Number(a.from === selected || a.to === selected) - Number(b.from === selected || b.to === selected));
+    for (const e of ordered) {
+      const a = rect.get(e.from);
+      const b = rect.get(e.to);
+      if (!a || !b) continue;
+      const ay = (a.top + a.bottom) / 2;
+      const by = (b.top + b.bottom) / 2;
+      let d;
+      if (Math.abs(ay - by) < 4 && b.left >= a.right) {
+        // forward on one row: over the boxes between them
+        const lift = Math.min(a.top, b.top) - 6 - Math.min(40, (b.left - a.right) / 12);
+        d = `M${a.right},${ay} C${a.right + 20},${lift} ${b.left - 20},${lift} ${b.left},${by}`;
+      } else if (Math.abs(ay - by) < 4) {
+        // backward on one row: under them
+        const drop = Math.max(a.bottom, b.bottom) + 6 + Math.min(30, (a.left - b.right) / 14);
+        const ax = (a.left + a.right) / 2;
+        const bx = (b.left + b.right) / 2;
+        d = `M${ax},${a.bottom} C${ax},${drop} ${bx},${drop} ${bx},${b.bottom}`;
+      } else {
+        // between the rows (side stages): bottom of the upper box to the top of the lower one
+        const [up, down] = a.top < b.top ? [a, b] : [b, a];
+        const ux = (up.left + up.right) / 2;
+        const dx = (down.left + down.right) / 2;
+        const points = [`${ux},${up.bottom}`, `${dx},${down.top}`];
+        if (a !== up) points.reverse();
+        const mid = (up.bottom + down.top) / 2;
+        d = a === up ? `M${points[0]} C${ux},${mid} ${dx},${mid} ${points[1]}` : `M${points[0]} C${dx},${mid} ${ux},${mid} ${points[1]}`;
+      }
+      const picked = e.from === selected || e.to === selected;
+      const path = document.createElementNS(SVG, 'path');
+      path.setAttribute('d', d);
+      path.setAttribute('class', `visual-edge${picked ? ' picked' : ''}`);
+      path.setAttribute('marker-end', `url(#visual-arrow-${picked ? 'picked' : 'faint'})`);
+      path.dataset.testid = 'visual-edge';
+      path.dataset.from = e.from;
+      path.dataset.to = e.to;
+      const title = document.createElementNS(SVG, 'title');
+      title.textContent = `${e.from} → ${e.to} (${e.rules.join(', ')})`;
+      path.append(title);
+      svg.append(path);
+    }
+    graph.dataset.edges = String(edges.size);
+  };
+  placeEdges = place;
+  requestAnimationFrame(place);
 }
 
 function input(attrs, value, onCommit) {
