@@ -32,6 +32,7 @@
 #include "waymark/default_map.h"
 #include "waymark/identity.h"
 #include "waymark/json_util.h"
+#include "waymark/limits.h"
 
 namespace waymark::collector {
 
@@ -89,8 +90,11 @@ std::optional<std::string> ParseSegmentParams(const std::string& report, bool ha
     return "filter: expected dimension:value with a dimension among " + names;
   }
   const std::string value = filter.substr(colon + 1);
-  if (value.size() > 1000 || !IsValidUtf8(value) || value.find('\0') != std::string::npos) {
-    return std::string("filter: the value must be valid UTF-8 without NUL, at most 1000 bytes");
+  // As long as any value the core takes (a campaign, a landing page): cut as the rollups cut it.
+  if (value.size() > kMaxStringLength || !IsValidUtf8(value) ||
+      value.find('\0') != std::string::npos) {
+    return "filter: the value must be valid UTF-8 without NUL, at most " +
+           std::to_string(kMaxStringLength) + " bytes";
   }
   range->segment_dimension = dimension;
   // As the rollups key it: a value cut there matches whole (storage/rollups.h).

@@ -1022,28 +1022,66 @@ json AttributionBreakdown(Database& db, const JourneyMap& map, const ReportRange
   return {{"dimension", dimension}, {"distinct_values", distinct}, {"values", std::move(values)}};
 }
 
-json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
-                     std::string* error) {
-  // Where visitors stopped, as the ordered funnel counts it: a main-path stage loses the visitors
-  // whose furthest stage it is (they left it for a side stage or sit in it), except the last
-  // rank, which has nowhere further to go; a side stage loses those who sit in it now (not kept
-  // per segment: unknown in one). One read of the stage rows (none in a segment) and one of the
-  // reach sets serve the funnel's counts, the lost visitors and "went further" alike.
-  const bool segmented = !range.segment_dimension.empty();
-  std::map<std::string, StageRow> stage_rows;
-  FunnelCounts counts;
-  if (!segmented) {
-    stage_rows = StageRows(db, range, error);
-    counts = StageCounts(db, map, range, stage_rows, error);
+namespace {
+// What a content gaps report is made of, read from the rollups (ContentGapStats) or, per value
+// of a breakdown, from one pass over the segment rows (ContentGapBreakdown).
+struct GapInputs {
+  bool segmented = false;
+  FunnelCounts counts;  // reached, furthest (and, whole, current and times in stage)
+  Counts exits;         // whole only
+  Counts in_stage;      // main-path stages: journeys that entered or sit in it
+  Counts onward;        // of them, those that went further (a later rank)
+  std::map<std::string, std::map<std::string, Counts>> shown;  // stage -> slot -> variant
+  // stage -> (slot, variant) -> (journeys shown it there, of them onward)
+  std::map<std::string,
+           std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, std::int64_t>>>
+      exposed;
+};
+
+// Adds `n` journeys that entered (or sit in) `entered` to the stage counts of `in`: furthest
+// stage (and, in a segment, reached and total), and per main-path stage in it and onward.
+void AddGapReach(const JourneyMap& map, const std::set<std::string>& entered, std::int64_t n,
+                 GapInputs* in) {
+  if (in->segmented) {
+    AddReach(map, entered, n, &in->counts);
+  } else {
+    in->counts.furthest[FurthestOnMainPath(map, entered)] += n;
   }
-  const Counts exits = Column(stage_rows, &StageRow::exits);
+  int top = -1;
+  for (const Stage& st : map.stages) {
+    if (entered.count(st.id) != 0) top = std::max(top, st.rank);
+  }
+  for (const Stage& st : map.stages) {
+    if (st.rank < 0 || (st.id != map.initial && entered.count(st.id) == 0)) continue;
+    in->in_stage[st.id] += n;
+    if (top > st.rank) in->onward[st.id] += n;
+  }
+}
+
+// Adds a rollup_exposure / rollup_segment_exposure row (journeys, of them onward, impressions):
+// in a segment the impressions are the segment's journeys' own.
+void AddGapExposure(const std::string& stage, const std::string& slot, const std::string& variant,
+                    std::int64_t profiles, std::int64_t onward, std::int64_t shown, GapInputs* in) {
+  if (profiles != 0) {
+    auto& cell = in->exposed[stage][{slot, variant}];
+    cell.first += profiles;
+    cell.second += onward;
+  }
+  if (in->segmented && shown > 0) in->shown[stage][slot][variant] += shown;
+}
+
+const char* const kExposureSums = "SUM(profiles), SUM(onward), SUM(shown) FROM ";
+
+// The report from its inputs: a row per stage, gaps first by lost visitors.
+json GapReport(const JourneyMap& map, const ReportRange& range, GapInputs& in) {
+  if (in.segmented) in.counts.reached[map.initial] = in.counts.total_profiles;
+  const FunnelCounts& counts = in.counts;
   int top_rank = -1;
   for (const Stage& s : map.stages) top_rank = std::max(top_rank, s.rank);
   std::map<std::string, std::string> default_variant;  // slot -> its default's id
   for (const Slot& slot : map.slots) {
     if (slot.fallback) default_variant[slot.id] = slot.fallback->id;
   }
-
   // stage -> (slot, variant) pairs whose condition selects that stage. A slot's default has no
   // condition: it shows to everyone, so it targets nobody.
   std::map<std::string, std::vector<std::pair<std::string, std::string>>> targeting;
@@ -1053,60 +1091,6 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
       CollectTargetedStages(variant.when, false, &stages);
       for (const auto& stage : stages) targeting[stage].emplace_back(slot.id, variant.id);
     }
-  }
-
-  // Per main-path stage, the journeys that entered or sit in it (everyone for the initial one)
-  // and, of them, those that went further (a later rank).
-  Counts in_stage;
-  Counts onward;
-  ForEachReach(db, map, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
-    if (segmented) {
-      AddReach(map, entered, n, &counts);
-    } else {
-      counts.furthest[FurthestOnMainPath(map, entered)] += n;
-    }
-    int top = -1;
-    for (const Stage& st : map.stages) {
-      if (entered.count(st.id) != 0) top = std::max(top, st.rank);
-    }
-    for (const Stage& st : map.stages) {
-      if (st.rank < 0 || (st.id != map.initial && entered.count(st.id) == 0)) continue;
-      in_stage[st.id] += n;
-      if (top > st.rank) onward[st.id] += n;
-    }
-  });
-  if (segmented) counts.reached[map.initial] = counts.total_profiles;
-
-  // What the SDK reports it showed, in the stage the collector's engine had the visitor in at
-  // that event: on the day it was shown (rollup_content, kept by the projection); in a segment,
-  // the impressions of the journeys of the range (rollup_segment_exposure, by cohort day).
-  std::map<std::string, std::map<std::string, Counts>> shown_variants;  // stage -> slot -> variant
-  // stage -> (slot, variant) -> (journeys shown it there, of them onward)
-  std::map<std::string,
-           std::map<std::pair<std::string, std::string>, std::pair<std::int64_t, std::int64_t>>>
-      exposed;
-  const char* const kExposureSums =
-      "SELECT stage, slot, variant, SUM(profiles), SUM(onward), SUM(shown) FROM ";
-  Statement exposure_stmt =
-      segmented ? SegmentQuery(db, std::string(kExposureSums) + "rollup_segment_exposure", range,
-                               " GROUP BY stage, slot, variant")
-                : RangeQuery(db,
-                             std::string(kExposureSums) + "rollup_exposure" + InRange(range) +
-                                 " GROUP BY stage, slot, variant",
-                             range);
-  ForEachRow(exposure_stmt, error, [&](Statement& s) {
-    if (s.Int(3) != 0) exposed[s.Text(0)][{s.Text(1), s.Text(2)}] = {s.Int(3), s.Int(4)};
-    if (segmented && s.Int(5) > 0) shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(5);
-  });
-  if (!segmented) {
-    Statement shown_stmt =
-        RangeQuery(db,
-                   std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") +
-                       InRange(range) + " GROUP BY stage, slot, variant",
-                   range);
-    ForEachRow(shown_stmt, error, [&](Statement& s) {
-      if (s.Int(3) > 0) shown_variants[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(3);
-    });
   }
   auto rate = [](std::int64_t n, std::int64_t of) {
     return of > 0 ? json(Round(static_cast<double>(n) / static_cast<double>(of), 4))
@@ -1127,7 +1111,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     row.value = StageHeader(s);
     row.visitors = Get(counts.reached, s.id);
     row.main_path = s.rank >= 0;
-    const bool lost_known = row.main_path || !segmented;
+    const bool lost_known = row.main_path || !in.segmented;
     if (s.rank < 0) {
       row.lost = Get(counts.current, s.id);
     } else if (s.rank < top_rank) {
@@ -1144,7 +1128,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     json shown_row = {{"total", 0}, {"by_slot", json::object()}, {"by_variant", json::array()}};
     std::int64_t shown_total = 0;
     std::int64_t made_for_stages = 0;  // impressions of variants other than their slot's default
-    for (const auto& [slot, variants_shown] : shown_variants[s.id]) {
+    for (const auto& [slot, variants_shown] : in.shown[s.id]) {
       std::int64_t slot_total = 0;
       for (const auto& [variant, n] : variants_shown) {
         shown_row["by_variant"].push_back({{"slot", slot}, {"variant", variant}, {"shown", n}});
@@ -1167,16 +1151,16 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
                   kGapContentPerVisitor * static_cast<double>(row.visitors);
     if (row.gap) ++gaps;
     row.value["visitors"] = row.visitors;
-    row.value["current"] = segmented ? json(nullptr) : json(Get(counts.current, s.id));
+    row.value["current"] = in.segmented ? json(nullptr) : json(Get(counts.current, s.id));
     row.value["lost"] = lost_known ? json(row.lost) : json(nullptr);
-    row.value["exits"] = segmented ? json(nullptr) : json(Get(exits, s.id));
+    row.value["exits"] = in.segmented ? json(nullptr) : json(Get(in.exits, s.id));
     row.value["stage_content_per_visitor"] = per_visitor;
     // Onward with and without each variant shown here (main-path stages below the last rank).
     json shown_onward = json::array();
     if (s.rank >= 0 && s.rank < top_rank) {
-      const std::int64_t all_in = Get(in_stage, s.id);
-      const std::int64_t all_onward = Get(onward, s.id);
-      for (const auto& [key, cell] : exposed[s.id]) {
+      const std::int64_t all_in = Get(in.in_stage, s.id);
+      const std::int64_t all_onward = Get(in.onward, s.id);
+      for (const auto& [key, cell] : in.exposed[s.id]) {
         const std::int64_t without = std::max<std::int64_t>(0, all_in - cell.first);
         const std::int64_t without_onward = std::max<std::int64_t>(0, all_onward - cell.second);
         shown_onward.push_back({{"slot", key.first},
@@ -1197,7 +1181,7 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
     }
     row.value["variants_onward"] = std::move(shown_onward);
     row.value["median_time_in_stage_ms"] =
-        segmented ? json(nullptr) : Median(counts.time_in_stage_ms, s.id);
+        in.segmented ? json(nullptr) : Median(counts.time_in_stage_ms, s.id);
     row.value["targeted"] = targeted;
     row.value["variants"] = std::move(variants);
     row.value["shown"] = std::move(shown_row);
@@ -1223,23 +1207,95 @@ json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& ran
               {"gaps", gaps},
               {"lost_in_gaps", lost_in_gaps},
               {"stages", std::move(stages)}};
-  if (segmented) {
+  if (in.segmented) {
     out["segment"] = {{"dimension", range.segment_dimension}, {"value", range.segment_value}};
   }
   return out;
 }
+}  // namespace
+
+json ContentGapStats(Database& db, const JourneyMap& map, const ReportRange& range,
+                     std::string* error) {
+  // Where visitors stopped, as the ordered funnel counts it: a main-path stage loses the visitors
+  // whose furthest stage it is (they left it for a side stage or sit in it), except the last
+  // rank, which has nowhere further to go; a side stage loses those who sit in it now (not kept
+  // per segment: unknown in one). One read of the stage rows (none in a segment) and one of the
+  // reach sets serve the funnel's counts, the lost visitors and "went further" alike.
+  GapInputs in;
+  in.segmented = !range.segment_dimension.empty();
+  if (!in.segmented) {
+    const auto stage_rows = StageRows(db, range, error);
+    in.counts = StageCounts(db, map, range, stage_rows, error);
+    in.exits = Column(stage_rows, &StageRow::exits);
+  }
+  ForEachReach(db, map, range, error, [&](const std::set<std::string>& entered, std::int64_t n) {
+    AddGapReach(map, entered, n, &in);
+  });
+  // Who was shown what in each stage, and whether they went further (judged at projection).
+  Statement exposure_stmt =
+      in.segmented
+          ? SegmentQuery(db,
+                         std::string("SELECT stage, slot, variant, ") + kExposureSums +
+                             "rollup_segment_exposure",
+                         range, " GROUP BY stage, slot, variant")
+          : RangeQuery(db,
+                       std::string("SELECT stage, slot, variant, ") + kExposureSums +
+                           "rollup_exposure" + InRange(range) + " GROUP BY stage, slot, variant",
+                       range);
+  ForEachRow(exposure_stmt, error, [&](Statement& s) {
+    AddGapExposure(s.Text(0), s.Text(1), s.Text(2), s.Int(3), s.Int(4), s.Int(5), &in);
+  });
+  if (!in.segmented) {
+    // What the SDK reports it showed, in the stage the collector's engine had the visitor in at
+    // that event, on the day it was shown (rollup_content, kept by the projection).
+    Statement shown_stmt =
+        RangeQuery(db,
+                   std::string("SELECT stage, slot, variant, SUM(shown) FROM rollup_content") +
+                       InRange(range) + " GROUP BY stage, slot, variant",
+                   range);
+    ForEachRow(shown_stmt, error, [&](Statement& s) {
+      if (s.Int(3) > 0) in.shown[s.Text(0)][s.Text(1)][s.Text(2)] += s.Int(3);
+    });
+  }
+  return GapReport(map, range, in);
+}
 
 json ContentGapBreakdown(Database& db, const JourneyMap& map, const ReportRange& range,
                          const std::string& dimension, std::size_t limit, std::string* error) {
-  // The values with the most journeys, then each one's content gaps from its segment's rows.
+  // The values with the most journeys; then one pass over the dimension's reach rows and one
+  // over its exposure rows, each row added to its value's report (rows of other values skipped).
   const auto [top, distinct] =
       TopValues(db, range, dimension, "rollup_segment_reach", "profiles", limit, error);
+  ReportRange by = range;
+  by.segment_dimension = dimension;
+  std::map<std::string, GapInputs> per_value;
+  for (const auto& value : top) per_value[value].segmented = true;
+  const auto tokens = MapStageTokens(map);
+  Statement reach =
+      SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
+                   " GROUP BY value, stages", /*any_value=*/true);
+  ForEachRow(reach, error, [&](Statement& s) {
+    auto it = per_value.find(s.Text(0));
+    if (it != per_value.end() && s.Int(2) != 0) {
+      AddGapReach(map, ReachStages(s.Text(1), tokens), s.Int(2), &it->second);
+    }
+  });
+  Statement exposure = SegmentQuery(db,
+                                    std::string("SELECT value, stage, slot, variant, ") +
+                                        kExposureSums + "rollup_segment_exposure",
+                                    by, " GROUP BY value, stage, slot, variant",
+                                    /*any_value=*/true);
+  ForEachRow(exposure, error, [&](Statement& s) {
+    auto it = per_value.find(s.Text(0));
+    if (it != per_value.end()) {
+      AddGapExposure(s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Int(6), &it->second);
+    }
+  });
   json values = json::array();
   for (const auto& value : top) {
-    ReportRange one = range;
-    one.segment_dimension = dimension;
+    ReportRange one = by;
     one.segment_value = value;
-    json report = ContentGapStats(db, map, one, error);
+    json report = GapReport(map, one, per_value[value]);
     json stages = json::array();
     for (const json& row : report["stages"]) {
       stages.push_back({{"id", row["id"]},

@@ -92,7 +92,7 @@ std::string KeyText(std::string text);
 /// A reach key (rollup_reach, rollup_segment_reach): the set of stages a journey entered or sits
 /// in, as StageToken of each, sorted and joined by ','. Stage ids are up to 64 bytes and a map has
 /// up to 64 stages, so their names would make keys of 4 KB; tokens keep a key within 1 088 bytes
-/// whatever the map. The reports place them with the map's stages (StageOfToken).
+/// whatever the map. The reports place them with the map's stages (StageTokens, ReachStages).
 std::string StageToken(const std::string& stage);
 std::string ReachKey(const std::set<std::string>& stages);
 /// Token -> stage id for a map's stages.

@@ -525,8 +525,11 @@ describe('visitor-supplied values in rollup keys', () => {
     assert.ok(cut, JSON.stringify(byCampaign.map((v) => v.value.slice(0, 20))));
     assert.equal(Buffer.byteLength(cut.value), 200);
     assert.equal(cut.value, campaign.slice(0, 200));
-    const filtered = (await adminGet(srv, `/v1/stats/attribution?filter=${encodeURIComponent(`campaign:${campaign.slice(0, 1000)}`)}`)).json;
+    const filtered = (await adminGet(srv, `/v1/stats/attribution?filter=${encodeURIComponent(`campaign:${campaign}`)}`)).json;
     assert.equal(filtered.conversions, 1);
+    const tooLong = await adminGet(srv, `/v1/stats/funnel?filter=${encodeURIComponent(`campaign:${campaign}${'x'.repeat(10)}`)}`);
+    assert.equal(tooLong.status, 400);
+    assert.equal(tooLong.json.error.message, 'filter: the value must be valid UTF-8 without NUL, at most 2048 bytes');
     const bySource = (await adminGet(srv, '/v1/stats/attribution?by=source')).json;
     assert.ok(bySource.models[0].values.some((v) => v.value === source.slice(0, 200)), 'credited to the cut source');
     const verified = await verifyRollups(srv);

@@ -707,6 +707,28 @@ TEST_F(StatsTest, ContentGapsPerSegment) {
   ASSERT_EQ(breakdown["values"].size(), 1u);  // the 5 without a channel, the biggest
   EXPECT_EQ(breakdown["values"][0]["value"], "");
   EXPECT_EQ(Int(breakdown["values"][0], "total_profiles"), 5);
+  // Each value's column is that value's filtered report (one pass over the segment rows).
+  json both = ContentGapBreakdown(db, *map_, AllTime(kNow), "channel", 5, &error);
+  ASSERT_EQ(both["values"].size(), 2u);
+  for (const json& column : both["values"]) {
+    ReportRange one = AllTime(kNow);
+    one.segment_dimension = "channel";
+    one.segment_value = column["value"].get<std::string>();
+    json filtered = ContentGapStats(db, *map_, one, &error);
+    EXPECT_EQ(column["total_profiles"], filtered["total_profiles"]);
+    EXPECT_EQ(column["gaps"], filtered["gaps"]);
+    EXPECT_EQ(column["lost_in_gaps"], filtered["lost_in_gaps"]);
+    ASSERT_EQ(column["stages"].size(), filtered["stages"].size());
+    for (std::size_t i = 0; i < filtered["stages"].size(); ++i) {
+      for (const char* key :
+           {"id", "visitors", "lost", "stage_content_per_visitor", "onward_rate", "gap"}) {
+        EXPECT_EQ(column["stages"][i][key], filtered["stages"][i][key])
+            << column["value"] << " " << i << " " << key;
+      }
+    }
+  }
+  EXPECT_EQ(Find(both["values"][1]["stages"], "id", "interested")["stage_content_per_visitor"],
+            1.5);
   // The whole report without a segment counts all 7 journeys, the unsegmented impressions.
   json all = ContentGapStats(db, *map_, AllTime(kNow), &error);
   EXPECT_EQ(Int(all, "total_profiles"), 7);

@@ -6,6 +6,7 @@ import { csvButton } from '../export.js';
 import { dimensionLabel, valueLabel, params as segmentParams } from '../segment.js';
 
 let els = null;
+let shownBreakdown = ''; // the dimension of the breakdown drawn (its CSV is that one)
 
 export function init(section) {
   els = {
@@ -14,7 +15,7 @@ export function init(section) {
     summary: h('div', { class: 'gap-summary', testid: 'content-gaps-summary', 'aria-live': 'polite' }),
     table: h('div', { class: 'table-wrap' }),
     breakdown: h('div', { class: 'table-wrap', testid: 'gap-breakdown' }),
-    breakdownCsv: csvButton('content-gaps', { label: 'Breakdown CSV', testid: 'csv-content-gaps-breakdown', extra: () => ({ ...segmentParams(), table: 'breakdown' }) }),
+    breakdownCsv: csvButton('content-gaps', { label: 'Breakdown CSV', testid: 'csv-content-gaps-breakdown', extra: () => ({ breakdown: shownBreakdown, table: 'breakdown' }) }),
   };
   els.breakdownCsv.hidden = true;
   section.setAttribute('aria-labelledby', 'content-gaps-title');
@@ -36,6 +37,9 @@ export function init(section) {
 export function render({ gaps, previous, error }) {
   if (error) {
     replace(els.status, error.notAvailable ? notAvailable('Content gaps', 'GET /v1/stats/content-gaps') : errorNote(error, 'Content gaps'));
+    // What is still shown is the last answer's: no segment or breakdown it may not match.
+    replace(els.sub, 'Where visitors stopped, and what content they were shown there.');
+    renderBreakdown(null, []);
     return;
   }
   els.status.replaceChildren();
@@ -151,6 +155,7 @@ export function render({ gaps, previous, error }) {
 // stage content they were shown per visitor; a gap for that value is marked.
 function renderBreakdown(breakdown, stages) {
   els.breakdownCsv.hidden = !breakdown;
+  shownBreakdown = breakdown ? breakdown.dimension : '';
   if (!breakdown) {
     els.breakdown.replaceChildren();
     return;
@@ -161,6 +166,7 @@ function renderBreakdown(breakdown, stages) {
   replace(
     els.breakdown,
     h('h3', { class: 'h3' }, `Lost visitors and stage content, by ${dimensionLabel(breakdown.dimension).toLowerCase()}`),
+    h('p', { class: 'muted small' }, "Each value's own visitors and the impressions they were shown; side stages are not kept per value."),
     values.length
       ? h(
           'table',
