@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <initializer_list>
 #include <map>
 #include <set>
 #include <string_view>
@@ -58,6 +59,17 @@ std::map<std::string, std::string> MapStageTokens(const JourneyMap& map) {
   std::vector<std::string> ids;
   for (const Stage& s : map.stages) ids.push_back(s.id);
   return StageTokens(ids);
+}
+
+// Each row of `rows` cut to `fields` (a breakdown repeats a report's rows with fewer columns).
+json PickFields(const json& rows, std::initializer_list<const char*> fields) {
+  json out = json::array();
+  for (const json& row : rows) {
+    json picked = json::object();
+    for (const char* field : fields) picked[field] = row.contains(field) ? row[field] : json();
+    out.push_back(std::move(picked));
+  }
+  return out;
 }
 
 // A single COUNT(*)-style number; `bind` are ?1, ?2, ... in order.
@@ -580,16 +592,10 @@ json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& ran
   other.reached[map.initial] = other.total_profiles;
   auto summary = [&](const FunnelCounts& counts) {
     json report = FunnelReport(map, counts);
-    json stages = json::array();
-    for (const json& row : report["stages"]) {
-      stages.push_back({{"id", row["id"]},
-                        {"name", row["name"]},
-                        {"reached", row["reached"]},
-                        {"progressed", row["progressed"]},
-                        {"progress_from_previous", row["progress_from_previous"]},
-                        {"progress_drop_off", row["progress_drop_off"]}});
-    }
-    return json{{"total_profiles", counts.total_profiles}, {"stages", std::move(stages)}};
+    return json{
+        {"total_profiles", counts.total_profiles},
+        {"stages", PickFields(report["stages"], {"id", "name", "reached", "progressed",
+                                                 "progress_from_previous", "progress_drop_off"})}};
   };
   json values = json::array();
   for (const auto& [value, counts] : ranked) {
@@ -1296,21 +1302,13 @@ json ContentGapBreakdown(Database& db, const JourneyMap& map, const ReportRange&
     ReportRange one = by;
     one.segment_value = value;
     json report = GapReport(map, one, per_value[value]);
-    json stages = json::array();
-    for (const json& row : report["stages"]) {
-      stages.push_back({{"id", row["id"]},
-                        {"name", row["name"]},
-                        {"visitors", row["visitors"]},
-                        {"lost", row["lost"]},
-                        {"stage_content_per_visitor", row["stage_content_per_visitor"]},
-                        {"onward_rate", row["onward_rate"]},
-                        {"gap", row["gap"]}});
-    }
     values.push_back({{"value", value},
                       {"total_profiles", report["total_profiles"]},
                       {"gaps", report["gaps"]},
                       {"lost_in_gaps", report["lost_in_gaps"]},
-                      {"stages", std::move(stages)}});
+                      {"stages", PickFields(report["stages"],
+                                            {"id", "name", "visitors", "lost",
+                                             "stage_content_per_visitor", "onward_rate", "gap"})}});
   }
   return {{"dimension", dimension}, {"distinct_values", distinct}, {"values", std::move(values)}};
 }
