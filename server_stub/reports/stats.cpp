@@ -374,6 +374,20 @@ void ForEachReach(Database& db, const JourneyMap& map, const ReportRange& range,
     if (s.Int(1) != 0) fn(ReachStages(s.Text(0), tokens), s.Int(1));
   });
 }
+
+// Calls fn(value, stages entered, profiles) per value of the range's segment dimension and set of
+// stages its journeys entered: every value in one pass (a breakdown).
+template <typename Fn>
+void ForEachSegmentReach(Database& db, const JourneyMap& map, const ReportRange& by,
+                         std::string* error, Fn&& fn) {
+  const auto tokens = MapStageTokens(map);
+  Statement reach =
+      SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
+                   " GROUP BY value, stages", /*any_value=*/true);
+  ForEachRow(reach, error, [&](Statement& s) {
+    if (s.Int(2) != 0) fn(s.Text(0), ReachStages(s.Text(1), tokens), s.Int(2));
+  });
+}
 }  // namespace
 
 FunnelCounts FunnelCountsFromTables(Database& db, const JourneyMap& map, const ReportRange& range,
@@ -574,15 +588,12 @@ json FunnelBreakdown(Database& db, const JourneyMap& map, const ReportRange& ran
   // Every journey counts once per dimension, so the values past the top are the whole funnel's
   // counts less the top values' (no need to hold them).
   FunnelCounts other;
-  const auto tokens = MapStageTokens(map);
-  Statement reach =
-      SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
-                   " GROUP BY value, stages", /*any_value=*/true);
-  ForEachRow(reach, error, [&](Statement& s) {
-    auto it = per_value.find(s.Text(0));
-    AddReach(map, ReachStages(s.Text(1), tokens), s.Int(2),
-             it == per_value.end() ? &other : &it->second);
-  });
+  ForEachSegmentReach(
+      db, map, by, error,
+      [&](const std::string& value, const std::set<std::string>& entered, std::int64_t n) {
+        auto it = per_value.find(value);
+        AddReach(map, entered, n, it == per_value.end() ? &other : &it->second);
+      });
   std::vector<std::pair<std::string, const FunnelCounts*>> ranked;
   for (const auto& value : top) {
     FunnelCounts& counts = per_value[value];
@@ -1276,16 +1287,12 @@ json ContentGapBreakdown(Database& db, const JourneyMap& map, const ReportRange&
   by.segment_dimension = dimension;
   std::map<std::string, GapInputs> per_value;
   for (const auto& value : top) per_value[value].segmented = true;
-  const auto tokens = MapStageTokens(map);
-  Statement reach =
-      SegmentQuery(db, "SELECT value, stages, SUM(profiles) FROM rollup_segment_reach", by,
-                   " GROUP BY value, stages", /*any_value=*/true);
-  ForEachRow(reach, error, [&](Statement& s) {
-    auto it = per_value.find(s.Text(0));
-    if (it != per_value.end() && s.Int(2) != 0) {
-      AddGapReach(map, ReachStages(s.Text(1), tokens), s.Int(2), &it->second);
-    }
-  });
+  ForEachSegmentReach(
+      db, map, by, error,
+      [&](const std::string& value, const std::set<std::string>& entered, std::int64_t n) {
+        auto it = per_value.find(value);
+        if (it != per_value.end()) AddGapReach(map, entered, n, &it->second);
+      });
   Statement exposure = SegmentQuery(db,
                                     std::string("SELECT value, stage, slot, variant, ") +
                                         kExposureSums + "rollup_segment_exposure",
