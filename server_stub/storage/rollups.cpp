@@ -583,6 +583,94 @@ bool RollupDelta::empty() const {
 
 void RollupDelta::Clear() { *this = RollupDelta(); }
 
+namespace {
+// Rows per statement of a batched upsert (PostgreSQL): a flush of a recount holds thousands.
+constexpr std::size_t kBatchRows = 500;
+
+bool IsZero(std::int64_t v) { return v == 0; }
+template <std::size_t N>
+bool IsZero(const std::array<std::int64_t, N>& values) {
+  return AllZero(values);
+}
+template <typename Fn>
+void ForEachValue(std::int64_t v, Fn&& fn) {
+  fn(v);
+}
+template <std::size_t N, typename Fn>
+void ForEachValue(const std::array<std::int64_t, N>& values, Fn&& fn) {
+  for (std::int64_t v : values) fn(v);
+}
+
+// One rollup table's adding upsert. SQLite: a statement per row (a call in the process costs
+// little). PostgreSQL: the rows of a flush in statements of up to kBatchRows rows, one round trip
+// each instead of one per row; json_populate_recordset types them by the table's own columns.
+// Rows go in the delta's key order either way (several collectors lock rows in one order).
+class TableUpsert {
+ public:
+  TableUpsert(Database& db, std::string table, std::vector<std::string> keys,
+              std::vector<std::string> values)
+      : table_(std::move(table)),
+        keys_(std::move(keys)),
+        values_(std::move(values)),
+        batched_(db.dialect() == Dialect::kPostgres),
+        stmt_(db.Prepare(batched_ ? BatchSql() : AddingUpsert(table_, keys_, values_))) {}
+
+  // Adds every non-zero row of `rows` (a RollupDelta map: tuple key -> count or counts).
+  template <typename Rows>
+  std::optional<std::string> Write(const Rows& rows) {
+    json batch = json::array();
+    for (const auto& [key, value] : rows) {
+      if (IsZero(value)) continue;
+      if (!batched_) {
+        int i = 0;
+        std::apply([&](const auto&... part) { (stmt_.Bind(++i, part), ...); }, key);
+        ForEachValue(value, [&](std::int64_t v) { stmt_.Bind(++i, v); });
+        if (auto err = Run()) return err;
+        continue;
+      }
+      json row = json::object();
+      std::size_t i = 0;
+      std::apply([&](const auto&... part) { ((row[keys_[i++]] = part), ...); }, key);
+      i = 0;
+      ForEachValue(value, [&](std::int64_t v) { row[values_[i++]] = v; });
+      batch.push_back(std::move(row));
+      if (batch.size() == kBatchRows) {
+        if (auto err = RunBatch(batch)) return err;
+      }
+    }
+    if (!batch.empty()) return RunBatch(batch);
+    return std::nullopt;
+  }
+
+ private:
+  std::string BatchSql() const {
+    std::string cols;
+    for (const auto* list : {&keys_, &values_}) {
+      for (const auto& c : *list) cols += (cols.empty() ? "" : ", ") + c;
+    }
+    // The row-by-row upsert's conflict clause, on rows read from one JSON array.
+    const std::string single = AddingUpsert(table_, keys_, values_);
+    return "INSERT INTO " + table_ + " (" + cols + ") SELECT " + cols +
+           " FROM json_populate_recordset(NULL::" + table_ + ", CAST(?1 AS json)) " +
+           single.substr(single.find("ON CONFLICT"));
+  }
+  std::optional<std::string> RunBatch(json& batch) {
+    stmt_.Bind(1, DumpJson(batch));
+    batch = json::array();
+    return Run();
+  }
+  std::optional<std::string> Run() {
+    if (!stmt_.ok() || !stmt_.Run()) return "rollups (" + table_ + "): " + stmt_.error();
+    return std::nullopt;
+  }
+
+  std::string table_;
+  std::vector<std::string> keys_, values_;
+  bool batched_;
+  Statement stmt_;
+};
+}  // namespace
+
 struct RollupWriter::Statements {
   explicit Statements(Database& db)
       : events(db.Prepare(
@@ -590,64 +678,51 @@ struct RollupWriter::Statements {
         event_hours(db.Prepare(
             AddingUpsert("rollup_event_hours", {"project_id", "hour", "shard"}, {"events"}))),
         versions(db.Prepare(AddingUpsert("rollup_versions", {"map_version"}, {"profiles"}))),
-        cohorts(db.Prepare(AddingUpsert("rollup_cohorts", {"map_version", "day"},
-                                        {"profiles", "identified", "mismatches"}))),
-        stages(db.Prepare(
-            AddingUpsert("rollup_stages", {"map_version", "day", "stage"}, StageValueColumns()))),
-        edges(db.Prepare(AddingUpsert("rollup_edges",
-                                      {"map_version", "day", "from_stage", "to_stage"},
-                                      {"transitions", "profiles"}))),
-        edge_rules(db.Prepare(AddingUpsert("rollup_edge_rules",
-                                           {"map_version", "day", "from_stage", "to_stage", "rule"},
-                                           {"transitions"}))),
-        reach(db.Prepare(
-            AddingUpsert("rollup_reach", {"map_version", "day", "stages"}, {"profiles"}))),
-        paths(db.Prepare(AddingUpsert("rollup_paths", {"map_version", "day", "path", "truncated"},
-                                      {"visitors"}))),
-        segment_reach(db.Prepare(
-            AddingUpsert("rollup_segment_reach",
-                         {"map_version", "day", "dimension", "value", "stages"}, {"profiles"}))),
-        segment_paths(db.Prepare(AddingUpsert(
-            "rollup_segment_paths",
-            {"map_version", "day", "dimension", "value", "path", "truncated"}, {"visitors"}))),
-        exposure(db.Prepare(AddingUpsert("rollup_exposure",
-                                         {"map_version", "day", "stage", "slot", "variant"},
-                                         {"profiles", "onward", "shown"}))),
-        segment_exposure(db.Prepare(
-            AddingUpsert("rollup_segment_exposure",
+        cohorts(db, "rollup_cohorts", {"map_version", "day"},
+                {"profiles", "identified", "mismatches"}),
+        stages(db, "rollup_stages", {"map_version", "day", "stage"}, StageValueColumns()),
+        edges(db, "rollup_edges", {"map_version", "day", "from_stage", "to_stage"},
+              {"transitions", "profiles"}),
+        edge_rules(db, "rollup_edge_rules",
+                   {"map_version", "day", "from_stage", "to_stage", "rule"}, {"transitions"}),
+        reach(db, "rollup_reach", {"map_version", "day", "stages"}, {"profiles"}),
+        paths(db, "rollup_paths", {"map_version", "day", "path", "truncated"}, {"visitors"}),
+        segment_reach(db, "rollup_segment_reach",
+                      {"map_version", "day", "dimension", "value", "stages"}, {"profiles"}),
+        segment_paths(db, "rollup_segment_paths",
+                      {"map_version", "day", "dimension", "value", "path", "truncated"},
+                      {"visitors"}),
+        exposure(db, "rollup_exposure", {"map_version", "day", "stage", "slot", "variant"},
+                 {"profiles", "onward", "shown"}),
+        segment_exposure(db, "rollup_segment_exposure",
                          {"map_version", "day", "dimension", "value", "stage", "slot", "variant"},
-                         {"profiles", "onward", "shown"}))),
-        acquisition(db.Prepare(AddingUpsert("rollup_acquisition",
-                                            {"map_version", "day", "channel", "campaign"},
-                                            {"visitors", "converted"}))),
-        content(db.Prepare(AddingUpsert(
-            "rollup_content", {"map_version", "day", "stage", "slot", "variant"}, {"shown"}))),
-        conversions(db.Prepare(
-            AddingUpsert("rollup_conversions", {"map_version", "day", "stage"}, {"conversions"}))),
-        credits(db.Prepare(AddingUpsert("rollup_credits",
-                                        {"map_version", "day", "stage", "model", "channel"},
-                                        {"credit_micros"}))),
-        credit_sources(db.Prepare(
-            AddingUpsert("rollup_credit_sources",
-                         {"map_version", "day", "stage", "model", "channel", "source", "campaign"},
-                         {"credit_micros"}))),
-        conversion_segments(db.Prepare(
-            AddingUpsert("rollup_conversion_segments",
-                         {"map_version", "day", "stage", "dimension", "value"}, {"conversions"}))),
-        credit_segments(db.Prepare(
-            AddingUpsert("rollup_credit_segments",
-                         {"map_version", "day", "stage", "model", "dimension", "value", "channel"},
-                         {"credit_micros"}))),
-        conversion_triggers(db.Prepare(AddingUpsert(
-            "rollup_conversion_triggers", {"map_version", "day", "trigger_id"}, {"conversions"}))),
-        credit_triggers(db.Prepare(AddingUpsert(
-            "rollup_credit_triggers", {"map_version", "day", "trigger_id", "model", "channel"},
-            {"credit_micros"}))) {}
+                         {"profiles", "onward", "shown"}),
+        acquisition(db, "rollup_acquisition", {"map_version", "day", "channel", "campaign"},
+                    {"visitors", "converted"}),
+        content(db, "rollup_content", {"map_version", "day", "stage", "slot", "variant"},
+                {"shown"}),
+        conversions(db, "rollup_conversions", {"map_version", "day", "stage"}, {"conversions"}),
+        credits(db, "rollup_credits", {"map_version", "day", "stage", "model", "channel"},
+                {"credit_micros"}),
+        credit_sources(db, "rollup_credit_sources",
+                       {"map_version", "day", "stage", "model", "channel", "source", "campaign"},
+                       {"credit_micros"}),
+        conversion_segments(db, "rollup_conversion_segments",
+                            {"map_version", "day", "stage", "dimension", "value"}, {"conversions"}),
+        credit_segments(db, "rollup_credit_segments",
+                        {"map_version", "day", "stage", "model", "dimension", "value", "channel"},
+                        {"credit_micros"}),
+        conversion_triggers(db, "rollup_conversion_triggers", {"map_version", "day", "trigger_id"},
+                            {"conversions"}),
+        credit_triggers(db, "rollup_credit_triggers",
+                        {"map_version", "day", "trigger_id", "model", "channel"},
+                        {"credit_micros"}) {}
 
-  Statement events, event_hours, versions, cohorts, stages, edges, edge_rules, reach, paths,
-      segment_reach, segment_paths, exposure, segment_exposure, acquisition, content, conversions,
-      credits, credit_sources, conversion_segments, credit_segments, conversion_triggers,
-      credit_triggers;
+  // Event counts and versions: a few rows per flush, written with the writer's shard.
+  Statement events, event_hours, versions;
+  TableUpsert cohorts, stages, edges, edge_rules, reach, paths, segment_reach, segment_paths,
+      exposure, segment_exposure, acquisition, content, conversions, credits, credit_sources,
+      conversion_segments, credit_segments, conversion_triggers, credit_triggers;
 };
 
 RollupWriter::RollupWriter(Database& db, int shard) : db_(db), shard_(shard) {}
@@ -679,46 +754,28 @@ std::optional<std::string> RollupWriter::Flush(RollupDelta& d) {
     st_->versions.Bind(1, version).Bind(2, n);
     run(st_->versions, "versions");
   }
-  // Binds a tuple key's parts from 1 on, then returns the next index.
-  auto bind_key = [](Statement& stmt, const auto& key) {
-    int i = 0;
-    std::apply([&](const auto&... part) { (stmt.Bind(++i, part), ...); }, key);
-    return i + 1;
+  auto write = [&](TableUpsert& table, const auto& rows) {
+    if (!failure) failure = table.Write(rows);
   };
-  auto write_counts = [&](auto& rows, Statement& stmt, const char* what) {
-    for (const auto& [k, v] : rows) {
-      if (failure || AllZero(v)) continue;
-      int next = bind_key(stmt, k);
-      for (std::int64_t value : v) stmt.Bind(next++, value);
-      run(stmt, what);
-    }
-  };
-  auto write_count = [&](auto& rows, Statement& stmt, const char* what) {
-    for (const auto& [k, n] : rows) {
-      if (failure || n == 0) continue;
-      stmt.Bind(bind_key(stmt, k), n);
-      run(stmt, what);
-    }
-  };
-  write_counts(d.cohorts_, st_->cohorts, "cohorts");
-  write_counts(d.stages_, st_->stages, "stages");
-  write_counts(d.edges_, st_->edges, "edges");
-  write_count(d.edge_rules_, st_->edge_rules, "edge rules");
-  write_count(d.reach_, st_->reach, "reach");
-  write_count(d.paths_, st_->paths, "paths");
-  write_count(d.segment_reach_, st_->segment_reach, "segment reach");
-  write_count(d.segment_paths_, st_->segment_paths, "segment paths");
-  write_counts(d.exposure_, st_->exposure, "exposure");
-  write_counts(d.segment_exposure_, st_->segment_exposure, "segment exposure");
-  write_counts(d.acquisition_, st_->acquisition, "acquisition");
-  write_count(d.content_, st_->content, "content");
-  write_count(d.conversions_, st_->conversions, "conversions");
-  write_count(d.credits_, st_->credits, "credits");
-  write_count(d.credit_sources_, st_->credit_sources, "credit sources");
-  write_count(d.conversion_segments_, st_->conversion_segments, "conversion segments");
-  write_count(d.credit_segments_, st_->credit_segments, "credit segments");
-  write_count(d.conversion_triggers_, st_->conversion_triggers, "conversion triggers");
-  write_count(d.credit_triggers_, st_->credit_triggers, "credit triggers");
+  write(st_->cohorts, d.cohorts_);
+  write(st_->stages, d.stages_);
+  write(st_->edges, d.edges_);
+  write(st_->edge_rules, d.edge_rules_);
+  write(st_->reach, d.reach_);
+  write(st_->paths, d.paths_);
+  write(st_->segment_reach, d.segment_reach_);
+  write(st_->segment_paths, d.segment_paths_);
+  write(st_->exposure, d.exposure_);
+  write(st_->segment_exposure, d.segment_exposure_);
+  write(st_->acquisition, d.acquisition_);
+  write(st_->content, d.content_);
+  write(st_->conversions, d.conversions_);
+  write(st_->credits, d.credits_);
+  write(st_->credit_sources, d.credit_sources_);
+  write(st_->conversion_segments, d.conversion_segments_);
+  write(st_->credit_segments, d.credit_segments_);
+  write(st_->conversion_triggers, d.conversion_triggers_);
+  write(st_->credit_triggers, d.credit_triggers_);
   d.Clear();
   if (failure) st_.reset();  // prepared again next time (the database may be back)
   return failure;
