@@ -119,7 +119,8 @@ struct ProfileProjector::Statements {
             "visits = excluded.visits")),
         locks(db),
         rollups(db),
-        facts(db) {}
+        facts(db),
+        postgres(db.dialect() == Dialect::kPostgres) {}
 
   bool ok() const {
     for (const Statement* s :
@@ -130,7 +131,7 @@ struct ProfileProjector::Statements {
           &stage_time}) {
       if (!s->ok()) return false;
     }
-    return true;
+    return !postgres || mark_all.ok();
   }
 
   Statement dirty, dirty_urgent, dirty_one, clean, load_profile, all_events, new_events,
@@ -140,6 +141,7 @@ struct ProfileProjector::Statements {
   DeviceLocks locks;  ///< several collectors: anonymous journeys being linked elsewhere wait
   RollupWriter rollups;
   StoredFactsReader facts;  ///< a stored journey's contribution, before a full replay replaces it
+  bool postgres;            ///< mark_all is prepared (and needed) on PostgreSQL only
   RollupDelta delta;        ///< what this pass changed, written before its transaction commits
 };
 

@@ -645,13 +645,19 @@ class TableUpsert {
  private:
   std::string BatchSql() const {
     std::string cols;
+    std::string read;
     for (const auto* list : {&keys_, &values_}) {
-      for (const auto& c : *list) cols += (cols.empty() ? "" : ", ") + c;
+      for (const auto& c : *list) {
+        cols += (cols.empty() ? "" : ", ") + c;
+        read += (read.empty() ? "r." : ", r.") + c;
+      }
     }
-    // The row-by-row upsert's conflict clause, on rows read from one JSON array.
+    // The row-by-row upsert's conflict clause, on rows read from one JSON array in its order
+    // (ORDER BY its ordinality: the order rows are locked in is the delta's on every collector).
     const std::string single = AddingUpsert(table_, keys_, values_);
-    return "INSERT INTO " + table_ + " (" + cols + ") SELECT " + cols +
-           " FROM json_populate_recordset(NULL::" + table_ + ", CAST(?1 AS json)) " +
+    return "INSERT INTO " + table_ + " (" + cols + ") SELECT " + read +
+           " FROM json_populate_recordset(NULL::" + table_ +
+           ", CAST(?1 AS json)) WITH ORDINALITY AS r ORDER BY r.ordinality " +
            single.substr(single.find("ON CONFLICT"));
   }
   std::optional<std::string> RunBatch(json& batch) {
