@@ -66,7 +66,10 @@ struct ProfileProjector::Statements {
                      : db.Prepare("UPDATE events AS e SET server_stage = x.stage, channel = "
                                   "x.channel, projected = 1 FROM json_to_recordset(CAST(?1 AS "
                                   "json)) AS x(id text, stage text, channel text) WHERE "
-                                  "e.project_id = ?2 AND e.id = x.id")),
+                                  "e.project_id = ?2 AND e.id = x.id",
+                                  // A join with events: a generic plan made while the table
+                                  // was nearly empty would scan it whole at every pass.
+                                  Planning::kEachTime)),
         conversion_exists(db.Prepare("SELECT 1 FROM conversions WHERE profile_id = ? AND "
                                      "stage = ? AND at = ? AND project_id = ? LIMIT 1")),
         outbox(
