@@ -397,10 +397,8 @@ JourneyFacts FactsFromEngine(const Engine& engine, std::int64_t first_seen,
   // among the stages it entered or sits in, against that stage's (the map of its version).
   const JourneyMap& map = engine.map();
   auto rank_of = [&](const std::string& id) {
-    for (const Stage& s : map.stages) {
-      if (s.id == id) return s.rank;
-    }
-    return -1;
+    const Stage* stage = map.FindStage(id);
+    return stage != nullptr ? stage->rank : -1;
   };
   int top = rank_of(f.stage);
   for (const auto& t : f.transitions) top = std::max(top, rank_of(t.to));
